@@ -1,0 +1,185 @@
+//! Commands the `cases` service answers, wrapped in a [`CommandRequest`] that says who sends it,
+//! which command it is (for idempotency) and, optionally, which version it expects.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::envelope::Actor;
+use crate::events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind};
+
+/// Largest command body a service accepts, in bytes.
+pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
+
+/// A command with its metadata, as sent on the command subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// Unique per intended change; a retry reuses it, and is then applied once.
+    pub command_id: Uuid,
+    /// Groups the work of one user action; defaults to the command id.
+    #[serde(default)]
+    pub correlation_id: Option<Uuid>,
+    /// The message that caused this command; defaults to the command id.
+    #[serde(default)]
+    pub causation_id: Option<Uuid>,
+    /// Who issues the command.
+    pub actor: Actor,
+    /// When set, the command applies only if the aggregate is still at this version; otherwise it
+    /// is answered `conflict` with the current version.
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+    /// The command itself.
+    pub command: Command,
+}
+
+/// Every command, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Register a case and put it on the checklist.
+    RegisterCase(RegisterCase),
+    /// Assign the owning leader, or replace them.
+    AssignLeader(AssignLeader),
+    /// Set the lead and assisting units.
+    SetResponsibleUnits(SetResponsibleUnits),
+    /// Add a measure to the case's plan.
+    AddMeasure(AddMeasure),
+    /// Tick off a measure.
+    CompleteMeasure(CompleteMeasure),
+    /// Record a note.
+    RecordNote(RecordNote),
+    /// Add an org unit to the directory.
+    AddUnit(AddUnit),
+    /// Add a leader to a unit.
+    AddLeader(AddLeader),
+}
+
+/// Register a backlog case (登记、列入清单).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterCase {
+    /// Case id to use; when absent it is derived from the command id, so a retry names the same
+    /// case.
+    #[serde(default)]
+    pub case_id: Option<Uuid>,
+    /// Case number (案件编号); generated when absent.
+    #[serde(default)]
+    pub case_number: Option<String>,
+    /// The petitioners, at least one.
+    pub petitioners: Vec<Petitioner>,
+    /// The matter (诉求).
+    pub matter: String,
+    /// Subject category.
+    pub category: String,
+    /// District unit id.
+    pub district_id: String,
+    /// Town or street unit id, under the district.
+    #[serde(default)]
+    pub town_id: Option<String>,
+    /// Channel.
+    pub channel: Channel,
+    /// First filed date.
+    pub first_filed_on: NaiveDate,
+    /// How the case came onto the list.
+    pub list_source: ListSource,
+    /// Number of people; 1 when absent.
+    #[serde(default)]
+    pub group_size: Option<u32>,
+}
+
+/// Assign or reassign the owning leader (领导包案).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignLeader {
+    /// The case.
+    pub case_id: Uuid,
+    /// The leader, from the directory.
+    pub leader_id: String,
+    /// Why; required when the case already has a leader.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Set the responsible units (责任单位): one lead, any assisting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetResponsibleUnits {
+    /// The case.
+    pub case_id: Uuid,
+    /// The lead unit (主办).
+    pub lead_unit_id: String,
+    /// Assisting units (协办).
+    #[serde(default)]
+    pub assisting_unit_ids: Vec<String>,
+    /// The named handler (具体责任人).
+    #[serde(default)]
+    pub handler: Option<String>,
+}
+
+/// Add a measure (措施).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMeasure {
+    /// The case.
+    pub case_id: Uuid,
+    /// What is to be done.
+    pub description: String,
+    /// Due date.
+    #[serde(default)]
+    pub due_on: Option<NaiveDate>,
+}
+
+/// Tick off a measure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteMeasure {
+    /// The case.
+    pub case_id: Uuid,
+    /// The measure.
+    pub measure_id: String,
+    /// What came of it.
+    pub result: String,
+}
+
+/// Record a note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordNote {
+    /// The case.
+    pub case_id: Uuid,
+    /// The note.
+    pub text: String,
+}
+
+/// Add an org unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddUnit {
+    /// New unit id (letters, digits, `-`, `_`).
+    pub unit_id: String,
+    /// Parent unit; only a city may have none.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: UnitKind,
+}
+
+/// Add a leader to a unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddLeader {
+    /// New leader id (letters, digits, `-`, `_`).
+    pub leader_id: String,
+    /// The unit.
+    pub unit_id: String,
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Level.
+    pub level: LeaderLevel,
+}

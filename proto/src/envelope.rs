@@ -1,0 +1,115 @@
+//! The shape of what is stored in the log: one [`Commit`] per command, holding the events of that
+//! command in [`EventEnvelope`]s, plus a snapshot of the aggregate after them.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of aggregate that own a subject in the event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateType {
+    /// A backlog case (积案).
+    Case,
+    /// An org unit: the city, a district, a town or street, a department.
+    Unit,
+    /// A leader who can own cases (包案领导).
+    Leader,
+}
+
+impl AggregateType {
+    /// The subject token and archive column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Case => "case",
+            Self::Unit => "unit",
+            Self::Leader => "leader",
+        }
+    }
+
+    /// The inverse of [`AggregateType::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "case" => Some(Self::Case),
+            "unit" => Some(Self::Unit),
+            "leader" => Some(Self::Leader),
+            _ => None,
+        }
+    }
+}
+
+/// Who issued a command. Every command carries one and every event records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// The user id of an account, or `system:<name>` for work the system does itself.
+    pub user_id: String,
+    /// Role names; roles and scopes are enforced from a later issue on.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The org unit the user belongs to, which bounds what they may see and do.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+}
+
+/// One event as stored: metadata plus the event's own data, whose shape depends on
+/// `event_type` and `schema_version` (see [`crate::events`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventEnvelope {
+    /// Unique id of this event.
+    pub event_id: Uuid,
+    /// Kind of aggregate the event belongs to.
+    pub aggregate_type: AggregateType,
+    /// Id of the aggregate (a case UUID, a unit id, a leader id).
+    pub aggregate_id: String,
+    /// Past-tense event name, e.g. `CaseRegistered`.
+    pub event_type: String,
+    /// Version of the shape of `data` for this event type.
+    pub schema_version: u32,
+    /// When the command that produced the event was decided (from the injected clock).
+    pub occurred_at: DateTime<Utc>,
+    /// Who issued the command.
+    pub actor: Actor,
+    /// Id of the command that produced the event; also the `Nats-Msg-Id` of its commit.
+    pub command_id: Uuid,
+    /// Id shared by all work that stems from one user action.
+    pub correlation_id: Uuid,
+    /// Id of the message that directly caused this one (the command, for command events).
+    pub causation_id: Uuid,
+    /// The event's data.
+    pub data: serde_json::Value,
+}
+
+/// The state of an aggregate right after a commit, stored in the commit so that loading an
+/// aggregate costs one direct get of its subject's last message instead of a replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Snapshot {
+    /// Version of the state's shape; a loader that does not know it replays the events instead.
+    pub schema_version: u32,
+    /// The aggregate state as the command service folds it.
+    pub state: serde_json::Value,
+    /// Ids of the latest earlier commands on this aggregate with the version each produced, so a
+    /// retried command is answered with its first result.
+    #[serde(default)]
+    pub recent_commands: Vec<RecentCommand>,
+}
+
+/// A command already applied to an aggregate, and the version its commit got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RecentCommand {
+    /// The command id.
+    pub command_id: Uuid,
+    /// The stream sequence of its commit.
+    pub version: u64,
+}
+
+/// The body of one message in the event stream: every event of one command, appended atomically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Commit {
+    /// The events, in order.
+    pub events: Vec<EventEnvelope>,
+    /// The aggregate after these events; absent when the writer keeps none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+}

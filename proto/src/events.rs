@@ -1,0 +1,436 @@
+//! The domain events, version 1, and how they are read back from an envelope.
+//!
+//! Events are facts in the past tense and are never edited once stored. When an event's shape has
+//! to change, it gets a new `schema_version` and [`DomainEvent::decode`] upcasts the old shape.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// A reference to an org unit, with the name it had when the event was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnitRef {
+    /// Unit id.
+    pub id: String,
+    /// Unit name, e.g. 思明区.
+    pub name: String,
+}
+
+/// A reference to a leader, with the name and title they had when the event was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaderRef {
+    /// Leader id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Title, e.g. 区委常委、政法委书记.
+    pub title: String,
+    /// The unit the leader belongs to.
+    pub unit_id: String,
+}
+
+/// A petitioner (信访人). Every field but the name is personal data that may be missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Petitioner {
+    /// Name.
+    pub name: String,
+    /// 18-character resident ID number.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Address.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// How the petition reached the bureau (信访渠道).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 网上
+    Online,
+    /// 来信
+    Letter,
+    /// 来访
+    Visit,
+    /// 电话
+    Phone,
+}
+
+impl Channel {
+    /// The Chinese label shown to users.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Online => "网上",
+            Self::Letter => "来信",
+            Self::Visit => "来访",
+            Self::Phone => "电话",
+        }
+    }
+}
+
+/// How a case came onto the checklist (列入清单的来源).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListSource {
+    /// 新发信访: a new petition.
+    NewPetition,
+    /// 上级交办: handed down from a higher level.
+    HandedDown,
+    /// 滚动排查: found by the rolling screening.
+    Screening,
+}
+
+/// The kind of an org unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// 市
+    City,
+    /// 区
+    District,
+    /// 镇、街道
+    Town,
+    /// 职能部门
+    Department,
+}
+
+/// The level a leader belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaderLevel {
+    /// 市级
+    City,
+    /// 区级
+    District,
+    /// 镇街级
+    Town,
+}
+
+/// 登记、列入清单: a backlog case is registered and put on the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseRegistered {
+    /// Human-readable case number (案件编号).
+    pub case_number: String,
+    /// The petitioners, at least one.
+    pub petitioners: Vec<Petitioner>,
+    /// The matter (诉求).
+    pub matter: String,
+    /// Subject category, e.g. 征地拆迁.
+    pub category: String,
+    /// The district the matter lies in.
+    pub district: UnitRef,
+    /// The town or street the matter lies in.
+    pub town: Option<UnitRef>,
+    /// Channel of the first petition.
+    pub channel: Channel,
+    /// Date the matter was first filed.
+    pub first_filed_on: NaiveDate,
+    /// How the case came onto the list.
+    pub list_source: ListSource,
+    /// Number of people in the petition (group petitions have more than one).
+    pub group_size: u32,
+}
+
+/// 领导包案: a leader is assigned to own a case that had none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaderAssigned {
+    /// The owning leader.
+    pub leader: LeaderRef,
+    /// Why, if given.
+    pub reason: Option<String>,
+}
+
+/// The owning leader of a case is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaderReassigned {
+    /// The leader who owned the case until now.
+    pub from: LeaderRef,
+    /// The new owning leader.
+    pub to: LeaderRef,
+    /// Why (required for a reassignment).
+    pub reason: String,
+}
+
+/// 责任单位: the lead unit (主办) and any assisting units (协办) are set, replacing earlier ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResponsibleUnitsSet {
+    /// The lead unit.
+    pub lead: UnitRef,
+    /// Assisting units.
+    pub assisting: Vec<UnitRef>,
+    /// The named handler (具体责任人), if given.
+    pub handler: Option<String>,
+}
+
+/// A measure (措施) is added to the case's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MeasureAdded {
+    /// Id of the measure within the case (`m1`, `m2`, …).
+    pub measure_id: String,
+    /// What is to be done.
+    pub description: String,
+    /// When it is due, if set.
+    pub due_on: Option<NaiveDate>,
+}
+
+/// A measure is ticked off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MeasureCompleted {
+    /// Id of the measure within the case.
+    pub measure_id: String,
+    /// What came of it.
+    pub result: String,
+}
+
+/// A free-text note is recorded on the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NoteRecorded {
+    /// The note.
+    pub text: String,
+}
+
+/// An org unit is added to the directory under its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnitAdded {
+    /// Unit id (a subject token).
+    pub unit_id: String,
+    /// The parent unit; none only for the top (the city).
+    pub parent_id: Option<String>,
+    /// Name, e.g. 思明区.
+    pub name: String,
+    /// Kind of unit.
+    pub kind: UnitKind,
+}
+
+/// A leader is added to a unit of the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaderAdded {
+    /// Leader id (a subject token).
+    pub leader_id: String,
+    /// The unit the leader belongs to.
+    pub unit_id: String,
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Level.
+    pub level: LeaderLevel,
+}
+
+/// Event data with a stable name and schema version.
+pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
+    /// The `event_type` in the envelope.
+    const EVENT_TYPE: &'static str;
+    /// The current `schema_version` written for this type.
+    const SCHEMA_VERSION: u32;
+}
+
+macro_rules! event_data {
+    ($($ty:ident => $version:expr),* $(,)?) => {
+        $(impl EventData for $ty {
+            const EVENT_TYPE: &'static str = stringify!($ty);
+            const SCHEMA_VERSION: u32 = $version;
+        })*
+    };
+}
+
+event_data! {
+    CaseRegistered => 1,
+    LeaderAssigned => 1,
+    LeaderReassigned => 1,
+    ResponsibleUnitsSet => 1,
+    MeasureAdded => 1,
+    MeasureCompleted => 1,
+    NoteRecorded => 1,
+    UnitAdded => 1,
+    LeaderAdded => 1,
+}
+
+/// Events of the case aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseEvent {
+    /// See [`CaseRegistered`].
+    Registered(CaseRegistered),
+    /// See [`LeaderAssigned`].
+    LeaderAssigned(LeaderAssigned),
+    /// See [`LeaderReassigned`].
+    LeaderReassigned(LeaderReassigned),
+    /// See [`ResponsibleUnitsSet`].
+    ResponsibleUnitsSet(ResponsibleUnitsSet),
+    /// See [`MeasureAdded`].
+    MeasureAdded(MeasureAdded),
+    /// See [`MeasureCompleted`].
+    MeasureCompleted(MeasureCompleted),
+    /// See [`NoteRecorded`].
+    NoteRecorded(NoteRecorded),
+}
+
+/// Events of the org directory (unit and leader aggregates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryEvent {
+    /// See [`UnitAdded`].
+    UnitAdded(UnitAdded),
+    /// See [`LeaderAdded`].
+    LeaderAdded(LeaderAdded),
+}
+
+/// Any domain event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// A case event.
+    Case(CaseEvent),
+    /// A directory event.
+    Directory(DirectoryEvent),
+}
+
+/// Why an envelope's data could not be read as a domain event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventDecodeError {
+    /// No event of that name exists.
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    /// The event exists but not in that schema version.
+    #[error("unknown schema version {version} of event type `{event_type}`")]
+    UnknownVersion {
+        /// The event type.
+        event_type: String,
+        /// The version found.
+        version: u32,
+    },
+    /// The data does not have the shape its type and version promise.
+    #[error("event `{event_type}` v{version} has malformed data: {source}")]
+    Malformed {
+        /// The event type.
+        event_type: String,
+        /// The version found.
+        version: u32,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+fn decode_data<T: EventData>(
+    version: u32,
+    data: serde_json::Value,
+) -> Result<T, EventDecodeError> {
+    if version != T::SCHEMA_VERSION {
+        return Err(EventDecodeError::UnknownVersion {
+            event_type: T::EVENT_TYPE.to_owned(),
+            version,
+        });
+    }
+    serde_json::from_value(data).map_err(|source| EventDecodeError::Malformed {
+        event_type: T::EVENT_TYPE.to_owned(),
+        version,
+        source,
+    })
+}
+
+fn encode_data<T: EventData>(data: &T) -> (&'static str, u32, serde_json::Value) {
+    // Serialising these plain structs to a Value cannot fail: no maps with non-string keys.
+    let value = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+    (T::EVENT_TYPE, T::SCHEMA_VERSION, value)
+}
+
+impl DomainEvent {
+    /// Reads an event from its envelope fields, upcasting older schema versions.
+    pub fn decode(
+        event_type: &str,
+        version: u32,
+        data: serde_json::Value,
+    ) -> Result<Self, EventDecodeError> {
+        use CaseEvent as C;
+        use DirectoryEvent as D;
+        Ok(match event_type {
+            CaseRegistered::EVENT_TYPE => Self::Case(C::Registered(decode_data(version, data)?)),
+            LeaderAssigned::EVENT_TYPE => {
+                Self::Case(C::LeaderAssigned(decode_data(version, data)?))
+            }
+            LeaderReassigned::EVENT_TYPE => {
+                Self::Case(C::LeaderReassigned(decode_data(version, data)?))
+            }
+            ResponsibleUnitsSet::EVENT_TYPE => {
+                Self::Case(C::ResponsibleUnitsSet(decode_data(version, data)?))
+            }
+            MeasureAdded::EVENT_TYPE => Self::Case(C::MeasureAdded(decode_data(version, data)?)),
+            MeasureCompleted::EVENT_TYPE => {
+                Self::Case(C::MeasureCompleted(decode_data(version, data)?))
+            }
+            NoteRecorded::EVENT_TYPE => Self::Case(C::NoteRecorded(decode_data(version, data)?)),
+            UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
+            LeaderAdded::EVENT_TYPE => {
+                Self::Directory(D::LeaderAdded(decode_data(version, data)?))
+            }
+            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
+        })
+    }
+
+    /// The envelope fields for this event: type, schema version, data.
+    pub fn encode(&self) -> (&'static str, u32, serde_json::Value) {
+        match self {
+            Self::Case(event) => match event {
+                CaseEvent::Registered(d) => encode_data(d),
+                CaseEvent::LeaderAssigned(d) => encode_data(d),
+                CaseEvent::LeaderReassigned(d) => encode_data(d),
+                CaseEvent::ResponsibleUnitsSet(d) => encode_data(d),
+                CaseEvent::MeasureAdded(d) => encode_data(d),
+                CaseEvent::MeasureCompleted(d) => encode_data(d),
+                CaseEvent::NoteRecorded(d) => encode_data(d),
+            },
+            Self::Directory(event) => match event {
+                DirectoryEvent::UnitAdded(d) => encode_data(d),
+                DirectoryEvent::LeaderAdded(d) => encode_data(d),
+            },
+        }
+    }
+}
+
+/// Decodes the data of an envelope.
+pub fn decode_envelope(
+    envelope: &crate::envelope::EventEnvelope,
+) -> Result<DomainEvent, EventDecodeError> {
+    DomainEvent::decode(
+        &envelope.event_type,
+        envelope.schema_version,
+        envelope.data.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let event = DomainEvent::Case(CaseEvent::MeasureAdded(MeasureAdded {
+            measure_id: "m1".into(),
+            description: "约访信访人".into(),
+            due_on: NaiveDate::from_ymd_opt(2026, 3, 1),
+        }));
+        let (ty, version, data) = event.encode();
+        assert_eq!((ty, version), ("MeasureAdded", 1));
+        let back = DomainEvent::decode(ty, version, data).expect("decodes");
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn unknown_type_and_version_are_errors() {
+        let data = serde_json::json!({"text": "x"});
+        assert!(matches!(
+            DomainEvent::decode("NoSuchThing", 1, data.clone()),
+            Err(EventDecodeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            DomainEvent::decode("NoteRecorded", 9, data),
+            Err(EventDecodeError::UnknownVersion { version: 9, .. })
+        ));
+        assert!(matches!(
+            DomainEvent::decode("NoteRecorded", 1, serde_json::json!({"txt": 1})),
+            Err(EventDecodeError::Malformed { .. })
+        ));
+    }
+}

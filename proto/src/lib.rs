@@ -1,0 +1,19 @@
+//! The contracts every zhzj service speaks: the events in the log, the commands services answer,
+//! their replies, the NATS subjects, and the JSON Schemas generated from them.
+//!
+//! Nothing here does I/O. The types are the single source of truth for the wire format; the JSON
+//! Schemas in `proto/schemas/` are generated from them (`schemas::all`) and a test fails when the
+//! committed files drift from the code.
+
+pub mod commands;
+pub mod envelope;
+pub mod events;
+pub mod ids;
+pub mod replies;
+pub mod schemas;
+pub mod subjects;
+
+pub use commands::{Command, CommandRequest};
+pub use envelope::{Actor, AggregateType, Commit, EventEnvelope, Snapshot};
+pub use events::{CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError};
+pub use replies::{CommandAccepted, CommandError, CommandReply, ErrorKind};

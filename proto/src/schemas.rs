@@ -1,0 +1,60 @@
+//! Generates the JSON Schema of every event, command, envelope and reply, as committed under
+//! `proto/schemas/`.
+
+use schemars::{JsonSchema, schema_for};
+
+use crate::commands::{
+    AddLeader, AddMeasure, AddUnit, AssignLeader, CommandRequest, CompleteMeasure, RecordNote,
+    RegisterCase, SetResponsibleUnits,
+};
+use crate::envelope::{Commit, EventEnvelope};
+use crate::events::{
+    CaseRegistered, EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
+    MeasureCompleted, NoteRecorded, ResponsibleUnitsSet, UnitAdded,
+};
+use crate::replies::CommandReply;
+
+fn render<T: JsonSchema>() -> String {
+    let schema = schema_for!(T);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn event<T: EventData>() -> (String, String) {
+    (
+        format!("events/{}.v{}.schema.json", T::EVENT_TYPE, T::SCHEMA_VERSION),
+        render::<T>(),
+    )
+}
+
+fn named<T: JsonSchema>(path: &str) -> (String, String) {
+    (path.to_owned(), render::<T>())
+}
+
+/// Every schema file: its path relative to `proto/schemas/` and its content.
+pub fn all() -> Vec<(String, String)> {
+    vec![
+        event::<CaseRegistered>(),
+        event::<LeaderAssigned>(),
+        event::<LeaderReassigned>(),
+        event::<ResponsibleUnitsSet>(),
+        event::<MeasureAdded>(),
+        event::<MeasureCompleted>(),
+        event::<NoteRecorded>(),
+        event::<UnitAdded>(),
+        event::<LeaderAdded>(),
+        named::<EventEnvelope>("EventEnvelope.schema.json"),
+        named::<Commit>("Commit.schema.json"),
+        named::<CommandRequest>("commands/CommandRequest.schema.json"),
+        named::<RegisterCase>("commands/RegisterCase.schema.json"),
+        named::<AssignLeader>("commands/AssignLeader.schema.json"),
+        named::<SetResponsibleUnits>("commands/SetResponsibleUnits.schema.json"),
+        named::<AddMeasure>("commands/AddMeasure.schema.json"),
+        named::<CompleteMeasure>("commands/CompleteMeasure.schema.json"),
+        named::<RecordNote>("commands/RecordNote.schema.json"),
+        named::<AddUnit>("commands/AddUnit.schema.json"),
+        named::<AddLeader>("commands/AddLeader.schema.json"),
+        named::<CommandReply>("CommandReply.schema.json"),
+    ]
+}

@@ -1,0 +1,56 @@
+//! The clock that domain code reads time from, injected so that tests can fix time.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that stands still until moved; for tests and for replaying scripted histories.
+#[derive(Debug, Clone)]
+pub struct FixedClock {
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl FixedClock {
+    /// A clock fixed at `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(now)),
+        }
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: DateTime<Utc>) {
+        if let Ok(mut guard) = self.now.lock() {
+            *guard = now;
+        }
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut guard) = self.now.lock() {
+            *guard += by;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.now.lock().map(|guard| *guard).unwrap_or_else(|e| *e.into_inner())
+    }
+}

@@ -1,0 +1,16 @@
+//! Storage for zhzj: the event log on NATS JetStream ([`log`]) and the SQL read store
+//! ([`sql`]) where projections keep the event archive, the views and their checkpoints.
+//!
+//! Services append and load through [`log::EventLog`]; the projector and the gateway read and
+//! write SQL through [`sql::ReadStore`], which speaks SQLite (the default) or PostgreSQL.
+
+pub mod clock;
+pub mod log;
+pub mod sql;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use log::{
+    AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
+    LogError, StoredCommit,
+};
+pub use sql::{Dialect, ReadStore, SqlError};

@@ -1,0 +1,402 @@
+//! The event log: one JetStream stream, one subject per aggregate, one message per command.
+//!
+//! Appends carry `Nats-Msg-Id` = command id (a retry lands once) and
+//! `Nats-Expected-Last-Subject-Sequence` = the version the writer decided on (optimistic
+//! concurrency). Loading an aggregate is one get of its subject's last message, whose commit holds
+//! a snapshot of the aggregate; replaying every commit is the fallback.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    consumer::{DeliverPolicy, pull::OrderedConfig},
+    ErrorCode,
+    context::{Context, GetStreamErrorKind, PublishErrorKind},
+    stream::{Config as StreamConfig, LastRawMessageErrorKind, StorageType, Stream},
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use uuid::Uuid;
+use zhzj_proto::{
+    AggregateType, Commit,
+    subjects::{EVENT_STREAM, EVENT_SUBJECTS, aggregate_subject},
+};
+
+/// How the stream is created.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Stream replicas: 1 on a single node, 3 on a cluster.
+    pub replicas: usize,
+    /// How long JetStream remembers message ids for de-duplication.
+    pub duplicate_window: Duration,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The log could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// JetStream did not answer or refused the request.
+    #[error("JetStream is unavailable: {0}")]
+    Unavailable(String),
+    /// The stream exists but is set up differently from what zhzj needs.
+    #[error("stream {EVENT_STREAM} exists with an unsuitable configuration: {0}")]
+    Misconfigured(String),
+}
+
+/// The version an append expects the aggregate to be at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The aggregate has no events yet.
+    NoStream,
+    /// The aggregate's last commit is at this stream sequence.
+    Exactly(u64),
+}
+
+impl ExpectedVersion {
+    /// The expected-last-subject-sequence header value.
+    fn subject_sequence(self) -> u64 {
+        match self {
+            Self::NoStream => 0,
+            Self::Exactly(version) => version,
+        }
+    }
+}
+
+/// One command's commit to append.
+#[derive(Debug)]
+pub struct AppendRequest<'a> {
+    /// The aggregate's kind.
+    pub aggregate_type: AggregateType,
+    /// The aggregate's id.
+    pub aggregate_id: &'a str,
+    /// The version the decision was made on.
+    pub expected: ExpectedVersion,
+    /// The command id; JetStream de-duplicates on it.
+    pub command_id: Uuid,
+    /// The events and snapshot.
+    pub commit: &'a Commit,
+}
+
+/// A successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The commit is now in the log at this version.
+    Committed {
+        /// Stream sequence of the commit.
+        version: u64,
+    },
+    /// The same command was committed before (a retry); this is its version.
+    AlreadyCommitted {
+        /// Stream sequence of the first commit.
+        version: u64,
+    },
+}
+
+impl AppendOutcome {
+    /// The commit's version either way.
+    pub fn version(self) -> u64 {
+        match self {
+            Self::Committed { version } | Self::AlreadyCommitted { version } => version,
+        }
+    }
+}
+
+/// Why an append failed; nothing was appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer changed the aggregate after the decision was made.
+    #[error("version conflict: the aggregate is at {current_version:?}")]
+    Conflict {
+        /// The aggregate's current version (None if it has no events).
+        current_version: Option<u64>,
+    },
+    /// The commit is larger than the server accepts.
+    #[error("commit of {bytes} bytes is larger than the server accepts")]
+    TooLarge {
+        /// Size of the encoded commit.
+        bytes: usize,
+    },
+    /// The commit could not be encoded.
+    #[error("commit cannot be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// JetStream did not acknowledge; the append may or may not have happened, and a retry with
+    /// the same command id is safe.
+    #[error("JetStream did not acknowledge the append: {0}")]
+    Unavailable(String),
+}
+
+/// Why an aggregate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// JetStream did not answer.
+    #[error("JetStream is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored message is not a readable commit.
+    #[error("message {position} is not a readable commit: {reason}")]
+    Corrupt {
+        /// Its stream sequence.
+        position: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A commit as read back from the log.
+#[derive(Debug, Clone)]
+pub struct StoredCommit {
+    /// Stream sequence (global position, and the aggregate's version after it).
+    pub position: u64,
+    /// The commit.
+    pub commit: Commit,
+}
+
+impl StoredCommit {
+    /// Decodes a message payload.
+    pub fn decode(position: u64, payload: &[u8]) -> Result<Self, LoadError> {
+        let commit = serde_json::from_slice(payload).map_err(|e| LoadError::Corrupt {
+            position,
+            reason: e.to_string(),
+        })?;
+        Ok(Self { position, commit })
+    }
+
+    /// The id of the command that produced this commit.
+    pub fn command_id(&self) -> Option<Uuid> {
+        self.commit.events.first().map(|event| event.command_id)
+    }
+
+    /// Whether this commit, or one its snapshot remembers, came from `command_id`; the version of
+    /// that commit if so.
+    pub fn remembers_command(&self, command_id: Uuid) -> Option<u64> {
+        if self.command_id() == Some(command_id) {
+            return Some(self.position);
+        }
+        self.commit
+            .snapshot
+            .as_ref()?
+            .recent_commands
+            .iter()
+            .find(|recent| recent.command_id == command_id)
+            .map(|recent| recent.version)
+    }
+}
+
+/// Handle on the event stream.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    js: Context,
+    stream: Stream,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+impl EventLog {
+    /// Creates the stream if it is missing, or checks that the existing one fits.
+    pub async fn open(client: async_nats::Client, config: &LogConfig) -> Result<Self, LogError> {
+        let js = jetstream::new(client);
+        let stream = match js.get_stream(EVENT_STREAM).await {
+            Ok(mut stream) => {
+                let info = stream.info().await.map_err(unavailable)?;
+                check_stream_config(&info.config, config)?;
+                stream
+            }
+            Err(e) => match e.kind() {
+                GetStreamErrorKind::JetStream(inner)
+                    if inner.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    create_stream(&js, config).await?
+                }
+                _ => return Err(unavailable(e)),
+            },
+        };
+        Ok(Self { js, stream })
+    }
+
+    /// The JetStream context, for consumers.
+    pub fn context(&self) -> &Context {
+        &self.js
+    }
+
+    /// The stream handle.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Appends one commit, atomically, if the aggregate is still at the expected version.
+    pub async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, AppendError> {
+        let payload = Bytes::from(serde_json::to_vec(request.commit)?);
+        let subject = aggregate_subject(request.aggregate_type, request.aggregate_id);
+        let size = payload.len();
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .message_id(request.command_id.to_string())
+            .expected_last_subject_sequence(request.expected.subject_sequence());
+        let ack = match self.js.send_publish(subject, publish).await {
+            Ok(ack_future) => ack_future.await,
+            Err(e) => Err(e),
+        };
+        match ack {
+            Ok(ack) if ack.duplicate => Ok(AppendOutcome::AlreadyCommitted {
+                version: ack.sequence,
+            }),
+            Ok(ack) => Ok(AppendOutcome::Committed {
+                version: ack.sequence,
+            }),
+            Err(e) => match e.kind() {
+                PublishErrorKind::WrongLastSequence => {
+                    // 2.10+ check the expected sequence before the message id, so a retry after a
+                    // lost acknowledgement lands here rather than as a duplicate: look for the
+                    // command in the aggregate's log before calling it a conflict.
+                    let kind = request.aggregate_type;
+                    let id = request.aggregate_id;
+                    match self.find_command(kind, id, request.command_id).await {
+                        Ok((Some(version), _)) => Ok(AppendOutcome::AlreadyCommitted { version }),
+                        Ok((None, current_version)) => {
+                            Err(AppendError::Conflict { current_version })
+                        }
+                        Err(e) => Err(AppendError::Unavailable(e.to_string())),
+                    }
+                }
+                PublishErrorKind::MaxPayloadExceeded => Err(AppendError::TooLarge { bytes: size }),
+                _ => Err(AppendError::Unavailable(e.to_string())),
+            },
+        }
+    }
+
+    /// Looks for the commit of `command_id` in an aggregate's log; returns its version if found,
+    /// and the aggregate's current version.
+    pub async fn find_command(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        command_id: Uuid,
+    ) -> Result<(Option<u64>, Option<u64>), LoadError> {
+        let Some(last) = self.load_last(aggregate_type, aggregate_id).await? else {
+            return Ok((None, None));
+        };
+        if let Some(version) = last.remembers_command(command_id) {
+            return Ok((Some(version), Some(last.position)));
+        }
+        let all = self
+            .read_aggregate(aggregate_type, aggregate_id, last.position)
+            .await?;
+        let found = all
+            .iter()
+            .find(|stored| stored.command_id() == Some(command_id))
+            .map(|stored| stored.position);
+        Ok((found, Some(last.position)))
+    }
+
+    /// The last commit of an aggregate, or None if it has none. One request to the server.
+    pub async fn load_last(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+    ) -> Result<Option<StoredCommit>, LoadError> {
+        let subject = aggregate_subject(aggregate_type, aggregate_id);
+        match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => StoredCommit::decode(message.sequence, &message.payload).map(Some),
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+            Err(e) => Err(LoadError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Every commit of an aggregate up to `up_to` (inclusive), in order, by an ordered consumer.
+    /// Slower than [`EventLog::load_last`]; for replays and audits.
+    pub async fn read_aggregate(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        up_to: u64,
+    ) -> Result<Vec<StoredCommit>, LoadError> {
+        let subject = aggregate_subject(aggregate_type, aggregate_id);
+        let consumer = self
+            .stream
+            .create_consumer(OrderedConfig {
+                filter_subject: subject,
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LoadError::Unavailable(e.to_string()))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LoadError::Unavailable(e.to_string()))?;
+        let mut commits = Vec::new();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), messages.next()).await;
+            let message = match next {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(e))) => return Err(LoadError::Unavailable(e.to_string())),
+                Ok(None) => break,
+                Err(_) => return Err(LoadError::Unavailable("replay timed out".into())),
+            };
+            let position = message
+                .info()
+                .map_err(|e| LoadError::Unavailable(e.to_string()))?
+                .stream_sequence;
+            commits.push(StoredCommit::decode(position, &message.payload)?);
+            if position >= up_to {
+                break;
+            }
+        }
+        Ok(commits)
+    }
+
+    /// The stream's last sequence: the position of the newest commit.
+    pub async fn last_position(&self) -> Result<u64, LogError> {
+        let mut stream = self.stream.clone();
+        let info = stream.info().await.map_err(unavailable)?;
+        Ok(info.state.last_sequence)
+    }
+}
+
+async fn create_stream(js: &Context, config: &LogConfig) -> Result<Stream, LogError> {
+    js.create_stream(StreamConfig {
+        name: EVENT_STREAM.to_owned(),
+        subjects: vec![EVENT_SUBJECTS.to_owned()],
+        storage: StorageType::File,
+        num_replicas: config.replicas,
+        max_age: Duration::ZERO,
+        duplicate_window: config.duplicate_window,
+        ..Default::default()
+    })
+    .await
+    .map_err(unavailable)
+}
+
+fn check_stream_config(found: &StreamConfig, wanted: &LogConfig) -> Result<(), LogError> {
+    if !found.subjects.iter().any(|s| s == EVENT_SUBJECTS) {
+        return Err(LogError::Misconfigured(format!(
+            "subjects are {:?}, expected {EVENT_SUBJECTS}",
+            found.subjects
+        )));
+    }
+    if found.storage != StorageType::File {
+        return Err(LogError::Misconfigured("storage is not file".into()));
+    }
+    if found.max_age != Duration::ZERO || found.max_messages > 0 || found.max_bytes > 0 {
+        return Err(LogError::Misconfigured(
+            "the stream has an age, message or size limit; the log must keep everything".into(),
+        ));
+    }
+    if found.num_replicas != wanted.replicas {
+        tracing::warn!(
+            found = found.num_replicas,
+            wanted = wanted.replicas,
+            "event stream replica count differs from configuration"
+        );
+    }
+    Ok(())
+}

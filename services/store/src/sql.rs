@@ -1,0 +1,154 @@
+//! The SQL read store: a connection pool to SQLite (the embedded default) or PostgreSQL (a city
+//! deployment), with the migrations of the tables every projection shares.
+//!
+//! Queries go through sqlx's `Any` driver so that one statement serves both databases; the few
+//! places where the dialects differ ask [`Dialect`].
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, SqlSafeStr};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite, a file under the data dir.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// The column type for JSON documents.
+    pub fn json_type(self) -> &'static str {
+        match self {
+            Self::Sqlite => "TEXT",
+            Self::Postgres => "JSONB",
+        }
+    }
+
+    /// A bind parameter that carries JSON text into a [`Dialect::json_type`] column.
+    pub fn json_param(self, index: usize) -> String {
+        match self {
+            Self::Sqlite => format!("${index}"),
+            Self::Postgres => format!("CAST(${index} AS JSONB)"),
+        }
+    }
+}
+
+/// A read-store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// The URL names no database zhzj can use.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Formats a timestamp the way every table stores it: RFC 3339, UTC, milliseconds, so that text
+/// order is time order.
+pub fn timestamp_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The URL of a SQLite database file, created when missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A connection pool to the read store.
+#[derive(Debug, Clone)]
+pub struct ReadStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl ReadStore {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, SqlError> {
+        install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(SqlError::UnsupportedUrl(url.to_owned()));
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30));
+        let options = if dialect == Dialect::Sqlite {
+            options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 30000;",
+                    )
+                    .await
+                    .map(|_| ())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(url).await?;
+        let store = Self { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The database behind it.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn migrate(&self) -> Result<(), SqlError> {
+        let files: &[(i64, &str, &'static str)] = match self.dialect {
+            Dialect::Sqlite => &[(
+                1,
+                "projection bookkeeping",
+                include_str!("../migrations/sqlite/0001_projection_bookkeeping.sql"),
+            )],
+            Dialect::Postgres => &[(
+                1,
+                "projection bookkeeping",
+                include_str!("../migrations/postgres/0001_projection_bookkeeping.sql"),
+            )],
+        };
+        let migrations = files
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
