@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Offset, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -53,4 +53,11 @@ impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         self.now.lock().map(|guard| *guard).unwrap_or_else(|e| *e.into_inner())
     }
+}
+
+/// The calendar date in China (UTC+8, no daylight saving) at an instant: deadlines and "today"
+/// are counted in it.
+pub fn china_date(at: DateTime<Utc>) -> chrono::NaiveDate {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix());
+    at.with_timezone(&offset).date_naive()
 }

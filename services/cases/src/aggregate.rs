@@ -1,0 +1,126 @@
+//! What every aggregate the service writes has in common: how it folds events, how it is
+//! snapshotted, and how it is loaded from the log.
+
+use serde::{Serialize, de::DeserializeOwned};
+use zhzj_proto::{
+    AggregateType, DomainEvent,
+    envelope::RecentCommand,
+    events::{EventDecodeError, decode_envelope},
+};
+use zhzj_store::{EventLog, LoadError, StoredCommit};
+
+/// How many earlier command ids a snapshot remembers for answering retries.
+pub const RECENT_COMMANDS_KEPT: usize = 32;
+
+/// An aggregate: state folded from its events.
+pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync {
+    /// Its kind, which names its subjects.
+    const TYPE: AggregateType;
+    /// Version of the snapshot shape; bump it when the state's fields change, and loaders will
+    /// replay instead of trusting older snapshots.
+    const SNAPSHOT_VERSION: u32;
+
+    /// Folds one event into the state.
+    fn apply(&mut self, event: &DomainEvent);
+
+    /// Whether any event has been applied.
+    fn exists(&self) -> bool;
+}
+
+/// An aggregate as loaded: its state, version and the commands it remembers.
+#[derive(Debug)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// Stream sequence of its last commit; None when it has no events.
+    pub version: Option<u64>,
+    /// Commands applied to it lately, with their versions, newest last.
+    pub recent_commands: Vec<RecentCommand>,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    /// The version an earlier run of `command_id` produced, if this aggregate remembers it.
+    pub fn remembered(&self, command_id: uuid::Uuid) -> Option<u64> {
+        self.recent_commands
+            .iter()
+            .find(|recent| recent.command_id == command_id)
+            .map(|recent| recent.version)
+    }
+}
+
+/// Why an aggregate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateLoadError {
+    /// The log could not be read.
+    #[error(transparent)]
+    Log(#[from] LoadError),
+    /// A stored event cannot be read.
+    #[error("stored event cannot be read: {0}")]
+    Event(#[from] EventDecodeError),
+}
+
+/// Loads an aggregate: from the snapshot in its last commit when that snapshot's version is
+/// current, else by replaying every commit.
+pub async fn load<A: Aggregate>(
+    log: &EventLog,
+    id: &str,
+) -> Result<Loaded<A>, AggregateLoadError> {
+    let Some(last) = log.load_last(A::TYPE, id).await? else {
+        return Ok(Loaded {
+            state: A::default(),
+            version: None,
+            recent_commands: Vec::new(),
+        });
+    };
+    if let Some(snapshot) = &last.commit.snapshot
+        && snapshot.schema_version == A::SNAPSHOT_VERSION
+        && let Ok(state) = serde_json::from_value::<A>(snapshot.state.clone())
+    {
+        let mut recent_commands = snapshot.recent_commands.clone();
+        push_recent(&mut recent_commands, &last);
+        return Ok(Loaded {
+            state,
+            version: Some(last.position),
+            recent_commands,
+        });
+    }
+    replay(log, id, last.position).await
+}
+
+/// Loads an aggregate by replaying all its commits (the slow path, and the reference the
+/// snapshot path is tested against).
+pub async fn replay<A: Aggregate>(
+    log: &EventLog,
+    id: &str,
+    up_to: u64,
+) -> Result<Loaded<A>, AggregateLoadError> {
+    let commits = log.read_aggregate(A::TYPE, id, up_to).await?;
+    let mut state = A::default();
+    let mut recent_commands = Vec::new();
+    let mut version = None;
+    for stored in &commits {
+        for envelope in &stored.commit.events {
+            state.apply(&decode_envelope(envelope)?);
+        }
+        push_recent(&mut recent_commands, stored);
+        version = Some(stored.position);
+    }
+    Ok(Loaded {
+        state,
+        version,
+        recent_commands,
+    })
+}
+
+fn push_recent(recent: &mut Vec<RecentCommand>, stored: &StoredCommit) {
+    if let Some(command_id) = stored.command_id() {
+        recent.push(RecentCommand {
+            command_id,
+            version: stored.position,
+        });
+    }
+    if recent.len() > RECENT_COMMANDS_KEPT {
+        let excess = recent.len() - RECENT_COMMANDS_KEPT;
+        recent.drain(..excess);
+    }
+}

@@ -1,0 +1,295 @@
+//! The case aggregate (积案): its state, and the decisions that turn case commands into events.
+
+use serde::{Deserialize, Serialize};
+use zhzj_proto::{
+    AggregateType, CaseEvent, CommandError, DomainEvent,
+    commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
+    events::{
+        LeaderAssigned, LeaderRef, LeaderReassigned, MeasureAdded, MeasureCompleted,
+        NoteRecorded, ResponsibleUnitsSet, UnitRef,
+    },
+};
+
+use crate::aggregate::Aggregate;
+use crate::validate::{optional_text, required_text};
+
+/// A measure of the case's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureState {
+    /// Id within the case.
+    pub id: String,
+    /// Whether it has been ticked off.
+    pub completed: bool,
+}
+
+/// What the service needs to know of a case to decide on commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseState {
+    /// Whether the case has been registered.
+    pub registered: bool,
+    /// Case number.
+    pub case_number: String,
+    /// District unit id.
+    pub district_id: String,
+    /// Town unit id.
+    pub town_id: Option<String>,
+    /// The owning leader.
+    pub leader: Option<LeaderRef>,
+    /// The lead unit.
+    pub lead_unit_id: Option<String>,
+    /// Measures in the order they were added.
+    pub measures: Vec<MeasureState>,
+    /// Number of events applied.
+    pub event_count: u64,
+}
+
+impl Aggregate for CaseState {
+    const TYPE: AggregateType = AggregateType::Case;
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &DomainEvent) {
+        let DomainEvent::Case(event) = event else {
+            return;
+        };
+        self.event_count += 1;
+        match event {
+            CaseEvent::Registered(e) => {
+                self.registered = true;
+                self.case_number = e.case_number.clone();
+                self.district_id = e.district.id.clone();
+                self.town_id = e.town.as_ref().map(|t| t.id.clone());
+            }
+            CaseEvent::LeaderAssigned(e) => self.leader = Some(e.leader.clone()),
+            CaseEvent::LeaderReassigned(e) => self.leader = Some(e.to.clone()),
+            CaseEvent::ResponsibleUnitsSet(e) => self.lead_unit_id = Some(e.lead.id.clone()),
+            CaseEvent::MeasureAdded(e) => self.measures.push(MeasureState {
+                id: e.measure_id.clone(),
+                completed: false,
+            }),
+            CaseEvent::MeasureCompleted(e) => {
+                if let Some(measure) = self.measures.iter_mut().find(|m| m.id == e.measure_id) {
+                    measure.completed = true;
+                }
+            }
+            CaseEvent::NoteRecorded(_) => {}
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.registered
+    }
+}
+
+/// Decides on assigning or reassigning the owning leader.
+pub fn assign_leader(
+    state: &CaseState,
+    command: &AssignLeader,
+    leader: LeaderRef,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let reason = optional_text("command.reason", command.reason.as_deref(), 500)?;
+    match &state.leader {
+        None => Ok(vec![CaseEvent::LeaderAssigned(LeaderAssigned {
+            leader,
+            reason,
+        })]),
+        Some(current) if current.id == leader.id => Err(CommandError::invalid(
+            "command.leader_id",
+            format!("{} 已是本案包案领导", leader.name),
+        )),
+        Some(current) => {
+            let Some(reason) = reason else {
+                return Err(CommandError::invalid(
+                    "command.reason",
+                    "更换包案领导须说明理由 (a reassignment needs a reason)",
+                ));
+            };
+            Ok(vec![CaseEvent::LeaderReassigned(LeaderReassigned {
+                from: current.clone(),
+                to: leader,
+                reason,
+            })])
+        }
+    }
+}
+
+/// Decides on setting the responsible units; the units are already resolved.
+pub fn set_responsible_units(
+    command: &SetResponsibleUnits,
+    lead: UnitRef,
+    assisting: Vec<UnitRef>,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    for (i, unit) in assisting.iter().enumerate() {
+        if unit.id == lead.id {
+            return Err(CommandError::invalid(
+                format!("command.assisting_unit_ids[{i}]"),
+                "协办单位不能与主办单位相同 (an assisting unit cannot be the lead unit)",
+            ));
+        }
+        if assisting[..i].iter().any(|earlier| earlier.id == unit.id) {
+            return Err(CommandError::invalid(
+                format!("command.assisting_unit_ids[{i}]"),
+                "协办单位重复 (assisting unit listed twice)",
+            ));
+        }
+    }
+    let handler = optional_text("command.handler", command.handler.as_deref(), 50)?;
+    Ok(vec![CaseEvent::ResponsibleUnitsSet(ResponsibleUnitsSet {
+        lead,
+        assisting,
+        handler,
+    })])
+}
+
+/// Decides on adding a measure; its id is the next `m<n>` of the case.
+pub fn add_measure(state: &CaseState, command: &AddMeasure) -> Result<Vec<CaseEvent>, CommandError> {
+    let description = required_text("command.description", &command.description, 1000)?;
+    Ok(vec![CaseEvent::MeasureAdded(MeasureAdded {
+        measure_id: format!("m{}", state.measures.len() + 1),
+        description,
+        due_on: command.due_on,
+    })])
+}
+
+/// Decides on ticking off a measure.
+pub fn complete_measure(
+    state: &CaseState,
+    command: &CompleteMeasure,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let Some(measure) = state.measures.iter().find(|m| m.id == command.measure_id) else {
+        return Err(CommandError::not_found(
+            "command.measure_id",
+            format!("本案没有措施 {}", command.measure_id),
+        ));
+    };
+    if measure.completed {
+        return Err(CommandError::invalid(
+            "command.measure_id",
+            format!("措施 {} 已完成", command.measure_id),
+        ));
+    }
+    let result = required_text("command.result", &command.result, 2000)?;
+    Ok(vec![CaseEvent::MeasureCompleted(MeasureCompleted {
+        measure_id: measure.id.clone(),
+        result,
+    })])
+}
+
+/// Decides on recording a note.
+pub fn record_note(command: &RecordNote) -> Result<Vec<CaseEvent>, CommandError> {
+    let text = required_text("command.text", &command.text, 5000)?;
+    Ok(vec![CaseEvent::NoteRecorded(NoteRecorded { text })])
+}
+
+/// The facts of a registration that come from the directory, already loaded.
+#[derive(Debug)]
+pub struct RegistrationPlace<'a> {
+    /// The district named by the command.
+    pub district: &'a crate::directory::UnitState,
+    /// The town named by the command, if any.
+    pub town: Option<&'a crate::directory::UnitState>,
+}
+
+/// Decides on registering a case.
+pub fn register(
+    state: &CaseState,
+    case_id: uuid::Uuid,
+    command: &zhzj_proto::commands::RegisterCase,
+    place: RegistrationPlace<'_>,
+    today: chrono::NaiveDate,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    use zhzj_proto::events::{CaseRegistered, Petitioner, UnitKind};
+    use zhzj_proto::ids::is_valid_resident_id;
+
+    if state.exists() {
+        return Err(CommandError::new(
+            zhzj_proto::ErrorKind::Conflict,
+            format!("案件 {case_id} 已登记 (case already registered)"),
+        ));
+    }
+    if place.district.kind != Some(UnitKind::District) {
+        return Err(CommandError::invalid(
+            "command.district_id",
+            format!("{} 不是区", place.district.name),
+        ));
+    }
+    if let Some(town) = place.town
+        && (town.kind != Some(UnitKind::Town)
+            || town.parent_id.as_deref() != Some(place.district.unit_id.as_str()))
+    {
+        return Err(CommandError::invalid(
+            "command.town_id",
+            format!("{} 不是 {} 下辖的镇街", town.name, place.district.name),
+        ));
+    }
+    if command.petitioners.is_empty() {
+        return Err(CommandError::invalid(
+            "command.petitioners",
+            "至少须有一名信访人 (at least one petitioner)",
+        ));
+    }
+    let mut petitioners = Vec::with_capacity(command.petitioners.len());
+    for (i, p) in command.petitioners.iter().enumerate() {
+        let field = |name: &str| format!("command.petitioners[{i}].{name}");
+        let id_number = optional_text(&field("id_number"), p.id_number.as_deref(), 18)?
+            .map(|id| id.to_ascii_uppercase());
+        if let Some(id) = &id_number
+            && !is_valid_resident_id(id)
+        {
+            return Err(CommandError::invalid(
+                field("id_number"),
+                "身份证号码格式或校验位不正确 (invalid resident ID number)",
+            ));
+        }
+        let phone = optional_text(&field("phone"), p.phone.as_deref(), 20)?;
+        if let Some(phone) = &phone
+            && (phone.len() < 5
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ')))
+        {
+            return Err(CommandError::invalid(
+                field("phone"),
+                "电话号码格式不正确 (invalid phone number)",
+            ));
+        }
+        petitioners.push(Petitioner {
+            name: required_text(&field("name"), &p.name, 50)?,
+            id_number,
+            phone,
+            address: optional_text(&field("address"), p.address.as_deref(), 200)?,
+        });
+    }
+    if command.first_filed_on > today {
+        return Err(CommandError::invalid(
+            "command.first_filed_on",
+            "首次信访日期不能晚于今天 (first filed date is in the future)",
+        ));
+    }
+    let group_size = command.group_size.unwrap_or(1);
+    if group_size == 0 {
+        return Err(CommandError::invalid(
+            "command.group_size",
+            "人数至少为 1 (group size must be at least 1)",
+        ));
+    }
+    let case_number = match optional_text("command.case_number", command.case_number.as_deref(), 64)? {
+        Some(number) => number,
+        None => format!(
+            "XF{}-{}",
+            today.format("%Y%m%d"),
+            &case_id.simple().to_string()[..6].to_ascii_uppercase()
+        ),
+    };
+    Ok(vec![CaseEvent::Registered(CaseRegistered {
+        case_number,
+        petitioners,
+        matter: required_text("command.matter", &command.matter, 2000)?,
+        category: required_text("command.category", &command.category, 50)?,
+        district: place.district.to_ref(),
+        town: place.town.map(crate::directory::UnitState::to_ref),
+        channel: command.channel,
+        first_filed_on: command.first_filed_on,
+        list_source: command.list_source,
+        group_size,
+    })])
+}

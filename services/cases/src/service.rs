@@ -1,0 +1,409 @@
+//! The command handler and the NATS loop that feeds it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use uuid::Uuid;
+use zhzj_proto::{
+    AggregateType, Command, CommandAccepted, CommandError, CommandReply, CommandRequest, Commit,
+    DomainEvent, ErrorKind, EventEnvelope, Snapshot,
+    commands::MAX_COMMAND_BYTES,
+    subjects::{CASES_COMMANDS, CASES_QUEUE_GROUP},
+};
+use zhzj_store::{
+    AppendError, AppendRequest, Clock, EventLog, ExpectedVersion, china_date,
+};
+
+use crate::aggregate::{Aggregate, load};
+use crate::case::{self, CaseState, RegistrationPlace};
+use crate::directory::{self, LeaderState, UnitState, check_token_id};
+
+/// How often a command is decided again after losing a race to another writer.
+const MAX_ATTEMPTS: usize = 8;
+/// Commands handled at once by one instance.
+const MAX_IN_FLIGHT: usize = 256;
+/// Namespace for case ids derived from command ids.
+const CASE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1e_52a0_0d3c_4d0e_9c1b_7a5e_2f84_c3d1);
+
+/// Answers commands. Cheap to clone; holds no state beyond its handles.
+#[derive(Debug, Clone)]
+pub struct CasesService {
+    log: EventLog,
+    clock: Arc<dyn Clock>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> CommandError {
+    CommandError::new(ErrorKind::Unavailable, format!("事件日志暂不可用，请重试: {e}"))
+}
+
+fn case_events(events: Vec<zhzj_proto::CaseEvent>) -> Vec<DomainEvent> {
+    events.into_iter().map(DomainEvent::Case).collect()
+}
+
+fn directory_events(events: Vec<zhzj_proto::DirectoryEvent>) -> Vec<DomainEvent> {
+    events.into_iter().map(DomainEvent::Directory).collect()
+}
+
+impl CasesService {
+    /// A service appending to `log`, reading time from `clock`.
+    pub fn new(log: EventLog, clock: Arc<dyn Clock>) -> Self {
+        Self { log, clock }
+    }
+
+    /// Handles a raw command body as received on the command subject.
+    pub async fn handle_payload(&self, payload: &[u8]) -> CommandReply {
+        match parse_request(payload) {
+            Ok(request) => self.handle(request).await,
+            Err(error) => CommandReply::Error(error),
+        }
+    }
+
+    /// Handles one command.
+    pub async fn handle(&self, request: CommandRequest) -> CommandReply {
+        let span = tracing::info_span!(
+            "command",
+            command_id = %request.command_id,
+            correlation_id = %request.correlation_id.unwrap_or(request.command_id),
+            kind = command_kind(&request.command),
+        );
+        async {
+            let outcome = self.dispatch(&request).await;
+            match &outcome {
+                Ok(accepted) => tracing::info!(version = accepted.version, "command accepted"),
+                Err(error) => tracing::info!(kind = ?error.kind, message = %error.message, "command refused"),
+            }
+            match outcome {
+                Ok(accepted) => CommandReply::Ok(accepted),
+                Err(error) => CommandReply::Error(error),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, request: &CommandRequest) -> Result<CommandAccepted, CommandError> {
+        if request.actor.user_id.trim().is_empty() {
+            return Err(CommandError::invalid("actor.user_id", "须注明操作人 (actor required)"));
+        }
+        match &request.command {
+            Command::RegisterCase(c) => {
+                let case_id = c
+                    .case_id
+                    .unwrap_or_else(|| Uuid::new_v5(&CASE_ID_NAMESPACE, request.command_id.as_bytes()));
+                let district = self
+                    .require::<UnitState>("command.district_id", &c.district_id)
+                    .await?;
+                let town = match &c.town_id {
+                    Some(id) => Some(self.require::<UnitState>("command.town_id", id).await?),
+                    None => None,
+                };
+                let today = china_date(self.clock.now());
+                self.execute::<CaseState>(request, &case_id.to_string(), None, |state| {
+                    let place = RegistrationPlace {
+                        district: &district,
+                        town: town.as_ref(),
+                    };
+                    case::register(state, case_id, c, place, today).map(case_events)
+                })
+                .await
+            }
+            Command::AssignLeader(c) => {
+                let leader = self
+                    .require::<LeaderState>("command.leader_id", &c.leader_id)
+                    .await?;
+                self.execute_on_case(request, c.case_id, |state| {
+                    case::assign_leader(state, c, leader.to_ref())
+                })
+                .await
+            }
+            Command::SetResponsibleUnits(c) => {
+                let lead = self
+                    .require::<UnitState>("command.lead_unit_id", &c.lead_unit_id)
+                    .await?
+                    .to_ref();
+                let mut assisting = Vec::with_capacity(c.assisting_unit_ids.len());
+                for (i, id) in c.assisting_unit_ids.iter().enumerate() {
+                    let field = format!("command.assisting_unit_ids[{i}]");
+                    assisting.push(self.require::<UnitState>(&field, id).await?.to_ref());
+                }
+                self.execute_on_case(request, c.case_id, |_| {
+                    case::set_responsible_units(c, lead.clone(), assisting.clone())
+                })
+                .await
+            }
+            Command::AddMeasure(c) => {
+                self.execute_on_case(request, c.case_id, |state| case::add_measure(state, c))
+                    .await
+            }
+            Command::CompleteMeasure(c) => {
+                self.execute_on_case(request, c.case_id, |state| case::complete_measure(state, c))
+                    .await
+            }
+            Command::RecordNote(c) => {
+                self.execute_on_case(request, c.case_id, |_| case::record_note(c))
+                    .await
+            }
+            Command::AddUnit(c) => {
+                check_token_id("command.unit_id", &c.unit_id)?;
+                let parent = match &c.parent_id {
+                    Some(id) => Some(self.require::<UnitState>("command.parent_id", id).await?),
+                    None => None,
+                };
+                self.execute::<UnitState>(request, &c.unit_id, None, |state| {
+                    directory::add_unit(state, c, parent.as_ref()).map(directory_events)
+                })
+                .await
+            }
+            Command::AddLeader(c) => {
+                check_token_id("command.leader_id", &c.leader_id)?;
+                self.require::<UnitState>("command.unit_id", &c.unit_id).await?;
+                self.execute::<LeaderState>(request, &c.leader_id, None, |state| {
+                    directory::add_leader(state, c).map(directory_events)
+                })
+                .await
+            }
+        }
+    }
+
+    /// Loads an aggregate that a command refers to; `not_found` naming `field` if it is missing.
+    async fn require<A: Aggregate>(&self, field: &str, id: &str) -> Result<A, CommandError> {
+        check_token_id(field, id)?;
+        let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
+        if loaded.state.exists() {
+            Ok(loaded.state)
+        } else {
+            Err(CommandError::not_found(field, format!("{field} {id} 不存在 (not found)")))
+        }
+    }
+
+    async fn execute_on_case(
+        &self,
+        request: &CommandRequest,
+        case_id: Uuid,
+        decide: impl Fn(&CaseState) -> Result<Vec<zhzj_proto::CaseEvent>, CommandError>,
+    ) -> Result<CommandAccepted, CommandError> {
+        self.execute::<CaseState>(
+            request,
+            &case_id.to_string(),
+            Some("command.case_id"),
+            |state| decide(state).map(case_events),
+        )
+        .await
+    }
+
+    /// Loads, decides and appends, deciding again when another writer got there first (unless
+    /// the request named the version it expected).
+    async fn execute<A: Aggregate>(
+        &self,
+        request: &CommandRequest,
+        id: &str,
+        must_exist: Option<&str>,
+        decide: impl Fn(&A) -> Result<Vec<DomainEvent>, CommandError>,
+    ) -> Result<CommandAccepted, CommandError> {
+        let accepted = |version| CommandAccepted {
+            aggregate_type: A::TYPE,
+            aggregate_id: id.to_owned(),
+            version,
+        };
+        for _attempt in 0..MAX_ATTEMPTS {
+            let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
+            if let Some(version) = loaded.remembered(request.command_id) {
+                return Ok(accepted(version));
+            }
+            if let Some(field) = must_exist
+                && !loaded.state.exists()
+            {
+                return Err(CommandError::not_found(field, format!("{id} 不存在 (not found)")));
+            }
+            let current = loaded.version.unwrap_or(0);
+            if let Some(expected) = request.expected_version
+                && expected != current
+            {
+                return Err(CommandError::conflict(
+                    current,
+                    format!("版本已变更：期望 {expected}，当前 {current} (stale version)"),
+                ));
+            }
+            let events = decide(&loaded.state)?;
+            let mut state = loaded.state;
+            for event in &events {
+                state.apply(event);
+            }
+            let snapshot = Snapshot {
+                schema_version: A::SNAPSHOT_VERSION,
+                state: serde_json::to_value(&state).map_err(unavailable)?,
+                recent_commands: loaded.recent_commands,
+            };
+            let commit = self.build_commit(request, A::TYPE, id, &events, snapshot);
+            let append = AppendRequest {
+                aggregate_type: A::TYPE,
+                aggregate_id: id,
+                expected: loaded
+                    .version
+                    .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exactly),
+                command_id: request.command_id,
+                commit: &commit,
+            };
+            match self.log.append(append).await {
+                Ok(outcome) => return Ok(accepted(outcome.version())),
+                Err(AppendError::Conflict { current_version }) => {
+                    if request.expected_version.is_some() {
+                        let current = current_version.unwrap_or(0);
+                        return Err(CommandError::conflict(
+                            current,
+                            format!("版本已变更：当前 {current} (stale version)"),
+                        ));
+                    }
+                    tracing::debug!(?current_version, "lost a race; deciding again");
+                }
+                Err(AppendError::TooLarge { bytes }) => {
+                    return Err(CommandError::new(
+                        ErrorKind::TooLarge,
+                        format!("提交内容过大 ({bytes} 字节)"),
+                    ));
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(CommandError::new(
+            ErrorKind::Unavailable,
+            "并发写入过多，请重试 (too much contention, retry)",
+        ))
+    }
+
+    fn build_commit(
+        &self,
+        request: &CommandRequest,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        events: &[DomainEvent],
+        snapshot: Snapshot,
+    ) -> Commit {
+        let occurred_at = self.clock.now();
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| {
+                let (event_type, schema_version, data) = event.encode();
+                EventEnvelope {
+                    // Derived from the command, so a decision taken again yields the same ids.
+                    event_id: Uuid::new_v5(&request.command_id, &(index as u64).to_be_bytes()),
+                    aggregate_type,
+                    aggregate_id: aggregate_id.to_owned(),
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                    occurred_at,
+                    actor: request.actor.clone(),
+                    command_id: request.command_id,
+                    correlation_id: request.correlation_id.unwrap_or(request.command_id),
+                    causation_id: request.causation_id.unwrap_or(request.command_id),
+                    data,
+                }
+            })
+            .collect();
+        Commit {
+            events,
+            snapshot: Some(snapshot),
+        }
+    }
+}
+
+fn command_kind(command: &Command) -> &'static str {
+    match command {
+        Command::RegisterCase(_) => "register_case",
+        Command::AssignLeader(_) => "assign_leader",
+        Command::SetResponsibleUnits(_) => "set_responsible_units",
+        Command::AddMeasure(_) => "add_measure",
+        Command::CompleteMeasure(_) => "complete_measure",
+        Command::RecordNote(_) => "record_note",
+        Command::AddUnit(_) => "add_unit",
+        Command::AddLeader(_) => "add_leader",
+    }
+}
+
+/// Parses a command body, naming the field at fault when it is malformed.
+pub fn parse_request(payload: &[u8]) -> Result<CommandRequest, CommandError> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        return Err(CommandError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "命令过大：{} 字节，上限 {MAX_COMMAND_BYTES} 字节 (command too large)",
+                payload.len()
+            ),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let inner = e.inner().to_string();
+        let mut path = e.path().to_string();
+        // For a missing or unknown field serde names it only in the message.
+        for marker in ["missing field `", "unknown field `"] {
+            if let Some(rest) = inner.split(marker).nth(1)
+                && let Some(name) = rest.split('`').next()
+            {
+                path = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+            }
+        }
+        let field = if path == "." { None } else { Some(path) };
+        CommandError {
+            field,
+            ..CommandError::new(ErrorKind::Invalid, format!("命令格式错误: {inner}"))
+        }
+    })
+}
+
+/// Serves commands from the queue group until `shutdown` fires, then stops taking new ones,
+/// answers those already received, and returns.
+pub async fn serve(
+    client: async_nats::Client,
+    service: CasesService,
+    shutdown: CancellationToken,
+) -> Result<(), async_nats::SubscribeError> {
+    let mut subscription = client
+        .queue_subscribe(CASES_COMMANDS, CASES_QUEUE_GROUP.to_owned())
+        .await?;
+    let in_flight = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut draining = false;
+    loop {
+        let message = tokio::select! {
+            message = subscription.next() => message,
+            () = shutdown.cancelled(), if !draining => {
+                // Stop taking new commands; messages already delivered still come through.
+                draining = true;
+                if let Err(e) = subscription.drain().await {
+                    tracing::warn!(error = %e, "could not drain the command subscription");
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let service = service.clone();
+        let client = client.clone();
+        in_flight.spawn(async move {
+            let reply = service.handle_payload(&message.payload).await;
+            if let Some(reply_to) = message.reply {
+                let body = serde_json::to_vec(&reply).unwrap_or_default();
+                if let Err(e) = client.publish(reply_to, Bytes::from(body)).await {
+                    tracing::warn!(error = %e, "could not send a command reply");
+                }
+            }
+            drop(permit);
+        });
+    }
+    in_flight.close();
+    in_flight.wait().await;
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush command replies");
+    }
+    Ok(())
+}
