@@ -1,1 +1,19 @@
-//! placeholder
+//! The projector: reads the event log through one durable pull consumer per projection and keeps
+//! SQL tables up to date — the event archive, the checklist view and the org directory view.
+//!
+//! Each batch of events is applied and the projection's checkpoint advanced in one SQL
+//! transaction, and only then acknowledged; anything at or below the checkpoint is skipped, so a
+//! crash at any point resumes where it was. A message that cannot be read is dead-lettered with
+//! its reason and the projection goes on. `rebuild` replays the log into a new generation of
+//! tables and swaps them in while the old ones keep serving.
+
+mod archive;
+mod checklist;
+pub mod checkpoint;
+mod org;
+pub mod projection;
+pub mod runner;
+mod sqlbuild;
+
+pub use projection::Projection;
+pub use runner::{ProjectorError, ProjectionStatus, rebuild, run, status};

@@ -1,0 +1,272 @@
+//! The checklist view (清单): one row per case with what a coordinator scans for — number,
+//! matter, place, owning leader, responsible units, measures done of total, dates, version.
+//!
+//! A batch is folded in memory (touched rows read once, written once with a multi-row upsert), so
+//! catching up on a long log costs little more than inserting the rows.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::Row;
+use zhzj_proto::{CaseEvent, DomainEvent};
+use zhzj_store::{Dialect, sql::timestamp_text};
+
+use crate::projection::{DeadLetter, ReadCommit};
+use crate::sqlbuild::{Column, SqlValue, col, insert_rows, query_with_values};
+
+/// One row of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChecklistRow {
+    case_id: String,
+    case_number: String,
+    matter: String,
+    category: String,
+    district_id: String,
+    district_name: String,
+    town_id: Option<String>,
+    town_name: Option<String>,
+    leader_id: Option<String>,
+    leader_name: Option<String>,
+    lead_unit_id: Option<String>,
+    lead_unit_name: Option<String>,
+    assisting_units: Option<String>,
+    measures_total: i64,
+    measures_done: i64,
+    registered_at: String,
+    last_activity_at: String,
+    version: i64,
+}
+
+const COLUMNS: [Column; 18] = [
+    col("case_id"),
+    col("case_number"),
+    col("matter"),
+    col("category"),
+    col("district_id"),
+    col("district_name"),
+    col("town_id"),
+    col("town_name"),
+    col("leader_id"),
+    col("leader_name"),
+    col("lead_unit_id"),
+    col("lead_unit_name"),
+    col("assisting_units"),
+    col("measures_total"),
+    col("measures_done"),
+    col("registered_at"),
+    col("last_activity_at"),
+    col("version"),
+];
+
+pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE checklist_rows{suffix} (
+                case_id          TEXT    PRIMARY KEY,
+                case_number      TEXT    NOT NULL,
+                matter           TEXT    NOT NULL,
+                category         TEXT    NOT NULL,
+                district_id      TEXT    NOT NULL,
+                district_name    TEXT    NOT NULL,
+                town_id          TEXT,
+                town_name        TEXT,
+                leader_id        TEXT,
+                leader_name      TEXT,
+                lead_unit_id     TEXT,
+                lead_unit_name   TEXT,
+                assisting_units  TEXT,
+                measures_total   BIGINT  NOT NULL,
+                measures_done    BIGINT  NOT NULL,
+                registered_at    TEXT    NOT NULL,
+                last_activity_at TEXT    NOT NULL,
+                version          BIGINT  NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE INDEX checklist_rows{suffix}_district ON checklist_rows{suffix} (district_id, town_id)"
+        ),
+        format!(
+            "CREATE INDEX checklist_rows{suffix}_leader ON checklist_rows{suffix} (leader_id)"
+        ),
+    ]
+}
+
+fn to_values(row: ChecklistRow) -> Vec<SqlValue> {
+    vec![
+        SqlValue::Text(row.case_id),
+        SqlValue::Text(row.case_number),
+        SqlValue::Text(row.matter),
+        SqlValue::Text(row.category),
+        SqlValue::Text(row.district_id),
+        SqlValue::Text(row.district_name),
+        SqlValue::OptText(row.town_id),
+        SqlValue::OptText(row.town_name),
+        SqlValue::OptText(row.leader_id),
+        SqlValue::OptText(row.leader_name),
+        SqlValue::OptText(row.lead_unit_id),
+        SqlValue::OptText(row.lead_unit_name),
+        SqlValue::OptText(row.assisting_units),
+        SqlValue::Int(row.measures_total),
+        SqlValue::Int(row.measures_done),
+        SqlValue::Text(row.registered_at),
+        SqlValue::Text(row.last_activity_at),
+        SqlValue::Int(row.version),
+    ]
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ChecklistRow, sqlx::Error> {
+    Ok(ChecklistRow {
+        case_id: row.try_get("case_id")?,
+        case_number: row.try_get("case_number")?,
+        matter: row.try_get("matter")?,
+        category: row.try_get("category")?,
+        district_id: row.try_get("district_id")?,
+        district_name: row.try_get("district_name")?,
+        town_id: row.try_get("town_id")?,
+        town_name: row.try_get("town_name")?,
+        leader_id: row.try_get("leader_id")?,
+        leader_name: row.try_get("leader_name")?,
+        lead_unit_id: row.try_get("lead_unit_id")?,
+        lead_unit_name: row.try_get("lead_unit_name")?,
+        assisting_units: row.try_get("assisting_units")?,
+        measures_total: row.try_get("measures_total")?,
+        measures_done: row.try_get("measures_done")?,
+        registered_at: row.try_get("registered_at")?,
+        last_activity_at: row.try_get("last_activity_at")?,
+        version: row.try_get("version")?,
+    })
+}
+
+async fn load_rows(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    ids: Vec<String>,
+) -> Result<BTreeMap<String, ChecklistRow>, sqlx::Error> {
+    let mut rows = BTreeMap::new();
+    for chunk in ids.chunks(500) {
+        let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE case_id IN ({})",
+            names.join(", "),
+            crate::sqlbuild::placeholders(chunk.len())
+        );
+        let values = chunk.iter().cloned().map(SqlValue::Text).collect();
+        for row in query_with_values(sql, values)?.fetch_all(&mut *conn).await? {
+            let row = from_row(&row)?;
+            rows.insert(row.case_id.clone(), row);
+        }
+    }
+    Ok(rows)
+}
+
+pub(crate) async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    suffix: &str,
+    batch: &[ReadCommit],
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let table = format!("checklist_rows{suffix}");
+    // Rows to read first: cases touched by this batch but not registered in it.
+    let mut registered_here = HashSet::new();
+    let mut to_load = Vec::new();
+    for commit in batch {
+        for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
+            match event {
+                DomainEvent::Case(CaseEvent::Registered(_)) => {
+                    registered_here.insert(envelope.aggregate_id.as_str());
+                }
+                DomainEvent::Case(_) if !registered_here.contains(envelope.aggregate_id.as_str()) => {
+                    to_load.push(envelope.aggregate_id.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    to_load.sort_unstable();
+    to_load.dedup();
+    let mut rows = load_rows(conn, &table, to_load).await?;
+    let mut touched = HashSet::new();
+    let mut dead = Vec::new();
+    for commit in batch {
+        let position = i64::try_from(commit.position).unwrap_or(i64::MAX);
+        for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
+            let DomainEvent::Case(event) = event else {
+                continue;
+            };
+            let at = timestamp_text(envelope.occurred_at);
+            if let CaseEvent::Registered(e) = event {
+                rows.insert(
+                    envelope.aggregate_id.clone(),
+                    ChecklistRow {
+                        case_id: envelope.aggregate_id.clone(),
+                        case_number: e.case_number.clone(),
+                        matter: e.matter.clone(),
+                        category: e.category.clone(),
+                        district_id: e.district.id.clone(),
+                        district_name: e.district.name.clone(),
+                        town_id: e.town.as_ref().map(|t| t.id.clone()),
+                        town_name: e.town.as_ref().map(|t| t.name.clone()),
+                        leader_id: None,
+                        leader_name: None,
+                        lead_unit_id: None,
+                        lead_unit_name: None,
+                        assisting_units: None,
+                        measures_total: 0,
+                        measures_done: 0,
+                        registered_at: at.clone(),
+                        last_activity_at: at,
+                        version: position,
+                    },
+                );
+                touched.insert(envelope.aggregate_id.clone());
+                continue;
+            }
+            let Some(row) = rows.get_mut(&envelope.aggregate_id) else {
+                dead.push(DeadLetter {
+                    position: commit.position,
+                    subject: format!("zhzj.ev.case.{}", envelope.aggregate_id),
+                    reason: format!(
+                        "{} for case {} that is not on the checklist",
+                        envelope.event_type, envelope.aggregate_id
+                    ),
+                    payload: envelope.data.to_string(),
+                });
+                continue;
+            };
+            match event {
+                CaseEvent::Registered(_) => {}
+                CaseEvent::LeaderAssigned(e) => {
+                    row.leader_id = Some(e.leader.id.clone());
+                    row.leader_name = Some(e.leader.name.clone());
+                }
+                CaseEvent::LeaderReassigned(e) => {
+                    row.leader_id = Some(e.to.id.clone());
+                    row.leader_name = Some(e.to.name.clone());
+                }
+                CaseEvent::ResponsibleUnitsSet(e) => {
+                    row.lead_unit_id = Some(e.lead.id.clone());
+                    row.lead_unit_name = Some(e.lead.name.clone());
+                    let names: Vec<&str> = e.assisting.iter().map(|u| u.name.as_str()).collect();
+                    row.assisting_units = (!names.is_empty()).then(|| names.join("、"));
+                }
+                CaseEvent::MeasureAdded(_) => row.measures_total += 1,
+                CaseEvent::MeasureCompleted(_) => row.measures_done += 1,
+                CaseEvent::NoteRecorded(_) => {}
+            }
+            row.last_activity_at = at;
+            row.version = position;
+            touched.insert(envelope.aggregate_id.clone());
+        }
+    }
+    let changed: Vec<Vec<SqlValue>> = rows
+        .into_values()
+        .filter(|row| touched.contains(&row.case_id))
+        .map(to_values)
+        .collect();
+    let updates: Vec<String> = COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    let tail = format!("ON CONFLICT (case_id) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(conn, dialect, &table, &COLUMNS, changed, &tail).await?;
+    Ok(dead)
+}

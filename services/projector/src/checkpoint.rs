@@ -1,0 +1,217 @@
+//! Checkpoints, generations and dead letters: the bookkeeping that makes a projection resumable
+//! and rebuildable.
+
+use chrono::Utc;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use zhzj_store::{Dialect, ReadStore, sql::timestamp_text};
+
+use crate::projection::{DeadLetter, Projection};
+use crate::sqlbuild::{SqlValue, col, insert_rows};
+
+/// Where a projection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Stream sequence of the last applied message (0: none).
+    pub position: u64,
+    /// The live generation of its tables.
+    pub generation: i64,
+}
+
+/// Reads a projection's checkpoint.
+pub async fn read(
+    conn: &mut AnyConnection,
+    projection: Projection,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT position, generation FROM projection_checkpoints WHERE projection = $1",
+    )
+    .bind(projection.name())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(Checkpoint {
+            position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
+            generation: row.try_get("generation")?,
+        })
+    })
+    .transpose()
+}
+
+/// Statements that point the views of a projection at generation `generation`.
+fn point_views(projection: Projection, generation: i64) -> Vec<String> {
+    projection
+        .tables()
+        .iter()
+        .flat_map(|view| {
+            [
+                format!("DROP VIEW IF EXISTS {view}"),
+                format!("CREATE VIEW {view} AS SELECT * FROM {view}_g{generation}"),
+            ]
+        })
+        .collect()
+}
+
+/// Runs DDL statements one by one.
+pub(crate) async fn execute_all(
+    conn: &mut AnyConnection,
+    statements: Vec<String>,
+) -> Result<(), sqlx::Error> {
+    for statement in statements {
+        sqlx::query(AssertSqlSafe(statement))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates generation 1 of a projection's tables, its views and its checkpoint, unless they
+/// exist; returns the checkpoint.
+pub async fn initialise(
+    store: &ReadStore,
+    projection: Projection,
+) -> Result<Checkpoint, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, position, generation, updated_at) \
+         VALUES ($1, 0, 1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(projection.name())
+    .bind(timestamp_text(Utc::now()))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        let mut statements = projection.create_tables(store.dialect(), 1);
+        statements.extend(point_views(projection, 1));
+        execute_all(&mut tx, statements).await?;
+    }
+    let checkpoint = read(&mut tx, projection).await?;
+    tx.commit().await?;
+    checkpoint.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Moves the checkpoint from `from` to `to` if it is still at `from` in `generation`; false if
+/// another writer (a rebuild swap, a second projector) moved it.
+pub(crate) async fn advance(
+    conn: &mut AnyConnection,
+    projection: Projection,
+    checkpoint: Checkpoint,
+    to: u64,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+         WHERE projection = $3 AND generation = $4 AND position = $5",
+    )
+    .bind(i64::try_from(to).unwrap_or(i64::MAX))
+    .bind(timestamp_text(Utc::now()))
+    .bind(projection.name())
+    .bind(checkpoint.generation)
+    .bind(i64::try_from(checkpoint.position).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Records messages a projection could not apply.
+pub(crate) async fn record_dead_letters(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    projection: Projection,
+    letters: Vec<DeadLetter>,
+) -> Result<(), sqlx::Error> {
+    let now = timestamp_text(Utc::now());
+    for letter in &letters {
+        tracing::warn!(
+            projection = projection.name(),
+            position = letter.position,
+            reason = %letter.reason,
+            "dead-lettered a message"
+        );
+    }
+    let rows = letters
+        .into_iter()
+        .map(|letter| {
+            vec![
+                SqlValue::Text(projection.name().to_owned()),
+                SqlValue::Int(i64::try_from(letter.position).unwrap_or(i64::MAX)),
+                SqlValue::Text(letter.subject),
+                SqlValue::Text(letter.reason),
+                SqlValue::Text(letter.payload),
+                SqlValue::Text(now.clone()),
+            ]
+        })
+        .collect();
+    let columns = [
+        col("projection"),
+        col("position"),
+        col("subject"),
+        col("reason"),
+        col("payload"),
+        col("recorded_at"),
+    ];
+    insert_rows(
+        conn,
+        dialect,
+        "dead_letters",
+        &columns,
+        rows,
+        "ON CONFLICT DO NOTHING",
+    )
+    .await
+}
+
+/// Prepares an empty generation of a projection's tables (dropping leftovers of an abandoned
+/// rebuild).
+pub(crate) async fn prepare_generation(
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+) -> Result<(), sqlx::Error> {
+    let mut conn = store.pool().acquire().await?;
+    let mut statements: Vec<String> = projection
+        .tables()
+        .iter()
+        .map(|view| format!("DROP TABLE IF EXISTS {view}_g{generation}"))
+        .collect();
+    statements.extend(projection.create_tables(store.dialect(), generation));
+    execute_all(&mut conn, statements).await
+}
+
+/// Makes `generation` live at `position`, if `previous` is still the live generation; drops the
+/// tables of `previous`. False if another rebuild swapped first.
+pub(crate) async fn swap_in(
+    store: &ReadStore,
+    projection: Projection,
+    previous: i64,
+    generation: i64,
+    position: u64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = store.pool().begin().await?;
+    let updated = sqlx::query(
+        "UPDATE projection_checkpoints SET position = $1, generation = $2, updated_at = $3 \
+         WHERE projection = $4 AND generation = $5",
+    )
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(generation)
+    .bind(timestamp_text(Utc::now()))
+    .bind(projection.name())
+    .bind(previous)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    execute_all(&mut tx, point_views(projection, generation)).await?;
+    tx.commit().await?;
+    let mut conn = store.pool().acquire().await?;
+    let drops = projection
+        .tables()
+        .iter()
+        .map(|view| format!("DROP TABLE IF EXISTS {view}_g{previous}"))
+        .collect();
+    execute_all(&mut conn, drops).await?;
+    Ok(true)
+}

@@ -1,0 +1,150 @@
+//! The projections the projector keeps, their tables, and how a batch of commits is read before
+//! it is applied.
+
+use zhzj_proto::{
+    Commit, DomainEvent, EventEnvelope, events::decode_envelope, subjects::parse_aggregate_subject,
+};
+use zhzj_store::Dialect;
+
+use crate::{archive, checklist, org};
+
+/// A projection: a set of SQL tables kept from the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Projection {
+    /// The event archive: every event with its position.
+    Archive,
+    /// The checklist view: one row per case.
+    Checklist,
+    /// The org directory view: units and leaders.
+    Org,
+}
+
+impl Projection {
+    /// Every projection.
+    pub const ALL: [Projection; 3] = [Self::Archive, Self::Checklist, Self::Org];
+
+    /// Its name: checkpoint key, consumer name, CLI argument.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Archive => "archive",
+            Self::Checklist => "checklist",
+            Self::Org => "org",
+        }
+    }
+
+    /// The inverse of [`Projection::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The tables it keeps, by the view name readers use. Each has a physical table per
+    /// generation, `<name>_g<generation>`.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Self::Archive => &["event_archive"],
+            Self::Checklist => &["checklist_rows"],
+            Self::Org => &["org_units", "org_leaders"],
+        }
+    }
+
+    /// DDL creating generation `generation` of its tables.
+    pub fn create_tables(self, dialect: Dialect, generation: i64) -> Vec<String> {
+        let suffix = format!("_g{generation}");
+        match self {
+            Self::Archive => archive::create_tables(dialect, &suffix),
+            Self::Checklist => checklist::create_tables(&suffix),
+            Self::Org => org::create_tables(&suffix),
+        }
+    }
+
+    /// Applies commits to generation `generation`; returns events it could not apply.
+    pub(crate) async fn apply(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        dialect: Dialect,
+        generation: i64,
+        batch: &[ReadCommit],
+    ) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        let suffix = format!("_g{generation}");
+        match self {
+            Self::Archive => archive::apply(conn, dialect, &suffix, batch).await,
+            Self::Checklist => checklist::apply(conn, dialect, &suffix, batch).await,
+            Self::Org => org::apply(conn, dialect, &suffix, batch).await,
+        }
+    }
+}
+
+/// A commit read from the log, with its events decoded.
+#[derive(Debug)]
+pub struct ReadCommit {
+    /// Stream sequence.
+    pub position: u64,
+    /// The envelopes as stored.
+    pub envelopes: Vec<EventEnvelope>,
+    /// The decoded events, one per envelope.
+    pub events: Vec<DomainEvent>,
+}
+
+/// A message a projection could not apply.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// Stream sequence.
+    pub position: u64,
+    /// Subject it was stored under.
+    pub subject: String,
+    /// Why it could not be applied.
+    pub reason: String,
+    /// The raw message (lossy UTF-8).
+    pub payload: String,
+}
+
+/// A message from the log, read or not.
+#[derive(Debug)]
+pub enum ReadMessage {
+    /// A readable commit.
+    Commit(ReadCommit),
+    /// An unreadable message.
+    Dead(DeadLetter),
+}
+
+/// Reads a log message into a commit, or says why it cannot be read.
+pub fn read_message(position: u64, subject: &str, payload: &[u8]) -> ReadMessage {
+    let dead = |reason: String| {
+        ReadMessage::Dead(DeadLetter {
+            position,
+            subject: subject.to_owned(),
+            reason,
+            payload: String::from_utf8_lossy(payload).into_owned(),
+        })
+    };
+    let commit: Commit = match serde_json::from_slice(payload) {
+        Ok(commit) => commit,
+        Err(e) => return dead(format!("not a commit: {e}")),
+    };
+    if commit.events.is_empty() {
+        return dead("commit holds no events".into());
+    }
+    let Some((kind, id)) = parse_aggregate_subject(subject) else {
+        return dead(format!("subject {subject} names no aggregate"));
+    };
+    let mut events = Vec::with_capacity(commit.events.len());
+    for envelope in &commit.events {
+        if envelope.aggregate_type != kind || envelope.aggregate_id != id {
+            return dead(format!(
+                "event {} belongs to {}.{}, stored under {subject}",
+                envelope.event_id,
+                envelope.aggregate_type.as_str(),
+                envelope.aggregate_id
+            ));
+        }
+        match decode_envelope(envelope) {
+            Ok(event) => events.push(event),
+            Err(e) => return dead(e.to_string()),
+        }
+    }
+    ReadMessage::Commit(ReadCommit {
+        position,
+        envelopes: commit.events,
+        events,
+    })
+}

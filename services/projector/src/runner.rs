@@ -1,0 +1,354 @@
+//! Runs a projection against the log (live, resumable), rebuilds one from position 1, and reports
+//! how far behind each one is.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{
+    self,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+};
+use futures::StreamExt;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+use zhzj_proto::subjects::EVENT_SUBJECTS;
+use zhzj_store::{EventLog, ReadStore};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::projection::{DeadLetter, Projection, ReadCommit, ReadMessage, read_message};
+
+/// Messages applied in one SQL transaction at most.
+const BATCH: usize = 2_000;
+
+/// A projection could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// The read store failed.
+    #[error("read store: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// The log failed.
+    #[error("event log: {0}")]
+    Log(String),
+    /// Another rebuild swapped its tables in first.
+    #[error("projection {0} was rebuilt by someone else meanwhile; nothing was swapped")]
+    RebuildRaced(&'static str),
+}
+
+fn log_error(e: impl std::fmt::Display) -> ProjectorError {
+    ProjectorError::Log(e.to_string())
+}
+
+/// Durable consumer name of a projection.
+pub fn consumer_name(projection: Projection) -> String {
+    format!("zhzj-projection-{}", projection.name())
+}
+
+/// (Re)creates the projection's durable consumer so it delivers from `start`. The SQL
+/// checkpoint, not the consumer's ack floor, is the truth of where a projection stands.
+async fn position_consumer(
+    log: &EventLog,
+    projection: Projection,
+    start: u64,
+) -> Result<PullConsumer, ProjectorError> {
+    let name = consumer_name(projection);
+    // Missing is fine: this is only a cursor.
+    let _ = log.stream().delete_consumer(&name).await;
+    log.stream()
+        .create_consumer(pull::Config {
+            durable_name: Some(name),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            filter_subject: EVENT_SUBJECTS.to_owned(),
+            max_ack_pending: 50_000,
+            ..Default::default()
+        })
+        .await
+        .map_err(log_error)
+}
+
+/// One message as the projector sees it.
+struct LogMessage {
+    position: u64,
+    subject: String,
+    payload: bytes::Bytes,
+}
+
+fn split(messages: Vec<LogMessage>) -> (Vec<ReadCommit>, Vec<DeadLetter>) {
+    let mut commits = Vec::with_capacity(messages.len());
+    let mut dead = Vec::new();
+    for message in messages {
+        match read_message(message.position, &message.subject, &message.payload) {
+            ReadMessage::Commit(commit) => commits.push(commit),
+            ReadMessage::Dead(letter) => dead.push(letter),
+        }
+    }
+    (commits, dead)
+}
+
+/// Applies a batch into a generation inside an open transaction.
+async fn apply_batch(
+    conn: &mut sqlx::AnyConnection,
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+    messages: Vec<LogMessage>,
+) -> Result<(), sqlx::Error> {
+    let (commits, mut dead) = split(messages);
+    dead.extend(
+        projection
+            .apply(conn, store.dialect(), generation, &commits)
+            .await?,
+    );
+    checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await
+}
+
+/// Why a live batch did not go through.
+enum BatchOutcome {
+    Applied(Checkpoint),
+    /// The checkpoint moved under us (a rebuild swap): position the consumer again.
+    Moved,
+}
+
+async fn apply_live_batch(
+    store: &ReadStore,
+    projection: Projection,
+    checkpoint: Checkpoint,
+    messages: Vec<LogMessage>,
+) -> Result<BatchOutcome, sqlx::Error> {
+    let Some(last) = messages.last().map(|m| m.position) else {
+        return Ok(BatchOutcome::Applied(checkpoint));
+    };
+    let mut tx = store.pool().begin().await?;
+    // The guard first: it takes the write lock and fails if the checkpoint moved.
+    if !checkpoint::advance(&mut tx, projection, checkpoint, last).await? {
+        tx.rollback().await?;
+        return Ok(BatchOutcome::Moved);
+    }
+    apply_batch(&mut tx, store, projection, checkpoint.generation, messages).await?;
+    tx.commit().await?;
+    Ok(BatchOutcome::Applied(Checkpoint {
+        position: last,
+        generation: checkpoint.generation,
+    }))
+}
+
+/// Keeps a projection up to date until `shutdown` fires. Resumes from its checkpoint; survives
+/// log and database outages by waiting and resuming from the checkpoint again.
+pub async fn run(
+    log: EventLog,
+    store: ReadStore,
+    projection: Projection,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectorError> {
+    checkpoint::initialise(&store, projection).await?;
+    while !shutdown.is_cancelled() {
+        match run_from_checkpoint(&log, &store, projection, &shutdown).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(projection = projection.name(), error = %e, "projection interrupted; resuming from its checkpoint");
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Consumes from the checkpoint until shutdown (Ok) or until the consumer must be positioned
+/// again (Ok after a moved checkpoint, Err after a failure).
+async fn run_from_checkpoint(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    shutdown: &CancellationToken,
+) -> Result<(), ProjectorError> {
+    let mut checkpoint = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::read(&mut conn, projection)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?
+    };
+    let consumer = position_consumer(log, projection, checkpoint.position + 1).await?;
+    let mut chunks = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .messages()
+        .await
+        .map_err(log_error)?
+        .ready_chunks(BATCH);
+    tracing::info!(projection = projection.name(), position = checkpoint.position, generation = checkpoint.generation, "projection consuming");
+    loop {
+        let chunk = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            chunk = chunks.next() => chunk,
+        };
+        let Some(chunk) = chunk else {
+            return Err(log_error("consumer stream ended"));
+        };
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut last_message = None;
+        for item in chunk {
+            let message = item.map_err(log_error)?;
+            let position = message.info().map_err(log_error)?.stream_sequence;
+            if position > checkpoint.position {
+                messages.push(LogMessage {
+                    position,
+                    subject: message.subject.to_string(),
+                    payload: message.payload.clone(),
+                });
+            }
+            last_message = Some(message);
+        }
+        match apply_live_batch(store, projection, checkpoint, messages).await? {
+            BatchOutcome::Applied(next) => checkpoint = next,
+            BatchOutcome::Moved => {
+                tracing::info!(projection = projection.name(), "checkpoint moved (rebuild swapped in); repositioning");
+                return Ok(());
+            }
+        }
+        // AckPolicy::All: acknowledging the last acknowledges the batch.
+        if let Some(message) = last_message
+            && let Err(e) = message.ack().await
+        {
+            // Harmless: redelivered messages are at or below the checkpoint and skipped.
+            tracing::debug!(error = %e, "ack failed");
+        }
+    }
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildReport {
+    /// Messages replayed.
+    pub messages: u64,
+    /// Position the new tables stand at.
+    pub position: u64,
+    /// The generation now live.
+    pub generation: i64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Replays the whole log into a new generation of the projection's tables, then swaps them in.
+/// The live tables keep serving until the swap; a live projector notices the swap and continues
+/// on the new tables from where the rebuild stopped.
+pub async fn rebuild(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+) -> Result<RebuildReport, ProjectorError> {
+    let started = Instant::now();
+    let live = checkpoint::initialise(store, projection).await?;
+    let generation = live.generation + 1;
+    checkpoint::prepare_generation(store, projection, generation).await?;
+    let mut target = log.last_position().await.map_err(log_error)?;
+    let mut position = 0;
+    let mut count = 0;
+    if target > 0 {
+        let consumer = log
+            .stream()
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: EVENT_SUBJECTS.to_owned(),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(log_error)?;
+        let mut chunks = consumer
+            .messages()
+            .await
+            .map_err(log_error)?
+            .ready_chunks(BATCH);
+        while position < target {
+            let chunk = tokio::time::timeout(Duration::from_secs(30), chunks.next())
+                .await
+                .map_err(|_| log_error("replay stalled"))?
+                .ok_or_else(|| log_error("replay stream ended"))?;
+            let mut messages = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let message = item.map_err(log_error)?;
+                let seq = message.info().map_err(log_error)?.stream_sequence;
+                messages.push(LogMessage {
+                    position: seq,
+                    subject: message.subject.to_string(),
+                    payload: message.payload.clone(),
+                });
+            }
+            count += messages.len() as u64;
+            position = messages.last().map_or(position, |m| m.position);
+            let mut tx = store.pool().begin().await?;
+            apply_batch(&mut tx, store, projection, generation, messages).await?;
+            tx.commit().await?;
+            if position >= target {
+                // Catch up with what arrived meanwhile before swapping.
+                target = log.last_position().await.map_err(log_error)?;
+            }
+        }
+    }
+    let current = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::read(&mut conn, projection)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?
+    };
+    if current.generation != live.generation
+        || !checkpoint::swap_in(store, projection, live.generation, generation, position).await?
+    {
+        return Err(ProjectorError::RebuildRaced(projection.name()));
+    }
+    Ok(RebuildReport {
+        messages: count,
+        position,
+        generation,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// How far a projection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    /// Projection name.
+    pub name: &'static str,
+    /// Last applied stream sequence.
+    pub position: u64,
+    /// Live generation of its tables.
+    pub generation: i64,
+    /// Stream last sequence minus position.
+    pub lag: u64,
+    /// Messages it dead-lettered.
+    pub dead_letters: i64,
+}
+
+/// The status of every projection.
+pub async fn status(
+    log: &EventLog,
+    store: &ReadStore,
+) -> Result<Vec<ProjectionStatus>, ProjectorError> {
+    let last = log.last_position().await.map_err(log_error)?;
+    let mut conn = store.pool().acquire().await?;
+    let mut result = Vec::new();
+    for projection in Projection::ALL {
+        let checkpoint = checkpoint::read(&mut conn, projection).await?.unwrap_or(Checkpoint {
+            position: 0,
+            generation: 0,
+        });
+        let dead_letters: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE projection = $1")
+                .bind(projection.name())
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+        result.push(ProjectionStatus {
+            name: projection.name(),
+            position: checkpoint.position,
+            generation: checkpoint.generation,
+            lag: last.saturating_sub(checkpoint.position),
+            dead_letters,
+        });
+    }
+    Ok(result)
+}

@@ -1,0 +1,116 @@
+//! Builds multi-row statements with `$n` placeholders that both SQLite and PostgreSQL accept, and
+//! binds their values through sqlx's Any driver.
+
+use sqlx::any::AnyArguments;
+use sqlx::{Any, AssertSqlSafe, Arguments};
+
+use zhzj_store::Dialect;
+
+/// A value bound into a statement.
+#[derive(Debug, Clone)]
+pub enum SqlValue {
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Nullable text.
+    OptText(Option<String>),
+}
+
+/// One column of a multi-row insert: its name and whether it holds JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Column name.
+    pub name: &'static str,
+    /// Whether the value is JSON text bound into a JSON column.
+    pub json: bool,
+}
+
+/// A plain column.
+pub const fn col(name: &'static str) -> Column {
+    Column { name, json: false }
+}
+
+/// A JSON column.
+pub const fn json_col(name: &'static str) -> Column {
+    Column { name, json: true }
+}
+
+/// Most parameters one statement carries (under SQLite's and PostgreSQL's limits).
+const MAX_PARAMS: usize = 30_000;
+
+/// Executes `INSERT INTO table (cols) VALUES (…),(…) <tail>` for all rows, in as few statements
+/// as the parameter limits allow.
+pub async fn insert_rows(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    table: &str,
+    columns: &[Column],
+    rows: Vec<Vec<SqlValue>>,
+    tail: &str,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let head = format!("INSERT INTO {table} ({}) VALUES ", names.join(", "));
+    let rows_per_statement = (MAX_PARAMS / columns.len()).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut sql = head.clone();
+        let mut args = AnyArguments::default();
+        let mut index = 0;
+        for (r, row) in rows.by_ref().take(rows_per_statement).enumerate() {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for (c, value) in row.into_iter().enumerate() {
+                index += 1;
+                if c > 0 {
+                    sql.push(',');
+                }
+                if columns[c].json {
+                    sql.push_str(&dialect.json_param(index));
+                } else {
+                    sql.push('$');
+                    sql.push_str(&index.to_string());
+                }
+                bind(&mut args, value)?;
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        sqlx::query_with(AssertSqlSafe(sql), args)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn bind(args: &mut AnyArguments, value: SqlValue) -> Result<(), sqlx::Error> {
+    let result = match value {
+        SqlValue::Int(v) => args.add(v),
+        SqlValue::Text(v) => args.add(v),
+        SqlValue::OptText(v) => args.add(v),
+    };
+    result.map_err(sqlx::Error::Encode)
+}
+
+/// `$1, $2, …, $n`.
+pub fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Binds values to a query built from a dynamic string.
+pub fn query_with_values(
+    sql: String,
+    values: Vec<SqlValue>,
+) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, sqlx::Error> {
+    let mut args = AnyArguments::default();
+    for value in values {
+        bind(&mut args, value)?;
+    }
+    Ok(sqlx::query_with(AssertSqlSafe(sql), args))
+}
