@@ -345,13 +345,15 @@ pub fn parse_request(payload: &[u8]) -> Result<CommandRequest, CommandError> {
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner().to_string();
         let mut path = e.path().to_string();
-        // For a missing or unknown field serde names it only in the message.
-        for marker in ["missing field `", "unknown field `"] {
-            if let Some(rest) = inner.split(marker).nth(1)
-                && let Some(name) = rest.split('`').next()
-            {
-                path = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
-            }
+        if path == "?" {
+            // The body is not JSON at all: no field to name.
+            path = ".".to_owned();
+        }
+        // For a missing field serde names it only in the message; the path ends at its parent.
+        if let Some(rest) = inner.split("missing field `").nth(1)
+            && let Some(name) = rest.split('`').next()
+        {
+            path = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
         }
         let field = if path == "." { None } else { Some(path) };
         CommandError {

@@ -70,7 +70,7 @@ pub async fn initialise(
     store: &ReadStore,
     projection: Projection,
 ) -> Result<Checkpoint, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO projection_checkpoints (projection, position, generation, updated_at) \
          VALUES ($1, 0, 1, $2) ON CONFLICT DO NOTHING",
@@ -187,7 +187,7 @@ pub(crate) async fn swap_in(
     generation: i64,
     position: u64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE projection_checkpoints SET position = $1, generation = $2, updated_at = $3 \
          WHERE projection = $4 AND generation = $5",

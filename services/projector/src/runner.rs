@@ -120,7 +120,7 @@ async fn apply_live_batch(
     let Some(last) = messages.last().map(|m| m.position) else {
         return Ok(BatchOutcome::Applied(checkpoint));
     };
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     // The guard first: it takes the write lock and fails if the checkpoint moved.
     if !checkpoint::advance(&mut tx, projection, checkpoint, last).await? {
         tx.rollback().await?;
@@ -280,7 +280,7 @@ pub async fn rebuild(
             }
             count += messages.len() as u64;
             position = messages.last().map_or(position, |m| m.position);
-            let mut tx = store.pool().begin().await?;
+            let mut tx = store.begin_write().await?;
             apply_batch(&mut tx, store, projection, generation, messages).await?;
             tx.commit().await?;
             if position >= target {

@@ -111,6 +111,18 @@ impl ReadStore {
         &self.pool
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so it waits for other writers instead of failing when it upgrades
+    /// from reading to writing.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The database behind it.
     pub fn dialect(&self) -> Dialect {
         self.dialect

@@ -1,0 +1,282 @@
+//! The projector: resumes after a crash and ends identical to a rebuild, dead-letters poison
+//! messages and goes on, swaps a rebuild in under a live projector, and reports its lag — on
+//! SQLite and on PostgreSQL.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use zhzj_projector::{Projection, rebuild, status};
+use zhzj_proto::{
+    Command,
+    commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
+};
+use zhzj_store::ReadStore;
+use zhzj_tests::{
+    DbKind, NatsServer, Services, TestDb, dump_view, init_tracing, register_case,
+    run_projections, wait_caught_up,
+};
+
+/// Registers `cases` cases and works each one through a few commands, from 8 concurrent writers.
+async fn write_history(services: &Services, cases: u32) -> anyhow::Result<()> {
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let services = services.clone();
+        writers.push(tokio::spawn(async move {
+            for n in (writer..cases).step_by(8) {
+                let case_id: Uuid = services.ok(register_case(n)).await?.aggregate_id.parse()?;
+                services
+                    .ok(Command::AssignLeader(AssignLeader {
+                        case_id,
+                        leader_id: "ldr-siming-1".into(),
+                        reason: None,
+                    }))
+                    .await?;
+                services
+                    .ok(Command::SetResponsibleUnits(SetResponsibleUnits {
+                        case_id,
+                        lead_unit_id: "xm-siming-zhonghua".into(),
+                        assisting_unit_ids: vec!["xm-dept-zjj".into()],
+                        handler: Some("陈科长".into()),
+                    }))
+                    .await?;
+                for i in 0..2 {
+                    services
+                        .ok(Command::AddMeasure(AddMeasure {
+                            case_id,
+                            description: format!("措施{i}"),
+                            due_on: None,
+                        }))
+                        .await?;
+                }
+                if n % 2 == 0 {
+                    services
+                        .ok(Command::CompleteMeasure(CompleteMeasure {
+                            case_id,
+                            measure_id: "m1".into(),
+                            result: "已完成".into(),
+                        }))
+                        .await?;
+                }
+                if n % 5 == 0 {
+                    services
+                        .ok(Command::AssignLeader(AssignLeader {
+                            case_id,
+                            leader_id: "ldr-siming-2".into(),
+                            reason: Some("工作调整".into()),
+                        }))
+                        .await?;
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    Ok(())
+}
+
+const ARCHIVE_DUMP: &str = "(SELECT position, event_index, aggregate_type, aggregate_id, \
+    aggregate_version, event_id, event_type, schema_version, occurred_at, actor_id, command_id, \
+    correlation_id, causation_id, CAST(data AS TEXT) AS data FROM event_archive) AS archive";
+
+async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
+    Ok(vec![
+        dump_view(store, "checklist_rows", "case_id").await?,
+        dump_view(store, "org_units", "unit_id").await?,
+        dump_view(store, "org_leaders", "leader_id").await?,
+        dump_view(store, ARCHIVE_DUMP, "position, event_index").await?,
+    ])
+}
+
+async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Result<()> {
+    init_tracing();
+    let nats = NatsServer::start().await?;
+    let services = Services::open(nats.connect().await?).await?;
+    services.seed_directory().await?;
+    write_history(&services, 200).await?;
+    let db = TestDb::create(kind).await?;
+    let store = db.store().await?;
+
+    // Run and kill the projector several times at different points of the stream.
+    let last = services.log.last_position().await?;
+    let mut positions = Vec::new();
+    for delay_ms in [5_u64, 20, 60, 150] {
+        let shutdown = CancellationToken::new();
+        let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        for task in &tasks {
+            task.abort(); // a crash: no shutdown, open transactions dropped
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        let checklist = status(&services.log, &store)
+            .await?
+            .into_iter()
+            .find(|s| s.name == "checklist")
+            .map_or(0, |s| s.position);
+        positions.push(checklist);
+    }
+    assert!(
+        positions.windows(2).all(|w| w[0] <= w[1]),
+        "a crash never loses applied progress: {positions:?}"
+    );
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    wait_caught_up(&services.log, &store).await?;
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    let resumed = dump_all(&store).await?;
+    assert_eq!(resumed[0].len(), 200, "one checklist row per case");
+    assert!(resumed[3].len() as u64 >= last, "every event archived");
+
+    for projection in Projection::ALL {
+        let report = rebuild(&services.log, &store, projection).await?;
+        assert_eq!(report.position, last);
+        assert_eq!(report.generation, 2);
+    }
+    let rebuilt = dump_all(&store).await?;
+    assert_eq!(resumed, rebuilt, "resumed views equal a rebuild from scratch");
+
+    // Spot-check the checklist content.
+    let row = &rebuilt[0][0];
+    assert!(row.contains("district_name=思明区"), "{row}");
+    assert!(row.contains("measures_total=Some(2)"), "{row}");
+    assert!(row.contains("assisting_units=市住房局"), "{row}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn projector_killed_mid_stream_equals_rebuild_sqlite() -> anyhow::Result<()> {
+    projector_killed_mid_stream_equals_rebuild(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn projector_killed_mid_stream_equals_rebuild_postgres() -> anyhow::Result<()> {
+    projector_killed_mid_stream_equals_rebuild(DbKind::Postgres).await
+}
+
+async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
+    init_tracing();
+    let nats = NatsServer::start().await?;
+    let services = Services::open(nats.connect().await?).await?;
+    services.seed_directory().await?;
+    let db = TestDb::create(kind).await?;
+    let store = db.store().await?;
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+
+    let case_id: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;
+    let js = async_nats::jetstream::new(nats.connect().await?);
+    let poison = [
+        Bytes::from_static(b"\xff\xfe not even utf-8"),
+        Bytes::from(
+            serde_json::json!({"events": [{"event_id": Uuid::new_v4(), "aggregate_type": "case",
+                "aggregate_id": "x", "event_type": "CaseTeleported", "schema_version": 1,
+                "occurred_at": "2026-01-01T00:00:00Z", "actor": {"user_id": "u"},
+                "command_id": Uuid::new_v4(), "correlation_id": Uuid::new_v4(),
+                "causation_id": Uuid::new_v4(), "data": {}}]})
+            .to_string(),
+        ),
+    ];
+    for body in poison {
+        js.publish("zhzj.ev.case.x", body).await?.await?;
+    }
+    services
+        .ok(Command::RecordNote(RecordNote {
+            case_id,
+            text: "毒消息之后的事件".into(),
+        }))
+        .await?;
+    services
+        .ok(Command::AddMeasure(AddMeasure {
+            case_id,
+            description: "入户走访".into(),
+            due_on: None,
+        }))
+        .await?;
+    wait_caught_up(&services.log, &store).await?;
+
+    let report = status(&services.log, &store).await?;
+    for projection in &report {
+        assert_eq!(projection.lag, 0);
+        assert_eq!(projection.dead_letters, 2, "{projection:?}");
+    }
+    let reasons = dump_view(
+        &store,
+        "(SELECT projection, position, reason FROM dead_letters WHERE projection = 'checklist') AS d",
+        "position",
+    )
+    .await?;
+    assert!(reasons[0].contains("not a commit"), "{reasons:?}");
+    assert!(reasons[1].contains("unknown event type `CaseTeleported`"), "{reasons:?}");
+    let rows = dump_view(&store, "checklist_rows", "case_id").await?;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].contains("measures_total=Some(1)"), "later events applied: {rows:?}");
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn poison_message_is_dead_lettered_sqlite() -> anyhow::Result<()> {
+    poison_message_is_dead_lettered(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn poison_message_is_dead_lettered_postgres() -> anyhow::Result<()> {
+    poison_message_is_dead_lettered(DbKind::Postgres).await
+}
+
+async fn rebuild_swaps_in_under_a_live_projector(kind: DbKind) -> anyhow::Result<()> {
+    init_tracing();
+    let nats = NatsServer::start().await?;
+    let services = Services::open(nats.connect().await?).await?;
+    services.seed_directory().await?;
+    let db = TestDb::create(kind).await?;
+    let store = db.store().await?;
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    write_history(&services, 40).await?;
+
+    // Keep writing while the rebuild runs, then check nothing was missed.
+    let writer = {
+        let services = services.clone();
+        tokio::spawn(async move { write_history_from(&services, 40, 80).await })
+    };
+    let report = rebuild(&services.log, &store, Projection::Checklist).await?;
+    assert_eq!(report.generation, 2);
+    writer.await??;
+    wait_caught_up(&services.log, &store).await?;
+    let rows = dump_view(&store, "checklist_rows", "case_id").await?;
+    assert_eq!(rows.len(), 80, "cases written during the rebuild are on the new tables");
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}
+
+async fn write_history_from(services: &Services, from: u32, to: u32) -> anyhow::Result<()> {
+    for n in from..to {
+        services.ok(register_case(n)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn rebuild_swaps_in_under_a_live_projector_sqlite() -> anyhow::Result<()> {
+    rebuild_swaps_in_under_a_live_projector(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn rebuild_swaps_in_under_a_live_projector_postgres() -> anyhow::Result<()> {
+    rebuild_swaps_in_under_a_live_projector(DbKind::Postgres).await
+}
