@@ -239,7 +239,7 @@ impl CasesService {
                 state: serde_json::to_value(&state).map_err(unavailable)?,
                 recent_commands: loaded.recent_commands,
             };
-            let commit = self.build_commit(request, A::TYPE, id, &events, snapshot);
+            let commit = build_commit(request, A::TYPE, id, &events, snapshot, self.clock.now());
             let append = AppendRequest {
                 aggregate_type: A::TYPE,
                 aggregate_id: id,
@@ -280,40 +280,42 @@ impl CasesService {
         ))
     }
 
-    fn build_commit(
-        &self,
-        request: &CommandRequest,
-        aggregate_type: AggregateType,
-        aggregate_id: &str,
-        events: &[DomainEvent],
-        snapshot: Snapshot,
-    ) -> Commit {
-        let occurred_at = self.clock.now();
-        let events = events
-            .iter()
-            .enumerate()
-            .map(|(index, event)| {
-                let (event_type, schema_version, data) = event.encode();
-                EventEnvelope {
-                    // Derived from the command, so a decision taken again yields the same ids.
-                    event_id: Uuid::new_v5(&request.command_id, &(index as u64).to_be_bytes()),
-                    aggregate_type,
-                    aggregate_id: aggregate_id.to_owned(),
-                    event_type: event_type.to_owned(),
-                    schema_version,
-                    occurred_at,
-                    actor: request.actor.clone(),
-                    command_id: request.command_id,
-                    correlation_id: request.correlation_id.unwrap_or(request.command_id),
-                    causation_id: request.causation_id.unwrap_or(request.command_id),
-                    data,
-                }
-            })
-            .collect();
-        Commit {
-            events,
-            snapshot: Some(snapshot),
-        }
+}
+
+/// Wraps the events a command decided into the commit appended for it: envelopes with the
+/// command's metadata and ids derived from the command id, plus the aggregate's snapshot.
+pub fn build_commit(
+    request: &CommandRequest,
+    aggregate_type: AggregateType,
+    aggregate_id: &str,
+    events: &[DomainEvent],
+    snapshot: Snapshot,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) -> Commit {
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let (event_type, schema_version, data) = event.encode();
+            EventEnvelope {
+                // Derived from the command, so a decision taken again yields the same ids.
+                event_id: Uuid::new_v5(&request.command_id, &(index as u64).to_be_bytes()),
+                aggregate_type,
+                aggregate_id: aggregate_id.to_owned(),
+                event_type: event_type.to_owned(),
+                schema_version,
+                occurred_at,
+                actor: request.actor.clone(),
+                command_id: request.command_id,
+                correlation_id: request.correlation_id.unwrap_or(request.command_id),
+                causation_id: request.causation_id.unwrap_or(request.command_id),
+                data,
+            }
+        })
+        .collect();
+    Commit {
+        events,
+        snapshot: Some(snapshot),
     }
 }
 

@@ -13,7 +13,7 @@ pub mod checkpoint;
 mod org;
 pub mod projection;
 pub mod runner;
-mod sqlbuild;
+pub mod sqlbuild;
 
 pub use projection::Projection;
 pub use runner::{ProjectorError, ProjectionStatus, rebuild, run, status};

@@ -1,1 +1,36 @@
-fn main() {}
+//! The zhzj binary: one process that runs every role for a single office (`up`), or one role of a
+//! distributed deployment (`run`), plus the operator commands (`rebuild`, `status`) and the
+//! benchmarks (`bench`).
+
+mod bench;
+mod cli;
+mod local_nats;
+mod roles;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::cli::{Cli, Commands};
+
+fn init_telemetry() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,async_nats=warn,sqlx=warn".into()),
+        )
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_telemetry();
+    match cli.command {
+        Commands::Up(options) => roles::up(options).await,
+        Commands::Run(args) => roles::run_role(args).await,
+        Commands::Rebuild(args) => roles::rebuild(args).await,
+        Commands::Status(options) => roles::status(options).await,
+        Commands::Bench(args) => bench::run(args).await.context("benchmark failed"),
+    }
+}

@@ -1,0 +1,609 @@
+//! Benchmarks. Each prints its figure beside a baseline measured in the same run on the same
+//! machine, against a nats-server it starts itself (on a free port, in a temp dir).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use futures::{StreamExt, stream::FuturesUnordered};
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use zhzj_cases::{
+    CasesService,
+    aggregate::{Aggregate, load},
+    case::CaseState,
+    service::build_commit,
+};
+use zhzj_projector::{Projection, sqlbuild};
+use zhzj_proto::{
+    Actor, AggregateType, CaseEvent, Command, CommandReply, CommandRequest, DomainEvent, Snapshot,
+    commands::{AddLeader, AddMeasure, AddUnit, RecordNote, RegisterCase},
+    events::{
+        CaseRegistered, Channel, LeaderLevel, ListSource, MeasureAdded, MeasureCompleted,
+        NoteRecorded, Petitioner, UnitKind, UnitRef,
+    },
+    subjects::{CASES_COMMANDS, aggregate_subject},
+};
+use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock};
+
+use crate::cli::{BenchArgs, Benchmark};
+use crate::local_nats::LocalNats;
+
+/// Runs the chosen benchmark.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let nats = LocalNats::start(dir.path()).await?;
+    let client = async_nats::connect(nats.url()).await?;
+    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
+    println!(
+        "nats-server at {} (store in a temp dir; syncs every commit: {})",
+        nats.url(),
+        nats.syncs_every_commit
+    );
+    let result = match args.benchmark {
+        Benchmark::Commits {
+            cases,
+            commits,
+            writers,
+        } => commits_bench(&client, &log, cases, commits, writers).await,
+        Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
+        Benchmark::Catchup {
+            events,
+            cases,
+            database,
+        } => catchup_bench(&client, &log, events, cases, &database).await,
+    };
+    nats.stop().await?;
+    result
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
+}
+
+fn record(hist: &mut Histogram<u64>, elapsed: Duration) {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+    let _ = hist.record(micros.min(60_000_000));
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn print_rate(label: &str, count: usize, elapsed: Duration, hist: &Histogram<u64>) -> f64 {
+    let rate = count as f64 / elapsed.as_secs_f64();
+    println!(
+        "{label:<44} {count:>9} in {:>7.2}s = {rate:>9.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        elapsed.as_secs_f64(),
+        ms(hist.value_at_quantile(0.5)),
+        ms(hist.value_at_quantile(0.99)),
+    );
+    rate
+}
+
+fn actor() -> Actor {
+    Actor {
+        user_id: "bench".into(),
+        roles: vec![],
+        unit_id: None,
+    }
+}
+
+fn request(command: Command) -> CommandRequest {
+    CommandRequest {
+        command_id: Uuid::new_v4(),
+        correlation_id: None,
+        causation_id: None,
+        actor: actor(),
+        expected_version: None,
+        command,
+    }
+}
+
+async fn send(client: &async_nats::Client, request: &CommandRequest) -> anyhow::Result<u64> {
+    let reply = client
+        .request(CASES_COMMANDS, Bytes::from(serde_json::to_vec(request)?))
+        .await?;
+    match serde_json::from_slice(&reply.payload)? {
+        CommandReply::Ok(ok) => Ok(ok.version),
+        CommandReply::Error(e) => bail!("command refused: {e:?}"),
+    }
+}
+
+fn registration(n: usize) -> Command {
+    Command::RegisterCase(RegisterCase {
+        case_id: None,
+        case_number: Some(format!("BENCH-{n:07}")),
+        petitioners: vec![Petitioner {
+            name: "测试信访人".into(),
+            id_number: None,
+            phone: None,
+            address: None,
+        }],
+        matter: "要求解决拖欠工资问题".into(),
+        category: "劳动社保".into(),
+        district_id: "xm-siming".into(),
+        town_id: None,
+        channel: Channel::Visit,
+        first_filed_on: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
+        list_source: ListSource::Screening,
+        group_size: None,
+    })
+}
+
+async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
+    let commands = [
+        Command::AddUnit(AddUnit {
+            unit_id: "xm".into(),
+            parent_id: None,
+            name: "厦门市".into(),
+            kind: UnitKind::City,
+        }),
+        Command::AddUnit(AddUnit {
+            unit_id: "xm-siming".into(),
+            parent_id: Some("xm".into()),
+            name: "思明区".into(),
+            kind: UnitKind::District,
+        }),
+        Command::AddLeader(AddLeader {
+            leader_id: "ldr-1".into(),
+            unit_id: "xm-siming".into(),
+            name: "李明".into(),
+            title: "副区长".into(),
+            level: LeaderLevel::District,
+        }),
+    ];
+    for command in commands {
+        if let CommandReply::Error(e) = service.handle(request(command)).await {
+            bail!("seeding the directory failed: {e:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `writers` tasks, each over its share of `0..total`, timing every call.
+async fn timed_writers<F, Fut>(
+    writers: usize,
+    total: usize,
+    work: F,
+) -> anyhow::Result<(Duration, Histogram<u64>)>
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let work = work.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = histogram()?;
+            for i in (writer..total).step_by(writers) {
+                let t = Instant::now();
+                work(writer, i).await?;
+                record(&mut hist, t.elapsed());
+            }
+            anyhow::Ok(hist)
+        }));
+    }
+    let mut hist = histogram()?;
+    for task in tasks {
+        hist.add(task.await??)?;
+    }
+    Ok((started.elapsed(), hist))
+}
+
+async fn commits_bench(
+    client: &async_nats::Client,
+    log: &EventLog,
+    cases: usize,
+    commits: usize,
+    writers: usize,
+) -> anyhow::Result<()> {
+    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
+    seed_directory(&service).await?;
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(zhzj_cases::serve(
+        client.clone(),
+        service.clone(),
+        shutdown.clone(),
+    ));
+    println!("commits through the cases service: {cases} cases, {commits} commits, {writers} concurrent writers over NATS request/reply");
+
+    let case_ids: Arc<Vec<String>> = {
+        let registered = Arc::new(tokio::sync::Mutex::new(vec![String::new(); cases]));
+        let (client, registered2) = (client.clone(), registered.clone());
+        let (elapsed, hist) = timed_writers(writers, cases, move |_, i| {
+            let (client, registered) = (client.clone(), registered2.clone());
+            async move {
+                let request = request(registration(i));
+                send(&client, &request).await?;
+                let id = Uuid::new_v5(
+                    &Uuid::from_u128(0x6f1e_52a0_0d3c_4d0e_9c1b_7a5e_2f84_c3d1),
+                    request.command_id.as_bytes(),
+                );
+                registered.lock().await[i] = id.to_string();
+                Ok(())
+            }
+        })
+        .await?;
+        print_rate("register case (service)", cases, elapsed, &hist);
+        let ids = registered.lock().await.clone();
+        Arc::new(ids)
+    };
+
+    let (client2, ids) = (client.clone(), case_ids.clone());
+    let (service_elapsed, service_hist) = timed_writers(writers, commits, move |_, i| {
+        let (client, ids) = (client2.clone(), ids.clone());
+        async move {
+            let case_id = ids[i % ids.len()].parse()?;
+            send(
+                &client,
+                &request(Command::RecordNote(RecordNote {
+                    case_id,
+                    text: format!("第{i}次调度记录：已与信访人电话沟通"),
+                })),
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    shutdown.cancel();
+    server.await??;
+
+    // Baseline: the same payloads (each case's last commit as the service wrote it), with the
+    // same headers, published straight to JetStream by the same number of writers, each writer
+    // owning the cases it writes so its expected sequences are right.
+    let mut payloads = Vec::with_capacity(cases);
+    let mut versions = Vec::with_capacity(cases);
+    for id in case_ids.iter() {
+        let last = log
+            .stream()
+            .get_last_raw_message_by_subject(&aggregate_subject(AggregateType::Case, id))
+            .await?;
+        payloads.push(last.payload);
+        versions.push(last.sequence);
+    }
+    let payloads = Arc::new(payloads);
+    let versions = Arc::new(
+        versions
+            .into_iter()
+            .map(std::sync::atomic::AtomicU64::new)
+            .collect::<Vec<_>>(),
+    );
+    let js = log.context().clone();
+    let ids = case_ids.clone();
+    // Writer w publishes commits i ≡ w (mod writers) to case i mod cases; with cases a multiple
+    // of writers each case has exactly one writer.
+    let (raw_elapsed, raw_hist) = timed_writers(writers, commits, move |_, i| {
+        let (js, ids, payloads, versions) =
+            (js.clone(), ids.clone(), payloads.clone(), versions.clone());
+        async move {
+            let c = i % ids.len();
+            let expected = versions[c].load(std::sync::atomic::Ordering::SeqCst);
+            let publish = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payloads[c].clone())
+                .message_id(Uuid::new_v4().to_string())
+                .expected_last_subject_sequence(expected);
+            let ack = js
+                .send_publish(aggregate_subject(AggregateType::Case, &ids[c]), publish)
+                .await?
+                .await?;
+            versions[c].store(ack.sequence, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    })
+    .await?;
+    let service_rate = print_rate("commit via cases service", commits, service_elapsed, &service_hist);
+    let raw_rate = print_rate("baseline: raw JetStream publish", commits, raw_elapsed, &raw_hist);
+    println!(
+        "ratio service/raw: {:.2} (bar >= 0.5)",
+        service_rate / raw_rate
+    );
+    Ok(())
+}
+
+async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Result<()> {
+    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
+    seed_directory(&service).await?;
+    let CommandReply::Ok(registered) = service.handle(request(registration(1))).await else {
+        bail!("registration failed");
+    };
+    let case_id: Uuid = registered.aggregate_id.parse()?;
+    for i in 1..events {
+        let reply = service
+            .handle(request(Command::AddMeasure(AddMeasure {
+                case_id,
+                description: format!("措施{i}：约谈信访人并制定化解方案"),
+                due_on: None,
+            })))
+            .await;
+        if let CommandReply::Error(e) = reply {
+            bail!("adding events failed: {e:?}");
+        }
+    }
+    let id = case_id.to_string();
+    let loaded = load::<CaseState>(log, &id).await?;
+    if loaded.state.event_count != events as u64 {
+        bail!("case has {} events, expected {events}", loaded.state.event_count);
+    }
+    println!("loading a case with {events} events, {samples} samples");
+    let mut snapshot_hist = histogram()?;
+    let started = Instant::now();
+    for _ in 0..samples {
+        let t = Instant::now();
+        let loaded = load::<CaseState>(log, &id).await?;
+        record(&mut snapshot_hist, t.elapsed());
+        std::hint::black_box(loaded);
+    }
+    print_rate("load (last commit + snapshot)", samples, started.elapsed(), &snapshot_hist);
+
+    let subject = aggregate_subject(AggregateType::Case, &id);
+    let mut raw_hist = histogram()?;
+    let started = Instant::now();
+    for _ in 0..samples {
+        let t = Instant::now();
+        let message = log.stream().get_last_raw_message_by_subject(&subject).await?;
+        record(&mut raw_hist, t.elapsed());
+        std::hint::black_box(message);
+    }
+    print_rate("baseline: raw get of last message", samples, started.elapsed(), &raw_hist);
+
+    let replays = (samples / 10).max(20);
+    let mut replay_hist = histogram()?;
+    let started = Instant::now();
+    for _ in 0..replays {
+        let t = Instant::now();
+        let loaded = zhzj_cases::aggregate::replay::<CaseState>(
+            log,
+            &id,
+            loaded.version.unwrap_or_default(),
+        )
+        .await?;
+        record(&mut replay_hist, t.elapsed());
+        std::hint::black_box(loaded);
+    }
+    print_rate("reference: replay by ordered consumer", replays, started.elapsed(), &replay_hist);
+    println!(
+        "p99 load: {:.2} ms (bar <= 2 ms)",
+        ms(snapshot_hist.value_at_quantile(0.99))
+    );
+    Ok(())
+}
+
+/// Generates a realistic history straight into the stream: commits built exactly as the service
+/// builds them (envelopes and snapshots), without paying for the service.
+async fn generate_log(
+    client: &async_nats::Client,
+    events: usize,
+    cases: usize,
+) -> anyhow::Result<Duration> {
+    let js = async_nats::jetstream::new(client.clone());
+    let started = Instant::now();
+    let mut states: Vec<(Uuid, CaseState)> = (0..cases)
+        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default()))
+        .collect();
+    let district = UnitRef {
+        id: "xm-siming".into(),
+        name: "思明区".into(),
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let now = Utc::now();
+    for n in 0..events {
+        let c = n % cases;
+        let (case_id, state) = &mut states[c];
+        let round = n / cases;
+        let event = if round == 0 {
+            CaseEvent::Registered(CaseRegistered {
+                case_number: format!("BENCH-{c:07}"),
+                petitioners: vec![Petitioner {
+                    name: "测试信访人".into(),
+                    id_number: None,
+                    phone: Some("13800000000".into()),
+                    address: Some("思明区某街道".into()),
+                }],
+                matter: "要求解决房屋征收补偿问题".into(),
+                category: "征地拆迁".into(),
+                district: district.clone(),
+                town: None,
+                channel: Channel::Visit,
+                first_filed_on: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
+                list_source: ListSource::Screening,
+                group_size: 1,
+            })
+        } else if round % 3 == 1 {
+            CaseEvent::MeasureAdded(MeasureAdded {
+                measure_id: format!("m{}", state.measures.len() + 1),
+                description: "约谈信访人并制定化解方案".into(),
+                due_on: None,
+            })
+        } else if round % 3 == 2 && state.measures.iter().any(|m| !m.completed) {
+            let open = state.measures.iter().find(|m| !m.completed);
+            CaseEvent::MeasureCompleted(MeasureCompleted {
+                measure_id: open.map(|m| m.id.clone()).unwrap_or_default(),
+                result: "已完成".into(),
+            })
+        } else {
+            CaseEvent::NoteRecorded(NoteRecorded {
+                text: "已与信访人电话沟通".into(),
+            })
+        };
+        let event = DomainEvent::Case(event);
+        state.apply(&event);
+        let request = request(Command::RecordNote(RecordNote {
+            case_id: *case_id,
+            text: String::new(),
+        }));
+        let snapshot = Snapshot {
+            schema_version: CaseState::SNAPSHOT_VERSION,
+            state: serde_json::to_value(&*state)?,
+            recent_commands: Vec::new(),
+        };
+        let id = case_id.to_string();
+        let commit = build_commit(&request, AggregateType::Case, &id, &[event], snapshot, now);
+        let publish = async_nats::jetstream::message::PublishMessage::build()
+            .payload(Bytes::from(serde_json::to_vec(&commit)?))
+            .message_id(request.command_id.to_string());
+        in_flight.push(
+            js.send_publish(aggregate_subject(AggregateType::Case, &id), publish)
+                .await?
+                .into_future(),
+        );
+        if in_flight.len() >= 4_096 {
+            if let Some(ack) = in_flight.next().await {
+                ack?;
+            }
+        }
+    }
+    while let Some(ack) = in_flight.next().await {
+        ack?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn catchup_bench(
+    client: &async_nats::Client,
+    log: &EventLog,
+    events: usize,
+    cases: usize,
+    database: &str,
+) -> anyhow::Result<()> {
+    println!("generating {events} events over {cases} cases …");
+    let generated = generate_log(client, events, cases).await?;
+    println!(
+        "generated in {:.1}s ({:.0} events/s published)",
+        generated.as_secs_f64(),
+        events as f64 / generated.as_secs_f64()
+    );
+    let dir = tempfile::tempdir()?;
+    let (url, pg_cleanup) = if database == "sqlite" {
+        (zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite")), None)
+    } else if database.starts_with("postgres") {
+        use sqlx::Connection;
+        let name = format!("zhzj_bench_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(database).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        let base = database.rsplit_once('/').map_or(database, |(b, _)| b);
+        (format!("{base}/{name}"), Some((admin, name)))
+    } else {
+        bail!("--database is `sqlite` or a postgres:// URL");
+    };
+    let store = ReadStore::connect(&url).await.context("read store")?;
+
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let projector = tokio::spawn(zhzj_projector::run(
+        log.clone(),
+        store.clone(),
+        Projection::Checklist,
+        shutdown.clone(),
+    ));
+    loop {
+        let status = zhzj_projector::status(log, &store).await?;
+        if status
+            .iter()
+            .any(|s| s.name == "checklist" && s.lag == 0 && s.generation > 0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let catchup = started.elapsed();
+    shutdown.cancel();
+    projector.await??;
+    let catchup_rate = events as f64 / catchup.as_secs_f64();
+    println!(
+        "{:<44} {events:>9} in {:>7.2}s = {catchup_rate:>9.0} events/s",
+        "checklist catch-up from position 0",
+        catchup.as_secs_f64()
+    );
+
+    // Baseline: the same number of checklist-shaped rows, multi-row inserted into a table of
+    // the same shape in the same database, in transactions of the projector's batch size.
+    let dialect = store.dialect();
+    {
+        let mut conn = store.pool().acquire().await?;
+        for ddl in Projection::Checklist.create_tables(dialect, 999) {
+            sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut *conn).await?;
+        }
+    }
+    let columns: Vec<sqlbuild::Column> = [
+        "case_id", "case_number", "matter", "category", "district_id", "district_name",
+        "town_id", "town_name", "leader_id", "leader_name", "lead_unit_id", "lead_unit_name",
+        "assisting_units", "measures_total", "measures_done", "registered_at",
+        "last_activity_at", "version",
+    ]
+    .into_iter()
+    .map(sqlbuild::col)
+    .collect();
+    let started = Instant::now();
+    let stamp = zhzj_store::sql::timestamp_text(Utc::now());
+    for chunk_start in (0..events).step_by(2_000) {
+        use sqlbuild::SqlValue::{Int, OptText, Text};
+        let rows = (chunk_start..(chunk_start + 2_000).min(events))
+            .map(|i| {
+                vec![
+                    Text(Uuid::from_u128(i as u128).to_string()),
+                    Text(format!("BENCH-{i:07}")),
+                    Text("要求解决房屋征收补偿问题".into()),
+                    Text("征地拆迁".into()),
+                    Text("xm-siming".into()),
+                    Text("思明区".into()),
+                    OptText(None),
+                    OptText(None),
+                    OptText(None),
+                    OptText(None),
+                    OptText(None),
+                    OptText(None),
+                    OptText(None),
+                    Int(3),
+                    Int(1),
+                    Text(stamp.clone()),
+                    Text(stamp.clone()),
+                    Int(i as i64),
+                ]
+            })
+            .collect();
+        let mut tx = store.begin_write().await?;
+        sqlbuild::insert_rows(&mut tx, dialect, "checklist_rows_g999", &columns, rows, "").await?;
+        tx.commit().await?;
+    }
+    let raw = started.elapsed();
+    let raw_rate = events as f64 / raw.as_secs_f64();
+    println!(
+        "{:<44} {events:>9} in {:>7.2}s = {raw_rate:>9.0} rows/s",
+        "baseline: raw multi-row inserts",
+        raw.as_secs_f64()
+    );
+    println!(
+        "ratio catch-up/raw on {}: {:.2} (bar >= 0.5)",
+        if dialect == zhzj_store::Dialect::Sqlite { "SQLite" } else { "PostgreSQL" },
+        catchup_rate / raw_rate
+    );
+
+    for projection in [Projection::Checklist, Projection::Archive] {
+        let report = zhzj_projector::rebuild(log, &store, projection).await?;
+        println!(
+            "rebuild {:<10} {:>9} events in {:>7.2}s = {:>9.0} events/s",
+            projection.name(),
+            report.messages,
+            report.elapsed.as_secs_f64(),
+            report.messages as f64 / report.elapsed.as_secs_f64()
+        );
+    }
+    store.close().await;
+    if let Some((mut admin, name)) = pg_cleanup {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
+    Ok(())
+}

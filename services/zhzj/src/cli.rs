@@ -1,0 +1,125 @@
+//! Command-line interface: every setting is a flag and an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// zhzj — 治重化积 backlog-resolution tracker.
+#[derive(Debug, Parser)]
+#[command(name = "zhzj", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run every role in one process (starts a local nats-server when no NATS URL is given).
+    Up(CommonOptions),
+    /// Run one role, for a distributed deployment.
+    Run(RunArgs),
+    /// Rebuild a projection from position 1 into new tables and swap them in.
+    Rebuild(RebuildArgs),
+    /// Show each projection's position, lag and dead letters.
+    Status(CommonOptions),
+    /// Run a benchmark (see BENCHMARKS.md).
+    Bench(BenchArgs),
+}
+
+/// Settings shared by the commands that talk to a running system.
+#[derive(Debug, Clone, Args)]
+pub struct CommonOptions {
+    /// Directory for the SQLite database and the local nats-server's store.
+    #[arg(long, env = "ZHZJ_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// NATS server URL. When absent, `up` starts a local nats-server (from PATH) on a free port
+    /// with its store under the data dir; other commands use the URL `up` wrote there.
+    #[arg(long, env = "ZHZJ_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Read-store URL: `sqlite://PATH` or `postgres://…`. Default: SQLite file `zhzj.sqlite`
+    /// under the data dir.
+    #[arg(long, env = "ZHZJ_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Replicas of the event stream when it is created (3 on a NATS cluster).
+    #[arg(long, env = "ZHZJ_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+}
+
+/// `zhzj run <role>`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The role.
+    #[arg(value_enum)]
+    pub role: Role,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
+}
+
+/// Roles of a distributed deployment.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Role {
+    /// The cases command service (any number of instances share the queue group).
+    Cases,
+    /// The projector (one active instance per read store).
+    Projector,
+}
+
+/// `zhzj rebuild <projection>`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The projection: archive, checklist or org.
+    pub projection: String,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
+}
+
+/// `zhzj bench <benchmark>`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[command(subcommand)]
+    pub benchmark: Benchmark,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum Benchmark {
+    /// Commits through the cases service vs raw JetStream publishes of the same payloads.
+    Commits {
+        /// Cases to spread the commits over.
+        #[arg(long, default_value_t = 10_000)]
+        cases: usize,
+        /// Commits to time (after the cases are registered).
+        #[arg(long, default_value_t = 100_000)]
+        commits: usize,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+    },
+    /// Load time of a case with many events: snapshot get vs raw get vs full replay.
+    Load {
+        /// Events on the case.
+        #[arg(long, default_value_t = 50)]
+        events: usize,
+        /// Loads to time.
+        #[arg(long, default_value_t = 2_000)]
+        samples: usize,
+    },
+    /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
+    Catchup {
+        /// Events in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Cases they belong to.
+        #[arg(long, default_value_t = 10_000)]
+        cases: usize,
+        /// Read store: sqlite (a temp file) or a postgres:// URL of an existing server (a fresh
+        /// database is created on it and dropped after).
+        #[arg(long, default_value = "sqlite")]
+        database: String,
+    },
+}

@@ -1,0 +1,122 @@
+//! Starts and stops the local nats-server that `zhzj up` uses when no NATS URL is given.
+//!
+//! It listens on a free loopback port (4222 may be taken), keeps its store under the data dir, and
+//! on a server that supports it (2.10+) syncs every commit to disk before acknowledging. The URL
+//! is written to `<data dir>/nats.url` so that other zhzj commands find it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// A nats-server child process.
+#[derive(Debug)]
+pub struct LocalNats {
+    child: Child,
+    url: String,
+    url_file: PathBuf,
+    /// Whether every commit is fsynced before it is acknowledged.
+    pub syncs_every_commit: bool,
+}
+
+/// The file in the data dir that names the local server's URL.
+pub fn url_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("nats.url")
+}
+
+fn server_version(binary: &str) -> anyhow::Result<(u32, u32)> {
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running `{binary} --version`: is nats-server installed?"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('v'))
+        .context("nats-server printed no version")?;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    Ok((parts.next().unwrap_or(0), parts.next().unwrap_or(0)))
+}
+
+impl LocalNats {
+    /// Starts `nats-server` from PATH.
+    pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
+        let binary = std::env::var("ZHZJ_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let version = server_version(&binary)?;
+        let syncs_every_commit = version >= (2, 10);
+        let store_dir = data_dir.join("nats");
+        std::fs::create_dir_all(&store_dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let config = data_dir.join("nats-server.conf");
+        let sync = if syncs_every_commit {
+            "sync_interval: always"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "# Written by zhzj up; rewritten at every start.\n\
+                 listen: \"127.0.0.1:{port}\"\n\
+                 jetstream {{\n  store_dir: {store:?}\n  {sync}\n}}\n",
+                store = store_dir.display().to_string()
+            ),
+        )?;
+        let log = std::fs::File::create(data_dir.join("nats-server.log"))?;
+        let child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let url = format!("nats://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if let Ok(client) = async_nats::connect(&url).await
+                && client.flush().await.is_ok()
+            {
+                let url_file = url_file(data_dir);
+                std::fs::write(&url_file, &url)?;
+                return Ok(Self {
+                    child,
+                    url,
+                    url_file,
+                    syncs_every_commit,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "the local nats-server did not come up; see {}",
+            data_dir.join("nats-server.log").display()
+        )
+    }
+
+    /// Its client URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops it cleanly (SIGTERM, then waits).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(&self.url_file);
+        if let Some(pid) = self.child.id() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+                nix::sys::signal::Signal::SIGTERM,
+            )?;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(status) => {
+                status?;
+            }
+            Err(_) => self.child.kill().await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Wiring: connects to NATS and the read store, and runs the roles until a shutdown signal.
+//!
+//! Shutdown is soft first (stop taking commands, answer those in flight, let projections finish
+//! their batch) and hard after a grace period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use zhzj_cases::CasesService;
+use zhzj_projector::Projection;
+use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
+
+use crate::cli::{CommonOptions, RebuildArgs, Role, RunArgs};
+use crate::local_nats::{LocalNats, url_file};
+
+/// How long in-flight work may take after a shutdown signal before it is cut off.
+const GRACE: Duration = Duration::from_secs(20);
+
+/// The read-store URL the options name.
+pub fn database_url(options: &CommonOptions) -> String {
+    options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| sqlite_url(&options.data_dir.join("zhzj.sqlite")))
+}
+
+/// The NATS URL the options name, or the one a running `zhzj up` wrote into the data dir.
+fn nats_url(options: &CommonOptions) -> anyhow::Result<String> {
+    if let Some(url) = &options.nats_url {
+        return Ok(url.clone());
+    }
+    std::fs::read_to_string(url_file(&options.data_dir))
+        .map(|s| s.trim().to_owned())
+        .with_context(|| {
+            format!(
+                "no --nats-url given and no running `zhzj up` found in {}",
+                options.data_dir.display()
+            )
+        })
+}
+
+/// Connections every role needs.
+pub struct Connections {
+    /// The NATS client.
+    pub client: async_nats::Client,
+    /// The event log.
+    pub log: EventLog,
+    /// The read store.
+    pub store: ReadStore,
+}
+
+/// Connects to NATS (opening or creating the stream) and to the read store (migrating it).
+pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let client = async_nats::ConnectOptions::new()
+        .name("zhzj")
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let config = LogConfig {
+        replicas: options.stream_replicas,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(client.clone(), &config).await?;
+    let store = ReadStore::connect(&database_url(options)).await?;
+    Ok(Connections { client, log, store })
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+fn spawn_role(tracker: &TaskTracker, role: Role, conn: &Connections, shutdown: &CancellationToken) {
+    match role {
+        Role::Cases => {
+            let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock));
+            let (client, shutdown) = (conn.client.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                if let Err(e) = zhzj_cases::serve(client, service, shutdown).await {
+                    tracing::error!(error = %e, "cases service stopped");
+                }
+            });
+        }
+        Role::Projector => {
+            for projection in Projection::ALL {
+                let (log, store) = (conn.log.clone(), conn.store.clone());
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
+                        tracing::error!(projection = projection.name(), error = %e, "projection stopped");
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn run_until_signal(conn: &Connections, roles: &[Role]) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    for role in roles {
+        spawn_role(&tracker, *role, conn, &shutdown);
+    }
+    tracker.close();
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight work");
+    shutdown.cancel();
+    if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
+    }
+    if let Err(e) = conn.client.flush().await {
+        tracing::warn!(error = %e, "could not flush NATS");
+    }
+    conn.store.close().await;
+    Ok(())
+}
+
+/// `zhzj up`: every role in one process.
+pub async fn up(options: CommonOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let local = match &options.nats_url {
+        Some(_) => None,
+        None => Some(LocalNats::start(&options.data_dir).await?),
+    };
+    let url = match &local {
+        Some(local) => local.url().to_owned(),
+        None => nats_url(&options)?,
+    };
+    if let Some(local) = &local {
+        if local.syncs_every_commit {
+            tracing::info!(%url, "local nats-server started; every commit is synced to disk before it is acknowledged");
+        } else {
+            tracing::warn!(%url, "local nats-server started (before 2.10): commits are acknowledged once written to the OS and synced to disk every 2 minutes; a power loss can lose the last 2 minutes");
+        }
+    }
+    let conn = connect(&url, &options).await?;
+    tracing::info!(database = %database_url(&options), "zhzj is up; Ctrl-C stops it");
+    let result = run_until_signal(&conn, &[Role::Cases, Role::Projector]).await;
+    if let Some(local) = local {
+        local.stop().await?;
+    }
+    result
+}
+
+/// `zhzj run <role>`.
+pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
+    let url = nats_url(&args.options)?;
+    let conn = connect(&url, &args.options).await?;
+    tracing::info!(role = ?args.role, "running");
+    run_until_signal(&conn, &[args.role]).await
+}
+
+/// `zhzj rebuild <projection>`.
+pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let Some(projection) = Projection::parse(&args.projection) else {
+        bail!(
+            "unknown projection `{}`; choose one of archive, checklist, org",
+            args.projection
+        );
+    };
+    let url = nats_url(&args.options)?;
+    let conn = connect(&url, &args.options).await?;
+    let report = zhzj_projector::rebuild(&conn.log, &conn.store, projection).await?;
+    println!(
+        "rebuilt {}: {} messages to position {} in {:.2}s; generation {} is live",
+        projection.name(),
+        report.messages,
+        report.position,
+        report.elapsed.as_secs_f64(),
+        report.generation
+    );
+    Ok(())
+}
+
+/// `zhzj status`.
+pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
+    let url = nats_url(&options)?;
+    let conn = connect(&url, &options).await?;
+    let last = conn.log.last_position().await?;
+    println!("log last position: {last}");
+    println!("{:<10} {:>10} {:>6} {:>10} {:>12}", "projection", "position", "gen", "lag", "dead letters");
+    for s in zhzj_projector::status(&conn.log, &conn.store).await? {
+        println!(
+            "{:<10} {:>10} {:>6} {:>10} {:>12}",
+            s.name, s.position, s.generation, s.lag, s.dead_letters
+        );
+    }
+    Ok(())
+}
