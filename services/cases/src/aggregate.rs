@@ -13,7 +13,7 @@ use zhzj_store::{EventLog, LoadError, StoredCommit};
 pub const RECENT_COMMANDS_KEPT: usize = 32;
 
 /// An aggregate: state folded from its events.
-pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync {
+pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Its kind, which names its subjects.
     const TYPE: AggregateType;
     /// Version of the snapshot shape; bump it when the state's fields change, and loaders will
@@ -28,7 +28,7 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync {
 }
 
 /// An aggregate as loaded: its state, version and the commands it remembers.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Loaded<A> {
     /// The state.
     pub state: A,
@@ -114,11 +114,53 @@ pub async fn replay<A: Aggregate>(
 
 fn push_recent(recent: &mut Vec<RecentCommand>, stored: &StoredCommit) {
     if let Some(command_id) = stored.command_id() {
-        recent.push(RecentCommand {
-            command_id,
-            version: stored.position,
-        });
+        remember(recent, command_id, stored.position);
     }
+}
+
+/// Aggregates this instance loaded or wrote lately, so that a command on a hot case does not pay
+/// for a load. A cached entry is only a guess: the append's expected-version check catches a stale
+/// one, and the service then reloads from the log before it answers anything.
+#[derive(Debug)]
+pub struct AggregateCache<A> {
+    entries: std::sync::Mutex<lru::LruCache<String, Loaded<A>>>,
+}
+
+impl<A: Aggregate + Clone> AggregateCache<A> {
+    /// A cache of at most `capacity` aggregates.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self {
+            entries: std::sync::Mutex::new(lru::LruCache::new(capacity)),
+        }
+    }
+
+    /// The cached aggregate, if any.
+    pub fn get(&self, id: &str) -> Option<Loaded<A>> {
+        self.entries.lock().ok()?.get(id).cloned()
+    }
+
+    /// Remembers an aggregate.
+    pub fn put(&self, id: &str, loaded: Loaded<A>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.put(id.to_owned(), loaded);
+        }
+    }
+
+    /// Forgets an aggregate.
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.pop(id);
+        }
+    }
+}
+
+/// Records a command's commit in a loaded aggregate's list of recent commands.
+pub fn remember(recent: &mut Vec<RecentCommand>, command_id: uuid::Uuid, version: u64) {
+    recent.push(RecentCommand {
+        command_id,
+        version,
+    });
     if recent.len() > RECENT_COMMANDS_KEPT {
         let excess = recent.len() - RECENT_COMMANDS_KEPT;
         recent.drain(..excess);

@@ -16,10 +16,10 @@ use zhzj_proto::{
     subjects::{CASES_COMMANDS, CASES_QUEUE_GROUP},
 };
 use zhzj_store::{
-    AppendError, AppendRequest, Clock, EventLog, ExpectedVersion, china_date,
+    AppendError, AppendOutcome, AppendRequest, Clock, EventLog, ExpectedVersion, china_date,
 };
 
-use crate::aggregate::{Aggregate, load};
+use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
 
@@ -30,11 +30,46 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Namespace for case ids derived from command ids.
 const CASE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1e_52a0_0d3c_4d0e_9c1b_7a5e_2f84_c3d1);
 
-/// Answers commands. Cheap to clone; holds no state beyond its handles.
+/// Aggregates kept in memory per instance.
+const CACHED_AGGREGATES: usize = 50_000;
+
+/// Answers commands. Cheap to clone; its only state is a cache that a restart may lose.
 #[derive(Debug, Clone)]
 pub struct CasesService {
     log: EventLog,
     clock: Arc<dyn Clock>,
+    caches: Arc<Caches>,
+}
+
+/// One cache per aggregate type.
+#[derive(Debug)]
+struct Caches {
+    cases: AggregateCache<CaseState>,
+    units: AggregateCache<UnitState>,
+    leaders: AggregateCache<LeaderState>,
+}
+
+/// An aggregate type with its cache.
+trait Cached: Aggregate {
+    fn cache(caches: &Caches) -> &AggregateCache<Self>;
+}
+
+impl Cached for CaseState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.cases
+    }
+}
+
+impl Cached for UnitState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.units
+    }
+}
+
+impl Cached for LeaderState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.leaders
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> CommandError {
@@ -52,7 +87,15 @@ fn directory_events(events: Vec<zhzj_proto::DirectoryEvent>) -> Vec<DomainEvent>
 impl CasesService {
     /// A service appending to `log`, reading time from `clock`.
     pub fn new(log: EventLog, clock: Arc<dyn Clock>) -> Self {
-        Self { log, clock }
+        Self {
+            log,
+            clock,
+            caches: Arc::new(Caches {
+                cases: AggregateCache::new(CACHED_AGGREGATES),
+                units: AggregateCache::new(CACHED_AGGREGATES),
+                leaders: AggregateCache::new(CACHED_AGGREGATES),
+            }),
+        }
     }
 
     /// Handles a raw command body as received on the command subject.
@@ -171,11 +214,17 @@ impl CasesService {
     }
 
     /// Loads an aggregate that a command refers to; `not_found` naming `field` if it is missing.
-    async fn require<A: Aggregate>(&self, field: &str, id: &str) -> Result<A, CommandError> {
+    /// Units and leaders never change once added, so one found is cached for good.
+    async fn require<A: Cached>(&self, field: &str, id: &str) -> Result<A, CommandError> {
         check_token_id(field, id)?;
+        if let Some(cached) = A::cache(&self.caches).get(id) {
+            return Ok(cached.state);
+        }
         let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
         if loaded.state.exists() {
-            Ok(loaded.state)
+            let state = loaded.state.clone();
+            A::cache(&self.caches).put(id, loaded);
+            Ok(state)
         } else {
             Err(CommandError::not_found(field, format!("{field} {id} 不存在 (not found)")))
         }
@@ -197,8 +246,9 @@ impl CasesService {
     }
 
     /// Loads, decides and appends, deciding again when another writer got there first (unless
-    /// the request named the version it expected).
-    async fn execute<A: Aggregate>(
+    /// the request named the version it expected). A cached aggregate is trusted only until it
+    /// disagrees: a refusal or a conflict based on it is checked against a fresh load first.
+    async fn execute<A: Cached>(
         &self,
         request: &CommandRequest,
         id: &str,
@@ -210,26 +260,25 @@ impl CasesService {
             aggregate_id: id.to_owned(),
             version,
         };
+        let cache = A::cache(&self.caches);
         for attempt in 0..MAX_ATTEMPTS {
-            let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
+            let (loaded, from_cache) = match cache.get(id) {
+                Some(cached) => (cached, true),
+                None => (load::<A>(&self.log, id).await.map_err(unavailable)?, false),
+            };
             if let Some(version) = loaded.remembered(request.command_id) {
                 return Ok(accepted(version));
             }
-            if let Some(field) = must_exist
-                && !loaded.state.exists()
-            {
-                return Err(CommandError::not_found(field, format!("{id} 不存在 (not found)")));
-            }
-            let current = loaded.version.unwrap_or(0);
-            if let Some(expected) = request.expected_version
-                && expected != current
-            {
-                return Err(CommandError::conflict(
-                    current,
-                    format!("版本已变更：期望 {expected}，当前 {current} (stale version)"),
-                ));
-            }
-            let events = decide(&loaded.state)?;
+            let decision = self.decide_on(request, id, must_exist, &loaded, &decide);
+            let events = match decision {
+                Ok(events) => events,
+                Err(_) if from_cache => {
+                    // Perhaps the cache is behind: decide again on what the log says.
+                    cache.remove(id);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let mut state = loaded.state;
             for event in &events {
                 state.apply(event);
@@ -237,7 +286,7 @@ impl CasesService {
             let snapshot = Snapshot {
                 schema_version: A::SNAPSHOT_VERSION,
                 state: serde_json::to_value(&state).map_err(unavailable)?,
-                recent_commands: loaded.recent_commands,
+                recent_commands: loaded.recent_commands.clone(),
             };
             let commit = build_commit(request, A::TYPE, id, &events, snapshot, self.clock.now());
             let append = AppendRequest {
@@ -250,8 +299,25 @@ impl CasesService {
                 commit: &commit,
             };
             match self.log.append(append).await {
-                Ok(outcome) => return Ok(accepted(outcome.version())),
+                Ok(AppendOutcome::Committed { version }) => {
+                    let mut recent_commands = loaded.recent_commands;
+                    remember(&mut recent_commands, request.command_id, version);
+                    cache.put(
+                        id,
+                        Loaded {
+                            state,
+                            version: Some(version),
+                            recent_commands,
+                        },
+                    );
+                    return Ok(accepted(version));
+                }
+                Ok(AppendOutcome::AlreadyCommitted { version }) => {
+                    cache.remove(id);
+                    return Ok(accepted(version));
+                }
                 Err(AppendError::Conflict { current_version }) => {
+                    cache.remove(id);
                     if request.expected_version.is_some() {
                         let current = current_version.unwrap_or(0);
                         return Err(CommandError::conflict(
@@ -260,10 +326,12 @@ impl CasesService {
                         ));
                     }
                     tracing::debug!(?current_version, "lost a race; deciding again");
-                    // Spread the retries of racing writers apart (jitter from the command id).
-                    let jitter = (request.command_id.as_u128() % 1_000) as u64 + 200;
-                    tokio::time::sleep(std::time::Duration::from_micros(jitter * u64::from(attempt + 1)))
-                        .await;
+                    if !from_cache {
+                        // Spread the retries of racing writers apart (jitter from the command id).
+                        let jitter = (request.command_id.as_u128() % 1_000) as u64 + 200;
+                        let pause = jitter * u64::from(attempt + 1);
+                        tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                    }
                 }
                 Err(AppendError::TooLarge { bytes }) => {
                     return Err(CommandError::new(
@@ -271,7 +339,10 @@ impl CasesService {
                         format!("提交内容过大 ({bytes} 字节)"),
                     ));
                 }
-                Err(e) => return Err(unavailable(e)),
+                Err(e) => {
+                    cache.remove(id);
+                    return Err(unavailable(e));
+                }
             }
         }
         Err(CommandError::new(
@@ -280,6 +351,31 @@ impl CasesService {
         ))
     }
 
+    /// The checks and the decision on one loaded aggregate.
+    fn decide_on<A: Aggregate>(
+        &self,
+        request: &CommandRequest,
+        id: &str,
+        must_exist: Option<&str>,
+        loaded: &Loaded<A>,
+        decide: &impl Fn(&A) -> Result<Vec<DomainEvent>, CommandError>,
+    ) -> Result<Vec<DomainEvent>, CommandError> {
+        if let Some(field) = must_exist
+            && !loaded.state.exists()
+        {
+            return Err(CommandError::not_found(field, format!("{id} 不存在 (not found)")));
+        }
+        let current = loaded.version.unwrap_or(0);
+        if let Some(expected) = request.expected_version
+            && expected != current
+        {
+            return Err(CommandError::conflict(
+                current,
+                format!("版本已变更：期望 {expected}，当前 {current} (stale version)"),
+            ));
+        }
+        decide(&loaded.state)
+    }
 }
 
 /// Wraps the events a command decided into the commit appended for it: envelopes with the

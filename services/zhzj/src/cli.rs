@@ -24,6 +24,10 @@ pub enum Commands {
     Rebuild(RebuildArgs),
     /// Show each projection's position, lag and dead letters.
     Status(CommonOptions),
+    /// Send one command to the cases service and print its reply.
+    Command(CommandArgs),
+    /// Print the checklist view.
+    Checklist(CommonOptions),
     /// Run a benchmark (see BENCHMARKS.md).
     Bench(BenchArgs),
 }
@@ -65,6 +69,22 @@ pub enum Role {
     Cases,
     /// The projector (one active instance per read store).
     Projector,
+}
+
+/// `zhzj command '<json>'`.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    /// The command as JSON, e.g. `{"type":"record_note","case_id":"…","text":"…"}`.
+    pub command: String,
+    /// The acting user id.
+    #[arg(long, env = "ZHZJ_ACTOR", default_value = "coordinator-1")]
+    pub actor: String,
+    /// Apply only if the aggregate is still at this version.
+    #[arg(long)]
+    pub expected_version: Option<u64>,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
 }
 
 /// `zhzj rebuild <projection>`.

@@ -12,11 +12,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Commands};
 
-fn init_telemetry() {
+/// Sets up logging once for the process; `RUST_LOG` overrides the default level.
+fn init_telemetry(default_filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,async_nats=warn,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_target(false)
         .init();
@@ -25,12 +26,20 @@ fn init_telemetry() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_telemetry();
+    // Benchmarks print their own figures; per-command logging would only slow them down.
+    let quiet = matches!(cli.command, Commands::Bench(_));
+    init_telemetry(if quiet {
+        "warn"
+    } else {
+        "info,async_nats=warn,sqlx=warn"
+    });
     match cli.command {
         Commands::Up(options) => roles::up(options).await,
         Commands::Run(args) => roles::run_role(args).await,
         Commands::Rebuild(args) => roles::rebuild(args).await,
         Commands::Status(options) => roles::status(options).await,
+        Commands::Command(args) => roles::send_command(args).await,
+        Commands::Checklist(options) => roles::print_checklist(options).await,
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed"),
     }
 }

@@ -13,7 +13,7 @@ use zhzj_cases::CasesService;
 use zhzj_projector::Projection;
 use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
 
-use crate::cli::{CommonOptions, RebuildArgs, Role, RunArgs};
+use crate::cli::{CommandArgs, CommonOptions, RebuildArgs, Role, RunArgs};
 use crate::local_nats::{LocalNats, url_file};
 
 /// How long in-flight work may take after a shutdown signal before it is cut off.
@@ -197,6 +197,77 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
         println!(
             "{:<10} {:>10} {:>6} {:>10} {:>12}",
             s.name, s.position, s.generation, s.lag, s.dead_letters
+        );
+    }
+    Ok(())
+}
+
+/// `zhzj command '<json>'`: wraps the command in a request with a new command id and the actor,
+/// sends it, prints the reply; exits non-zero when it is refused.
+pub async fn send_command(args: CommandArgs) -> anyhow::Result<()> {
+    let command: zhzj_proto::Command =
+        serde_json::from_str(&args.command).context("the command is not valid JSON for a command")?;
+    let request = zhzj_proto::CommandRequest {
+        command_id: uuid::Uuid::new_v4(),
+        correlation_id: None,
+        causation_id: None,
+        actor: zhzj_proto::Actor {
+            user_id: args.actor,
+            roles: Vec::new(),
+            unit_id: None,
+        },
+        expected_version: args.expected_version,
+        command,
+    };
+    let url = nats_url(&args.options)?;
+    let client = async_nats::connect(&url).await?;
+    let reply = client
+        .request(
+            zhzj_proto::subjects::CASES_COMMANDS,
+            serde_json::to_vec(&request)?.into(),
+        )
+        .await
+        .context("no answer from the cases service")?;
+    let reply: zhzj_proto::CommandReply = serde_json::from_slice(&reply.payload)?;
+    println!("{}", serde_json::to_string(&reply)?);
+    if let zhzj_proto::CommandReply::Error(e) = reply {
+        bail!("refused: {}", e.message);
+    }
+    Ok(())
+}
+
+/// `zhzj checklist`: the checklist view as text.
+pub async fn print_checklist(options: CommonOptions) -> anyhow::Result<()> {
+    use sqlx::Row;
+    let store = ReadStore::connect(&database_url(&options)).await?;
+    let rows = sqlx::query(
+        "SELECT case_number, matter, district_name, town_name, leader_name, lead_unit_name, \
+         measures_done, measures_total, last_activity_at, version \
+         FROM checklist_rows ORDER BY registered_at, case_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("no checklist yet: has the projector run?")?;
+    println!("案件编号\t诉求\t区\t镇街\t包案领导\t责任单位\t措施完成\t最近动态\t版本");
+    for row in rows {
+        let text = |name: &str| -> String {
+            row.try_get::<Option<String>, _>(name)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "-".into())
+        };
+        let done: i64 = row.try_get("measures_done")?;
+        let total: i64 = row.try_get("measures_total")?;
+        let version: i64 = row.try_get("version")?;
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{done}/{total}\t{}\t{version}",
+            text("case_number"),
+            text("matter"),
+            text("district_name"),
+            text("town_name"),
+            text("leader_name"),
+            text("lead_unit_name"),
+            text("last_activity_at"),
         );
     }
     Ok(())
