@@ -439,6 +439,10 @@ pub fn parse_request(payload: &[u8]) -> Result<CommandRequest, CommandError> {
             ),
         ));
     }
+    if let Ok(request) = serde_json::from_slice(payload) {
+        return Ok(request);
+    }
+    // Parse again, slower, to name the field at fault.
     let mut deserializer = serde_json::Deserializer::from_slice(payload);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner().to_string();

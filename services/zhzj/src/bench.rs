@@ -48,7 +48,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             cases,
             commits,
             writers,
-        } => commits_bench(&client, &log, cases, commits, writers).await,
+        } => commits_bench(nats.url(), &client, &log, cases, commits, writers).await,
         Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
         Benchmark::Catchup {
             events,
@@ -197,17 +197,22 @@ where
 }
 
 async fn commits_bench(
+    nats_url: &str,
     client: &async_nats::Client,
     log: &EventLog,
     cases: usize,
     commits: usize,
     writers: usize,
 ) -> anyhow::Result<()> {
-    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
+    // The service gets its own connection, as it has in its own process; the writers and the
+    // raw baseline share the bench's.
+    let service_client = async_nats::connect(nats_url).await?;
+    let service_log = EventLog::open(service_client.clone(), &LogConfig::default()).await?;
+    let service = CasesService::new(service_log, Arc::new(SystemClock));
     seed_directory(&service).await?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(zhzj_cases::serve(
-        client.clone(),
+        service_client,
         service.clone(),
         shutdown.clone(),
     ));
