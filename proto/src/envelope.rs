@@ -1,5 +1,6 @@
 //! The shape of what is stored in the log: one [`Commit`] per command, holding the events of that
-//! command in [`EventEnvelope`]s, plus a snapshot of the aggregate after them.
+//! command in [`EventEnvelope`]s. A [`Snapshot`] of the aggregate after them travels beside the
+//! body, in the message header [`crate::subjects::SNAPSHOT_HEADER`]: the body holds only facts.
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -54,9 +55,11 @@ pub struct Actor {
 }
 
 /// One event as stored: metadata plus the event's own data, whose shape depends on
-/// `event_type` and `schema_version` (see [`crate::events`]).
+/// `event_type` and `schema_version` (see [`crate::events`]). Readers that only pass the data on
+/// may keep it as raw JSON text (`EventEnvelope<Box<RawValue>>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct EventEnvelope {
+#[schemars(rename = "EventEnvelope")]
+pub struct EventEnvelope<D = serde_json::Value> {
     /// Unique id of this event.
     pub event_id: Uuid,
     /// Kind of aggregate the event belongs to.
@@ -78,11 +81,12 @@ pub struct EventEnvelope {
     /// Id of the message that directly caused this one (the command, for command events).
     pub causation_id: Uuid,
     /// The event's data.
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
-/// The state of an aggregate right after a commit, stored in the commit so that loading an
-/// aggregate costs one direct get of its subject's last message instead of a replay.
+/// The state of an aggregate right after a commit, stored in the commit's message header so that
+/// loading an aggregate costs one get of its subject's last message instead of a replay. It is
+/// derived data: readers of the log that only want the events never parse it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     /// Version of the state's shape; a loader that does not know it replays the events instead.
@@ -104,12 +108,16 @@ pub struct RecentCommand {
     pub version: u64,
 }
 
+/// The events of a commit with their data kept as raw JSON text, for readers that pass it on.
+#[derive(Debug, Deserialize)]
+pub struct RawCommit {
+    /// The events, in order.
+    pub events: Vec<EventEnvelope<Box<serde_json::value::RawValue>>>,
+}
+
 /// The body of one message in the event stream: every event of one command, appended atomically.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Commit {
     /// The events, in order.
     pub events: Vec<EventEnvelope>,
-    /// The aggregate after these events; absent when the writer keeps none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<Snapshot>,
 }

@@ -313,17 +313,33 @@ pub enum EventDecodeError {
     },
 }
 
-fn decode_data<T: EventData>(
-    version: u32,
-    data: serde_json::Value,
-) -> Result<T, EventDecodeError> {
+/// JSON an event's data can be read from: a parsed value, or raw text kept as it was stored
+/// (cheaper when the reader needs the text too, as the archive does).
+pub trait EventJson {
+    /// Deserialises the data.
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error>;
+}
+
+impl EventJson for serde_json::Value {
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(self)
+    }
+}
+
+impl EventJson for &serde_json::value::RawValue {
+    fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.get())
+    }
+}
+
+fn decode_data<T: EventData>(version: u32, data: impl EventJson) -> Result<T, EventDecodeError> {
     if version != T::SCHEMA_VERSION {
         return Err(EventDecodeError::UnknownVersion {
             event_type: T::EVENT_TYPE.to_owned(),
             version,
         });
     }
-    serde_json::from_value(data).map_err(|source| EventDecodeError::Malformed {
+    data.parse().map_err(|source| EventDecodeError::Malformed {
         event_type: T::EVENT_TYPE.to_owned(),
         version,
         source,
@@ -341,7 +357,7 @@ impl DomainEvent {
     pub fn decode(
         event_type: &str,
         version: u32,
-        data: serde_json::Value,
+        data: impl EventJson,
     ) -> Result<Self, EventDecodeError> {
         use CaseEvent as C;
         use DirectoryEvent as D;

@@ -14,6 +14,9 @@ pub const CASES_COMMANDS: &str = "zhzj.cmd.cases";
 /// Queue group of the `cases` service, so several instances share the work.
 pub const CASES_QUEUE_GROUP: &str = "zhzj-cases";
 
+/// Message header carrying the [`crate::Snapshot`] of the aggregate after a commit (compact JSON).
+pub const SNAPSHOT_HEADER: &str = "Zhzj-Snapshot";
+
 /// The subject that holds the events of one aggregate.
 pub fn aggregate_subject(kind: AggregateType, id: &str) -> String {
     format!("zhzj.ev.{}.{}", kind.as_str(), id)

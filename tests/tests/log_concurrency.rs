@@ -158,6 +158,7 @@ async fn retry_after_lost_ack(binary: PathBuf) -> anyhow::Result<()> {
         expected: ExpectedVersion::Exactly(registered.version),
         command_id,
         commit: &commit,
+        snapshot: stored.snapshot.as_ref(),
     };
     let first = services.log.append(append()).await?;
     let AppendOutcome::Committed { version } = first else {
@@ -224,6 +225,14 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
             }))
             .await?;
     }
+    let last = services
+        .log
+        .load_last(AggregateType::Case, &case_id.to_string())
+        .await?
+        .expect("case has commits");
+    let snapshot = last.snapshot.expect("the last commit carries a snapshot header");
+    assert_eq!(snapshot.schema_version, 1);
+    assert_eq!(snapshot.recent_commands.len(), 8, "remembers the last 8 commands");
     let fast = load::<CaseState>(&services.log, &case_id.to_string()).await?;
     let slow = replay::<CaseState>(
         &services.log,

@@ -10,7 +10,7 @@ use zhzj_proto::{
 use zhzj_store::{EventLog, LoadError, StoredCommit};
 
 /// How many earlier command ids a snapshot remembers for answering retries.
-pub const RECENT_COMMANDS_KEPT: usize = 32;
+pub const RECENT_COMMANDS_KEPT: usize = 8;
 
 /// An aggregate: state folded from its events.
 pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -72,7 +72,7 @@ pub async fn load<A: Aggregate>(
             recent_commands: Vec::new(),
         });
     };
-    if let Some(snapshot) = &last.commit.snapshot
+    if let Some(snapshot) = &last.snapshot
         && snapshot.schema_version == A::SNAPSHOT_VERSION
         && let Ok(state) = serde_json::from_value::<A>(snapshot.state.clone())
     {

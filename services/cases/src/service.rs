@@ -288,7 +288,7 @@ impl CasesService {
                 state: serde_json::to_value(&state).map_err(unavailable)?,
                 recent_commands: loaded.recent_commands.clone(),
             };
-            let commit = build_commit(request, A::TYPE, id, &events, snapshot, self.clock.now());
+            let commit = build_commit(request, A::TYPE, id, &events, self.clock.now());
             let append = AppendRequest {
                 aggregate_type: A::TYPE,
                 aggregate_id: id,
@@ -297,6 +297,7 @@ impl CasesService {
                     .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exactly),
                 command_id: request.command_id,
                 commit: &commit,
+                snapshot: Some(&snapshot),
             };
             match self.log.append(append).await {
                 Ok(AppendOutcome::Committed { version }) => {
@@ -379,13 +380,12 @@ impl CasesService {
 }
 
 /// Wraps the events a command decided into the commit appended for it: envelopes with the
-/// command's metadata and ids derived from the command id, plus the aggregate's snapshot.
+/// command's metadata and ids derived from the command id.
 pub fn build_commit(
     request: &CommandRequest,
     aggregate_type: AggregateType,
     aggregate_id: &str,
     events: &[DomainEvent],
-    snapshot: Snapshot,
     occurred_at: chrono::DateTime<chrono::Utc>,
 ) -> Commit {
     let events = events
@@ -409,10 +409,7 @@ pub fn build_commit(
             }
         })
         .collect();
-    Commit {
-        events,
-        snapshot: Some(snapshot),
-    }
+    Commit { events }
 }
 
 fn command_kind(command: &Command) -> &'static str {

@@ -82,7 +82,7 @@ pub(crate) async fn apply(
                 SqlValue::Text(e.command_id.to_string()),
                 SqlValue::Text(e.correlation_id.to_string()),
                 SqlValue::Text(e.causation_id.to_string()),
-                SqlValue::Text(e.data.to_string()),
+                SqlValue::Text(e.data.get().to_owned()),
             ]);
         }
     }

@@ -13,9 +13,15 @@ use zhzj_store::{Dialect, sql::timestamp_text};
 use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{Column, SqlValue, col, insert_rows, query_with_values};
 
+/// Rows most recently written, by case id.
+pub(crate) type RowMemory = std::collections::HashMap<String, ChecklistRow>;
+
+/// Rows kept in memory at most; past that the memory starts over.
+const REMEMBERED_ROWS: usize = 200_000;
+
 /// One row of the checklist.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ChecklistRow {
+pub(crate) struct ChecklistRow {
     case_id: String,
     case_number: String,
     matter: String,
@@ -138,6 +144,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ChecklistRow, sqlx::Error> {
 
 async fn load_rows(
     conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
     table: &str,
     ids: Vec<String>,
 ) -> Result<BTreeMap<String, ChecklistRow>, sqlx::Error> {
@@ -147,7 +154,7 @@ async fn load_rows(
         let sql = format!(
             "SELECT {} FROM {table} WHERE case_id IN ({})",
             names.join(", "),
-            crate::sqlbuild::placeholders(chunk.len())
+            crate::sqlbuild::placeholders(dialect, chunk.len())
         );
         let values = chunk.iter().cloned().map(SqlValue::Text).collect();
         for row in query_with_values(sql, values)?.fetch_all(&mut *conn).await? {
@@ -163,6 +170,7 @@ pub(crate) async fn apply(
     dialect: Dialect,
     suffix: &str,
     batch: &[ReadCommit],
+    memory: &mut RowMemory,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let table = format!("checklist_rows{suffix}");
     // Rows to read first: cases touched by this batch but not registered in it.
@@ -183,7 +191,15 @@ pub(crate) async fn apply(
     }
     to_load.sort_unstable();
     to_load.dedup();
-    let mut rows = load_rows(conn, &table, to_load).await?;
+    let mut rows = BTreeMap::new();
+    to_load.retain(|id| match memory.get(id) {
+        Some(row) => {
+            rows.insert(id.clone(), row.clone());
+            false
+        }
+        None => true,
+    });
+    rows.extend(load_rows(conn, dialect, &table, to_load).await?);
     let mut touched = HashSet::new();
     let mut dead = Vec::new();
     for commit in batch {
@@ -228,7 +244,7 @@ pub(crate) async fn apply(
                         "{} for case {} that is not on the checklist",
                         envelope.event_type, envelope.aggregate_id
                     ),
-                    payload: envelope.data.to_string(),
+                    payload: envelope.data.get().to_owned(),
                 });
                 continue;
             };
@@ -257,10 +273,16 @@ pub(crate) async fn apply(
             touched.insert(envelope.aggregate_id.clone());
         }
     }
+    if memory.len() + touched.len() > REMEMBERED_ROWS {
+        memory.clear();
+    }
     let changed: Vec<Vec<SqlValue>> = rows
         .into_values()
         .filter(|row| touched.contains(&row.case_id))
-        .map(to_values)
+        .map(|row| {
+            memory.insert(row.case_id.clone(), row.clone());
+            to_values(row)
+        })
         .collect();
     let updates: Vec<String> = COLUMNS[1..]
         .iter()

@@ -1,12 +1,21 @@
 //! The projections the projector keeps, their tables, and how a batch of commits is read before
 //! it is applied.
 
+use serde_json::value::RawValue;
 use zhzj_proto::{
-    Commit, DomainEvent, EventEnvelope, events::decode_envelope, subjects::parse_aggregate_subject,
+    DomainEvent, EventEnvelope, envelope::RawCommit, subjects::parse_aggregate_subject,
 };
 use zhzj_store::Dialect;
 
 use crate::{archive, checklist, org};
+
+/// Rows a projection wrote in earlier batches, kept so the next batch need not read them back.
+/// It lives as long as one uninterrupted run over one generation: whoever holds it must drop it
+/// when a batch fails to commit.
+#[derive(Debug, Default)]
+pub struct ProjectionMemory {
+    pub(crate) checklist: checklist::RowMemory,
+}
 
 /// A projection: a set of SQL tables kept from the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,11 +73,14 @@ impl Projection {
         dialect: Dialect,
         generation: i64,
         batch: &[ReadCommit],
+        memory: &mut ProjectionMemory,
     ) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let suffix = format!("_g{generation}");
         match self {
             Self::Archive => archive::apply(conn, dialect, &suffix, batch).await,
-            Self::Checklist => checklist::apply(conn, dialect, &suffix, batch).await,
+            Self::Checklist => {
+                checklist::apply(conn, dialect, &suffix, batch, &mut memory.checklist).await
+            }
             Self::Org => org::apply(conn, dialect, &suffix, batch).await,
         }
     }
@@ -79,8 +91,8 @@ impl Projection {
 pub struct ReadCommit {
     /// Stream sequence.
     pub position: u64,
-    /// The envelopes as stored.
-    pub envelopes: Vec<EventEnvelope>,
+    /// The envelopes as stored, data kept as JSON text.
+    pub envelopes: Vec<EventEnvelope<Box<RawValue>>>,
     /// The decoded events, one per envelope.
     pub events: Vec<DomainEvent>,
 }
@@ -117,7 +129,8 @@ pub fn read_message(position: u64, subject: &str, payload: &[u8]) -> ReadMessage
             payload: String::from_utf8_lossy(payload).into_owned(),
         })
     };
-    let commit: Commit = match serde_json::from_slice(payload) {
+    // The snapshot in the commit is for command services; projections skip it.
+    let commit: RawCommit = match serde_json::from_slice(payload) {
         Ok(commit) => commit,
         Err(e) => return dead(format!("not a commit: {e}")),
     };
@@ -137,7 +150,7 @@ pub fn read_message(position: u64, subject: &str, payload: &[u8]) -> ReadMessage
                 envelope.aggregate_id
             ));
         }
-        match decode_envelope(envelope) {
+        match DomainEvent::decode(&envelope.event_type, envelope.schema_version, &*envelope.data) {
             Ok(event) => events.push(event),
             Err(e) => return dead(e.to_string()),
         }

@@ -14,10 +14,12 @@ use zhzj_proto::subjects::EVENT_SUBJECTS;
 use zhzj_store::{EventLog, ReadStore};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::projection::{DeadLetter, Projection, ReadCommit, ReadMessage, read_message};
+use crate::projection::{
+    DeadLetter, Projection, ProjectionMemory, ReadCommit, ReadMessage, read_message,
+};
 
 /// Messages applied in one SQL transaction at most.
-const BATCH: usize = 2_000;
+pub const BATCH: usize = 5_000;
 
 /// A projection could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -87,18 +89,79 @@ fn split(messages: Vec<LogMessage>) -> (Vec<ReadCommit>, Vec<DeadLetter>) {
     (commits, dead)
 }
 
-/// Applies a batch into a generation inside an open transaction.
+/// A batch read and decoded, ready to apply.
+struct DecodedBatch {
+    commits: Vec<ReadCommit>,
+    dead: Vec<DeadLetter>,
+    /// Stream sequence of the last message (0 for an empty batch).
+    last_position: u64,
+    /// The last message, to acknowledge once the batch is committed.
+    last_message: Option<jetstream::Message>,
+}
+
+/// Reads batches from a consumer and decodes them on another thread, so that decoding the next
+/// batch overlaps with writing this one. Messages at or below `after` are dropped (redeliveries).
+fn spawn_decoder<S, E>(
+    mut chunks: S,
+    mut after: u64,
+) -> (
+    tokio::task::JoinHandle<Result<(), ProjectorError>>,
+    tokio::sync::mpsc::Receiver<DecodedBatch>,
+)
+where
+    S: futures::Stream<Item = Vec<Result<jetstream::Message, E>>> + Send + Unpin + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(async move {
+        while let Some(chunk) = chunks.next().await {
+            let mut messages = Vec::with_capacity(chunk.len());
+            let mut last_message = None;
+            for item in chunk {
+                let message = item.map_err(log_error)?;
+                let position = message.info().map_err(log_error)?.stream_sequence;
+                if position > after {
+                    after = position;
+                    messages.push(LogMessage {
+                        position,
+                        subject: message.subject.to_string(),
+                        payload: message.payload.clone(),
+                    });
+                }
+                last_message = Some(message);
+            }
+            let last_position = messages.last().map_or(0, |m| m.position);
+            let (commits, dead) = tokio::task::spawn_blocking(move || split(messages))
+                .await
+                .map_err(log_error)?;
+            let batch = DecodedBatch {
+                commits,
+                dead,
+                last_position,
+                last_message,
+            };
+            if sender.send(batch).await.is_err() {
+                return Ok(());
+            }
+        }
+        Err(log_error("consumer stream ended"))
+    });
+    (task, receiver)
+}
+
+/// Applies a decoded batch into a generation inside an open transaction.
 async fn apply_batch(
     conn: &mut sqlx::AnyConnection,
     store: &ReadStore,
     projection: Projection,
     generation: i64,
-    messages: Vec<LogMessage>,
+    batch: DecodedBatch,
+    memory: &mut ProjectionMemory,
 ) -> Result<(), sqlx::Error> {
-    let (commits, mut dead) = split(messages);
+    let mut dead = batch.dead;
     dead.extend(
         projection
-            .apply(conn, store.dialect(), generation, &commits)
+            .apply(conn, store.dialect(), generation, &batch.commits, memory)
             .await?,
     );
     checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await
@@ -115,18 +178,20 @@ async fn apply_live_batch(
     store: &ReadStore,
     projection: Projection,
     checkpoint: Checkpoint,
-    messages: Vec<LogMessage>,
+    batch: DecodedBatch,
+    memory: &mut ProjectionMemory,
 ) -> Result<BatchOutcome, sqlx::Error> {
-    let Some(last) = messages.last().map(|m| m.position) else {
+    let last = batch.last_position;
+    if last <= checkpoint.position {
         return Ok(BatchOutcome::Applied(checkpoint));
-    };
+    }
     let mut tx = store.begin_write().await?;
     // The guard first: it takes the write lock and fails if the checkpoint moved.
     if !checkpoint::advance(&mut tx, projection, checkpoint, last).await? {
         tx.rollback().await?;
         return Ok(BatchOutcome::Moved);
     }
-    apply_batch(&mut tx, store, projection, checkpoint.generation, messages).await?;
+    apply_batch(&mut tx, store, projection, checkpoint.generation, batch, memory).await?;
     tx.commit().await?;
     Ok(BatchOutcome::Applied(Checkpoint {
         position: last,
@@ -173,37 +238,33 @@ async fn run_from_checkpoint(
             .ok_or(sqlx::Error::RowNotFound)?
     };
     let consumer = position_consumer(log, projection, checkpoint.position + 1).await?;
-    let mut chunks = consumer
+    let chunks = consumer
         .stream()
         .max_messages_per_batch(BATCH)
         .messages()
         .await
         .map_err(log_error)?
         .ready_chunks(BATCH);
+    let (decoder, mut batches) = spawn_decoder(chunks, checkpoint.position);
+    let decoder = AbortOnDrop(Some(decoder));
+    // Rows remembered across batches; on an error it is dropped with this function and the
+    // caller starts over from the checkpoint.
+    let mut memory = ProjectionMemory::default();
     tracing::info!(projection = projection.name(), position = checkpoint.position, generation = checkpoint.generation, "projection consuming");
     loop {
-        let chunk = tokio::select! {
+        let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            chunk = chunks.next() => chunk,
+            batch = batches.recv() => batch,
         };
-        let Some(chunk) = chunk else {
-            return Err(log_error("consumer stream ended"));
+        let Some(mut batch) = batch else {
+            // The decoder stopped: its error says why.
+            return match decoder.join().await {
+                Some(Err(e)) => Err(e),
+                _ => Err(log_error("decoder stopped")),
+            };
         };
-        let mut messages = Vec::with_capacity(chunk.len());
-        let mut last_message = None;
-        for item in chunk {
-            let message = item.map_err(log_error)?;
-            let position = message.info().map_err(log_error)?.stream_sequence;
-            if position > checkpoint.position {
-                messages.push(LogMessage {
-                    position,
-                    subject: message.subject.to_string(),
-                    payload: message.payload.clone(),
-                });
-            }
-            last_message = Some(message);
-        }
-        match apply_live_batch(store, projection, checkpoint, messages).await? {
+        let last_message = batch.last_message.take();
+        match apply_live_batch(store, projection, checkpoint, batch, &mut memory).await? {
             BatchOutcome::Applied(next) => checkpoint = next,
             BatchOutcome::Moved => {
                 tracing::info!(projection = projection.name(), "checkpoint moved (rebuild swapped in); repositioning");
@@ -216,6 +277,24 @@ async fn run_from_checkpoint(
         {
             // Harmless: redelivered messages are at or below the checkpoint and skipped.
             tracing::debug!(error = %e, "ack failed");
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> AbortOnDrop<T> {
+    /// Waits for the task to end and returns its result (None if it panicked or was aborted).
+    async fn join(mut self) -> Option<T> {
+        self.0.take()?.await.ok()
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
         }
     }
 }
@@ -248,6 +327,7 @@ pub async fn rebuild(
     let mut target = log.last_position().await.map_err(log_error)?;
     let mut position = 0;
     let mut count = 0;
+    let mut memory = ProjectionMemory::default();
     if target > 0 {
         let consumer = log
             .stream()
@@ -258,30 +338,27 @@ pub async fn rebuild(
             })
             .await
             .map_err(log_error)?;
-        let mut chunks = consumer
+        let chunks = consumer
             .messages()
             .await
             .map_err(log_error)?
             .ready_chunks(BATCH);
+        let (decoder, mut batches) = spawn_decoder(chunks, 0);
+        let decoder = AbortOnDrop(Some(decoder));
         while position < target {
-            let chunk = tokio::time::timeout(Duration::from_secs(30), chunks.next())
+            let batch = tokio::time::timeout(Duration::from_secs(30), batches.recv())
                 .await
-                .map_err(|_| log_error("replay stalled"))?
-                .ok_or_else(|| log_error("replay stream ended"))?;
-            let mut messages = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                let message = item.map_err(log_error)?;
-                let seq = message.info().map_err(log_error)?.stream_sequence;
-                messages.push(LogMessage {
-                    position: seq,
-                    subject: message.subject.to_string(),
-                    payload: message.payload.clone(),
-                });
-            }
-            count += messages.len() as u64;
-            position = messages.last().map_or(position, |m| m.position);
+                .map_err(|_| log_error("replay stalled"))?;
+            let Some(batch) = batch else {
+                return match decoder.join().await {
+                    Some(Err(e)) => Err(e),
+                    _ => Err(log_error("replay stopped")),
+                };
+            };
+            count += (batch.commits.len() + batch.dead.len()) as u64;
+            position = position.max(batch.last_position);
             let mut tx = store.begin_write().await?;
-            apply_batch(&mut tx, store, projection, generation, messages).await?;
+            apply_batch(&mut tx, store, projection, generation, batch, &mut memory).await?;
             tx.commit().await?;
             if position >= target {
                 // Catch up with what arrived meanwhile before swapping.

@@ -36,8 +36,26 @@ pub const fn json_col(name: &'static str) -> Column {
     Column { name, json: true }
 }
 
-/// Most parameters one statement carries (under SQLite's and PostgreSQL's limits).
-const MAX_PARAMS: usize = 30_000;
+/// Most parameters one statement carries. PostgreSQL takes up to 65,535; SQLite up to 32,766,
+/// but its statements get slower to prepare and bind well before that.
+fn max_params(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 4_000,
+        Dialect::Postgres => 30_000,
+    }
+}
+
+/// Appends the placeholder of parameter `index` (1-based). SQLite gets anonymous `?`: binding
+/// named `$n` parameters costs a lookup per parameter that grows with the statement.
+pub fn push_placeholder(sql: &mut String, dialect: Dialect, index: usize) {
+    match dialect {
+        Dialect::Sqlite => sql.push('?'),
+        Dialect::Postgres => {
+            sql.push('$');
+            sql.push_str(&index.to_string());
+        }
+    }
+}
 
 /// Executes `INSERT INTO table (cols) VALUES (…),(…) <tail>` for all rows, in as few statements
 /// as the parameter limits allow.
@@ -54,7 +72,7 @@ pub async fn insert_rows(
     }
     let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
     let head = format!("INSERT INTO {table} ({}) VALUES ", names.join(", "));
-    let rows_per_statement = (MAX_PARAMS / columns.len()).max(1);
+    let rows_per_statement = (max_params(dialect) / columns.len()).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut sql = head.clone();
@@ -73,8 +91,7 @@ pub async fn insert_rows(
                 if columns[c].json {
                     sql.push_str(&dialect.json_param(index));
                 } else {
-                    sql.push('$');
-                    sql.push_str(&index.to_string());
+                    push_placeholder(&mut sql, dialect, index);
                 }
                 bind(&mut args, value)?;
             }
@@ -98,9 +115,16 @@ fn bind(args: &mut AnyArguments, value: SqlValue) -> Result<(), sqlx::Error> {
     result.map_err(sqlx::Error::Encode)
 }
 
-/// `$1, $2, …, $n`.
-pub fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// `n` placeholders separated by commas.
+pub fn placeholders(dialect: Dialect, n: usize) -> String {
+    let mut sql = String::new();
+    for index in 1..=n {
+        if index > 1 {
+            sql.push_str(", ");
+        }
+        push_placeholder(&mut sql, dialect, index);
+    }
+    sql
 }
 
 /// Binds values to a query built from a dynamic string.

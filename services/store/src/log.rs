@@ -2,7 +2,7 @@
 //!
 //! Appends carry `Nats-Msg-Id` = command id (a retry lands once) and
 //! `Nats-Expected-Last-Subject-Sequence` = the version the writer decided on (optimistic
-//! concurrency). Loading an aggregate is one get of its subject's last message, whose commit holds
+//! concurrency). Loading an aggregate is one get of its subject's last message, whose header holds
 //! a snapshot of the aggregate; replaying every commit is the fallback.
 
 use std::time::Duration;
@@ -18,8 +18,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use uuid::Uuid;
 use zhzj_proto::{
-    AggregateType, Commit,
-    subjects::{EVENT_STREAM, EVENT_SUBJECTS, aggregate_subject},
+    AggregateType, Commit, Snapshot,
+    subjects::{EVENT_STREAM, EVENT_SUBJECTS, SNAPSHOT_HEADER, aggregate_subject},
 };
 
 /// How the stream is created.
@@ -81,8 +81,10 @@ pub struct AppendRequest<'a> {
     pub expected: ExpectedVersion,
     /// The command id; JetStream de-duplicates on it.
     pub command_id: Uuid,
-    /// The events and snapshot.
+    /// The events.
     pub commit: &'a Commit,
+    /// The aggregate after them, stored in the message header.
+    pub snapshot: Option<&'a Snapshot>,
 }
 
 /// A successful append.
@@ -156,16 +158,30 @@ pub struct StoredCommit {
     pub position: u64,
     /// The commit.
     pub commit: Commit,
+    /// The snapshot from its header, if it had a readable one.
+    pub snapshot: Option<Snapshot>,
 }
 
 impl StoredCommit {
-    /// Decodes a message payload.
-    pub fn decode(position: u64, payload: &[u8]) -> Result<Self, LoadError> {
+    /// Decodes a message: the payload is the commit, the header the snapshot. A snapshot that
+    /// cannot be read is ignored (the loader replays instead).
+    pub fn decode(
+        position: u64,
+        payload: &[u8],
+        headers: Option<&async_nats::HeaderMap>,
+    ) -> Result<Self, LoadError> {
         let commit = serde_json::from_slice(payload).map_err(|e| LoadError::Corrupt {
             position,
             reason: e.to_string(),
         })?;
-        Ok(Self { position, commit })
+        let snapshot = headers
+            .and_then(|h| h.get(SNAPSHOT_HEADER))
+            .and_then(|value| serde_json::from_str(value.as_str()).ok());
+        Ok(Self {
+            position,
+            commit,
+            snapshot,
+        })
     }
 
     /// The id of the command that produced this commit.
@@ -179,8 +195,7 @@ impl StoredCommit {
         if self.command_id() == Some(command_id) {
             return Some(self.position);
         }
-        self.commit
-            .snapshot
+        self.snapshot
             .as_ref()?
             .recent_commands
             .iter()
@@ -237,10 +252,14 @@ impl EventLog {
         let payload = Bytes::from(serde_json::to_vec(request.commit)?);
         let subject = aggregate_subject(request.aggregate_type, request.aggregate_id);
         let size = payload.len();
-        let publish = jetstream::message::PublishMessage::build()
+        let mut publish = jetstream::message::PublishMessage::build()
             .payload(payload)
             .message_id(request.command_id.to_string())
             .expected_last_subject_sequence(request.expected.subject_sequence());
+        if let Some(snapshot) = request.snapshot {
+            // Compact JSON has no line breaks, so it is a valid header value.
+            publish = publish.header(SNAPSHOT_HEADER, serde_json::to_string(snapshot)?.as_str());
+        }
         let ack = match self.js.send_publish(subject, publish).await {
             Ok(ack_future) => ack_future.await,
             Err(e) => Err(e),
@@ -305,7 +324,10 @@ impl EventLog {
     ) -> Result<Option<StoredCommit>, LoadError> {
         let subject = aggregate_subject(aggregate_type, aggregate_id);
         match self.stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(message) => StoredCommit::decode(message.sequence, &message.payload).map(Some),
+            Ok(message) => {
+                StoredCommit::decode(message.sequence, &message.payload, Some(&message.headers))
+                    .map(Some)
+            }
             Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
             Err(e) => Err(LoadError::Unavailable(e.to_string())),
         }
@@ -346,7 +368,11 @@ impl EventLog {
                 .info()
                 .map_err(|e| LoadError::Unavailable(e.to_string()))?
                 .stream_sequence;
-            commits.push(StoredCommit::decode(position, &message.payload)?);
+            commits.push(StoredCommit::decode(
+                position,
+                &message.payload,
+                message.headers.as_ref(),
+            )?);
             if position >= up_to {
                 break;
             }

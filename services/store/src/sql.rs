@@ -31,10 +31,11 @@ impl Dialect {
         }
     }
 
-    /// A bind parameter that carries JSON text into a [`Dialect::json_type`] column.
+    /// A bind parameter (the `index`th, 1-based) that carries JSON text into a
+    /// [`Dialect::json_type`] column; anonymous on SQLite, like every multi-row parameter.
     pub fn json_param(self, index: usize) -> String {
         match self {
-            Self::Sqlite => format!("${index}"),
+            Self::Sqlite => "?".to_owned(),
             Self::Postgres => format!("CAST(${index} AS JSONB)"),
         }
     }

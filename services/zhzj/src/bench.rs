@@ -270,7 +270,12 @@ async fn commits_bench(
             .stream()
             .get_last_raw_message_by_subject(&aggregate_subject(AggregateType::Case, id))
             .await?;
-        payloads.push(last.payload);
+        let snapshot = last
+            .headers
+            .get(zhzj_proto::subjects::SNAPSHOT_HEADER)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        payloads.push((last.payload, snapshot));
         versions.push(last.sequence);
     }
     let payloads = Arc::new(payloads);
@@ -290,8 +295,10 @@ async fn commits_bench(
         async move {
             let c = i % ids.len();
             let expected = versions[c].load(std::sync::atomic::Ordering::SeqCst);
+            let (payload, snapshot) = &payloads[c];
             let publish = async_nats::jetstream::message::PublishMessage::build()
-                .payload(payloads[c].clone())
+                .payload(payload.clone())
+                .header(zhzj_proto::subjects::SNAPSHOT_HEADER, snapshot.as_str())
                 .message_id(Uuid::new_v4().to_string())
                 .expected_last_subject_sequence(expected);
             let ack = js
@@ -389,9 +396,10 @@ async fn generate_log(
 ) -> anyhow::Result<Duration> {
     let js = async_nats::jetstream::new(client.clone());
     let started = Instant::now();
-    let mut states: Vec<(Uuid, CaseState)> = (0..cases)
-        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default()))
+    let mut states: Vec<(Uuid, CaseState, Vec<zhzj_proto::envelope::RecentCommand>)> = (0..cases)
+        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default(), Vec::new()))
         .collect();
+    let mut position = 0_u64;
     let district = UnitRef {
         id: "xm-siming".into(),
         name: "思明区".into(),
@@ -400,7 +408,7 @@ async fn generate_log(
     let now = Utc::now();
     for n in 0..events {
         let c = n % cases;
-        let (case_id, state) = &mut states[c];
+        let (case_id, state, recent_commands) = &mut states[c];
         let round = n / cases;
         let event = if round == 0 {
             CaseEvent::Registered(CaseRegistered {
@@ -446,13 +454,20 @@ async fn generate_log(
         let snapshot = Snapshot {
             schema_version: CaseState::SNAPSHOT_VERSION,
             state: serde_json::to_value(&*state)?,
-            recent_commands: Vec::new(),
+            recent_commands: recent_commands.clone(),
         };
+        // As the service does: the snapshot remembers the case's latest commands.
+        position += 1;
+        zhzj_cases::aggregate::remember(recent_commands, request.command_id, position);
         let id = case_id.to_string();
-        let commit = build_commit(&request, AggregateType::Case, &id, &[event], snapshot, now);
+        let commit = build_commit(&request, AggregateType::Case, &id, &[event], now);
         let publish = async_nats::jetstream::message::PublishMessage::build()
             .payload(Bytes::from(serde_json::to_vec(&commit)?))
-            .message_id(request.command_id.to_string());
+            .message_id(request.command_id.to_string())
+            .header(
+                zhzj_proto::subjects::SNAPSHOT_HEADER,
+                serde_json::to_string(&snapshot)?.as_str(),
+            );
         in_flight.push(
             js.send_publish(aggregate_subject(AggregateType::Case, &id), publish)
                 .await?
@@ -531,6 +546,7 @@ async fn catchup_bench(
 
     // Baseline: the same number of checklist-shaped rows, multi-row inserted into a table of
     // the same shape in the same database, in transactions of the projector's batch size.
+    let batch = zhzj_projector::runner::BATCH;
     let dialect = store.dialect();
     {
         let mut conn = store.pool().acquire().await?;
@@ -549,9 +565,9 @@ async fn catchup_bench(
     .collect();
     let started = Instant::now();
     let stamp = zhzj_store::sql::timestamp_text(Utc::now());
-    for chunk_start in (0..events).step_by(2_000) {
+    for chunk_start in (0..events).step_by(batch) {
         use sqlbuild::SqlValue::{Int, OptText, Text};
-        let rows = (chunk_start..(chunk_start + 2_000).min(events))
+        let rows = (chunk_start..(chunk_start + batch).min(events))
             .map(|i| {
                 vec![
                     Text(Uuid::from_u128(i as u128).to_string()),
@@ -592,7 +608,7 @@ async fn catchup_bench(
         catchup_rate / raw_rate
     );
 
-    for projection in [Projection::Checklist, Projection::Archive] {
+    for projection in [Projection::Org, Projection::Checklist, Projection::Archive] {
         let report = zhzj_projector::rebuild(log, &store, projection).await?;
         println!(
             "rebuild {:<10} {:>9} events in {:>7.2}s = {:>9.0} events/s",

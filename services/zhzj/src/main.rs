@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     // Benchmarks print their own figures; per-command logging would only slow them down.
     let quiet = matches!(cli.command, Commands::Bench(_));
     init_telemetry(if quiet {
-        "warn"
+        "warn,sqlx=error"
     } else {
         "info,async_nats=warn,sqlx=warn"
     });
