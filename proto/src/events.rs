@@ -378,9 +378,7 @@ impl DomainEvent {
             }
             NoteRecorded::EVENT_TYPE => Self::Case(C::NoteRecorded(decode_data(version, data)?)),
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
-            LeaderAdded::EVENT_TYPE => {
-                Self::Directory(D::LeaderAdded(decode_data(version, data)?))
-            }
+            LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
         })
     }

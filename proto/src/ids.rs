@@ -52,7 +52,10 @@ mod tests {
         assert!(!is_valid_resident_id("1101051949123100"));
         // Right check digit, impossible birth date.
         let first17 = "35020319991399001";
-        let id = format!("{first17}{}", resident_id_check_char(first17).unwrap_or('0'));
+        let id = format!(
+            "{first17}{}",
+            resident_id_check_char(first17).unwrap_or('0')
+        );
         assert!(!is_valid_resident_id(&id));
         assert_eq!(resident_id_check_char("11010519491231002"), Some('X'));
     }

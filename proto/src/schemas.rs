@@ -23,7 +23,11 @@ fn render<T: JsonSchema>() -> String {
 
 fn event<T: EventData>() -> (String, String) {
     (
-        format!("events/{}.v{}.schema.json", T::EVENT_TYPE, T::SCHEMA_VERSION),
+        format!(
+            "events/{}.v{}.schema.json",
+            T::EVENT_TYPE,
+            T::SCHEMA_VERSION
+        ),
         render::<T>(),
     )
 }

@@ -27,8 +27,7 @@ use zhzj_store::{EventLog, FixedClock, LogConfig, ReadStore, sql::sqlite_url};
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
@@ -422,7 +421,11 @@ pub async fn wait_caught_up(log: &EventLog, store: &ReadStore) -> anyhow::Result
 }
 
 /// Every row of a view as text, ordered, for comparing two builds of a projection.
-pub async fn dump_view(store: &ReadStore, view: &str, order_by: &str) -> anyhow::Result<Vec<String>> {
+pub async fn dump_view(
+    store: &ReadStore,
+    view: &str,
+    order_by: &str,
+) -> anyhow::Result<Vec<String>> {
     use sqlx::{Column, Row};
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT * FROM {view} ORDER BY {order_by}"
@@ -443,4 +446,49 @@ pub async fn dump_view(store: &ReadStore, view: &str, order_by: &str) -> anyhow:
         out.push(cells.join("|"));
     }
     Ok(out)
+}
+
+/// A nats-server and services on it with the small test directory added.
+pub async fn seeded_stack() -> anyhow::Result<(NatsServer, Services)> {
+    init_tracing();
+    let nats = NatsServer::start().await?;
+    let services = Services::open(nats.connect().await?).await?;
+    services.seed_directory().await?;
+    Ok((nats, services))
+}
+
+/// A fresh database with every projection running on it.
+#[derive(Debug)]
+pub struct Projecting {
+    /// The database (kept so it lives as long as the projections).
+    pub db: TestDb,
+    /// The read store.
+    pub store: ReadStore,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Projecting {
+    /// Creates a database of `kind` and starts the projections on `log`.
+    pub async fn start(log: &EventLog, kind: DbKind) -> anyhow::Result<Self> {
+        let db = TestDb::create(kind).await?;
+        let store = db.store().await?;
+        let shutdown = CancellationToken::new();
+        let tasks = run_projections(log.clone(), store.clone(), shutdown.clone());
+        Ok(Self {
+            db,
+            store,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops the projections cleanly.
+    pub async fn stop(self) -> anyhow::Result<ReadStore> {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await?;
+        }
+        Ok(self.store)
+    }
 }

@@ -10,7 +10,7 @@ use zhzj_proto::{
     commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
     subjects::CASES_COMMANDS,
 };
-use zhzj_tests::{NatsServer, Services, init_tracing, register_case, request, send, serve_cases};
+use zhzj_tests::{register_case, request, seeded_stack, send, serve_cases};
 
 struct Refusal {
     kind: ErrorKind,
@@ -31,12 +31,13 @@ async fn raw(client: &async_nats::Client, body: Vec<u8>) -> anyhow::Result<Comma
 
 #[tokio::test]
 async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Result<()> {
-    init_tracing();
-    let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
-    services.seed_directory().await?;
+    let (nats, services) = seeded_stack().await?;
     let shutdown = CancellationToken::new();
-    let server = serve_cases(nats.connect().await?, services.cases.clone(), shutdown.clone());
+    let server = serve_cases(
+        nats.connect().await?,
+        services.cases.clone(),
+        shutdown.clone(),
+    );
     let client = nats.connect().await?;
 
     let case_id: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;
@@ -89,12 +90,24 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
         c.petitioners.clear();
     }
     let cases: Vec<(Command, Refusal)> = vec![
-        (bad_id, refused(ErrorKind::Invalid, "command.petitioners[0].id_number")),
+        (
+            bad_id,
+            refused(ErrorKind::Invalid, "command.petitioners[0].id_number"),
+        ),
         (wrong_town, refused(ErrorKind::Invalid, "command.town_id")),
-        (unknown_district, refused(ErrorKind::NotFound, "command.district_id")),
+        (
+            unknown_district,
+            refused(ErrorKind::NotFound, "command.district_id"),
+        ),
         (empty_matter, refused(ErrorKind::Invalid, "command.matter")),
-        (future_date, refused(ErrorKind::Invalid, "command.first_filed_on")),
-        (no_petitioner, refused(ErrorKind::Invalid, "command.petitioners")),
+        (
+            future_date,
+            refused(ErrorKind::Invalid, "command.first_filed_on"),
+        ),
+        (
+            no_petitioner,
+            refused(ErrorKind::Invalid, "command.petitioners"),
+        ),
         (
             Command::RecordNote(RecordNote {
                 case_id: Uuid::new_v4(),
@@ -214,14 +227,18 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
             Some("command_id"),
         ),
         (
-            serde_json::to_vec(&json!({"command_id": Uuid::new_v4(), "actor": actor, "extra": 1,
-                "command": {"type": "record_note", "case_id": case_id, "text": "x"}}))?,
+            serde_json::to_vec(
+                &json!({"command_id": Uuid::new_v4(), "actor": actor, "extra": 1,
+                "command": {"type": "record_note", "case_id": case_id, "text": "x"}}),
+            )?,
             ErrorKind::Invalid,
             Some("extra"),
         ),
         (
-            serde_json::to_vec(&json!({"command_id": Uuid::new_v4(), "actor": {"user_id": " "},
-                "command": {"type": "record_note", "case_id": case_id, "text": "x"}}))?,
+            serde_json::to_vec(
+                &json!({"command_id": Uuid::new_v4(), "actor": {"user_id": " "},
+                "command": {"type": "record_note", "case_id": case_id, "text": "x"}}),
+            )?,
             ErrorKind::Invalid,
             Some("actor.user_id"),
         ),

@@ -12,15 +12,7 @@ use zhzj_proto::{
     commands::{AddMeasure, RecordNote},
 };
 use zhzj_store::{AppendError, AppendOutcome, AppendRequest, ExpectedVersion};
-use zhzj_tests::{NatsServer, Services, init_tracing, register_case, request};
-
-async fn stack() -> anyhow::Result<(NatsServer, Services)> {
-    init_tracing();
-    let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
-    services.seed_directory().await?;
-    Ok((nats, services))
-}
+use zhzj_tests::{NatsServer, Services, init_tracing, register_case, request, seeded_stack};
 
 fn note(case_id: Uuid, text: &str) -> Command {
     Command::RecordNote(RecordNote {
@@ -44,7 +36,7 @@ async fn case_commits(services: &Services, case_id: Uuid) -> anyhow::Result<usiz
 
 #[tokio::test]
 async fn two_writers_with_the_same_expected_version_commit_once() -> anyhow::Result<()> {
-    let (_nats, services) = stack().await?;
+    let (_nats, services) = seeded_stack().await?;
     let registered = services.ok(register_case(1)).await?;
     let case_id: Uuid = registered.aggregate_id.parse()?;
 
@@ -82,7 +74,7 @@ async fn two_writers_with_the_same_expected_version_commit_once() -> anyhow::Res
 
 #[tokio::test]
 async fn writers_without_expected_version_all_land_by_deciding_again() -> anyhow::Result<()> {
-    let (_nats, services) = stack().await?;
+    let (_nats, services) = seeded_stack().await?;
     let case_id: Uuid = services.ok(register_case(2)).await?.aggregate_id.parse()?;
     let mut handles = Vec::new();
     for i in 0..16 {
@@ -111,7 +103,7 @@ async fn writers_without_expected_version_all_land_by_deciding_again() -> anyhow
 
 #[tokio::test]
 async fn the_same_command_twice_commits_once_with_the_same_reply() -> anyhow::Result<()> {
-    let (_nats, services) = stack().await?;
+    let (_nats, services) = seeded_stack().await?;
     let registration = request(register_case(3));
     let first = services.cases.handle(registration.clone()).await;
     let again = services.cases.handle(registration.clone()).await;
@@ -214,7 +206,7 @@ async fn retry_after_lost_ack_on_a_current_nats_server() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
-    let (_nats, services) = stack().await?;
+    let (_nats, services) = seeded_stack().await?;
     let case_id: Uuid = services.ok(register_case(5)).await?.aggregate_id.parse()?;
     for i in 0..49 {
         services
@@ -230,9 +222,15 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
         .load_last(AggregateType::Case, &case_id.to_string())
         .await?
         .expect("case has commits");
-    let snapshot = last.snapshot.expect("the last commit carries a snapshot header");
+    let snapshot = last
+        .snapshot
+        .expect("the last commit carries a snapshot header");
     assert_eq!(snapshot.schema_version, 1);
-    assert_eq!(snapshot.recent_commands.len(), 8, "remembers the last 8 commands");
+    assert_eq!(
+        snapshot.recent_commands.len(),
+        8,
+        "remembers the last 8 commands"
+    );
     let fast = load::<CaseState>(&services.log, &case_id.to_string()).await?;
     let slow = replay::<CaseState>(
         &services.log,
@@ -249,7 +247,7 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_corrupt_last_message_is_reported_not_panicked_on() -> anyhow::Result<()> {
-    let (nats, services) = stack().await?;
+    let (nats, services) = seeded_stack().await?;
     let case_id: Uuid = services.ok(register_case(6)).await?.aggregate_id.parse()?;
     let client = nats.connect().await?;
     let js = async_nats::jetstream::new(client);

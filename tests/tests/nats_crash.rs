@@ -11,8 +11,8 @@ use zhzj_proto::{
     subjects::aggregate_subject,
 };
 use zhzj_tests::{
-    DbKind, NatsServer, Services, TestDb, dump_view, init_tracing, register_case, request,
-    run_projections, send, serve_cases, wait_caught_up,
+    DbKind, NatsServer, Projecting, Services, dump_view, init_tracing, register_case, request,
+    send, serve_cases, wait_caught_up,
 };
 
 /// Sends a command, retrying with the same command id until it is answered or `deadline`.
@@ -39,11 +39,14 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
     let mut nats = NatsServer::start().await?;
     let services = Services::open(nats.connect().await?).await?;
     services.seed_directory().await?;
-    let db = TestDb::create(DbKind::Sqlite).await?;
-    let store = db.store().await?;
+    let projecting = Projecting::start(&services.log, DbKind::Sqlite).await?;
+    let store = projecting.store.clone();
     let shutdown = CancellationToken::new();
-    let server = serve_cases(nats.connect().await?, services.cases.clone(), shutdown.clone());
-    let projectors = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    let server = serve_cases(
+        nats.connect().await?,
+        services.cases.clone(),
+        shutdown.clone(),
+    );
 
     let load_until = Instant::now() + Duration::from_secs(4);
     let mut writers = Vec::new();
@@ -88,7 +91,11 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
     for writer in writers {
         acknowledged.extend(writer.await??);
     }
-    assert!(acknowledged.len() > 100, "load was applied: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "load was applied: {}",
+        acknowledged.len()
+    );
 
     // Every acknowledged commit is in the log at the version its reply named.
     let client = nats.connect().await?;
@@ -109,7 +116,11 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
     // The projections converge on the log.
     wait_caught_up(&services.log, &store).await?;
     let rows = dump_view(&store, "checklist_rows", "case_id").await?;
-    assert_eq!(rows.len(), cases.len(), "one checklist row per acknowledged case");
+    assert_eq!(
+        rows.len(),
+        cases.len(),
+        "one checklist row per acknowledged case"
+    );
     let archived = dump_view(
         &store,
         "(SELECT DISTINCT command_id FROM event_archive) AS a",
@@ -121,13 +132,14 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
         .map(|row| row.trim_start_matches("command_id=").to_owned())
         .collect();
     for (_, _, command_id) in &acknowledged {
-        assert!(archived.contains(&command_id.to_string()), "{command_id} archived");
+        assert!(
+            archived.contains(&command_id.to_string()),
+            "{command_id} archived"
+        );
     }
 
     shutdown.cancel();
     server.await?;
-    for projector in projectors {
-        projector.await?;
-    }
+    projecting.stop().await?;
     Ok(())
 }

@@ -14,8 +14,8 @@ use zhzj_proto::{
 };
 use zhzj_store::ReadStore;
 use zhzj_tests::{
-    DbKind, NatsServer, Services, TestDb, dump_view, init_tracing, register_case,
-    run_projections, wait_caught_up,
+    DbKind, Projecting, Services, TestDb, dump_view, register_case, run_projections, seeded_stack,
+    wait_caught_up,
 };
 
 /// Registers `cases` cases and works each one through a few commands, from 8 concurrent writers.
@@ -92,10 +92,7 @@ async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
 }
 
 async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Result<()> {
-    init_tracing();
-    let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
-    services.seed_directory().await?;
+    let (_nats, services) = seeded_stack().await?;
     write_history(&services, 200).await?;
     let db = TestDb::create(kind).await?;
     let store = db.store().await?;
@@ -141,7 +138,10 @@ async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Res
         assert_eq!(report.generation, 2);
     }
     let rebuilt = dump_all(&store).await?;
-    assert_eq!(resumed, rebuilt, "resumed views equal a rebuild from scratch");
+    assert_eq!(
+        resumed, rebuilt,
+        "resumed views equal a rebuild from scratch"
+    );
 
     // Spot-check the checklist content.
     let row = &rebuilt[0][0];
@@ -162,14 +162,9 @@ async fn projector_killed_mid_stream_equals_rebuild_postgres() -> anyhow::Result
 }
 
 async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
-    init_tracing();
-    let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
-    services.seed_directory().await?;
-    let db = TestDb::create(kind).await?;
-    let store = db.store().await?;
-    let shutdown = CancellationToken::new();
-    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    let (nats, services) = seeded_stack().await?;
+    let projecting = Projecting::start(&services.log, kind).await?;
+    let store = projecting.store.clone();
 
     let case_id: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;
     let js = async_nats::jetstream::new(nats.connect().await?);
@@ -214,14 +209,17 @@ async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
     )
     .await?;
     assert!(reasons[0].contains("not a commit"), "{reasons:?}");
-    assert!(reasons[1].contains("unknown event type `CaseTeleported`"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("unknown event type `CaseTeleported`"),
+        "{reasons:?}"
+    );
     let rows = dump_view(&store, "checklist_rows", "case_id").await?;
     assert_eq!(rows.len(), 1);
-    assert!(rows[0].contains("measures_total=Some(1)"), "later events applied: {rows:?}");
-    shutdown.cancel();
-    for task in tasks {
-        task.await?;
-    }
+    assert!(
+        rows[0].contains("measures_total=Some(1)"),
+        "later events applied: {rows:?}"
+    );
+    projecting.stop().await?;
     Ok(())
 }
 
@@ -236,14 +234,9 @@ async fn poison_message_is_dead_lettered_postgres() -> anyhow::Result<()> {
 }
 
 async fn rebuild_swaps_in_under_a_live_projector(kind: DbKind) -> anyhow::Result<()> {
-    init_tracing();
-    let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
-    services.seed_directory().await?;
-    let db = TestDb::create(kind).await?;
-    let store = db.store().await?;
-    let shutdown = CancellationToken::new();
-    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    let (_nats, services) = seeded_stack().await?;
+    let projecting = Projecting::start(&services.log, kind).await?;
+    let store = projecting.store.clone();
     write_history(&services, 40).await?;
 
     // Keep writing while the rebuild runs, then check nothing was missed.
@@ -256,11 +249,12 @@ async fn rebuild_swaps_in_under_a_live_projector(kind: DbKind) -> anyhow::Result
     writer.await??;
     wait_caught_up(&services.log, &store).await?;
     let rows = dump_view(&store, "checklist_rows", "case_id").await?;
-    assert_eq!(rows.len(), 80, "cases written during the rebuild are on the new tables");
-    shutdown.cancel();
-    for task in tasks {
-        task.await?;
-    }
+    assert_eq!(
+        rows.len(),
+        80,
+        "cases written during the rebuild are on the new tables"
+    );
+    projecting.stop().await?;
     Ok(())
 }
 

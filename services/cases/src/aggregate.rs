@@ -13,7 +13,9 @@ use zhzj_store::{EventLog, LoadError, StoredCommit};
 pub const RECENT_COMMANDS_KEPT: usize = 8;
 
 /// An aggregate: state folded from its events.
-pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Aggregate:
+    Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// Its kind, which names its subjects.
     const TYPE: AggregateType;
     /// Version of the snapshot shape; bump it when the state's fields change, and loaders will
@@ -61,10 +63,7 @@ pub enum AggregateLoadError {
 
 /// Loads an aggregate: from the snapshot in its last commit when that snapshot's version is
 /// current, else by replaying every commit.
-pub async fn load<A: Aggregate>(
-    log: &EventLog,
-    id: &str,
-) -> Result<Loaded<A>, AggregateLoadError> {
+pub async fn load<A: Aggregate>(log: &EventLog, id: &str) -> Result<Loaded<A>, AggregateLoadError> {
     let Some(last) = log.load_last(A::TYPE, id).await? else {
         return Ok(Loaded {
             state: A::default(),

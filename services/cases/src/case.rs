@@ -5,8 +5,8 @@ use zhzj_proto::{
     AggregateType, CaseEvent, CommandError, DomainEvent,
     commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
     events::{
-        LeaderAssigned, LeaderRef, LeaderReassigned, MeasureAdded, MeasureCompleted,
-        NoteRecorded, ResponsibleUnitsSet, UnitRef,
+        LeaderAssigned, LeaderReassigned, LeaderRef, MeasureAdded, MeasureCompleted, NoteRecorded,
+        ResponsibleUnitsSet, UnitRef,
     },
 };
 
@@ -141,7 +141,10 @@ pub fn set_responsible_units(
 }
 
 /// Decides on adding a measure; its id is the next `m<n>` of the case.
-pub fn add_measure(state: &CaseState, command: &AddMeasure) -> Result<Vec<CaseEvent>, CommandError> {
+pub fn add_measure(
+    state: &CaseState,
+    command: &AddMeasure,
+) -> Result<Vec<CaseEvent>, CommandError> {
     let description = required_text("command.description", &command.description, 1000)?;
     Ok(vec![CaseEvent::MeasureAdded(MeasureAdded {
         measure_id: format!("m{}", state.measures.len() + 1),
@@ -272,14 +275,15 @@ pub fn register(
             "人数至少为 1 (group size must be at least 1)",
         ));
     }
-    let case_number = match optional_text("command.case_number", command.case_number.as_deref(), 64)? {
-        Some(number) => number,
-        None => format!(
-            "XF{}-{}",
-            today.format("%Y%m%d"),
-            &case_id.simple().to_string()[..6].to_ascii_uppercase()
-        ),
-    };
+    let case_number =
+        match optional_text("command.case_number", command.case_number.as_deref(), 64)? {
+            Some(number) => number,
+            None => format!(
+                "XF{}-{}",
+                today.format("%Y%m%d"),
+                &case_id.simple().to_string()[..6].to_ascii_uppercase()
+            ),
+        };
     Ok(vec![CaseEvent::Registered(CaseRegistered {
         case_number,
         petitioners,

@@ -154,7 +154,10 @@ pub fn add_unit(
             ));
         }
         (Some(parent), false) => {
-            if !parent.kind.is_some_and(|kind| allowed_parents.contains(&kind)) {
+            if !parent
+                .kind
+                .is_some_and(|kind| allowed_parents.contains(&kind))
+            {
                 return Err(CommandError::invalid(
                     "command.parent_id",
                     format!("{} 不能作为该类单位的上级单位", parent.name),

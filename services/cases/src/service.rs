@@ -73,7 +73,10 @@ impl Cached for LeaderState {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> CommandError {
-    CommandError::new(ErrorKind::Unavailable, format!("事件日志暂不可用，请重试: {e}"))
+    CommandError::new(
+        ErrorKind::Unavailable,
+        format!("事件日志暂不可用，请重试: {e}"),
+    )
 }
 
 fn case_events(events: Vec<zhzj_proto::CaseEvent>) -> Vec<DomainEvent> {
@@ -118,7 +121,9 @@ impl CasesService {
             let outcome = self.dispatch(&request).await;
             match &outcome {
                 Ok(accepted) => tracing::info!(version = accepted.version, "command accepted"),
-                Err(error) => tracing::info!(kind = ?error.kind, message = %error.message, "command refused"),
+                Err(error) => {
+                    tracing::info!(kind = ?error.kind, message = %error.message, "command refused")
+                }
             }
             match outcome {
                 Ok(accepted) => CommandReply::Ok(accepted),
@@ -131,13 +136,16 @@ impl CasesService {
 
     async fn dispatch(&self, request: &CommandRequest) -> Result<CommandAccepted, CommandError> {
         if request.actor.user_id.trim().is_empty() {
-            return Err(CommandError::invalid("actor.user_id", "须注明操作人 (actor required)"));
+            return Err(CommandError::invalid(
+                "actor.user_id",
+                "须注明操作人 (actor required)",
+            ));
         }
         match &request.command {
             Command::RegisterCase(c) => {
-                let case_id = c
-                    .case_id
-                    .unwrap_or_else(|| Uuid::new_v5(&CASE_ID_NAMESPACE, request.command_id.as_bytes()));
+                let case_id = c.case_id.unwrap_or_else(|| {
+                    Uuid::new_v5(&CASE_ID_NAMESPACE, request.command_id.as_bytes())
+                });
                 let district = self
                     .require::<UnitState>("command.district_id", &c.district_id)
                     .await?;
@@ -204,7 +212,8 @@ impl CasesService {
             }
             Command::AddLeader(c) => {
                 check_token_id("command.leader_id", &c.leader_id)?;
-                self.require::<UnitState>("command.unit_id", &c.unit_id).await?;
+                self.require::<UnitState>("command.unit_id", &c.unit_id)
+                    .await?;
                 self.execute::<LeaderState>(request, &c.leader_id, None, |state| {
                     directory::add_leader(state, c).map(directory_events)
                 })
@@ -226,7 +235,10 @@ impl CasesService {
             A::cache(&self.caches).put(id, loaded);
             Ok(state)
         } else {
-            Err(CommandError::not_found(field, format!("{field} {id} 不存在 (not found)")))
+            Err(CommandError::not_found(
+                field,
+                format!("{field} {id} 不存在 (not found)"),
+            ))
         }
     }
 
@@ -364,7 +376,10 @@ impl CasesService {
         if let Some(field) = must_exist
             && !loaded.state.exists()
         {
-            return Err(CommandError::not_found(field, format!("{id} 不存在 (not found)")));
+            return Err(CommandError::not_found(
+                field,
+                format!("{id} 不存在 (not found)"),
+            ));
         }
         let current = loaded.version.unwrap_or(0);
         if let Some(expected) = request.expected_version
@@ -452,7 +467,11 @@ pub fn parse_request(payload: &[u8]) -> Result<CommandRequest, CommandError> {
         if let Some(rest) = inner.split("missing field `").nth(1)
             && let Some(name) = rest.split('`').next()
         {
-            path = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+            path = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
         }
         let field = if path == "." { None } else { Some(path) };
         CommandError {

@@ -6,7 +6,10 @@ use zhzj_proto::CommandError;
 pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<String, CommandError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(CommandError::invalid(field, format!("{field} 不能为空 (required)")));
+        return Err(CommandError::invalid(
+            field,
+            format!("{field} 不能为空 (required)"),
+        ));
     }
     if trimmed.chars().count() > max_chars {
         return Err(CommandError::invalid(

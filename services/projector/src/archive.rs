@@ -66,7 +66,7 @@ pub(crate) async fn apply(
     let mut rows = Vec::new();
     for commit in batch {
         for (index, e) in commit.envelopes.iter().enumerate() {
-            let position = i64::try_from(commit.position).unwrap_or(i64::MAX);
+            let position = crate::sqlbuild::sql_position(commit.position);
             rows.push(vec![
                 SqlValue::Int(position),
                 SqlValue::Int(index as i64),

@@ -90,9 +90,7 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
         format!(
             "CREATE INDEX checklist_rows{suffix}_district ON checklist_rows{suffix} (district_id, town_id)"
         ),
-        format!(
-            "CREATE INDEX checklist_rows{suffix}_leader ON checklist_rows{suffix} (leader_id)"
-        ),
+        format!("CREATE INDEX checklist_rows{suffix}_leader ON checklist_rows{suffix} (leader_id)"),
     ]
 }
 
@@ -157,7 +155,10 @@ async fn load_rows(
             crate::sqlbuild::placeholders(dialect, chunk.len())
         );
         let values = chunk.iter().cloned().map(SqlValue::Text).collect();
-        for row in query_with_values(sql, values)?.fetch_all(&mut *conn).await? {
+        for row in query_with_values(sql, values)?
+            .fetch_all(&mut *conn)
+            .await?
+        {
             let row = from_row(&row)?;
             rows.insert(row.case_id.clone(), row);
         }
@@ -182,7 +183,9 @@ pub(crate) async fn apply(
                 DomainEvent::Case(CaseEvent::Registered(_)) => {
                     registered_here.insert(envelope.aggregate_id.as_str());
                 }
-                DomainEvent::Case(_) if !registered_here.contains(envelope.aggregate_id.as_str()) => {
+                DomainEvent::Case(_)
+                    if !registered_here.contains(envelope.aggregate_id.as_str()) =>
+                {
                     to_load.push(envelope.aggregate_id.clone());
                 }
                 _ => {}
@@ -203,7 +206,7 @@ pub(crate) async fn apply(
     let mut touched = HashSet::new();
     let mut dead = Vec::new();
     for commit in batch {
-        let position = i64::try_from(commit.position).unwrap_or(i64::MAX);
+        let position = crate::sqlbuild::sql_position(commit.position);
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
             let DomainEvent::Case(event) = event else {
                 continue;

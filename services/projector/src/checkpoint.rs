@@ -102,11 +102,11 @@ pub(crate) async fn advance(
         "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
          WHERE projection = $3 AND generation = $4 AND position = $5",
     )
-    .bind(i64::try_from(to).unwrap_or(i64::MAX))
+    .bind(crate::sqlbuild::sql_position(to))
     .bind(timestamp_text(Utc::now()))
     .bind(projection.name())
     .bind(checkpoint.generation)
-    .bind(i64::try_from(checkpoint.position).unwrap_or(i64::MAX))
+    .bind(crate::sqlbuild::sql_position(checkpoint.position))
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -134,7 +134,7 @@ pub(crate) async fn record_dead_letters(
         .map(|letter| {
             vec![
                 SqlValue::Text(projection.name().to_owned()),
-                SqlValue::Int(i64::try_from(letter.position).unwrap_or(i64::MAX)),
+                SqlValue::Int(crate::sqlbuild::sql_position(letter.position)),
                 SqlValue::Text(letter.subject),
                 SqlValue::Text(letter.reason),
                 SqlValue::Text(letter.payload),
@@ -192,7 +192,7 @@ pub(crate) async fn swap_in(
         "UPDATE projection_checkpoints SET position = $1, generation = $2, updated_at = $3 \
          WHERE projection = $4 AND generation = $5",
     )
-    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(crate::sqlbuild::sql_position(position))
     .bind(generation)
     .bind(timestamp_text(Utc::now()))
     .bind(projection.name())

@@ -16,4 +16,4 @@ pub mod runner;
 pub mod sqlbuild;
 
 pub use projection::Projection;
-pub use runner::{ProjectorError, ProjectionStatus, rebuild, run, status};
+pub use runner::{ProjectionStatus, ProjectorError, rebuild, run, status};

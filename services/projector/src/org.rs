@@ -48,7 +48,7 @@ pub(crate) async fn apply(
     let mut units = Vec::new();
     let mut leaders = Vec::new();
     for commit in batch {
-        let version = SqlValue::Int(i64::try_from(commit.position).unwrap_or(i64::MAX));
+        let version = SqlValue::Int(crate::sqlbuild::sql_position(commit.position));
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
             let at = SqlValue::Text(timestamp_text(envelope.occurred_at));
             match event {
@@ -93,8 +93,23 @@ pub(crate) async fn apply(
     // A unit or leader is added once (the service refuses a second add), so a conflict can only
     // be a replay of the same event.
     let tail = "ON CONFLICT DO NOTHING";
-    insert_rows(conn, dialect, &format!("org_units{suffix}"), &unit_columns, units, tail).await?;
-    insert_rows(conn, dialect, &format!("org_leaders{suffix}"), &leader_columns, leaders, tail)
-        .await?;
+    insert_rows(
+        conn,
+        dialect,
+        &format!("org_units{suffix}"),
+        &unit_columns,
+        units,
+        tail,
+    )
+    .await?;
+    insert_rows(
+        conn,
+        dialect,
+        &format!("org_leaders{suffix}"),
+        &leader_columns,
+        leaders,
+        tail,
+    )
+    .await?;
     Ok(Vec::new())
 }

@@ -150,7 +150,11 @@ pub fn read_message(position: u64, subject: &str, payload: &[u8]) -> ReadMessage
                 envelope.aggregate_id
             ));
         }
-        match DomainEvent::decode(&envelope.event_type, envelope.schema_version, &*envelope.data) {
+        match DomainEvent::decode(
+            &envelope.event_type,
+            envelope.schema_version,
+            &*envelope.data,
+        ) {
             Ok(event) => events.push(event),
             Err(e) => return dead(e.to_string()),
         }

@@ -19,7 +19,7 @@ use crate::projection::{
 };
 
 /// Messages applied in one SQL transaction at most.
-pub const BATCH: usize = 5_000;
+pub const BATCH: usize = 20_000;
 
 /// A projection could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +191,15 @@ async fn apply_live_batch(
         tx.rollback().await?;
         return Ok(BatchOutcome::Moved);
     }
-    apply_batch(&mut tx, store, projection, checkpoint.generation, batch, memory).await?;
+    apply_batch(
+        &mut tx,
+        store,
+        projection,
+        checkpoint.generation,
+        batch,
+        memory,
+    )
+    .await?;
     tx.commit().await?;
     Ok(BatchOutcome::Applied(Checkpoint {
         position: last,
@@ -250,7 +258,12 @@ async fn run_from_checkpoint(
     // Rows remembered across batches; on an error it is dropped with this function and the
     // caller starts over from the checkpoint.
     let mut memory = ProjectionMemory::default();
-    tracing::info!(projection = projection.name(), position = checkpoint.position, generation = checkpoint.generation, "projection consuming");
+    tracing::info!(
+        projection = projection.name(),
+        position = checkpoint.position,
+        generation = checkpoint.generation,
+        "projection consuming"
+    );
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -267,7 +280,10 @@ async fn run_from_checkpoint(
         match apply_live_batch(store, projection, checkpoint, batch, &mut memory).await? {
             BatchOutcome::Applied(next) => checkpoint = next,
             BatchOutcome::Moved => {
-                tracing::info!(projection = projection.name(), "checkpoint moved (rebuild swapped in); repositioning");
+                tracing::info!(
+                    projection = projection.name(),
+                    "checkpoint moved (rebuild swapped in); repositioning"
+                );
                 return Ok(());
             }
         }
@@ -409,10 +425,12 @@ pub async fn status(
     let mut conn = store.pool().acquire().await?;
     let mut result = Vec::new();
     for projection in Projection::ALL {
-        let checkpoint = checkpoint::read(&mut conn, projection).await?.unwrap_or(Checkpoint {
-            position: 0,
-            generation: 0,
-        });
+        let checkpoint = checkpoint::read(&mut conn, projection)
+            .await?
+            .unwrap_or(Checkpoint {
+                position: 0,
+                generation: 0,
+            });
         let dead_letters: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE projection = $1")
                 .bind(projection.name())

@@ -2,9 +2,14 @@
 //! binds their values through sqlx's Any driver.
 
 use sqlx::any::AnyArguments;
-use sqlx::{Any, AssertSqlSafe, Arguments};
+use sqlx::{Any, Arguments, AssertSqlSafe};
 
 use zhzj_store::Dialect;
+
+/// A stream position as SQL stores it (BIGINT). Positions never reach 2^63.
+pub fn sql_position(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
 
 /// A value bound into a statement.
 #[derive(Debug, Clone)]

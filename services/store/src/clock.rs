@@ -51,7 +51,10 @@ impl FixedClock {
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.now.lock().map(|guard| *guard).unwrap_or_else(|e| *e.into_inner())
+        self.now
+            .lock()
+            .map(|guard| *guard)
+            .unwrap_or_else(|e| *e.into_inner())
     }
 }
 

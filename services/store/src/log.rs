@@ -8,9 +8,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{
-    self,
+    self, ErrorCode,
     consumer::{DeliverPolicy, pull::OrderedConfig},
-    ErrorCode,
     context::{Context, GetStreamErrorKind, PublishErrorKind},
     stream::{Config as StreamConfig, LastRawMessageErrorKind, StorageType, Stream},
 };

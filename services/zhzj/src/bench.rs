@@ -65,7 +65,9 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 }
 
 fn record(hist: &mut Histogram<u64>, elapsed: Duration) {
-    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+    let micros = u64::try_from(elapsed.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let _ = hist.record(micros.min(60_000_000));
 }
 
@@ -216,7 +218,9 @@ async fn commits_bench(
         service.clone(),
         shutdown.clone(),
     ));
-    println!("commits through the cases service: {cases} cases, {commits} commits, {writers} concurrent writers over NATS request/reply");
+    println!(
+        "commits through the cases service: {cases} cases, {commits} commits, {writers} concurrent writers over NATS request/reply"
+    );
 
     let case_ids: Arc<Vec<String>> = {
         let registered = Arc::new(tokio::sync::Mutex::new(vec![String::new(); cases]));
@@ -310,8 +314,18 @@ async fn commits_bench(
         }
     })
     .await?;
-    let service_rate = print_rate("commit via cases service", commits, service_elapsed, &service_hist);
-    let raw_rate = print_rate("baseline: raw JetStream publish", commits, raw_elapsed, &raw_hist);
+    let service_rate = print_rate(
+        "commit via cases service",
+        commits,
+        service_elapsed,
+        &service_hist,
+    );
+    let raw_rate = print_rate(
+        "baseline: raw JetStream publish",
+        commits,
+        raw_elapsed,
+        &raw_hist,
+    );
     println!(
         "ratio service/raw: {:.2} (bar >= 0.5)",
         service_rate / raw_rate
@@ -341,7 +355,10 @@ async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Re
     let id = case_id.to_string();
     let loaded = load::<CaseState>(log, &id).await?;
     if loaded.state.event_count != events as u64 {
-        bail!("case has {} events, expected {events}", loaded.state.event_count);
+        bail!(
+            "case has {} events, expected {events}",
+            loaded.state.event_count
+        );
     }
     println!("loading a case with {events} events, {samples} samples");
     let mut snapshot_hist = histogram()?;
@@ -352,18 +369,31 @@ async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Re
         record(&mut snapshot_hist, t.elapsed());
         std::hint::black_box(loaded);
     }
-    print_rate("load (last commit + snapshot)", samples, started.elapsed(), &snapshot_hist);
+    print_rate(
+        "load (last commit + snapshot)",
+        samples,
+        started.elapsed(),
+        &snapshot_hist,
+    );
 
     let subject = aggregate_subject(AggregateType::Case, &id);
     let mut raw_hist = histogram()?;
     let started = Instant::now();
     for _ in 0..samples {
         let t = Instant::now();
-        let message = log.stream().get_last_raw_message_by_subject(&subject).await?;
+        let message = log
+            .stream()
+            .get_last_raw_message_by_subject(&subject)
+            .await?;
         record(&mut raw_hist, t.elapsed());
         std::hint::black_box(message);
     }
-    print_rate("baseline: raw get of last message", samples, started.elapsed(), &raw_hist);
+    print_rate(
+        "baseline: raw get of last message",
+        samples,
+        started.elapsed(),
+        &raw_hist,
+    );
 
     let replays = (samples / 10).max(20);
     let mut replay_hist = histogram()?;
@@ -379,7 +409,12 @@ async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Re
         record(&mut replay_hist, t.elapsed());
         std::hint::black_box(loaded);
     }
-    print_rate("reference: replay by ordered consumer", replays, started.elapsed(), &replay_hist);
+    print_rate(
+        "reference: replay by ordered consumer",
+        replays,
+        started.elapsed(),
+        &replay_hist,
+    );
     println!(
         "p99 load: {:.2} ms (bar <= 2 ms)",
         ms(snapshot_hist.value_at_quantile(0.99))
@@ -397,7 +432,13 @@ async fn generate_log(
     let js = async_nats::jetstream::new(client.clone());
     let started = Instant::now();
     let mut states: Vec<(Uuid, CaseState, Vec<zhzj_proto::envelope::RecentCommand>)> = (0..cases)
-        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default(), Vec::new()))
+        .map(|i| {
+            (
+                Uuid::from_u128(i as u128 + 1),
+                CaseState::default(),
+                Vec::new(),
+            )
+        })
         .collect();
     let mut position = 0_u64;
     let district = UnitRef {
@@ -473,10 +514,10 @@ async fn generate_log(
                 .await?
                 .into_future(),
         );
-        if in_flight.len() >= 4_096 {
-            if let Some(ack) = in_flight.next().await {
-                ack?;
-            }
+        if in_flight.len() >= 4_096
+            && let Some(ack) = in_flight.next().await
+        {
+            ack?;
         }
     }
     while let Some(ack) = in_flight.next().await {
@@ -501,7 +542,10 @@ async fn catchup_bench(
     );
     let dir = tempfile::tempdir()?;
     let (url, pg_cleanup) = if database == "sqlite" {
-        (zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite")), None)
+        (
+            zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite")),
+            None,
+        )
     } else if database.starts_with("postgres") {
         use sqlx::Connection;
         let name = format!("zhzj_bench_{}", Uuid::new_v4().simple());
@@ -551,14 +595,30 @@ async fn catchup_bench(
     {
         let mut conn = store.pool().acquire().await?;
         for ddl in Projection::Checklist.create_tables(dialect, 999) {
-            sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut *conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await?;
         }
     }
     let columns: Vec<sqlbuild::Column> = [
-        "case_id", "case_number", "matter", "category", "district_id", "district_name",
-        "town_id", "town_name", "leader_id", "leader_name", "lead_unit_id", "lead_unit_name",
-        "assisting_units", "measures_total", "measures_done", "registered_at",
-        "last_activity_at", "version",
+        "case_id",
+        "case_number",
+        "matter",
+        "category",
+        "district_id",
+        "district_name",
+        "town_id",
+        "town_name",
+        "leader_id",
+        "leader_name",
+        "lead_unit_id",
+        "lead_unit_name",
+        "assisting_units",
+        "measures_total",
+        "measures_done",
+        "registered_at",
+        "last_activity_at",
+        "version",
     ]
     .into_iter()
     .map(sqlbuild::col)
@@ -604,7 +664,11 @@ async fn catchup_bench(
     );
     println!(
         "ratio catch-up/raw on {}: {:.2} (bar >= 0.5)",
-        if dialect == zhzj_store::Dialect::Sqlite { "SQLite" } else { "PostgreSQL" },
+        if dialect == zhzj_store::Dialect::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
         catchup_rate / raw_rate
     );
 

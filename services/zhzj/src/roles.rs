@@ -192,7 +192,10 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
     let conn = connect(&url, &options).await?;
     let last = conn.log.last_position().await?;
     println!("log last position: {last}");
-    println!("{:<10} {:>10} {:>6} {:>10} {:>12}", "projection", "position", "gen", "lag", "dead letters");
+    println!(
+        "{:<10} {:>10} {:>6} {:>10} {:>12}",
+        "projection", "position", "gen", "lag", "dead letters"
+    );
     for s in zhzj_projector::status(&conn.log, &conn.store).await? {
         println!(
             "{:<10} {:>10} {:>6} {:>10} {:>12}",
@@ -205,8 +208,8 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
 /// `zhzj command '<json>'`: wraps the command in a request with a new command id and the actor,
 /// sends it, prints the reply; exits non-zero when it is refused.
 pub async fn send_command(args: CommandArgs) -> anyhow::Result<()> {
-    let command: zhzj_proto::Command =
-        serde_json::from_str(&args.command).context("the command is not valid JSON for a command")?;
+    let command: zhzj_proto::Command = serde_json::from_str(&args.command)
+        .context("the command is not valid JSON for a command")?;
     let request = zhzj_proto::CommandRequest {
         command_id: uuid::Uuid::new_v4(),
         correlation_id: None,
