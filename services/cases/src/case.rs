@@ -13,13 +13,14 @@ use zhzj_proto::{
 use crate::aggregate::Aggregate;
 use crate::validate::{optional_text, required_text};
 
-/// A measure of the case's plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeasureState {
-    /// Id within the case.
-    pub id: String,
-    /// Whether it has been ticked off.
-    pub completed: bool,
+/// The id of the `n`th measure of a case (1-based).
+pub fn measure_id(n: u32) -> String {
+    format!("m{n}")
+}
+
+/// The number in a measure id (`m7` → 7).
+pub fn measure_number(id: &str) -> Option<u32> {
+    id.strip_prefix('m')?.parse().ok()
 }
 
 /// What the service needs to know of a case to decide on commands.
@@ -37,15 +38,18 @@ pub struct CaseState {
     pub leader: Option<LeaderRef>,
     /// The lead unit.
     pub lead_unit_id: Option<String>,
-    /// Measures in the order they were added.
-    pub measures: Vec<MeasureState>,
+    /// Measures added so far; they are `m1` … `m<n>`.
+    pub measures_added: u32,
+    /// Numbers of the measures ticked off. (Kept this small because a snapshot travels with
+    /// every commit.)
+    pub measures_completed: std::collections::BTreeSet<u32>,
     /// Number of events applied.
     pub event_count: u64,
 }
 
 impl Aggregate for CaseState {
     const TYPE: AggregateType = AggregateType::Case;
-    const SNAPSHOT_VERSION: u32 = 1;
+    const SNAPSHOT_VERSION: u32 = 2;
 
     fn apply(&mut self, event: &DomainEvent) {
         let DomainEvent::Case(event) = event else {
@@ -62,13 +66,10 @@ impl Aggregate for CaseState {
             CaseEvent::LeaderAssigned(e) => self.leader = Some(e.leader.clone()),
             CaseEvent::LeaderReassigned(e) => self.leader = Some(e.to.clone()),
             CaseEvent::ResponsibleUnitsSet(e) => self.lead_unit_id = Some(e.lead.id.clone()),
-            CaseEvent::MeasureAdded(e) => self.measures.push(MeasureState {
-                id: e.measure_id.clone(),
-                completed: false,
-            }),
+            CaseEvent::MeasureAdded(_) => self.measures_added += 1,
             CaseEvent::MeasureCompleted(e) => {
-                if let Some(measure) = self.measures.iter_mut().find(|m| m.id == e.measure_id) {
-                    measure.completed = true;
+                if let Some(n) = measure_number(&e.measure_id) {
+                    self.measures_completed.insert(n);
                 }
             }
             CaseEvent::NoteRecorded(_) => {}
@@ -147,7 +148,7 @@ pub fn add_measure(
 ) -> Result<Vec<CaseEvent>, CommandError> {
     let description = required_text("command.description", &command.description, 1000)?;
     Ok(vec![CaseEvent::MeasureAdded(MeasureAdded {
-        measure_id: format!("m{}", state.measures.len() + 1),
+        measure_id: measure_id(state.measures_added + 1),
         description,
         due_on: command.due_on,
     })])
@@ -158,13 +159,15 @@ pub fn complete_measure(
     state: &CaseState,
     command: &CompleteMeasure,
 ) -> Result<Vec<CaseEvent>, CommandError> {
-    let Some(measure) = state.measures.iter().find(|m| m.id == command.measure_id) else {
+    let number =
+        measure_number(&command.measure_id).filter(|n| (1..=state.measures_added).contains(n));
+    let Some(number) = number else {
         return Err(CommandError::not_found(
             "command.measure_id",
             format!("本案没有措施 {}", command.measure_id),
         ));
     };
-    if measure.completed {
+    if state.measures_completed.contains(&number) {
         return Err(CommandError::invalid(
             "command.measure_id",
             format!("措施 {} 已完成", command.measure_id),
@@ -172,7 +175,7 @@ pub fn complete_measure(
     }
     let result = required_text("command.result", &command.result, 2000)?;
     Ok(vec![CaseEvent::MeasureCompleted(MeasureCompleted {
-        measure_id: measure.id.clone(),
+        measure_id: measure_id(number),
         result,
     })])
 }

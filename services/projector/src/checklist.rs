@@ -4,7 +4,7 @@
 //! A batch is folded in memory (touched rows read once, written once with a multi-row upsert), so
 //! catching up on a long log costs little more than inserting the rows.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::Row;
 use zhzj_proto::{CaseEvent, DomainEvent};
@@ -94,25 +94,25 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
     ]
 }
 
-fn to_values(row: ChecklistRow) -> Vec<SqlValue> {
+fn to_values(row: &ChecklistRow) -> Vec<SqlValue> {
     vec![
-        SqlValue::Text(row.case_id),
-        SqlValue::Text(row.case_number),
-        SqlValue::Text(row.matter),
-        SqlValue::Text(row.category),
-        SqlValue::Text(row.district_id),
-        SqlValue::Text(row.district_name),
-        SqlValue::OptText(row.town_id),
-        SqlValue::OptText(row.town_name),
-        SqlValue::OptText(row.leader_id),
-        SqlValue::OptText(row.leader_name),
-        SqlValue::OptText(row.lead_unit_id),
-        SqlValue::OptText(row.lead_unit_name),
-        SqlValue::OptText(row.assisting_units),
+        SqlValue::Text(row.case_id.clone()),
+        SqlValue::Text(row.case_number.clone()),
+        SqlValue::Text(row.matter.clone()),
+        SqlValue::Text(row.category.clone()),
+        SqlValue::Text(row.district_id.clone()),
+        SqlValue::Text(row.district_name.clone()),
+        SqlValue::OptText(row.town_id.clone()),
+        SqlValue::OptText(row.town_name.clone()),
+        SqlValue::OptText(row.leader_id.clone()),
+        SqlValue::OptText(row.leader_name.clone()),
+        SqlValue::OptText(row.lead_unit_id.clone()),
+        SqlValue::OptText(row.lead_unit_name.clone()),
+        SqlValue::OptText(row.assisting_units.clone()),
         SqlValue::Int(row.measures_total),
         SqlValue::Int(row.measures_done),
-        SqlValue::Text(row.registered_at),
-        SqlValue::Text(row.last_activity_at),
+        SqlValue::Text(row.registered_at.clone()),
+        SqlValue::Text(row.last_activity_at.clone()),
         SqlValue::Int(row.version),
     ]
 }
@@ -145,8 +145,8 @@ async fn load_rows(
     dialect: Dialect,
     table: &str,
     ids: Vec<String>,
-) -> Result<BTreeMap<String, ChecklistRow>, sqlx::Error> {
-    let mut rows = BTreeMap::new();
+) -> Result<RowMemory, sqlx::Error> {
+    let mut rows = RowMemory::new();
     for chunk in ids.chunks(500) {
         let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
         let sql = format!(
@@ -194,15 +194,14 @@ pub(crate) async fn apply(
     }
     to_load.sort_unstable();
     to_load.dedup();
-    let mut rows = BTreeMap::new();
-    to_load.retain(|id| match memory.get(id) {
-        Some(row) => {
-            rows.insert(id.clone(), row.clone());
-            false
-        }
-        None => true,
-    });
-    rows.extend(load_rows(conn, dialect, &table, to_load).await?);
+    to_load.retain(|id| !memory.contains_key(id));
+    if memory.len() + to_load.len() > REMEMBERED_ROWS {
+        memory.clear();
+    }
+    // The memory is the working set: rows are changed in place. If this batch does not commit,
+    // the caller drops the memory with everything else.
+    memory.extend(load_rows(conn, dialect, &table, to_load).await?);
+    let rows = memory;
     let mut touched = HashSet::new();
     let mut dead = Vec::new();
     for commit in batch {
@@ -276,16 +275,13 @@ pub(crate) async fn apply(
             touched.insert(envelope.aggregate_id.clone());
         }
     }
-    if memory.len() + touched.len() > REMEMBERED_ROWS {
-        memory.clear();
-    }
-    let changed: Vec<Vec<SqlValue>> = rows
-        .into_values()
-        .filter(|row| touched.contains(&row.case_id))
-        .map(|row| {
-            memory.insert(row.case_id.clone(), row.clone());
-            to_values(row)
-        })
+    // In key order: the database walks its index once instead of jumping about.
+    let mut touched: Vec<String> = touched.into_iter().collect();
+    touched.sort_unstable();
+    let changed: Vec<Vec<SqlValue>> = touched
+        .iter()
+        .filter_map(|id| rows.get(id))
+        .map(to_values)
         .collect();
     let updates: Vec<String> = COLUMNS[1..]
         .iter()

@@ -90,6 +90,7 @@ fn split(messages: Vec<LogMessage>) -> (Vec<ReadCommit>, Vec<DeadLetter>) {
 }
 
 /// A batch read and decoded, ready to apply.
+#[derive(Default)]
 struct DecodedBatch {
     commits: Vec<ReadCommit>,
     dead: Vec<DeadLetter>,
@@ -99,10 +100,42 @@ struct DecodedBatch {
     last_message: Option<jetstream::Message>,
 }
 
+impl DecodedBatch {
+    /// Messages in it.
+    fn len(&self) -> usize {
+        self.commits.len() + self.dead.len()
+    }
+
+    /// Appends a later batch.
+    fn absorb(&mut self, later: DecodedBatch) {
+        self.commits.extend(later.commits);
+        self.dead.extend(later.dead);
+        self.last_position = self.last_position.max(later.last_position);
+        if later.last_message.is_some() {
+            self.last_message = later.last_message;
+        }
+    }
+}
+
+/// Takes the next decoded batch and joins to it whatever else is already decoded, up to
+/// [`BATCH`] messages: when the writer falls behind, its transactions grow instead of its lag.
+async fn next_batch(
+    batches: &mut tokio::sync::mpsc::Receiver<DecodedBatch>,
+) -> Option<DecodedBatch> {
+    let mut batch = batches.recv().await?;
+    while batch.len() < BATCH {
+        match batches.try_recv() {
+            Ok(later) => batch.absorb(later),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 /// Reads batches from a consumer and decodes them on another thread, so that decoding the next
 /// batch overlaps with writing this one. Messages at or below `after` are dropped (redeliveries).
 fn spawn_decoder<S, E>(
-    mut chunks: S,
+    chunks: S,
     mut after: u64,
 ) -> (
     tokio::task::JoinHandle<Result<(), ProjectorError>>,
@@ -112,35 +145,45 @@ where
     S: futures::Stream<Item = Vec<Result<jetstream::Message, E>>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    // Room for a full transaction's worth of small batches.
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
     let task = tokio::spawn(async move {
-        while let Some(chunk) = chunks.next().await {
-            let mut messages = Vec::with_capacity(chunk.len());
-            let mut last_message = None;
-            for item in chunk {
-                let message = item.map_err(log_error)?;
-                let position = message.info().map_err(log_error)?.stream_sequence;
-                if position > after {
-                    after = position;
-                    messages.push(LogMessage {
-                        position,
-                        subject: message.subject.to_string(),
-                        payload: message.payload.clone(),
-                    });
+        // Filtering is sequential; decoding runs on two blocking threads at once, in order.
+        let mut decoded = chunks
+            .map(|chunk| {
+                let mut messages = Vec::with_capacity(chunk.len());
+                let mut last_message = None;
+                for item in chunk {
+                    let message = item.map_err(log_error)?;
+                    let position = message.info().map_err(log_error)?.stream_sequence;
+                    if position > after {
+                        after = position;
+                        messages.push(LogMessage {
+                            position,
+                            subject: message.subject.to_string(),
+                            payload: message.payload.clone(),
+                        });
+                    }
+                    last_message = Some(message);
                 }
-                last_message = Some(message);
-            }
-            let last_position = messages.last().map_or(0, |m| m.position);
-            let (commits, dead) = tokio::task::spawn_blocking(move || split(messages))
-                .await
-                .map_err(log_error)?;
-            let batch = DecodedBatch {
-                commits,
-                dead,
-                last_position,
-                last_message,
-            };
-            if sender.send(batch).await.is_err() {
+                Ok((messages, last_message))
+            })
+            .map(|read: Result<_, ProjectorError>| async move {
+                let (messages, last_message) = read?;
+                let last_position = messages.last().map_or(0, |m| m.position);
+                let (commits, dead) = tokio::task::spawn_blocking(move || split(messages))
+                    .await
+                    .map_err(log_error)?;
+                Ok::<_, ProjectorError>(DecodedBatch {
+                    commits,
+                    dead,
+                    last_position,
+                    last_message,
+                })
+            })
+            .buffered(2);
+        while let Some(batch) = decoded.next().await {
+            if sender.send(batch?).await.is_err() {
                 return Ok(());
             }
         }
@@ -267,7 +310,7 @@ async fn run_from_checkpoint(
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            batch = batches.recv() => batch,
+            batch = next_batch(&mut batches) => batch,
         };
         let Some(mut batch) = batch else {
             // The decoder stopped: its error says why.
@@ -362,7 +405,7 @@ pub async fn rebuild(
         let (decoder, mut batches) = spawn_decoder(chunks, 0);
         let decoder = AbortOnDrop(Some(decoder));
         while position < target {
-            let batch = tokio::time::timeout(Duration::from_secs(30), batches.recv())
+            let batch = tokio::time::timeout(Duration::from_secs(30), next_batch(&mut batches))
                 .await
                 .map_err(|_| log_error("replay stalled"))?;
             let Some(batch) = batch else {

@@ -471,14 +471,16 @@ async fn generate_log(
             })
         } else if round % 3 == 1 {
             CaseEvent::MeasureAdded(MeasureAdded {
-                measure_id: format!("m{}", state.measures.len() + 1),
+                measure_id: zhzj_cases::case::measure_id(state.measures_added + 1),
                 description: "约谈信访人并制定化解方案".into(),
                 due_on: None,
             })
-        } else if round % 3 == 2 && state.measures.iter().any(|m| !m.completed) {
-            let open = state.measures.iter().find(|m| !m.completed);
+        } else if let Some(open) = (1..=state.measures_added)
+            .find(|n| !state.measures_completed.contains(n))
+            .filter(|_| round % 3 == 2)
+        {
             CaseEvent::MeasureCompleted(MeasureCompleted {
-                measure_id: open.map(|m| m.id.clone()).unwrap_or_default(),
+                measure_id: zhzj_cases::case::measure_id(open),
                 result: "已完成".into(),
             })
         } else {
@@ -540,6 +542,42 @@ async fn catchup_bench(
         generated.as_secs_f64(),
         events as f64 / generated.as_secs_f64()
     );
+    // Reference: how fast this machine hands the log to one pull consumer, nothing else done.
+    {
+        use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+        let consumer = log
+            .stream()
+            .create_consumer(pull::Config {
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::None,
+                ..Default::default()
+            })
+            .await?;
+        let started = Instant::now();
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(zhzj_projector::runner::BATCH)
+            .messages()
+            .await?;
+        let mut read = 0;
+        while read < events {
+            match messages.next().await {
+                Some(Ok(message)) => {
+                    std::hint::black_box(&message.payload);
+                    read += 1;
+                }
+                Some(Err(e)) => bail!("reading the log: {e}"),
+                None => bail!("log ended early"),
+            }
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{:<44} {events:>9} in {:>7.2}s = {:>9.0} events/s",
+            "reference: pull consumer, read only",
+            elapsed.as_secs_f64(),
+            events as f64 / elapsed.as_secs_f64()
+        );
+    }
     let dir = tempfile::tempdir()?;
     let (url, pg_cleanup) = if database == "sqlite" {
         (
