@@ -24,7 +24,7 @@ fn init_telemetry(default_filter: &str) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // Benchmarks print their own figures; per-command logging would only slow them down.
     let quiet = matches!(cli.command, Commands::Bench(_));
@@ -34,12 +34,14 @@ async fn main() -> anyhow::Result<()> {
         "info,async_nats=warn,sqlx=warn"
     });
     match cli.command {
-        Commands::Up(options) => roles::up(options).await,
-        Commands::Run(args) => roles::run_role(args).await,
-        Commands::Rebuild(args) => roles::rebuild(args).await,
-        Commands::Status(options) => roles::status(options).await,
-        Commands::Command(args) => roles::send_command(args).await,
-        Commands::Checklist(options) => roles::print_checklist(options).await,
-        Commands::Bench(args) => bench::run(args).await.context("benchmark failed"),
+        Commands::Up(options) => roles::up(options).await?,
+        Commands::Run(args) => roles::run_role(args).await?,
+        Commands::Rebuild(args) => roles::rebuild(args).await?,
+        Commands::Status(options) => roles::status(options).await?,
+        // A refused command is an answer, not a failure of zhzj: exit 1 without an error report.
+        Commands::Command(args) => return roles::send_command(args).await,
+        Commands::Checklist(options) => roles::print_checklist(options).await?,
+        Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
     }
+    Ok(std::process::ExitCode::SUCCESS)
 }

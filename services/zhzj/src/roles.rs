@@ -206,8 +206,8 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
 }
 
 /// `zhzj command '<json>'`: wraps the command in a request with a new command id and the actor,
-/// sends it, prints the reply; exits non-zero when it is refused.
-pub async fn send_command(args: CommandArgs) -> anyhow::Result<()> {
+/// sends it, prints the reply; exit code 1 when it is refused.
+pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::ExitCode> {
     let command: zhzj_proto::Command = serde_json::from_str(&args.command)
         .context("the command is not valid JSON for a command")?;
     let request = zhzj_proto::CommandRequest {
@@ -233,10 +233,10 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<()> {
         .context("no answer from the cases service")?;
     let reply: zhzj_proto::CommandReply = serde_json::from_slice(&reply.payload)?;
     println!("{}", serde_json::to_string(&reply)?);
-    if let zhzj_proto::CommandReply::Error(e) = reply {
-        bail!("refused: {}", e.message);
-    }
-    Ok(())
+    Ok(match reply {
+        zhzj_proto::CommandReply::Ok(_) => std::process::ExitCode::SUCCESS,
+        zhzj_proto::CommandReply::Error(_) => std::process::ExitCode::FAILURE,
+    })
 }
 
 /// `zhzj checklist`: the checklist view as text.
