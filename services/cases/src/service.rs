@@ -72,6 +72,12 @@ impl Cached for LeaderState {
     }
 }
 
+/// The id of the case a `register_case` command creates when it names none: derived from the
+/// command id, so a retried registration names the same case.
+pub fn case_id_for_command(command_id: Uuid) -> Uuid {
+    Uuid::new_v5(&CASE_ID_NAMESPACE, command_id.as_bytes())
+}
+
 fn unavailable(e: impl std::fmt::Display) -> CommandError {
     CommandError::new(
         ErrorKind::Unavailable,
@@ -143,9 +149,9 @@ impl CasesService {
         }
         match &request.command {
             Command::RegisterCase(c) => {
-                let case_id = c.case_id.unwrap_or_else(|| {
-                    Uuid::new_v5(&CASE_ID_NAMESPACE, request.command_id.as_bytes())
-                });
+                let case_id = c
+                    .case_id
+                    .unwrap_or_else(|| case_id_for_command(request.command_id));
                 let district = self
                     .require::<UnitState>("command.district_id", &c.district_id)
                     .await?;

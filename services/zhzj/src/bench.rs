@@ -230,10 +230,7 @@ async fn commits_bench(
             async move {
                 let request = request(registration(i));
                 send(&client, &request).await?;
-                let id = Uuid::new_v5(
-                    &Uuid::from_u128(0x6f1e_52a0_0d3c_4d0e_9c1b_7a5e_2f84_c3d1),
-                    request.command_id.as_bytes(),
-                );
+                let id = zhzj_cases::service::case_id_for_command(request.command_id);
                 registered.lock().await[i] = id.to_string();
                 Ok(())
             }
