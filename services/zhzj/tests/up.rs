@@ -1,0 +1,119 @@
+//! `zhzj up` end to end, as a user runs it: it starts its own nats-server on a free port, takes
+//! commands, projects them into SQLite, and stops everything cleanly on SIGINT.
+//!
+//! (This test lives beside the binary because it needs the binary's path; the other end-to-end
+//! tests are in `tests/`.)
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sqlx::Row;
+use tokio::process::Command;
+
+async fn zhzj(data_dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let output = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+        .args(args)
+        .env("ZHZJ_DATA_DIR", data_dir)
+        .env_remove("ZHZJ_NATS_URL")
+        .env_remove("ZHZJ_DATABASE_URL")
+        .output()
+        .await?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path();
+    let mut up = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+        .args(["up"])
+        .env("ZHZJ_DATA_DIR", data)
+        .env_remove("ZHZJ_NATS_URL")
+        .env_remove("ZHZJ_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let url_file = data.join("nats.url");
+    for _ in 0..100 {
+        if url_file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = std::fs::read_to_string(&url_file)?;
+    assert!(url.starts_with("nats://127.0.0.1:"), "{url}");
+    assert_ne!(
+        url.trim(),
+        "nats://127.0.0.1:4222",
+        "a free port, not the default"
+    );
+
+    let commands = [
+        r#"{"type":"add_unit","unit_id":"xm","name":"厦门市","kind":"city"}"#,
+        r#"{"type":"add_unit","unit_id":"xm-huli","parent_id":"xm","name":"湖里区","kind":"district"}"#,
+        r#"{"type":"register_case","case_id":"7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01","petitioners":[{"name":"李四"}],"matter":"要求补缴社会保险","category":"劳动社保","district_id":"xm-huli","channel":"letter","first_filed_on":"2025-03-01","list_source":"handed_down"}"#,
+        r#"{"type":"add_measure","case_id":"7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01","description":"协调社保部门核查"}"#,
+    ];
+    for command in commands {
+        let (ok, reply) = zhzj(data, &["command", command]).await?;
+        assert!(ok, "{command} → {reply}");
+        assert!(reply.contains(r#""ok""#), "{reply}");
+    }
+    let (ok, reply) = zhzj(
+        data,
+        &[
+            "command",
+            r#"{"type":"complete_measure","case_id":"7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01","measure_id":"m2","result":"x"}"#,
+        ],
+    )
+    .await?;
+    assert!(!ok, "a refused command exits non-zero");
+    assert!(reply.contains(r#""not_found""#), "{reply}");
+
+    // The projection reaches the checklist.
+    let store =
+        zhzj_store::ReadStore::connect(&zhzj_store::sql::sqlite_url(&data.join("zhzj.sqlite")))
+            .await?;
+    let mut found = None;
+    for _ in 0..100 {
+        let row = sqlx::query(
+            "SELECT district_name, measures_total FROM checklist_rows WHERE case_id = $1",
+        )
+        .bind("7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01")
+        .fetch_optional(store.pool())
+        .await;
+        if let Ok(Some(row)) = row {
+            let measures: i64 = row.try_get("measures_total")?;
+            if measures == 1 {
+                found = Some(row.try_get::<String, _>("district_name")?);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.as_deref(), Some("湖里区"));
+    let (ok, checklist) = zhzj(data, &["checklist"]).await?;
+    assert!(ok);
+    assert!(checklist.contains("要求补缴社会保险"), "{checklist}");
+    store.close().await;
+
+    // SIGINT: everything stops, and the local nats-server with it.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(up.id().unwrap_or_default())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+    let status = tokio::time::timeout(Duration::from_secs(30), up.wait()).await??;
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(!url_file.exists(), "the local nats-server was stopped");
+    let port = url.trim().rsplit(':').next().unwrap_or_default().to_owned();
+    assert!(
+        tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .is_err(),
+        "nothing listens on the local nats-server's port any more"
+    );
+    Ok(())
+}
