@@ -492,3 +492,38 @@ impl Projecting {
         Ok(self.store)
     }
 }
+
+/// `add_measure` on a case.
+pub fn add_measure(case_id: Uuid, description: &str) -> DomainCommand {
+    DomainCommand::AddMeasure(zhzj_proto::commands::AddMeasure {
+        case_id,
+        description: description.into(),
+        due_on: None,
+    })
+}
+
+/// `complete_measure` on a case.
+pub fn complete_measure(case_id: Uuid, measure_id: &str, result: &str) -> DomainCommand {
+    DomainCommand::CompleteMeasure(zhzj_proto::commands::CompleteMeasure {
+        case_id,
+        measure_id: measure_id.into(),
+        result: result.into(),
+    })
+}
+
+/// `assign_leader` on a case.
+pub fn assign_leader(case_id: Uuid, leader_id: &str, reason: Option<&str>) -> DomainCommand {
+    DomainCommand::AssignLeader(zhzj_proto::commands::AssignLeader {
+        case_id,
+        leader_id: leader_id.into(),
+        reason: reason.map(str::to_owned),
+    })
+}
+
+/// `record_note` on a case.
+pub fn record_note(case_id: Uuid, text: &str) -> DomainCommand {
+    DomainCommand::RecordNote(zhzj_proto::commands::RecordNote {
+        case_id,
+        text: text.into(),
+    })
+}

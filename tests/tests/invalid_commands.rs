@@ -7,10 +7,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use zhzj_proto::{
     Command, CommandReply, ErrorKind,
-    commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
+    commands::{RecordNote, SetResponsibleUnits},
     subjects::CASES_COMMANDS,
 };
-use zhzj_tests::{register_case, request, seeded_stack, send, serve_cases};
+use zhzj_tests::{
+    add_measure, assign_leader, complete_measure, record_note, register_case, request,
+    seeded_stack, send, serve_cases,
+};
 
 struct Refusal {
     kind: ErrorKind,
@@ -41,26 +44,12 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
     let client = nats.connect().await?;
 
     let case_id: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;
+    services.ok(add_measure(case_id, "约访信访人")).await?;
     services
-        .ok(Command::AddMeasure(AddMeasure {
-            case_id,
-            description: "约访信访人".into(),
-            due_on: None,
-        }))
+        .ok(complete_measure(case_id, "m1", "已约访"))
         .await?;
     services
-        .ok(Command::CompleteMeasure(CompleteMeasure {
-            case_id,
-            measure_id: "m1".into(),
-            result: "已约访".into(),
-        }))
-        .await?;
-    services
-        .ok(Command::AssignLeader(AssignLeader {
-            case_id,
-            leader_id: "ldr-siming-1".into(),
-            reason: None,
-        }))
+        .ok(assign_leader(case_id, "ldr-siming-1", None))
         .await?;
     let before = services.log.last_position().await?;
 
@@ -116,43 +105,23 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
             refused(ErrorKind::NotFound, "command.case_id"),
         ),
         (
-            Command::AssignLeader(AssignLeader {
-                case_id,
-                leader_id: "ldr-nobody".into(),
-                reason: None,
-            }),
+            assign_leader(case_id, "ldr-nobody", None),
             refused(ErrorKind::NotFound, "command.leader_id"),
         ),
         (
-            Command::AssignLeader(AssignLeader {
-                case_id,
-                leader_id: "ldr-siming-2".into(),
-                reason: None,
-            }),
+            assign_leader(case_id, "ldr-siming-2", None),
             refused(ErrorKind::Invalid, "command.reason"),
         ),
         (
-            Command::AssignLeader(AssignLeader {
-                case_id,
-                leader_id: "ldr-siming-1".into(),
-                reason: None,
-            }),
+            assign_leader(case_id, "ldr-siming-1", None),
             refused(ErrorKind::Invalid, "command.leader_id"),
         ),
         (
-            Command::CompleteMeasure(CompleteMeasure {
-                case_id,
-                measure_id: "m1".into(),
-                result: "再次完成".into(),
-            }),
+            complete_measure(case_id, "m1", "再次完成"),
             refused(ErrorKind::Invalid, "command.measure_id"),
         ),
         (
-            Command::CompleteMeasure(CompleteMeasure {
-                case_id,
-                measure_id: "m9".into(),
-                result: "无此措施".into(),
-            }),
+            complete_measure(case_id, "m9", "无此措施"),
             refused(ErrorKind::NotFound, "command.measure_id"),
         ),
         (
@@ -193,10 +162,7 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
     }
 
     // A stale expected version.
-    let mut stale = request(Command::RecordNote(RecordNote {
-        case_id,
-        text: "过期版本".into(),
-    }));
+    let mut stale = request(record_note(case_id, "过期版本"));
     stale.expected_version = Some(1);
     let CommandReply::Error(error) = send(&client, &stale).await? else {
         panic!("stale version accepted");

@@ -7,19 +7,12 @@ use bytes::Bytes;
 use uuid::Uuid;
 use zhzj_cases::aggregate::{Aggregate, load, replay};
 use zhzj_cases::case::CaseState;
-use zhzj_proto::{
-    AggregateType, Command, CommandReply, ErrorKind,
-    commands::{AddMeasure, RecordNote},
-};
+use zhzj_proto::{AggregateType, Command, CommandReply, ErrorKind, commands::RecordNote};
 use zhzj_store::{AppendError, AppendOutcome, AppendRequest, ExpectedVersion};
-use zhzj_tests::{NatsServer, Services, init_tracing, register_case, request, seeded_stack};
-
-fn note(case_id: Uuid, text: &str) -> Command {
-    Command::RecordNote(RecordNote {
-        case_id,
-        text: text.into(),
-    })
-}
+use zhzj_tests::{
+    NatsServer, Services, add_measure, init_tracing, record_note, register_case, request,
+    seeded_stack,
+};
 
 async fn case_commits(services: &Services, case_id: Uuid) -> anyhow::Result<usize> {
     let last = services
@@ -40,9 +33,9 @@ async fn two_writers_with_the_same_expected_version_commit_once() -> anyhow::Res
     let registered = services.ok(register_case(1)).await?;
     let case_id: Uuid = registered.aggregate_id.parse()?;
 
-    let mut first = request(note(case_id, "第一位协调员的记录"));
+    let mut first = request(record_note(case_id, "第一位协调员的记录"));
     first.expected_version = Some(registered.version);
-    let mut second = request(note(case_id, "第二位协调员的记录"));
+    let mut second = request(record_note(case_id, "第二位协调员的记录"));
     second.expected_version = Some(registered.version);
     let (a, b) = tokio::join!(services.cases.handle(first), services.cases.handle(second));
 
@@ -81,11 +74,7 @@ async fn writers_without_expected_version_all_land_by_deciding_again() -> anyhow
         let cases = services.cases.clone();
         handles.push(tokio::spawn(async move {
             cases
-                .handle(request(Command::AddMeasure(AddMeasure {
-                    case_id,
-                    description: format!("措施 {i}"),
-                    due_on: None,
-                })))
+                .handle(request(add_measure(case_id, &format!("措施 {i}"))))
                 .await
         }));
     }
@@ -133,9 +122,9 @@ async fn the_same_command_twice_commits_once_with_the_same_reply() -> anyhow::Re
     let case_id: Uuid = accepted.aggregate_id.parse()?;
 
     // Same for a later command, also after other commands moved the case on.
-    let note_request = request(note(case_id, "回访记录"));
+    let note_request = request(record_note(case_id, "回访记录"));
     let first = services.cases.handle(note_request.clone()).await;
-    services.ok(note(case_id, "另一条记录")).await?;
+    services.ok(record_note(case_id, "另一条记录")).await?;
     let again = services.cases.handle(note_request).await;
     assert_eq!(first, again);
     assert_eq!(case_commits(&services, case_id).await?, 3);
@@ -228,11 +217,7 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
     let case_id: Uuid = services.ok(register_case(5)).await?.aggregate_id.parse()?;
     for i in 0..49 {
         services
-            .ok(Command::AddMeasure(AddMeasure {
-                case_id,
-                description: format!("措施 {i}"),
-                due_on: None,
-            }))
+            .ok(add_measure(case_id, &format!("措施 {i}")))
             .await?;
     }
     let last = services
@@ -305,7 +290,10 @@ async fn a_corrupt_last_message_is_reported_not_panicked_on() -> anyhow::Result<
     )
     .await?
     .await?;
-    let reply = services.cases.handle(request(note(case_id, "x"))).await;
+    let reply = services
+        .cases
+        .handle(request(record_note(case_id, "x")))
+        .await;
     let CommandReply::Error(error) = reply else {
         panic!("a corrupt aggregate cannot take commands: {reply:?}");
     };

@@ -6,13 +6,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use zhzj_proto::{
-    AggregateType, Command, CommandReply, CommandRequest, commands::RecordNote,
-    subjects::aggregate_subject,
-};
+use zhzj_proto::{AggregateType, CommandReply, CommandRequest, subjects::aggregate_subject};
 use zhzj_tests::{
-    DbKind, NatsServer, Projecting, Services, dump_view, init_tracing, register_case, request,
-    send, serve_cases, wait_caught_up,
+    DbKind, NatsServer, Projecting, Services, dump_view, init_tracing, record_note, register_case,
+    request, send, serve_cases, wait_caught_up,
 };
 
 /// Sends a command, retrying with the same command id until it is answered or `deadline`.
@@ -67,10 +64,7 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
                 acknowledged.push((ok.aggregate_id.clone(), ok.version, registration.command_id));
                 let case_id: Uuid = ok.aggregate_id.parse()?;
                 for i in 0..3 {
-                    let note = request(Command::RecordNote(RecordNote {
-                        case_id,
-                        text: format!("记录{i}"),
-                    }));
+                    let note = request(record_note(case_id, &format!("记录{i}")));
                     if let Some(CommandReply::Ok(ok)) =
                         send_until_answered(&client, &note, deadline).await
                     {

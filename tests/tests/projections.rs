@@ -8,14 +8,11 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use zhzj_projector::{Projection, rebuild, status};
-use zhzj_proto::{
-    Command,
-    commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
-};
+use zhzj_proto::{Command, commands::SetResponsibleUnits};
 use zhzj_store::ReadStore;
 use zhzj_tests::{
-    DbKind, Projecting, Services, TestDb, dump_view, register_case, run_projections, seeded_stack,
-    wait_caught_up,
+    DbKind, Projecting, Services, TestDb, add_measure, assign_leader, complete_measure, dump_view,
+    record_note, register_case, run_projections, seeded_stack, wait_caught_up,
 };
 
 /// Registers `cases` cases and works each one through a few commands, from 8 concurrent writers.
@@ -27,11 +24,7 @@ async fn write_history(services: &Services, cases: u32) -> anyhow::Result<()> {
             for n in (writer..cases).step_by(8) {
                 let case_id: Uuid = services.ok(register_case(n)).await?.aggregate_id.parse()?;
                 services
-                    .ok(Command::AssignLeader(AssignLeader {
-                        case_id,
-                        leader_id: "ldr-siming-1".into(),
-                        reason: None,
-                    }))
+                    .ok(assign_leader(case_id, "ldr-siming-1", None))
                     .await?;
                 services
                     .ok(Command::SetResponsibleUnits(SetResponsibleUnits {
@@ -43,29 +36,17 @@ async fn write_history(services: &Services, cases: u32) -> anyhow::Result<()> {
                     .await?;
                 for i in 0..2 {
                     services
-                        .ok(Command::AddMeasure(AddMeasure {
-                            case_id,
-                            description: format!("措施{i}"),
-                            due_on: None,
-                        }))
+                        .ok(add_measure(case_id, &format!("措施{i}")))
                         .await?;
                 }
                 if n % 2 == 0 {
                     services
-                        .ok(Command::CompleteMeasure(CompleteMeasure {
-                            case_id,
-                            measure_id: "m1".into(),
-                            result: "已完成".into(),
-                        }))
+                        .ok(complete_measure(case_id, "m1", "已完成"))
                         .await?;
                 }
                 if n % 5 == 0 {
                     services
-                        .ok(Command::AssignLeader(AssignLeader {
-                            case_id,
-                            leader_id: "ldr-siming-2".into(),
-                            reason: Some("工作调整".into()),
-                        }))
+                        .ok(assign_leader(case_id, "ldr-siming-2", Some("工作调整")))
                         .await?;
                 }
             }
@@ -183,18 +164,9 @@ async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
         js.publish("zhzj.ev.case.x", body).await?.await?;
     }
     services
-        .ok(Command::RecordNote(RecordNote {
-            case_id,
-            text: "毒消息之后的事件".into(),
-        }))
+        .ok(record_note(case_id, "毒消息之后的事件"))
         .await?;
-    services
-        .ok(Command::AddMeasure(AddMeasure {
-            case_id,
-            description: "入户走访".into(),
-            due_on: None,
-        }))
-        .await?;
+    services.ok(add_measure(case_id, "入户走访")).await?;
     wait_caught_up(&services.log, &store).await?;
 
     let report = status(&services.log, &store).await?;
