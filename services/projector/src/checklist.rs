@@ -7,11 +7,12 @@
 use std::collections::HashSet;
 
 use sqlx::Row;
+use chrono::{DateTime, Utc};
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 
 use crate::projection::{DeadLetter, ReadCommit};
-use crate::sqlbuild::{Column, SqlValue, col, insert_rows, query_with_values};
+use crate::sqlbuild::{Column, SqlValue, col, insert_rows, query_with_values, update_rows};
 
 /// Rows most recently written, by case id.
 pub(crate) type RowMemory = std::collections::HashMap<String, ChecklistRow>;
@@ -38,7 +39,8 @@ pub(crate) struct ChecklistRow {
     measures_total: i64,
     measures_done: i64,
     registered_at: String,
-    last_activity_at: String,
+    /// Kept as a time and formatted once per write, not once per event.
+    last_activity_at: DateTime<Utc>,
     version: i64,
 }
 
@@ -94,6 +96,35 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
     ]
 }
 
+/// The key and the columns that change after registration.
+const PROGRESS_COLUMNS: [Column; 10] = [
+    col("case_id"),
+    col("leader_id"),
+    col("leader_name"),
+    col("lead_unit_id"),
+    col("lead_unit_name"),
+    col("assisting_units"),
+    col("measures_total"),
+    col("measures_done"),
+    col("last_activity_at"),
+    col("version"),
+];
+
+fn progress_values(row: &ChecklistRow) -> Vec<SqlValue> {
+    vec![
+        SqlValue::Text(row.case_id.clone()),
+        SqlValue::OptText(row.leader_id.clone()),
+        SqlValue::OptText(row.leader_name.clone()),
+        SqlValue::OptText(row.lead_unit_id.clone()),
+        SqlValue::OptText(row.lead_unit_name.clone()),
+        SqlValue::OptText(row.assisting_units.clone()),
+        SqlValue::Int(row.measures_total),
+        SqlValue::Int(row.measures_done),
+        SqlValue::Text(timestamp_text(row.last_activity_at)),
+        SqlValue::Int(row.version),
+    ]
+}
+
 fn to_values(row: &ChecklistRow) -> Vec<SqlValue> {
     vec![
         SqlValue::Text(row.case_id.clone()),
@@ -112,7 +143,7 @@ fn to_values(row: &ChecklistRow) -> Vec<SqlValue> {
         SqlValue::Int(row.measures_total),
         SqlValue::Int(row.measures_done),
         SqlValue::Text(row.registered_at.clone()),
-        SqlValue::Text(row.last_activity_at.clone()),
+        SqlValue::Text(timestamp_text(row.last_activity_at)),
         SqlValue::Int(row.version),
     ]
 }
@@ -135,7 +166,12 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ChecklistRow, sqlx::Error> {
         measures_total: row.try_get("measures_total")?,
         measures_done: row.try_get("measures_done")?,
         registered_at: row.try_get("registered_at")?,
-        last_activity_at: row.try_get("last_activity_at")?,
+        last_activity_at: {
+            let text: String = row.try_get("last_activity_at")?;
+            DateTime::parse_from_rfc3339(&text)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                .with_timezone(&Utc)
+        },
         version: row.try_get("version")?,
     })
 }
@@ -174,19 +210,23 @@ pub(crate) async fn apply(
     memory: &mut RowMemory,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let table = format!("checklist_rows{suffix}");
-    // Rows to read first: cases touched by this batch but not registered in it.
+    if memory.len() > REMEMBERED_ROWS {
+        memory.clear();
+    }
+    // Rows to read first: cases touched by this batch, not registered in it, not in memory.
     let mut registered_here = HashSet::new();
     let mut to_load = Vec::new();
     for commit in batch {
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
+            let id = envelope.aggregate_id.as_str();
             match event {
                 DomainEvent::Case(CaseEvent::Registered(_)) => {
-                    registered_here.insert(envelope.aggregate_id.as_str());
+                    registered_here.insert(id);
                 }
                 DomainEvent::Case(_)
-                    if !registered_here.contains(envelope.aggregate_id.as_str()) =>
+                    if !registered_here.contains(id) && !memory.contains_key(id) =>
                 {
-                    to_load.push(envelope.aggregate_id.clone());
+                    to_load.push(id.to_owned());
                 }
                 _ => {}
             }
@@ -194,10 +234,6 @@ pub(crate) async fn apply(
     }
     to_load.sort_unstable();
     to_load.dedup();
-    to_load.retain(|id| !memory.contains_key(id));
-    if memory.len() + to_load.len() > REMEMBERED_ROWS {
-        memory.clear();
-    }
     // The memory is the working set: rows are changed in place. If this batch does not commit,
     // the caller drops the memory with everything else.
     memory.extend(load_rows(conn, dialect, &table, to_load).await?);
@@ -210,7 +246,7 @@ pub(crate) async fn apply(
             let DomainEvent::Case(event) = event else {
                 continue;
             };
-            let at = timestamp_text(envelope.occurred_at);
+            let at = envelope.occurred_at;
             if let CaseEvent::Registered(e) = event {
                 rows.insert(
                     envelope.aggregate_id.clone(),
@@ -230,12 +266,12 @@ pub(crate) async fn apply(
                         assisting_units: None,
                         measures_total: 0,
                         measures_done: 0,
-                        registered_at: at.clone(),
+                        registered_at: timestamp_text(at),
                         last_activity_at: at,
                         version: position,
                     },
                 );
-                touched.insert(envelope.aggregate_id.clone());
+                touched.insert(envelope.aggregate_id.as_str());
                 continue;
             }
             let Some(row) = rows.get_mut(&envelope.aggregate_id) else {
@@ -272,22 +308,29 @@ pub(crate) async fn apply(
             }
             row.last_activity_at = at;
             row.version = position;
-            touched.insert(envelope.aggregate_id.clone());
+            touched.insert(envelope.aggregate_id.as_str());
         }
     }
-    // In key order: the database walks its index once instead of jumping about.
-    let mut touched: Vec<String> = touched.into_iter().collect();
+    // In key order: the database walks its index once instead of jumping about. Rows
+    // registered in this batch are inserted whole; rows that were already there get only the
+    // columns that events after registration change.
+    let mut touched: Vec<&str> = touched.into_iter().collect();
     touched.sort_unstable();
-    let changed: Vec<Vec<SqlValue>> = touched
-        .iter()
-        .filter_map(|id| rows.get(id))
-        .map(to_values)
-        .collect();
+    let mut inserted = Vec::new();
+    let mut progressed = Vec::new();
+    for row in touched.iter().filter_map(|id| rows.get(*id)) {
+        if registered_here.contains(row.case_id.as_str()) {
+            inserted.push(to_values(row));
+        } else {
+            progressed.push(progress_values(row));
+        }
+    }
     let updates: Vec<String> = COLUMNS[1..]
         .iter()
         .map(|c| format!("{0} = excluded.{0}", c.name))
         .collect();
     let tail = format!("ON CONFLICT (case_id) DO UPDATE SET {}", updates.join(", "));
-    insert_rows(conn, dialect, &table, &COLUMNS, changed, &tail).await?;
+    insert_rows(conn, dialect, &table, &COLUMNS, inserted, &tail).await?;
+    update_rows(conn, dialect, &table, &PROGRESS_COLUMNS, progressed).await?;
     Ok(dead)
 }
