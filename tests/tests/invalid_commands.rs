@@ -74,6 +74,10 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
     if let Command::RegisterCase(c) = &mut future_date {
         c.first_filed_on = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap_or_default();
     }
+    let mut nul_in_matter = register_case(8);
+    if let Command::RegisterCase(c) = &mut nul_in_matter {
+        c.matter = "要求\u{0}赔偿".into();
+    }
     let mut no_petitioner = register_case(7);
     if let Command::RegisterCase(c) = &mut no_petitioner {
         c.petitioners.clear();
@@ -89,6 +93,7 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
             refused(ErrorKind::NotFound, "command.district_id"),
         ),
         (empty_matter, refused(ErrorKind::Invalid, "command.matter")),
+        (nul_in_matter, refused(ErrorKind::Invalid, "command.matter")),
         (
             future_date,
             refused(ErrorKind::Invalid, "command.first_filed_on"),

@@ -22,6 +22,7 @@ use zhzj_store::{
 use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
+use crate::validate::check_no_control;
 
 /// How often a command is decided again after losing a race to another writer.
 const MAX_ATTEMPTS: u32 = 32;
@@ -141,12 +142,7 @@ impl CasesService {
     }
 
     async fn dispatch(&self, request: &CommandRequest) -> Result<CommandAccepted, CommandError> {
-        if request.actor.user_id.trim().is_empty() {
-            return Err(CommandError::invalid(
-                "actor.user_id",
-                "须注明操作人 (actor required)",
-            ));
-        }
+        check_actor(&request.actor)?;
         match &request.command {
             Command::RegisterCase(c) => {
                 let case_id = c
@@ -444,6 +440,25 @@ fn command_kind(command: &Command) -> &'static str {
         Command::AddUnit(_) => "add_unit",
         Command::AddLeader(_) => "add_leader",
     }
+}
+
+/// The actor must name a user, and none of its fields may carry control characters (they are
+/// stored with every event).
+fn check_actor(actor: &zhzj_proto::Actor) -> Result<(), CommandError> {
+    if actor.user_id.trim().is_empty() {
+        return Err(CommandError::invalid(
+            "actor.user_id",
+            "须注明操作人 (actor required)",
+        ));
+    }
+    check_no_control("actor.user_id", &actor.user_id)?;
+    for (i, role) in actor.roles.iter().enumerate() {
+        check_no_control(&format!("actor.roles[{i}]"), role)?;
+    }
+    if let Some(unit) = &actor.unit_id {
+        check_no_control("actor.unit_id", unit)?;
+    }
+    Ok(())
 }
 
 /// Parses a command body, naming the field at fault when it is malformed.

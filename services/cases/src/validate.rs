@@ -11,6 +11,7 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> Result<Strin
             format!("{field} 不能为空 (required)"),
         ));
     }
+    check_no_control(field, trimmed)?;
     if trimmed.chars().count() > max_chars {
         return Err(CommandError::invalid(
             field,
@@ -30,4 +31,19 @@ pub fn optional_text(
         None | Some("") => Ok(None),
         Some(text) => required_text(field, text, max_chars).map(Some),
     }
+}
+
+/// Refuses control characters other than line breaks and tabs: they are never meant, and some
+/// (NUL) cannot be stored by PostgreSQL at all.
+pub fn check_no_control(field: &str, value: &str) -> Result<(), CommandError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(CommandError::invalid(
+            field,
+            format!("{field} 含有不可见的控制字符 (control characters are not allowed)"),
+        ));
+    }
+    Ok(())
 }
