@@ -246,3 +246,55 @@ async fn rebuild_swaps_in_under_a_live_projector_sqlite() -> anyhow::Result<()> 
 async fn rebuild_swaps_in_under_a_live_projector_postgres() -> anyhow::Result<()> {
     rebuild_swaps_in_under_a_live_projector(DbKind::Postgres).await
 }
+
+#[tokio::test]
+async fn two_read_stores_on_one_log_each_get_every_event() -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let first = Projecting::start(&services.log, DbKind::Sqlite).await?;
+    let second = Projecting::start(&services.log, DbKind::Postgres).await?;
+    write_history(&services, 30).await?;
+    wait_caught_up(&services.log, &first.store).await?;
+    wait_caught_up(&services.log, &second.store).await?;
+    let a = dump_view(&first.store, "checklist_rows", "case_id").await?;
+    let b = dump_view(&second.store, "checklist_rows", "case_id").await?;
+    assert_eq!(
+        a.len(),
+        30,
+        "each store has every case, not a share of them"
+    );
+    assert_eq!(a, b);
+    first.stop().await?;
+    second.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_rebuilds_never_mix_their_tables() -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let projecting = Projecting::start(&services.log, DbKind::Sqlite).await?;
+    write_history(&services, 60).await?;
+    wait_caught_up(&services.log, &projecting.store).await?;
+    let before = dump_view(&projecting.store, "checklist_rows", "case_id").await?;
+    let (a, b) = tokio::join!(
+        rebuild(&services.log, &projecting.store, Projection::Checklist),
+        rebuild(&services.log, &projecting.store, Projection::Checklist),
+    );
+    let outcomes = [a.is_ok(), b.is_ok()];
+    assert!(
+        outcomes.contains(&true),
+        "one rebuild swaps in: {a:?} / {b:?}"
+    );
+    for outcome in [&a, &b] {
+        if let Err(e) = outcome {
+            assert!(
+                matches!(e, zhzj_projector::ProjectorError::RebuildRaced(_)),
+                "{e}"
+            );
+        }
+    }
+    wait_caught_up(&services.log, &projecting.store).await?;
+    let after = dump_view(&projecting.store, "checklist_rows", "case_id").await?;
+    assert_eq!(before, after);
+    projecting.stop().await?;
+    Ok(())
+}

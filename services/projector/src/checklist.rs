@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row;
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 

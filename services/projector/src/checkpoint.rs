@@ -161,6 +161,36 @@ pub(crate) async fn record_dead_letters(
     .await
 }
 
+/// Hands out a generation number no other rebuild of this projection has had.
+pub(crate) async fn claim_generation(
+    store: &ReadStore,
+    projection: Projection,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE projection_checkpoints SET last_generation = last_generation + 1 \
+         WHERE projection = $1 RETURNING last_generation",
+    )
+    .bind(projection.name())
+    .fetch_one(store.pool())
+    .await?;
+    row.try_get("last_generation")
+}
+
+/// Drops the tables of a generation that will not be used.
+pub(crate) async fn drop_generation(
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+) -> Result<(), sqlx::Error> {
+    let mut conn = store.pool().acquire().await?;
+    let drops = projection
+        .tables()
+        .iter()
+        .map(|view| format!("DROP TABLE IF EXISTS {view}_g{generation}"))
+        .collect();
+    execute_all(&mut conn, drops).await
+}
+
 /// Prepares an empty generation of a projection's tables (dropping leftovers of an abandoned
 /// rebuild).
 pub(crate) async fn prepare_generation(
@@ -206,12 +236,6 @@ pub(crate) async fn swap_in(
     }
     execute_all(&mut tx, point_views(projection, generation)).await?;
     tx.commit().await?;
-    let mut conn = store.pool().acquire().await?;
-    let drops = projection
-        .tables()
-        .iter()
-        .map(|view| format!("DROP TABLE IF EXISTS {view}_g{previous}"))
-        .collect();
-    execute_all(&mut conn, drops).await?;
+    drop_generation(store, projection, previous).await?;
     Ok(true)
 }

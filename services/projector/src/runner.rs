@@ -35,13 +35,22 @@ pub enum ProjectorError {
     RebuildRaced(&'static str),
 }
 
+fn store_error(e: zhzj_store::SqlError) -> ProjectorError {
+    match e {
+        zhzj_store::SqlError::Database(e) => ProjectorError::Sql(e),
+        other => ProjectorError::Log(other.to_string()),
+    }
+}
+
 fn log_error(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Log(e.to_string())
 }
 
-/// Durable consumer name of a projection.
-pub fn consumer_name(projection: Projection) -> String {
-    format!("zhzj-projection-{}", projection.name())
+/// Durable consumer name of a projection kept in the read store `store_id`: projectors of
+/// different stores must never share a consumer, or each would see only part of the log.
+pub fn consumer_name(projection: Projection, store_id: &str) -> String {
+    let short: String = store_id.chars().take(12).collect();
+    format!("zhzj-projection-{}-{short}", projection.name())
 }
 
 /// (Re)creates the projection's durable consumer so it delivers from `start`. The SQL
@@ -49,9 +58,10 @@ pub fn consumer_name(projection: Projection) -> String {
 async fn position_consumer(
     log: &EventLog,
     projection: Projection,
+    store_id: &str,
     start: u64,
 ) -> Result<PullConsumer, ProjectorError> {
-    let name = consumer_name(projection);
+    let name = consumer_name(projection, store_id);
     // Missing is fine: this is only a cursor.
     let _ = log.stream().delete_consumer(&name).await;
     log.stream()
@@ -258,7 +268,6 @@ pub async fn run(
     projection: Projection,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
-    checkpoint::initialise(&store, projection).await?;
     while !shutdown.is_cancelled() {
         match run_from_checkpoint(&log, &store, projection, &shutdown).await {
             Ok(()) => {}
@@ -282,13 +291,9 @@ async fn run_from_checkpoint(
     projection: Projection,
     shutdown: &CancellationToken,
 ) -> Result<(), ProjectorError> {
-    let mut checkpoint = {
-        let mut conn = store.pool().acquire().await?;
-        checkpoint::read(&mut conn, projection)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?
-    };
-    let consumer = position_consumer(log, projection, checkpoint.position + 1).await?;
+    let mut checkpoint = checkpoint::initialise(store, projection).await?;
+    let store_id = store.identity().await.map_err(store_error)?;
+    let consumer = position_consumer(log, projection, &store_id, checkpoint.position + 1).await?;
     let chunks = consumer
         .stream()
         .max_messages_per_batch(BATCH)
@@ -381,7 +386,9 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, ProjectorError> {
     let started = Instant::now();
     let live = checkpoint::initialise(store, projection).await?;
-    let generation = live.generation + 1;
+    // A generation of our own: a concurrent rebuild builds into other tables, and only the first
+    // to swap wins.
+    let generation = checkpoint::claim_generation(store, projection).await?;
     checkpoint::prepare_generation(store, projection, generation).await?;
     let mut target = log.last_position().await.map_err(log_error)?;
     let mut position = 0;
@@ -434,6 +441,7 @@ pub async fn rebuild(
     if current.generation != live.generation
         || !checkpoint::swap_in(store, projection, live.generation, generation, position).await?
     {
+        checkpoint::drop_generation(store, projection, generation).await?;
         return Err(ProjectorError::RebuildRaced(projection.name()));
     }
     Ok(RebuildReport {

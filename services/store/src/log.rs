@@ -277,7 +277,9 @@ impl EventLog {
                     // command in the aggregate's log before calling it a conflict.
                     let kind = request.aggregate_type;
                     let id = request.aggregate_id;
-                    match self.find_command(kind, id, request.command_id).await {
+                    // A commit of this command, if any, came after the version it expected.
+                    let after = request.expected.subject_sequence();
+                    match self.find_command(kind, id, request.command_id, after).await {
                         Ok((Some(version), _)) => Ok(AppendOutcome::AlreadyCommitted { version }),
                         Ok((None, current_version)) => {
                             Err(AppendError::Conflict { current_version })
@@ -291,13 +293,14 @@ impl EventLog {
         }
     }
 
-    /// Looks for the commit of `command_id` in an aggregate's log; returns its version if found,
-    /// and the aggregate's current version.
+    /// Looks for the commit of `command_id` among an aggregate's commits after position `after`;
+    /// returns its version if found, and the aggregate's current version.
     pub async fn find_command(
         &self,
         aggregate_type: AggregateType,
         aggregate_id: &str,
         command_id: Uuid,
+        after: u64,
     ) -> Result<(Option<u64>, Option<u64>), LoadError> {
         let Some(last) = self.load_last(aggregate_type, aggregate_id).await? else {
             return Ok((None, None));
@@ -305,10 +308,10 @@ impl EventLog {
         if let Some(version) = last.remembers_command(command_id) {
             return Ok((Some(version), Some(last.position)));
         }
-        let all = self
-            .read_aggregate(aggregate_type, aggregate_id, last.position)
+        let later = self
+            .read_aggregate_range(aggregate_type, aggregate_id, after + 1, last.position)
             .await?;
-        let found = all
+        let found = later
             .iter()
             .find(|stored| stored.command_id() == Some(command_id))
             .map(|stored| stored.position);
@@ -340,12 +343,29 @@ impl EventLog {
         aggregate_id: &str,
         up_to: u64,
     ) -> Result<Vec<StoredCommit>, LoadError> {
+        self.read_aggregate_range(aggregate_type, aggregate_id, 1, up_to)
+            .await
+    }
+
+    /// The commits of an aggregate at stream positions `from..=up_to`, in order.
+    pub async fn read_aggregate_range(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        from: u64,
+        up_to: u64,
+    ) -> Result<Vec<StoredCommit>, LoadError> {
+        if from > up_to {
+            return Ok(Vec::new());
+        }
         let subject = aggregate_subject(aggregate_type, aggregate_id);
         let consumer = self
             .stream
             .create_consumer(OrderedConfig {
                 filter_subject: subject,
-                deliver_policy: DeliverPolicy::All,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
                 ..Default::default()
             })
             .await
@@ -417,11 +437,10 @@ fn check_stream_config(found: &StreamConfig, wanted: &LogConfig) -> Result<(), L
         ));
     }
     if found.num_replicas != wanted.replicas {
-        tracing::warn!(
-            found = found.num_replicas,
-            wanted = wanted.replicas,
-            "event stream replica count differs from configuration"
-        );
+        return Err(LogError::Misconfigured(format!(
+            "it has {} replica(s) but {} are configured; change one to match the other",
+            found.num_replicas, wanted.replicas
+        )));
     }
     Ok(())
 }

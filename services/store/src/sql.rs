@@ -129,16 +129,30 @@ impl ReadStore {
 
     async fn migrate(&self) -> Result<(), SqlError> {
         let files: &[(i64, &str, &'static str)] = match self.dialect {
-            Dialect::Sqlite => &[(
-                1,
-                "projection bookkeeping",
-                include_str!("../migrations/sqlite/0001_projection_bookkeeping.sql"),
-            )],
-            Dialect::Postgres => &[(
-                1,
-                "projection bookkeeping",
-                include_str!("../migrations/postgres/0001_projection_bookkeeping.sql"),
-            )],
+            Dialect::Sqlite => &[
+                (
+                    1,
+                    "projection bookkeeping",
+                    include_str!("../migrations/sqlite/0001_projection_bookkeeping.sql"),
+                ),
+                (
+                    2,
+                    "store identity and generations",
+                    include_str!("../migrations/sqlite/0002_store_identity_and_generations.sql"),
+                ),
+            ],
+            Dialect::Postgres => &[
+                (
+                    1,
+                    "projection bookkeeping",
+                    include_str!("../migrations/postgres/0001_projection_bookkeeping.sql"),
+                ),
+                (
+                    2,
+                    "store identity and generations",
+                    include_str!("../migrations/postgres/0002_store_identity_and_generations.sql"),
+                ),
+            ],
         };
         let migrations = files
             .iter()
@@ -156,6 +170,22 @@ impl ReadStore {
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// A random id this store got when it was created; it names the store's consumers.
+    pub async fn identity(&self) -> Result<String, SqlError> {
+        use sqlx::Row;
+        sqlx::query(
+            "INSERT INTO read_store_identity (id) SELECT $1 \
+             WHERE NOT EXISTS (SELECT 1 FROM read_store_identity)",
+        )
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT MIN(id) AS id FROM read_store_identity")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
     }
 
     /// Closes the pool.

@@ -198,6 +198,14 @@ where
     Ok((started.elapsed(), hist))
 }
 
+/// The case that commit `i` goes to: writer `i % writers` owns the cases `≡ w (mod writers)`,
+/// so no two writers ever write the same case (the raw baseline needs that to keep its expected
+/// sequences right; the service phase uses the same mapping to compare like with like).
+fn owned_case(i: usize, writers: usize, cases: usize) -> usize {
+    let per_writer = (cases / writers).max(1);
+    i % writers + writers * ((i / writers) % per_writer)
+}
+
 async fn commits_bench(
     nats_url: &str,
     client: &async_nats::Client,
@@ -245,7 +253,7 @@ async fn commits_bench(
     let (service_elapsed, service_hist) = timed_writers(writers, commits, move |_, i| {
         let (client, ids) = (client2.clone(), ids.clone());
         async move {
-            let case_id = ids[i % ids.len()].parse()?;
+            let case_id = ids[owned_case(i, writers, ids.len())].parse()?;
             send(
                 &client,
                 &request(Command::RecordNote(RecordNote {
@@ -288,13 +296,12 @@ async fn commits_bench(
     );
     let js = log.context().clone();
     let ids = case_ids.clone();
-    // Writer w publishes commits i ≡ w (mod writers) to case i mod cases; with cases a multiple
-    // of writers each case has exactly one writer.
+    // Writer w publishes only to the cases it owns (see `owned_case`).
     let (raw_elapsed, raw_hist) = timed_writers(writers, commits, move |_, i| {
         let (js, ids, payloads, versions) =
             (js.clone(), ids.clone(), payloads.clone(), versions.clone());
         async move {
-            let c = i % ids.len();
+            let c = owned_case(i, writers, ids.len());
             let expected = versions[c].load(std::sync::atomic::Ordering::SeqCst);
             let (payload, snapshot) = &payloads[c];
             let publish = async_nats::jetstream::message::PublishMessage::build()
