@@ -86,26 +86,14 @@ pub struct EventEnvelope<D = serde_json::Value> {
 
 /// The state of an aggregate right after a commit, stored in the commit's message header so that
 /// loading an aggregate costs one get of its subject's last message instead of a replay. It is
-/// derived data: readers of the log that only want the events never parse it.
+/// derived data, kept small because every consumer of the log receives it with every commit:
+/// readers that only want the events never parse it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     /// Version of the state's shape; a loader that does not know it replays the events instead.
     pub schema_version: u32,
     /// The aggregate state as the command service folds it.
     pub state: serde_json::Value,
-    /// Ids of the latest earlier commands on this aggregate with the version each produced, so a
-    /// retried command is answered with its first result.
-    #[serde(default)]
-    pub recent_commands: Vec<RecentCommand>,
-}
-
-/// A command already applied to an aggregate, and the version its commit got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RecentCommand {
-    /// The command id.
-    pub command_id: Uuid,
-    /// The stream sequence of its commit.
-    pub version: u64,
 }
 
 /// The events of a commit with their data kept as raw JSON text, for readers that pass it on.

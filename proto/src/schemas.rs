@@ -7,7 +7,7 @@ use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, CommandRequest, CompleteMeasure, RecordNote,
     RegisterCase, SetResponsibleUnits,
 };
-use crate::envelope::{Commit, EventEnvelope};
+use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseRegistered, EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
     MeasureCompleted, NoteRecorded, ResponsibleUnitsSet, UnitAdded,
@@ -50,6 +50,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<LeaderAdded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
         named::<Commit>("Commit.schema.json"),
+        named::<Snapshot>("Snapshot.schema.json"),
         named::<CommandRequest>("commands/CommandRequest.schema.json"),
         named::<RegisterCase>("commands/RegisterCase.schema.json"),
         named::<AssignLeader>("commands/AssignLeader.schema.json"),

@@ -4,13 +4,21 @@
 use serde::{Serialize, de::DeserializeOwned};
 use zhzj_proto::{
     AggregateType, DomainEvent,
-    envelope::RecentCommand,
     events::{EventDecodeError, decode_envelope},
 };
 use zhzj_store::{EventLog, LoadError, StoredCommit};
 
-/// How many earlier command ids a snapshot remembers for answering retries.
+/// How many commands an aggregate in memory remembers for answering retries.
 pub const RECENT_COMMANDS_KEPT: usize = 8;
+
+/// A command already applied to an aggregate, and the version its commit got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentCommand {
+    /// The command id.
+    pub command_id: uuid::Uuid,
+    /// The stream sequence of its commit.
+    pub version: u64,
+}
 
 /// An aggregate: state folded from its events.
 pub trait Aggregate:
@@ -36,7 +44,8 @@ pub struct Loaded<A> {
     pub state: A,
     /// Stream sequence of its last commit; None when it has no events.
     pub version: Option<u64>,
-    /// Commands applied to it lately, with their versions, newest last.
+    /// Commands applied to it lately, with their versions, newest last: the last commit's when
+    /// loaded from the log, more while it stays in this instance's cache.
     pub recent_commands: Vec<RecentCommand>,
 }
 
@@ -75,7 +84,7 @@ pub async fn load<A: Aggregate>(log: &EventLog, id: &str) -> Result<Loaded<A>, A
         && snapshot.schema_version == A::SNAPSHOT_VERSION
         && let Ok(state) = serde_json::from_value::<A>(snapshot.state.clone())
     {
-        let mut recent_commands = snapshot.recent_commands.clone();
+        let mut recent_commands = Vec::new();
         push_recent(&mut recent_commands, &last);
         return Ok(Loaded {
             state,

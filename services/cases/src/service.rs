@@ -300,7 +300,6 @@ impl CasesService {
             let snapshot = Snapshot {
                 schema_version: A::SNAPSHOT_VERSION,
                 state: serde_json::to_value(&state).map_err(unavailable)?,
-                recent_commands: loaded.recent_commands.clone(),
             };
             let commit = build_commit(request, A::TYPE, id, &events, self.clock.now());
             let append = AppendRequest {

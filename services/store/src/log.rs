@@ -187,20 +187,6 @@ impl StoredCommit {
     pub fn command_id(&self) -> Option<Uuid> {
         self.commit.events.first().map(|event| event.command_id)
     }
-
-    /// Whether this commit, or one its snapshot remembers, came from `command_id`; the version of
-    /// that commit if so.
-    pub fn remembers_command(&self, command_id: Uuid) -> Option<u64> {
-        if self.command_id() == Some(command_id) {
-            return Some(self.position);
-        }
-        self.snapshot
-            .as_ref()?
-            .recent_commands
-            .iter()
-            .find(|recent| recent.command_id == command_id)
-            .map(|recent| recent.version)
-    }
 }
 
 /// Handle on the event stream.
@@ -305,8 +291,8 @@ impl EventLog {
         let Some(last) = self.load_last(aggregate_type, aggregate_id).await? else {
             return Ok((None, None));
         };
-        if let Some(version) = last.remembers_command(command_id) {
-            return Ok((Some(version), Some(last.position)));
+        if last.command_id() == Some(command_id) {
+            return Ok((Some(last.position), Some(last.position)));
         }
         let later = self
             .read_aggregate_range(aggregate_type, aggregate_id, after + 1, last.position)

@@ -435,16 +435,9 @@ async fn generate_log(
 ) -> anyhow::Result<Duration> {
     let js = async_nats::jetstream::new(client.clone());
     let started = Instant::now();
-    let mut states: Vec<(Uuid, CaseState, Vec<zhzj_proto::envelope::RecentCommand>)> = (0..cases)
-        .map(|i| {
-            (
-                Uuid::from_u128(i as u128 + 1),
-                CaseState::default(),
-                Vec::new(),
-            )
-        })
+    let mut states: Vec<(Uuid, CaseState)> = (0..cases)
+        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default()))
         .collect();
-    let mut position = 0_u64;
     let district = UnitRef {
         id: "xm-siming".into(),
         name: "思明区".into(),
@@ -453,7 +446,7 @@ async fn generate_log(
     let now = Utc::now();
     for n in 0..events {
         let c = n % cases;
-        let (case_id, state, recent_commands) = &mut states[c];
+        let (case_id, state) = &mut states[c];
         let round = n / cases;
         let event = if round == 0 {
             CaseEvent::Registered(CaseRegistered {
@@ -501,11 +494,7 @@ async fn generate_log(
         let snapshot = Snapshot {
             schema_version: CaseState::SNAPSHOT_VERSION,
             state: serde_json::to_value(&*state)?,
-            recent_commands: recent_commands.clone(),
         };
-        // As the service does: the snapshot remembers the case's latest commands.
-        position += 1;
-        zhzj_cases::aggregate::remember(recent_commands, request.command_id, position);
         let id = case_id.to_string();
         let commit = build_commit(&request, AggregateType::Case, &id, &[event], now);
         let publish = async_nats::jetstream::message::PublishMessage::build()
