@@ -195,9 +195,21 @@ async fn retry_after_lost_ack(binary: PathBuf) -> anyhow::Result<()> {
     }));
     note_request.expected_version = Some(version);
     let first = services.cases.handle(note_request.clone()).await;
-    let again = services.cases.handle(note_request).await;
+    let again = services.cases.handle(note_request.clone()).await;
     assert!(matches!(first, CommandReply::Ok(_)));
     assert_eq!(first, again);
+
+    // The retry arrives after someone else moved the case on, at an instance with nothing
+    // cached: the log after the expected version still holds the first result.
+    services
+        .ok(record_note(case_id.parse()?, "其他协调员的记录"))
+        .await?;
+    let fresh_instance = zhzj_cases::CasesService::new(
+        services.log.clone(),
+        std::sync::Arc::new(services.clock.clone()),
+    );
+    let late = fresh_instance.handle(note_request).await;
+    assert_eq!(first, late);
     Ok(())
 }
 

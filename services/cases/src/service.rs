@@ -291,6 +291,20 @@ impl CasesService {
                     cache.remove(id);
                     continue;
                 }
+                Err(error) if error.kind == ErrorKind::Conflict => {
+                    // A retry whose first attempt committed (its acknowledgement lost) names a
+                    // version the case has since left: look for the command after that version.
+                    let after = request.expected_version.unwrap_or(0);
+                    let found = self
+                        .log
+                        .find_command(A::TYPE, id, request.command_id, after)
+                        .await
+                        .map_err(unavailable)?;
+                    return match found {
+                        (Some(version), _) => Ok(accepted(version)),
+                        (None, _) => Err(error),
+                    };
+                }
                 Err(error) => return Err(error),
             };
             let mut state = loaded.state;
