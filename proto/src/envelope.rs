@@ -89,23 +89,22 @@ pub struct EventEnvelope<D = serde_json::Value> {
 /// derived data, kept small because every consumer of the log receives it with every commit:
 /// readers that only want the events never parse it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Snapshot {
+#[schemars(rename = "Snapshot")]
+pub struct Snapshot<S = serde_json::Value> {
     /// Version of the state's shape; a loader that does not know it replays the events instead.
     pub schema_version: u32,
     /// The aggregate state as the command service folds it.
-    pub state: serde_json::Value,
+    pub state: S,
 }
 
-/// The events of a commit with their data kept as raw JSON text, for readers that pass it on.
-#[derive(Debug, Deserialize)]
-pub struct RawCommit {
-    /// The events, in order.
-    pub events: Vec<EventEnvelope<Box<serde_json::value::RawValue>>>,
-}
+/// A commit whose event data stays raw JSON text: what writers build (the data is serialised
+/// once) and what readers that pass the data on parse.
+pub type RawCommit = Commit<Box<serde_json::value::RawValue>>;
 
 /// The body of one message in the event stream: every event of one command, appended atomically.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Commit {
+#[schemars(rename = "Commit")]
+pub struct Commit<D = serde_json::Value> {
     /// The events, in order.
-    pub events: Vec<EventEnvelope>,
+    pub events: Vec<EventEnvelope<D>>,
 }

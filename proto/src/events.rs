@@ -346,10 +346,15 @@ fn decode_data<T: EventData>(version: u32, data: impl EventJson) -> Result<T, Ev
     })
 }
 
-fn encode_data<T: EventData>(data: &T) -> (&'static str, u32, serde_json::Value) {
-    // Serialising these plain structs to a Value cannot fail: no maps with non-string keys.
-    let value = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
-    (T::EVENT_TYPE, T::SCHEMA_VERSION, value)
+/// The envelope fields of an event: type, schema version, data as JSON text.
+pub type EncodedEvent = (&'static str, u32, Box<serde_json::value::RawValue>);
+
+fn encode_data<T: EventData>(data: &T) -> Result<EncodedEvent, serde_json::Error> {
+    Ok((
+        T::EVENT_TYPE,
+        T::SCHEMA_VERSION,
+        serde_json::value::to_raw_value(data)?,
+    ))
 }
 
 impl DomainEvent {
@@ -383,8 +388,8 @@ impl DomainEvent {
         })
     }
 
-    /// The envelope fields for this event: type, schema version, data.
-    pub fn encode(&self) -> (&'static str, u32, serde_json::Value) {
+    /// The envelope fields for this event: type, schema version, data (serialised once, as text).
+    pub fn encode(&self) -> Result<EncodedEvent, serde_json::Error> {
         match self {
             Self::Case(event) => match event {
                 CaseEvent::Registered(d) => encode_data(d),
@@ -425,9 +430,9 @@ mod tests {
             description: "约访信访人".into(),
             due_on: NaiveDate::from_ymd_opt(2026, 3, 1),
         }));
-        let (ty, version, data) = event.encode();
+        let (ty, version, data) = event.encode().expect("encodes");
         assert_eq!((ty, version), ("MeasureAdded", 1));
-        let back = DomainEvent::decode(ty, version, data).expect("decodes");
+        let back = DomainEvent::decode(ty, version, &*data).expect("decodes");
         assert_eq!(back, event);
     }
 

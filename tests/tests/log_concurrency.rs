@@ -165,7 +165,7 @@ async fn retry_after_lost_ack(binary: PathBuf) -> anyhow::Result<()> {
         expected: ExpectedVersion::Exactly(registered.version),
         command_id,
         commit: &commit,
-        snapshot: stored.snapshot.as_ref(),
+        snapshot_json: stored.snapshot_json.clone(),
     };
     let first = services.log.append(append()).await?;
     let AppendOutcome::Committed { version } = first else {
@@ -245,10 +245,13 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
         .load_last(AggregateType::Case, &case_id.to_string())
         .await?
         .expect("case has commits");
-    let snapshot = last
-        .snapshot
-        .expect("the last commit carries a snapshot header");
+    let snapshot: zhzj_proto::Snapshot<CaseState> = serde_json::from_str(
+        last.snapshot_json
+            .as_deref()
+            .expect("the last commit carries a snapshot header"),
+    )?;
     assert_eq!(snapshot.schema_version, CaseState::SNAPSHOT_VERSION);
+    assert_eq!(snapshot.state.measures_added, 49);
     let fast = load::<CaseState>(&services.log, &case_id.to_string()).await?;
     let slow = replay::<CaseState>(
         &services.log,
@@ -280,7 +283,7 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
             expected: ExpectedVersion::Exactly(last.position),
             command_id,
             commit: &commit,
-            snapshot: Some(&stale),
+            snapshot_json: Some(serde_json::to_string(&stale)?),
         })
         .await?;
     let reloaded = load::<CaseState>(&services.log, &case_id.to_string()).await?;

@@ -80,10 +80,12 @@ pub async fn load<A: Aggregate>(log: &EventLog, id: &str) -> Result<Loaded<A>, A
             recent_commands: Vec::new(),
         });
     };
-    if let Some(snapshot) = &last.snapshot
+    // A snapshot of another shape either fails to parse as this state or names another version.
+    if let Some(json) = &last.snapshot_json
+        && let Ok(snapshot) = serde_json::from_str::<zhzj_proto::Snapshot<A>>(json)
         && snapshot.schema_version == A::SNAPSHOT_VERSION
-        && let Ok(state) = serde_json::from_value::<A>(snapshot.state.clone())
     {
+        let state = snapshot.state;
         let mut recent_commands = Vec::new();
         push_recent(&mut recent_commands, &last);
         return Ok(Loaded {

@@ -13,6 +13,7 @@ use zhzj_proto::{
     AggregateType, Command, CommandAccepted, CommandError, CommandReply, CommandRequest, Commit,
     DomainEvent, ErrorKind, EventEnvelope, Snapshot,
     commands::MAX_COMMAND_BYTES,
+    envelope::RawCommit,
     subjects::{CASES_COMMANDS, CASES_QUEUE_GROUP},
 };
 use zhzj_store::{
@@ -311,11 +312,13 @@ impl CasesService {
             for event in &events {
                 state.apply(event);
             }
-            let snapshot = Snapshot {
+            let snapshot_json = serde_json::to_string(&Snapshot {
                 schema_version: A::SNAPSHOT_VERSION,
-                state: serde_json::to_value(&state).map_err(unavailable)?,
-            };
-            let commit = build_commit(request, A::TYPE, id, &events, self.clock.now());
+                state: &state,
+            })
+            .map_err(unavailable)?;
+            let commit = build_commit(request, A::TYPE, id, &events, self.clock.now())
+                .map_err(unavailable)?;
             let append = AppendRequest {
                 aggregate_type: A::TYPE,
                 aggregate_id: id,
@@ -324,7 +327,7 @@ impl CasesService {
                     .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exactly),
                 command_id: request.command_id,
                 commit: &commit,
-                snapshot: Some(&snapshot),
+                snapshot_json: Some(snapshot_json),
             };
             match self.log.append(append).await {
                 Ok(AppendOutcome::Committed { version }) => {
@@ -410,20 +413,21 @@ impl CasesService {
 }
 
 /// Wraps the events a command decided into the commit appended for it: envelopes with the
-/// command's metadata and ids derived from the command id.
+/// command's metadata and ids derived from the command id. Each event's data is serialised once,
+/// here.
 pub fn build_commit(
     request: &CommandRequest,
     aggregate_type: AggregateType,
     aggregate_id: &str,
     events: &[DomainEvent],
     occurred_at: chrono::DateTime<chrono::Utc>,
-) -> Commit {
+) -> Result<RawCommit, serde_json::Error> {
     let events = events
         .iter()
         .enumerate()
         .map(|(index, event)| {
-            let (event_type, schema_version, data) = event.encode();
-            EventEnvelope {
+            let (event_type, schema_version, data) = event.encode()?;
+            Ok(EventEnvelope {
                 // Derived from the command, so a decision taken again yields the same ids.
                 event_id: Uuid::new_v5(&request.command_id, &(index as u64).to_be_bytes()),
                 aggregate_type,
@@ -436,10 +440,10 @@ pub fn build_commit(
                 correlation_id: request.correlation_id.unwrap_or(request.command_id),
                 causation_id: request.causation_id.unwrap_or(request.command_id),
                 data,
-            }
+            })
         })
-        .collect();
-    Commit { events }
+        .collect::<Result<_, serde_json::Error>>()?;
+    Ok(Commit { events })
 }
 
 fn command_kind(command: &Command) -> &'static str {

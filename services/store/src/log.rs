@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use uuid::Uuid;
 use zhzj_proto::{
-    AggregateType, Commit, Snapshot,
+    AggregateType, Commit,
     subjects::{EVENT_STREAM, EVENT_SUBJECTS, SNAPSHOT_HEADER, aggregate_subject},
 };
 
@@ -71,7 +71,7 @@ impl ExpectedVersion {
 
 /// One command's commit to append.
 #[derive(Debug)]
-pub struct AppendRequest<'a> {
+pub struct AppendRequest<'a, D = serde_json::Value> {
     /// The aggregate's kind.
     pub aggregate_type: AggregateType,
     /// The aggregate's id.
@@ -81,9 +81,10 @@ pub struct AppendRequest<'a> {
     /// The command id; JetStream de-duplicates on it.
     pub command_id: Uuid,
     /// The events.
-    pub commit: &'a Commit,
-    /// The aggregate after them, stored in the message header.
-    pub snapshot: Option<&'a Snapshot>,
+    pub commit: &'a Commit<D>,
+    /// The aggregate after them as the compact JSON of a [`Snapshot`], stored in the message
+    /// header.
+    pub snapshot_json: Option<String>,
 }
 
 /// A successful append.
@@ -157,13 +158,13 @@ pub struct StoredCommit {
     pub position: u64,
     /// The commit.
     pub commit: Commit,
-    /// The snapshot from its header, if it had a readable one.
-    pub snapshot: Option<Snapshot>,
+    /// The snapshot header as stored: the compact JSON of a [`Snapshot`], parsed by whoever
+    /// knows the state's type.
+    pub snapshot_json: Option<String>,
 }
 
 impl StoredCommit {
-    /// Decodes a message: the payload is the commit, the header the snapshot. A snapshot that
-    /// cannot be read is ignored (the loader replays instead).
+    /// Decodes a message: the payload is the commit, the header the snapshot.
     pub fn decode(
         position: u64,
         payload: &[u8],
@@ -173,13 +174,13 @@ impl StoredCommit {
             position,
             reason: e.to_string(),
         })?;
-        let snapshot = headers
+        let snapshot_json = headers
             .and_then(|h| h.get(SNAPSHOT_HEADER))
-            .and_then(|value| serde_json::from_str(value.as_str()).ok());
+            .map(|value| value.as_str().to_owned());
         Ok(Self {
             position,
             commit,
-            snapshot,
+            snapshot_json,
         })
     }
 
@@ -233,7 +234,10 @@ impl EventLog {
     }
 
     /// Appends one commit, atomically, if the aggregate is still at the expected version.
-    pub async fn append(&self, request: AppendRequest<'_>) -> Result<AppendOutcome, AppendError> {
+    pub async fn append<D: serde::Serialize>(
+        &self,
+        request: AppendRequest<'_, D>,
+    ) -> Result<AppendOutcome, AppendError> {
         let payload = Bytes::from(serde_json::to_vec(request.commit)?);
         let subject = aggregate_subject(request.aggregate_type, request.aggregate_id);
         let size = payload.len();
@@ -241,9 +245,9 @@ impl EventLog {
             .payload(payload)
             .message_id(request.command_id.to_string())
             .expected_last_subject_sequence(request.expected.subject_sequence());
-        if let Some(snapshot) = request.snapshot {
+        if let Some(snapshot) = &request.snapshot_json {
             // Compact JSON has no line breaks, so it is a valid header value.
-            publish = publish.header(SNAPSHOT_HEADER, serde_json::to_string(snapshot)?.as_str());
+            publish = publish.header(SNAPSHOT_HEADER, snapshot.as_str());
         }
         let ack = match self.js.send_publish(subject, publish).await {
             Ok(ack_future) => ack_future.await,

@@ -493,10 +493,10 @@ async fn generate_log(
         }));
         let snapshot = Snapshot {
             schema_version: CaseState::SNAPSHOT_VERSION,
-            state: serde_json::to_value(&*state)?,
+            state: &*state,
         };
         let id = case_id.to_string();
-        let commit = build_commit(&request, AggregateType::Case, &id, &[event], now);
+        let commit = build_commit(&request, AggregateType::Case, &id, &[event], now)?;
         let publish = async_nats::jetstream::message::PublishMessage::build()
             .payload(Bytes::from(serde_json::to_vec(&commit)?))
             .message_id(request.command_id.to_string())
