@@ -361,17 +361,13 @@ impl Services {
     }
 }
 
-/// Runs the cases service on NATS until the token fires.
-pub fn serve_cases(
+/// Runs the cases service on NATS until the token fires; returns once it takes commands.
+pub async fn serve_cases(
     client: async_nats::Client,
     cases: CasesService,
     shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if let Err(e) = zhzj_cases::serve(client, cases, shutdown).await {
-            tracing::error!(error = %e, "cases service failed");
-        }
-    })
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    Ok(zhzj_cases::spawn(client, cases, shutdown).await?)
 }
 
 /// Sends a command over NATS request/reply.

@@ -40,7 +40,8 @@ async fn invalid_commands_get_typed_errors_and_append_nothing() -> anyhow::Resul
         nats.connect().await?,
         services.cases.clone(),
         shutdown.clone(),
-    );
+    )
+    .await?;
     let client = nats.connect().await?;
 
     let case_id: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;

@@ -43,7 +43,8 @@ async fn acknowledged_commits_survive_a_nats_server_sigkill() -> anyhow::Result<
         nats.connect().await?,
         services.cases.clone(),
         shutdown.clone(),
-    );
+    )
+    .await?;
 
     let load_until = Instant::now() + Duration::from_secs(4);
     let mut writers = Vec::new();

@@ -11,4 +11,4 @@ pub mod directory;
 pub mod service;
 mod validate;
 
-pub use service::{CasesService, serve};
+pub use service::{CasesService, serve, spawn};

@@ -526,9 +526,37 @@ pub async fn serve(
     service: CasesService,
     shutdown: CancellationToken,
 ) -> Result<(), async_nats::SubscribeError> {
-    let mut subscription = client
+    spawn(client, service, shutdown).await?.await.ok();
+    Ok(())
+}
+
+/// Subscribes to the command subject, waits until the server has the subscription (so a command
+/// sent after this returns finds a responder), then serves in a task until `shutdown` fires.
+pub async fn spawn(
+    client: async_nats::Client,
+    service: CasesService,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
+    let subscription = client
         .queue_subscribe(CASES_COMMANDS, CASES_QUEUE_GROUP.to_owned())
         .await?;
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not confirm the command subscription");
+    }
+    Ok(tokio::spawn(run_subscription(
+        client,
+        subscription,
+        service,
+        shutdown,
+    )))
+}
+
+async fn run_subscription(
+    client: async_nats::Client,
+    mut subscription: async_nats::Subscriber,
+    service: CasesService,
+    shutdown: CancellationToken,
+) {
     let in_flight = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut draining = false;
@@ -567,5 +595,4 @@ pub async fn serve(
     if let Err(e) = client.flush().await {
         tracing::warn!(error = %e, "could not flush command replies");
     }
-    Ok(())
 }

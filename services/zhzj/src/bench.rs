@@ -221,11 +221,7 @@ async fn commits_bench(
     let service = CasesService::new(service_log, Arc::new(SystemClock));
     seed_directory(&service).await?;
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(zhzj_cases::serve(
-        service_client,
-        service.clone(),
-        shutdown.clone(),
-    ));
+    let server = zhzj_cases::spawn(service_client, service.clone(), shutdown.clone()).await?;
     println!(
         "commits through the cases service: {cases} cases, {commits} commits, {writers} concurrent writers over NATS request/reply"
     );
@@ -267,7 +263,7 @@ async fn commits_bench(
     })
     .await?;
     shutdown.cancel();
-    server.await??;
+    server.await?;
 
     // Baseline: the same payloads (each case's last commit as the service wrote it), with the
     // same headers, published straight to JetStream by the same number of writers, each writer
