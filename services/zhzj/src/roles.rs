@@ -84,24 +84,35 @@ async fn shutdown_signal() {
     }
 }
 
-fn spawn_role(tracker: &TaskTracker, role: Role, conn: &Connections, shutdown: &CancellationToken) {
+/// Runs one role's tasks. A role that stops on its own (an error it cannot retry) cancels
+/// `stopped`, so the whole process stops and its supervisor can restart it.
+fn spawn_role(
+    tracker: &TaskTracker,
+    role: Role,
+    conn: &Connections,
+    shutdown: &CancellationToken,
+    stopped: &CancellationToken,
+) {
     match role {
         Role::Cases => {
             let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock));
-            let (client, shutdown) = (conn.client.clone(), shutdown.clone());
+            let (client, shutdown, stopped) =
+                (conn.client.clone(), shutdown.clone(), stopped.clone());
             tracker.spawn(async move {
                 if let Err(e) = zhzj_cases::serve(client, service, shutdown).await {
                     tracing::error!(error = %e, "cases service stopped");
+                    stopped.cancel();
                 }
             });
         }
         Role::Projector => {
             for projection in Projection::ALL {
                 let (log, store) = (conn.log.clone(), conn.store.clone());
-                let shutdown = shutdown.clone();
+                let (shutdown, stopped) = (shutdown.clone(), stopped.clone());
                 tracker.spawn(async move {
                     if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
                         tracing::error!(projection = projection.name(), error = %e, "projection stopped");
+                        stopped.cancel();
                     }
                 });
             }
@@ -111,13 +122,16 @@ fn spawn_role(tracker: &TaskTracker, role: Role, conn: &Connections, shutdown: &
 
 async fn run_until_signal(conn: &Connections, roles: &[Role]) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
+    let stopped = CancellationToken::new();
     let tracker = TaskTracker::new();
     for role in roles {
-        spawn_role(&tracker, *role, conn, &shutdown);
+        spawn_role(&tracker, *role, conn, &shutdown, &stopped);
     }
     tracker.close();
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight work");
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("shutting down: finishing in-flight work"),
+        () = stopped.cancelled() => tracing::error!("a role stopped; shutting down the rest"),
+    }
     shutdown.cancel();
     if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
         tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
@@ -126,6 +140,9 @@ async fn run_until_signal(conn: &Connections, roles: &[Role]) -> anyhow::Result<
         tracing::warn!(error = %e, "could not flush NATS");
     }
     conn.store.close().await;
+    if stopped.is_cancelled() {
+        bail!("a role stopped on an error (see the log above)");
+    }
     Ok(())
 }
 
