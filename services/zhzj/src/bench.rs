@@ -137,7 +137,17 @@ fn registration(n: usize) -> Command {
 }
 
 async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
-    let commands = [
+    for command in directory_commands() {
+        if let CommandReply::Error(e) = service.handle(request(command)).await {
+            bail!("seeding the directory failed: {e:?}");
+        }
+    }
+    Ok(())
+}
+
+/// The small directory every benchmark registers its cases in.
+fn directory_commands() -> [Command; 3] {
+    [
         Command::AddUnit(AddUnit {
             unit_id: "xm".into(),
             parent_id: None,
@@ -157,13 +167,7 @@ async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
             title: "副区长".into(),
             level: LeaderLevel::District,
         }),
-    ];
-    for command in commands {
-        if let CommandReply::Error(e) = service.handle(request(command)).await {
-            bail!("seeding the directory failed: {e:?}");
-        }
-    }
-    Ok(())
+    ]
 }
 
 /// Runs `writers` tasks, each over its share of `0..total`, timing every call.
@@ -214,14 +218,30 @@ async fn commits_bench(
     commits: usize,
     writers: usize,
 ) -> anyhow::Result<()> {
-    // The service gets its own connection, as it has in its own process; the writers and the
-    // raw baseline share the bench's.
-    let service_client = async_nats::connect(nats_url).await?;
-    let service_log = EventLog::open(service_client.clone(), &LogConfig::default()).await?;
-    let service = CasesService::new(service_log, Arc::new(SystemClock));
-    seed_directory(&service).await?;
-    let shutdown = CancellationToken::new();
-    let server = zhzj_cases::spawn(service_client, service.clone(), shutdown.clone()).await?;
+    // The service runs as it is deployed: `zhzj run cases`, a process of its own. The writers
+    // and the raw baseline share this process's connection.
+    let service_dir = tempfile::tempdir()?;
+    let mut service = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["run", "cases", "--nats-url", nats_url, "--data-dir"])
+        .arg(service_dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let started = Instant::now();
+    while client
+        .request(CASES_COMMANDS, Bytes::from_static(b"{}"))
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("`zhzj run cases` did not come up");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for command in directory_commands() {
+        send(client, &request(command)).await?;
+    }
     println!(
         "commits through the cases service: {cases} cases, {commits} commits, {writers} concurrent writers over NATS request/reply"
     );
@@ -262,8 +282,13 @@ async fn commits_bench(
         }
     })
     .await?;
-    shutdown.cancel();
-    server.await?;
+    if let Some(pid) = service.id() {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+    }
+    service.wait().await?;
 
     // Baseline: the same payloads (each case's last commit as the service wrote it), with the
     // same headers, published straight to JetStream by the same number of writers, each writer
