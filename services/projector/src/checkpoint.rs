@@ -191,21 +191,18 @@ pub(crate) async fn drop_generation(
     execute_all(&mut conn, drops).await
 }
 
-/// Prepares an empty generation of a projection's tables (dropping leftovers of an abandoned
-/// rebuild).
-pub(crate) async fn prepare_generation(
+/// Creates the (empty) tables of a freshly claimed generation.
+pub(crate) async fn create_generation(
     store: &ReadStore,
     projection: Projection,
     generation: i64,
 ) -> Result<(), sqlx::Error> {
     let mut conn = store.pool().acquire().await?;
-    let mut statements: Vec<String> = projection
-        .tables()
-        .iter()
-        .map(|view| format!("DROP TABLE IF EXISTS {view}_g{generation}"))
-        .collect();
-    statements.extend(projection.create_tables(store.dialect(), generation));
-    execute_all(&mut conn, statements).await
+    execute_all(
+        &mut conn,
+        projection.create_tables(store.dialect(), generation),
+    )
+    .await
 }
 
 /// Makes `generation` live at `position`, if `previous` is still the live generation; drops the

@@ -389,7 +389,48 @@ pub async fn rebuild(
     // A generation of our own: a concurrent rebuild builds into other tables, and only the first
     // to swap wins.
     let generation = checkpoint::claim_generation(store, projection).await?;
-    checkpoint::prepare_generation(store, projection, generation).await?;
+    checkpoint::create_generation(store, projection, generation).await?;
+    let rebuilt = replay_into(log, store, projection, generation).await;
+    let (messages, position) = match rebuilt {
+        Ok(done) => done,
+        Err(e) => {
+            // Leave nothing behind but the error.
+            if let Err(drop_error) =
+                checkpoint::drop_generation(store, projection, generation).await
+            {
+                tracing::warn!(error = %drop_error, "could not drop the abandoned generation");
+            }
+            return Err(e);
+        }
+    };
+    let current = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::read(&mut conn, projection)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?
+    };
+    if current.generation != live.generation
+        || !checkpoint::swap_in(store, projection, live.generation, generation, position).await?
+    {
+        checkpoint::drop_generation(store, projection, generation).await?;
+        return Err(ProjectorError::RebuildRaced(projection.name()));
+    }
+    Ok(RebuildReport {
+        messages,
+        position,
+        generation,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Replays the whole log into generation `generation`; returns the messages read and the
+/// position reached (the log's end, including what arrived meanwhile).
+async fn replay_into(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+) -> Result<(u64, u64), ProjectorError> {
     let mut target = log.last_position().await.map_err(log_error)?;
     let mut position = 0;
     let mut count = 0;
@@ -432,24 +473,7 @@ pub async fn rebuild(
             }
         }
     }
-    let current = {
-        let mut conn = store.pool().acquire().await?;
-        checkpoint::read(&mut conn, projection)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?
-    };
-    if current.generation != live.generation
-        || !checkpoint::swap_in(store, projection, live.generation, generation, position).await?
-    {
-        checkpoint::drop_generation(store, projection, generation).await?;
-        return Err(ProjectorError::RebuildRaced(projection.name()));
-    }
-    Ok(RebuildReport {
-        messages: count,
-        position,
-        generation,
-        elapsed: started.elapsed(),
-    })
+    Ok((count, position))
 }
 
 /// How far a projection stands.
