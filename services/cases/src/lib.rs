@@ -1,9 +1,10 @@
 //! The `cases` command service: answers case and org-directory commands over NATS request/reply.
 //!
-//! For each command it validates the input, loads the aggregate (one direct get of its last
-//! commit, whose snapshot holds the state), decides which events follow, and appends them as one
-//! commit with the expected-version check. It keeps no state of its own, so any number of
-//! instances can share the queue group and a restart loses nothing.
+//! For each command it validates the input, loads the aggregate (one get of its last commit, whose
+//! snapshot header holds the state), decides which events follow, and appends them as one commit
+//! with the expected-version check. Its only state is a cache of the aggregates it wrote, which the
+//! expected-version check keeps honest; so any number of instances can share the queue group and a
+//! restart loses nothing.
 
 pub mod aggregate;
 pub mod case;
