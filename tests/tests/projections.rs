@@ -247,6 +247,51 @@ async fn rebuild_swaps_in_under_a_live_projector_postgres() -> anyhow::Result<()
     rebuild_swaps_in_under_a_live_projector(DbKind::Postgres).await
 }
 
+/// A rebuild can swap in behind the live projector (the projector applied the last writes to the
+/// old tables after the rebuild's final read). With no further writes, the projector must still
+/// notice and project those events into the new tables. The swap "behind" is made exact here by
+/// winding the rebuilt checkpoint back over the last registrations and deleting their rows.
+#[tokio::test]
+async fn idle_projector_notices_a_swap_behind_it() -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let projecting = Projecting::start(&services.log, DbKind::Sqlite).await?;
+    let store = projecting.store.clone();
+    write_history(&services, 10).await?;
+    let mut last_cases = Vec::new();
+    for n in 10..15 {
+        last_cases.push(services.ok(register_case(n)).await?.aggregate_id);
+    }
+    wait_caught_up(&services.log, &store).await?;
+    let expected = dump_view(&store, "checklist_rows", "case_id").await?;
+    let report = rebuild(&services.log, &store, Projection::Checklist).await?;
+    let table = format!("checklist_rows_g{}", report.generation);
+    for case_id in &last_cases {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE case_id = $1"
+        )))
+        .bind(case_id)
+        .execute(store.pool())
+        .await?;
+    }
+    sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE projection = 'checklist'")
+        .bind(i64::try_from(report.position)? - 5)
+        .execute(store.pool())
+        .await?;
+    assert_eq!(
+        dump_view(&store, "checklist_rows", "case_id").await?.len(),
+        expected.len() - 5
+    );
+    // No writes from here on.
+    wait_caught_up(&services.log, &store).await?;
+    assert_eq!(
+        dump_view(&store, "checklist_rows", "case_id").await?,
+        expected,
+        "the projector re-applied the events behind the swapped-in checkpoint"
+    );
+    projecting.stop().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_read_stores_on_one_log_each_get_every_event() -> anyhow::Result<()> {
     let (_nats, services) = seeded_stack().await?;

@@ -312,10 +312,24 @@ async fn run_from_checkpoint(
         generation = checkpoint.generation,
         "projection consuming"
     );
+    // A rebuild that swaps in while no message arrives must still be noticed: otherwise the
+    // events between its end and our position would wait for the next write to be projected.
+    let mut swap_check = tokio::time::interval(SWAP_CHECK_INTERVAL);
+    swap_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             batch = next_batch(&mut batches) => batch,
+            _ = swap_check.tick() => {
+                if checkpoint_moved(store, projection, checkpoint).await? {
+                    tracing::info!(
+                        projection = projection.name(),
+                        "checkpoint moved while idle (rebuild swapped in); repositioning"
+                    );
+                    return Ok(());
+                }
+                continue;
+            }
         };
         let Some(mut batch) = batch else {
             // The decoder stopped: its error says why.
@@ -343,6 +357,19 @@ async fn run_from_checkpoint(
             tracing::debug!(error = %e, "ack failed");
         }
     }
+}
+
+/// How often an idle projector looks whether a rebuild moved its checkpoint.
+const SWAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether the stored checkpoint differs from the one this projector holds.
+async fn checkpoint_moved(
+    store: &ReadStore,
+    projection: Projection,
+    held: Checkpoint,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = store.pool().acquire().await?;
+    Ok(checkpoint::read(&mut conn, projection).await? != Some(held))
 }
 
 /// Aborts a task when dropped.
