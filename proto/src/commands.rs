@@ -56,6 +56,22 @@ pub enum Command {
     AddLeader(AddLeader),
 }
 
+impl Command {
+    /// The command's `type` tag, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RegisterCase(_) => "register_case",
+            Self::AssignLeader(_) => "assign_leader",
+            Self::SetResponsibleUnits(_) => "set_responsible_units",
+            Self::AddMeasure(_) => "add_measure",
+            Self::CompleteMeasure(_) => "complete_measure",
+            Self::RecordNote(_) => "record_note",
+            Self::AddUnit(_) => "add_unit",
+            Self::AddLeader(_) => "add_leader",
+        }
+    }
+}
+
 /// Register a backlog case (登记、列入清单).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

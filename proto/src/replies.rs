@@ -44,6 +44,20 @@ pub enum ErrorKind {
     Unavailable,
 }
 
+impl ErrorKind {
+    /// The kind as it is spelled in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Forbidden => "forbidden",
+            Self::TooLarge => "too_large",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// A refused command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandError {

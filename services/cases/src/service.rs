@@ -123,10 +123,20 @@ impl CasesService {
             "command",
             command_id = %request.command_id,
             correlation_id = %request.correlation_id.unwrap_or(request.command_id),
-            kind = command_kind(&request.command),
+            kind = request.command.kind(),
         );
         async {
             let outcome = self.dispatch(&request).await;
+            let outcome_label = match &outcome {
+                Ok(_) => "accepted",
+                Err(error) => error.kind.as_str(),
+            };
+            metrics::counter!(
+                "zhzj_commands_handled_total",
+                "type" => request.command.kind(),
+                "outcome" => outcome_label
+            )
+            .increment(1);
             match &outcome {
                 Ok(accepted) => tracing::info!(version = accepted.version, "command accepted"),
                 Err(error) => {
@@ -329,7 +339,11 @@ impl CasesService {
                 commit: &commit,
                 snapshot_json: Some(snapshot_json),
             };
-            match self.log.append(append).await {
+            let append_started = std::time::Instant::now();
+            let appended = self.log.append(append).await;
+            metrics::histogram!("zhzj_append_seconds")
+                .record(append_started.elapsed().as_secs_f64());
+            match appended {
                 Ok(AppendOutcome::Committed { version }) => {
                     let mut recent_commands = loaded.recent_commands;
                     remember(&mut recent_commands, request.command_id, version);
@@ -444,19 +458,6 @@ pub fn build_commit(
         })
         .collect::<Result<_, serde_json::Error>>()?;
     Ok(Commit { events })
-}
-
-fn command_kind(command: &Command) -> &'static str {
-    match command {
-        Command::RegisterCase(_) => "register_case",
-        Command::AssignLeader(_) => "assign_leader",
-        Command::SetResponsibleUnits(_) => "set_responsible_units",
-        Command::AddMeasure(_) => "add_measure",
-        Command::CompleteMeasure(_) => "complete_measure",
-        Command::RecordNote(_) => "record_note",
-        Command::AddUnit(_) => "add_unit",
-        Command::AddLeader(_) => "add_leader",
-    }
 }
 
 /// The actor must name a user, and none of its fields may carry control characters (they are

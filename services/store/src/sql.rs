@@ -140,6 +140,11 @@ impl ReadStore {
                     "store identity and generations",
                     include_str!("../migrations/sqlite/0002_store_identity_and_generations.sql"),
                 ),
+                (
+                    3,
+                    "accounts, sessions and idempotency keys",
+                    include_str!("../migrations/sqlite/0003_accounts_sessions_idempotency.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -151,6 +156,11 @@ impl ReadStore {
                     2,
                     "store identity and generations",
                     include_str!("../migrations/postgres/0002_store_identity_and_generations.sql"),
+                ),
+                (
+                    3,
+                    "accounts, sessions and idempotency keys",
+                    include_str!("../migrations/postgres/0003_accounts_sessions_idempotency.sql"),
                 ),
             ],
         };

@@ -50,6 +50,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             writers,
         } => commits_bench(nats.url(), &client, &log, cases, commits, writers).await,
         Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
+        Benchmark::Http { commands, clients } => http_bench(&client, &log, commands, clients).await,
         Benchmark::Catchup {
             events,
             cases,
@@ -761,5 +762,166 @@ async fn catchup_bench(
         .execute(&mut admin)
         .await?;
     }
+    Ok(())
+}
+
+/// One gateway under test, with its session token.
+struct BenchGateway {
+    base: String,
+    token: String,
+}
+
+async fn start_bench_gateway(
+    client: &async_nats::Client,
+    log: &EventLog,
+    store: &ReadStore,
+    read_your_writes: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<BenchGateway> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = zhzj_gateway::AppState::new(
+        zhzj_gateway::GatewayParts {
+            client: client.clone(),
+            log: log.clone(),
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            metrics: None,
+            config: zhzj_gateway::GatewayConfig {
+                read_your_writes,
+                ..zhzj_gateway::GatewayConfig::default()
+            },
+        },
+        shutdown.clone(),
+    );
+    tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"username": "bench", "password": "bench-password"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = login["token"]
+        .as_str()
+        .context("login answered no token")?
+        .to_owned();
+    Ok(BenchGateway { base, token })
+}
+
+/// HTTP writes (`POST /api/v1/cases/{id}/notes`) through the gateway, beside the same commands
+/// sent straight to the cases service over NATS, by the same number of concurrent clients.
+async fn http_bench(
+    client: &async_nats::Client,
+    log: &EventLog,
+    commands: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = ReadStore::connect(&zhzj_store::sql::sqlite_url(
+        &dir.path().join("bench.sqlite"),
+    ))
+    .await?;
+    let shutdown = CancellationToken::new();
+    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
+    zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
+    for projection in Projection::ALL {
+        tokio::spawn(zhzj_projector::run(
+            log.clone(),
+            store.clone(),
+            projection,
+            shutdown.clone(),
+        ));
+    }
+    seed_directory(&service).await?;
+    zhzj_gateway::Accounts::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        chrono::Duration::hours(1),
+    )
+    .add_user(&zhzj_gateway::NewUser {
+        username: "bench".into(),
+        password: "bench-password".into(),
+        display_name: "压测".into(),
+        roles: vec!["coordinator".into()],
+        unit_id: None,
+    })
+    .await?;
+    let waiting =
+        start_bench_gateway(client, log, &store, Duration::from_secs(5), &shutdown).await?;
+    let not_waiting = start_bench_gateway(client, log, &store, Duration::ZERO, &shutdown).await?;
+    let cases = clients * 16;
+    let mut ids = Vec::with_capacity(cases);
+    for n in 0..cases {
+        let request = request(registration(n));
+        send(client, &request).await?;
+        ids.push(zhzj_cases::service::case_id_for_command(request.command_id));
+    }
+    let ids = Arc::new(ids);
+    println!(
+        "HTTP writes vs NATS commands: {commands} notes per path, {clients} concurrent clients, {cases} cases (SQLite read store)"
+    );
+    let note = |i: usize| format!("第{i}次调度记录：已与信访人电话沟通");
+
+    let (nats_client, nats_ids) = (client.clone(), ids.clone());
+    let (elapsed, hist) = timed_writers(clients, commands, move |_, i| {
+        let (client, ids) = (nats_client.clone(), nats_ids.clone());
+        async move {
+            let case_id = ids[owned_case(i, clients, ids.len())];
+            send(
+                &client,
+                &request(Command::RecordNote(RecordNote {
+                    case_id,
+                    text: note(i),
+                })),
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let baseline = print_rate(
+        "record note, NATS request (baseline)",
+        commands,
+        elapsed,
+        &hist,
+    );
+
+    let mut rates = Vec::new();
+    for (label, gateway) in [
+        ("record note, HTTP (waits for read views)", &waiting),
+        ("record note, HTTP (reply without waiting)", &not_waiting),
+    ] {
+        let http = reqwest::Client::new();
+        let (base, token, http_ids) = (gateway.base.clone(), gateway.token.clone(), ids.clone());
+        let (elapsed, hist) = timed_writers(clients, commands, move |_, i| {
+            let (http, base, token, ids) =
+                (http.clone(), base.clone(), token.clone(), http_ids.clone());
+            async move {
+                let case_id = ids[owned_case(i, clients, ids.len())];
+                let response = http
+                    .post(format!("{base}/api/v1/cases/{case_id}/notes"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"text": note(i)}))
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!(
+                        "HTTP write refused: {} {}",
+                        response.status(),
+                        response.text().await?
+                    );
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        rates.push((label, print_rate(label, commands, elapsed, &hist)));
+    }
+    for (label, rate) in rates {
+        println!("ratio {label} / NATS: {:.2}", rate / baseline);
+    }
+    shutdown.cancel();
     Ok(())
 }

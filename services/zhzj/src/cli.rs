@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Commands {
     /// Run every role in one process (starts a local nats-server when no NATS URL is given).
-    Up(CommonOptions),
+    Up(UpArgs),
     /// Run one role, for a distributed deployment.
     Run(RunArgs),
     /// Rebuild a projection from position 1 into new tables and swap them in.
@@ -28,8 +28,79 @@ pub enum Commands {
     Command(CommandArgs),
     /// Print the checklist view.
     Checklist(CommonOptions),
+    /// Manage accounts.
+    User(UserArgs),
     /// Run a benchmark (see BENCHMARKS.md).
     Bench(BenchArgs),
+}
+
+/// `zhzj up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Load the demo organisation (Xiamen), about 300 cases and the demo accounts; loading it
+    /// again adds nothing.
+    #[arg(long, env = "ZHZJ_DEMO")]
+    pub demo: bool,
+    /// HTTP settings.
+    #[command(flatten)]
+    pub http: HttpOptions,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
+}
+
+/// Settings of the HTTP gateway.
+#[derive(Debug, Clone, Args)]
+pub struct HttpOptions {
+    /// Address the HTTP gateway listens on.
+    #[arg(long = "http", env = "ZHZJ_HTTP", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ZHZJ_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+    /// How long a write's reply waits for the read views to show it, in milliseconds.
+    #[arg(long, env = "ZHZJ_READ_YOUR_WRITES_MS", default_value_t = 5_000)]
+    pub read_your_writes_ms: u64,
+    /// `/readyz` fails when a projection is more events behind than this.
+    #[arg(long, env = "ZHZJ_READY_MAX_LAG", default_value_t = 10_000)]
+    pub ready_max_lag: u64,
+    /// How long a login lasts, in hours.
+    #[arg(long, env = "ZHZJ_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: i64,
+}
+
+/// `zhzj user …`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+/// Account actions.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account.
+    Add {
+        /// Login name (letters, digits, `-`, `_`, `.`).
+        #[arg(long)]
+        username: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "ZHZJ_NEW_PASSWORD")]
+        password: String,
+        /// Name shown in the interface; the username when absent.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Roles, comma-separated: admin, coordinator, viewer (read-only).
+        #[arg(long, default_value = "coordinator", value_delimiter = ',')]
+        roles: Vec<String>,
+        /// The org unit the user works in.
+        #[arg(long)]
+        unit: Option<String>,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
 }
 
 /// Settings shared by the commands that talk to a running system.
@@ -57,6 +128,9 @@ pub struct RunArgs {
     /// The role.
     #[arg(value_enum)]
     pub role: Role,
+    /// HTTP settings (for the gateway).
+    #[command(flatten)]
+    pub http: HttpOptions,
     /// Settings.
     #[command(flatten)]
     pub options: CommonOptions,
@@ -69,6 +143,8 @@ pub enum Role {
     Cases,
     /// The projector (one active instance per read store).
     Projector,
+    /// The HTTP gateway (any number of instances on one read store).
+    Gateway,
 }
 
 /// `zhzj command '<json>'`.
@@ -128,6 +204,15 @@ pub enum Benchmark {
         /// Loads to time.
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
+    },
+    /// HTTP writes through the gateway vs the same commands straight to the cases service.
+    Http {
+        /// Commands to time on each path.
+        #[arg(long, default_value_t = 20_000)]
+        commands: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
     },
     /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
     Catchup {

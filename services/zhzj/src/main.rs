@@ -4,8 +4,12 @@
 
 mod bench;
 mod cli;
+mod demo;
+mod demo_loader;
 mod local_nats;
 mod roles;
+
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use clap::Parser;
@@ -23,6 +27,31 @@ fn init_telemetry(default_filter: &str) {
         .init();
 }
 
+/// The process's Prometheus recorder, installed once at start.
+static METRICS: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+
+/// The handle `/metrics` renders, if the recorder could be installed.
+pub fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    METRICS.get().cloned()
+}
+
+/// Installs the Prometheus recorder, with latency histograms in buckets.
+fn init_metrics() {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const BUCKETS: [f64; 14] = [
+        0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+    ];
+    let installed = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+        .and_then(PrometheusBuilder::install_recorder);
+    match installed {
+        Ok(handle) => {
+            let _ = METRICS.set(handle);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics disabled"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
@@ -33,8 +62,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     } else {
         "info,async_nats=warn,sqlx=warn"
     });
+    init_metrics();
     match cli.command {
-        Commands::Up(options) => roles::up(options).await?,
+        Commands::Up(args) => roles::up(args).await?,
+        Commands::User(args) => roles::user(args).await?,
         Commands::Run(args) => roles::run_role(args).await?,
         Commands::Rebuild(args) => roles::rebuild(args).await?,
         Commands::Status(options) => roles::status(options).await?,

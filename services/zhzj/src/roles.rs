@@ -10,10 +10,14 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use zhzj_cases::CasesService;
+use zhzj_gateway::{Accounts, AppState, GatewayConfig, GatewayParts, NewUser};
 use zhzj_projector::Projection;
 use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
 
-use crate::cli::{CommandArgs, CommonOptions, RebuildArgs, Role, RunArgs};
+use crate::cli::{
+    CommandArgs, CommonOptions, HttpOptions, RebuildArgs, Role, RunArgs, UpArgs, UserAction,
+    UserArgs,
+};
 use crate::local_nats::{LocalNats, url_file};
 
 /// How long in-flight work may take after a shutdown signal before it is cut off.
@@ -84,21 +88,60 @@ async fn shutdown_signal() {
     }
 }
 
+/// What a process runs besides its roles.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// HTTP settings, for the gateway role.
+    pub http: Option<HttpOptions>,
+    /// Load the demo once the roles run.
+    pub demo: bool,
+}
+
+/// The gateway's settings from the command line.
+fn gateway_config(http: &HttpOptions) -> GatewayConfig {
+    GatewayConfig {
+        body_limit: http.body_limit,
+        read_your_writes: Duration::from_millis(http.read_your_writes_ms),
+        ready_max_lag: http.ready_max_lag,
+        session_ttl: chrono::Duration::hours(http.session_hours),
+        ..GatewayConfig::default()
+    }
+}
+
+/// The accounts of a read store.
+pub fn accounts(store: &ReadStore) -> Accounts {
+    Accounts::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        GatewayConfig::default().session_ttl,
+    )
+}
+
+/// Tokens and trackers of an ordered shutdown: the front (HTTP, demo loading) stops first and
+/// finishes its requests while the back (command services, projector) still answers them.
+struct Tasks {
+    front: CancellationToken,
+    front_tracker: TaskTracker,
+    back: CancellationToken,
+    back_tracker: TaskTracker,
+    /// Cancelled when a role stops on its own.
+    stopped: CancellationToken,
+}
+
 /// Runs one role's tasks. A role that stops on its own (an error it cannot retry) cancels
 /// `stopped`, so the whole process stops and its supervisor can restart it.
-fn spawn_role(
-    tracker: &TaskTracker,
+async fn spawn_role(
+    tasks: &Tasks,
     role: Role,
     conn: &Connections,
-    shutdown: &CancellationToken,
-    stopped: &CancellationToken,
-) {
+    extras: &Extras,
+) -> anyhow::Result<()> {
+    let stopped = tasks.stopped.clone();
     match role {
         Role::Cases => {
             let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock));
-            let (client, shutdown, stopped) =
-                (conn.client.clone(), shutdown.clone(), stopped.clone());
-            tracker.spawn(async move {
+            let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
+            tasks.back_tracker.spawn(async move {
                 if let Err(e) = zhzj_cases::serve(client, service, shutdown).await {
                     tracing::error!(error = %e, "cases service stopped");
                     stopped.cancel();
@@ -108,8 +151,8 @@ fn spawn_role(
         Role::Projector => {
             for projection in Projection::ALL {
                 let (log, store) = (conn.log.clone(), conn.store.clone());
-                let (shutdown, stopped) = (shutdown.clone(), stopped.clone());
-                tracker.spawn(async move {
+                let (shutdown, stopped) = (tasks.back.clone(), stopped.clone());
+                tasks.back_tracker.spawn(async move {
                     if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
                         tracing::error!(projection = projection.name(), error = %e, "projection stopped");
                         stopped.cancel();
@@ -117,37 +160,130 @@ fn spawn_role(
                 });
             }
         }
+        Role::Gateway => {
+            let http = extras.http.clone().unwrap_or_else(default_http);
+            let listener = tokio::net::TcpListener::bind(&http.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} (--http / ZHZJ_HTTP)", http.listen)
+                })?;
+            let address = listener.local_addr()?;
+            let state = AppState::new(
+                GatewayParts {
+                    client: conn.client.clone(),
+                    log: conn.log.clone(),
+                    store: conn.store.clone(),
+                    clock: Arc::new(SystemClock),
+                    metrics: crate::metrics_handle(),
+                    config: gateway_config(&http),
+                },
+                tasks.front.clone(),
+            );
+            let shutdown = tasks.front.clone();
+            tasks.front_tracker.spawn(async move {
+                if let Err(e) = zhzj_gateway::serve(listener, state, shutdown).await {
+                    tracing::error!(error = %e, "HTTP gateway stopped");
+                    stopped.cancel();
+                }
+            });
+            tracing::info!(
+                "HTTP gateway on http://{address}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json)"
+            );
+        }
     }
+    Ok(())
 }
 
-async fn run_until_signal(conn: &Connections, roles: &[Role]) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    let stopped = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    for role in roles {
-        spawn_role(&tracker, *role, conn, &shutdown, &stopped);
+fn default_http() -> HttpOptions {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        http: HttpOptions,
     }
-    tracker.close();
+    Defaults::parse_from(["zhzj"]).http
+}
+
+fn spawn_demo(tasks: &Tasks, conn: &Connections) {
+    let (log, accounts) = (conn.log.clone(), accounts(&conn.store));
+    let shutdown = tasks.front.clone();
+    let stopped = tasks.stopped.clone();
+    tasks.front_tracker.spawn(async move {
+        tracing::info!("loading the demo (厦门市, about 300 cases)");
+        match crate::demo_loader::load(&log, &accounts, &shutdown).await {
+            Ok(report) => tracing::info!(
+                directory_added = report.directory_added,
+                cases_added = report.cases_added,
+                cases_already_present = report.cases_present,
+                accounts_added = report.accounts_added,
+                "demo loaded; log in as admin / zhzj-demo-2026"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "demo loading failed");
+                stopped.cancel();
+            }
+        }
+    });
+}
+
+async fn run_until_signal(
+    conn: &Connections,
+    roles: &[Role],
+    extras: &Extras,
+) -> anyhow::Result<()> {
+    let tasks = Tasks {
+        front: CancellationToken::new(),
+        front_tracker: TaskTracker::new(),
+        back: CancellationToken::new(),
+        back_tracker: TaskTracker::new(),
+        stopped: CancellationToken::new(),
+    };
+    // Back first, so commands have someone to answer them when the front opens.
+    let mut ordered = roles.to_vec();
+    ordered.sort_by_key(|role| matches!(role, Role::Gateway));
+    for role in ordered {
+        if let Err(e) = spawn_role(&tasks, role, conn, extras).await {
+            tasks.front.cancel();
+            tasks.back.cancel();
+            return Err(e);
+        }
+    }
+    if extras.demo {
+        spawn_demo(&tasks, conn);
+    }
+    tasks.front_tracker.close();
+    tasks.back_tracker.close();
     tokio::select! {
         () = shutdown_signal() => tracing::info!("shutting down: finishing in-flight work"),
-        () = stopped.cancelled() => tracing::error!("a role stopped; shutting down the rest"),
+        () = tasks.stopped.cancelled() => tracing::error!("a role stopped; shutting down the rest"),
     }
-    shutdown.cancel();
-    if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
+    tasks.front.cancel();
+    if tokio::time::timeout(GRACE, tasks.front_tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP requests did not finish within {GRACE:?}; stopping anyway");
+    }
+    tasks.back.cancel();
+    if tokio::time::timeout(GRACE, tasks.back_tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
     }
     if let Err(e) = conn.client.flush().await {
         tracing::warn!(error = %e, "could not flush NATS");
     }
     conn.store.close().await;
-    if stopped.is_cancelled() {
+    if tasks.stopped.is_cancelled() {
         bail!("a role stopped on an error (see the log above)");
     }
     Ok(())
 }
 
 /// `zhzj up`: every role in one process.
-pub async fn up(options: CommonOptions) -> anyhow::Result<()> {
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let options = args.options;
     std::fs::create_dir_all(&options.data_dir)?;
     let local = match &options.nats_url {
         Some(_) => None,
@@ -164,9 +300,21 @@ pub async fn up(options: CommonOptions) -> anyhow::Result<()> {
             tracing::warn!(%url, "local nats-server started (before 2.10): commits are acknowledged once written to the OS and synced to disk every 2 minutes; a power loss can lose the last 2 minutes");
         }
     }
-    let conn = connect(&url, &options).await?;
-    tracing::info!(database = %database_url(&options), "zhzj is up; Ctrl-C stops it");
-    let result = run_until_signal(&conn, &[Role::Cases, Role::Projector]).await;
+    let result = async {
+        let conn = connect(&url, &options).await?;
+        tracing::info!(database = %database_url(&options), "zhzj is up; Ctrl-C stops it");
+        let extras = Extras {
+            http: Some(args.http),
+            demo: args.demo,
+        };
+        run_until_signal(
+            &conn,
+            &[Role::Cases, Role::Projector, Role::Gateway],
+            &extras,
+        )
+        .await
+    }
+    .await;
     if let Some(local) = local {
         local.stop().await?;
     }
@@ -178,7 +326,40 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
     let url = nats_url(&args.options)?;
     let conn = connect(&url, &args.options).await?;
     tracing::info!(role = ?args.role, "running");
-    run_until_signal(&conn, &[args.role]).await
+    let extras = Extras {
+        http: Some(args.http),
+        demo: false,
+    };
+    run_until_signal(&conn, &[args.role], &extras).await
+}
+
+/// `zhzj user add`.
+pub async fn user(args: UserArgs) -> anyhow::Result<()> {
+    let UserAction::Add {
+        username,
+        password,
+        display_name,
+        roles,
+        unit,
+        options,
+    } = args.action;
+    std::fs::create_dir_all(&options.data_dir)?;
+    let store = ReadStore::connect(&database_url(&options)).await?;
+    let user = NewUser {
+        display_name: display_name.unwrap_or_else(|| username.clone()),
+        username,
+        password,
+        roles,
+        unit_id: unit,
+    };
+    accounts(&store).add_user(&user).await?;
+    println!(
+        "已创建用户 {} (角色: {})",
+        user.username,
+        user.roles.join(",")
+    );
+    store.close().await;
+    Ok(())
 }
 
 /// `zhzj rebuild <projection>`.

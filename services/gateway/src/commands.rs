@@ -1,0 +1,310 @@
+//! Writes: turns a request into a command for the command services, sends it over NATS, keeps the
+//! answer for `Idempotency-Key` retries, and waits (bounded) until the read views show it.
+
+use std::time::Instant;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+use zhzj_proto::{
+    Command, CommandAccepted, CommandReply, CommandRequest, subjects::CASES_COMMANDS,
+};
+use zhzj_store::sql::timestamp_text;
+
+use crate::{ApiError, AppState, ErrorBody, User, etag};
+
+/// Namespace of command ids derived from idempotency keys.
+const IDEMPOTENT_COMMAND_NAMESPACE: Uuid =
+    Uuid::from_u128(0x0b5e_7d1c_93a4_4f62_8e0d_51c2_a7f3_9e44);
+
+/// What a write answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WriteReply {
+    /// `case`, `unit` or `leader`.
+    pub aggregate_type: String,
+    /// The aggregate's id (for a registration: the new case's id).
+    pub aggregate_id: String,
+    /// The aggregate's new version; send it back as `If-Match` to write only if nothing changed.
+    pub version: u64,
+    /// The log position of the commit (the stream sequence; equal to `version`).
+    pub position: u64,
+    /// Whether the read views already show the write when this reply left. It is false only if
+    /// the projections did not catch up within the gateway's bound.
+    pub visible: bool,
+}
+
+/// One write as a handler describes it.
+#[derive(Debug)]
+pub struct Write {
+    /// Who.
+    pub user: User,
+    /// What.
+    pub command: Command,
+    /// `If-Match`.
+    pub if_match: Option<u64>,
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// Correlation id of the request.
+    pub correlation_id: Uuid,
+    /// The request's method and path, part of what a reused key must match.
+    pub route: String,
+    /// Answer 201 Created (with `Location`) instead of 200.
+    pub creates: bool,
+}
+
+/// A finished answer, as kept for replays.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: StatusCode,
+    body: String,
+}
+
+fn fingerprint(write: &Write) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(write.route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(&write.command).unwrap_or_default());
+    hasher.update(format!("\n{:?}", write.if_match).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Runs a write and answers it.
+pub async fn execute(state: &AppState, write: Write) -> Response {
+    match execute_inner(state, &write).await {
+        Ok(answer) => respond(&write, answer, false),
+        Err(Replay(answer)) => respond(&write, answer, true),
+    }
+}
+
+/// A stored answer being replayed.
+struct Replay(Answer);
+
+async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay> {
+    if !write.user.may_write() {
+        return Ok(error_answer(ApiError::Forbidden(
+            "只读账号不能修改数据".into(),
+        )));
+    }
+    let Some(key) = &write.idempotency_key else {
+        return Ok(match send(state, write, Uuid::new_v4()).await {
+            Ok(reply) => ok_answer(write, &reply),
+            Err(e) => error_answer(e),
+        });
+    };
+    let hash = fingerprint(write);
+    match stored_answer(state, &write.user.username, key).await {
+        Ok(Some((stored_hash, answer))) => {
+            if stored_hash != hash {
+                return Ok(error_answer(ApiError::Unprocessable {
+                    message: "该 Idempotency-Key 已用于另一个请求".into(),
+                    field: Some("Idempotency-Key".into()),
+                }));
+            }
+            return Err(Replay(answer));
+        }
+        Ok(None) => {}
+        Err(e) => return Ok(error_answer(ApiError::internal(e))),
+    }
+    // The same key always sends the same command id, so even a retry that races the first
+    // attempt (or follows a crash before the answer was kept) is applied once.
+    let name = format!("{}\n{key}", write.user.username);
+    let command_id = Uuid::new_v5(&IDEMPOTENT_COMMAND_NAMESPACE, name.as_bytes());
+    let answer = match send(state, write, command_id).await {
+        Ok(reply) => ok_answer(write, &reply),
+        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => {
+            // Not an answer to keep: the retry should try again.
+            return Ok(error_answer(e));
+        }
+        Err(e) => error_answer(e),
+    };
+    match keep_answer(state, &write.user.username, key, &hash, command_id, &answer).await {
+        // A concurrent twin kept its answer first: both answer the same.
+        Ok(Some(first)) if first.body != answer.body => Err(Replay(first)),
+        Ok(_) => Ok(answer),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not keep the idempotent answer");
+            Ok(answer)
+        }
+    }
+}
+
+fn ok_answer(write: &Write, reply: &WriteReply) -> Answer {
+    Answer {
+        status: if write.creates {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        body: serde_json::to_string(reply).unwrap_or_default(),
+    }
+}
+
+fn error_answer(error: ApiError) -> Answer {
+    let body: ErrorBody = error.body();
+    Answer {
+        status: error.status(),
+        body: serde_json::to_string(&body).unwrap_or_default(),
+    }
+}
+
+fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
+    let mut response = (
+        answer.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body.clone(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Ok(reply) = serde_json::from_str::<WriteReply>(&answer.body) {
+        if let Ok(value) = HeaderValue::from_str(&etag(reply.version)) {
+            headers.insert(header::ETAG, value);
+        }
+        if write.creates
+            && let Ok(value) =
+                HeaderValue::from_str(&format!("/api/v1/cases/{}", reply.aggregate_id))
+        {
+            headers.insert(header::LOCATION, value);
+        }
+    } else if let Ok(error) = serde_json::from_str::<serde_json::Value>(&answer.body)
+        && answer.status == StatusCode::PRECONDITION_FAILED
+        && let Some(version) = error["error"]["current_version"].as_u64()
+        && let Ok(value) = HeaderValue::from_str(&etag(version))
+    {
+        headers.insert(header::ETAG, value);
+    }
+    response
+}
+
+async fn stored_answer(
+    state: &AppState,
+    username: &str,
+    key: &str,
+) -> Result<Option<(String, Answer)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT request_hash, status, response_body FROM idempotency_keys \
+         WHERE username = $1 AND idem_key = $2",
+    )
+    .bind(username)
+    .bind(key)
+    .fetch_optional(state.store().pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let status: i64 = row.try_get("status")?;
+    let answer = Answer {
+        status: u16::try_from(status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK),
+        body: row.try_get("response_body")?,
+    };
+    Ok(Some((row.try_get("request_hash")?, answer)))
+}
+
+/// Keeps an answer unless one is kept already; returns the answer now kept.
+async fn keep_answer(
+    state: &AppState,
+    username: &str,
+    key: &str,
+    hash: &str,
+    command_id: Uuid,
+    answer: &Answer,
+) -> Result<Option<Answer>, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+         (username, idem_key, request_hash, command_id, status, response_body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(username)
+    .bind(key)
+    .bind(hash)
+    .bind(command_id.to_string())
+    .bind(i64::from(answer.status.as_u16()))
+    .bind(&answer.body)
+    .bind(timestamp_text(chrono::Utc::now()))
+    .execute(state.store().pool())
+    .await?;
+    Ok(stored_answer(state, username, key)
+        .await?
+        .map(|(_, answer)| answer))
+}
+
+/// Sends the command and waits for the read views to show it.
+async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<WriteReply, ApiError> {
+    tracing::Span::current().record("command_id", tracing::field::display(command_id));
+    let kind = write.command.kind();
+    let request = CommandRequest {
+        command_id,
+        correlation_id: Some(write.correlation_id),
+        causation_id: None,
+        actor: write.user.actor(),
+        expected_version: write.if_match,
+        command: write.command.clone(),
+    };
+    let payload = serde_json::to_vec(&request).map_err(ApiError::internal)?;
+    let started = Instant::now();
+    let outcome = request_command(state, payload).await;
+    let outcome_label = match &outcome {
+        Ok(CommandReply::Ok(_)) => "accepted",
+        Ok(CommandReply::Error(e)) => e.kind.as_str(),
+        Err(_) => "unavailable",
+    };
+    metrics::counter!("zhzj_commands_total", "type" => kind, "outcome" => outcome_label)
+        .increment(1);
+    metrics::histogram!("zhzj_command_seconds", "type" => kind)
+        .record(started.elapsed().as_secs_f64());
+    match outcome? {
+        CommandReply::Ok(CommandAccepted {
+            aggregate_type,
+            aggregate_id,
+            version,
+        }) => {
+            let visible = state
+                .inner
+                .projections
+                .wait_for(version, state.config().read_your_writes)
+                .await;
+            if !visible {
+                tracing::warn!(
+                    version,
+                    "read views did not show the write within the bound"
+                );
+            }
+            Ok(WriteReply {
+                aggregate_type: aggregate_type.as_str().to_owned(),
+                aggregate_id,
+                version,
+                position: version,
+                visible,
+            })
+        }
+        CommandReply::Error(error) => Err(ApiError::from_command(error, write.if_match.is_some())),
+    }
+}
+
+async fn request_command(state: &AppState, payload: Vec<u8>) -> Result<CommandReply, ApiError> {
+    let timeout = state.config().command_timeout;
+    let reply = tokio::time::timeout(
+        timeout,
+        state.inner.client.request(CASES_COMMANDS, payload.into()),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::Unavailable("命令服务未在时限内答复，请用同一 Idempotency-Key 重试".into())
+    })?
+    .map_err(|e| {
+        use async_nats::client::RequestErrorKind;
+        match e.kind() {
+            RequestErrorKind::NoResponders => {
+                ApiError::Unavailable("命令服务未运行，请稍后重试".into())
+            }
+            _ => ApiError::Unavailable(format!("命令服务暂不可用，请重试: {e}")),
+        }
+    })?;
+    serde_json::from_slice(&reply.payload).map_err(ApiError::internal)
+}

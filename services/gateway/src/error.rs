@@ -1,0 +1,210 @@
+//! The gateway's error type and how each kind becomes an HTTP status with a JSON body
+//! `{"error": {"code", "message", "field"}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use zhzj_proto::{CommandError, ErrorKind};
+
+/// Everything a request can fail with. Messages are for the people using the system (Chinese).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (not JSON, a bad query string).
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The field at fault.
+        field: Option<String>,
+    },
+    /// No valid session.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The user may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (already exists, key reused, raced).
+    #[error("{message}")]
+    Conflict {
+        /// What conflicts.
+        message: String,
+        /// The aggregate's current version, when known.
+        current_version: Option<u64>,
+    },
+    /// `If-Match` named a version that is no longer current.
+    #[error("{message}")]
+    PreconditionFailed {
+        /// What happened.
+        message: String,
+        /// The current version.
+        current_version: Option<u64>,
+    },
+    /// The body is larger than the gateway accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Well-formed but breaks a rule; `field` names the culprit.
+    #[error("{message}")]
+    Unprocessable {
+        /// What is wrong.
+        message: String,
+        /// The field at fault.
+        field: Option<String>,
+    },
+    /// A service behind the gateway did not answer; the request may be retried.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of ours; details are in the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The JSON body of an error.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// One error.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code: bad_request, unauthenticated, forbidden, not_found, conflict,
+    /// precondition_failed, too_large, invalid, unavailable, internal.
+    pub code: &'static str,
+    /// For a person.
+    pub message: String,
+    /// The field at fault, as a JSON path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For conflicts and failed preconditions: the current version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+impl ApiError {
+    /// A fault of ours, logged with its cause; the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::Internal("服务器内部错误，请稍后重试".into())
+    }
+
+    /// Not found, with a message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::PreconditionFailed { .. } => "precondition_failed",
+            Self::TooLarge(_) => "too_large",
+            Self::Unprocessable { .. } => "invalid",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        let (field, current_version) = match self {
+            Self::BadRequest { field, .. } | Self::Unprocessable { field, .. } => {
+                (field.clone(), None)
+            }
+            Self::Conflict {
+                current_version, ..
+            }
+            | Self::PreconditionFailed {
+                current_version, ..
+            } => (None, *current_version),
+            _ => (None, None),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                field,
+                current_version,
+            },
+        }
+    }
+
+    /// The answer to a refused command. `if_match` says whether the client sent a version it
+    /// expected, which turns a version conflict into a failed precondition.
+    pub fn from_command(error: CommandError, if_match: bool) -> Self {
+        let CommandError {
+            kind,
+            message,
+            field,
+            current_version,
+        } = error;
+        match kind {
+            ErrorKind::Invalid => Self::Unprocessable { message, field },
+            ErrorKind::NotFound => Self::NotFound(message),
+            ErrorKind::Conflict if if_match && current_version.is_some() => {
+                Self::PreconditionFailed {
+                    message,
+                    current_version,
+                }
+            }
+            ErrorKind::Conflict => Self::Conflict {
+                message,
+                current_version,
+            },
+            ErrorKind::Forbidden => Self::Forbidden(message),
+            ErrorKind::TooLarge => Self::TooLarge(message),
+            ErrorKind::Unavailable => Self::Unavailable(message),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.body();
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Self::PreconditionFailed {
+            current_version: Some(version),
+            ..
+        } = &self
+            && let Ok(value) = HeaderValue::from_str(&crate::etag(*version))
+        {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        if let Self::Unauthenticated(_) = &self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"zhzj\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,138 @@
+//! The gateway: the only HTTP face of zhzj. It authenticates people, turns their requests into
+//! commands sent over NATS to the command services, and answers reads from the SQL read store.
+//! It never appends events itself.
+
+pub mod accounts;
+mod commands;
+mod error;
+mod extract;
+pub mod openapi;
+mod projections;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use zhzj_store::{Clock, EventLog, ReadStore};
+
+pub use accounts::{AccountError, Accounts, NewUser, Session, User};
+pub use error::{ApiError, ErrorBody};
+pub use projections::ProjectionWatch;
+
+/// Settings of the gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long a command may take to be answered by its service.
+    pub command_timeout: Duration,
+    /// How long a write's reply waits for the read views to show it.
+    pub read_your_writes: Duration,
+    /// `/readyz` fails when a projection is further behind than this many events.
+    pub ready_max_lag: u64,
+    /// How long a login lasts.
+    pub session_ttl: chrono::Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            command_timeout: Duration::from_secs(10),
+            read_your_writes: Duration::from_secs(5),
+            ready_max_lag: 10_000,
+            session_ttl: chrono::Duration::hours(12),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    client: async_nats::Client,
+    log: EventLog,
+    store: ReadStore,
+    accounts: Accounts,
+    projections: ProjectionWatch,
+    metrics: Option<PrometheusHandle>,
+    config: GatewayConfig,
+}
+
+/// The parts a gateway is made of.
+#[derive(Debug)]
+pub struct GatewayParts {
+    /// NATS, for commands.
+    pub client: async_nats::Client,
+    /// The log, for readiness.
+    pub log: EventLog,
+    /// The read store.
+    pub store: ReadStore,
+    /// Time, for sessions.
+    pub clock: Arc<dyn Clock>,
+    /// The Prometheus recorder's handle, if one is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// Settings.
+    pub config: GatewayConfig,
+}
+
+impl AppState {
+    /// Builds the state; the projection watcher runs until `shutdown`.
+    pub fn new(parts: GatewayParts, shutdown: CancellationToken) -> Self {
+        let accounts = Accounts::new(parts.store.clone(), parts.clock, parts.config.session_ttl);
+        let projections = ProjectionWatch::start(parts.store.clone(), shutdown);
+        Self {
+            inner: Arc::new(StateInner {
+                client: parts.client,
+                log: parts.log,
+                store: parts.store,
+                accounts,
+                projections,
+                metrics: parts.metrics,
+                config: parts.config,
+            }),
+        }
+    }
+
+    fn store(&self) -> &ReadStore {
+        &self.inner.store
+    }
+
+    fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
+    }
+
+    fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+}
+
+/// The `ETag` of an aggregate version.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves HTTP on `listener` until `shutdown`; then stops accepting and lets requests in flight
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,354 @@
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`. Schemas come from the same
+//! `schemars` derives as the types the handlers read and write (and as `proto/schemas/`), so
+//! the document cannot drift from the code's types; a test checks every path it lists is routed.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+use crate::commands::WriteReply;
+use crate::error::ErrorBody;
+use crate::routes::{
+    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage, CompleteMeasureBody,
+    LoginRequest, OrgView, RecordNoteBody, SessionReply, SetUnitsBody,
+};
+
+/// Builds schemas for one direction (requests are read, responses written).
+struct Schemas {
+    generator: SchemaGenerator,
+}
+
+impl Schemas {
+    fn new(contract: Contract) -> Self {
+        let mut settings = SchemaSettings::draft2020_12();
+        settings.definitions_path = "/components/schemas".into();
+        settings.contract = contract;
+        settings.meta_schema = None;
+        Self {
+            generator: settings.into_generator(),
+        }
+    }
+
+    fn of<T: JsonSchema>(&mut self) -> Value {
+        self.generator.subschema_for::<T>().to_value()
+    }
+}
+
+/// A JSON body with a schema.
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+/// The error answers an operation can give.
+fn errors(error: &Value, statuses: &[(&str, &str)]) -> Map<String, Value> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            (
+                (*status).to_owned(),
+                json!({"description": description, "content": json_content(error.clone())}),
+            )
+        })
+        .collect()
+}
+
+/// One operation.
+struct Operation<'a> {
+    id: &'a str,
+    summary: &'a str,
+    request: Option<Value>,
+    ok_status: &'a str,
+    ok: Value,
+    error_statuses: &'a [(&'a str, &'a str)],
+    writes: bool,
+}
+
+const AUTH_ERRORS: &[(&str, &str)] = &[("401", "未登录或登录已失效")];
+const READ_ERRORS: &[(&str, &str)] = &[
+    ("400", "查询参数有误"),
+    ("401", "未登录或登录已失效"),
+    ("404", "不存在"),
+];
+const WRITE_ERRORS: &[(&str, &str)] = &[
+    ("400", "请求体不是有效的 JSON"),
+    ("401", "未登录或登录已失效"),
+    ("403", "无权操作"),
+    ("404", "案件或引用的对象不存在"),
+    ("409", "与当前状态冲突"),
+    ("412", "If-Match 版本已过期；响应含当前版本"),
+    ("413", "请求体过大"),
+    ("422", "内容不符合规则；field 指出字段"),
+    ("503", "命令服务暂不可用，可用同一 Idempotency-Key 重试"),
+];
+
+fn operation(op: Operation<'_>, error: &Value) -> Value {
+    let mut responses = errors(error, op.error_statuses);
+    responses.insert(
+        op.ok_status.to_owned(),
+        json!({"description": "成功", "content": json_content(op.ok)}),
+    );
+    let mut value = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "responses": responses,
+    });
+    if let Some(request) = op.request {
+        value["requestBody"] = json!({"required": true, "content": json_content(request)});
+    }
+    if op.writes {
+        value["parameters"] = json!([
+            {"name": "If-Match", "in": "header", "required": false,
+             "description": "只在案件仍为此版本 (ETag) 时写入，否则 412",
+             "schema": {"type": "string"}},
+            {"name": "Idempotency-Key", "in": "header", "required": false,
+             "description": "重试键：同一键的重复请求返回首次结果，不重复写入",
+             "schema": {"type": "string", "maxLength": 128}},
+        ]);
+    }
+    value
+}
+
+fn path_parameter(name: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+fn build() -> Value {
+    let mut requests = Schemas::new(Contract::Deserialize);
+    let mut responses = Schemas::new(Contract::Serialize);
+    let error = responses.of::<ErrorBody>();
+    let write = responses.of::<WriteReply>();
+    let mut paths = Map::new();
+    let mut add = |path: &str, method: &str, op: Value| {
+        let entry = paths.entry(path.to_owned()).or_insert_with(|| json!({}));
+        entry[method] = op;
+    };
+    add(
+        "/api/v1/session",
+        "post",
+        operation(
+            Operation {
+                id: "login",
+                summary: "登录：返回令牌 (Bearer) 并设置会话 Cookie",
+                request: Some(requests.of::<LoginRequest>()),
+                ok_status: "201",
+                ok: responses.of::<SessionReply>(),
+                error_statuses: &[
+                    ("400", "请求有误"),
+                    ("401", "用户名或密码错误"),
+                    ("422", "缺少字段"),
+                ],
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    add(
+        "/api/v1/session",
+        "get",
+        operation(
+            Operation {
+                id: "currentUser",
+                summary: "当前登录用户",
+                request: None,
+                ok_status: "200",
+                ok: responses.of::<crate::User>(),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let mut logout = operation(
+        Operation {
+            id: "logout",
+            summary: "退出登录",
+            request: None,
+            ok_status: "204",
+            ok: json!({}),
+            error_statuses: AUTH_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    logout["responses"]["204"] = json!({"description": "已退出"});
+    add("/api/v1/session", "delete", logout);
+    add(
+        "/api/v1/cases",
+        "post",
+        operation(
+            Operation {
+                id: "registerCase",
+                summary: "登记积案、列入清单",
+                request: Some(requests.of::<zhzj_proto::commands::RegisterCase>()),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        ),
+    );
+    let mut show = operation(
+        Operation {
+            id: "getCase",
+            summary: "案件详情（个人信息已脱敏）；ETag 为案件版本",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<CaseView>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    show["parameters"] = json!([path_parameter("id")]);
+    add("/api/v1/cases/{id}", "get", show);
+    let mut history = operation(
+        Operation {
+            id: "getCaseEvents",
+            summary: "案件的全部事件（事件档案）",
+            request: None,
+            ok_status: "200",
+            ok: json!({"type": "array", "items": responses.of::<CaseEventView>()}),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    history["parameters"] = json!([path_parameter("id")]);
+    add("/api/v1/cases/{id}/events", "get", history);
+    let case_writes: [(&str, &str, &str, Value, &str); 5] = [
+        (
+            "/api/v1/cases/{id}/leader",
+            "assignLeader",
+            "指定或更换包案领导",
+            requests.of::<AssignLeaderBody>(),
+            "200",
+        ),
+        (
+            "/api/v1/cases/{id}/units",
+            "setResponsibleUnits",
+            "设定责任单位（主办、协办）",
+            requests.of::<SetUnitsBody>(),
+            "200",
+        ),
+        (
+            "/api/v1/cases/{id}/measures",
+            "addMeasure",
+            "添加化解措施",
+            requests.of::<AddMeasureBody>(),
+            "201",
+        ),
+        (
+            "/api/v1/cases/{id}/measures/{measure_id}/complete",
+            "completeMeasure",
+            "措施落实销项",
+            requests.of::<CompleteMeasureBody>(),
+            "200",
+        ),
+        (
+            "/api/v1/cases/{id}/notes",
+            "recordNote",
+            "记录工作情况",
+            requests.of::<RecordNoteBody>(),
+            "201",
+        ),
+    ];
+    for (path, id, summary, body, status) in case_writes {
+        let mut op = operation(
+            Operation {
+                id,
+                summary,
+                request: Some(body),
+                ok_status: status,
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        );
+        if let Some(parameters) = op["parameters"].as_array_mut() {
+            parameters.insert(0, path_parameter("id"));
+            if path.contains("{measure_id}") {
+                parameters.insert(1, path_parameter("measure_id"));
+            }
+        }
+        add(path, "post", op);
+    }
+    let mut checklist = operation(
+        Operation {
+            id: "getChecklist",
+            summary: "清单：按区、镇街、包案领导、状态、关键词筛选，分页",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<ChecklistPage>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    checklist["parameters"] = json!(
+        ["district", "town", "leader", "status", "q", "page", "per_page"]
+            .iter()
+            .map(|name| json!({"name": name, "in": "query", "required": false,
+                               "schema": {"type": if name.starts_with("p") { "integer" } else { "string" }}}))
+            .collect::<Vec<_>>()
+    );
+    add("/api/v1/checklist", "get", checklist);
+    add(
+        "/api/v1/org",
+        "get",
+        operation(
+            Operation {
+                id: "getOrg",
+                summary: "组织架构：单位与包案领导",
+                request: None,
+                ok_status: "200",
+                ok: responses.of::<OrgView>(),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    // Logging in needs no session.
+    if let Some(login) = paths.get_mut("/api/v1/session") {
+        login["post"]["security"] = json!([]);
+    }
+    let mut schemas = requests.generator.take_definitions(true);
+    for (name, schema) in responses.generator.take_definitions(true) {
+        schemas.entry(name).or_insert(schema);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "zhzj 治重化积 积案化解跟踪系统 API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "除登录外，所有接口需 Authorization: Bearer <token> 或会话 Cookie。错误均为 {\"error\": {\"code\", \"message\", \"field\"}}。",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE},
+            },
+        },
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": paths,
+    })
+}
+
+static DOCUMENT: LazyLock<Value> = LazyLock::new(build);
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(DOCUMENT.clone())
+}
+
+/// The document, for tests and tools.
+pub fn openapi_document() -> &'static Value {
+    &DOCUMENT
+}

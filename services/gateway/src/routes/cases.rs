@@ -1,0 +1,448 @@
+//! `/api/v1/cases`: register a case, read one with its measures and history, and the writes that
+//! work it (leader, units, measures, notes).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+use uuid::Uuid;
+use zhzj_proto::Command;
+use zhzj_proto::commands::{
+    AddMeasure, AssignLeader, CompleteMeasure, RecordNote, RegisterCase, SetResponsibleUnits,
+};
+
+use super::checklist::{ChecklistItem, item_columns};
+use crate::commands::{Write, execute};
+use crate::extract::{CorrelationId, CurrentUser, IdempotencyKey, IfMatch, JsonBody};
+use crate::{ApiError, AppState, etag};
+
+/// What every write handler receives besides its body.
+pub struct WriteContext {
+    state: AppState,
+    user: crate::User,
+    if_match: Option<u64>,
+    key: Option<String>,
+    correlation: Uuid,
+}
+
+impl WriteContext {
+    async fn run(self, route: String, command: Command, creates: bool) -> Response {
+        execute(
+            &self.state,
+            Write {
+                user: self.user,
+                command,
+                if_match: self.if_match,
+                idempotency_key: self.key,
+                correlation_id: self.correlation,
+                route,
+                creates,
+            },
+        )
+        .await
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for WriteContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        let IfMatch(if_match) = IfMatch::from_request_parts(parts, state).await?;
+        let IdempotencyKey(key) = IdempotencyKey::from_request_parts(parts, state).await?;
+        let CorrelationId(correlation) = CorrelationId::from_request_parts(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            user,
+            if_match,
+            key,
+            correlation,
+        })
+    }
+}
+
+/// A case id from the path; anything else names no case.
+fn case_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found(format!("案件 {text} 不存在")))
+}
+
+/// `POST /api/v1/cases`: register a case (登记、列入清单).
+pub async fn register(context: WriteContext, JsonBody(body): JsonBody<RegisterCase>) -> Response {
+    context
+        .run("POST /cases".into(), Command::RegisterCase(body), true)
+        .await
+}
+
+/// Assign or reassign the owning leader.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignLeaderBody {
+    /// The leader, from `GET /api/v1/org`.
+    pub leader_id: String,
+    /// Why; required when the case already has a leader.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/cases/{id}/leader` (领导包案).
+pub async fn assign_leader(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<AssignLeaderBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::AssignLeader(AssignLeader {
+        case_id,
+        leader_id: body.leader_id,
+        reason: body.reason,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/leader"), command, false)
+        .await)
+}
+
+/// Set the responsible units.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetUnitsBody {
+    /// The lead unit (主办).
+    pub lead_unit_id: String,
+    /// Assisting units (协办).
+    #[serde(default)]
+    pub assisting_unit_ids: Vec<String>,
+    /// The named handler (具体责任人).
+    #[serde(default)]
+    pub handler: Option<String>,
+}
+
+/// `POST /api/v1/cases/{id}/units` (责任单位).
+pub async fn set_units(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<SetUnitsBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::SetResponsibleUnits(SetResponsibleUnits {
+        case_id,
+        lead_unit_id: body.lead_unit_id,
+        assisting_unit_ids: body.assisting_unit_ids,
+        handler: body.handler,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/units"), command, false)
+        .await)
+}
+
+/// Add a measure.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMeasureBody {
+    /// What is to be done.
+    pub description: String,
+    /// Due date.
+    #[serde(default)]
+    pub due_on: Option<NaiveDate>,
+}
+
+/// `POST /api/v1/cases/{id}/measures` (措施).
+pub async fn add_measure(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<AddMeasureBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::AddMeasure(AddMeasure {
+        case_id,
+        description: body.description,
+        due_on: body.due_on,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/measures"), command, true)
+        .await)
+}
+
+/// Tick off a measure.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteMeasureBody {
+    /// What came of it.
+    pub result: String,
+}
+
+/// `POST /api/v1/cases/{id}/measures/{measure_id}/complete`.
+pub async fn complete_measure(
+    Path((id, measure_id)): Path<(String, String)>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<CompleteMeasureBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let route = format!("POST /cases/{case_id}/measures/{measure_id}/complete");
+    let command = Command::CompleteMeasure(CompleteMeasure {
+        case_id,
+        measure_id,
+        result: body.result,
+    });
+    Ok(context.run(route, command, false).await)
+}
+
+/// Record a note.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordNoteBody {
+    /// The note.
+    pub text: String,
+}
+
+/// `POST /api/v1/cases/{id}/notes`.
+pub async fn record_note(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<RecordNoteBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::RecordNote(RecordNote {
+        case_id,
+        text: body.text,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/notes"), command, true)
+        .await)
+}
+
+/// A measure of a case.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct MeasureView {
+    /// `m1`, `m2`, …
+    pub measure_id: String,
+    /// What is to be done.
+    pub description: String,
+    /// Due date.
+    pub due_on: Option<String>,
+    /// Whether it is ticked off.
+    pub done: bool,
+    /// What came of it.
+    pub result: Option<String>,
+}
+
+/// A note on a case.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct NoteView {
+    /// When.
+    pub at: String,
+    /// By whom.
+    pub by: String,
+    /// The note.
+    pub text: String,
+}
+
+/// One case: its checklist row, the registration details, measures and notes.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CaseView {
+    /// The checklist row.
+    #[serde(flatten)]
+    pub row: ChecklistItem,
+    /// Petitioners, with ID numbers and phones masked.
+    pub petitioners: Vec<Value>,
+    /// Channel (网上、来信、来访、电话).
+    pub channel: Option<String>,
+    /// First filed date.
+    pub first_filed_on: Option<String>,
+    /// People involved.
+    pub group_size: Option<u64>,
+    /// The named handler (具体责任人).
+    pub handler: Option<String>,
+    /// The measures.
+    pub measures: Vec<MeasureView>,
+    /// The notes.
+    pub notes: Vec<NoteView>,
+}
+
+/// One event of a case's history.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CaseEventView {
+    /// Log position of its commit.
+    pub position: u64,
+    /// The case version it produced.
+    pub version: u64,
+    /// Event id.
+    pub event_id: String,
+    /// Event type (`CaseRegistered`, `LeaderAssigned`, …).
+    pub event_type: String,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// When it happened.
+    pub occurred_at: String,
+    /// Who did it.
+    pub actor_id: String,
+    /// The command that caused it.
+    pub command_id: String,
+    /// The user action it belongs to.
+    pub correlation_id: String,
+    /// The event's data (personal data masked).
+    pub data: Value,
+}
+
+/// Masks all but the first 3 and last 4 characters.
+fn mask(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+/// Masks petitioners' ID numbers and phones in event data. Unmasked reads come with the roles
+/// that may see them.
+fn mask_personal_data(event_type: &str, data: &mut Value) {
+    if event_type != "CaseRegistered" {
+        return;
+    }
+    if let Some(petitioners) = data.get_mut("petitioners").and_then(Value::as_array_mut) {
+        for petitioner in petitioners {
+            for field in ["id_number", "phone"] {
+                if let Some(value) = petitioner.get_mut(field)
+                    && let Some(text) = value.as_str()
+                {
+                    *value = Value::String(mask(text));
+                }
+            }
+        }
+    }
+}
+
+async fn case_events_of(state: &AppState, case_id: Uuid) -> Result<Vec<CaseEventView>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT position, aggregate_version, event_id, event_type, schema_version, occurred_at, \
+         actor_id, command_id, correlation_id, CAST(data AS TEXT) AS data FROM event_archive \
+         WHERE aggregate_type = 'case' AND aggregate_id = $1 ORDER BY position, event_index",
+    )
+    .bind(case_id.to_string())
+    .fetch_all(state.store().pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let event_type: String = row.try_get("event_type")?;
+            let data: String = row.try_get("data")?;
+            let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+            mask_personal_data(&event_type, &mut data);
+            Ok(CaseEventView {
+                position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
+                version: u64::try_from(row.try_get::<i64, _>("aggregate_version")?).unwrap_or(0),
+                event_id: row.try_get("event_id")?,
+                schema_version: row.try_get::<i64, _>("schema_version")?,
+                occurred_at: row.try_get("occurred_at")?,
+                actor_id: row.try_get("actor_id")?,
+                command_id: row.try_get("command_id")?,
+                correlation_id: row.try_get("correlation_id")?,
+                event_type,
+                data,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(ApiError::from)
+}
+
+async fn checklist_item(state: &AppState, case_id: Uuid) -> Result<ChecklistItem, ApiError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM checklist_rows WHERE case_id = $1",
+        item_columns()
+    )))
+    .bind(case_id.to_string())
+    .fetch_optional(state.store().pool())
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("案件 {case_id} 不存在")))?;
+    Ok(ChecklistItem::from_row(&row)?)
+}
+
+fn with_etag(version: u64, body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+/// `GET /api/v1/cases/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let row = checklist_item(&state, case_id).await?;
+    let mut view = CaseView {
+        row,
+        petitioners: Vec::new(),
+        channel: None,
+        first_filed_on: None,
+        group_size: None,
+        handler: None,
+        measures: Vec::new(),
+        notes: Vec::new(),
+    };
+    for event in case_events_of(&state, case_id).await? {
+        let data = &event.data;
+        match event.event_type.as_str() {
+            "CaseRegistered" => {
+                view.petitioners = data["petitioners"].as_array().cloned().unwrap_or_default();
+                view.channel = text(&data["channel"]);
+                view.first_filed_on = text(&data["first_filed_on"]);
+                view.group_size = data["group_size"].as_u64();
+            }
+            "ResponsibleUnitsSet" => view.handler = text(&data["handler"]),
+            "MeasureAdded" => view.measures.push(MeasureView {
+                measure_id: text(&data["measure_id"]).unwrap_or_default(),
+                description: text(&data["description"]).unwrap_or_default(),
+                due_on: text(&data["due_on"]),
+                done: false,
+                result: None,
+            }),
+            "MeasureCompleted" => {
+                let id = text(&data["measure_id"]);
+                if let Some(measure) = view
+                    .measures
+                    .iter_mut()
+                    .find(|m| Some(&m.measure_id) == id.as_ref())
+                {
+                    measure.done = true;
+                    measure.result = text(&data["result"]);
+                }
+            }
+            "NoteRecorded" => view.notes.push(NoteView {
+                at: event.occurred_at.clone(),
+                by: event.actor_id.clone(),
+                text: text(&data["text"]).unwrap_or_default(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(with_etag(view.row.version, Json(view)))
+}
+
+/// `GET /api/v1/cases/{id}/events`: the case's history from the event archive.
+pub async fn events(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let events = case_events_of(&state, case_id).await?;
+    let Some(last) = events.last() else {
+        return Err(ApiError::not_found(format!("案件 {case_id} 不存在")));
+    };
+    let version = last.version;
+    Ok(with_etag(version, Json(events)))
+}

@@ -1,0 +1,260 @@
+//! `GET /api/v1/checklist`: the checklist (清单) with filters and paging.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::extract::CurrentUser;
+use crate::{ApiError, AppState};
+
+/// Largest page.
+const MAX_PER_PAGE: u32 = 200;
+/// Default page size.
+const DEFAULT_PER_PAGE: u32 = 50;
+
+/// Where a case stands, derived from the checklist row until the full lifecycle arrives.
+pub const STATUS_SQL: &str = "CASE WHEN leader_id IS NULL THEN 'unassigned' \
+    WHEN measures_total > 0 AND measures_done = measures_total THEN 'measures_done' \
+    ELSE 'in_progress' END";
+
+/// The statuses and their labels.
+const STATUSES: [(&str, &str); 3] = [
+    ("unassigned", "待包案"),
+    ("in_progress", "化解中"),
+    ("measures_done", "措施已落实"),
+];
+
+fn status_label(status: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map_or("", |(_, label)| label)
+}
+
+/// A unit or leader named on a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Named {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// One row of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ChecklistItem {
+    /// Case id.
+    pub case_id: String,
+    /// 案件编号.
+    pub case_number: String,
+    /// 诉求.
+    pub matter: String,
+    /// Category.
+    pub category: String,
+    /// 区.
+    pub district: Named,
+    /// 镇街.
+    pub town: Option<Named>,
+    /// 包案领导.
+    pub leader: Option<Named>,
+    /// 责任单位 (主办).
+    pub lead_unit: Option<Named>,
+    /// 协办单位, joined with 、.
+    pub assisting_units: Option<String>,
+    /// Measures in the plan.
+    pub measures_total: i64,
+    /// Measures ticked off.
+    pub measures_done: i64,
+    /// `unassigned`, `in_progress` or `measures_done`.
+    pub status: String,
+    /// 待包案, 化解中 or 措施已落实.
+    pub status_label: String,
+    /// When it was put on the list.
+    pub registered_at: String,
+    /// The last thing that happened to it.
+    pub last_activity_at: String,
+    /// The case version (its `ETag`).
+    pub version: u64,
+}
+
+fn named(row: &sqlx::any::AnyRow, id: &str, name: &str) -> Result<Option<Named>, sqlx::Error> {
+    let id: Option<String> = row.try_get(id)?;
+    let name: Option<String> = row.try_get(name)?;
+    Ok(id.map(|id| Named {
+        id,
+        name: name.unwrap_or_default(),
+    }))
+}
+
+impl ChecklistItem {
+    /// Reads a row selected with [`ITEM_COLUMNS`].
+    pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        let status: String = row.try_get("status")?;
+        Ok(Self {
+            case_id: row.try_get("case_id")?,
+            case_number: row.try_get("case_number")?,
+            matter: row.try_get("matter")?,
+            category: row.try_get("category")?,
+            district: Named {
+                id: row.try_get("district_id")?,
+                name: row.try_get("district_name")?,
+            },
+            town: named(row, "town_id", "town_name")?,
+            leader: named(row, "leader_id", "leader_name")?,
+            lead_unit: named(row, "lead_unit_id", "lead_unit_name")?,
+            assisting_units: row.try_get("assisting_units")?,
+            measures_total: row.try_get("measures_total")?,
+            measures_done: row.try_get("measures_done")?,
+            status_label: status_label(&status).to_owned(),
+            status,
+            registered_at: row.try_get("registered_at")?,
+            last_activity_at: row.try_get("last_activity_at")?,
+            version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+        })
+    }
+}
+
+/// The columns [`ChecklistItem::from_row`] reads.
+pub fn item_columns() -> String {
+    format!(
+        "case_id, case_number, matter, category, district_id, district_name, town_id, town_name, \
+         leader_id, leader_name, lead_unit_id, lead_unit_name, assisting_units, measures_total, \
+         measures_done, registered_at, last_activity_at, version, {STATUS_SQL} AS status"
+    )
+}
+
+/// Filters and paging.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistQuery {
+    /// District unit id.
+    pub district: Option<String>,
+    /// Town or street unit id.
+    pub town: Option<String>,
+    /// Owning leader id.
+    pub leader: Option<String>,
+    /// `unassigned`, `in_progress` or `measures_done`.
+    pub status: Option<String>,
+    /// Free text, matched against the case number, matter, category, leader and unit names.
+    pub q: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u32>,
+    /// Rows per page (at most 200).
+    pub per_page: Option<u32>,
+}
+
+/// A page of the checklist.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ChecklistPage {
+    /// Rows matching the filters.
+    pub total: i64,
+    /// This page.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+    /// The rows, oldest registration first.
+    pub rows: Vec<ChecklistItem>,
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// `GET /api/v1/checklist`.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    query: Result<Query<ChecklistQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ChecklistPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest {
+        message: format!("查询参数有误: {}", e.body_text()),
+        field: None,
+    })?;
+    if let Some(status) = &query.status
+        && !STATUSES.iter().any(|(s, _)| s == status)
+    {
+        return Err(ApiError::BadRequest {
+            message: format!("未知状态 {status}；可选 unassigned、in_progress、measures_done"),
+            field: Some("status".into()),
+        });
+    }
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query
+        .per_page
+        .unwrap_or(DEFAULT_PER_PAGE)
+        .clamp(1, MAX_PER_PAGE);
+    let mut conditions = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let mut bind = |condition: &str, value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        conditions.push(condition.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(district) = query.district.filter(|s| !s.is_empty()) {
+        bind("district_id = ?", district, &mut binds);
+    }
+    if let Some(town) = query.town.filter(|s| !s.is_empty()) {
+        bind("town_id = ?", town, &mut binds);
+    }
+    if let Some(leader) = query.leader.filter(|s| !s.is_empty()) {
+        bind("leader_id = ?", leader, &mut binds);
+    }
+    if let Some(status) = query.status {
+        bind(&format!("({STATUS_SQL}) = ?"), status, &mut binds);
+    }
+    if let Some(text) = query
+        .q
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty())
+    {
+        bind(
+            "(case_number || ' ' || matter || ' ' || category || ' ' || COALESCE(leader_name, '') \
+             || ' ' || COALESCE(lead_unit_name, '') || ' ' || district_name || ' ' \
+             || COALESCE(town_name, '')) LIKE ? ESCAPE '\\'",
+            like_pattern(&text),
+            &mut binds,
+        );
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let count_sql = format!("SELECT COUNT(*) AS n FROM checklist_rows{filter}");
+    let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
+    for value in &binds {
+        count = count.bind(value.clone());
+    }
+    let total: i64 = count.fetch_one(state.store().pool()).await?.try_get("n")?;
+    let rows_sql = format!(
+        "SELECT {} FROM checklist_rows{filter} ORDER BY registered_at, case_id \
+         LIMIT {per_page} OFFSET {}",
+        item_columns(),
+        u64::from(page - 1) * u64::from(per_page)
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(rows_sql));
+    for value in &binds {
+        rows = rows.bind(value.clone());
+    }
+    let rows = rows
+        .fetch_all(state.store().pool())
+        .await?
+        .iter()
+        .map(ChecklistItem::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(ChecklistPage {
+        total,
+        page,
+        per_page,
+        rows,
+    }))
+}

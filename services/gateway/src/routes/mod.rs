@@ -1,0 +1,104 @@
+//! The routes of the gateway, and the middleware every request passes: a tracing span that
+//! carries the correlation id (and, once known, the command id), and the body size limit.
+
+mod cases;
+mod checklist;
+mod ops;
+mod org;
+mod session;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tracing::Instrument;
+
+use crate::ApiError;
+use crate::AppState;
+use crate::extract::{CORRELATION_HEADER, CorrelationId};
+
+pub use cases::{
+    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, CompleteMeasureBody, RecordNoteBody,
+    SetUnitsBody,
+};
+pub use checklist::ChecklistPage;
+pub use org::OrgView;
+pub use session::{LoginRequest, SessionReply};
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().body_limit;
+    let api = Router::new()
+        .route(
+            "/session",
+            post(session::login)
+                .delete(session::logout)
+                .get(session::current),
+        )
+        .route("/cases", post(cases::register))
+        .route("/cases/{id}", get(cases::show))
+        .route("/cases/{id}/events", get(cases::events))
+        .route("/cases/{id}/leader", post(cases::assign_leader))
+        .route("/cases/{id}/units", post(cases::set_units))
+        .route("/cases/{id}/measures", post(cases::add_measure))
+        .route(
+            "/cases/{id}/measures/{measure_id}/complete",
+            post(cases::complete_measure),
+        )
+        .route("/cases/{id}/notes", post(cases::record_note))
+        .route("/checklist", get(checklist::list))
+        .route("/org", get(org::show))
+        .route("/openapi.json", get(crate::openapi::document))
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn(trace_request))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("没有这个接口")
+}
+
+/// Opens the request's span (method, route, correlation id, and a slot for the command id),
+/// logs the outcome, and echoes the correlation id.
+async fn trace_request(mut request: Request, next: Next) -> Response {
+    let correlation = CorrelationId::of(request.headers());
+    request.extensions_mut().insert(correlation);
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        route = %route,
+        correlation_id = %correlation.0,
+        command_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request answered"
+        );
+    });
+    metrics::counter!("zhzj_http_requests_total", "route" => route, "status" => status.to_string())
+        .increment(1);
+    if let Ok(value) = HeaderValue::from_str(&correlation.0.to_string()) {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,135 @@
+//! Applies the demo data set (`demo.rs`) to a running system: the directory, then each case's
+//! history with every command at its own time (through an in-process cases service whose clock
+//! is set per command), then the demo accounts. Loading again adds nothing: a unit, leader or
+//! case that exists is skipped.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use zhzj_cases::CasesService;
+use zhzj_gateway::{Accounts, NewUser};
+use zhzj_proto::{Actor, CommandReply, CommandRequest, ErrorKind};
+use zhzj_store::{EventLog, FixedClock};
+
+use crate::demo::{DEMO_ACCOUNTS, DemoCase, DemoStep, demo_data};
+
+/// Cases loaded at once.
+const WORKERS: usize = 4;
+
+/// What a load did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DemoReport {
+    /// Units and leaders added.
+    pub directory_added: usize,
+    /// Cases added.
+    pub cases_added: usize,
+    /// Cases that were there already.
+    pub cases_present: usize,
+    /// Accounts created.
+    pub accounts_added: usize,
+}
+
+fn actor(user_id: &str, role: &str) -> Actor {
+    Actor {
+        user_id: user_id.to_owned(),
+        roles: vec![role.to_owned()],
+        unit_id: Some("xm".to_owned()),
+    }
+}
+
+/// Applies one step at its time; `Ok(false)` when what it creates exists already.
+async fn apply(
+    service: &CasesService,
+    clock: &FixedClock,
+    step: &DemoStep,
+    actor: &Actor,
+) -> anyhow::Result<bool> {
+    clock.set(step.at);
+    let request = CommandRequest {
+        command_id: step.command_id,
+        correlation_id: None,
+        causation_id: None,
+        actor: actor.clone(),
+        expected_version: None,
+        command: step.command.clone(),
+    };
+    match service.handle(request).await {
+        CommandReply::Ok(_) => Ok(true),
+        CommandReply::Error(e) if e.kind == ErrorKind::Conflict => Ok(false),
+        CommandReply::Error(e) => bail!(
+            "demo command {} ({}) refused: {} {}",
+            step.command_id,
+            step.command.kind(),
+            e.message,
+            e.field.unwrap_or_default()
+        ),
+    }
+}
+
+/// Loads one case's history; false when the case was there already.
+async fn load_case(log: &EventLog, case: &DemoCase) -> anyhow::Result<bool> {
+    let Some(first) = case.steps.first() else {
+        return Ok(false);
+    };
+    let clock = FixedClock::new(first.at);
+    let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
+    let coordinator = actor("xietiao", "coordinator");
+    if !apply(&service, &clock, first, &coordinator).await? {
+        return Ok(false);
+    }
+    for step in &case.steps[1..] {
+        apply(&service, &clock, step, &coordinator).await?;
+    }
+    Ok(true)
+}
+
+/// Loads the demo, stopping early (between cases) on `shutdown`.
+pub async fn load(
+    log: &EventLog,
+    accounts: &Accounts,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<DemoReport> {
+    let data = demo_data(chrono::Utc::now());
+    let mut report = DemoReport::default();
+    let clock = FixedClock::new(chrono::Utc::now());
+    let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
+    let admin = actor("admin", "admin");
+    for step in &data.directory {
+        if apply(&service, &clock, step, &admin).await? {
+            report.directory_added += 1;
+        }
+    }
+    let mut loads = futures::stream::iter(data.cases)
+        .take_until(Box::pin(shutdown.cancelled()))
+        .map(|case| {
+            let log = log.clone();
+            async move {
+                load_case(&log, &case)
+                    .await
+                    .with_context(|| format!("demo case {}", case.case_id))
+            }
+        })
+        .buffer_unordered(WORKERS);
+    while let Some(added) = loads.next().await {
+        if added? {
+            report.cases_added += 1;
+        } else {
+            report.cases_present += 1;
+        }
+    }
+    for (username, password, display_name, roles) in DEMO_ACCOUNTS {
+        let user = NewUser {
+            username: (*username).to_owned(),
+            password: (*password).to_owned(),
+            display_name: (*display_name).to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            unit_id: Some("xm".to_owned()),
+        };
+        if accounts.ensure_user(&user).await? {
+            report.accounts_added += 1;
+        }
+    }
+    Ok(report)
+}
