@@ -523,3 +523,208 @@ pub fn record_note(case_id: Uuid, text: &str) -> DomainCommand {
         text: text.into(),
     })
 }
+
+/// The Prometheus recorder of this test process (installed once; metrics are global).
+pub fn test_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Password of every account [`spawn_app`] creates.
+pub const TEST_PASSWORD: &str = "test-password-1";
+/// Body limit of the test gateway.
+pub const TEST_BODY_LIMIT: usize = 16 * 1024;
+
+/// A whole system on real parts: a nats-server, the cases service on NATS, the projections on a
+/// fresh database, and the HTTP gateway on a free port, with accounts `xietiao` (coordinator)
+/// and `chakan` (read-only viewer).
+#[derive(Debug)]
+pub struct TestApp {
+    /// The nats-server.
+    pub nats: NatsServer,
+    /// The log and a directly callable service (with a fixed clock).
+    pub services: Services,
+    /// The read store and its projections.
+    pub projecting: Projecting,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    gateway: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts a [`TestApp`] on a database of `kind`.
+pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
+    let (nats, services) = seeded_stack().await?;
+    let client = nats.connect().await?;
+    let shutdown = CancellationToken::new();
+    serve_cases(client.clone(), services.cases.clone(), shutdown.clone()).await?;
+    let projecting = Projecting::start(&services.log, kind).await?;
+    let store = projecting.store.clone();
+    let accounts = zhzj_gateway::Accounts::new(
+        store.clone(),
+        Arc::new(zhzj_store::SystemClock),
+        chrono::Duration::hours(1),
+    );
+    for (username, roles) in [("xietiao", "coordinator"), ("chakan", "viewer")] {
+        accounts
+            .add_user(&zhzj_gateway::NewUser {
+                username: username.into(),
+                password: TEST_PASSWORD.into(),
+                display_name: format!("测试{username}"),
+                roles: vec![roles.into()],
+                unit_id: Some("xm".into()),
+            })
+            .await?;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = zhzj_gateway::AppState::new(
+        zhzj_gateway::GatewayParts {
+            client,
+            log: services.log.clone(),
+            store,
+            clock: Arc::new(zhzj_store::SystemClock),
+            metrics: test_metrics(),
+            config: zhzj_gateway::GatewayConfig {
+                body_limit: TEST_BODY_LIMIT,
+                ..zhzj_gateway::GatewayConfig::default()
+            },
+        },
+        shutdown.clone(),
+    );
+    let gateway = tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
+    Ok(TestApp {
+        nats,
+        services,
+        projecting,
+        base,
+        http: reqwest::Client::new(),
+        shutdown,
+        gateway,
+    })
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON (Null when it is not JSON).
+    pub json: serde_json::Value,
+}
+
+impl Answer {
+    /// The `ETag` header without quotes, as a version.
+    pub fn etag(&self) -> Option<u64> {
+        self.headers
+            .get("etag")?
+            .to_str()
+            .ok()?
+            .trim_matches('"')
+            .parse()
+            .ok()
+    }
+
+    /// The error code of an error answer.
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// The URL of an API path (`/cases` → `http://…/api/v1/cases`).
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// Logs in and returns the bearer token.
+    pub async fn login(&self, username: &str) -> anyhow::Result<String> {
+        let answer = self
+            .send(
+                self.http
+                    .post(self.api("/session"))
+                    .json(&serde_json::json!({"username": username, "password": TEST_PASSWORD})),
+            )
+            .await?;
+        if answer.status != 201 {
+            bail!("login failed: {answer:?}");
+        }
+        Ok(answer.json["token"]
+            .as_str()
+            .context("no token")?
+            .to_owned())
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok(Answer {
+            status,
+            headers,
+            json,
+        })
+    }
+
+    /// `POST` JSON to an API path as the holder of `token`.
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<Answer> {
+        self.send(self.http.post(self.api(path)).bearer_auth(token).json(body))
+            .await
+    }
+
+    /// `GET` an API path as the holder of `token`.
+    pub async fn get(&self, token: &str, path: &str) -> anyhow::Result<Answer> {
+        self.send(self.http.get(self.api(path)).bearer_auth(token))
+            .await
+    }
+
+    /// The log's last position (to check that a refused request appended nothing).
+    pub async fn log_position(&self) -> anyhow::Result<u64> {
+        Ok(self.services.log.last_position().await?)
+    }
+
+    /// Stops the gateway, the service and the projections.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.gateway.await??;
+        self.projecting.stop().await?;
+        Ok(())
+    }
+}
+
+/// The JSON body of a registration in 思明区 / 中华街道 (the test directory).
+pub fn registration_json(n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "petitioners": [{
+            "name": "张三",
+            "id_number": synthetic_id_number(n),
+            "phone": "13800000000",
+        }],
+        "matter": format!("要求解决房屋征收补偿问题 #{n}"),
+        "category": "征地拆迁",
+        "district_id": "xm-siming",
+        "town_id": "xm-siming-zhonghua",
+        "channel": "visit",
+        "first_filed_on": "2025-06-01",
+        "list_source": "screening",
+    })
+}
