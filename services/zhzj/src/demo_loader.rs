@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use zhzj_cases::CasesService;
 use zhzj_gateway::{Accounts, NewUser};
-use zhzj_proto::{Actor, CommandReply, CommandRequest, ErrorKind};
+use zhzj_proto::{Actor, AggregateType, Command, CommandReply, CommandRequest, ErrorKind};
 use zhzj_store::{EventLog, FixedClock};
 
 use crate::demo::{DEMO_ACCOUNTS, DemoCase, DemoStep, demo_data};
@@ -39,13 +39,31 @@ fn actor(user_id: &str, role: &str) -> Actor {
     }
 }
 
-/// Applies one step at its time; `Ok(false)` when what it creates exists already.
+/// The aggregate a step creates, if it creates one.
+fn created_aggregate(command: &Command) -> Option<(AggregateType, String)> {
+    match command {
+        Command::RegisterCase(c) => c.case_id.map(|id| (AggregateType::Case, id.to_string())),
+        Command::AddUnit(c) => Some((AggregateType::Unit, c.unit_id.clone())),
+        Command::AddLeader(c) => Some((AggregateType::Leader, c.leader_id.clone())),
+        _ => None,
+    }
+}
+
+/// Applies one step at its time; `Ok(false)` when what it creates exists already. (Existence
+/// is read from the log: a repeated command id within the log's duplicate window is answered
+/// as accepted, so the reply alone cannot tell a first load from a second.)
 async fn apply(
     service: &CasesService,
+    log: &EventLog,
     clock: &FixedClock,
     step: &DemoStep,
     actor: &Actor,
 ) -> anyhow::Result<bool> {
+    if let Some((kind, id)) = created_aggregate(&step.command)
+        && log.load_last(kind, &id).await?.is_some()
+    {
+        return Ok(false);
+    }
     clock.set(step.at);
     let request = CommandRequest {
         command_id: step.command_id,
@@ -76,11 +94,11 @@ async fn load_case(log: &EventLog, case: &DemoCase) -> anyhow::Result<bool> {
     let clock = FixedClock::new(first.at);
     let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
     let coordinator = actor("xietiao", "coordinator");
-    if !apply(&service, &clock, first, &coordinator).await? {
+    if !apply(&service, log, &clock, first, &coordinator).await? {
         return Ok(false);
     }
     for step in &case.steps[1..] {
-        apply(&service, &clock, step, &coordinator).await?;
+        apply(&service, log, &clock, step, &coordinator).await?;
     }
     Ok(true)
 }
@@ -97,7 +115,7 @@ pub async fn load(
     let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
     let admin = actor("admin", "admin");
     for step in &data.directory {
-        if apply(&service, &clock, step, &admin).await? {
+        if apply(&service, log, &clock, step, &admin).await? {
             report.directory_added += 1;
         }
     }

@@ -24,6 +24,9 @@ fn init_telemetry(default_filter: &str) {
                 .unwrap_or_else(|_| default_filter.into()),
         )
         .with_target(false)
+        // Logs on stderr, so that stdout carries only what a command prints (replies, tables).
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -95,6 +95,8 @@ pub struct Extras {
     pub http: Option<HttpOptions>,
     /// Load the demo once the roles run.
     pub demo: bool,
+    /// Where to write the gateway's URL (`http.url`), for scripts and tests.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// The gateway's settings from the command line.
@@ -168,6 +170,10 @@ async fn spawn_role(
                     format!("cannot listen on {} (--http / ZHZJ_HTTP)", http.listen)
                 })?;
             let address = listener.local_addr()?;
+            if let Some(dir) = &extras.data_dir {
+                std::fs::write(dir.join("http.url"), format!("http://{address}\n"))
+                    .context("writing http.url")?;
+            }
             let state = AppState::new(
                 GatewayParts {
                     client: conn.client.clone(),
@@ -219,7 +225,7 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
                 "demo loaded; log in as admin / zhzj-demo-2026"
             ),
             Err(e) => {
-                tracing::error!(error = %e, "demo loading failed");
+                tracing::error!(error = format!("{e:#}"), "demo loading failed");
                 stopped.cancel();
             }
         }
@@ -264,6 +270,10 @@ async fn run_until_signal(
     {
         tracing::warn!("HTTP requests did not finish within {GRACE:?}; stopping anyway");
     }
+    if let Some(dir) = &extras.data_dir {
+        // Missing is fine: not every role serves HTTP.
+        let _ = std::fs::remove_file(dir.join("http.url"));
+    }
     tasks.back.cancel();
     if tokio::time::timeout(GRACE, tasks.back_tracker.wait())
         .await
@@ -306,6 +316,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         let extras = Extras {
             http: Some(args.http),
             demo: args.demo,
+            data_dir: Some(options.data_dir.clone()),
         };
         run_until_signal(
             &conn,
@@ -329,6 +340,7 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
     let extras = Extras {
         http: Some(args.http),
         demo: false,
+        data_dir: Some(args.options.data_dir.clone()),
     };
     run_until_signal(&conn, &[args.role], &extras).await
 }

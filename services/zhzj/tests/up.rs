@@ -30,7 +30,7 @@ async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<(
     let dir = tempfile::tempdir()?;
     let data = dir.path();
     let mut up = Command::new(env!("CARGO_BIN_EXE_zhzj"))
-        .args(["up"])
+        .args(["up", "--http", "127.0.0.1:0"])
         .env("ZHZJ_DATA_DIR", data)
         .env_remove("ZHZJ_NATS_URL")
         .env_remove("ZHZJ_DATABASE_URL")

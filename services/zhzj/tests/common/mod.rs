@@ -1,0 +1,121 @@
+//! Runs the `zhzj` binary as a user would, for the tests beside it: `zhzj up` with its own
+//! nats-server and SQLite under a temp data dir, its HTTP gateway on a free port.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// Runs `zhzj <args>` to completion with the data dir; returns success and stdout.
+pub async fn zhzj(data_dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let output = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+        .args(args)
+        .env("ZHZJ_DATA_DIR", data_dir)
+        .env_remove("ZHZJ_NATS_URL")
+        .env_remove("ZHZJ_DATABASE_URL")
+        .output()
+        .await?;
+    Ok((
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    ))
+}
+
+/// Waits for a file `up` writes and returns its trimmed contents.
+pub async fn wait_for_file(path: &Path, within: Duration) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.trim().is_empty()
+        {
+            return Ok(text.trim().to_owned());
+        }
+        if started.elapsed() > within {
+            bail!("{} did not appear", path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A running `zhzj up`.
+pub struct Up {
+    /// The process.
+    pub child: Child,
+    /// Its data dir.
+    pub data: PathBuf,
+    /// `http://127.0.0.1:<port>`.
+    pub http: String,
+    /// Its local nats-server.
+    pub nats_url: String,
+}
+
+impl Up {
+    /// Starts `zhzj up <extra>` on `data` (HTTP on a free port), its log in `data/up.log`.
+    pub async fn start(data: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let _ = std::fs::remove_file(data.join("http.url"));
+        std::fs::create_dir_all(data)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("up.log"))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+            .arg("up")
+            .args(["--http", "127.0.0.1:0"])
+            .args(extra)
+            .env("ZHZJ_DATA_DIR", data)
+            .env("NO_COLOR", "1")
+            .env_remove("ZHZJ_NATS_URL")
+            .env_remove("ZHZJ_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let http = wait_for_file(&data.join("http.url"), Duration::from_secs(30)).await?;
+        let nats_url = wait_for_file(&data.join("nats.url"), Duration::from_secs(5)).await?;
+        Ok(Self {
+            child,
+            data: data.to_owned(),
+            http,
+            nats_url,
+        })
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("up.log")).unwrap_or_default()
+    }
+
+    /// Sends `signal` and waits for a clean exit.
+    pub async fn stop_with(mut self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(
+            self.child.id().context("up already exited")?,
+        )?);
+        nix::sys::signal::kill(pid, signal)?;
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
+        if !status.success() {
+            bail!("zhzj up exited with {status:?}; log:\n{}", self.log());
+        }
+        Ok(())
+    }
+}
+
+/// Logs in over HTTP; returns the bearer token.
+pub async fn login(http: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{http}/api/v1/session"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(reply["token"].as_str().context("no token")?.to_owned())
+}

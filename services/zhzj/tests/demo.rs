@@ -1,0 +1,140 @@
+//! `zhzj up --demo` as a new user runs it: the demo organisation, about 300 cases with a year of
+//! history and the demo logins; starting with `--demo` again adds nothing. Also `zhzj user add`.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::bail;
+use common::{Up, login, zhzj};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+const DEMO_PASSWORD: &str = "zhzj-demo-2026";
+
+/// Waits until the log says the demo is loaded for the `nth` time; returns that line.
+async fn demo_loaded(up: &Up, nth: usize) -> anyhow::Result<String> {
+    for _ in 0..1200 {
+        let log = up.log();
+        if log.contains("demo loading failed") {
+            bail!("demo loading failed:\n{log}");
+        }
+        if let Some(line) = log
+            .lines()
+            .filter(|l| l.contains("demo loaded"))
+            .nth(nth - 1)
+        {
+            return Ok(line.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the demo did not load:\n{}", up.log())
+}
+
+async fn last_position(up: &Up) -> anyhow::Result<u64> {
+    let client = async_nats::connect(&up.nats_url).await?;
+    let log = zhzj_store::EventLog::open(client, &zhzj_store::LogConfig::default()).await?;
+    Ok(log.last_position().await?)
+}
+
+async fn get(up: &Up, token: &str, path: &str) -> anyhow::Result<Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}/api/v1{path}", up.http))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// All checklist rows (the demo has fewer than 400).
+async fn all_rows(up: &Up, token: &str) -> anyhow::Result<Vec<Value>> {
+    let mut rows = Vec::new();
+    for page in 1..=2 {
+        let answer = get(up, token, &format!("/checklist?per_page=200&page={page}")).await?;
+        rows.extend(answer["rows"].as_array().cloned().unwrap_or_default());
+    }
+    Ok(rows)
+}
+
+#[tokio::test]
+async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path();
+    let add = [
+        "user",
+        "add",
+        "--username",
+        "wangke",
+        "--password",
+        "wangke-pass-1",
+        "--display-name",
+        "王科长",
+    ];
+    let (ok, out) = zhzj(data, &add).await?;
+    assert!(ok, "{out}");
+    let (ok, out) = zhzj(data, &add).await?;
+    assert!(!ok, "a taken username is refused");
+    assert!(out.contains("已存在"), "{out}");
+    let (ok, out) = zhzj(
+        data,
+        &["user", "add", "--username", "short", "--password", "1234"],
+    )
+    .await?;
+    assert!(!ok && out.contains("password"), "{out}");
+
+    let up = Up::start(data, &["--demo"]).await?;
+    let first = demo_loaded(&up, 1).await?;
+    assert!(first.contains("cases_added=300"), "{first}");
+    let token = login(&up.http, "admin", DEMO_PASSWORD).await?;
+    login(&up.http, "wangke", "wangke-pass-1").await?;
+
+    let rows = all_rows(&up, &token).await?;
+    assert_eq!(rows.len(), 300);
+    let org = get(&up, &token, "/org").await?;
+    let names: Vec<&str> = org["units"]
+        .as_array()
+        .map(|u| u.iter().filter_map(|u| u["name"].as_str()).collect())
+        .unwrap_or_default();
+    for district in ["思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区"] {
+        assert!(names.contains(&district), "{district}");
+    }
+    for town in ["鼓浪屿街道", "灌口镇", "大嶝街道"] {
+        assert!(names.contains(&town), "{town}");
+    }
+    // Histories spread over the past year, in every district, with work on them.
+    let now = chrono::Utc::now();
+    let ages: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r["registered_at"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_days())
+        .collect();
+    assert!(
+        ages.iter().any(|&d| d > 300) && ages.iter().any(|&d| d < 30),
+        "{ages:?}"
+    );
+    assert!(ages.iter().all(|&d| (0..=366).contains(&d)), "{ages:?}");
+    let owned = rows.iter().filter(|r| !r["leader"].is_null()).count();
+    let done = rows
+        .iter()
+        .filter(|r| r["status"] == "measures_done")
+        .count();
+    assert!(
+        owned > 200 && done > 20,
+        "owned {owned}, all measures done {done}"
+    );
+    let position = last_position(&up).await?;
+    up.stop_with(Signal::SIGINT).await?;
+
+    let up = Up::start(data, &["--demo"]).await?;
+    let second = demo_loaded(&up, 2).await?;
+    for added in ["directory_added=0", "cases_added=0", "accounts_added=0"] {
+        assert!(second.contains(added), "{second}");
+    }
+    assert_eq!(last_position(&up).await?, position, "nothing appended");
+    let token = login(&up.http, "chakan", DEMO_PASSWORD).await?;
+    assert_eq!(all_rows(&up, &token).await?.len(), 300);
+    up.stop_with(Signal::SIGINT).await
+}
