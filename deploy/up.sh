@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the whole system on this machine: installs Rust and nats-server when missing, builds,
-# and runs `zhzj up` with its data under ./data (SQLite, and a local nats-server on a free port).
+# and runs `zhzj up --demo` with its data under ./data (SQLite, and a local nats-server on a free
+# port): the HTTP API on http://127.0.0.1:8080/ with the Xiamen demo loaded (loading it again adds
+# nothing). Extra arguments go to `zhzj up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
@@ -8,4 +10,4 @@ cd "$(dirname "$0")/.."
 ensure_rust
 ensure_nats_server
 cargo build --release --locked -p zhzj
-exec target/release/zhzj up "$@"
+exec target/release/zhzj up --demo "$@"

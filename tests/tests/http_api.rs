@@ -571,6 +571,11 @@ async fn health_readiness_and_metrics() -> anyhow::Result<()> {
         .send(app.http.get(format!("{}/healthz", app.base)))
         .await?;
     assert_eq!(health.status, 200);
+    let index = app.http.get(&app.base).send().await?.text().await?;
+    assert!(
+        index.contains("治重化积") && index.contains("/api/v1/openapi.json"),
+        "{index}"
+    );
     let ready = app
         .send(app.http.get(format!("{}/readyz", app.base)))
         .await?;

@@ -38,7 +38,7 @@ pub enum Commands {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Load the demo organisation (Xiamen), about 300 cases and the demo accounts; loading it
-    /// again adds nothing.
+    /// again adds nothing. Off by default.
     #[arg(long, env = "ZHZJ_DEMO")]
     pub demo: bool,
     /// HTTP settings.

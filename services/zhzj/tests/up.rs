@@ -4,26 +4,15 @@
 //! (This test lives beside the binary because it needs the binary's path; the other end-to-end
 //! tests are in `tests/`.)
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use sqlx::Row;
 use tokio::process::Command;
 
-async fn zhzj(data_dir: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(env!("CARGO_BIN_EXE_zhzj"))
-        .args(args)
-        .env("ZHZJ_DATA_DIR", data_dir)
-        .env_remove("ZHZJ_NATS_URL")
-        .env_remove("ZHZJ_DATABASE_URL")
-        .output()
-        .await?;
-    Ok((
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    ))
-}
+mod common;
+
+use common::zhzj;
 
 #[tokio::test]
 async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<()> {

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)
+        .route("/", get(ops::index))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
