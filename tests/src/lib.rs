@@ -596,6 +596,8 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
             metrics: test_metrics(),
             config: zhzj_gateway::GatewayConfig {
                 body_limit: TEST_BODY_LIMIT,
+                // A test that stops NATS waits this long for a write's 503.
+                command_timeout: Duration::from_secs(3),
                 ..zhzj_gateway::GatewayConfig::default()
             },
         },
