@@ -4,9 +4,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The settings every subcommand takes, with their defaults, for `zhzj --help`.
+const SETTINGS_HELP: &str = "\
+Settings (flag / environment variable / default; `zhzj <command> --help` for each command's own):
+  --data-dir / ZHZJ_DATA_DIR / ./data
+  --nats-url / ZHZJ_NATS_URL / none: `up` starts a local nats-server, the others read data/nats.url
+  --database-url / ZHZJ_DATABASE_URL / sqlite under the data dir (data/zhzj.sqlite)
+  --stream-replicas / ZHZJ_STREAM_REPLICAS / 1
+  --http / ZHZJ_HTTP / 127.0.0.1:8080                      (up, run gateway)
+  --body-limit / ZHZJ_BODY_LIMIT / 65536 bytes            (up, run gateway)
+  --read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / 5000 (up, run gateway)
+  --ready-max-lag / ZHZJ_READY_MAX_LAG / 10000 events     (up, run gateway)
+  --session-hours / ZHZJ_SESSION_HOURS / 12               (up, run gateway)
+  --demo / ZHZJ_DEMO / off                                (up)";
+
 /// zhzj — 治重化积 backlog-resolution tracker.
 #[derive(Debug, Parser)]
-#[command(name = "zhzj", version, about)]
+#[command(name = "zhzj", version, about, after_help = SETTINGS_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -227,4 +241,51 @@ pub enum Benchmark {
         #[arg(long, default_value = "sqlite")]
         database: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Commands, SETTINGS_HELP};
+
+    /// The defaults `zhzj --help` lists are the ones clap applies.
+    #[test]
+    fn the_settings_help_states_the_real_defaults() -> Result<(), clap::Error> {
+        let cli = Cli::try_parse_from(["zhzj", "up"])?;
+        let Commands::Up(up) = cli.command else {
+            panic!("parsed `up` as another command");
+        };
+        for default in [
+            format!(
+                "--data-dir / ZHZJ_DATA_DIR / {}",
+                up.options.data_dir.display()
+            ),
+            format!(
+                "--stream-replicas / ZHZJ_STREAM_REPLICAS / {}",
+                up.options.stream_replicas
+            ),
+            format!("--http / ZHZJ_HTTP / {}", up.http.listen),
+            format!(
+                "--body-limit / ZHZJ_BODY_LIMIT / {} bytes",
+                up.http.body_limit
+            ),
+            format!(
+                "--read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / {}",
+                up.http.read_your_writes_ms
+            ),
+            format!(
+                "--ready-max-lag / ZHZJ_READY_MAX_LAG / {} events",
+                up.http.ready_max_lag
+            ),
+            format!(
+                "--session-hours / ZHZJ_SESSION_HOURS / {}",
+                up.http.session_hours
+            ),
+        ] {
+            assert!(SETTINGS_HELP.contains(&default), "{default}");
+        }
+        assert!(!up.demo && up.options.nats_url.is_none() && up.options.database_url.is_none());
+        Ok(())
+    }
 }
