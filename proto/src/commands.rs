@@ -145,6 +145,9 @@ pub struct AddMeasure {
     /// Due date.
     #[serde(default)]
     pub due_on: Option<NaiveDate>,
+    /// The unit that carries the measure out, from the directory.
+    #[serde(default)]
+    pub responsible_unit_id: Option<String>,
 }
 
 /// Tick off a measure.

@@ -166,7 +166,8 @@ pub struct ResponsibleUnitsSet {
     pub handler: Option<String>,
 }
 
-/// A measure (措施) is added to the case's plan.
+/// A measure (措施) is added to the case's plan (化解方案). Schema version 2: the measure may name
+/// the unit that carries it out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MeasureAdded {
     /// Id of the measure within the case (`m1`, `m2`, …).
@@ -175,6 +176,35 @@ pub struct MeasureAdded {
     pub description: String,
     /// When it is due, if set.
     pub due_on: Option<NaiveDate>,
+    /// The unit that carries the measure out, if named (new in version 2).
+    pub responsible_unit: Option<UnitRef>,
+}
+
+/// [`MeasureAdded`] as schema version 1 wrote it (before measures named a unit); read through
+/// [`EventData::upcast`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    rename = "MeasureAdded",
+    description = "A measure (措施) is added to the case's plan."
+)]
+pub struct MeasureAddedV1 {
+    /// Id of the measure within the case (`m1`, `m2`, …).
+    pub measure_id: String,
+    /// What is to be done.
+    pub description: String,
+    /// When it is due, if set.
+    pub due_on: Option<NaiveDate>,
+}
+
+impl From<MeasureAddedV1> for MeasureAdded {
+    fn from(v1: MeasureAddedV1) -> Self {
+        Self {
+            measure_id: v1.measure_id,
+            description: v1.description,
+            due_on: v1.due_on,
+            responsible_unit: None,
+        }
+    }
 }
 
 /// A measure is ticked off.
@@ -227,6 +257,37 @@ pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
     const EVENT_TYPE: &'static str;
     /// The current `schema_version` written for this type.
     const SCHEMA_VERSION: u32;
+
+    /// Reads data written at an older schema version (an upcaster). By default no older
+    /// version is known.
+    fn upcast(version: u32, data: serde_json::Value) -> Result<Self, EventDecodeError> {
+        let _ = data;
+        Err(EventDecodeError::UnknownVersion {
+            event_type: Self::EVENT_TYPE.to_owned(),
+            version,
+        })
+    }
+}
+
+impl EventData for MeasureAdded {
+    const EVENT_TYPE: &'static str = "MeasureAdded";
+    const SCHEMA_VERSION: u32 = 2;
+
+    fn upcast(version: u32, data: serde_json::Value) -> Result<Self, EventDecodeError> {
+        match version {
+            1 => serde_json::from_value::<MeasureAddedV1>(data)
+                .map(Self::from)
+                .map_err(|source| EventDecodeError::Malformed {
+                    event_type: Self::EVENT_TYPE.to_owned(),
+                    version,
+                    source,
+                }),
+            _ => Err(EventDecodeError::UnknownVersion {
+                event_type: Self::EVENT_TYPE.to_owned(),
+                version,
+            }),
+        }
+    }
 }
 
 macro_rules! event_data {
@@ -243,7 +304,6 @@ event_data! {
     LeaderAssigned => 1,
     LeaderReassigned => 1,
     ResponsibleUnitsSet => 1,
-    MeasureAdded => 1,
     MeasureCompleted => 1,
     NoteRecorded => 1,
     UnitAdded => 1,
@@ -333,6 +393,14 @@ impl EventJson for &serde_json::value::RawValue {
 }
 
 fn decode_data<T: EventData>(version: u32, data: impl EventJson) -> Result<T, EventDecodeError> {
+    let malformed = |source| EventDecodeError::Malformed {
+        event_type: T::EVENT_TYPE.to_owned(),
+        version,
+        source,
+    };
+    if version < T::SCHEMA_VERSION {
+        return T::upcast(version, data.parse().map_err(malformed)?);
+    }
     if version != T::SCHEMA_VERSION {
         return Err(EventDecodeError::UnknownVersion {
             event_type: T::EVENT_TYPE.to_owned(),
@@ -429,11 +497,41 @@ mod tests {
             measure_id: "m1".into(),
             description: "约访信访人".into(),
             due_on: NaiveDate::from_ymd_opt(2026, 3, 1),
+            responsible_unit: Some(UnitRef {
+                id: "xm-dept-zjj".into(),
+                name: "市住房局".into(),
+            }),
         }));
         let (ty, version, data) = event.encode().expect("encodes");
-        assert_eq!((ty, version), ("MeasureAdded", 1));
+        assert_eq!((ty, version), ("MeasureAdded", 2));
         let back = DomainEvent::decode(ty, version, &*data).expect("decodes");
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn version_1_measures_are_upcast() {
+        let v1 =
+            serde_json::json!({"measure_id": "m1", "description": "约访信访人", "due_on": null});
+        let decoded = DomainEvent::decode("MeasureAdded", 1, v1).expect("upcasts");
+        assert_eq!(
+            decoded,
+            DomainEvent::Case(CaseEvent::MeasureAdded(MeasureAdded {
+                measure_id: "m1".into(),
+                description: "约访信访人".into(),
+                due_on: None,
+                responsible_unit: None,
+            }))
+        );
+        // Version 1 never had the new field; data claiming version 1 must still be version 1.
+        let malformed = serde_json::json!({"measure_id": 7});
+        assert!(matches!(
+            DomainEvent::decode("MeasureAdded", 1, malformed),
+            Err(EventDecodeError::Malformed { version: 1, .. })
+        ));
+        assert!(matches!(
+            DomainEvent::decode("MeasureAdded", 3, serde_json::json!({})),
+            Err(EventDecodeError::UnknownVersion { version: 3, .. })
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::commands::{
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseRegistered, EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
-    MeasureCompleted, NoteRecorded, ResponsibleUnitsSet, UnitAdded,
+    MeasureAddedV1, MeasureCompleted, NoteRecorded, ResponsibleUnitsSet, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -44,6 +44,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<LeaderReassigned>(),
         event::<ResponsibleUnitsSet>(),
         event::<MeasureAdded>(),
+        named::<MeasureAddedV1>("events/MeasureAdded.v1.schema.json"),
         event::<MeasureCompleted>(),
         event::<NoteRecorded>(),
         event::<UnitAdded>(),

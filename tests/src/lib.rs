@@ -495,6 +495,7 @@ pub fn add_measure(case_id: Uuid, description: &str) -> DomainCommand {
         case_id,
         description: description.into(),
         due_on: None,
+        responsible_unit_id: None,
     })
 }
 

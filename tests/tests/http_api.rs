@@ -50,7 +50,7 @@ async fn whole_flow(kind: DbKind) -> anyhow::Result<()> {
         ),
         (
             format!("{case}/measures"),
-            json!({"description": "包案领导约访当事人", "due_on": "2026-04-01"}),
+            json!({"description": "包案领导约访当事人", "due_on": "2026-04-01", "responsible_unit_id": "xm-dept-zjj"}),
             201,
         ),
         (
@@ -86,6 +86,7 @@ async fn whole_flow(kind: DbKind) -> anyhow::Result<()> {
     assert_eq!(view["status"], "measures_done");
     assert_eq!(view["status_label"], "措施已落实");
     assert_eq!(view["measures"][0]["measure_id"], "m1");
+    assert_eq!(view["measures"][0]["responsible_unit"], "市住房局");
     assert_eq!(view["measures"][0]["result"], "已约访，当事人接受调解");
     assert_eq!(view["notes"][0]["text"], "已下访当事人家中，情绪稳定");
     assert_eq!(view["notes"][0]["by"], "xietiao");

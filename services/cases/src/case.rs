@@ -145,12 +145,14 @@ pub fn set_responsible_units(
 pub fn add_measure(
     state: &CaseState,
     command: &AddMeasure,
+    responsible_unit: Option<UnitRef>,
 ) -> Result<Vec<CaseEvent>, CommandError> {
     let description = required_text("command.description", &command.description, 1000)?;
     Ok(vec![CaseEvent::MeasureAdded(MeasureAdded {
         measure_id: measure_id(state.measures_added + 1),
         description,
         due_on: command.due_on,
+        responsible_unit,
     })])
 }
 

@@ -201,8 +201,18 @@ impl CasesService {
                 .await
             }
             Command::AddMeasure(c) => {
-                self.execute_on_case(request, c.case_id, |state| case::add_measure(state, c))
-                    .await
+                let unit = match &c.responsible_unit_id {
+                    Some(id) => Some(
+                        self.require::<UnitState>("command.responsible_unit_id", id)
+                            .await?
+                            .to_ref(),
+                    ),
+                    None => None,
+                };
+                self.execute_on_case(request, c.case_id, |state| {
+                    case::add_measure(state, c, unit.clone())
+                })
+                .await
             }
             Command::CompleteMeasure(c) => {
                 self.execute_on_case(request, c.case_id, |state| case::complete_measure(state, c))

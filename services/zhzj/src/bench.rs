@@ -372,6 +372,7 @@ async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Re
                 case_id,
                 description: format!("措施{i}：约谈信访人并制定化解方案"),
                 due_on: None,
+                responsible_unit_id: None,
             })))
             .await;
         if let CommandReply::Error(e) = reply {
@@ -493,6 +494,7 @@ async fn generate_log(
                 measure_id: zhzj_cases::case::measure_id(state.measures_added + 1),
                 description: "约谈信访人并制定化解方案".into(),
                 due_on: None,
+                responsible_unit: None,
             })
         } else if let Some(open) = (1..=state.measures_added)
             .find(|n| !state.measures_completed.contains(n))

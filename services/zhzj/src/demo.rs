@@ -1108,6 +1108,7 @@ fn work_the_case(history: &mut History, place: Place, category: &Category, age_d
                 case_id,
                 description: description.to_owned(),
                 due_on: Some(today + TimeDelta::days(rng.between(14, 56))),
+                responsible_unit_id: None,
             })
         });
         pending.push(number);

@@ -149,6 +149,9 @@ pub struct AddMeasureBody {
     /// Due date.
     #[serde(default)]
     pub due_on: Option<NaiveDate>,
+    /// The unit that carries it out, from `GET /api/v1/org`.
+    #[serde(default)]
+    pub responsible_unit_id: Option<String>,
 }
 
 /// `POST /api/v1/cases/{id}/measures` (措施).
@@ -162,6 +165,7 @@ pub async fn add_measure(
         case_id,
         description: body.description,
         due_on: body.due_on,
+        responsible_unit_id: body.responsible_unit_id,
     });
     Ok(context
         .run(format!("POST /cases/{case_id}/measures"), command, true)
@@ -225,6 +229,8 @@ pub struct MeasureView {
     pub description: String,
     /// Due date.
     pub due_on: Option<String>,
+    /// The unit that carries it out (measures recorded before schema version 2 name none).
+    pub responsible_unit: Option<String>,
     /// Whether it is ticked off.
     pub done: bool,
     /// What came of it.
@@ -407,6 +413,7 @@ pub async fn show(
                 measure_id: text(&data["measure_id"]).unwrap_or_default(),
                 description: text(&data["description"]).unwrap_or_default(),
                 due_on: text(&data["due_on"]),
+                responsible_unit: text(&data["responsible_unit"]["name"]),
                 done: false,
                 result: None,
             }),
