@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::envelope::Actor;
-use crate::events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind};
+use crate::events::{
+    Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround, ReviewLevel,
+    Satisfaction, UnitKind,
+};
 
 /// Largest command body a service accepts, in bytes.
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
@@ -50,6 +53,16 @@ pub enum Command {
     CompleteMeasure(CompleteMeasure),
     /// Record a note.
     RecordNote(RecordNote),
+    /// Classify the case (分类施策).
+    ClassifyCase(ClassifyCase),
+    /// Claim the case resolved (申请化解销号).
+    ClaimResolution(ClaimResolution),
+    /// Accept or send back the open claim at one review level.
+    ReviewClaim(ReviewClaim),
+    /// Record a new petition on the case (重复信访); reopens a crossed-off case (回潮).
+    RecordPetition(RecordPetition),
+    /// Record the petitioner's satisfaction with the reply.
+    RateSatisfaction(RateSatisfaction),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -66,6 +79,11 @@ impl Command {
             Self::AddMeasure(_) => "add_measure",
             Self::CompleteMeasure(_) => "complete_measure",
             Self::RecordNote(_) => "record_note",
+            Self::ClassifyCase(_) => "classify_case",
+            Self::ClaimResolution(_) => "claim_resolution",
+            Self::ReviewClaim(_) => "review_claim",
+            Self::RecordPetition(_) => "record_petition",
+            Self::RateSatisfaction(_) => "rate_satisfaction",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
         }
@@ -170,6 +188,78 @@ pub struct RecordNote {
     pub case_id: Uuid,
     /// The note.
     pub text: String,
+}
+
+/// Classify a case (分类施策).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyCase {
+    /// The case.
+    pub case_id: Uuid,
+    /// The 三到位一处理 class.
+    pub class: ClaimClass,
+    /// The subject category, from the bureau's list.
+    pub category: String,
+    /// Why; required when the case was classified before.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Claim a case resolved (申请化解销号).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimResolution {
+    /// The case.
+    pub case_id: Uuid,
+    /// The ground.
+    pub ground: ResolutionGround,
+    /// What was done.
+    pub summary: String,
+    /// References to the evidence; at least one.
+    pub evidence: Vec<String>,
+}
+
+/// Accept or send back the open claim at one review level (审核把关).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewClaim {
+    /// The case.
+    pub case_id: Uuid,
+    /// The level reviewing; it must be the next level of the chain.
+    pub level: ReviewLevel,
+    /// Accept (true) or send back (false).
+    pub accept: bool,
+    /// The opinion; required when sending back.
+    #[serde(default)]
+    pub reasons: Option<String>,
+}
+
+/// Record a new petition on an existing case (重复信访).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPetition {
+    /// The case.
+    pub case_id: Uuid,
+    /// When it was received; not in the future.
+    pub received_on: NaiveDate,
+    /// Its channel.
+    pub channel: Channel,
+    /// What it says.
+    pub summary: String,
+}
+
+/// Record the petitioner's satisfaction with the reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateSatisfaction {
+    /// The case.
+    pub case_id: Uuid,
+    /// The rating.
+    pub rating: Satisfaction,
+    /// When it was given; not in the future.
+    pub rated_on: NaiveDate,
+    /// Who gave or took it.
+    pub rated_by: String,
 }
 
 /// Add an org unit.

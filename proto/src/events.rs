@@ -223,6 +223,165 @@ pub struct NoteRecorded {
     pub text: String,
 }
 
+/// The 三到位一处理 class of a claim (《信访工作条例》第二十七条).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimClass {
+    /// A reasonable claim: solve the problem (解决问题到位).
+    Reasonable,
+    /// An unreasonable claim: explain and educate (思想教育到位).
+    Unreasonable,
+    /// Real hardship: help and relief (帮扶救助到位).
+    Hardship,
+    /// Unlawful behaviour: handle by law (依法处理).
+    Unlawful,
+}
+
+impl ClaimClass {
+    /// The class as the interface names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Reasonable => "诉求合理·解决问题到位",
+            Self::Unreasonable => "诉求无理·思想教育到位",
+            Self::Hardship => "生活困难·帮扶救助到位",
+            Self::Unlawful => "行为违法·依法处理",
+        }
+    }
+}
+
+/// The case is classified (分类施策), or classified again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseClassified {
+    /// The 三到位一处理 class.
+    pub class: ClaimClass,
+    /// The subject category, from the bureau's list.
+    pub category: String,
+    /// Why (required when the case was classified before).
+    pub reason: Option<String>,
+}
+
+/// On what ground a case is claimed resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionGround {
+    /// The problem is solved (问题已解决).
+    Solved,
+    /// A settlement agreement is signed (息诉罢访协议 / 调解协议书).
+    SettlementAgreement,
+    /// Legally concluded, and help given (依法终结并落实帮扶).
+    LegallyConcluded,
+}
+
+/// A level of the review chain (审核把关).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewLevel {
+    /// The district joint-conference office (区联席办).
+    District,
+    /// The city petition bureau (市信访局).
+    City,
+}
+
+impl ReviewLevel {
+    /// The level as the interface names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::District => "区联席办",
+            Self::City => "市信访局",
+        }
+    }
+}
+
+/// The case is claimed resolved (申请化解销号), with its ground and evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResolutionClaimed {
+    /// Number of the claim within the case (1, 2, … — a sent-back claim is followed by another).
+    pub claim: u32,
+    /// The ground.
+    pub ground: ResolutionGround,
+    /// What was done.
+    pub summary: String,
+    /// References to the evidence (agreement numbers, file names, minutes).
+    pub evidence: Vec<String>,
+}
+
+/// A review level accepts the open claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClaimAccepted {
+    /// The claim.
+    pub claim: u32,
+    /// The level that accepted.
+    pub level: ReviewLevel,
+    /// Its opinion, if given.
+    pub opinion: Option<String>,
+}
+
+/// A review level sends the open claim back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClaimSentBack {
+    /// The claim.
+    pub claim: u32,
+    /// The level that sent it back.
+    pub level: ReviewLevel,
+    /// Why.
+    pub reasons: String,
+}
+
+/// The case is crossed off (销号) and counts as resolved (化解): the last level of the review
+/// chain accepted the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseCrossedOff {
+    /// The accepted claim.
+    pub claim: u32,
+}
+
+/// A new petition by the petitioner on this case's matter (重复信访) is recorded on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PetitionRecorded {
+    /// When it was received.
+    pub received_on: NaiveDate,
+    /// Its channel.
+    pub channel: Channel,
+    /// What it says.
+    pub summary: String,
+    /// The case's repeat-petition count with this one.
+    pub repeat_count: u32,
+}
+
+/// A crossed-off case is reopened because the petitioner came back (回潮).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseReopened {
+    /// The claim that had crossed it off.
+    pub crossed_off_by_claim: u32,
+    /// The case's relapse count with this one.
+    pub relapse_count: u32,
+}
+
+/// How satisfied the petitioner is with the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfaction {
+    /// 满意.
+    Satisfied,
+    /// 基本满意.
+    BasicallySatisfied,
+    /// 不满意.
+    Dissatisfied,
+    /// 未评价.
+    NotRated,
+}
+
+/// The petitioner's satisfaction with the reply is recorded (满意度).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SatisfactionRated {
+    /// The rating.
+    pub rating: Satisfaction,
+    /// When it was given.
+    pub rated_on: NaiveDate,
+    /// Who gave or took it (the petitioner, a return visit by …).
+    pub rated_by: String,
+}
+
 /// An org unit is added to the directory under its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnitAdded {
@@ -306,6 +465,14 @@ event_data! {
     ResponsibleUnitsSet => 1,
     MeasureCompleted => 1,
     NoteRecorded => 1,
+    CaseClassified => 1,
+    ResolutionClaimed => 1,
+    ClaimAccepted => 1,
+    ClaimSentBack => 1,
+    CaseCrossedOff => 1,
+    PetitionRecorded => 1,
+    CaseReopened => 1,
+    SatisfactionRated => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
 }
@@ -327,6 +494,22 @@ pub enum CaseEvent {
     MeasureCompleted(MeasureCompleted),
     /// See [`NoteRecorded`].
     NoteRecorded(NoteRecorded),
+    /// See [`CaseClassified`].
+    Classified(CaseClassified),
+    /// See [`ResolutionClaimed`].
+    ResolutionClaimed(ResolutionClaimed),
+    /// See [`ClaimAccepted`].
+    ClaimAccepted(ClaimAccepted),
+    /// See [`ClaimSentBack`].
+    ClaimSentBack(ClaimSentBack),
+    /// See [`CaseCrossedOff`].
+    CrossedOff(CaseCrossedOff),
+    /// See [`PetitionRecorded`].
+    PetitionRecorded(PetitionRecorded),
+    /// See [`CaseReopened`].
+    Reopened(CaseReopened),
+    /// See [`SatisfactionRated`].
+    SatisfactionRated(SatisfactionRated),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -450,6 +633,20 @@ impl DomainEvent {
                 Self::Case(C::MeasureCompleted(decode_data(version, data)?))
             }
             NoteRecorded::EVENT_TYPE => Self::Case(C::NoteRecorded(decode_data(version, data)?)),
+            CaseClassified::EVENT_TYPE => Self::Case(C::Classified(decode_data(version, data)?)),
+            ResolutionClaimed::EVENT_TYPE => {
+                Self::Case(C::ResolutionClaimed(decode_data(version, data)?))
+            }
+            ClaimAccepted::EVENT_TYPE => Self::Case(C::ClaimAccepted(decode_data(version, data)?)),
+            ClaimSentBack::EVENT_TYPE => Self::Case(C::ClaimSentBack(decode_data(version, data)?)),
+            CaseCrossedOff::EVENT_TYPE => Self::Case(C::CrossedOff(decode_data(version, data)?)),
+            PetitionRecorded::EVENT_TYPE => {
+                Self::Case(C::PetitionRecorded(decode_data(version, data)?))
+            }
+            CaseReopened::EVENT_TYPE => Self::Case(C::Reopened(decode_data(version, data)?)),
+            SatisfactionRated::EVENT_TYPE => {
+                Self::Case(C::SatisfactionRated(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
@@ -467,6 +664,14 @@ impl DomainEvent {
                 CaseEvent::MeasureAdded(d) => encode_data(d),
                 CaseEvent::MeasureCompleted(d) => encode_data(d),
                 CaseEvent::NoteRecorded(d) => encode_data(d),
+                CaseEvent::Classified(d) => encode_data(d),
+                CaseEvent::ResolutionClaimed(d) => encode_data(d),
+                CaseEvent::ClaimAccepted(d) => encode_data(d),
+                CaseEvent::ClaimSentBack(d) => encode_data(d),
+                CaseEvent::CrossedOff(d) => encode_data(d),
+                CaseEvent::PetitionRecorded(d) => encode_data(d),
+                CaseEvent::Reopened(d) => encode_data(d),
+                CaseEvent::SatisfactionRated(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

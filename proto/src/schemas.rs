@@ -4,13 +4,16 @@
 use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
-    AddLeader, AddMeasure, AddUnit, AssignLeader, CommandRequest, CompleteMeasure, RecordNote,
-    RegisterCase, SetResponsibleUnits,
+    AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
+    CompleteMeasure, RateSatisfaction, RecordNote, RecordPetition, RegisterCase, ReviewClaim,
+    SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
-    CaseRegistered, EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
-    MeasureAddedV1, MeasureCompleted, NoteRecorded, ResponsibleUnitsSet, UnitAdded,
+    CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
+    EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded, MeasureAddedV1,
+    MeasureCompleted, NoteRecorded, PetitionRecorded, ResolutionClaimed, ResponsibleUnitsSet,
+    SatisfactionRated, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -47,6 +50,14 @@ pub fn all() -> Vec<(String, String)> {
         named::<MeasureAddedV1>("events/MeasureAdded.v1.schema.json"),
         event::<MeasureCompleted>(),
         event::<NoteRecorded>(),
+        event::<CaseClassified>(),
+        event::<ResolutionClaimed>(),
+        event::<ClaimAccepted>(),
+        event::<ClaimSentBack>(),
+        event::<CaseCrossedOff>(),
+        event::<PetitionRecorded>(),
+        event::<CaseReopened>(),
+        event::<SatisfactionRated>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
@@ -59,6 +70,11 @@ pub fn all() -> Vec<(String, String)> {
         named::<AddMeasure>("commands/AddMeasure.schema.json"),
         named::<CompleteMeasure>("commands/CompleteMeasure.schema.json"),
         named::<RecordNote>("commands/RecordNote.schema.json"),
+        named::<ClassifyCase>("commands/ClassifyCase.schema.json"),
+        named::<ClaimResolution>("commands/ClaimResolution.schema.json"),
+        named::<ReviewClaim>("commands/ReviewClaim.schema.json"),
+        named::<RecordPetition>("commands/RecordPetition.schema.json"),
+        named::<RateSatisfaction>("commands/RateSatisfaction.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

@@ -49,6 +49,11 @@ async fn write_history(services: &Services, cases: u32) -> anyhow::Result<()> {
                         .ok(assign_leader(case_id, "ldr-siming-2", Some("工作调整")))
                         .await?;
                 }
+                if n % 3 == 0 {
+                    for command in lifecycle_commands(case_id, n) {
+                        services.ok(command).await?;
+                    }
+                }
             }
             anyhow::Ok(())
         }));
@@ -57,6 +62,45 @@ async fn write_history(services: &Services, cases: u32) -> anyhow::Result<()> {
         writer.await??;
     }
     Ok(())
+}
+
+/// Classified, claimed, crossed off after two reviews, and (for some) reopened by a new petition.
+fn lifecycle_commands(case_id: Uuid, n: u32) -> Vec<Command> {
+    use zhzj_proto::commands::{ClaimResolution, ClassifyCase, RecordPetition, ReviewClaim};
+    use zhzj_proto::events::{Channel, ClaimClass, ResolutionGround, ReviewLevel};
+    let review = |level| {
+        Command::ReviewClaim(ReviewClaim {
+            case_id,
+            level,
+            accept: true,
+            reasons: None,
+        })
+    };
+    let mut commands = vec![
+        Command::ClassifyCase(ClassifyCase {
+            case_id,
+            class: ClaimClass::Reasonable,
+            category: "征地拆迁".into(),
+            reason: None,
+        }),
+        Command::ClaimResolution(ClaimResolution {
+            case_id,
+            ground: ResolutionGround::Solved,
+            summary: "补偿款已发放".into(),
+            evidence: vec![format!("发放凭证 {n}")],
+        }),
+        review(ReviewLevel::District),
+        review(ReviewLevel::City),
+    ];
+    if n % 2 == 0 {
+        commands.push(Command::RecordPetition(RecordPetition {
+            case_id,
+            received_on: chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap_or_default(),
+            channel: Channel::Phone,
+            summary: "再次反映补偿问题".into(),
+        }));
+    }
+    commands
 }
 
 const ARCHIVE_DUMP: &str = "(SELECT position, event_index, aggregate_type, aggregate_id, \
@@ -68,6 +112,7 @@ async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
         dump_view(store, "checklist_rows", "case_id").await?,
         dump_view(store, "org_units", "unit_id").await?,
         dump_view(store, "org_leaders", "leader_id").await?,
+        dump_view(store, "case_lifecycle", "case_id").await?,
         dump_view(store, ARCHIVE_DUMP, "position, event_index").await?,
     ])
 }
@@ -111,7 +156,8 @@ async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Res
     }
     let resumed = dump_all(&store).await?;
     assert_eq!(resumed[0].len(), 200, "one checklist row per case");
-    assert!(resumed[3].len() as u64 >= last, "every event archived");
+    assert!(resumed[4].len() as u64 >= last, "every event archived");
+    assert!(!resumed[3].is_empty(), "lifecycle rows");
 
     for projection in Projection::ALL {
         let report = rebuild(&services.log, &store, projection).await?;

@@ -45,11 +45,32 @@ pub struct CaseState {
     pub measures_completed: std::collections::BTreeSet<u32>,
     /// Number of events applied.
     pub event_count: u64,
+    /// The 三到位一处理 class, once classified.
+    #[serde(default)]
+    pub class: Option<zhzj_proto::events::ClaimClass>,
+    /// Resolution claims made so far.
+    #[serde(default)]
+    pub claims: u32,
+    /// The claim under review.
+    #[serde(default)]
+    pub open_claim: Option<u32>,
+    /// Levels of the review chain that accepted the open claim.
+    #[serde(default)]
+    pub accepted_levels: u32,
+    /// The claim that crossed the case off, while it is crossed off.
+    #[serde(default)]
+    pub crossed_off_by: Option<u32>,
+    /// New petitions recorded on the case.
+    #[serde(default)]
+    pub repeat_count: u32,
+    /// Times the case was reopened after crossing off.
+    #[serde(default)]
+    pub relapses: u32,
 }
 
 impl Aggregate for CaseState {
     const TYPE: AggregateType = AggregateType::Case;
-    const SNAPSHOT_VERSION: u32 = 2;
+    const SNAPSHOT_VERSION: u32 = 3;
 
     fn apply(&mut self, event: &DomainEvent) {
         let DomainEvent::Case(event) = event else {
@@ -72,7 +93,28 @@ impl Aggregate for CaseState {
                     self.measures_completed.insert(n);
                 }
             }
-            CaseEvent::NoteRecorded(_) => {}
+            CaseEvent::NoteRecorded(_) | CaseEvent::SatisfactionRated(_) => {}
+            CaseEvent::Classified(e) => self.class = Some(e.class),
+            CaseEvent::ResolutionClaimed(e) => {
+                self.claims = e.claim;
+                self.open_claim = Some(e.claim);
+                self.accepted_levels = 0;
+            }
+            CaseEvent::ClaimAccepted(_) => self.accepted_levels += 1,
+            CaseEvent::ClaimSentBack(_) => {
+                self.open_claim = None;
+                self.accepted_levels = 0;
+            }
+            CaseEvent::CrossedOff(e) => {
+                self.open_claim = None;
+                self.crossed_off_by = Some(e.claim);
+            }
+            CaseEvent::PetitionRecorded(e) => self.repeat_count = e.repeat_count,
+            CaseEvent::Reopened(e) => {
+                self.crossed_off_by = None;
+                self.accepted_levels = 0;
+                self.relapses = e.relapse_count;
+            }
         }
     }
 

@@ -9,7 +9,9 @@
 pub mod aggregate;
 pub mod case;
 pub mod directory;
+pub mod lifecycle;
 pub mod service;
 mod validate;
 
+pub use lifecycle::LifecycleSettings;
 pub use service::{CasesService, serve, spawn};

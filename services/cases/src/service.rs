@@ -23,6 +23,7 @@ use zhzj_store::{
 use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
+use crate::lifecycle::{self, LifecycleSettings};
 use crate::validate::check_no_control;
 
 /// How often a command is decided again after losing a race to another writer.
@@ -41,6 +42,7 @@ pub struct CasesService {
     log: EventLog,
     clock: Arc<dyn Clock>,
     caches: Arc<Caches>,
+    settings: Arc<LifecycleSettings>,
 }
 
 /// One cache per aggregate type.
@@ -106,7 +108,14 @@ impl CasesService {
                 units: AggregateCache::new(CACHED_AGGREGATES),
                 leaders: AggregateCache::new(CACHED_AGGREGATES),
             }),
+            settings: Arc::new(LifecycleSettings::default()),
         }
+    }
+
+    /// The same service with the bureau's lifecycle settings (review chain, categories).
+    pub fn with_settings(mut self, settings: LifecycleSettings) -> Self {
+        self.settings = Arc::new(settings);
+        self
     }
 
     /// Handles a raw command body as received on the command subject.
@@ -220,6 +229,36 @@ impl CasesService {
             }
             Command::RecordNote(c) => {
                 self.execute_on_case(request, c.case_id, |_| case::record_note(c))
+                    .await
+            }
+            Command::ClassifyCase(c) => {
+                let settings = Arc::clone(&self.settings);
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::classify(state, c, &settings)
+                })
+                .await
+            }
+            Command::ClaimResolution(c) => {
+                self.execute_on_case(request, c.case_id, |state| lifecycle::claim(state, c))
+                    .await
+            }
+            Command::ReviewClaim(c) => {
+                let settings = Arc::clone(&self.settings);
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::review(state, c, &settings)
+                })
+                .await
+            }
+            Command::RecordPetition(c) => {
+                let today = china_date(self.clock.now());
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::record_petition(state, c, today)
+                })
+                .await
+            }
+            Command::RateSatisfaction(c) => {
+                let today = china_date(self.clock.now());
+                self.execute_on_case(request, c.case_id, |state| lifecycle::rate(state, c, today))
                     .await
             }
             Command::AddUnit(c) => {

@@ -12,8 +12,9 @@ use serde_json::{Map, Value, json};
 use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
-    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage, CompleteMeasureBody,
-    LoginRequest, OrgView, RecordNoteBody, SessionReply, SetUnitsBody,
+    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage, ClaimBody,
+    ClassifyBody, CompleteMeasureBody, LoginRequest, OrgView, PetitionBody, RecordNoteBody,
+    ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -219,7 +220,42 @@ fn build() -> Value {
     );
     history["parameters"] = json!([path_parameter("id")]);
     add("/api/v1/cases/{id}/events", "get", history);
-    let case_writes: [(&str, &str, &str, Value, &str); 5] = [
+    let case_writes: [(&str, &str, &str, Value, &str); 10] = [
+        (
+            "/api/v1/cases/{id}/classification",
+            "classifyCase",
+            "分类施策（三到位一处理、类别）",
+            requests.of::<ClassifyBody>(),
+            "200",
+        ),
+        (
+            "/api/v1/cases/{id}/claims",
+            "claimResolution",
+            "申请化解销号（依据与材料）",
+            requests.of::<ClaimBody>(),
+            "201",
+        ),
+        (
+            "/api/v1/cases/{id}/claims/review",
+            "reviewClaim",
+            "审核化解申请（区联席办→市信访局），末级通过即销号",
+            requests.of::<ReviewBody>(),
+            "200",
+        ),
+        (
+            "/api/v1/cases/{id}/petitions",
+            "recordPetition",
+            "登记重复信访；已销号案件回潮重开",
+            requests.of::<PetitionBody>(),
+            "201",
+        ),
+        (
+            "/api/v1/cases/{id}/satisfaction",
+            "rateSatisfaction",
+            "记录满意度评价",
+            requests.of::<SatisfactionBody>(),
+            "201",
+        ),
         (
             "/api/v1/cases/{id}/leader",
             "assignLeader",

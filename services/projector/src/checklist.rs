@@ -304,7 +304,16 @@ pub(crate) async fn apply(
                 }
                 CaseEvent::MeasureAdded(_) => row.measures_total += 1,
                 CaseEvent::MeasureCompleted(_) => row.measures_done += 1,
-                CaseEvent::NoteRecorded(_) => {}
+                // The lifecycle view keeps these; here they only count as activity.
+                CaseEvent::NoteRecorded(_)
+                | CaseEvent::Classified(_)
+                | CaseEvent::ResolutionClaimed(_)
+                | CaseEvent::ClaimAccepted(_)
+                | CaseEvent::ClaimSentBack(_)
+                | CaseEvent::CrossedOff(_)
+                | CaseEvent::PetitionRecorded(_)
+                | CaseEvent::Reopened(_)
+                | CaseEvent::SatisfactionRated(_) => {}
             }
             row.last_activity_at = at;
             row.version = position;

@@ -10,6 +10,7 @@
 mod archive;
 mod checklist;
 pub mod checkpoint;
+mod lifecycle;
 mod org;
 pub mod projection;
 pub mod runner;

@@ -7,7 +7,7 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{archive, checklist, org};
+use crate::{archive, checklist, lifecycle, org};
 
 /// Rows a projection wrote in earlier batches, kept so the next batch need not read them back.
 /// It lives as long as one uninterrupted run over one generation: whoever holds it must drop it
@@ -26,11 +26,13 @@ pub enum Projection {
     Checklist,
     /// The org directory view: units and leaders.
     Org,
+    /// The lifecycle view: classification, claims, review, crossing off, relapse, satisfaction.
+    Lifecycle,
 }
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 3] = [Self::Archive, Self::Checklist, Self::Org];
+    pub const ALL: [Projection; 4] = [Self::Archive, Self::Checklist, Self::Org, Self::Lifecycle];
 
     /// Its name: checkpoint key, consumer name, CLI argument.
     pub fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Projection {
             Self::Archive => "archive",
             Self::Checklist => "checklist",
             Self::Org => "org",
+            Self::Lifecycle => "lifecycle",
         }
     }
 
@@ -53,6 +56,7 @@ impl Projection {
             Self::Archive => &["event_archive"],
             Self::Checklist => &["checklist_rows"],
             Self::Org => &["org_units", "org_leaders"],
+            Self::Lifecycle => &["case_lifecycle"],
         }
     }
 
@@ -63,6 +67,7 @@ impl Projection {
             Self::Archive => archive::create_tables(dialect, &suffix),
             Self::Checklist => checklist::create_tables(&suffix),
             Self::Org => org::create_tables(&suffix),
+            Self::Lifecycle => lifecycle::create_tables(&suffix),
         }
     }
 
@@ -82,6 +87,7 @@ impl Projection {
                 checklist::apply(conn, dialect, &suffix, batch, &mut memory.checklist).await
             }
             Self::Org => org::apply(conn, dialect, &suffix, batch).await,
+            Self::Lifecycle => lifecycle::apply(conn, dialect, &suffix, batch).await,
         }
     }
 }

@@ -15,7 +15,7 @@ use zhzj_proto::commands::{
     AddMeasure, AssignLeader, CompleteMeasure, RecordNote, RegisterCase, SetResponsibleUnits,
 };
 
-use super::checklist::{ChecklistItem, item_columns};
+use super::checklist::{ChecklistItem, FROM_SQL, item_columns};
 use crate::commands::{Write, execute};
 use crate::extract::{CorrelationId, CurrentUser, IdempotencyKey, IfMatch, JsonBody};
 use crate::{ApiError, AppState, etag};
@@ -220,6 +220,167 @@ pub async fn record_note(
         .await)
 }
 
+/// Classify the case (分类施策).
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyBody {
+    /// `reasonable`, `unreasonable`, `hardship` or `unlawful` (三到位一处理).
+    pub class: zhzj_proto::events::ClaimClass,
+    /// Subject category from the bureau's list (征地拆迁, 劳动社保, …).
+    pub category: String,
+    /// Why; required when reclassifying.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/cases/{id}/classification`.
+pub async fn classify(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ClassifyBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::ClassifyCase(zhzj_proto::commands::ClassifyCase {
+        case_id,
+        class: body.class,
+        category: body.category,
+        reason: body.reason,
+    });
+    Ok(context
+        .run(
+            format!("POST /cases/{case_id}/classification"),
+            command,
+            false,
+        )
+        .await)
+}
+
+/// Claim the case resolved.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimBody {
+    /// `solved`, `settlement_agreement` or `legally_concluded`.
+    pub ground: zhzj_proto::events::ResolutionGround,
+    /// What was done.
+    pub summary: String,
+    /// References to the evidence; at least one.
+    pub evidence: Vec<String>,
+}
+
+/// `POST /api/v1/cases/{id}/claims` (申请化解销号).
+pub async fn claim(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ClaimBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::ClaimResolution(zhzj_proto::commands::ClaimResolution {
+        case_id,
+        ground: body.ground,
+        summary: body.summary,
+        evidence: body.evidence,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/claims"), command, true)
+        .await)
+}
+
+/// Review the open claim at one level.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    /// `district` (区联席办) or `city` (市信访局); the next level of the review chain.
+    pub level: zhzj_proto::events::ReviewLevel,
+    /// Accept (true) or send back (false).
+    pub accept: bool,
+    /// Opinion; required when sending back.
+    #[serde(default)]
+    pub reasons: Option<String>,
+}
+
+/// `POST /api/v1/cases/{id}/claims/review` (审核把关); the last level's acceptance crosses the
+/// case off (销号).
+pub async fn review(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ReviewBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::ReviewClaim(zhzj_proto::commands::ReviewClaim {
+        case_id,
+        level: body.level,
+        accept: body.accept,
+        reasons: body.reasons,
+    });
+    Ok(context
+        .run(
+            format!("POST /cases/{case_id}/claims/review"),
+            command,
+            false,
+        )
+        .await)
+}
+
+/// A new petition on the case.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PetitionBody {
+    /// When it was received.
+    pub received_on: NaiveDate,
+    /// `online`, `letter`, `visit` or `phone`.
+    pub channel: zhzj_proto::events::Channel,
+    /// What it says.
+    pub summary: String,
+}
+
+/// `POST /api/v1/cases/{id}/petitions` (重复信访; reopens a crossed-off case: 回潮).
+pub async fn record_petition(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<PetitionBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::RecordPetition(zhzj_proto::commands::RecordPetition {
+        case_id,
+        received_on: body.received_on,
+        channel: body.channel,
+        summary: body.summary,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/petitions"), command, true)
+        .await)
+}
+
+/// The petitioner's satisfaction with the reply.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfactionBody {
+    /// `satisfied`, `basically_satisfied`, `dissatisfied` or `not_rated`.
+    pub rating: zhzj_proto::events::Satisfaction,
+    /// When it was given.
+    pub rated_on: NaiveDate,
+    /// Who gave or took it.
+    pub rated_by: String,
+}
+
+/// `POST /api/v1/cases/{id}/satisfaction` (满意度).
+pub async fn rate(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<SatisfactionBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::RateSatisfaction(zhzj_proto::commands::RateSatisfaction {
+        case_id,
+        rating: body.rating,
+        rated_on: body.rated_on,
+        rated_by: body.rated_by,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/satisfaction"), command, true)
+        .await)
+}
+
 /// A measure of a case.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MeasureView {
@@ -268,6 +429,16 @@ pub struct CaseView {
     pub measures: Vec<MeasureView>,
     /// The notes.
     pub notes: Vec<NoteView>,
+    /// The classification (分类施策): `{class, category, reason, at}`, once classified.
+    pub classification: Option<Value>,
+    /// Resolution claims, each `{claim, ground, summary, evidence, at, reviews: [{level,
+    /// accepted, reasons, at}], outcome}` with outcome `under_review`, `sent_back` or
+    /// `crossed_off`.
+    pub claims: Vec<Value>,
+    /// New petitions on the case: `{received_on, channel, summary, reopened}`.
+    pub petitions: Vec<Value>,
+    /// Satisfaction ratings: `{rating, rated_on, rated_by}`.
+    pub satisfaction_ratings: Vec<Value>,
 }
 
 /// One event of a case's history.
@@ -359,7 +530,7 @@ async fn case_events_of(state: &AppState, case_id: Uuid) -> Result<Vec<CaseEvent
 
 async fn checklist_item(state: &AppState, case_id: Uuid) -> Result<ChecklistItem, ApiError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM checklist_rows WHERE case_id = $1",
+        "SELECT {} FROM {FROM_SQL} WHERE c.case_id = $1",
         item_columns()
     )))
     .bind(case_id.to_string())
@@ -398,6 +569,10 @@ pub async fn show(
         handler: None,
         measures: Vec::new(),
         notes: Vec::new(),
+        classification: None,
+        claims: Vec::new(),
+        petitions: Vec::new(),
+        satisfaction_ratings: Vec::new(),
     };
     for event in case_events_of(&state, case_id).await? {
         let data = &event.data;
@@ -433,6 +608,50 @@ pub async fn show(
                 by: event.actor_id.clone(),
                 text: text(&data["text"]).unwrap_or_default(),
             }),
+            "CaseClassified" => {
+                let mut classification = data.clone();
+                classification["at"] = Value::String(event.occurred_at.clone());
+                view.classification = Some(classification);
+            }
+            "ResolutionClaimed" => {
+                let mut claim = data.clone();
+                claim["at"] = Value::String(event.occurred_at.clone());
+                claim["reviews"] = Value::Array(Vec::new());
+                claim["outcome"] = Value::String("under_review".into());
+                view.claims.push(claim);
+            }
+            "ClaimAccepted" | "ClaimSentBack" => {
+                let accepted = event.event_type == "ClaimAccepted";
+                if let Some(claim) = view.claims.last_mut() {
+                    if let Some(reviews) = claim["reviews"].as_array_mut() {
+                        reviews.push(serde_json::json!({
+                            "level": data["level"],
+                            "accepted": accepted,
+                            "reasons": if accepted { &data["opinion"] } else { &data["reasons"] },
+                            "at": event.occurred_at,
+                        }));
+                    }
+                    if !accepted {
+                        claim["outcome"] = Value::String("sent_back".into());
+                    }
+                }
+            }
+            "CaseCrossedOff" => {
+                if let Some(claim) = view.claims.last_mut() {
+                    claim["outcome"] = Value::String("crossed_off".into());
+                }
+            }
+            "PetitionRecorded" => {
+                let mut petition = data.clone();
+                petition["reopened"] = Value::Bool(false);
+                view.petitions.push(petition);
+            }
+            "CaseReopened" => {
+                if let Some(petition) = view.petitions.last_mut() {
+                    petition["reopened"] = Value::Bool(true);
+                }
+            }
+            "SatisfactionRated" => view.satisfaction_ratings.push(data.clone()),
             _ => {}
         }
     }

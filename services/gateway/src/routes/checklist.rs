@@ -13,16 +13,23 @@ const MAX_PER_PAGE: u32 = 200;
 /// Default page size.
 const DEFAULT_PER_PAGE: u32 = 50;
 
-/// Where a case stands, derived from the checklist row until the full lifecycle arrives.
-pub const STATUS_SQL: &str = "CASE WHEN leader_id IS NULL THEN 'unassigned' \
-    WHEN measures_total > 0 AND measures_done = measures_total THEN 'measures_done' \
+/// The checklist joined with the lifecycle view (`c` and `l`).
+pub const FROM_SQL: &str = "checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id";
+
+/// Where a case stands: its lifecycle stage once it has one, else how far the work has got.
+pub const STATUS_SQL: &str = "CASE WHEN l.stage = 'crossed_off' THEN 'crossed_off' \
+    WHEN l.stage = 'under_review' THEN 'under_review' \
+    WHEN c.leader_id IS NULL THEN 'unassigned' \
+    WHEN c.measures_total > 0 AND c.measures_done = c.measures_total THEN 'measures_done' \
     ELSE 'in_progress' END";
 
 /// The statuses and their labels.
-const STATUSES: [(&str, &str); 3] = [
+const STATUSES: [(&str, &str); 5] = [
     ("unassigned", "待包案"),
     ("in_progress", "化解中"),
     ("measures_done", "措施已落实"),
+    ("under_review", "审核中"),
+    ("crossed_off", "已销号"),
 ];
 
 fn status_label(status: &str) -> &'static str {
@@ -66,10 +73,18 @@ pub struct ChecklistItem {
     pub measures_total: i64,
     /// Measures ticked off.
     pub measures_done: i64,
-    /// `unassigned`, `in_progress` or `measures_done`.
+    /// `unassigned`, `in_progress`, `measures_done`, `under_review` or `crossed_off`.
     pub status: String,
-    /// 待包案, 化解中 or 措施已落实.
+    /// 待包案, 化解中, 措施已落实, 审核中 or 已销号.
     pub status_label: String,
+    /// The 三到位一处理 class, once classified.
+    pub class: Option<String>,
+    /// New petitions recorded on the case (重复信访).
+    pub repeat_count: i64,
+    /// Times it was reopened after crossing off (回潮).
+    pub relapse_count: i64,
+    /// The last satisfaction rating.
+    pub satisfaction: Option<String>,
     /// When it was put on the list.
     pub registered_at: String,
     /// The last thing that happened to it.
@@ -108,6 +123,10 @@ impl ChecklistItem {
             measures_done: row.try_get("measures_done")?,
             status_label: status_label(&status).to_owned(),
             status,
+            class: row.try_get("class")?,
+            repeat_count: row.try_get("repeat_count")?,
+            relapse_count: row.try_get("relapse_count")?,
+            satisfaction: row.try_get("satisfaction")?,
             registered_at: row.try_get("registered_at")?,
             last_activity_at: row.try_get("last_activity_at")?,
             version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
@@ -118,9 +137,12 @@ impl ChecklistItem {
 /// The columns [`ChecklistItem::from_row`] reads.
 pub fn item_columns() -> String {
     format!(
-        "case_id, case_number, matter, category, district_id, district_name, town_id, town_name, \
-         leader_id, leader_name, lead_unit_id, lead_unit_name, assisting_units, measures_total, \
-         measures_done, registered_at, last_activity_at, version, {STATUS_SQL} AS status"
+        "c.case_id, c.case_number, c.matter, c.category, c.district_id, c.district_name, \
+         c.town_id, c.town_name, c.leader_id, c.leader_name, c.lead_unit_id, c.lead_unit_name, \
+         c.assisting_units, c.measures_total, c.measures_done, c.registered_at, \
+         c.last_activity_at, c.version, {STATUS_SQL} AS status, l.class, \
+         COALESCE(l.repeat_count, 0) AS repeat_count, COALESCE(l.relapse_count, 0) AS relapse_count, \
+         l.satisfaction"
     )
 }
 
@@ -134,7 +156,7 @@ pub struct ChecklistQuery {
     pub town: Option<String>,
     /// Owning leader id.
     pub leader: Option<String>,
-    /// `unassigned`, `in_progress` or `measures_done`.
+    /// `unassigned`, `in_progress`, `measures_done`, `under_review` or `crossed_off`.
     pub status: Option<String>,
     /// Free text, matched against the case number, matter, category, leader and unit names.
     pub q: Option<String>,
@@ -184,7 +206,10 @@ pub async fn list(
         && !STATUSES.iter().any(|(s, _)| s == status)
     {
         return Err(ApiError::BadRequest {
-            message: format!("未知状态 {status}；可选 unassigned、in_progress、measures_done"),
+            message: format!(
+                "未知状态 {status}；可选 {}",
+                STATUSES.map(|(s, _)| s).join("、")
+            ),
             field: Some("status".into()),
         });
     }
@@ -200,13 +225,13 @@ pub async fn list(
         conditions.push(condition.replace('?', &format!("${}", binds.len())));
     };
     if let Some(district) = query.district.filter(|s| !s.is_empty()) {
-        bind("district_id = ?", district, &mut binds);
+        bind("c.district_id = ?", district, &mut binds);
     }
     if let Some(town) = query.town.filter(|s| !s.is_empty()) {
-        bind("town_id = ?", town, &mut binds);
+        bind("c.town_id = ?", town, &mut binds);
     }
     if let Some(leader) = query.leader.filter(|s| !s.is_empty()) {
-        bind("leader_id = ?", leader, &mut binds);
+        bind("c.leader_id = ?", leader, &mut binds);
     }
     if let Some(status) = query.status {
         bind(&format!("({STATUS_SQL}) = ?"), status, &mut binds);
@@ -217,9 +242,9 @@ pub async fn list(
         .filter(|q| !q.is_empty())
     {
         bind(
-            "(case_number || ' ' || matter || ' ' || category || ' ' || COALESCE(leader_name, '') \
-             || ' ' || COALESCE(lead_unit_name, '') || ' ' || district_name || ' ' \
-             || COALESCE(town_name, '')) LIKE ? ESCAPE '\\'",
+            "(c.case_number || ' ' || c.matter || ' ' || c.category || ' ' \
+             || COALESCE(c.leader_name, '') || ' ' || COALESCE(c.lead_unit_name, '') || ' ' \
+             || c.district_name || ' ' || COALESCE(c.town_name, '')) LIKE ? ESCAPE '\\'",
             like_pattern(&text),
             &mut binds,
         );
@@ -229,14 +254,14 @@ pub async fn list(
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
-    let count_sql = format!("SELECT COUNT(*) AS n FROM checklist_rows{filter}");
+    let count_sql = format!("SELECT COUNT(*) AS n FROM {FROM_SQL}{filter}");
     let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
     for value in &binds {
         count = count.bind(value.clone());
     }
     let total: i64 = count.fetch_one(state.store().pool()).await?.try_get("n")?;
     let rows_sql = format!(
-        "SELECT {} FROM checklist_rows{filter} ORDER BY registered_at, case_id \
+        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY c.registered_at, c.case_id \
          LIMIT {per_page} OFFSET {}",
         item_columns(),
         u64::from(page - 1) * u64::from(per_page)

@@ -22,8 +22,8 @@ use crate::AppState;
 use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use cases::{
-    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, CompleteMeasureBody, RecordNoteBody,
-    SetUnitsBody,
+    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody, ClassifyBody,
+    CompleteMeasureBody, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
 pub use org::OrgView;
@@ -50,6 +50,11 @@ pub fn router(state: AppState) -> Router {
             post(cases::complete_measure),
         )
         .route("/cases/{id}/notes", post(cases::record_note))
+        .route("/cases/{id}/classification", post(cases::classify))
+        .route("/cases/{id}/claims", post(cases::claim))
+        .route("/cases/{id}/claims/review", post(cases::review))
+        .route("/cases/{id}/petitions", post(cases::record_petition))
+        .route("/cases/{id}/satisfaction", post(cases::rate))
         .route("/checklist", get(checklist::list))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))

@@ -1,0 +1,226 @@
+//! The life of a case after it is worked: classification (分类施策), the resolution claim and its
+//! review chain (审核把关) up to crossing off (销号), new petitions on the case (重复信访) that
+//! reopen a crossed-off one (回潮), and the petitioner's satisfaction.
+
+use chrono::NaiveDate;
+use zhzj_proto::{
+    CaseEvent, CommandError, ErrorKind,
+    commands::{ClaimResolution, ClassifyCase, RateSatisfaction, RecordPetition, ReviewClaim},
+    events::{
+        CaseClassified, CaseCrossedOff, CaseReopened, ClaimAccepted, ClaimSentBack,
+        PetitionRecorded, ResolutionClaimed, ReviewLevel, SatisfactionRated,
+    },
+};
+
+use crate::case::CaseState;
+use crate::validate::{optional_text, required_text};
+
+/// The bureau's settings for the case lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleSettings {
+    /// The levels that must accept a claim, in order; the last one's acceptance crosses the case
+    /// off.
+    pub review_chain: Vec<ReviewLevel>,
+    /// The subject categories a case may be classified under.
+    pub categories: Vec<String>,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        Self {
+            review_chain: vec![ReviewLevel::District, ReviewLevel::City],
+            categories: [
+                "征地拆迁",
+                "劳动社保",
+                "涉法涉诉",
+                "城乡建设",
+                "房屋产权",
+                "物业管理",
+                "医疗卫生",
+                "教育",
+                "环境保护",
+                "农村农业",
+                "企业改制",
+                "民政救助",
+                "其他",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        }
+    }
+}
+
+fn refused(message: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorKind::Conflict, message)
+}
+
+/// Decides on classifying the case.
+pub fn classify(
+    state: &CaseState,
+    command: &ClassifyCase,
+    settings: &LifecycleSettings,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let category = required_text("command.category", &command.category, 50)?;
+    if !settings.categories.contains(&category) {
+        return Err(CommandError::invalid(
+            "command.category",
+            format!("类别须为：{}", settings.categories.join("、")),
+        ));
+    }
+    let reason = optional_text("command.reason", command.reason.as_deref(), 500)?;
+    if state.class.is_some() && reason.is_none() {
+        return Err(CommandError::invalid(
+            "command.reason",
+            "重新分类须说明理由 (a reclassification needs a reason)",
+        ));
+    }
+    Ok(vec![CaseEvent::Classified(CaseClassified {
+        class: command.class,
+        category,
+        reason,
+    })])
+}
+
+/// Decides on a resolution claim.
+pub fn claim(state: &CaseState, command: &ClaimResolution) -> Result<Vec<CaseEvent>, CommandError> {
+    if state.crossed_off_by.is_some() {
+        return Err(refused(
+            "本案已销号，不能再申请化解 (the case is crossed off)",
+        ));
+    }
+    if let Some(open) = state.open_claim {
+        return Err(refused(format!(
+            "第{open}次化解申请尚在审核中 (a claim is under review)"
+        )));
+    }
+    if state.leader.is_none() {
+        return Err(CommandError::invalid(
+            "command.case_id",
+            "未落实包案领导的案件不能申请化解 (no owning leader)",
+        ));
+    }
+    let summary = required_text("command.summary", &command.summary, 2000)?;
+    if command.evidence.is_empty() {
+        return Err(CommandError::invalid(
+            "command.evidence",
+            "须列明化解依据材料 (evidence required)",
+        ));
+    }
+    let mut evidence = Vec::with_capacity(command.evidence.len());
+    for (i, item) in command.evidence.iter().enumerate() {
+        evidence.push(required_text(&format!("command.evidence[{i}]"), item, 200)?);
+    }
+    Ok(vec![CaseEvent::ResolutionClaimed(ResolutionClaimed {
+        claim: state.claims + 1,
+        ground: command.ground,
+        summary,
+        evidence,
+    })])
+}
+
+/// Decides on a review of the open claim at one level. Only the next level of the chain may
+/// review; the last level's acceptance also crosses the case off.
+pub fn review(
+    state: &CaseState,
+    command: &ReviewClaim,
+    settings: &LifecycleSettings,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let Some(claim) = state.open_claim else {
+        return Err(refused(if state.crossed_off_by.is_some() {
+            "本案已销号 (the case is crossed off)"
+        } else {
+            "没有待审核的化解申请 (no claim under review)"
+        }));
+    };
+    let done = usize::try_from(state.accepted_levels).unwrap_or(usize::MAX);
+    let Some(next) = settings.review_chain.get(done).copied() else {
+        return Err(refused("审核链已完成 (the review chain is complete)"));
+    };
+    if command.level != next {
+        return Err(CommandError::invalid(
+            "command.level",
+            format!(
+                "本申请应由{}审核，不能由{}审核 (wrong review level)",
+                next.label(),
+                command.level.label()
+            ),
+        ));
+    }
+    let reasons = optional_text("command.reasons", command.reasons.as_deref(), 2000)?;
+    if !command.accept {
+        let Some(reasons) = reasons else {
+            return Err(CommandError::invalid(
+                "command.reasons",
+                "退回须说明理由 (sending back needs reasons)",
+            ));
+        };
+        return Ok(vec![CaseEvent::ClaimSentBack(ClaimSentBack {
+            claim,
+            level: next,
+            reasons,
+        })]);
+    }
+    let mut events = vec![CaseEvent::ClaimAccepted(ClaimAccepted {
+        claim,
+        level: next,
+        opinion: reasons,
+    })];
+    if done + 1 == settings.review_chain.len() {
+        events.push(CaseEvent::CrossedOff(CaseCrossedOff { claim }));
+    }
+    Ok(events)
+}
+
+fn not_after_today(field: &str, date: NaiveDate, today: NaiveDate) -> Result<(), CommandError> {
+    if date > today {
+        return Err(CommandError::invalid(
+            field,
+            format!("日期 {date} 晚于今天 {today} (a date in the future)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Decides on recording a new petition; a crossed-off case is reopened (回潮).
+pub fn record_petition(
+    state: &CaseState,
+    command: &RecordPetition,
+    today: NaiveDate,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    not_after_today("command.received_on", command.received_on, today)?;
+    let summary = required_text("command.summary", &command.summary, 2000)?;
+    let mut events = vec![CaseEvent::PetitionRecorded(PetitionRecorded {
+        received_on: command.received_on,
+        channel: command.channel,
+        summary,
+        repeat_count: state.repeat_count + 1,
+    })];
+    if let Some(claim) = state.crossed_off_by {
+        events.push(CaseEvent::Reopened(CaseReopened {
+            crossed_off_by_claim: claim,
+            relapse_count: state.relapses + 1,
+        }));
+    }
+    Ok(events)
+}
+
+/// Decides on recording satisfaction; there must have been a reply (a resolution claim).
+pub fn rate(
+    state: &CaseState,
+    command: &RateSatisfaction,
+    today: NaiveDate,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    if state.claims == 0 {
+        return Err(refused(
+            "尚未答复（没有化解申请），不能评价满意度 (no reply to rate yet)",
+        ));
+    }
+    not_after_today("command.rated_on", command.rated_on, today)?;
+    let rated_by = required_text("command.rated_by", &command.rated_by, 100)?;
+    Ok(vec![CaseEvent::SatisfactionRated(SatisfactionRated {
+        rating: command.rating,
+        rated_on: command.rated_on,
+        rated_by,
+    })])
+}

@@ -1,0 +1,242 @@
+//! The lifecycle view (`case_lifecycle`): one row per case that has been classified, claimed,
+//! reviewed, crossed off, petitioned again or rated — where it stands in its life after the
+//! checklist work, with its repeat-petition and relapse counts.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use zhzj_proto::{CaseEvent, DomainEvent};
+use zhzj_store::{Dialect, sql::timestamp_text};
+
+use crate::projection::{DeadLetter, ReadCommit};
+use crate::sqlbuild::{SqlValue, col, insert_rows, sql_position};
+
+pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE case_lifecycle{suffix} (
+                case_id          TEXT    PRIMARY KEY,
+                stage            TEXT    NOT NULL,
+                class            TEXT,
+                category         TEXT,
+                claims           BIGINT  NOT NULL,
+                accepted_by      TEXT,
+                crossed_off_at   TEXT,
+                repeat_count     BIGINT  NOT NULL,
+                relapse_count    BIGINT  NOT NULL,
+                last_petition_on TEXT,
+                satisfaction     TEXT,
+                version          BIGINT  NOT NULL
+            )"
+        ),
+        format!("CREATE INDEX case_lifecycle{suffix}_stage ON case_lifecycle{suffix} (stage)"),
+    ]
+}
+
+/// One row as the projection keeps it.
+#[derive(Debug, Clone)]
+struct LifecycleRow {
+    stage: String,
+    class: Option<String>,
+    category: Option<String>,
+    claims: i64,
+    accepted_by: Option<String>,
+    crossed_off_at: Option<String>,
+    repeat_count: i64,
+    relapse_count: i64,
+    last_petition_on: Option<String>,
+    satisfaction: Option<String>,
+    version: i64,
+}
+
+impl Default for LifecycleRow {
+    fn default() -> Self {
+        Self {
+            stage: "open".into(),
+            class: None,
+            category: None,
+            claims: 0,
+            accepted_by: None,
+            crossed_off_at: None,
+            repeat_count: 0,
+            relapse_count: 0,
+            last_petition_on: None,
+            satisfaction: None,
+            version: 0,
+        }
+    }
+}
+
+const COLUMNS: [crate::sqlbuild::Column; 12] = [
+    col("case_id"),
+    col("stage"),
+    col("class"),
+    col("category"),
+    col("claims"),
+    col("accepted_by"),
+    col("crossed_off_at"),
+    col("repeat_count"),
+    col("relapse_count"),
+    col("last_petition_on"),
+    col("satisfaction"),
+    col("version"),
+];
+
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Whether the projection keeps anything of this event.
+fn is_lifecycle(event: &CaseEvent) -> bool {
+    matches!(
+        event,
+        CaseEvent::Classified(_)
+            | CaseEvent::ResolutionClaimed(_)
+            | CaseEvent::ClaimAccepted(_)
+            | CaseEvent::ClaimSentBack(_)
+            | CaseEvent::CrossedOff(_)
+            | CaseEvent::PetitionRecorded(_)
+            | CaseEvent::Reopened(_)
+            | CaseEvent::SatisfactionRated(_)
+    )
+}
+
+fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, at: &str) {
+    match event {
+        CaseEvent::Classified(e) => {
+            row.class = Some(enum_text(&e.class));
+            row.category = Some(e.category.clone());
+        }
+        CaseEvent::ResolutionClaimed(e) => {
+            row.stage = "under_review".into();
+            row.claims = i64::from(e.claim);
+            row.accepted_by = None;
+        }
+        CaseEvent::ClaimAccepted(e) => {
+            let label = e.level.label();
+            row.accepted_by = Some(match row.accepted_by.take() {
+                Some(earlier) => format!("{earlier}、{label}"),
+                None => label.to_owned(),
+            });
+        }
+        CaseEvent::ClaimSentBack(_) => {
+            row.stage = "sent_back".into();
+            row.accepted_by = None;
+        }
+        CaseEvent::CrossedOff(_) => {
+            row.stage = "crossed_off".into();
+            row.crossed_off_at = Some(at.to_owned());
+        }
+        CaseEvent::PetitionRecorded(e) => {
+            row.repeat_count = i64::from(e.repeat_count);
+            row.last_petition_on = Some(e.received_on.to_string());
+        }
+        CaseEvent::Reopened(e) => {
+            row.stage = "reopened".into();
+            row.relapse_count = i64::from(e.relapse_count);
+            row.accepted_by = None;
+            row.crossed_off_at = None;
+        }
+        CaseEvent::SatisfactionRated(e) => row.satisfaction = Some(enum_text(&e.rating)),
+        _ => {}
+    }
+}
+
+async fn load_row(
+    conn: &mut sqlx::AnyConnection,
+    suffix: &str,
+    case_id: &str,
+) -> Result<Option<LifecycleRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT stage, class, category, claims, accepted_by, crossed_off_at, repeat_count, \
+         relapse_count, last_petition_on, satisfaction, version \
+         FROM case_lifecycle{suffix} WHERE case_id = $1"
+    )))
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| {
+        Ok(LifecycleRow {
+            stage: row.try_get("stage")?,
+            class: row.try_get("class")?,
+            category: row.try_get("category")?,
+            claims: row.try_get("claims")?,
+            accepted_by: row.try_get("accepted_by")?,
+            crossed_off_at: row.try_get("crossed_off_at")?,
+            repeat_count: row.try_get("repeat_count")?,
+            relapse_count: row.try_get("relapse_count")?,
+            last_petition_on: row.try_get("last_petition_on")?,
+            satisfaction: row.try_get("satisfaction")?,
+            version: row.try_get("version")?,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    suffix: &str,
+    batch: &[ReadCommit],
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let mut rows: BTreeMap<String, LifecycleRow> = BTreeMap::new();
+    for commit in batch {
+        for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
+            let DomainEvent::Case(event) = event else {
+                continue;
+            };
+            if !is_lifecycle(event) {
+                continue;
+            }
+            let id = envelope.aggregate_id.clone();
+            if !rows.contains_key(&id) {
+                let stored = load_row(conn, suffix, &id).await?.unwrap_or_default();
+                rows.insert(id.clone(), stored);
+            }
+            if let Some(row) = rows.get_mut(&id) {
+                apply_event(row, event, &timestamp_text(envelope.occurred_at));
+                row.version = sql_position(commit.position);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values = rows
+        .into_iter()
+        .map(|(case_id, row)| {
+            vec![
+                SqlValue::Text(case_id),
+                SqlValue::Text(row.stage),
+                SqlValue::OptText(row.class),
+                SqlValue::OptText(row.category),
+                SqlValue::Int(row.claims),
+                SqlValue::OptText(row.accepted_by),
+                SqlValue::OptText(row.crossed_off_at),
+                SqlValue::Int(row.repeat_count),
+                SqlValue::Int(row.relapse_count),
+                SqlValue::OptText(row.last_petition_on),
+                SqlValue::OptText(row.satisfaction),
+                SqlValue::Int(row.version),
+            ]
+        })
+        .collect();
+    let updates: Vec<String> = COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    let tail = format!("ON CONFLICT (case_id) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(
+        conn,
+        dialect,
+        &format!("case_lifecycle{suffix}"),
+        &COLUMNS,
+        values,
+        &tail,
+    )
+    .await?;
+    Ok(Vec::new())
+}

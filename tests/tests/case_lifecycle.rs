@@ -1,0 +1,310 @@
+//! The life of a case after it is worked, through HTTP on real parts: classification, the
+//! resolution claim and the review chain (district, then city) up to crossing off, sending back,
+//! new petitions that reopen a crossed-off case (回潮), satisfaction — and every refusal on the
+//! way, each of which appends nothing.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use zhzj_cases::{CasesService, LifecycleSettings};
+use zhzj_proto::events::ReviewLevel;
+use zhzj_tests::{
+    DbKind, TestApp, assign_leader, register_case, registration_json, request, spawn_app,
+};
+
+/// Posts and checks the status; returns the body.
+async fn expect(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: Value,
+    status: u16,
+) -> anyhow::Result<Value> {
+    let before = app.log_position().await?;
+    let answer = app.post(token, path, &body).await?;
+    assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
+    if status >= 400 {
+        assert_eq!(
+            app.log_position().await?,
+            before,
+            "{path}: a refusal appends nothing"
+        );
+    }
+    Ok(answer.json)
+}
+
+async fn case_view(app: &TestApp, token: &str, case: &str) -> anyhow::Result<Value> {
+    Ok(app.get(token, case).await?.json)
+}
+
+#[tokio::test]
+async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let registered = expect(&app, &token, "/cases", registration_json(1), 201).await?;
+    let case = format!(
+        "/cases/{}",
+        registered["aggregate_id"].as_str().unwrap_or("")
+    );
+    let t = token.as_str();
+    let claim = json!({"ground": "settlement_agreement", "summary": "经约访调解，双方签订息诉罢访协议",
+                       "evidence": ["息诉罢访协议 思明-2026-017", "约访笔录 2026-02-10"]});
+
+    // Nothing to claim before a leader owns the case; nothing to rate before a reply.
+    let refused = expect(&app, t, &format!("{case}/claims"), claim.clone(), 422).await?;
+    assert_eq!(refused["error"]["field"], "command.case_id");
+    let rating = json!({"rating": "satisfied", "rated_on": "2026-03-01", "rated_by": "电话回访"});
+    expect(
+        &app,
+        t,
+        &format!("{case}/satisfaction"),
+        rating.clone(),
+        409,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &format!("{case}/leader"),
+        json!({"leader_id": "ldr-siming-1"}),
+        200,
+    )
+    .await?;
+
+    // Classification, and a reclassification that must say why.
+    let classify = json!({"class": "reasonable", "category": "征地拆迁"});
+    expect(
+        &app,
+        t,
+        &format!("{case}/classification"),
+        classify.clone(),
+        200,
+    )
+    .await?;
+    let again = expect(
+        &app,
+        t,
+        &format!("{case}/classification"),
+        json!({"class": "hardship", "category": "征地拆迁"}),
+        422,
+    )
+    .await?;
+    assert_eq!(again["error"]["field"], "command.reason");
+    let unknown = expect(
+        &app,
+        t,
+        &format!("{case}/classification"),
+        json!({"class": "hardship", "category": "外星人", "reason": "x"}),
+        422,
+    )
+    .await?;
+    assert_eq!(unknown["error"]["field"], "command.category");
+    expect(
+        &app,
+        t,
+        &format!("{case}/classification"),
+        json!({"class": "hardship", "category": "民政救助", "reason": "核实为生活困难"}),
+        200,
+    )
+    .await?;
+
+    // Claim 1: the city may not review before the district; sending back needs reasons.
+    expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
+    expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
+    let review = format!("{case}/claims/review");
+    let wrong = expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "city", "accept": true}),
+        422,
+    )
+    .await?;
+    assert_eq!(wrong["error"]["field"], "command.level");
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "district", "accept": false}),
+        422,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "district", "accept": false, "reasons": "协议缺少签字页"}),
+        200,
+    )
+    .await?;
+    let view = case_view(&app, t, &case).await?;
+    assert_eq!(view["status"], "in_progress");
+    assert_eq!(view["claims"][0]["outcome"], "sent_back");
+
+    // Claim 2 passes the district, then the city: crossed off.
+    expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "district", "accept": true, "reasons": "同意"}),
+        200,
+    )
+    .await?;
+    let view = case_view(&app, t, &case).await?;
+    assert_eq!(
+        view["status"], "under_review",
+        "one level accepted is not crossed off"
+    );
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "district", "accept": true}),
+        422,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "city", "accept": true}),
+        200,
+    )
+    .await?;
+    let view = case_view(&app, t, &case).await?;
+    assert_eq!(view["status"], "crossed_off");
+    assert_eq!(view["status_label"], "已销号");
+    assert_eq!(view["class"], "hardship");
+    assert_eq!(view["claims"][1]["outcome"], "crossed_off");
+    assert_eq!(
+        view["claims"][1]["reviews"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let crossed = app.get(t, "/checklist?status=crossed_off").await?;
+    assert_eq!(crossed.json["total"], 1);
+
+    // Nothing more to claim or review on a crossed-off case.
+    expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
+    expect(
+        &app,
+        t,
+        &review,
+        json!({"level": "city", "accept": true}),
+        409,
+    )
+    .await?;
+    expect(&app, t, &format!("{case}/satisfaction"), rating, 201).await?;
+    expect(
+        &app,
+        t,
+        &format!("{case}/satisfaction"),
+        json!({"rating": "satisfied", "rated_on": "2099-01-01", "rated_by": "x"}),
+        422,
+    )
+    .await?;
+
+    // The petitioner comes back: a repeat petition reopens the case (回潮).
+    let petition = json!({"received_on": "2026-02-27", "channel": "visit", "summary": "认为补偿款未按协议支付，再次来访"});
+    expect(&app, t, &format!("{case}/petitions"), petition.clone(), 201).await?;
+    let view = case_view(&app, t, &case).await?;
+    assert_ne!(view["status"], "crossed_off");
+    assert_eq!(view["repeat_count"], 1);
+    assert_eq!(view["relapse_count"], 1);
+    assert_eq!(view["satisfaction"], "satisfied");
+    assert_eq!(view["petitions"][0]["reopened"], true);
+    expect(&app, t, &format!("{case}/petitions"), petition, 201).await?;
+    let view = case_view(&app, t, &case).await?;
+    assert_eq!(
+        (view["repeat_count"].clone(), view["relapse_count"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(
+        view["petitions"][1]["reopened"], false,
+        "an open case is not reopened"
+    );
+    // Reopened, it can be claimed again.
+    expect(&app, t, &format!("{case}/claims"), claim, 201).await?;
+    app.stop().await
+}
+
+#[tokio::test]
+async fn the_review_chain_is_configurable() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city_only = CasesService::new(
+        app.services.log.clone(),
+        Arc::new(app.services.clock.clone()),
+    )
+    .with_settings(LifecycleSettings {
+        review_chain: vec![ReviewLevel::City],
+        ..LifecycleSettings::default()
+    });
+    let send = |command| {
+        let service = city_only.clone();
+        async move { service.handle(request(command)).await }
+    };
+    let case_id: uuid::Uuid = app
+        .services
+        .ok(register_case(7))
+        .await?
+        .aggregate_id
+        .parse()?;
+    app.services
+        .ok(assign_leader(case_id, "ldr-siming-1", None))
+        .await?;
+    use zhzj_proto::{
+        Command, CommandReply,
+        commands::{ClaimResolution, ReviewClaim},
+        events::ResolutionGround,
+    };
+    let reply = send(Command::ClaimResolution(ClaimResolution {
+        case_id,
+        ground: ResolutionGround::Solved,
+        summary: "已解决".into(),
+        evidence: vec!["回访记录".into()],
+    }))
+    .await;
+    assert!(matches!(reply, CommandReply::Ok(_)), "{reply:?}");
+    let district = send(Command::ReviewClaim(ReviewClaim {
+        case_id,
+        level: ReviewLevel::District,
+        accept: true,
+        reasons: None,
+    }))
+    .await;
+    assert!(
+        matches!(district, CommandReply::Error(_)),
+        "no district level in this chain"
+    );
+    let city = send(Command::ReviewClaim(ReviewClaim {
+        case_id,
+        level: ReviewLevel::City,
+        accept: true,
+        reasons: None,
+    }))
+    .await;
+    let CommandReply::Ok(accepted) = city else {
+        anyhow::bail!("city review refused: {city:?}");
+    };
+    let commit = app
+        .services
+        .log
+        .load_last(zhzj_proto::AggregateType::Case, &case_id.to_string())
+        .await?;
+    let types: Vec<String> = commit
+        .map(|c| {
+            c.commit
+                .events
+                .iter()
+                .map(|e| e.event_type.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        types,
+        ["ClaimAccepted", "CaseCrossedOff"],
+        "at version {}",
+        accepted.version
+    );
+    app.stop().await
+}
