@@ -92,7 +92,7 @@ fn lifecycle_commands(case_id: Uuid, n: u32) -> Vec<Command> {
         review(ReviewLevel::District),
         review(ReviewLevel::City),
     ];
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         commands.push(Command::RecordPetition(RecordPetition {
             case_id,
             received_on: chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap_or_default(),
