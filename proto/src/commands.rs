@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::envelope::Actor;
 use crate::events::{
-    Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround, ReviewLevel,
-    Satisfaction, UnitKind,
+    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround,
+    ReviewLevel, Satisfaction, UnitKind,
 };
 
 /// Largest command body a service accepts, in bytes.
@@ -53,6 +53,8 @@ pub enum Command {
     CompleteMeasure(CompleteMeasure),
     /// Record a note.
     RecordNote(RecordNote),
+    /// Log a leader's work on the case (接访、约访、下访 …).
+    RecordActivity(RecordActivity),
     /// Classify the case (分类施策).
     ClassifyCase(ClassifyCase),
     /// Claim the case resolved (申请化解销号).
@@ -79,6 +81,7 @@ impl Command {
             Self::AddMeasure(_) => "add_measure",
             Self::CompleteMeasure(_) => "complete_measure",
             Self::RecordNote(_) => "record_note",
+            Self::RecordActivity(_) => "record_activity",
             Self::ClassifyCase(_) => "classify_case",
             Self::ClaimResolution(_) => "claim_resolution",
             Self::ReviewClaim(_) => "review_claim",
@@ -188,6 +191,26 @@ pub struct RecordNote {
     pub case_id: Uuid,
     /// The note.
     pub text: String,
+}
+
+/// Log a leader's work on a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordActivity {
+    /// The case.
+    pub case_id: Uuid,
+    /// The leader who did it; the owning leader when absent.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+    /// What kind of work.
+    pub kind: ActivityKind,
+    /// When; not in the future.
+    pub held_on: NaiveDate,
+    /// Who took part.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// What came of it.
+    pub summary: String,
 }
 
 /// Classify a case (分类施策).

@@ -223,6 +223,59 @@ pub struct NoteRecorded {
     pub text: String,
 }
 
+/// What kind of work a leader did on a case (领导包案).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// 接访: received the petitioner.
+    Reception,
+    /// 约访: invited the petitioner to a talk.
+    InvitedTalk,
+    /// 下访: visited the petitioner at home.
+    HomeVisit,
+    /// 听证: held a hearing.
+    Hearing,
+    /// 评理: held a public reasoning session.
+    Reasoning,
+    /// 专家会诊: consulted the expert pool (复查复核专家库).
+    ExpertConsultation,
+    /// 律师参与: consulted lawyers (律师+信访).
+    LawyerConsultation,
+    /// 协调会: held a coordination meeting.
+    Meeting,
+}
+
+impl ActivityKind {
+    /// The kind as the interface names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Reception => "接访",
+            Self::InvitedTalk => "约访",
+            Self::HomeVisit => "下访",
+            Self::Hearing => "听证",
+            Self::Reasoning => "评理",
+            Self::ExpertConsultation => "专家会诊",
+            Self::LawyerConsultation => "律师参与",
+            Self::Meeting => "协调会",
+        }
+    }
+}
+
+/// A leader's work on the case is logged (接访、约访、下访、听证 …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeaderActivityRecorded {
+    /// The leader who did it.
+    pub leader: LeaderRef,
+    /// What kind of work.
+    pub kind: ActivityKind,
+    /// When.
+    pub held_on: NaiveDate,
+    /// Who took part.
+    pub participants: Vec<String>,
+    /// What came of it.
+    pub summary: String,
+}
+
 /// The 三到位一处理 class of a claim (《信访工作条例》第二十七条).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -473,6 +526,7 @@ event_data! {
     PetitionRecorded => 1,
     CaseReopened => 1,
     SatisfactionRated => 1,
+    LeaderActivityRecorded => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
 }
@@ -510,6 +564,8 @@ pub enum CaseEvent {
     Reopened(CaseReopened),
     /// See [`SatisfactionRated`].
     SatisfactionRated(SatisfactionRated),
+    /// See [`LeaderActivityRecorded`].
+    LeaderActivity(LeaderActivityRecorded),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -647,6 +703,9 @@ impl DomainEvent {
             SatisfactionRated::EVENT_TYPE => {
                 Self::Case(C::SatisfactionRated(decode_data(version, data)?))
             }
+            LeaderActivityRecorded::EVENT_TYPE => {
+                Self::Case(C::LeaderActivity(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
@@ -672,6 +731,7 @@ impl DomainEvent {
                 CaseEvent::PetitionRecorded(d) => encode_data(d),
                 CaseEvent::Reopened(d) => encode_data(d),
                 CaseEvent::SatisfactionRated(d) => encode_data(d),
+                CaseEvent::LeaderActivity(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

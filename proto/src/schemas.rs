@@ -5,15 +5,15 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, RateSatisfaction, RecordNote, RecordPetition, RegisterCase, ReviewClaim,
-    SetResponsibleUnits,
+    CompleteMeasure, RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RegisterCase,
+    ReviewClaim, SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
-    EventData, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded, MeasureAddedV1,
-    MeasureCompleted, NoteRecorded, PetitionRecorded, ResolutionClaimed, ResponsibleUnitsSet,
-    SatisfactionRated, UnitAdded,
+    EventData, LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
+    MeasureAddedV1, MeasureCompleted, NoteRecorded, PetitionRecorded, ResolutionClaimed,
+    ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -58,6 +58,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<PetitionRecorded>(),
         event::<CaseReopened>(),
         event::<SatisfactionRated>(),
+        event::<LeaderActivityRecorded>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
@@ -71,6 +72,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<CompleteMeasure>("commands/CompleteMeasure.schema.json"),
         named::<RecordNote>("commands/RecordNote.schema.json"),
         named::<ClassifyCase>("commands/ClassifyCase.schema.json"),
+        named::<RecordActivity>("commands/RecordActivity.schema.json"),
         named::<ClaimResolution>("commands/ClaimResolution.schema.json"),
         named::<ReviewClaim>("commands/ReviewClaim.schema.json"),
         named::<RecordPetition>("commands/RecordPetition.schema.json"),

@@ -593,7 +593,8 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
             client,
             log: services.log.clone(),
             store,
-            clock: Arc::new(zhzj_store::SystemClock),
+            // The service's clock, so that "today" is the same on both sides.
+            clock: Arc::new(services.clock.clone()),
             metrics: test_metrics(),
             config: zhzj_gateway::GatewayConfig {
                 body_limit: TEST_BODY_LIMIT,

@@ -308,3 +308,102 @@ async fn the_review_chain_is_configurable() -> anyhow::Result<()> {
     );
     app.stop().await
 }
+
+#[tokio::test]
+async fn leader_activities_feed_the_leader_view() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let t = token.as_str();
+    let mut cases = Vec::new();
+    for n in 0..3 {
+        let registered = expect(&app, t, "/cases", registration_json(n), 201).await?;
+        cases.push(format!(
+            "/cases/{}",
+            registered["aggregate_id"].as_str().unwrap_or("")
+        ));
+    }
+    for case in &cases[..2] {
+        expect(
+            &app,
+            t,
+            &format!("{case}/leader"),
+            json!({"leader_id": "ldr-siming-1"}),
+            200,
+        )
+        .await?;
+    }
+    let visit = json!({"kind": "home_visit", "held_on": "2026-02-20", "participants": ["张三", "社区书记"],
+                       "summary": "下访当事人家中，听取诉求，当事人情绪稳定"});
+    // The unowned case needs the leader named; dates cannot be in the future; leaders must exist.
+    let unnamed = expect(
+        &app,
+        t,
+        &format!("{}/activities", cases[2]),
+        visit.clone(),
+        422,
+    )
+    .await?;
+    assert_eq!(unnamed["error"]["field"], "command.leader_id");
+    let mut future = visit.clone();
+    future["held_on"] = json!("2026-03-09");
+    expect(&app, t, &format!("{}/activities", cases[0]), future, 422).await?;
+    let mut stranger = visit.clone();
+    stranger["leader_id"] = json!("ldr-nobody");
+    expect(&app, t, &format!("{}/activities", cases[0]), stranger, 404).await?;
+
+    expect(
+        &app,
+        t,
+        &format!("{}/activities", cases[0]),
+        visit.clone(),
+        201,
+    )
+    .await?;
+    let hearing = json!({"kind": "hearing", "held_on": "2026-02-25", "leader_id": "ldr-siming-2",
+                             "summary": "组织听证，评议补偿标准"});
+    expect(
+        &app,
+        t,
+        &format!("{}/activities", cases[0]),
+        hearing.clone(),
+        201,
+    )
+    .await?;
+    let view = app.get(t, &cases[0]).await?.json;
+    assert_eq!(view["activities"].as_array().map(Vec::len), Some(2));
+    assert_eq!(view["activities"][0]["leader"]["name"], "李明");
+    assert_eq!(view["activities"][1]["kind"], "hearing");
+
+    // Today is 2026-03-02 on the test clock.
+    let leaders = app.get(t, "/leaders?inactive_days=1").await?;
+    assert_eq!(leaders.status, 200, "{leaders:?}");
+    let find = |json: &Value, id: &str| {
+        json["leaders"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["leader_id"] == id).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let li = find(&leaders.json, "ldr-siming-1");
+    assert_eq!(li["owned_cases"], 2);
+    assert_eq!(li["open_cases"], 2);
+    assert_eq!(li["last_activity_on"], "2026-02-20");
+    assert_eq!(li["activities_by_month"], json!({"2026-02": 1}));
+    let first_case = cases[0].trim_start_matches("/cases/");
+    assert_eq!(
+        li["idle_cases"],
+        json!([first_case]),
+        "visited 10 days ago; the other case is new"
+    );
+    let wang = find(&leaders.json, "ldr-siming-2");
+    assert_eq!(
+        (
+            wang["owned_cases"].clone(),
+            wang["last_activity_on"].clone()
+        ),
+        (json!(0), json!("2026-02-25"))
+    );
+    let li = find(&app.get(t, "/leaders").await?.json, "ldr-siming-1");
+    assert_eq!(li["idle_cases"], json!([]), "nothing idle for 30 days");
+    assert_eq!(app.get(t, "/leaders?inactive_days=0").await?.status, 400);
+    app.stop().await
+}

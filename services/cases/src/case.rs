@@ -93,7 +93,9 @@ impl Aggregate for CaseState {
                     self.measures_completed.insert(n);
                 }
             }
-            CaseEvent::NoteRecorded(_) | CaseEvent::SatisfactionRated(_) => {}
+            CaseEvent::NoteRecorded(_)
+            | CaseEvent::SatisfactionRated(_)
+            | CaseEvent::LeaderActivity(_) => {}
             CaseEvent::Classified(e) => self.class = Some(e.class),
             CaseEvent::ResolutionClaimed(e) => {
                 self.claims = e.claim;

@@ -5,10 +5,14 @@
 use chrono::NaiveDate;
 use zhzj_proto::{
     CaseEvent, CommandError, ErrorKind,
-    commands::{ClaimResolution, ClassifyCase, RateSatisfaction, RecordPetition, ReviewClaim},
+    commands::{
+        ClaimResolution, ClassifyCase, RateSatisfaction, RecordActivity, RecordPetition,
+        ReviewClaim,
+    },
     events::{
         CaseClassified, CaseCrossedOff, CaseReopened, ClaimAccepted, ClaimSentBack,
-        PetitionRecorded, ResolutionClaimed, ReviewLevel, SatisfactionRated,
+        LeaderActivityRecorded, LeaderRef, PetitionRecorded, ResolutionClaimed, ReviewLevel,
+        SatisfactionRated,
     },
 };
 
@@ -53,6 +57,39 @@ impl Default for LifecycleSettings {
 
 fn refused(message: impl Into<String>) -> CommandError {
     CommandError::new(ErrorKind::Conflict, message)
+}
+
+/// Decides on logging a leader's work; `leader` is the named leader (resolved from the
+/// directory) or none for the owning leader.
+pub fn record_activity(
+    state: &CaseState,
+    command: &RecordActivity,
+    leader: Option<LeaderRef>,
+    today: NaiveDate,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let Some(leader) = leader.or_else(|| state.leader.clone()) else {
+        return Err(CommandError::invalid(
+            "command.leader_id",
+            "本案尚无包案领导，须注明开展工作的领导 (name the leader)",
+        ));
+    };
+    not_after_today("command.held_on", command.held_on, today)?;
+    let summary = required_text("command.summary", &command.summary, 2000)?;
+    let mut participants = Vec::with_capacity(command.participants.len());
+    for (i, name) in command.participants.iter().enumerate() {
+        participants.push(required_text(
+            &format!("command.participants[{i}]"),
+            name,
+            100,
+        )?);
+    }
+    Ok(vec![CaseEvent::LeaderActivity(LeaderActivityRecorded {
+        leader,
+        kind: command.kind,
+        held_on: command.held_on,
+        participants,
+        summary,
+    })])
 }
 
 /// Decides on classifying the case.

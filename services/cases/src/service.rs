@@ -231,6 +231,21 @@ impl CasesService {
                 self.execute_on_case(request, c.case_id, |_| case::record_note(c))
                     .await
             }
+            Command::RecordActivity(c) => {
+                let leader = match &c.leader_id {
+                    Some(id) => Some(
+                        self.require::<LeaderState>("command.leader_id", id)
+                            .await?
+                            .to_ref(),
+                    ),
+                    None => None,
+                };
+                let today = china_date(self.clock.now());
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::record_activity(state, c, leader.clone(), today)
+                })
+                .await
+            }
             Command::ClassifyCase(c) => {
                 let settings = Arc::clone(&self.settings);
                 self.execute_on_case(request, c.case_id, |state| {

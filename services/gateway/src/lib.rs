@@ -64,6 +64,7 @@ struct StateInner {
     projections: ProjectionWatch,
     metrics: Option<PrometheusHandle>,
     config: GatewayConfig,
+    clock: Arc<dyn Clock>,
 }
 
 /// The parts a gateway is made of.
@@ -86,7 +87,11 @@ pub struct GatewayParts {
 impl AppState {
     /// Builds the state; the projection watcher runs until `shutdown`.
     pub fn new(parts: GatewayParts, shutdown: CancellationToken) -> Self {
-        let accounts = Accounts::new(parts.store.clone(), parts.clock, parts.config.session_ttl);
+        let accounts = Accounts::new(
+            parts.store.clone(),
+            Arc::clone(&parts.clock),
+            parts.config.session_ttl,
+        );
         let projections = ProjectionWatch::start(parts.store.clone(), shutdown);
         Self {
             inner: Arc::new(StateInner {
@@ -97,6 +102,7 @@ impl AppState {
                 projections,
                 metrics: parts.metrics,
                 config: parts.config,
+                clock: parts.clock,
             }),
         }
     }
@@ -111,6 +117,11 @@ impl AppState {
 
     fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    /// Today in China.
+    fn today(&self) -> chrono::NaiveDate {
+        zhzj_store::china_date(self.inner.clock.now())
     }
 }
 

@@ -12,9 +12,9 @@ use serde_json::{Map, Value, json};
 use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
-    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage, ClaimBody,
-    ClassifyBody, CompleteMeasureBody, LoginRequest, OrgView, PetitionBody, RecordNoteBody,
-    ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
+    ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, LeadersView, LoginRequest, OrgView, PetitionBody,
+    RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -220,7 +220,14 @@ fn build() -> Value {
     );
     history["parameters"] = json!([path_parameter("id")]);
     add("/api/v1/cases/{id}/events", "get", history);
-    let case_writes: [(&str, &str, &str, Value, &str); 10] = [
+    let case_writes: [(&str, &str, &str, Value, &str); 11] = [
+        (
+            "/api/v1/cases/{id}/activities",
+            "recordActivity",
+            "记录包案领导工作（接访、约访、下访、听证等）",
+            requests.of::<ActivityBody>(),
+            "201",
+        ),
         (
             "/api/v1/cases/{id}/classification",
             "classifyCase",
@@ -333,6 +340,21 @@ fn build() -> Value {
             .collect::<Vec<_>>()
     );
     add("/api/v1/checklist", "get", checklist);
+    let mut leaders = operation(
+        Operation {
+            id: "getLeaders",
+            summary: "包案领导视图：包案数、最近工作日期、每月工作次数、超期未开展工作的案件",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<LeadersView>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    leaders["parameters"] = json!([{"name": "inactive_days", "in": "query", "required": false,
+                                   "schema": {"type": "integer", "minimum": 1, "maximum": 365}}]);
+    add("/api/v1/leaders", "get", leaders);
     add(
         "/api/v1/org",
         "get",

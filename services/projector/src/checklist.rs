@@ -313,7 +313,8 @@ pub(crate) async fn apply(
                 | CaseEvent::CrossedOff(_)
                 | CaseEvent::PetitionRecorded(_)
                 | CaseEvent::Reopened(_)
-                | CaseEvent::SatisfactionRated(_) => {}
+                | CaseEvent::SatisfactionRated(_)
+                | CaseEvent::LeaderActivity(_) => {}
             }
             row.last_activity_at = at;
             row.version = position;

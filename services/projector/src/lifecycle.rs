@@ -1,6 +1,7 @@
-//! The lifecycle view (`case_lifecycle`): one row per case that has been classified, claimed,
+//! The lifecycle views: `case_lifecycle`, one row per case that has been classified, claimed,
 //! reviewed, crossed off, petitioned again or rated — where it stands in its life after the
-//! checklist work, with its repeat-petition and relapse counts.
+//! checklist work, with its repeat-petition and relapse counts; and `leader_activities`, one row
+//! per logged piece of a leader's work (接访、约访、下访 …), for the leader view.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,21 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
             )"
         ),
         format!("CREATE INDEX case_lifecycle{suffix}_stage ON case_lifecycle{suffix} (stage)"),
+        format!(
+            "CREATE TABLE leader_activities{suffix} (
+                position     BIGINT  PRIMARY KEY,
+                case_id      TEXT    NOT NULL,
+                leader_id    TEXT    NOT NULL,
+                leader_name  TEXT    NOT NULL,
+                kind         TEXT    NOT NULL,
+                held_on      TEXT    NOT NULL,
+                participants TEXT    NOT NULL,
+                summary      TEXT    NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE INDEX leader_activities{suffix}_leader ON leader_activities{suffix} (leader_id, held_on)"
+        ),
     ]
 }
 
@@ -183,11 +199,25 @@ pub(crate) async fn apply(
     batch: &[ReadCommit],
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let mut rows: BTreeMap<String, LifecycleRow> = BTreeMap::new();
+    let mut activities = Vec::new();
     for commit in batch {
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
             let DomainEvent::Case(event) = event else {
                 continue;
             };
+            if let CaseEvent::LeaderActivity(e) = event {
+                activities.push(vec![
+                    SqlValue::Int(sql_position(commit.position)),
+                    SqlValue::Text(envelope.aggregate_id.clone()),
+                    SqlValue::Text(e.leader.id.clone()),
+                    SqlValue::Text(e.leader.name.clone()),
+                    SqlValue::Text(enum_text(&e.kind)),
+                    SqlValue::Text(e.held_on.to_string()),
+                    SqlValue::Text(e.participants.join("、")),
+                    SqlValue::Text(e.summary.clone()),
+                ]);
+                continue;
+            }
             if !is_lifecycle(event) {
                 continue;
             }
@@ -202,6 +232,25 @@ pub(crate) async fn apply(
             }
         }
     }
+    // One activity per commit: its position is its key, and a replay inserts nothing twice.
+    insert_rows(
+        conn,
+        dialect,
+        &format!("leader_activities{suffix}"),
+        &[
+            col("position"),
+            col("case_id"),
+            col("leader_id"),
+            col("leader_name"),
+            col("kind"),
+            col("held_on"),
+            col("participants"),
+            col("summary"),
+        ],
+        activities,
+        "ON CONFLICT DO NOTHING",
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }

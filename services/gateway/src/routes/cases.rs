@@ -220,6 +220,45 @@ pub async fn record_note(
         .await)
 }
 
+/// A leader's work on the case.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityBody {
+    /// `reception` 接访, `invited_talk` 约访, `home_visit` 下访, `hearing` 听证, `reasoning` 评理,
+    /// `expert_consultation` 专家会诊, `lawyer_consultation` 律师参与, `meeting` 协调会.
+    pub kind: zhzj_proto::events::ActivityKind,
+    /// When.
+    pub held_on: NaiveDate,
+    /// The leader who did it; the owning leader when absent.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+    /// Who took part.
+    #[serde(default)]
+    pub participants: Vec<String>,
+    /// What came of it.
+    pub summary: String,
+}
+
+/// `POST /api/v1/cases/{id}/activities` (领导包案工作记录).
+pub async fn record_activity(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ActivityBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::RecordActivity(zhzj_proto::commands::RecordActivity {
+        case_id,
+        leader_id: body.leader_id,
+        kind: body.kind,
+        held_on: body.held_on,
+        participants: body.participants,
+        summary: body.summary,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/activities"), command, true)
+        .await)
+}
+
 /// Classify the case (分类施策).
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -439,6 +478,8 @@ pub struct CaseView {
     pub petitions: Vec<Value>,
     /// Satisfaction ratings: `{rating, rated_on, rated_by}`.
     pub satisfaction_ratings: Vec<Value>,
+    /// The leaders' work on the case: `{leader, kind, held_on, participants, summary}`.
+    pub activities: Vec<Value>,
 }
 
 /// One event of a case's history.
@@ -573,6 +614,7 @@ pub async fn show(
         claims: Vec::new(),
         petitions: Vec::new(),
         satisfaction_ratings: Vec::new(),
+        activities: Vec::new(),
     };
     for event in case_events_of(&state, case_id).await? {
         let data = &event.data;
@@ -652,6 +694,7 @@ pub async fn show(
                 }
             }
             "SatisfactionRated" => view.satisfaction_ratings.push(data.clone()),
+            "LeaderActivityRecorded" => view.activities.push(data.clone()),
             _ => {}
         }
     }

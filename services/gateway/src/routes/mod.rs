@@ -3,6 +3,7 @@
 
 mod cases;
 mod checklist;
+mod leaders;
 mod ops;
 mod org;
 mod session;
@@ -22,10 +23,12 @@ use crate::AppState;
 use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use cases::{
-    AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody, ClassifyBody,
-    CompleteMeasureBody, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody, SetUnitsBody,
+    ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
+    ClassifyBody, CompleteMeasureBody, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody,
+    SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
+pub use leaders::LeadersView;
 pub use org::OrgView;
 pub use session::{LoginRequest, SessionReply};
 
@@ -50,6 +53,8 @@ pub fn router(state: AppState) -> Router {
             post(cases::complete_measure),
         )
         .route("/cases/{id}/notes", post(cases::record_note))
+        .route("/cases/{id}/activities", post(cases::record_activity))
+        .route("/leaders", get(leaders::list))
         .route("/cases/{id}/classification", post(cases::classify))
         .route("/cases/{id}/claims", post(cases::claim))
         .route("/cases/{id}/claims/review", post(cases::review))

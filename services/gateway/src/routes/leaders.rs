@@ -1,0 +1,177 @@
+//! `GET /api/v1/leaders`: the leader view (领导包案) — each leader's owned cases, their last
+//! activity, activities per month, and the owned open cases with no activity for N days.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::extract::CurrentUser;
+use crate::{ApiError, AppState};
+
+/// Default inactivity bound in days.
+const DEFAULT_INACTIVE_DAYS: u32 = 30;
+
+/// The inactivity bound.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadersQuery {
+    /// Flag owned open cases with no activity for this many days (1–365, default 30).
+    pub inactive_days: Option<u32>,
+}
+
+/// One leader's figures.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LeaderFigures {
+    /// Leader id.
+    pub leader_id: String,
+    /// Name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// The leader's unit.
+    pub unit_id: String,
+    /// Cases the leader owns.
+    pub owned_cases: usize,
+    /// Of them, not crossed off.
+    pub open_cases: usize,
+    /// The leader's last logged activity on any case.
+    pub last_activity_on: Option<String>,
+    /// Activities per month (`YYYY-MM` → count).
+    pub activities_by_month: BTreeMap<String, u32>,
+    /// Owned open cases with no activity by the leader for `inactive_days` (counted from
+    /// registration when there was none).
+    pub idle_cases: Vec<String>,
+}
+
+/// The leader view.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LeadersView {
+    /// Today (China), the day inactivity is counted to.
+    pub today: String,
+    /// The inactivity bound used.
+    pub inactive_days: u32,
+    /// Every leader, most idle cases first.
+    pub leaders: Vec<LeaderFigures>,
+}
+
+/// An owned case.
+struct OwnedCase {
+    case_id: String,
+    leader_id: String,
+    registered_on: String,
+    open: bool,
+}
+
+/// `GET /api/v1/leaders`.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    query: Result<Query<LeadersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<LeadersView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest {
+        message: format!("查询参数有误: {}", e.body_text()),
+        field: None,
+    })?;
+    let inactive_days = query.inactive_days.unwrap_or(DEFAULT_INACTIVE_DAYS);
+    if !(1..=365).contains(&inactive_days) {
+        return Err(ApiError::BadRequest {
+            message: "inactive_days 须为 1 至 365".into(),
+            field: Some("inactive_days".into()),
+        });
+    }
+    let today = state.today();
+    let cutoff = today
+        .checked_sub_days(Days::new(u64::from(inactive_days)))
+        .unwrap_or(NaiveDate::MIN)
+        .to_string();
+    let pool = state.store().pool();
+    let owned: Vec<OwnedCase> = sqlx::query(
+        "SELECT c.case_id, c.leader_id, substr(c.registered_at, 1, 10) AS registered_on, \
+         COALESCE(l.stage, 'open') AS stage \
+         FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
+         WHERE c.leader_id IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OwnedCase {
+            case_id: row.try_get("case_id")?,
+            leader_id: row.try_get("leader_id")?,
+            registered_on: row.try_get("registered_on")?,
+            open: row.try_get::<String, _>("stage")? != "crossed_off",
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    // Last activity per (leader, case), and counts per (leader, month).
+    let mut last_on_case: HashMap<(String, String), String> = HashMap::new();
+    let mut by_month: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
+    let mut last_by_leader: HashMap<String, String> = HashMap::new();
+    for row in sqlx::query("SELECT case_id, leader_id, held_on FROM leader_activities")
+        .fetch_all(pool)
+        .await?
+    {
+        let case_id: String = row.try_get("case_id")?;
+        let leader_id: String = row.try_get("leader_id")?;
+        let held_on: String = row.try_get("held_on")?;
+        let month = held_on.get(..7).unwrap_or(&held_on).to_owned();
+        *by_month
+            .entry(leader_id.clone())
+            .or_default()
+            .entry(month)
+            .or_default() += 1;
+        let latest = last_by_leader.entry(leader_id.clone()).or_default();
+        if held_on > *latest {
+            latest.clone_from(&held_on);
+        }
+        let on_case = last_on_case.entry((leader_id, case_id)).or_default();
+        if held_on > *on_case {
+            *on_case = held_on;
+        }
+    }
+    let mut leaders = Vec::new();
+    for row in sqlx::query("SELECT leader_id, name, title, unit_id FROM org_leaders")
+        .fetch_all(pool)
+        .await?
+    {
+        let leader_id: String = row.try_get("leader_id")?;
+        let mine: Vec<&OwnedCase> = owned.iter().filter(|c| c.leader_id == leader_id).collect();
+        let idle_cases = mine
+            .iter()
+            .filter(|c| c.open)
+            .filter(|c| {
+                let last = last_on_case
+                    .get(&(leader_id.clone(), c.case_id.clone()))
+                    .unwrap_or(&c.registered_on);
+                *last < cutoff
+            })
+            .map(|c| c.case_id.clone())
+            .collect();
+        leaders.push(LeaderFigures {
+            owned_cases: mine.len(),
+            open_cases: mine.iter().filter(|c| c.open).count(),
+            last_activity_on: last_by_leader.get(&leader_id).cloned(),
+            activities_by_month: by_month.remove(&leader_id).unwrap_or_default(),
+            idle_cases,
+            name: row.try_get("name")?,
+            title: row.try_get("title")?,
+            unit_id: row.try_get("unit_id")?,
+            leader_id,
+        });
+    }
+    leaders.sort_by(|a, b| {
+        b.idle_cases
+            .len()
+            .cmp(&a.idle_cases.len())
+            .then_with(|| a.leader_id.cmp(&b.leader_id))
+    });
+    Ok(Json(LeadersView {
+        today: today.to_string(),
+        inactive_days,
+        leaders,
+    }))
+}
