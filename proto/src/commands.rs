@@ -55,6 +55,8 @@ pub enum Command {
     RecordNote(RecordNote),
     /// Log a leader's work on the case (接访、约访、下访 …).
     RecordActivity(RecordActivity),
+    /// Extend the handling period once (at most 30 days, with approval).
+    ExtendHandling(ExtendHandling),
     /// Classify the case (分类施策).
     ClassifyCase(ClassifyCase),
     /// Claim the case resolved (申请化解销号).
@@ -82,6 +84,7 @@ impl Command {
             Self::CompleteMeasure(_) => "complete_measure",
             Self::RecordNote(_) => "record_note",
             Self::RecordActivity(_) => "record_activity",
+            Self::ExtendHandling(_) => "extend_handling",
             Self::ClassifyCase(_) => "classify_case",
             Self::ClaimResolution(_) => "claim_resolution",
             Self::ReviewClaim(_) => "review_claim",
@@ -191,6 +194,20 @@ pub struct RecordNote {
     pub case_id: Uuid,
     /// The note.
     pub text: String,
+}
+
+/// Extend a case's handling period (延期办理).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendHandling {
+    /// The case.
+    pub case_id: Uuid,
+    /// Days to add, 1 to 30.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// Who approved it.
+    pub approved_by: String,
 }
 
 /// Log a leader's work on a case.

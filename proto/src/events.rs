@@ -223,6 +223,18 @@ pub struct NoteRecorded {
     pub text: String,
 }
 
+/// The handling period (办理期限, 60 days) is extended once, with approval and reasons
+/// (《信访工作条例》第三十四条: at most 30 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HandlingExtended {
+    /// Days added (1–30).
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// Who approved it.
+    pub approved_by: String,
+}
+
 /// What kind of work a leader did on a case (领导包案).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -527,6 +539,7 @@ event_data! {
     CaseReopened => 1,
     SatisfactionRated => 1,
     LeaderActivityRecorded => 1,
+    HandlingExtended => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
 }
@@ -566,6 +579,8 @@ pub enum CaseEvent {
     SatisfactionRated(SatisfactionRated),
     /// See [`LeaderActivityRecorded`].
     LeaderActivity(LeaderActivityRecorded),
+    /// See [`HandlingExtended`].
+    HandlingExtended(HandlingExtended),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -706,6 +721,9 @@ impl DomainEvent {
             LeaderActivityRecorded::EVENT_TYPE => {
                 Self::Case(C::LeaderActivity(decode_data(version, data)?))
             }
+            HandlingExtended::EVENT_TYPE => {
+                Self::Case(C::HandlingExtended(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
@@ -732,6 +750,7 @@ impl DomainEvent {
                 CaseEvent::Reopened(d) => encode_data(d),
                 CaseEvent::SatisfactionRated(d) => encode_data(d),
                 CaseEvent::LeaderActivity(d) => encode_data(d),
+                CaseEvent::HandlingExtended(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

@@ -5,15 +5,15 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RegisterCase,
-    ReviewClaim, SetResponsibleUnits,
+    CompleteMeasure, ExtendHandling, RateSatisfaction, RecordActivity, RecordNote, RecordPetition,
+    RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
-    EventData, LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
-    MeasureAddedV1, MeasureCompleted, NoteRecorded, PetitionRecorded, ResolutionClaimed,
-    ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
+    EventData, HandlingExtended, LeaderActivityRecorded, LeaderAdded, LeaderAssigned,
+    LeaderReassigned, MeasureAdded, MeasureAddedV1, MeasureCompleted, NoteRecorded,
+    PetitionRecorded, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -59,6 +59,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<CaseReopened>(),
         event::<SatisfactionRated>(),
         event::<LeaderActivityRecorded>(),
+        event::<HandlingExtended>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
@@ -73,6 +74,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<RecordNote>("commands/RecordNote.schema.json"),
         named::<ClassifyCase>("commands/ClassifyCase.schema.json"),
         named::<RecordActivity>("commands/RecordActivity.schema.json"),
+        named::<ExtendHandling>("commands/ExtendHandling.schema.json"),
         named::<ClaimResolution>("commands/ClaimResolution.schema.json"),
         named::<ReviewClaim>("commands/ReviewClaim.schema.json"),
         named::<RecordPetition>("commands/RecordPetition.schema.json"),

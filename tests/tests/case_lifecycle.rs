@@ -407,3 +407,113 @@ async fn leader_activities_feed_the_leader_view() -> anyhow::Result<()> {
     assert_eq!(app.get(t, "/leaders?inactive_days=0").await?.status, 400);
     app.stop().await
 }
+
+#[tokio::test]
+async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let t = token.as_str();
+    // Registered on 2026-03-02 (test clock): 60 days end on 2026-05-01, 劳动节, so the period
+    // ends on the first working day after the holiday, 2026-05-06.
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let registered = expect(&app, t, "/cases", registration_json(n), 201).await?;
+        ids.push(registered["aggregate_id"].as_str().unwrap_or("").to_owned());
+    }
+    let row = app.get(t, &format!("/cases/{}", ids[0])).await?.json;
+    assert_eq!(row["next_deadline"], "2026-05-06");
+    assert_eq!(row["days_left"], 65);
+    assert_eq!(row["overdue"], false);
+
+    // One extension of at most 30 days, with approval: counted from the original deadline.
+    let extension = format!("/cases/{}/extension", ids[0]);
+    expect(
+        &app,
+        t,
+        &extension,
+        json!({"days": 31, "reason": "x", "approved_by": "y"}),
+        422,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &extension,
+        json!({"days": 30, "reason": "需补充鉴定", "approved_by": "市信访局 王局长"}),
+        200,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &extension,
+        json!({"days": 5, "reason": "再延", "approved_by": "y"}),
+        409,
+    )
+    .await?;
+    let row = app.get(t, &format!("/cases/{}", ids[0])).await?.json;
+    assert_eq!(row["next_deadline"], "2026-06-05");
+
+    // Ten weeks later the unextended case is overdue; a case registered then is not.
+    app.services.clock.advance(chrono::Duration::days(70));
+    let expired = app.get(t, "/checklist").await?;
+    assert_eq!(
+        expired.status, 401,
+        "a 12-hour session does not last ten weeks"
+    );
+    let token = app.login("xietiao").await?;
+    let t = token.as_str();
+    let late = expect(&app, t, "/cases", registration_json(9), 201).await?;
+    let late = late["aggregate_id"].as_str().unwrap_or("").to_owned();
+    let ids_of = |page: &Value| -> Vec<String> {
+        page["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["case_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let overdue = app.get(t, "/checklist?overdue=true").await?.json;
+    assert_eq!(ids_of(&overdue), [ids[1].clone()]);
+    assert_eq!(
+        overdue["rows"][0]["days_left"], -5,
+        "due 2026-05-06, today 2026-05-11"
+    );
+    assert_eq!(overdue["rows"][0]["overdue"], true);
+    let soon = app.get(t, "/checklist?due_within=30").await?.json;
+    assert_eq!(
+        ids_of(&soon),
+        [ids[0].clone()],
+        "the extended case, due 2026-06-05"
+    );
+    let later = app.get(t, "/checklist?due_within=61").await?.json;
+    assert_eq!(ids_of(&later), [ids[0].clone(), late.clone()]);
+
+    // A claim under review stops the clock.
+    let case = format!("/cases/{}", ids[1]);
+    expect(
+        &app,
+        t,
+        &format!("{case}/leader"),
+        json!({"leader_id": "ldr-siming-1"}),
+        200,
+    )
+    .await?;
+    expect(
+        &app,
+        t,
+        &format!("{case}/claims"),
+        json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]}),
+        201,
+    )
+    .await?;
+    let row = app.get(t, &case).await?.json;
+    assert_eq!(
+        (row["next_deadline"].clone(), row["overdue"].clone()),
+        (Value::Null, json!(false))
+    );
+    assert!(ids_of(&app.get(t, "/checklist?overdue=true").await?.json).is_empty());
+    app.stop().await
+}

@@ -66,6 +66,9 @@ pub struct CaseState {
     /// Times the case was reopened after crossing off.
     #[serde(default)]
     pub relapses: u32,
+    /// Whether the current handling period was extended (it may be, once).
+    #[serde(default)]
+    pub handling_extended: bool,
 }
 
 impl Aggregate for CaseState {
@@ -96,6 +99,7 @@ impl Aggregate for CaseState {
             CaseEvent::NoteRecorded(_)
             | CaseEvent::SatisfactionRated(_)
             | CaseEvent::LeaderActivity(_) => {}
+            CaseEvent::HandlingExtended(_) => self.handling_extended = true,
             CaseEvent::Classified(e) => self.class = Some(e.class),
             CaseEvent::ResolutionClaimed(e) => {
                 self.claims = e.claim;
@@ -114,6 +118,7 @@ impl Aggregate for CaseState {
             CaseEvent::PetitionRecorded(e) => self.repeat_count = e.repeat_count,
             CaseEvent::Reopened(e) => {
                 self.crossed_off_by = None;
+                self.handling_extended = false;
                 self.accepted_levels = 0;
                 self.relapses = e.relapse_count;
             }

@@ -6,13 +6,13 @@ use chrono::NaiveDate;
 use zhzj_proto::{
     CaseEvent, CommandError, ErrorKind,
     commands::{
-        ClaimResolution, ClassifyCase, RateSatisfaction, RecordActivity, RecordPetition,
-        ReviewClaim,
+        ClaimResolution, ClassifyCase, ExtendHandling, RateSatisfaction, RecordActivity,
+        RecordPetition, ReviewClaim,
     },
     events::{
         CaseClassified, CaseCrossedOff, CaseReopened, ClaimAccepted, ClaimSentBack,
-        LeaderActivityRecorded, LeaderRef, PetitionRecorded, ResolutionClaimed, ReviewLevel,
-        SatisfactionRated,
+        HandlingExtended, LeaderActivityRecorded, LeaderRef, PetitionRecorded, ResolutionClaimed,
+        ReviewLevel, SatisfactionRated,
     },
 };
 
@@ -57,6 +57,36 @@ impl Default for LifecycleSettings {
 
 fn refused(message: impl Into<String>) -> CommandError {
     CommandError::new(ErrorKind::Conflict, message)
+}
+
+/// Most days an extension may add (《信访工作条例》第三十四条).
+pub const MAX_EXTENSION_DAYS: u32 = 30;
+
+/// Decides on extending the handling period: once per period, at most 30 days, not once the
+/// case is crossed off.
+pub fn extend_handling(
+    state: &CaseState,
+    command: &ExtendHandling,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    if state.crossed_off_by.is_some() {
+        return Err(refused("本案已销号 (the case is crossed off)"));
+    }
+    if state.handling_extended {
+        return Err(refused(
+            "办理期限已延长过一次，不能再延长 (extended once already)",
+        ));
+    }
+    if !(1..=MAX_EXTENSION_DAYS).contains(&command.days) {
+        return Err(CommandError::invalid(
+            "command.days",
+            format!("延长期限须为 1 至 {MAX_EXTENSION_DAYS} 日"),
+        ));
+    }
+    Ok(vec![CaseEvent::HandlingExtended(HandlingExtended {
+        days: command.days,
+        reason: required_text("command.reason", &command.reason, 500)?,
+        approved_by: required_text("command.approved_by", &command.approved_by, 100)?,
+    })])
 }
 
 /// Decides on logging a leader's work; `leader` is the named leader (resolved from the

@@ -246,6 +246,12 @@ impl CasesService {
                 })
                 .await
             }
+            Command::ExtendHandling(c) => {
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::extend_handling(state, c)
+                })
+                .await
+            }
             Command::ClassifyCase(c) => {
                 let settings = Arc::clone(&self.settings);
                 self.execute_on_case(request, c.case_id, |state| {

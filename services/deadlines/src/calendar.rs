@@ -64,6 +64,15 @@ impl HolidayCalendar {
         Self::from_json(OFFICIAL)
     }
 
+    /// A calendar that knows no holidays: only weekends rest.
+    pub fn weekends_only() -> Self {
+        Self {
+            rest: BTreeMap::new(),
+            work: BTreeSet::new(),
+            sources: BTreeMap::new(),
+        }
+    }
+
     /// A calendar from JSON of the shape of `data/holidays-cn.json`.
     pub fn from_json(text: &str) -> Result<Self, CalendarError> {
         let file: CalendarFile = serde_json::from_str(text)?;

@@ -13,8 +13,9 @@ use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, LeadersView, LoginRequest, OrgView, PetitionBody,
-    RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, ExtensionBody, LeadersView, LoginRequest,
+    OrgView, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
+    SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -220,7 +221,14 @@ fn build() -> Value {
     );
     history["parameters"] = json!([path_parameter("id")]);
     add("/api/v1/cases/{id}/events", "get", history);
-    let case_writes: [(&str, &str, &str, Value, &str); 11] = [
+    let case_writes: [(&str, &str, &str, Value, &str); 12] = [
+        (
+            "/api/v1/cases/{id}/extension",
+            "extendHandling",
+            "延长办理期限（一次，至多30日，须经批准）",
+            requests.of::<ExtensionBody>(),
+            "200",
+        ),
         (
             "/api/v1/cases/{id}/activities",
             "recordActivity",
@@ -333,11 +341,23 @@ fn build() -> Value {
         &error,
     );
     checklist["parameters"] = json!(
-        ["district", "town", "leader", "status", "q", "page", "per_page"]
-            .iter()
-            .map(|name| json!({"name": name, "in": "query", "required": false,
-                               "schema": {"type": if name.starts_with("p") { "integer" } else { "string" }}}))
-            .collect::<Vec<_>>()
+        [
+            ("district", "string"),
+            ("town", "string"),
+            ("leader", "string"),
+            ("status", "string"),
+            ("q", "string"),
+            ("due_within", "integer"),
+            ("overdue", "boolean"),
+            ("page", "integer"),
+            ("per_page", "integer"),
+        ]
+        .iter()
+        .map(
+            |(name, kind)| json!({"name": name, "in": "query", "required": false,
+                                   "schema": {"type": kind}})
+        )
+        .collect::<Vec<_>>()
     );
     add("/api/v1/checklist", "get", checklist);
     let mut leaders = operation(

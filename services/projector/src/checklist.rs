@@ -314,7 +314,8 @@ pub(crate) async fn apply(
                 | CaseEvent::PetitionRecorded(_)
                 | CaseEvent::Reopened(_)
                 | CaseEvent::SatisfactionRated(_)
-                | CaseEvent::LeaderActivity(_) => {}
+                | CaseEvent::LeaderActivity(_)
+                | CaseEvent::HandlingExtended(_) => {}
             }
             row.last_activity_at = at;
             row.version = position;

@@ -4,6 +4,11 @@
 //! per logged piece of a leader's work (接访、约访、下访 …), for the leader view.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use zhzj_deadlines::{HolidayCalendar, Limits, StatutoryStep};
+use zhzj_store::china_date;
 
 use sqlx::Row;
 use zhzj_proto::{CaseEvent, DomainEvent};
@@ -27,10 +32,15 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
                 relapse_count    BIGINT  NOT NULL,
                 last_petition_on TEXT,
                 satisfaction     TEXT,
+                handling_due_on  TEXT,
+                extended_days    BIGINT  NOT NULL,
                 version          BIGINT  NOT NULL
             )"
         ),
         format!("CREATE INDEX case_lifecycle{suffix}_stage ON case_lifecycle{suffix} (stage)"),
+        format!(
+            "CREATE INDEX case_lifecycle{suffix}_due ON case_lifecycle{suffix} (handling_due_on)"
+        ),
         format!(
             "CREATE TABLE leader_activities{suffix} (
                 position     BIGINT  PRIMARY KEY,
@@ -62,6 +72,8 @@ struct LifecycleRow {
     relapse_count: i64,
     last_petition_on: Option<String>,
     satisfaction: Option<String>,
+    handling_due_on: Option<String>,
+    extended_days: i64,
     version: i64,
 }
 
@@ -78,12 +90,14 @@ impl Default for LifecycleRow {
             relapse_count: 0,
             last_petition_on: None,
             satisfaction: None,
+            handling_due_on: None,
+            extended_days: 0,
             version: 0,
         }
     }
 }
 
-const COLUMNS: [crate::sqlbuild::Column; 12] = [
+const COLUMNS: [crate::sqlbuild::Column; 14] = [
     col("case_id"),
     col("stage"),
     col("class"),
@@ -95,8 +109,28 @@ const COLUMNS: [crate::sqlbuild::Column; 12] = [
     col("relapse_count"),
     col("last_petition_on"),
     col("satisfaction"),
+    col("handling_due_on"),
+    col("extended_days"),
     col("version"),
 ];
+
+/// The holiday calendar deadlines are counted on (the official one shipped with zhzj).
+fn calendar() -> &'static HolidayCalendar {
+    static CALENDAR: LazyLock<HolidayCalendar> = LazyLock::new(|| {
+        HolidayCalendar::official().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "holiday calendar unreadable; counting weekends only");
+            HolidayCalendar::weekends_only()
+        })
+    });
+    &CALENDAR
+}
+
+/// The handling deadline (办理期限) of a period starting on `start`.
+fn handling_due(start: NaiveDate) -> String {
+    Limits::statutory()
+        .deadline(calendar(), StatutoryStep::Handling, start)
+        .to_string()
+}
 
 fn enum_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -109,7 +143,9 @@ fn enum_text<T: serde::Serialize>(value: &T) -> String {
 fn is_lifecycle(event: &CaseEvent) -> bool {
     matches!(
         event,
-        CaseEvent::Classified(_)
+        CaseEvent::Registered(_)
+            | CaseEvent::HandlingExtended(_)
+            | CaseEvent::Classified(_)
             | CaseEvent::ResolutionClaimed(_)
             | CaseEvent::ClaimAccepted(_)
             | CaseEvent::ClaimSentBack(_)
@@ -120,8 +156,23 @@ fn is_lifecycle(event: &CaseEvent) -> bool {
     )
 }
 
-fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, at: &str) {
+fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, occurred_at: DateTime<Utc>) {
+    let at = timestamp_text(occurred_at);
     match event {
+        // The handling period starts when the case is put on the list (China date).
+        CaseEvent::Registered(_) => {
+            row.handling_due_on = Some(handling_due(china_date(occurred_at)));
+        }
+        CaseEvent::HandlingExtended(e) => {
+            let due = row
+                .handling_due_on
+                .as_deref()
+                .and_then(|d| d.parse::<NaiveDate>().ok());
+            if let Some(due) = due {
+                row.handling_due_on = Some(calendar().after_days(due, e.days).to_string());
+            }
+            row.extended_days = i64::from(e.days);
+        }
         CaseEvent::Classified(e) => {
             row.class = Some(enum_text(&e.class));
             row.category = Some(e.category.clone());
@@ -144,7 +195,7 @@ fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, at: &str) {
         }
         CaseEvent::CrossedOff(_) => {
             row.stage = "crossed_off".into();
-            row.crossed_off_at = Some(at.to_owned());
+            row.crossed_off_at = Some(at);
         }
         CaseEvent::PetitionRecorded(e) => {
             row.repeat_count = i64::from(e.repeat_count);
@@ -155,6 +206,14 @@ fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, at: &str) {
             row.relapse_count = i64::from(e.relapse_count);
             row.accepted_by = None;
             row.crossed_off_at = None;
+            // A new handling period, from the petition that reopened it.
+            let start = row
+                .last_petition_on
+                .as_deref()
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .unwrap_or_else(|| china_date(occurred_at));
+            row.handling_due_on = Some(handling_due(start));
+            row.extended_days = 0;
         }
         CaseEvent::SatisfactionRated(e) => row.satisfaction = Some(enum_text(&e.rating)),
         _ => {}
@@ -168,7 +227,7 @@ async fn load_row(
 ) -> Result<Option<LifecycleRow>, sqlx::Error> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT stage, class, category, claims, accepted_by, crossed_off_at, repeat_count, \
-         relapse_count, last_petition_on, satisfaction, version \
+         relapse_count, last_petition_on, satisfaction, handling_due_on, extended_days, version \
          FROM case_lifecycle{suffix} WHERE case_id = $1"
     )))
     .bind(case_id)
@@ -186,6 +245,8 @@ async fn load_row(
             relapse_count: row.try_get("relapse_count")?,
             last_petition_on: row.try_get("last_petition_on")?,
             satisfaction: row.try_get("satisfaction")?,
+            handling_due_on: row.try_get("handling_due_on")?,
+            extended_days: row.try_get("extended_days")?,
             version: row.try_get("version")?,
         })
     })
@@ -223,11 +284,16 @@ pub(crate) async fn apply(
             }
             let id = envelope.aggregate_id.clone();
             if !rows.contains_key(&id) {
-                let stored = load_row(conn, suffix, &id).await?.unwrap_or_default();
+                // A registration is a case's first event: there is nothing to read back.
+                let stored = if matches!(event, CaseEvent::Registered(_)) {
+                    LifecycleRow::default()
+                } else {
+                    load_row(conn, suffix, &id).await?.unwrap_or_default()
+                };
                 rows.insert(id.clone(), stored);
             }
             if let Some(row) = rows.get_mut(&id) {
-                apply_event(row, event, &timestamp_text(envelope.occurred_at));
+                apply_event(row, event, envelope.occurred_at);
                 row.version = sql_position(commit.position);
             }
         }
@@ -269,6 +335,8 @@ pub(crate) async fn apply(
                 SqlValue::Int(row.relapse_count),
                 SqlValue::OptText(row.last_petition_on),
                 SqlValue::OptText(row.satisfaction),
+                SqlValue::OptText(row.handling_due_on),
+                SqlValue::Int(row.extended_days),
                 SqlValue::Int(row.version),
             ]
         })

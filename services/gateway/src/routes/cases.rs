@@ -220,6 +220,36 @@ pub async fn record_note(
         .await)
 }
 
+/// Extend the handling period.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionBody {
+    /// Days to add, 1 to 30.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// Who approved it.
+    pub approved_by: String,
+}
+
+/// `POST /api/v1/cases/{id}/extension` (延期办理, once, at most 30 days).
+pub async fn extend(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ExtensionBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::ExtendHandling(zhzj_proto::commands::ExtendHandling {
+        case_id,
+        days: body.days,
+        reason: body.reason,
+        approved_by: body.approved_by,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/extension"), command, false)
+        .await)
+}
+
 /// A leader's work on the case.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -578,7 +608,7 @@ async fn checklist_item(state: &AppState, case_id: Uuid) -> Result<ChecklistItem
     .fetch_optional(state.store().pool())
     .await?
     .ok_or_else(|| ApiError::not_found(format!("案件 {case_id} 不存在")))?;
-    Ok(ChecklistItem::from_row(&row)?)
+    Ok(ChecklistItem::from_row(&row, state.today())?)
 }
 
 fn with_etag(version: u64, body: impl IntoResponse) -> Response {

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -22,6 +23,12 @@ pub const STATUS_SQL: &str = "CASE WHEN l.stage = 'crossed_off' THEN 'crossed_of
     WHEN c.leader_id IS NULL THEN 'unassigned' \
     WHEN c.measures_total > 0 AND c.measures_done = c.measures_total THEN 'measures_done' \
     ELSE 'in_progress' END";
+
+/// The deadline the case runs against now: its handling period (办理期限, counted per 民法典 on
+/// the holiday calendar, extended if approved), stopped while a claim is under review or the case
+/// is crossed off.
+pub const DEADLINE_SQL: &str = "CASE WHEN l.stage IN ('under_review', 'crossed_off') THEN NULL \
+    ELSE l.handling_due_on END";
 
 /// The statuses and their labels.
 const STATUSES: [(&str, &str); 5] = [
@@ -85,6 +92,12 @@ pub struct ChecklistItem {
     pub relapse_count: i64,
     /// The last satisfaction rating.
     pub satisfaction: Option<String>,
+    /// The deadline the case runs against (办理期限), none while under review or crossed off.
+    pub next_deadline: Option<String>,
+    /// Days from today to it (negative when overdue).
+    pub days_left: Option<i64>,
+    /// Whether the deadline has passed.
+    pub overdue: bool,
     /// When it was put on the list.
     pub registered_at: String,
     /// The last thing that happened to it.
@@ -103,9 +116,14 @@ fn named(row: &sqlx::any::AnyRow, id: &str, name: &str) -> Result<Option<Named>,
 }
 
 impl ChecklistItem {
-    /// Reads a row selected with [`ITEM_COLUMNS`].
-    pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+    /// Reads a row selected with [`item_columns`]; `today` counts the days left.
+    pub fn from_row(row: &sqlx::any::AnyRow, today: NaiveDate) -> Result<Self, sqlx::Error> {
         let status: String = row.try_get("status")?;
+        let next_deadline: Option<String> = row.try_get("next_deadline")?;
+        let days_left = next_deadline
+            .as_deref()
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .map(|d| (d - today).num_days());
         Ok(Self {
             case_id: row.try_get("case_id")?,
             case_number: row.try_get("case_number")?,
@@ -127,6 +145,9 @@ impl ChecklistItem {
             repeat_count: row.try_get("repeat_count")?,
             relapse_count: row.try_get("relapse_count")?,
             satisfaction: row.try_get("satisfaction")?,
+            overdue: days_left.is_some_and(|d| d < 0),
+            days_left,
+            next_deadline,
             registered_at: row.try_get("registered_at")?,
             last_activity_at: row.try_get("last_activity_at")?,
             version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
@@ -142,7 +163,7 @@ pub fn item_columns() -> String {
          c.assisting_units, c.measures_total, c.measures_done, c.registered_at, \
          c.last_activity_at, c.version, {STATUS_SQL} AS status, l.class, \
          COALESCE(l.repeat_count, 0) AS repeat_count, COALESCE(l.relapse_count, 0) AS relapse_count, \
-         l.satisfaction"
+         l.satisfaction, {DEADLINE_SQL} AS next_deadline"
     )
 }
 
@@ -160,6 +181,10 @@ pub struct ChecklistQuery {
     pub status: Option<String>,
     /// Free text, matched against the case number, matter, category, leader and unit names.
     pub q: Option<String>,
+    /// Only cases whose deadline is within this many days from today (not yet passed).
+    pub due_within: Option<u32>,
+    /// Only cases past their deadline (`true`).
+    pub overdue: Option<bool>,
     /// Page, from 1.
     pub page: Option<u32>,
     /// Rows per page (at most 200).
@@ -249,6 +274,29 @@ pub async fn list(
             &mut binds,
         );
     }
+    let today = state.today();
+    if let Some(days) = query.due_within {
+        let until = today
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+            .unwrap_or(NaiveDate::MAX);
+        bind(
+            &format!("({DEADLINE_SQL}) >= ?"),
+            today.to_string(),
+            &mut binds,
+        );
+        bind(
+            &format!("({DEADLINE_SQL}) <= ?"),
+            until.to_string(),
+            &mut binds,
+        );
+    }
+    if query.overdue == Some(true) {
+        bind(
+            &format!("({DEADLINE_SQL}) < ?"),
+            today.to_string(),
+            &mut binds,
+        );
+    }
     let filter = if conditions.is_empty() {
         String::new()
     } else {
@@ -274,7 +322,7 @@ pub async fn list(
         .fetch_all(state.store().pool())
         .await?
         .iter()
-        .map(ChecklistItem::from_row)
+        .map(|row| ChecklistItem::from_row(row, today))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(ChecklistPage {
         total,

@@ -24,8 +24,8 @@ use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use cases::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
-    ClassifyBody, CompleteMeasureBody, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody,
-    SetUnitsBody,
+    ClassifyBody, CompleteMeasureBody, ExtensionBody, PetitionBody, RecordNoteBody, ReviewBody,
+    SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
 pub use leaders::LeadersView;
@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cases/{id}/notes", post(cases::record_note))
         .route("/cases/{id}/activities", post(cases::record_activity))
+        .route("/cases/{id}/extension", post(cases::extend))
         .route("/leaders", get(leaders::list))
         .route("/cases/{id}/classification", post(cases::classify))
         .route("/cases/{id}/claims", post(cases::claim))
