@@ -14,10 +14,14 @@ use chrono::{
 use uuid::Uuid;
 use zhzj_proto::Command;
 use zhzj_proto::commands::{
-    AddLeader, AddMeasure, AddUnit, AssignLeader, CompleteMeasure, RecordNote, RegisterCase,
+    AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CompleteMeasure,
+    RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RegisterCase, ReviewClaim,
     SetResponsibleUnits,
 };
-use zhzj_proto::events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind};
+use zhzj_proto::events::{
+    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround,
+    ReviewLevel, Satisfaction, UnitKind,
+};
 use zhzj_proto::ids::resident_id_check_char;
 
 /// One command of the demo, to be applied as if at `at`.
@@ -1091,6 +1095,17 @@ fn work_the_case(history: &mut History, place: Place, category: &Category, age_d
     history.leader = Some(leader.clone());
     history.push_next(|_, case_id, _| assign(case_id, leader, None));
     history.push_next(|rng, case_id, _| responsible_units(rng, case_id, place, category));
+    if history.rng.chance(80) {
+        let class = class_for(&mut history.rng, category);
+        history.push_next(|_, case_id, _| {
+            Command::ClassifyCase(ClassifyCase {
+                case_id,
+                class,
+                category: category.name.to_owned(),
+                reason: None,
+            })
+        });
+    }
 
     let most_measures = if age_days > 120 { 4 } else { 3 };
     let measure_count = 1 + history.rng.index(most_measures);
@@ -1113,16 +1128,155 @@ fn work_the_case(history: &mut History, place: Place, category: &Category, age_d
         });
         pending.push(number);
         history.maybe_note(30);
+        maybe_activity(history, 40);
         if history.rng.chance(45) && !pending.is_empty() {
             let oldest = pending.remove(0);
             complete(history, oldest);
         }
     }
+    let mut all_done = true;
     for number in pending {
         if history.rng.chance(50) {
             complete(history, number);
+        } else {
+            all_done = false;
         }
         history.maybe_note(25);
+    }
+    if all_done && history.rng.chance(75) {
+        claim_and_review(history);
+    }
+}
+
+/// The 三到位一处理 class a case of `category` most likely gets.
+fn class_for(rng: &mut DemoRng, category: &Category) -> ClaimClass {
+    if category.name == "民政救助" || rng.chance(10) {
+        ClaimClass::Hardship
+    } else if category.name == "涉法涉诉" && rng.chance(50) {
+        ClaimClass::Unreasonable
+    } else if rng.chance(3) {
+        ClaimClass::Unlawful
+    } else {
+        ClaimClass::Reasonable
+    }
+}
+
+const ACTIVITY_KINDS: &[ActivityKind] = &[
+    ActivityKind::Reception,
+    ActivityKind::InvitedTalk,
+    ActivityKind::HomeVisit,
+    ActivityKind::HomeVisit,
+    ActivityKind::Hearing,
+    ActivityKind::Reasoning,
+    ActivityKind::ExpertConsultation,
+    ActivityKind::LawyerConsultation,
+    ActivityKind::Meeting,
+];
+
+/// The owning leader's work on the case (接访、约访、下访 …), some of the time.
+fn maybe_activity(history: &mut History, percent: u64) {
+    if !history.rng.chance(percent) {
+        return;
+    }
+    history.push_next(|rng, case_id, today| {
+        let kind = *rng.pick(ACTIVITY_KINDS);
+        let summary = match kind {
+            ActivityKind::Reception => "在领导接访日接待信访人，当面听取诉求",
+            ActivityKind::InvitedTalk => "约请信访人面谈，逐项解释政策依据",
+            ActivityKind::HomeVisit => "带队下访信访人家中，了解实际困难",
+            ActivityKind::Hearing => "组织公开听证，邀请人大代表、政协委员参加",
+            ActivityKind::Reasoning => "召开评理会，由群众代表评议诉求",
+            ActivityKind::ExpertConsultation => "提请复查复核专家库会诊，形成书面意见",
+            ActivityKind::LawyerConsultation => "邀请驻点律师参与，提供法律意见",
+            ActivityKind::Meeting => "召开协调会，明确各责任单位分工",
+        };
+        Command::RecordActivity(RecordActivity {
+            case_id,
+            leader_id: None,
+            kind,
+            held_on: today,
+            participants: vec!["信访人".to_owned(), "责任单位经办人".to_owned()],
+            summary: summary.to_owned(),
+        })
+    });
+}
+
+fn review(case_id: Uuid, level: ReviewLevel, accept: bool, reasons: Option<&str>) -> Command {
+    Command::ReviewClaim(ReviewClaim {
+        case_id,
+        level,
+        accept,
+        reasons: reasons.map(str::to_owned),
+    })
+}
+
+/// Claims the case resolved, reviews it up the chain (sometimes sent back first), and
+/// sometimes the petitioner rates the reply or comes back (回潮).
+fn claim_and_review(history: &mut History) {
+    let claim = |rng: &mut DemoRng, case_id: Uuid, _: NaiveDate| {
+        let (ground, summary, evidence) = *rng.pick(&[
+            (
+                ResolutionGround::Solved,
+                "诉求已解决，信访人表示认可",
+                "回访记录",
+            ),
+            (
+                ResolutionGround::SettlementAgreement,
+                "经调解签订息诉罢访协议",
+                "息诉罢访协议",
+            ),
+            (
+                ResolutionGround::LegallyConcluded,
+                "依法终结，已落实帮扶救助",
+                "终结意见书",
+            ),
+        ]);
+        Command::ClaimResolution(ClaimResolution {
+            case_id,
+            ground,
+            summary: summary.to_owned(),
+            evidence: vec![format!("{evidence}（编号 {}）", rng.between(100, 999))],
+        })
+    };
+    history.push_next(claim);
+    if history.rng.chance(15) {
+        history.push_next(|_, case_id, _| {
+            review(
+                case_id,
+                ReviewLevel::District,
+                false,
+                Some("化解材料不完整，请补充协议签字页"),
+            )
+        });
+        history.push_next(claim);
+    }
+    history
+        .push_next(|_, case_id, _| review(case_id, ReviewLevel::District, true, Some("同意销号")));
+    history.push_next(|_, case_id, _| review(case_id, ReviewLevel::City, true, None));
+    if history.rng.chance(60) {
+        history.push_next(|rng, case_id, today| {
+            Command::RateSatisfaction(RateSatisfaction {
+                case_id,
+                rating: *rng.pick(&[
+                    Satisfaction::Satisfied,
+                    Satisfaction::Satisfied,
+                    Satisfaction::BasicallySatisfied,
+                    Satisfaction::Dissatisfied,
+                ]),
+                rated_on: today,
+                rated_by: "电话回访".to_owned(),
+            })
+        });
+    }
+    if history.rng.chance(8) {
+        history.push_next(|_, case_id, today| {
+            Command::RecordPetition(RecordPetition {
+                case_id,
+                received_on: today,
+                channel: Channel::Visit,
+                summary: "认为协议未落实到位，再次到市信访局上访".to_owned(),
+            })
+        });
     }
 }
 
@@ -1355,7 +1509,16 @@ mod tests {
                         assert!((1..=added).contains(&number), "{}", c.measure_id);
                         assert!(completed.insert(number));
                     }
-                    Command::RecordNote(_) => {}
+                    Command::RecordNote(_) | Command::ReviewClaim(_) => {}
+                    Command::ClassifyCase(c) => {
+                        let settings = zhzj_cases::LifecycleSettings::default();
+                        assert!(settings.categories.contains(&c.category), "{}", c.category);
+                    }
+                    // The service refuses these on a case nobody owns.
+                    Command::RecordActivity(_)
+                    | Command::ClaimResolution(_)
+                    | Command::RateSatisfaction(_)
+                    | Command::RecordPetition(_) => assert!(leader.is_some()),
                     other => panic!("unexpected case command {other:?}"),
                 }
             }

@@ -122,9 +122,23 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         .filter(|r| r["status"] == "measures_done")
         .count();
     assert!(
-        owned > 200 && done > 20,
+        owned > 200 && done > 10,
         "owned {owned}, all measures done {done}"
     );
+    let crossed = rows.iter().filter(|r| r["status"] == "crossed_off").count();
+    let relapsed = rows.iter().filter(|r| r["relapse_count"] != 0).count();
+    let classified = rows.iter().filter(|r| !r["class"].is_null()).count();
+    assert!(
+        crossed > 20 && relapsed > 0 && classified > 150,
+        "crossed off {crossed}, relapsed {relapsed}, classified {classified}"
+    );
+    let leaders = get(&up, &token, "/leaders").await?;
+    let active = leaders["leaders"].as_array().map_or(0, |l| {
+        l.iter()
+            .filter(|l| !l["last_activity_on"].is_null())
+            .count()
+    });
+    assert!(active > 20, "leaders with logged work: {active}");
     let position = last_position(&up).await?;
     up.stop_with(Signal::SIGINT).await?;
 
