@@ -226,7 +226,7 @@ async fn keep_answer(
     .bind(command_id.to_string())
     .bind(i64::from(answer.status.as_u16()))
     .bind(&answer.body)
-    .bind(timestamp_text(chrono::Utc::now()))
+    .bind(timestamp_text(state.now()))
     .execute(state.store().pool())
     .await?;
     Ok(stored_answer(state, username, key)

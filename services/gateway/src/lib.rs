@@ -119,9 +119,14 @@ impl AppState {
         &self.inner.config
     }
 
+    /// Now, from the injected clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
     /// Today in China.
     fn today(&self) -> chrono::NaiveDate {
-        zhzj_store::china_date(self.inner.clock.now())
+        zhzj_store::china_date(self.now())
     }
 }
 

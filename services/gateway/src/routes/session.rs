@@ -45,9 +45,7 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::Unauthenticated("用户名或密码错误".into()))?;
-    let max_age = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
+    let max_age = (session.expires_at - state.now()).num_seconds().max(0);
     let set_cookie = cookie(&session.token, max_age);
     tracing::info!(username = %session.user.username, "signed in");
     Ok((
