@@ -46,12 +46,16 @@ impl AggregateType {
 pub struct Actor {
     /// The user id of an account, or `system:<name>` for work the system does itself.
     pub user_id: String,
-    /// Role names; roles and scopes are enforced from a later issue on.
+    /// Role names: `admin` (city administrator), `coordinator`, `reviewer`, `leader`, `viewer`.
     #[serde(default)]
     pub roles: Vec<String>,
     /// The org unit the user belongs to, which bounds what they may see and do.
     #[serde(default)]
     pub unit_id: Option<String>,
+    /// The leader (from the directory) the user is, for the `leader` role: they may work the
+    /// cases they own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_id: Option<String>,
 }
 
 /// One event as stored: metadata plus the event's own data, whose shape depends on

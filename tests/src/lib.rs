@@ -230,9 +230,10 @@ pub fn test_epoch() -> chrono::DateTime<Utc> {
 /// An actor for tests.
 pub fn test_actor() -> Actor {
     Actor {
-        user_id: "coordinator-1".into(),
-        roles: vec!["coordinator".into()],
+        user_id: "admin-1".into(),
+        roles: vec!["admin".into()],
         unit_id: Some("xm".into()),
+        leader_id: None,
     }
 }
 
@@ -538,14 +539,23 @@ pub fn test_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .clone()
 }
 
+/// The accounts [`spawn_app`] creates: `(username, role, unit, leader)`.
+pub const TEST_ACCOUNTS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("xietiao", "coordinator", Some("xm"), None),
+    ("zhonghua", "coordinator", Some("xm-siming-zhonghua"), None),
+    ("shenhe-qu", "reviewer", Some("xm-siming"), None),
+    ("shenhe-shi", "reviewer", Some("xm"), None),
+    ("liming", "leader", None, Some("ldr-siming-1")),
+    ("chakan", "viewer", Some("xm"), None),
+];
+
 /// Password of every account [`spawn_app`] creates.
 pub const TEST_PASSWORD: &str = "test-password-1";
 /// Body limit of the test gateway.
 pub const TEST_BODY_LIMIT: usize = 16 * 1024;
 
 /// A whole system on real parts: a nats-server, the cases service on NATS, the projections on a
-/// fresh database, and the HTTP gateway on a free port, with accounts `xietiao` (coordinator)
-/// and `chakan` (read-only viewer).
+/// fresh database, and the HTTP gateway on a free port, with the accounts of [`TEST_ACCOUNTS`].
 #[derive(Debug)]
 pub struct TestApp {
     /// The nats-server.
@@ -575,14 +585,15 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
         Arc::new(zhzj_store::SystemClock),
         chrono::Duration::hours(1),
     );
-    for (username, roles) in [("xietiao", "coordinator"), ("chakan", "viewer")] {
+    for (username, role, unit, leader) in TEST_ACCOUNTS {
         accounts
             .add_user(&zhzj_gateway::NewUser {
-                username: username.into(),
+                username: (*username).into(),
                 password: TEST_PASSWORD.into(),
                 display_name: format!("测试{username}"),
-                roles: vec![roles.into()],
-                unit_id: Some("xm".into()),
+                roles: vec![(*role).into()],
+                unit_id: unit.map(str::to_owned),
+                leader_id: leader.map(str::to_owned),
             })
             .await?;
     }

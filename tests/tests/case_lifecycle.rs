@@ -112,9 +112,31 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
     expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
     let review = format!("{case}/claims/review");
-    let wrong = expect(
+    // Reviews are the reviewers' (思明区联席办, then 市信访局), each at their own level only.
+    let (qu_token, shi_token) = (
+        app.login("shenhe-qu").await?,
+        app.login("shenhe-shi").await?,
+    );
+    let (qu, shi) = (qu_token.as_str(), shi_token.as_str());
+    expect(
         &app,
         t,
+        &review,
+        json!({"level": "district", "accept": true}),
+        403,
+    )
+    .await?;
+    expect(
+        &app,
+        qu,
+        &review,
+        json!({"level": "city", "accept": true}),
+        403,
+    )
+    .await?;
+    let wrong = expect(
+        &app,
+        shi,
         &review,
         json!({"level": "city", "accept": true}),
         422,
@@ -123,7 +145,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     assert_eq!(wrong["error"]["field"], "command.level");
     expect(
         &app,
-        t,
+        qu,
         &review,
         json!({"level": "district", "accept": false}),
         422,
@@ -131,7 +153,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     .await?;
     expect(
         &app,
-        t,
+        qu,
         &review,
         json!({"level": "district", "accept": false, "reasons": "协议缺少签字页"}),
         200,
@@ -145,7 +167,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
     expect(
         &app,
-        t,
+        qu,
         &review,
         json!({"level": "district", "accept": true, "reasons": "同意"}),
         200,
@@ -158,7 +180,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     );
     expect(
         &app,
-        t,
+        qu,
         &review,
         json!({"level": "district", "accept": true}),
         422,
@@ -166,7 +188,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     .await?;
     expect(
         &app,
-        t,
+        shi,
         &review,
         json!({"level": "city", "accept": true}),
         200,
@@ -188,7 +210,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
     expect(
         &app,
-        t,
+        shi,
         &review,
         json!({"level": "city", "accept": true}),
         409,

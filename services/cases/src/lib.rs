@@ -6,6 +6,7 @@
 //! expected-version check keeps honest; so any number of instances can share the queue group and a
 //! restart loses nothing.
 
+pub mod access;
 pub mod aggregate;
 pub mod case;
 pub mod directory;

@@ -53,6 +53,8 @@ pub struct NewUser {
     pub roles: Vec<String>,
     /// The org unit the user works in.
     pub unit_id: Option<String>,
+    /// The leader the user is, for the `leader` role.
+    pub leader_id: Option<String>,
 }
 
 /// A signed-in user.
@@ -66,6 +68,8 @@ pub struct User {
     pub roles: Vec<String>,
     /// The org unit the user works in.
     pub unit_id: Option<String>,
+    /// The leader the user is, for the `leader` role.
+    pub leader_id: Option<String>,
 }
 
 impl User {
@@ -81,6 +85,7 @@ impl User {
             user_id: self.username.clone(),
             roles: self.roles.clone(),
             unit_id: self.unit_id.clone(),
+            leader_id: self.leader_id.clone(),
         }
     }
 }
@@ -172,6 +177,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
             .map(str::to_owned)
             .collect(),
         unit_id: row.try_get("unit_id")?,
+        leader_id: row.try_get("leader_id")?,
     })
 }
 
@@ -213,14 +219,16 @@ impl Accounts {
             .await
             .map_err(|e| AccountError::Hash(e.to_string()))??;
         let inserted = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO users \
+             (username, display_name, password_hash, roles, unit_id, leader_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&user.username)
         .bind(&user.display_name)
         .bind(hash)
         .bind(user.roles.join(","))
         .bind(&user.unit_id)
+        .bind(&user.leader_id)
         .bind(timestamp_text(self.clock.now()))
         .execute(self.store.pool())
         .await?
@@ -235,7 +243,7 @@ impl Accounts {
         password: &str,
     ) -> Result<Option<Session>, AccountError> {
         let row = sqlx::query(
-            "SELECT username, display_name, password_hash, roles, unit_id FROM users \
+            "SELECT username, display_name, password_hash, roles, unit_id, leader_id FROM users \
              WHERE username = $1",
         )
         .bind(username)
@@ -280,7 +288,7 @@ impl Accounts {
     /// The user a token belongs to, if the session is open.
     pub async fn session_user(&self, token: &str) -> Result<Option<User>, AccountError> {
         let row = sqlx::query(
-            "SELECT u.username, u.display_name, u.roles, u.unit_id FROM sessions s \
+            "SELECT u.username, u.display_name, u.roles, u.unit_id, u.leader_id FROM sessions s \
              JOIN users u ON u.username = s.username \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )

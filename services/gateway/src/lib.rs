@@ -9,6 +9,7 @@ mod extract;
 pub mod openapi;
 mod projections;
 mod routes;
+mod scope;
 
 use std::sync::Arc;
 use std::time::Duration;

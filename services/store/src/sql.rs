@@ -145,6 +145,11 @@ impl ReadStore {
                     "accounts, sessions and idempotency keys",
                     include_str!("../migrations/sqlite/0003_accounts_sessions_idempotency.sql"),
                 ),
+                (
+                    4,
+                    "the leader an account is",
+                    include_str!("../migrations/sqlite/0004_user_leader.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -161,6 +166,11 @@ impl ReadStore {
                     3,
                     "accounts, sessions and idempotency keys",
                     include_str!("../migrations/postgres/0003_accounts_sessions_idempotency.sql"),
+                ),
+                (
+                    4,
+                    "the leader an account is",
+                    include_str!("../migrations/postgres/0004_user_leader.sql"),
                 ),
             ],
         };

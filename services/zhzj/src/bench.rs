@@ -90,8 +90,9 @@ fn print_rate(label: &str, count: usize, elapsed: Duration, hist: &Histogram<u64
 fn actor() -> Actor {
     Actor {
         user_id: "bench".into(),
-        roles: vec![],
+        roles: vec!["admin".into()],
         unit_id: None,
+        leader_id: None,
     }
 }
 
@@ -847,7 +848,8 @@ async fn http_bench(
         password: "bench-password".into(),
         display_name: "压测".into(),
         roles: vec!["coordinator".into()],
-        unit_id: None,
+        unit_id: Some("xm".into()),
+        leader_id: None,
     })
     .await?;
     let waiting =

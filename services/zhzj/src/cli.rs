@@ -105,12 +105,15 @@ pub enum UserAction {
         /// Name shown in the interface; the username when absent.
         #[arg(long)]
         display_name: Option<String>,
-        /// Roles, comma-separated: admin, coordinator, viewer (read-only).
+        /// Roles, comma-separated: admin, coordinator, reviewer, leader, viewer (read-only).
         #[arg(long, default_value = "coordinator", value_delimiter = ',')]
         roles: Vec<String>,
-        /// The org unit the user works in.
+        /// The org unit the user works in (bounds what they see and do).
         #[arg(long)]
         unit: Option<String>,
+        /// The leader (from the directory) the user is, for the `leader` role.
+        #[arg(long)]
+        leader: Option<String>,
         /// Settings.
         #[command(flatten)]
         options: CommonOptions,
@@ -172,6 +175,12 @@ pub struct CommandArgs {
     /// Apply only if the aggregate is still at this version.
     #[arg(long)]
     pub expected_version: Option<u64>,
+    /// The acting user's roles (an operator with NATS access acts as city administrator).
+    #[arg(long, default_value = "admin", value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// The acting user's org unit.
+    #[arg(long)]
+    pub unit: Option<String>,
     /// Settings.
     #[command(flatten)]
     pub options: CommonOptions,

@@ -53,16 +53,38 @@ pub struct DemoData {
     pub cases: Vec<DemoCase>,
 }
 
-/// Demo accounts `(username, password, display name, roles)` created by `--demo`.
-pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[&str])] = &[
-    ("admin", "zhzj-demo-2026", "系统管理员", &["admin"]),
+/// Demo accounts `(username, password, display name, roles, unit)` created by `--demo`.
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[&str], &str)] = &[
+    ("admin", "zhzj-demo-2026", "系统管理员", &["admin"], "xm"),
     (
         "xietiao",
         "zhzj-demo-2026",
         "市专班协调员",
         &["coordinator"],
+        "xm",
     ),
-    ("chakan", "zhzj-demo-2026", "只读查看员", &["viewer"]),
+    (
+        "siming",
+        "zhzj-demo-2026",
+        "思明区专班协调员",
+        &["coordinator"],
+        "xm-siming",
+    ),
+    (
+        "shenhe",
+        "zhzj-demo-2026",
+        "市信访局审核员",
+        &["reviewer"],
+        "xm",
+    ),
+    (
+        "siming-shenhe",
+        "zhzj-demo-2026",
+        "思明区联席办审核员",
+        &["reviewer"],
+        "xm-siming",
+    ),
+    ("chakan", "zhzj-demo-2026", "只读查看员", &["viewer"], "xm"),
 ];
 
 /// Builds the demo relative to `now`: ids, names and contents never depend on `now`, only times do.

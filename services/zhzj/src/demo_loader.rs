@@ -10,6 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use zhzj_cases::CasesService;
 use zhzj_gateway::{Accounts, NewUser};
+use zhzj_proto::events::ReviewLevel;
 use zhzj_proto::{Actor, AggregateType, Command, CommandReply, CommandRequest, ErrorKind};
 use zhzj_store::{EventLog, FixedClock};
 
@@ -31,11 +32,26 @@ pub struct DemoReport {
     pub accounts_added: usize,
 }
 
-fn actor(user_id: &str, role: &str) -> Actor {
+fn actor(user_id: &str, role: &str, unit_id: &str) -> Actor {
     Actor {
         user_id: user_id.to_owned(),
         roles: vec![role.to_owned()],
-        unit_id: Some("xm".to_owned()),
+        unit_id: Some(unit_id.to_owned()),
+        leader_id: None,
+    }
+}
+
+/// Who applies a step of a case: reviews by the reviewer of their level (the case's district
+/// 联席办, or the city 信访局), everything else by the city coordinator.
+fn actor_for(step: &DemoStep, district_id: &str) -> Actor {
+    match &step.command {
+        Command::ReviewClaim(c) => match c.level {
+            ReviewLevel::District => {
+                actor(&format!("{district_id}-shenhe"), "reviewer", district_id)
+            }
+            ReviewLevel::City => actor("shenhe", "reviewer", "xm"),
+        },
+        _ => actor("xietiao", "coordinator", "xm"),
     }
 }
 
@@ -93,12 +109,23 @@ async fn load_case(log: &EventLog, case: &DemoCase) -> anyhow::Result<bool> {
     };
     let clock = FixedClock::new(first.at);
     let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
-    let coordinator = actor("xietiao", "coordinator");
-    if !apply(&service, log, &clock, first, &coordinator).await? {
+    let district_id = match &first.command {
+        Command::RegisterCase(c) => c.district_id.clone(),
+        _ => String::new(),
+    };
+    if !apply(
+        &service,
+        log,
+        &clock,
+        first,
+        &actor_for(first, &district_id),
+    )
+    .await?
+    {
         return Ok(false);
     }
     for step in &case.steps[1..] {
-        apply(&service, log, &clock, step, &coordinator).await?;
+        apply(&service, log, &clock, step, &actor_for(step, &district_id)).await?;
     }
     Ok(true)
 }
@@ -113,7 +140,7 @@ pub async fn load(
     let mut report = DemoReport::default();
     let clock = FixedClock::new(chrono::Utc::now());
     let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
-    let admin = actor("admin", "admin");
+    let admin = actor("admin", "admin", "xm");
     for step in &data.directory {
         if apply(&service, log, &clock, step, &admin).await? {
             report.directory_added += 1;
@@ -137,13 +164,14 @@ pub async fn load(
             report.cases_present += 1;
         }
     }
-    for (username, password, display_name, roles) in DEMO_ACCOUNTS {
+    for (username, password, display_name, roles, unit) in DEMO_ACCOUNTS {
         let user = NewUser {
             username: (*username).to_owned(),
             password: (*password).to_owned(),
             display_name: (*display_name).to_owned(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            unit_id: Some("xm".to_owned()),
+            unit_id: Some((*unit).to_owned()),
+            leader_id: None,
         };
         if accounts.ensure_user(&user).await? {
             report.accounts_added += 1;

@@ -353,6 +353,7 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
         display_name,
         roles,
         unit,
+        leader,
         options,
     } = args.action;
     std::fs::create_dir_all(&options.data_dir)?;
@@ -363,6 +364,7 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
         password,
         roles,
         unit_id: unit,
+        leader_id: leader,
     };
     accounts(&store).add_user(&user).await?;
     println!(
@@ -426,8 +428,9 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::Exi
         causation_id: None,
         actor: zhzj_proto::Actor {
             user_id: args.actor,
-            roles: Vec::new(),
-            unit_id: None,
+            roles: args.roles,
+            unit_id: args.unit,
+            leader_id: None,
         },
         expected_version: args.expected_version,
         command,

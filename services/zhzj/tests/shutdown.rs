@@ -25,6 +25,8 @@ async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow:
             "xietiao",
             "--password",
             "password-1",
+            "--unit",
+            "xm",
         ],
     )
     .await?;

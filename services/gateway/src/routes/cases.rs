@@ -599,15 +599,29 @@ async fn case_events_of(state: &AppState, case_id: Uuid) -> Result<Vec<CaseEvent
         .map_err(ApiError::from)
 }
 
-async fn checklist_item(state: &AppState, case_id: Uuid) -> Result<ChecklistItem, ApiError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM {FROM_SQL} WHERE c.case_id = $1",
+/// The case's checklist row, if the user may read it (404 otherwise, as if it did not exist).
+async fn checklist_item(
+    state: &AppState,
+    user: &crate::User,
+    case_id: Uuid,
+) -> Result<ChecklistItem, ApiError> {
+    let mut binds = vec![case_id.to_string()];
+    let scope = crate::scope::Scope::of(state, user)
+        .await?
+        .condition(&mut binds)
+        .map(|condition| format!(" AND {condition}"))
+        .unwrap_or_default();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM {FROM_SQL} WHERE c.case_id = $1{scope}",
         item_columns()
-    )))
-    .bind(case_id.to_string())
-    .fetch_optional(state.store().pool())
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("案件 {case_id} 不存在")))?;
+    )));
+    for value in binds {
+        query = query.bind(value);
+    }
+    let row = query
+        .fetch_optional(state.store().pool())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("案件 {case_id} 不存在")))?;
     Ok(ChecklistItem::from_row(&row, state.today())?)
 }
 
@@ -626,11 +640,11 @@ fn text(value: &Value) -> Option<String> {
 /// `GET /api/v1/cases/{id}`.
 pub async fn show(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
+    CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let case_id = case_id(&id)?;
-    let row = checklist_item(&state, case_id).await?;
+    let row = checklist_item(&state, &user, case_id).await?;
     let mut view = CaseView {
         row,
         petitioners: Vec::new(),
@@ -734,10 +748,12 @@ pub async fn show(
 /// `GET /api/v1/cases/{id}/events`: the case's history from the event archive.
 pub async fn events(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
+    CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let case_id = case_id(&id)?;
+    // In the user's scope, or not found.
+    checklist_item(&state, &user, case_id).await?;
     let events = case_events_of(&state, case_id).await?;
     let Some(last) = events.last() else {
         return Err(ApiError::not_found(format!("案件 {case_id} 不存在")));

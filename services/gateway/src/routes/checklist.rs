@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::extract::CurrentUser;
+use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
 /// Largest page.
@@ -220,7 +221,7 @@ fn like_pattern(text: &str) -> String {
 /// `GET /api/v1/checklist`.
 pub async fn list(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
+    CurrentUser(user): CurrentUser,
     query: Result<Query<ChecklistQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ChecklistPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest {
@@ -296,6 +297,9 @@ pub async fn list(
             today.to_string(),
             &mut binds,
         );
+    }
+    if let Some(condition) = Scope::of(&state, &user).await?.condition(&mut binds) {
+        conditions.push(condition);
     }
     let filter = if conditions.is_empty() {
         String::new()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::extract::CurrentUser;
+use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
 /// Default inactivity bound in days.
@@ -69,7 +70,7 @@ struct OwnedCase {
 /// `GET /api/v1/leaders`.
 pub async fn list(
     State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
+    CurrentUser(user): CurrentUser,
     query: Result<Query<LeadersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LeadersView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest {
@@ -89,33 +90,68 @@ pub async fn list(
         .unwrap_or(NaiveDate::MIN)
         .to_string();
     let pool = state.store().pool();
-    let owned: Vec<OwnedCase> = sqlx::query(
+    // Only the cases the user may read count.
+    let scope = Scope::of(&state, &user).await?;
+    let mut binds = Vec::new();
+    let condition = scope
+        .condition(&mut binds)
+        .map(|c| format!(" AND {c}"))
+        .unwrap_or_default();
+    let mut owned_query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT c.case_id, c.leader_id, substr(c.registered_at, 1, 10) AS registered_on, \
          COALESCE(l.stage, 'open') AS stage \
          FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
-         WHERE c.leader_id IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|row| {
-        Ok(OwnedCase {
-            case_id: row.try_get("case_id")?,
-            leader_id: row.try_get("leader_id")?,
-            registered_on: row.try_get("registered_on")?,
-            open: row.try_get::<String, _>("stage")? != "crossed_off",
+         WHERE c.leader_id IS NOT NULL{condition}"
+    )));
+    for value in binds {
+        owned_query = owned_query.bind(value);
+    }
+    let owned: Vec<OwnedCase> = owned_query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(OwnedCase {
+                case_id: row.try_get("case_id")?,
+                leader_id: row.try_get("leader_id")?,
+                registered_on: row.try_get("registered_on")?,
+                open: row.try_get::<String, _>("stage")? != "crossed_off",
+            })
         })
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
+        .collect::<Result<_, sqlx::Error>>()?;
     // Last activity per (leader, case), and counts per (leader, month).
     let mut last_on_case: HashMap<(String, String), String> = HashMap::new();
     let mut by_month: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
     let mut last_by_leader: HashMap<String, String> = HashMap::new();
+    // Activities count only on cases the user may read.
+    let readable: Option<std::collections::HashSet<String>> = match &scope {
+        Scope::All => None,
+        Scope::Within { .. } => {
+            let mut binds = Vec::new();
+            let condition = scope
+                .condition(&mut binds)
+                .unwrap_or_else(|| "1 = 1".into());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT c.case_id FROM checklist_rows c WHERE {condition}"
+            )));
+            for value in binds {
+                query = query.bind(value);
+            }
+            let mut ids = std::collections::HashSet::new();
+            for row in query.fetch_all(pool).await? {
+                ids.insert(row.try_get::<String, _>("case_id")?);
+            }
+            Some(ids)
+        }
+    };
     for row in sqlx::query("SELECT case_id, leader_id, held_on FROM leader_activities")
         .fetch_all(pool)
         .await?
     {
         let case_id: String = row.try_get("case_id")?;
+        if readable.as_ref().is_some_and(|ids| !ids.contains(&case_id)) {
+            continue;
+        }
         let leader_id: String = row.try_get("leader_id")?;
         let held_on: String = row.try_get("held_on")?;
         let month = held_on.get(..7).unwrap_or(&held_on).to_owned();
@@ -139,6 +175,17 @@ pub async fn list(
         .await?
     {
         let leader_id: String = row.try_get("leader_id")?;
+        let unit_id: String = row.try_get("unit_id")?;
+        let visible = match &scope {
+            Scope::All => true,
+            Scope::Within {
+                units,
+                leader_id: me,
+            } => units.contains(&unit_id) || me.as_ref() == Some(&leader_id),
+        };
+        if !visible {
+            continue;
+        }
         let mine: Vec<&OwnedCase> = owned.iter().filter(|c| c.leader_id == leader_id).collect();
         let idle_cases = mine
             .iter()
@@ -159,7 +206,7 @@ pub async fn list(
             idle_cases,
             name: row.try_get("name")?,
             title: row.try_get("title")?,
-            unit_id: row.try_get("unit_id")?,
+            unit_id,
             leader_id,
         });
     }

@@ -1,0 +1,150 @@
+//! Who may do what, where: the roles and the org scope the command service enforces on every
+//! command (the gateway checks nothing the service does not check again).
+//!
+//! - `admin` (city administrator): everything, everywhere, including the directory and reviews.
+//! - `coordinator` (city, district or town task force): case work on cases in their unit's
+//!   subtree.
+//! - `reviewer`: reviews of claims on cases in their subtree, at their own level (a district
+//!   unit reviews as 区联席办, the city as 市信访局).
+//! - `leader`: logs activities and notes, adds and ticks off measures, on the cases they own.
+//! - `viewer`, or no role: reads only.
+//!
+//! A case outside the actor's scope is answered as not found, so that its existence does not
+//! leak; a command the actor's role does not allow on a case in scope is forbidden.
+
+use zhzj_proto::{Actor, Command, CommandError, ErrorKind, events::ReviewLevel, events::UnitKind};
+
+/// What a command asks to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Add units and leaders.
+    Directory,
+    /// Register a case where the actor works.
+    Register,
+    /// Work a case as a coordinator does.
+    CaseWork,
+    /// Work a leader may do on a case they own (also allowed to coordinators).
+    LeaderWork,
+    /// Review a claim at a level.
+    Review(ReviewLevel),
+}
+
+/// The action a command asks for.
+pub fn action_of(command: &Command) -> Action {
+    match command {
+        Command::AddUnit(_) | Command::AddLeader(_) => Action::Directory,
+        Command::RecordActivity(_)
+        | Command::RecordNote(_)
+        | Command::AddMeasure(_)
+        | Command::CompleteMeasure(_) => Action::LeaderWork,
+        Command::ReviewClaim(c) => Action::Review(c.level),
+        Command::RegisterCase(_) => Action::Register,
+        _ => Action::CaseWork,
+    }
+}
+
+fn has(actor: &Actor, role: &str) -> bool {
+    actor.roles.iter().any(|r| r == role)
+}
+
+fn forbidden(message: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorKind::Forbidden, message)
+}
+
+/// Whether the actor may act on a case regardless of where it is.
+pub fn sees_everything(actor: &Actor) -> bool {
+    has(actor, "admin")
+}
+
+/// Checks a directory command.
+pub fn check_directory(actor: &Actor) -> Result<(), CommandError> {
+    if has(actor, "admin") {
+        Ok(())
+    } else {
+        Err(forbidden("只有系统管理员可以维护组织架构 (admin only)"))
+    }
+}
+
+/// Where a case is and who owns it, as the access check needs it.
+#[derive(Debug, Clone)]
+pub struct CasePlace {
+    /// The units from the case's town (or district) up to the city.
+    pub ancestry: Vec<String>,
+    /// The owning leader.
+    pub leader_id: Option<String>,
+}
+
+/// Checks a case command against the actor's roles and scope. `actor_unit_kind` is the kind of
+/// the actor's unit (for the review level).
+pub fn check_case(
+    actor: &Actor,
+    action: Action,
+    place: &CasePlace,
+    actor_unit_kind: Option<UnitKind>,
+) -> Result<(), CommandError> {
+    if has(actor, "admin") {
+        return Ok(());
+    }
+    let in_scope = actor
+        .unit_id
+        .as_ref()
+        .is_some_and(|unit| place.ancestry.contains(unit));
+    let owns =
+        has(actor, "leader") && actor.leader_id.is_some() && actor.leader_id == place.leader_id;
+    if action == Action::Register && !in_scope {
+        return Err(forbidden(
+            "只能在本单位管辖范围内登记案件 (outside your unit)",
+        ));
+    }
+    if !in_scope && !owns {
+        return Err(CommandError::new(
+            ErrorKind::NotFound,
+            "案件不存在或不在您的管辖范围内 (not found)",
+        ));
+    }
+    let allowed = match action {
+        Action::Directory => false,
+        Action::Register | Action::CaseWork => in_scope && has(actor, "coordinator"),
+        Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns,
+        Action::Review(level) => {
+            let own_level = match actor_unit_kind {
+                Some(UnitKind::City) => Some(ReviewLevel::City),
+                Some(UnitKind::District) => Some(ReviewLevel::District),
+                _ => None,
+            };
+            if in_scope && has(actor, "reviewer") && own_level != Some(level) {
+                return Err(forbidden(format!(
+                    "您不能以{}身份审核 (review at your own level only)",
+                    level.label()
+                )));
+            }
+            in_scope && has(actor, "reviewer")
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "您的角色不能进行此项操作 (your role may not do this)",
+        ))
+    }
+}
+
+/// The case a case command names (none for a registration or a directory command).
+pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
+    Some(match command {
+        Command::AssignLeader(c) => c.case_id,
+        Command::SetResponsibleUnits(c) => c.case_id,
+        Command::AddMeasure(c) => c.case_id,
+        Command::CompleteMeasure(c) => c.case_id,
+        Command::RecordNote(c) => c.case_id,
+        Command::RecordActivity(c) => c.case_id,
+        Command::ExtendHandling(c) => c.case_id,
+        Command::ClassifyCase(c) => c.case_id,
+        Command::ClaimResolution(c) => c.case_id,
+        Command::ReviewClaim(c) => c.case_id,
+        Command::RecordPetition(c) => c.case_id,
+        Command::RateSatisfaction(c) => c.case_id,
+        Command::RegisterCase(_) | Command::AddUnit(_) | Command::AddLeader(_) => return None,
+    })
+}

@@ -1,0 +1,93 @@
+//! What a signed-in user may read: the cases in their unit's subtree, and (for the `leader`
+//! role) the cases they own; everything for the city administrator. The command service checks
+//! the same rules on writes. A case outside the scope is answered 404 and counted nowhere.
+
+use std::collections::{HashMap, VecDeque};
+
+use sqlx::Row;
+
+use crate::{ApiError, AppState, User};
+
+/// The cases a user may read.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every case (the city administrator).
+    All,
+    /// Cases placed in these units, or owned by this leader.
+    Within {
+        /// The user's unit and every unit under it.
+        units: Vec<String>,
+        /// The leader the user is, when they hold the `leader` role.
+        leader_id: Option<String>,
+    },
+}
+
+impl Scope {
+    /// The scope of `user`, from the directory in the read store.
+    pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
+        if user.roles.iter().any(|r| r == "admin") {
+            return Ok(Self::All);
+        }
+        let leader_id = user
+            .roles
+            .iter()
+            .any(|r| r == "leader")
+            .then(|| user.leader_id.clone())
+            .flatten();
+        let Some(root) = &user.unit_id else {
+            return Ok(Self::Within {
+                units: Vec::new(),
+                leader_id,
+            });
+        };
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for row in sqlx::query("SELECT unit_id, parent_id FROM org_units")
+            .fetch_all(state.store().pool())
+            .await?
+        {
+            let unit: String = row.try_get("unit_id")?;
+            if let Some(parent) = row.try_get::<Option<String>, _>("parent_id")? {
+                children.entry(parent).or_default().push(unit);
+            }
+        }
+        let mut units = Vec::new();
+        let mut queue = VecDeque::from([root.clone()]);
+        while let Some(unit) = queue.pop_front() {
+            if units.contains(&unit) {
+                continue;
+            }
+            queue.extend(children.remove(&unit).unwrap_or_default());
+            units.push(unit);
+        }
+        Ok(Self::Within { units, leader_id })
+    }
+
+    /// A condition on the checklist alias `c`, with its values appended to `binds` (placeholders
+    /// numbered after those already there); none for [`Scope::All`].
+    pub fn condition(&self, binds: &mut Vec<String>) -> Option<String> {
+        let Self::Within { units, leader_id } = self else {
+            return None;
+        };
+        let mut parts = Vec::new();
+        if !units.is_empty() {
+            let mut placeholders = Vec::with_capacity(units.len());
+            for unit in units {
+                binds.push(unit.clone());
+                placeholders.push(format!("${}", binds.len()));
+            }
+            let list = placeholders.join(", ");
+            parts.push(format!(
+                "c.district_id IN ({list}) OR c.town_id IN ({list})"
+            ));
+        }
+        if let Some(leader) = leader_id {
+            binds.push(leader.clone());
+            parts.push(format!("c.leader_id = ${}", binds.len()));
+        }
+        Some(if parts.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            format!("({})", parts.join(" OR "))
+        })
+    }
+}
