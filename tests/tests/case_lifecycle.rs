@@ -539,3 +539,63 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
     assert!(ids_of(&app.get(t, "/checklist?overdue=true").await?.json).is_empty());
     app.stop().await
 }
+
+#[tokio::test]
+async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let t = token.as_str();
+    let first = expect(&app, t, "/cases", registration_json(1), 201).await?;
+    let first_id = first["aggregate_id"].as_str().unwrap_or("").to_owned();
+    let id_number = registration_json(1)["petitioners"][0]["id_number"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+
+    let by_id = app
+        .get(t, &format!("/cases/duplicates?id_number={id_number}"))
+        .await?;
+    assert_eq!(by_id.status, 200, "{by_id:?}");
+    assert_eq!(by_id.json[0]["case_id"], first_id);
+    assert_eq!(by_id.json[0]["matched_by"], "id_number");
+    let by_name = app
+        .get(
+            t,
+            "/cases/duplicates?name=张三&town=xm-siming-zhonghua&category=征地拆迁",
+        )
+        .await?;
+    assert_eq!(by_name.json[0]["matched_by"], "name_town_category");
+    let none = app
+        .get(
+            t,
+            "/cases/duplicates?name=李四&town=xm-siming-zhonghua&category=征地拆迁",
+        )
+        .await?;
+    assert_eq!(none.json, json!([]));
+
+    // Registering with the check on: the same person, town and category is refused with the
+    // candidates, and nothing is appended; someone else goes through.
+    let refused = expect(
+        &app,
+        t,
+        "/cases?check_duplicates=true",
+        registration_json(2),
+        409,
+    )
+    .await?;
+    assert_eq!(refused["error"]["code"], "possible_duplicates");
+    assert_eq!(refused["duplicates"][0]["case_id"], first_id);
+    let mut other = registration_json(3);
+    other["petitioners"][0]["name"] = json!("李四");
+    expect(&app, t, "/cases?check_duplicates=true", other, 201).await?;
+    // Without the check the coordinator may still register it (a different matter).
+    expect(&app, t, "/cases", registration_json(2), 201).await?;
+
+    // Only cases the user may read are offered.
+    let leader = app.login("liming").await?;
+    let hidden = app
+        .get(&leader, &format!("/cases/duplicates?id_number={id_number}"))
+        .await?;
+    assert_eq!(hidden.json, json!([]));
+    app.stop().await
+}

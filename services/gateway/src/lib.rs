@@ -22,6 +22,7 @@ use zhzj_store::{Clock, EventLog, ReadStore};
 pub use accounts::{AccountError, Accounts, NewUser, Session, User};
 pub use error::{ApiError, ErrorBody};
 pub use projections::ProjectionWatch;
+pub use routes::DuplicateRule;
 
 /// Settings of the gateway.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct GatewayConfig {
     pub ready_max_lag: u64,
     /// How long a login lasts.
     pub session_ttl: chrono::Duration,
+    /// How a registration is matched against existing cases.
+    pub duplicate_rule: DuplicateRule,
 }
 
 impl Default for GatewayConfig {
@@ -46,6 +49,7 @@ impl Default for GatewayConfig {
             read_your_writes: Duration::from_secs(5),
             ready_max_lag: 10_000,
             session_ttl: chrono::Duration::hours(12),
+            duplicate_rule: DuplicateRule::default(),
         }
     }
 }

@@ -13,9 +13,9 @@ use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, ExtensionBody, LeadersView, LoginRequest,
-    OrgView, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
-    SetUnitsBody,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, LeadersView,
+    LoginRequest, OrgView, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody,
+    SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -183,7 +183,7 @@ fn build() -> Value {
         operation(
             Operation {
                 id: "registerCase",
-                summary: "登记积案、列入清单",
+                summary: "登记积案、列入清单；?check_duplicates=true 时如可能重复则返回 409 possible_duplicates 及已有案件",
                 request: Some(requests.of::<zhzj_proto::commands::RegisterCase>()),
                 ok_status: "201",
                 ok: write.clone(),
@@ -360,6 +360,28 @@ fn build() -> Value {
         .collect::<Vec<_>>()
     );
     add("/api/v1/checklist", "get", checklist);
+    let mut duplicates = operation(
+        Operation {
+            id: "findDuplicates",
+            summary: "登记前查重：同一身份证号，或同名、同镇街、同类别的已有案件",
+            request: None,
+            ok_status: "200",
+            ok: json!({"type": "array", "items": responses.of::<DuplicateCandidate>()}),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    duplicates["parameters"] = json!(
+        ["id_number", "name", "town", "category"]
+            .iter()
+            .map(
+                |name| json!({"name": name, "in": "query", "required": false,
+                           "schema": {"type": "string"}})
+            )
+            .collect::<Vec<_>>()
+    );
+    add("/api/v1/cases/duplicates", "get", duplicates);
     let mut leaders = operation(
         Operation {
             id: "getLeaders",
@@ -391,6 +413,15 @@ fn build() -> Value {
             &error,
         ),
     );
+    if let Some(parameters) = paths
+        .get_mut("/api/v1/cases")
+        .and_then(|p| p["post"]["parameters"].as_array_mut())
+    {
+        parameters.push(
+            json!({"name": "check_duplicates", "in": "query", "required": false,
+                               "schema": {"type": "boolean"}}),
+        );
+    }
     // Logging in needs no session.
     if let Some(login) = paths.get_mut("/api/v1/session") {
         login["post"]["security"] = json!([]);

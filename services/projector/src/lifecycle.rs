@@ -1,7 +1,8 @@
 //! The lifecycle views: `case_lifecycle`, one row per case that has been classified, claimed,
 //! reviewed, crossed off, petitioned again or rated — where it stands in its life after the
 //! checklist work, with its repeat-petition and relapse counts; and `leader_activities`, one row
-//! per logged piece of a leader's work (接访、约访、下访 …), for the leader view.
+//! per logged piece of a leader's work (接访、约访、下访 …), for the leader view; and
+//! `case_petitioners`, who petitions on which case, for the duplicate check at registration.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -55,6 +56,22 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
         ),
         format!(
             "CREATE INDEX leader_activities{suffix}_leader ON leader_activities{suffix} (leader_id, held_on)"
+        ),
+        format!(
+            "CREATE TABLE case_petitioners{suffix} (
+                case_id     TEXT    NOT NULL,
+                idx         BIGINT  NOT NULL,
+                name        TEXT    NOT NULL,
+                id_number   TEXT,
+                district_id TEXT    NOT NULL,
+                town_id     TEXT,
+                category    TEXT    NOT NULL,
+                PRIMARY KEY (case_id, idx)
+            )"
+        ),
+        format!("CREATE INDEX case_petitioners{suffix}_id ON case_petitioners{suffix} (id_number)"),
+        format!(
+            "CREATE INDEX case_petitioners{suffix}_name ON case_petitioners{suffix} (name, town_id)"
         ),
     ]
 }
@@ -261,11 +278,25 @@ pub(crate) async fn apply(
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let mut rows: BTreeMap<String, LifecycleRow> = BTreeMap::new();
     let mut activities = Vec::new();
+    let mut petitioners = Vec::new();
     for commit in batch {
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
             let DomainEvent::Case(event) = event else {
                 continue;
             };
+            if let CaseEvent::Registered(e) = event {
+                for (idx, p) in (0_i64..).zip(&e.petitioners) {
+                    petitioners.push(vec![
+                        SqlValue::Text(envelope.aggregate_id.clone()),
+                        SqlValue::Int(idx),
+                        SqlValue::Text(p.name.clone()),
+                        SqlValue::OptText(p.id_number.clone()),
+                        SqlValue::Text(e.district.id.clone()),
+                        SqlValue::OptText(e.town.as_ref().map(|t| t.id.clone())),
+                        SqlValue::Text(e.category.clone()),
+                    ]);
+                }
+            }
             if let CaseEvent::LeaderActivity(e) = event {
                 activities.push(vec![
                     SqlValue::Int(sql_position(commit.position)),
@@ -298,6 +329,24 @@ pub(crate) async fn apply(
             }
         }
     }
+    // Who petitions on which case, for the duplicate check at registration.
+    insert_rows(
+        conn,
+        dialect,
+        &format!("case_petitioners{suffix}"),
+        &[
+            col("case_id"),
+            col("idx"),
+            col("name"),
+            col("id_number"),
+            col("district_id"),
+            col("town_id"),
+            col("category"),
+        ],
+        petitioners,
+        "ON CONFLICT DO NOTHING",
+    )
+    .await?;
     // One activity per commit: its position is its key, and a replay inserts nothing twice.
     insert_rows(
         conn,

@@ -56,7 +56,7 @@ impl Projection {
             Self::Archive => &["event_archive"],
             Self::Checklist => &["checklist_rows"],
             Self::Org => &["org_units", "org_leaders"],
-            Self::Lifecycle => &["case_lifecycle", "leader_activities"],
+            Self::Lifecycle => &["case_lifecycle", "leader_activities", "case_petitioners"],
         }
     }
 

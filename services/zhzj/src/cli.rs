@@ -16,6 +16,7 @@ Settings (flag / environment variable / default; `zhzj <command> --help` for eac
   --read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / 5000 (up, run gateway)
   --ready-max-lag / ZHZJ_READY_MAX_LAG / 10000 events     (up, run gateway)
   --session-hours / ZHZJ_SESSION_HOURS / 12               (up, run gateway)
+  --duplicate-rule / ZHZJ_DUPLICATE_RULE / id-number-or-name-town-category (up, run gateway)
   --demo / ZHZJ_DEMO / off                                (up)";
 
 /// zhzj — 治重化积 backlog-resolution tracker.
@@ -81,6 +82,24 @@ pub struct HttpOptions {
     /// How long a login lasts, in hours.
     #[arg(long, env = "ZHZJ_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
+    /// How registrations are checked for duplicates: by ID number only, or also by the same
+    /// name in the same town and category.
+    #[arg(
+        long,
+        env = "ZHZJ_DUPLICATE_RULE",
+        value_enum,
+        default_value = "id-number-or-name-town-category"
+    )]
+    pub duplicate_rule: DuplicateRuleArg,
+}
+
+/// `--duplicate-rule`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DuplicateRuleArg {
+    /// The same petitioner ID number.
+    IdNumber,
+    /// The same ID number, or the same name in the same town and category.
+    IdNumberOrNameTownCategory,
 }
 
 /// `zhzj user …`.

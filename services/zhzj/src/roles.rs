@@ -106,6 +106,12 @@ fn gateway_config(http: &HttpOptions) -> GatewayConfig {
         read_your_writes: Duration::from_millis(http.read_your_writes_ms),
         ready_max_lag: http.ready_max_lag,
         session_ttl: chrono::Duration::hours(http.session_hours),
+        duplicate_rule: match http.duplicate_rule {
+            crate::cli::DuplicateRuleArg::IdNumber => zhzj_gateway::DuplicateRule::IdNumber,
+            crate::cli::DuplicateRuleArg::IdNumberOrNameTownCategory => {
+                zhzj_gateway::DuplicateRule::IdNumberOrNameTownCategory
+            }
+        },
         ..GatewayConfig::default()
     }
 }

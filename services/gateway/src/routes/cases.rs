@@ -2,7 +2,7 @@
 //! work it (leader, units, measures, notes).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -73,11 +73,53 @@ fn case_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::not_found(format!("案件 {text} 不存在")))
 }
 
+/// Options of a registration.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterQuery {
+    /// When true, a registration that may duplicate an existing case is refused with 409
+    /// `possible_duplicates` and the candidates, and nothing is appended.
+    pub check_duplicates: Option<bool>,
+}
+
 /// `POST /api/v1/cases`: register a case (登记、列入清单).
-pub async fn register(context: WriteContext, JsonBody(body): JsonBody<RegisterCase>) -> Response {
-    context
+pub async fn register(
+    Query(options): Query<RegisterQuery>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<RegisterCase>,
+) -> Result<Response, ApiError> {
+    if options.check_duplicates == Some(true) {
+        let mut candidates = Vec::new();
+        for petitioner in &body.petitioners {
+            let query = super::duplicates::DuplicateQuery {
+                id_number: petitioner.id_number.clone(),
+                name: Some(petitioner.name.clone()),
+                town: body.town_id.clone(),
+                category: Some(body.category.clone()),
+            };
+            for found in super::duplicates::find(&context.state, &context.user, &query).await? {
+                if !candidates
+                    .iter()
+                    .any(|c: &super::duplicates::DuplicateCandidate| c.case_id == found.case_id)
+                {
+                    candidates.push(found);
+                }
+            }
+        }
+        if !candidates.is_empty() {
+            let body = serde_json::json!({
+                "error": {
+                    "code": "possible_duplicates",
+                    "message": "可能与已有案件重复：请将本次信访登记到已有案件（POST /cases/{id}/petitions），或确认后不带 check_duplicates 重新提交",
+                },
+                "duplicates": candidates,
+            });
+            return Ok((axum::http::StatusCode::CONFLICT, Json(body)).into_response());
+        }
+    }
+    Ok(context
         .run("POST /cases".into(), Command::RegisterCase(body), true)
-        .await
+        .await)
 }
 
 /// Assign or reassign the owning leader.

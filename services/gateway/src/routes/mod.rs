@@ -3,6 +3,7 @@
 
 mod cases;
 mod checklist;
+mod duplicates;
 mod leaders;
 mod ops;
 mod org;
@@ -28,6 +29,7 @@ pub use cases::{
     SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
+pub use duplicates::{DuplicateCandidate, DuplicateRule};
 pub use leaders::LeadersView;
 pub use org::OrgView;
 pub use session::{LoginRequest, SessionReply};
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
                 .get(session::current),
         )
         .route("/cases", post(cases::register))
+        .route("/cases/duplicates", get(duplicates::list))
         .route("/cases/{id}", get(cases::show))
         .route("/cases/{id}/events", get(cases::events))
         .route("/cases/{id}/leader", post(cases::assign_leader))
