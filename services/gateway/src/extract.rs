@@ -112,6 +112,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// Query-string parameters; malformed ones are answered 400 in the JSON error shape.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::BadRequest {
+                message: format!("查询参数有误: {}", e.body_text()),
+                field: None,
+            })
+    }
+}
+
 /// The version named by `If-Match`, if any (`*` names none).
 #[derive(Debug, Clone, Copy)]
 pub struct IfMatch(pub Option<u64>);

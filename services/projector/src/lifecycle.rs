@@ -16,7 +16,7 @@ use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 
 use crate::projection::{DeadLetter, ReadCommit};
-use crate::sqlbuild::{SqlValue, col, insert_rows, sql_position};
+use crate::sqlbuild::{SqlValue, col, enum_text, insert_rows, sql_position};
 
 pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
     vec![
@@ -147,13 +147,6 @@ fn handling_due(start: NaiveDate) -> String {
     Limits::statutory()
         .deadline(calendar(), StatutoryStep::Handling, start)
         .to_string()
-}
-
-fn enum_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Whether the projection keeps anything of this event.

@@ -4,7 +4,7 @@ use zhzj_proto::{DirectoryEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 
 use crate::projection::{DeadLetter, ReadCommit};
-use crate::sqlbuild::{SqlValue, col, insert_rows};
+use crate::sqlbuild::{SqlValue, col, enum_text, insert_rows};
 
 pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
     vec![
@@ -30,13 +30,6 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
             )"
         ),
     ]
-}
-
-fn enum_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 pub(crate) async fn apply(

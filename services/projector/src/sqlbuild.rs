@@ -11,6 +11,14 @@ pub fn sql_position(position: u64) -> i64 {
     i64::try_from(position).unwrap_or(i64::MAX)
 }
 
+/// The text a unit enum serialises to (`"district"`), as the views store it.
+pub fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A value bound into a statement.
 #[derive(Debug, Clone)]
 pub enum SqlValue {

@@ -2,7 +2,7 @@
 //! work it (leader, units, measures, notes).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -17,7 +17,7 @@ use zhzj_proto::commands::{
 
 use super::checklist::{ChecklistItem, FROM_SQL, item_columns};
 use crate::commands::{Write, execute};
-use crate::extract::{CorrelationId, CurrentUser, IdempotencyKey, IfMatch, JsonBody};
+use crate::extract::{CorrelationId, CurrentUser, IdempotencyKey, IfMatch, JsonBody, QueryParams};
 use crate::{ApiError, AppState, etag};
 
 /// What every write handler receives besides its body.
@@ -84,7 +84,7 @@ pub struct RegisterQuery {
 
 /// `POST /api/v1/cases`: register a case (登记、列入清单).
 pub async fn register(
-    Query(options): Query<RegisterQuery>,
+    QueryParams(options): QueryParams<RegisterQuery>,
     context: WriteContext,
     JsonBody(body): JsonBody<RegisterCase>,
 ) -> Result<Response, ApiError> {

@@ -1,12 +1,12 @@
 //! `GET /api/v1/checklist`: the checklist (清单) with filters and paging.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::extract::CurrentUser;
+use crate::extract::{CurrentUser, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -222,12 +222,8 @@ fn like_pattern(text: &str) -> String {
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    query: Result<Query<ChecklistQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(query): QueryParams<ChecklistQuery>,
 ) -> Result<Json<ChecklistPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        message: format!("查询参数有误: {}", e.body_text()),
-        field: None,
-    })?;
     if let Some(status) = &query.status
         && !STATUSES.iter().any(|(s, _)| s == status)
     {

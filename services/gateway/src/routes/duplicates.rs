@@ -3,11 +3,11 @@
 //! petitioner ID number, or (by default) also the same name in the same town and category.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::extract::CurrentUser;
+use crate::extract::{CurrentUser, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState, User};
 
@@ -118,11 +118,7 @@ pub async fn find(
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    query: Result<Query<DuplicateQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(query): QueryParams<DuplicateQuery>,
 ) -> Result<Json<Vec<DuplicateCandidate>>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        message: format!("查询参数有误: {}", e.body_text()),
-        field: None,
-    })?;
     Ok(Json(find(&state, &user, &query).await?))
 }

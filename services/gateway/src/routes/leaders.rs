@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::extract::CurrentUser;
+use crate::extract::{CurrentUser, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -71,12 +71,8 @@ struct OwnedCase {
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    query: Result<Query<LeadersQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(query): QueryParams<LeadersQuery>,
 ) -> Result<Json<LeadersView>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        message: format!("查询参数有误: {}", e.body_text()),
-        field: None,
-    })?;
     let inactive_days = query.inactive_days.unwrap_or(DEFAULT_INACTIVE_DAYS);
     if !(1..=365).contains(&inactive_days) {
         return Err(ApiError::BadRequest {
