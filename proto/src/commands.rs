@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::envelope::Actor;
 use crate::events::{
-    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround,
-    ReviewLevel, Satisfaction, UnitKind,
+    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ProcedureStep,
+    ResolutionGround, ReviewLevel, Satisfaction, UnitKind,
 };
 
 /// Largest command body a service accepts, in bytes.
@@ -67,6 +67,8 @@ pub enum Command {
     RecordPetition(RecordPetition),
     /// Record the petitioner's satisfaction with the reply.
     RateSatisfaction(RateSatisfaction),
+    /// Record a step of the statutory procedure (告知、答复、复查、复核).
+    RecordProcedureStep(RecordProcedureStep),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -90,6 +92,7 @@ impl Command {
             Self::ReviewClaim(_) => "review_claim",
             Self::RecordPetition(_) => "record_petition",
             Self::RateSatisfaction(_) => "rate_satisfaction",
+            Self::RecordProcedureStep(_) => "record_procedure_step",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
         }
@@ -300,6 +303,23 @@ pub struct RateSatisfaction {
     pub rated_on: NaiveDate,
     /// Who gave or took it.
     pub rated_by: String,
+}
+
+/// Record a step of the statutory procedure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordProcedureStep {
+    /// The case.
+    pub case_id: Uuid,
+    /// The step.
+    pub step: ProcedureStep,
+    /// When it happened; not in the future, not before the step before it.
+    pub on: NaiveDate,
+    /// What was decided or said.
+    pub summary: String,
+    /// For a hearing (`hearing_held`), the days it took, 1 to 90.
+    #[serde(default)]
+    pub hearing_days: Option<u32>,
 }
 
 /// Add an org unit.

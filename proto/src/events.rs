@@ -235,6 +235,59 @@ pub struct HandlingExtended {
     pub approved_by: String,
 }
 
+/// A step of the statutory procedure (《信访工作条例》第二十三、三十四至三十六条) that starts or
+/// stops a clock.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcedureStep {
+    /// 告知受理: the petitioner was told in writing that the matter is accepted (15 days, 第23条).
+    AcceptanceNotified,
+    /// 出具处理意见: the handling ended with a written reply (办结, 60 days, 第34条); opens the
+    /// petitioner's 30 days to ask for a first review.
+    Replied,
+    /// 申请复查: the petitioner asked for a first review (within 30 days of the reply, 第35条).
+    FirstReviewRequested,
+    /// 复查答复: the first review was answered (30 days, 第35条); opens 30 days to ask for a second.
+    FirstReviewAnswered,
+    /// 申请复核: the petitioner asked for a second review (within 30 days of the answer, 第36条).
+    SecondReviewRequested,
+    /// 听证: a hearing during the second review; its days are not counted (第36条).
+    HearingHeld,
+    /// 复核答复: the second review was answered; the matter is concluded (终结, 第36条).
+    SecondReviewAnswered,
+}
+
+impl ProcedureStep {
+    /// Its name in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AcceptanceNotified => "告知受理",
+            Self::Replied => "出具处理意见",
+            Self::FirstReviewRequested => "申请复查",
+            Self::FirstReviewAnswered => "复查答复",
+            Self::SecondReviewRequested => "申请复核",
+            Self::HearingHeld => "听证",
+            Self::SecondReviewAnswered => "复核答复（终结）",
+        }
+    }
+}
+
+/// A step of the statutory procedure is recorded, on the date it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcedureStepRecorded {
+    /// The step.
+    pub step: ProcedureStep,
+    /// When it happened.
+    pub on: NaiveDate,
+    /// What was decided or said (the reply's gist, the document number …).
+    pub summary: String,
+    /// For a hearing, the days it took (not counted in the second review's limit); else 0.
+    #[serde(default)]
+    pub hearing_days: u32,
+}
+
 /// What kind of work a leader did on a case (领导包案).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -540,6 +593,7 @@ event_data! {
     SatisfactionRated => 1,
     LeaderActivityRecorded => 1,
     HandlingExtended => 1,
+    ProcedureStepRecorded => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
 }
@@ -581,6 +635,8 @@ pub enum CaseEvent {
     LeaderActivity(LeaderActivityRecorded),
     /// See [`HandlingExtended`].
     HandlingExtended(HandlingExtended),
+    /// See [`ProcedureStepRecorded`].
+    ProcedureStep(ProcedureStepRecorded),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -724,6 +780,9 @@ impl DomainEvent {
             HandlingExtended::EVENT_TYPE => {
                 Self::Case(C::HandlingExtended(decode_data(version, data)?))
             }
+            ProcedureStepRecorded::EVENT_TYPE => {
+                Self::Case(C::ProcedureStep(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
@@ -751,6 +810,7 @@ impl DomainEvent {
                 CaseEvent::SatisfactionRated(d) => encode_data(d),
                 CaseEvent::LeaderActivity(d) => encode_data(d),
                 CaseEvent::HandlingExtended(d) => encode_data(d),
+                CaseEvent::ProcedureStep(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

@@ -6,14 +6,15 @@ use schemars::{JsonSchema, schema_for};
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
     CompleteMeasure, ExtendHandling, RateSatisfaction, RecordActivity, RecordNote, RecordPetition,
-    RegisterCase, ReviewClaim, SetResponsibleUnits,
+    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
     EventData, HandlingExtended, LeaderActivityRecorded, LeaderAdded, LeaderAssigned,
     LeaderReassigned, MeasureAdded, MeasureAddedV1, MeasureCompleted, NoteRecorded,
-    PetitionRecorded, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
+    PetitionRecorded, ProcedureStepRecorded, ResolutionClaimed, ResponsibleUnitsSet,
+    SatisfactionRated, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -60,6 +61,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<SatisfactionRated>(),
         event::<LeaderActivityRecorded>(),
         event::<HandlingExtended>(),
+        event::<ProcedureStepRecorded>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
@@ -79,6 +81,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<ReviewClaim>("commands/ReviewClaim.schema.json"),
         named::<RecordPetition>("commands/RecordPetition.schema.json"),
         named::<RateSatisfaction>("commands/RateSatisfaction.schema.json"),
+        named::<RecordProcedureStep>("commands/RecordProcedureStep.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

@@ -7,6 +7,9 @@
 //! - `reviewer`: reviews of claims on cases in their subtree, at their own level (a district
 //!   unit reviews as 区联席办, the city as 市信访局).
 //! - `leader`: logs activities and notes, adds and ticks off measures, on the cases they own.
+//! - a `coordinator` of a responsible unit (责任单位, lead or assisting — typically a functional
+//!   department, 职能部门, outside the case's own part of the tree): the same work as a leader,
+//!   on the cases their unit is responsible for.
 //! - `viewer`, or no role: reads only.
 //!
 //! A case outside the actor's scope is answered as not found, so that its existence does not
@@ -72,6 +75,8 @@ pub struct CasePlace {
     pub ancestry: Vec<String>,
     /// The owning leader.
     pub leader_id: Option<String>,
+    /// The responsible units (lead and assisting).
+    pub responsible_units: Vec<String>,
 }
 
 /// Checks a case command against the actor's roles and scope. `actor_unit_kind` is the kind of
@@ -96,7 +101,12 @@ pub fn check_case(
             "只能在本单位管辖范围内登记案件 (outside your unit)",
         ));
     }
-    if !in_scope && !owns {
+    let responsible = has(actor, "coordinator")
+        && actor
+            .unit_id
+            .as_ref()
+            .is_some_and(|unit| place.responsible_units.contains(unit));
+    if !in_scope && !owns && !responsible {
         return Err(CommandError::new(
             ErrorKind::NotFound,
             "案件不存在或不在您的管辖范围内 (not found)",
@@ -105,7 +115,7 @@ pub fn check_case(
     let allowed = match action {
         Action::Directory => false,
         Action::Register | Action::CaseWork => in_scope && has(actor, "coordinator"),
-        Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns,
+        Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns || responsible,
         Action::Review(level) => {
             let own_level = match actor_unit_kind {
                 Some(UnitKind::City) => Some(ReviewLevel::City),
@@ -145,6 +155,7 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         Command::ReviewClaim(c) => c.case_id,
         Command::RecordPetition(c) => c.case_id,
         Command::RateSatisfaction(c) => c.case_id,
+        Command::RecordProcedureStep(c) => c.case_id,
         Command::RegisterCase(_) | Command::AddUnit(_) | Command::AddLeader(_) => return None,
     })
 }

@@ -38,6 +38,9 @@ pub struct CaseState {
     pub leader: Option<LeaderRef>,
     /// The lead unit.
     pub lead_unit_id: Option<String>,
+    /// The assisting units.
+    #[serde(default)]
+    pub assisting_unit_ids: Vec<String>,
     /// Measures added so far; they are `m1` … `m<n>`.
     pub measures_added: u32,
     /// Numbers of the measures ticked off. (Kept this small because a snapshot travels with
@@ -69,6 +72,13 @@ pub struct CaseState {
     /// Whether the current handling period was extended (it may be, once).
     #[serde(default)]
     pub handling_extended: bool,
+    /// The last step of the statutory procedure in the current handling period, and its date.
+    #[serde(default)]
+    pub procedure: Option<(zhzj_proto::events::ProcedureStep, chrono::NaiveDate)>,
+    /// Whether the second review was answered: the matter is concluded (终结) and a new petition
+    /// on it is recorded but not accepted again.
+    #[serde(default)]
+    pub concluded: bool,
 }
 
 impl Aggregate for CaseState {
@@ -89,7 +99,10 @@ impl Aggregate for CaseState {
             }
             CaseEvent::LeaderAssigned(e) => self.leader = Some(e.leader.clone()),
             CaseEvent::LeaderReassigned(e) => self.leader = Some(e.to.clone()),
-            CaseEvent::ResponsibleUnitsSet(e) => self.lead_unit_id = Some(e.lead.id.clone()),
+            CaseEvent::ResponsibleUnitsSet(e) => {
+                self.lead_unit_id = Some(e.lead.id.clone());
+                self.assisting_unit_ids = e.assisting.iter().map(|u| u.id.clone()).collect();
+            }
             CaseEvent::MeasureAdded(_) => self.measures_added += 1,
             CaseEvent::MeasureCompleted(e) => {
                 if let Some(n) = measure_number(&e.measure_id) {
@@ -100,6 +113,12 @@ impl Aggregate for CaseState {
             | CaseEvent::SatisfactionRated(_)
             | CaseEvent::LeaderActivity(_) => {}
             CaseEvent::HandlingExtended(_) => self.handling_extended = true,
+            CaseEvent::ProcedureStep(e) => {
+                self.procedure = Some((e.step, e.on));
+                if e.step == zhzj_proto::events::ProcedureStep::SecondReviewAnswered {
+                    self.concluded = true;
+                }
+            }
             CaseEvent::Classified(e) => self.class = Some(e.class),
             CaseEvent::ResolutionClaimed(e) => {
                 self.claims = e.claim;
@@ -119,6 +138,7 @@ impl Aggregate for CaseState {
             CaseEvent::Reopened(e) => {
                 self.crossed_off_by = None;
                 self.handling_extended = false;
+                self.procedure = None;
                 self.accepted_levels = 0;
                 self.relapses = e.relapse_count;
             }

@@ -7,12 +7,12 @@ use zhzj_proto::{
     CaseEvent, CommandError, ErrorKind,
     commands::{
         ClaimResolution, ClassifyCase, ExtendHandling, RateSatisfaction, RecordActivity,
-        RecordPetition, ReviewClaim,
+        RecordPetition, RecordProcedureStep, ReviewClaim,
     },
     events::{
         CaseClassified, CaseCrossedOff, CaseReopened, ClaimAccepted, ClaimSentBack,
-        HandlingExtended, LeaderActivityRecorded, LeaderRef, PetitionRecorded, ResolutionClaimed,
-        ReviewLevel, SatisfactionRated,
+        HandlingExtended, LeaderActivityRecorded, LeaderRef, PetitionRecorded, ProcedureStep,
+        ProcedureStepRecorded, ResolutionClaimed, ReviewLevel, SatisfactionRated,
     },
 };
 
@@ -263,7 +263,8 @@ pub fn record_petition(
         summary,
         repeat_count: state.repeat_count + 1,
     })];
-    if let Some(claim) = state.crossed_off_by {
+    // After 复核 the matter is concluded (终结): the petition counts, but is not accepted again.
+    if let Some(claim) = state.crossed_off_by.filter(|_| !state.concluded) {
         events.push(CaseEvent::Reopened(CaseReopened {
             crossed_off_by_claim: claim,
             relapse_count: state.relapses + 1,
@@ -278,9 +279,13 @@ pub fn rate(
     command: &RateSatisfaction,
     today: NaiveDate,
 ) -> Result<Vec<CaseEvent>, CommandError> {
-    if state.claims == 0 {
+    if state.claims == 0
+        && state
+            .procedure
+            .is_none_or(|(step, _)| step < ProcedureStep::Replied)
+    {
         return Err(refused(
-            "尚未答复（没有化解申请），不能评价满意度 (no reply to rate yet)",
+            "尚未答复（没有处理意见或化解申请），不能评价满意度 (no reply to rate yet)",
         ));
     }
     not_after_today("command.rated_on", command.rated_on, today)?;
@@ -289,5 +294,96 @@ pub fn rate(
         rating: command.rating,
         rated_on: command.rated_on,
         rated_by,
+    })])
+}
+
+/// Longest hearing a second review may record (days not counted in its limit).
+pub const MAX_HEARING_DAYS: u32 = 90;
+
+/// Decides on recording a step of the statutory procedure. The steps come in the order of the
+/// 条例: notice of acceptance, the reply (办结), then on the petitioner's request a first review
+/// (复查) and its answer, a second review (复核), hearings during it, and its answer, which
+/// concludes the matter (终结). A request for a review must fall within the petitioner's 30 days
+/// (counted on the shipped holiday calendar: the petitioner's window is statutory, never an
+/// internal limit).
+pub fn record_procedure_step(
+    state: &CaseState,
+    command: &RecordProcedureStep,
+    today: NaiveDate,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    use zhzj_deadlines::{HolidayCalendar, Limits, StatutoryStep};
+    not_after_today("command.on", command.on, today)?;
+    let summary = required_text("command.summary", &command.summary, 2000)?;
+    let last = state.procedure.map(|(step, _)| step);
+    if state.concluded {
+        return Err(refused("本案已复核终结 (the matter is concluded)"));
+    }
+    let follows = match command.step {
+        ProcedureStep::AcceptanceNotified => last.is_none(),
+        ProcedureStep::Replied => matches!(last, None | Some(ProcedureStep::AcceptanceNotified)),
+        ProcedureStep::FirstReviewRequested => last == Some(ProcedureStep::Replied),
+        ProcedureStep::FirstReviewAnswered => last == Some(ProcedureStep::FirstReviewRequested),
+        ProcedureStep::SecondReviewRequested => last == Some(ProcedureStep::FirstReviewAnswered),
+        ProcedureStep::HearingHeld | ProcedureStep::SecondReviewAnswered => matches!(
+            last,
+            Some(ProcedureStep::SecondReviewRequested | ProcedureStep::HearingHeld)
+        ),
+    };
+    if !follows {
+        return Err(refused(format!(
+            "“{}”不能在{}之后记录 (out of order)",
+            command.step.label(),
+            last.map_or("立案", ProcedureStep::label)
+        )));
+    }
+    if let Some((step, on)) = state.procedure {
+        if command.on < on {
+            return Err(CommandError::invalid(
+                "command.on",
+                format!(
+                    "日期早于上一环节“{}”的 {on} (before the step before it)",
+                    step.label()
+                ),
+            ));
+        }
+        let window = match command.step {
+            ProcedureStep::FirstReviewRequested => Some(StatutoryStep::FirstReviewRequest),
+            ProcedureStep::SecondReviewRequested => Some(StatutoryStep::SecondReviewRequest),
+            _ => None,
+        };
+        if let Some(window) = window {
+            let closes = Limits::statutory().deadline(HolidayCalendar::shipped(), window, on);
+            if command.on > closes {
+                return Err(CommandError::invalid(
+                    "command.on",
+                    format!(
+                        "已超过{}（{closes} 截止），不予受理 (the request window closed)",
+                        window.label()
+                    ),
+                ));
+            }
+        }
+    }
+    let hearing_days = match (command.step, command.hearing_days) {
+        (ProcedureStep::HearingHeld, Some(days)) if (1..=MAX_HEARING_DAYS).contains(&days) => days,
+        (ProcedureStep::HearingHeld, _) => {
+            return Err(CommandError::invalid(
+                "command.hearing_days",
+                format!("听证须注明所用天数（1 至 {MAX_HEARING_DAYS} 日）"),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(CommandError::invalid(
+                "command.hearing_days",
+                "只有听证记录天数 (only a hearing has days)",
+            ));
+        }
+        (_, None) => 0,
+    };
+    Ok(vec![CaseEvent::ProcedureStep(ProcedureStepRecorded {
+        step: command.step,
+        on: command.on,
+        summary,
+        hearing_days,
     })])
 }

@@ -195,6 +195,7 @@ impl CasesService {
                     Ok(ancestry) => CasePlace {
                         ancestry,
                         leader_id: None,
+                        responsible_units: Vec::new(),
                     },
                     // An unknown unit is for the command's own checks to name.
                     Err(_) => return Ok(()),
@@ -217,6 +218,11 @@ impl CasesService {
                 CasePlace {
                     ancestry: self.ancestry(&unit).await?,
                     leader_id: state.leader.map(|l| l.id),
+                    responsible_units: state
+                        .lead_unit_id
+                        .into_iter()
+                        .chain(state.assisting_unit_ids)
+                        .collect(),
                 }
             }
             (_, None) => return Ok(()),
@@ -353,6 +359,13 @@ impl CasesService {
                 let today = china_date(self.clock.now());
                 self.execute_on_case(request, c.case_id, |state| lifecycle::rate(state, c, today))
                     .await
+            }
+            Command::RecordProcedureStep(c) => {
+                let today = china_date(self.clock.now());
+                self.execute_on_case(request, c.case_id, |state| {
+                    lifecycle::record_procedure_step(state, c, today)
+                })
+                .await
             }
             Command::AddUnit(c) => {
                 check_token_id("command.unit_id", &c.unit_id)?;

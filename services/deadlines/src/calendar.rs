@@ -64,6 +64,15 @@ impl HolidayCalendar {
         Self::from_json(OFFICIAL)
     }
 
+    /// The shipped calendar, read once. It is compiled in and a unit test reads it, so the
+    /// fallback (weekends only) is there only so that this cannot panic.
+    pub fn shipped() -> &'static Self {
+        static SHIPPED: std::sync::LazyLock<HolidayCalendar> = std::sync::LazyLock::new(|| {
+            HolidayCalendar::official().unwrap_or_else(|_| HolidayCalendar::weekends_only())
+        });
+        &SHIPPED
+    }
+
     /// A calendar that knows no holidays: only weekends rest.
     pub fn weekends_only() -> Self {
         Self {

@@ -78,6 +78,31 @@ impl StatutoryStep {
         }
     }
 
+    /// Its key in settings (`handling`, `acceptance_notice`, …).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::AcceptanceNotice => "acceptance_notice",
+            Self::ForwardingObjection => "forwarding_objection",
+            Self::Handling => "handling",
+            Self::HandlingExtension => "handling_extension",
+            Self::FirstReviewRequest => "first_review_request",
+            Self::FirstReviewAnswer => "first_review_answer",
+            Self::SecondReviewRequest => "second_review_request",
+            Self::SecondReviewAnswer => "second_review_answer",
+        }
+    }
+
+    /// Whether the limit binds the bureau (and it may set a stricter one), as opposed to the
+    /// petitioner's own windows to ask for a review, which no bureau may shorten, and the
+    /// extension, which the 条例 caps.
+    pub fn binds_bureau(self) -> bool {
+        !matches!(
+            self,
+            Self::FirstReviewRequest | Self::SecondReviewRequest | Self::HandlingExtension
+        )
+    }
+
     /// Its name in the interface.
     pub fn label(self) -> &'static str {
         match self {
@@ -94,9 +119,25 @@ impl StatutoryStep {
     }
 }
 
-/// A limit that is not stricter than the law.
+/// Internal limits that cannot be set.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
+    /// A step whose limit the bureau may not change (a petitioner's window, the extension).
+    #[error("{step} 不是本机关的办理时限，不能设定内部时限")]
+    NotTheBureaus {
+        /// The step's name.
+        step: &'static str,
+    },
+    /// A setting that does not read as `step=days` or `step=Nwd`.
+    #[error(
+        "内部时限 `{entry}` 无法识别：{reason}（格式：handling=45,acceptance_notice=10,forwarding_objection=3wd）"
+    )]
+    Unreadable {
+        /// The entry.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
     /// An internal limit longer than the statutory one, or in other units.
     #[error("内部时限须严于法定时限：{step} 法定 {statutory:?}，设定 {internal:?}")]
     NotStricter {
@@ -127,6 +168,9 @@ impl Limits {
         step: StatutoryStep,
         limit: Period,
     ) -> Result<Self, LimitsError> {
+        if !step.binds_bureau() {
+            return Err(LimitsError::NotTheBureaus { step: step.label() });
+        }
         let statutory = step.statutory();
         let stricter = match (statutory, limit) {
             (Period::Days(law), Period::Days(own))
@@ -142,6 +186,47 @@ impl Limits {
         }
         self.internal.insert(step, limit);
         Ok(self)
+    }
+
+    /// Reads internal limits written as `step=days[,step=Nwd…]` (`wd` for working days), the
+    /// steps named by [`StatutoryStep::key`]; an empty text gives the statutory limits.
+    pub fn parse(text: &str) -> Result<Self, LimitsError> {
+        let mut limits = Self::statutory();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let unreadable = |reason: &str| LimitsError::Unreadable {
+                entry: entry.to_owned(),
+                reason: reason.to_owned(),
+            };
+            let (key, value) = entry
+                .split_once('=')
+                .ok_or_else(|| unreadable("缺少 `=`"))?;
+            let step = StatutoryStep::ALL
+                .into_iter()
+                .find(|s| s.key() == key.trim())
+                .ok_or_else(|| unreadable("没有这个环节"))?;
+            let value = value.trim();
+            let period = match value.strip_suffix("wd") {
+                Some(days) => {
+                    Period::WorkingDays(days.parse().map_err(|_| unreadable("天数须为正整数"))?)
+                }
+                None => Period::Days(value.parse().map_err(|_| unreadable("天数须为正整数"))?),
+            };
+            limits = limits.with_internal(step, period)?;
+        }
+        Ok(limits)
+    }
+
+    /// The internal limits in the form [`Limits::parse`] reads (empty when statutory), in a
+    /// fixed order: it identifies the settings a projection was computed with.
+    pub fn describe(&self) -> String {
+        self.internal
+            .iter()
+            .map(|(step, period)| match period {
+                Period::Days(days) => format!("{}={days}", step.key()),
+                Period::WorkingDays(days) => format!("{}={days}wd", step.key()),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The limit in force for `step`.

@@ -14,8 +14,8 @@ use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
     ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, LeadersView,
-    LoginRequest, OrgView, PetitionBody, RecordNoteBody, ReviewBody, SatisfactionBody,
-    SessionReply, SetUnitsBody,
+    LoginRequest, OrgView, PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody,
+    SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -117,6 +117,17 @@ fn path_parameter(name: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
 }
 
+/// `?reveal=personal` on the case reads.
+fn reveal_parameter() -> Value {
+    json!({
+        "name": "reveal",
+        "in": "query",
+        "required": false,
+        "description": "personal：显示信访人个人信息原文（限管理员、属地协调员、包案领导；每次读取留痕）",
+        "schema": {"type": "string", "enum": ["personal"]}
+    })
+}
+
 fn build() -> Value {
     let mut requests = Schemas::new(Contract::Deserialize);
     let mut responses = Schemas::new(Contract::Serialize);
@@ -196,7 +207,7 @@ fn build() -> Value {
     let mut show = operation(
         Operation {
             id: "getCase",
-            summary: "案件详情（个人信息已脱敏）；ETag 为案件版本",
+            summary: "案件详情：事实、程序、法定时限（个人信息默认脱敏；?reveal=personal 显示原文并留痕）；ETag 为案件版本",
             request: None,
             ok_status: "200",
             ok: responses.of::<CaseView>(),
@@ -205,7 +216,7 @@ fn build() -> Value {
         },
         &error,
     );
-    show["parameters"] = json!([path_parameter("id")]);
+    show["parameters"] = json!([path_parameter("id"), reveal_parameter()]);
     add("/api/v1/cases/{id}", "get", show);
     let mut history = operation(
         Operation {
@@ -219,9 +230,9 @@ fn build() -> Value {
         },
         &error,
     );
-    history["parameters"] = json!([path_parameter("id")]);
+    history["parameters"] = json!([path_parameter("id"), reveal_parameter()]);
     add("/api/v1/cases/{id}/events", "get", history);
-    let case_writes: [(&str, &str, &str, Value, &str); 12] = [
+    let case_writes: [(&str, &str, &str, Value, &str); 13] = [
         (
             "/api/v1/cases/{id}/extension",
             "extendHandling",
@@ -269,6 +280,13 @@ fn build() -> Value {
             "rateSatisfaction",
             "记录满意度评价",
             requests.of::<SatisfactionBody>(),
+            "201",
+        ),
+        (
+            "/api/v1/cases/{id}/procedure",
+            "recordProcedureStep",
+            "记录法定程序环节：告知受理、出具处理意见、申请复查、复查答复、申请复核、听证、复核答复（终结）",
+            requests.of::<ProcedureBody>(),
             "201",
         ),
         (

@@ -1,5 +1,6 @@
-//! What a signed-in user may read: the cases in their unit's subtree, and (for the `leader`
-//! role) the cases they own; everything for the city administrator. The command service checks
+//! What a signed-in user may read: the cases in their unit's subtree, (for the `leader` role) the
+//! cases they own, and (for a coordinator) the cases their unit is a responsible unit of — how a
+//! functional department (职能部门) sees its cases; everything for the city administrator. The command service checks
 //! the same rules on writes. A case outside the scope is answered 404 and counted nowhere.
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +20,8 @@ pub enum Scope {
         units: Vec<String>,
         /// The leader the user is, when they hold the `leader` role.
         leader_id: Option<String>,
+        /// The user's unit, when they are a coordinator: cases it is responsible for.
+        responsible_unit: Option<String>,
     },
 }
 
@@ -34,10 +37,17 @@ impl Scope {
             .any(|r| r == "leader")
             .then(|| user.leader_id.clone())
             .flatten();
+        let responsible_unit = user
+            .roles
+            .iter()
+            .any(|r| r == "coordinator")
+            .then(|| user.unit_id.clone())
+            .flatten();
         let Some(root) = &user.unit_id else {
             return Ok(Self::Within {
                 units: Vec::new(),
                 leader_id,
+                responsible_unit,
             });
         };
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
@@ -59,13 +69,22 @@ impl Scope {
             queue.extend(children.remove(&unit).unwrap_or_default());
             units.push(unit);
         }
-        Ok(Self::Within { units, leader_id })
+        Ok(Self::Within {
+            units,
+            leader_id,
+            responsible_unit,
+        })
     }
 
     /// A condition on the checklist alias `c`, with its values appended to `binds` (placeholders
     /// numbered after those already there); none for [`Scope::All`].
     pub fn condition(&self, binds: &mut Vec<String>) -> Option<String> {
-        let Self::Within { units, leader_id } = self else {
+        let Self::Within {
+            units,
+            leader_id,
+            responsible_unit,
+        } = self
+        else {
             return None;
         };
         let mut parts = Vec::new();
@@ -83,6 +102,13 @@ impl Scope {
         if let Some(leader) = leader_id {
             binds.push(leader.clone());
             parts.push(format!("c.leader_id = ${}", binds.len()));
+        }
+        if let Some(unit) = responsible_unit {
+            binds.push(unit.clone());
+            parts.push(format!(
+                "c.case_id IN (SELECT u.case_id FROM case_units u WHERE u.unit_id = ${})",
+                binds.len()
+            ));
         }
         Some(if parts.is_empty() {
             "1 = 0".to_owned()

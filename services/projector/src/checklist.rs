@@ -315,7 +315,8 @@ pub(crate) async fn apply(
                 | CaseEvent::Reopened(_)
                 | CaseEvent::SatisfactionRated(_)
                 | CaseEvent::LeaderActivity(_)
-                | CaseEvent::HandlingExtended(_) => {}
+                | CaseEvent::HandlingExtended(_)
+                | CaseEvent::ProcedureStep(_) => {}
             }
             row.last_activity_at = at;
             row.version = position;

@@ -236,3 +236,36 @@ pub(crate) async fn swap_in(
     drop_generation(store, projection, previous).await?;
     Ok(true)
 }
+
+/// The settings fingerprint a projection's live generation was computed with; none for a
+/// projection created before fingerprints were kept, or not yet created.
+pub async fn stored_settings(
+    store: &ReadStore,
+    projection: Projection,
+) -> Result<Option<String>, sqlx::Error> {
+    let settings: Option<Option<String>> =
+        sqlx::query_scalar("SELECT settings FROM projection_checkpoints WHERE projection = $1")
+            .bind(projection.name())
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(settings.flatten())
+}
+
+/// Records the settings fingerprint of generation `generation` (unless it is no longer live).
+pub async fn record_settings(
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+    settings: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET settings = $1 WHERE projection = $2 AND generation = $3",
+    )
+    .bind(settings)
+    .bind(projection.name())
+    .bind(generation)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}

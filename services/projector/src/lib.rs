@@ -16,5 +16,7 @@ pub mod projection;
 pub mod runner;
 pub mod sqlbuild;
 
-pub use projection::Projection;
-pub use runner::{ProjectionStatus, ProjectorError, rebuild, run, status};
+pub use projection::{Projection, ProjectorSettings};
+pub use runner::{
+    ProjectionStatus, ProjectorError, ensure_settings, rebuild, rebuild_with, run, run_with, status,
+};

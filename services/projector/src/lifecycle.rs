@@ -2,16 +2,18 @@
 //! reviewed, crossed off, petitioned again or rated — where it stands in its life after the
 //! checklist work, with its repeat-petition and relapse counts; and `leader_activities`, one row
 //! per logged piece of a leader's work (接访、约访、下访 …), for the leader view; and
-//! `case_petitioners`, who petitions on which case, for the duplicate check at registration.
+//! `case_petitioners`, who petitions on which case, for the duplicate check at registration;
+//! `case_units`, the responsible units of each case, for the read scope of department users.
+//! `case_lifecycle` also keeps the statutory clocks (告知、办理、复查、复核) and the next one due.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use zhzj_deadlines::{HolidayCalendar, Limits, StatutoryStep};
 use zhzj_store::china_date;
 
 use sqlx::Row;
+use zhzj_proto::events::{ListSource, ProcedureStep, ProcedureStepRecorded};
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 
@@ -35,13 +37,21 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
                 satisfaction     TEXT,
                 handling_due_on  TEXT,
                 extended_days    BIGINT  NOT NULL,
+                acceptance_due_on TEXT,
+                procedure_step   TEXT,
+                procedure_on     TEXT,
+                replied_on       TEXT,
+                review_request_until TEXT,
+                review_due_on    TEXT,
+                hearing_days     BIGINT  NOT NULL,
+                concluded_on     TEXT,
+                next_due_on      TEXT,
+                next_due_step    TEXT,
                 version          BIGINT  NOT NULL
             )"
         ),
         format!("CREATE INDEX case_lifecycle{suffix}_stage ON case_lifecycle{suffix} (stage)"),
-        format!(
-            "CREATE INDEX case_lifecycle{suffix}_due ON case_lifecycle{suffix} (handling_due_on)"
-        ),
+        format!("CREATE INDEX case_lifecycle{suffix}_due ON case_lifecycle{suffix} (next_due_on)"),
         format!(
             "CREATE TABLE leader_activities{suffix} (
                 position     BIGINT  PRIMARY KEY,
@@ -69,6 +79,15 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
                 PRIMARY KEY (case_id, idx)
             )"
         ),
+        format!(
+            "CREATE TABLE case_units{suffix} (
+                case_id TEXT    NOT NULL,
+                unit_id TEXT    NOT NULL,
+                is_lead BIGINT  NOT NULL,
+                PRIMARY KEY (case_id, unit_id)
+            )"
+        ),
+        format!("CREATE INDEX case_units{suffix}_unit ON case_units{suffix} (unit_id)"),
         format!("CREATE INDEX case_petitioners{suffix}_id ON case_petitioners{suffix} (id_number)"),
         format!(
             "CREATE INDEX case_petitioners{suffix}_name ON case_petitioners{suffix} (name, town_id)"
@@ -91,6 +110,16 @@ struct LifecycleRow {
     satisfaction: Option<String>,
     handling_due_on: Option<String>,
     extended_days: i64,
+    acceptance_due_on: Option<String>,
+    procedure_step: Option<String>,
+    procedure_on: Option<String>,
+    replied_on: Option<String>,
+    review_request_until: Option<String>,
+    review_due_on: Option<String>,
+    hearing_days: i64,
+    concluded_on: Option<String>,
+    next_due_on: Option<String>,
+    next_due_step: Option<String>,
     version: i64,
 }
 
@@ -109,12 +138,22 @@ impl Default for LifecycleRow {
             satisfaction: None,
             handling_due_on: None,
             extended_days: 0,
+            acceptance_due_on: None,
+            procedure_step: None,
+            procedure_on: None,
+            replied_on: None,
+            review_request_until: None,
+            review_due_on: None,
+            hearing_days: 0,
+            concluded_on: None,
+            next_due_on: None,
+            next_due_step: None,
             version: 0,
         }
     }
 }
 
-const COLUMNS: [crate::sqlbuild::Column; 14] = [
+const COLUMNS: [crate::sqlbuild::Column; 24] = [
     col("case_id"),
     col("stage"),
     col("class"),
@@ -128,25 +167,60 @@ const COLUMNS: [crate::sqlbuild::Column; 14] = [
     col("satisfaction"),
     col("handling_due_on"),
     col("extended_days"),
+    col("acceptance_due_on"),
+    col("procedure_step"),
+    col("procedure_on"),
+    col("replied_on"),
+    col("review_request_until"),
+    col("review_due_on"),
+    col("hearing_days"),
+    col("concluded_on"),
+    col("next_due_on"),
+    col("next_due_step"),
     col("version"),
 ];
 
-/// The holiday calendar deadlines are counted on (the official one shipped with zhzj).
-fn calendar() -> &'static HolidayCalendar {
-    static CALENDAR: LazyLock<HolidayCalendar> = LazyLock::new(|| {
-        HolidayCalendar::official().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "holiday calendar unreadable; counting weekends only");
-            HolidayCalendar::weekends_only()
-        })
-    });
-    &CALENDAR
+/// The version of this projection's table shapes and rules: a projection computed under another
+/// version (or other limits) is rebuilt when the projector starts.
+pub(crate) const SHAPE_VERSION: u32 = 2;
+
+fn date(text: Option<&str>) -> Option<NaiveDate> {
+    text.and_then(|d| d.parse::<NaiveDate>().ok())
 }
 
-/// The handling deadline (办理期限) of a period starting on `start`.
-fn handling_due(start: NaiveDate) -> String {
-    Limits::statutory()
-        .deadline(calendar(), StatutoryStep::Handling, start)
+/// The deadline of `step` for a period starting on `start`, as text.
+fn due(limits: &Limits, step: StatutoryStep, start: NaiveDate) -> String {
+    limits
+        .deadline(HolidayCalendar::shipped(), step, start)
         .to_string()
+}
+
+/// The bureau's next deadline: the earliest clock that is running. The notice of acceptance runs
+/// until any step is recorded; handling runs until the reply, stopped while a claim is under
+/// review or the case is crossed off; a review's answer runs from its request.
+fn next_due(row: &LifecycleRow) -> Option<(String, &'static str)> {
+    let mut running: Vec<(String, &'static str)> = Vec::new();
+    let paused = matches!(row.stage.as_str(), "under_review" | "crossed_off");
+    if row.procedure_step.is_none()
+        && !paused
+        && let Some(on) = &row.acceptance_due_on
+    {
+        running.push((on.clone(), StatutoryStep::AcceptanceNotice.key()));
+    }
+    if row.replied_on.is_none()
+        && !paused
+        && let Some(on) = &row.handling_due_on
+    {
+        running.push((on.clone(), StatutoryStep::Handling.key()));
+    }
+    if let Some(on) = &row.review_due_on {
+        let step = match row.procedure_step.as_deref() {
+            Some("first_review_requested") => StatutoryStep::FirstReviewAnswer,
+            _ => StatutoryStep::SecondReviewAnswer,
+        };
+        running.push((on.clone(), step.key()));
+    }
+    running.into_iter().min()
 }
 
 /// Whether the projection keeps anything of this event.
@@ -163,23 +237,53 @@ fn is_lifecycle(event: &CaseEvent) -> bool {
             | CaseEvent::PetitionRecorded(_)
             | CaseEvent::Reopened(_)
             | CaseEvent::SatisfactionRated(_)
+            | CaseEvent::ProcedureStep(_)
     )
 }
 
-fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, occurred_at: DateTime<Utc>) {
+fn apply_event(
+    row: &mut LifecycleRow,
+    event: &CaseEvent,
+    occurred_at: DateTime<Utc>,
+    limits: &Limits,
+) {
+    apply_facts(row, event, occurred_at, limits);
+    match next_due(row) {
+        Some((on, step)) => {
+            row.next_due_on = Some(on);
+            row.next_due_step = Some(step.to_owned());
+        }
+        None => {
+            row.next_due_on = None;
+            row.next_due_step = None;
+        }
+    }
+}
+
+fn apply_facts(
+    row: &mut LifecycleRow,
+    event: &CaseEvent,
+    occurred_at: DateTime<Utc>,
+    limits: &Limits,
+) {
     let at = timestamp_text(occurred_at);
     match event {
-        // The handling period starts when the case is put on the list (China date).
-        CaseEvent::Registered(_) => {
-            row.handling_due_on = Some(handling_due(china_date(occurred_at)));
+        // The handling period starts when the case is put on the list (China date); a case that
+        // came as a new petition or was handed down also owes a notice of acceptance (第23条),
+        // one found by screening old cases does not.
+        CaseEvent::Registered(e) => {
+            let on = china_date(occurred_at);
+            row.handling_due_on = Some(due(limits, StatutoryStep::Handling, on));
+            row.acceptance_due_on = (e.list_source != ListSource::Screening)
+                .then(|| due(limits, StatutoryStep::AcceptanceNotice, on));
         }
         CaseEvent::HandlingExtended(e) => {
-            let due = row
-                .handling_due_on
-                .as_deref()
-                .and_then(|d| d.parse::<NaiveDate>().ok());
-            if let Some(due) = due {
-                row.handling_due_on = Some(calendar().after_days(due, e.days).to_string());
+            if let Some(until) = date(row.handling_due_on.as_deref()) {
+                row.handling_due_on = Some(
+                    HolidayCalendar::shipped()
+                        .after_days(until, e.days)
+                        .to_string(),
+                );
             }
             row.extended_days = i64::from(e.days);
         }
@@ -216,18 +320,75 @@ fn apply_event(row: &mut LifecycleRow, event: &CaseEvent, occurred_at: DateTime<
             row.relapse_count = i64::from(e.relapse_count);
             row.accepted_by = None;
             row.crossed_off_at = None;
-            // A new handling period, from the petition that reopened it.
-            let start = row
-                .last_petition_on
-                .as_deref()
-                .and_then(|d| d.parse::<NaiveDate>().ok())
-                .unwrap_or_else(|| china_date(occurred_at));
-            row.handling_due_on = Some(handling_due(start));
+            // A new handling period, from the petition that reopened it, with its own notice of
+            // acceptance and procedure.
+            let start =
+                date(row.last_petition_on.as_deref()).unwrap_or_else(|| china_date(occurred_at));
+            row.handling_due_on = Some(due(limits, StatutoryStep::Handling, start));
+            row.acceptance_due_on = Some(due(limits, StatutoryStep::AcceptanceNotice, start));
             row.extended_days = 0;
+            row.procedure_step = None;
+            row.procedure_on = None;
+            row.replied_on = None;
+            row.review_request_until = None;
+            row.review_due_on = None;
+            row.hearing_days = 0;
         }
+        CaseEvent::ProcedureStep(e) => apply_procedure(row, e, limits),
         CaseEvent::SatisfactionRated(e) => row.satisfaction = Some(enum_text(&e.rating)),
         _ => {}
     }
+}
+
+/// A step of the statutory procedure: which clock it stops and which it starts. The petitioner's
+/// windows to ask for a review are statutory; the answers' limits may be the bureau's own.
+fn apply_procedure(row: &mut LifecycleRow, e: &ProcedureStepRecorded, limits: &Limits) {
+    let on = e.on.to_string();
+    match e.step {
+        ProcedureStep::AcceptanceNotified => {}
+        ProcedureStep::Replied => {
+            row.replied_on = Some(on.clone());
+            row.review_request_until = Some(due(
+                &Limits::statutory(),
+                StatutoryStep::FirstReviewRequest,
+                e.on,
+            ));
+        }
+        ProcedureStep::FirstReviewRequested => {
+            row.review_request_until = None;
+            row.review_due_on = Some(due(limits, StatutoryStep::FirstReviewAnswer, e.on));
+        }
+        ProcedureStep::FirstReviewAnswered => {
+            row.review_due_on = None;
+            row.review_request_until = Some(due(
+                &Limits::statutory(),
+                StatutoryStep::SecondReviewRequest,
+                e.on,
+            ));
+        }
+        ProcedureStep::SecondReviewRequested => {
+            row.review_request_until = None;
+            row.hearing_days = 0;
+            row.review_due_on = Some(due(limits, StatutoryStep::SecondReviewAnswer, e.on));
+        }
+        // Hearing time is not counted: the answer's deadline moves by the hearing's days.
+        ProcedureStep::HearingHeld => {
+            row.hearing_days += i64::from(e.hearing_days);
+            if let Some(until) = date(row.review_due_on.as_deref()) {
+                row.review_due_on = Some(
+                    HolidayCalendar::shipped()
+                        .after_days(until, e.hearing_days)
+                        .to_string(),
+                );
+            }
+        }
+        ProcedureStep::SecondReviewAnswered => {
+            row.review_due_on = None;
+            row.concluded_on = Some(on.clone());
+        }
+    }
+    row.procedure_step = Some(enum_text(&e.step));
+    row.procedure_on = Some(on);
 }
 
 async fn load_row(
@@ -237,7 +398,9 @@ async fn load_row(
 ) -> Result<Option<LifecycleRow>, sqlx::Error> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT stage, class, category, claims, accepted_by, crossed_off_at, repeat_count, \
-         relapse_count, last_petition_on, satisfaction, handling_due_on, extended_days, version \
+         relapse_count, last_petition_on, satisfaction, handling_due_on, extended_days, \
+         acceptance_due_on, procedure_step, procedure_on, replied_on, review_request_until, \
+         review_due_on, hearing_days, concluded_on, next_due_on, next_due_step, version \
          FROM case_lifecycle{suffix} WHERE case_id = $1"
     )))
     .bind(case_id)
@@ -257,6 +420,16 @@ async fn load_row(
             satisfaction: row.try_get("satisfaction")?,
             handling_due_on: row.try_get("handling_due_on")?,
             extended_days: row.try_get("extended_days")?,
+            acceptance_due_on: row.try_get("acceptance_due_on")?,
+            procedure_step: row.try_get("procedure_step")?,
+            procedure_on: row.try_get("procedure_on")?,
+            replied_on: row.try_get("replied_on")?,
+            review_request_until: row.try_get("review_request_until")?,
+            review_due_on: row.try_get("review_due_on")?,
+            hearing_days: row.try_get("hearing_days")?,
+            concluded_on: row.try_get("concluded_on")?,
+            next_due_on: row.try_get("next_due_on")?,
+            next_due_step: row.try_get("next_due_step")?,
             version: row.try_get("version")?,
         })
     })
@@ -268,10 +441,13 @@ pub(crate) async fn apply(
     dialect: Dialect,
     suffix: &str,
     batch: &[ReadCommit],
+    limits: &Limits,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let mut rows: BTreeMap<String, LifecycleRow> = BTreeMap::new();
     let mut activities = Vec::new();
     let mut petitioners = Vec::new();
+    // The responsible units as the batch leaves them, per case.
+    let mut units: BTreeMap<String, Vec<Vec<SqlValue>>> = BTreeMap::new();
     for commit in batch {
         for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
             let DomainEvent::Case(event) = event else {
@@ -289,6 +465,22 @@ pub(crate) async fn apply(
                         SqlValue::Text(e.category.clone()),
                     ]);
                 }
+            }
+            if let CaseEvent::ResponsibleUnitsSet(e) = event {
+                let case_id = &envelope.aggregate_id;
+                let lead = std::iter::once((&e.lead, 1));
+                let rows = lead
+                    .chain(e.assisting.iter().map(|u| (u, 0)))
+                    .map(|(unit, is_lead)| {
+                        vec![
+                            SqlValue::Text(case_id.clone()),
+                            SqlValue::Text(unit.id.clone()),
+                            SqlValue::Int(is_lead),
+                        ]
+                    })
+                    .collect();
+                units.insert(case_id.clone(), rows);
+                continue;
             }
             if let CaseEvent::LeaderActivity(e) = event {
                 activities.push(vec![
@@ -317,7 +509,7 @@ pub(crate) async fn apply(
                 rows.insert(id.clone(), stored);
             }
             if let Some(row) = rows.get_mut(&id) {
-                apply_event(row, event, envelope.occurred_at);
+                apply_event(row, event, envelope.occurred_at, limits);
                 row.version = sql_position(commit.position);
             }
         }
@@ -340,6 +532,24 @@ pub(crate) async fn apply(
         "ON CONFLICT DO NOTHING",
     )
     .await?;
+    // Which units are responsible for which case, for the scope of department users.
+    for (case_id, rows) in units {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM case_units{suffix} WHERE case_id = $1"
+        )))
+        .bind(&case_id)
+        .execute(&mut *conn)
+        .await?;
+        insert_rows(
+            conn,
+            dialect,
+            &format!("case_units{suffix}"),
+            &[col("case_id"), col("unit_id"), col("is_lead")],
+            rows,
+            "ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    }
     // One activity per commit: its position is its key, and a replay inserts nothing twice.
     insert_rows(
         conn,
@@ -379,6 +589,16 @@ pub(crate) async fn apply(
                 SqlValue::OptText(row.satisfaction),
                 SqlValue::OptText(row.handling_due_on),
                 SqlValue::Int(row.extended_days),
+                SqlValue::OptText(row.acceptance_due_on),
+                SqlValue::OptText(row.procedure_step),
+                SqlValue::OptText(row.procedure_on),
+                SqlValue::OptText(row.replied_on),
+                SqlValue::OptText(row.review_request_until),
+                SqlValue::OptText(row.review_due_on),
+                SqlValue::Int(row.hearing_days),
+                SqlValue::OptText(row.concluded_on),
+                SqlValue::OptText(row.next_due_on),
+                SqlValue::OptText(row.next_due_step),
                 SqlValue::Int(row.version),
             ]
         })

@@ -9,12 +9,45 @@ use zhzj_store::Dialect;
 
 use crate::{archive, checklist, lifecycle, org};
 
-/// Rows a projection wrote in earlier batches, kept so the next batch need not read them back.
-/// It lives as long as one uninterrupted run over one generation: whoever holds it must drop it
-/// when a batch fails to commit.
+/// What one uninterrupted run of a projection over one generation carries: the settings it
+/// computes with, and the rows it wrote in earlier batches, kept so the next batch need not read
+/// them back. Whoever holds it must drop it when a batch fails to commit.
 #[derive(Debug, Default)]
-pub struct ProjectionMemory {
+pub struct ProjectionRun {
+    pub(crate) settings: std::sync::Arc<ProjectorSettings>,
     pub(crate) checklist: checklist::RowMemory,
+}
+
+impl ProjectionRun {
+    /// A run computing with `settings`.
+    pub fn new(settings: std::sync::Arc<ProjectorSettings>) -> Self {
+        Self {
+            settings,
+            checklist: checklist::RowMemory::default(),
+        }
+    }
+}
+
+/// The bureau's settings that projections compute with.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectorSettings {
+    /// The time limits deadlines are counted with (statutory, or stricter internal ones).
+    pub limits: zhzj_deadlines::Limits,
+}
+
+impl ProjectorSettings {
+    /// What a projection's tables depend on besides the log: its shape version and, for the
+    /// lifecycle view, the limits. A projection stored under another fingerprint is rebuilt.
+    pub fn fingerprint(&self, projection: Projection) -> String {
+        match projection {
+            Projection::Lifecycle => format!(
+                "shape={};limits={}",
+                lifecycle::SHAPE_VERSION,
+                self.limits.describe()
+            ),
+            Projection::Archive | Projection::Checklist | Projection::Org => "shape=1".to_owned(),
+        }
+    }
 }
 
 /// A projection: a set of SQL tables kept from the log.
@@ -56,7 +89,12 @@ impl Projection {
             Self::Archive => &["event_archive"],
             Self::Checklist => &["checklist_rows"],
             Self::Org => &["org_units", "org_leaders"],
-            Self::Lifecycle => &["case_lifecycle", "leader_activities", "case_petitioners"],
+            Self::Lifecycle => &[
+                "case_lifecycle",
+                "leader_activities",
+                "case_petitioners",
+                "case_units",
+            ],
         }
     }
 
@@ -78,16 +116,19 @@ impl Projection {
         dialect: Dialect,
         generation: i64,
         batch: &[ReadCommit],
-        memory: &mut ProjectionMemory,
+        run: &mut ProjectionRun,
     ) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let suffix = format!("_g{generation}");
         match self {
             Self::Archive => archive::apply(conn, dialect, &suffix, batch).await,
             Self::Checklist => {
-                checklist::apply(conn, dialect, &suffix, batch, &mut memory.checklist).await
+                checklist::apply(conn, dialect, &suffix, batch, &mut run.checklist).await
             }
             Self::Org => org::apply(conn, dialect, &suffix, batch).await,
-            Self::Lifecycle => lifecycle::apply(conn, dialect, &suffix, batch).await,
+            Self::Lifecycle => {
+                let limits = &run.settings.limits;
+                lifecycle::apply(conn, dialect, &suffix, batch, limits).await
+            }
         }
     }
 }

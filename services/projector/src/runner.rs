@@ -1,6 +1,7 @@
 //! Runs a projection against the log (live, resumable), rebuilds one from position 1, and reports
 //! how far behind each one is.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{
@@ -15,7 +16,7 @@ use zhzj_store::{EventLog, ReadStore};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::projection::{
-    DeadLetter, Projection, ProjectionMemory, ReadCommit, ReadMessage, read_message,
+    DeadLetter, Projection, ProjectionRun, ProjectorSettings, ReadCommit, ReadMessage, read_message,
 };
 
 /// Messages applied in one SQL transaction at most.
@@ -209,7 +210,7 @@ async fn apply_batch(
     projection: Projection,
     generation: i64,
     batch: DecodedBatch,
-    memory: &mut ProjectionMemory,
+    memory: &mut ProjectionRun,
 ) -> Result<(), sqlx::Error> {
     let mut dead = batch.dead;
     dead.extend(
@@ -232,7 +233,7 @@ async fn apply_live_batch(
     projection: Projection,
     checkpoint: Checkpoint,
     batch: DecodedBatch,
-    memory: &mut ProjectionMemory,
+    memory: &mut ProjectionRun,
 ) -> Result<BatchOutcome, sqlx::Error> {
     let last = batch.last_position;
     if last <= checkpoint.position {
@@ -268,8 +269,24 @@ pub async fn run(
     projection: Projection,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
+    run_with(log, store, projection, Arc::default(), shutdown).await
+}
+
+/// [`run`] computing with the bureau's `settings`. It first rebuilds the projection if its tables
+/// were computed with other settings or an older shape (see [`ensure_settings`]).
+pub async fn run_with(
+    log: EventLog,
+    store: ReadStore,
+    projection: Projection,
+    settings: Arc<ProjectorSettings>,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectorError> {
     while !shutdown.is_cancelled() {
-        match run_from_checkpoint(&log, &store, projection, &shutdown).await {
+        let attempt = async {
+            ensure_settings(&log, &store, projection, &settings).await?;
+            run_from_checkpoint(&log, &store, projection, &settings, &shutdown).await
+        };
+        match attempt.await {
             Ok(()) => {}
             Err(e) => {
                 tracing::warn!(projection = projection.name(), error = %e, "projection interrupted; resuming from its checkpoint");
@@ -289,6 +306,7 @@ async fn run_from_checkpoint(
     log: &EventLog,
     store: &ReadStore,
     projection: Projection,
+    settings: &Arc<ProjectorSettings>,
     shutdown: &CancellationToken,
 ) -> Result<(), ProjectorError> {
     let mut checkpoint = checkpoint::initialise(store, projection).await?;
@@ -305,7 +323,7 @@ async fn run_from_checkpoint(
     let decoder = AbortOnDrop(Some(decoder));
     // Rows remembered across batches; on an error it is dropped with this function and the
     // caller starts over from the checkpoint.
-    let mut memory = ProjectionMemory::default();
+    let mut memory = ProjectionRun::new(Arc::clone(settings));
     tracing::info!(
         projection = projection.name(),
         position = checkpoint.position,
@@ -411,13 +429,53 @@ pub async fn rebuild(
     store: &ReadStore,
     projection: Projection,
 ) -> Result<RebuildReport, ProjectorError> {
+    rebuild_with(log, store, projection, &Arc::default()).await
+}
+
+/// Rebuilds a projection when its live tables were computed with other settings than
+/// `settings` (another shape version, other internal limits), or before settings were recorded;
+/// a projection that has applied nothing into its first tables just records them.
+pub async fn ensure_settings(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    settings: &Arc<ProjectorSettings>,
+) -> Result<(), ProjectorError> {
+    let wanted = settings.fingerprint(projection);
+    let live = checkpoint::initialise(store, projection).await?;
+    let stored = checkpoint::stored_settings(store, projection).await?;
+    if stored.as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    // A projection that has never applied anything, in the tables this code just created.
+    if stored.is_none() && live.position == 0 && live.generation == 1 {
+        checkpoint::record_settings(store, projection, live.generation, &wanted).await?;
+        return Ok(());
+    }
+    tracing::info!(
+        projection = projection.name(),
+        stored = stored.as_deref().unwrap_or("(none)"),
+        wanted,
+        "projection computed with other settings; rebuilding"
+    );
+    rebuild_with(log, store, projection, settings).await?;
+    Ok(())
+}
+
+/// [`rebuild`] computing with the bureau's `settings`, which it records with the new generation.
+pub async fn rebuild_with(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    settings: &Arc<ProjectorSettings>,
+) -> Result<RebuildReport, ProjectorError> {
     let started = Instant::now();
     let live = checkpoint::initialise(store, projection).await?;
     // A generation of our own: a concurrent rebuild builds into other tables, and only the first
     // to swap wins.
     let generation = checkpoint::claim_generation(store, projection).await?;
     checkpoint::create_generation(store, projection, generation).await?;
-    let rebuilt = replay_into(log, store, projection, generation).await;
+    let rebuilt = replay_into(log, store, projection, generation, settings).await;
     let (messages, position) = match rebuilt {
         Ok(done) => done,
         Err(e) => {
@@ -442,6 +500,13 @@ pub async fn rebuild(
         checkpoint::drop_generation(store, projection, generation).await?;
         return Err(ProjectorError::RebuildRaced(projection.name()));
     }
+    checkpoint::record_settings(
+        store,
+        projection,
+        generation,
+        &settings.fingerprint(projection),
+    )
+    .await?;
     Ok(RebuildReport {
         messages,
         position,
@@ -457,11 +522,12 @@ async fn replay_into(
     store: &ReadStore,
     projection: Projection,
     generation: i64,
+    settings: &Arc<ProjectorSettings>,
 ) -> Result<(u64, u64), ProjectorError> {
     let mut target = log.last_position().await.map_err(log_error)?;
     let mut position = 0;
     let mut count = 0;
-    let mut memory = ProjectionMemory::default();
+    let mut memory = ProjectionRun::new(Arc::clone(settings));
     if target > 0 {
         let consumer = log
             .stream()

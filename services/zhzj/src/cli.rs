@@ -11,6 +11,8 @@ Settings (flag / environment variable / default; `zhzj <command> --help` for eac
   --nats-url / ZHZJ_NATS_URL / none: `up` starts a local nats-server, the others read data/nats.url
   --database-url / ZHZJ_DATABASE_URL / sqlite under the data dir (data/zhzj.sqlite)
   --stream-replicas / ZHZJ_STREAM_REPLICAS / 1
+  --review-chain / ZHZJ_REVIEW_CHAIN / district,city      (up, run cases)
+  --internal-limits / ZHZJ_INTERNAL_LIMITS / none: the statutory limits (up, run projector, rebuild)
   --http / ZHZJ_HTTP / 127.0.0.1:8080                      (up, run gateway)
   --body-limit / ZHZJ_BODY_LIMIT / 65536 bytes            (up, run gateway)
   --read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / 5000 (up, run gateway)
@@ -156,6 +158,30 @@ pub struct CommonOptions {
     /// Replicas of the event stream when it is created (3 on a NATS cluster).
     #[arg(long, env = "ZHZJ_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
+    /// The levels that review a resolution claim, in order; the last one's acceptance crosses
+    /// the case off (销号).
+    #[arg(
+        long,
+        env = "ZHZJ_REVIEW_CHAIN",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "district,city"
+    )]
+    pub review_chain: Vec<ReviewLevelArg>,
+    /// The bureau's stricter internal time limits, e.g. `handling=45,acceptance_notice=10,
+    /// first_review_answer=20` (days; `3wd` for working days). Changing them rebuilds the
+    /// lifecycle view when the projector starts.
+    #[arg(long, env = "ZHZJ_INTERNAL_LIMITS", default_value = "")]
+    pub internal_limits: String,
+}
+
+/// A level of the review chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewLevelArg {
+    /// 区联席办.
+    District,
+    /// 市信访局.
+    City,
 }
 
 /// `zhzj run <role>`.
@@ -208,7 +234,7 @@ pub struct CommandArgs {
 /// `zhzj rebuild <projection>`.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// The projection: archive, checklist or org.
+    /// The projection: archive, checklist, org or lifecycle.
     pub projection: String,
     /// Settings.
     #[command(flatten)]
@@ -310,10 +336,20 @@ mod tests {
                 "--session-hours / ZHZJ_SESSION_HOURS / {}",
                 up.http.session_hours
             ),
+            format!(
+                "--review-chain / ZHZJ_REVIEW_CHAIN / {}",
+                up.options
+                    .review_chain
+                    .iter()
+                    .map(|l| format!("{l:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         ] {
             assert!(SETTINGS_HELP.contains(&default), "{default}");
         }
         assert!(!up.demo && up.options.nats_url.is_none() && up.options.database_url.is_none());
+        assert!(up.options.internal_limits.is_empty());
         Ok(())
     }
 }

@@ -10,13 +10,16 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use zhzj_cases::CasesService;
+use zhzj_cases::LifecycleSettings;
+use zhzj_deadlines::Limits;
 use zhzj_gateway::{Accounts, AppState, GatewayConfig, GatewayParts, NewUser};
-use zhzj_projector::Projection;
+use zhzj_projector::{Projection, ProjectorSettings};
+use zhzj_proto::events::ReviewLevel;
 use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
 
 use crate::cli::{
-    CommandArgs, CommonOptions, HttpOptions, RebuildArgs, Role, RunArgs, UpArgs, UserAction,
-    UserArgs,
+    CommandArgs, CommonOptions, HttpOptions, RebuildArgs, ReviewLevelArg, Role, RunArgs, UpArgs,
+    UserAction, UserArgs,
 };
 use crate::local_nats::{LocalNats, url_file};
 
@@ -97,6 +100,44 @@ pub struct Extras {
     pub demo: bool,
     /// Where to write the gateway's URL (`http.url`), for scripts and tests.
     pub data_dir: Option<std::path::PathBuf>,
+    /// The bureau's settings.
+    pub bureau: BureauSettings,
+}
+
+/// The bureau's own rules: its review chain (for the cases service) and its internal time limits
+/// (for the projector).
+#[derive(Debug, Clone, Default)]
+pub struct BureauSettings {
+    /// For the cases service.
+    pub lifecycle: Arc<LifecycleSettings>,
+    /// For the projector.
+    pub projector: Arc<ProjectorSettings>,
+}
+
+impl BureauSettings {
+    /// The settings the command line gives.
+    pub fn from_options(options: &CommonOptions) -> anyhow::Result<Self> {
+        let limits = Limits::parse(&options.internal_limits)
+            .context("--internal-limits / ZHZJ_INTERNAL_LIMITS")?;
+        let review_chain = options
+            .review_chain
+            .iter()
+            .map(|level| match level {
+                ReviewLevelArg::District => ReviewLevel::District,
+                ReviewLevelArg::City => ReviewLevel::City,
+            })
+            .collect::<Vec<_>>();
+        if review_chain.is_empty() {
+            bail!("--review-chain / ZHZJ_REVIEW_CHAIN names no level");
+        }
+        Ok(Self {
+            lifecycle: Arc::new(LifecycleSettings {
+                review_chain,
+                ..LifecycleSettings::default()
+            }),
+            projector: Arc::new(ProjectorSettings { limits }),
+        })
+    }
 }
 
 /// The gateway's settings from the command line.
@@ -147,7 +188,8 @@ async fn spawn_role(
     let stopped = tasks.stopped.clone();
     match role {
         Role::Cases => {
-            let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock));
+            let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
+                .with_settings((*extras.bureau.lifecycle).clone());
             let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
             tasks.back_tracker.spawn(async move {
                 if let Err(e) = zhzj_cases::serve(client, service, shutdown).await {
@@ -160,8 +202,10 @@ async fn spawn_role(
             for projection in Projection::ALL {
                 let (log, store) = (conn.log.clone(), conn.store.clone());
                 let (shutdown, stopped) = (tasks.back.clone(), stopped.clone());
+                let settings = Arc::clone(&extras.bureau.projector);
                 tasks.back_tracker.spawn(async move {
-                    if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
+                    let run = zhzj_projector::run_with(log, store, projection, settings, shutdown);
+                    if let Err(e) = run.await {
                         tracing::error!(projection = projection.name(), error = %e, "projection stopped");
                         stopped.cancel();
                     }
@@ -323,6 +367,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             http: Some(args.http),
             demo: args.demo,
             data_dir: Some(options.data_dir.clone()),
+            bureau: BureauSettings::from_options(&options)?,
         };
         run_until_signal(
             &conn,
@@ -347,6 +392,7 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
         http: Some(args.http),
         demo: false,
         data_dir: Some(args.options.data_dir.clone()),
+        bureau: BureauSettings::from_options(&args.options)?,
     };
     run_until_signal(&conn, &[args.role], &extras).await
 }
@@ -386,13 +432,15 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let Some(projection) = Projection::parse(&args.projection) else {
         bail!(
-            "unknown projection `{}`; choose one of archive, checklist, org",
+            "unknown projection `{}`; choose one of archive, checklist, org, lifecycle",
             args.projection
         );
     };
     let url = nats_url(&args.options)?;
     let conn = connect(&url, &args.options).await?;
-    let report = zhzj_projector::rebuild(&conn.log, &conn.store, projection).await?;
+    let settings = BureauSettings::from_options(&args.options)?.projector;
+    let report =
+        zhzj_projector::rebuild_with(&conn.log, &conn.store, projection, &settings).await?;
     println!(
         "rebuilt {}: {} messages to position {} in {:.2}s; generation {} is live",
         projection.name(),

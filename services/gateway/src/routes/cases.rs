@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
+use zhzj_deadlines::{HolidayCalendar, StatutoryStep};
 use zhzj_proto::Command;
 use zhzj_proto::commands::{
     AddMeasure, AssignLeader, CompleteMeasure, RecordNote, RegisterCase, SetResponsibleUnits,
 };
+use zhzj_proto::events::ProcedureStep;
 
 use super::checklist::{ChecklistItem, FROM_SQL, item_columns};
 use crate::commands::{Write, execute};
@@ -492,6 +494,42 @@ pub async fn rate(
         .await)
 }
 
+/// A step of the statutory procedure.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcedureBody {
+    /// `acceptance_notified` (告知受理), `replied` (出具处理意见), `first_review_requested`
+    /// (申请复查), `first_review_answered` (复查答复), `second_review_requested` (申请复核),
+    /// `hearing_held` (听证) or `second_review_answered` (复核答复, 终结).
+    pub step: ProcedureStep,
+    /// When it happened.
+    pub on: NaiveDate,
+    /// What was decided or said.
+    pub summary: String,
+    /// For a hearing, the days it took (not counted in the second review's limit).
+    #[serde(default)]
+    pub hearing_days: Option<u32>,
+}
+
+/// `POST /api/v1/cases/{id}/procedure` (告知、答复、复查、复核、终结).
+pub async fn record_procedure_step(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ProcedureBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::RecordProcedureStep(zhzj_proto::commands::RecordProcedureStep {
+        case_id,
+        step: body.step,
+        on: body.on,
+        summary: body.summary,
+        hearing_days: body.hearing_days,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/procedure"), command, true)
+        .await)
+}
+
 /// A measure of a case.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MeasureView {
@@ -552,6 +590,103 @@ pub struct CaseView {
     pub satisfaction_ratings: Vec<Value>,
     /// The leaders' work on the case: `{leader, kind, held_on, participants, summary}`.
     pub activities: Vec<Value>,
+    /// The statutory procedure so far: `{step, label, on, summary, hearing_days}`.
+    pub procedure: Vec<Value>,
+    /// The statutory clocks of the current handling period.
+    pub clocks: Vec<ClockView>,
+    /// Whether the petitioners' personal data is shown unmasked (`?reveal=personal`).
+    pub personal_data_unmasked: bool,
+}
+
+/// One statutory clock (《信访工作条例》) of a case.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ClockView {
+    /// `acceptance_notice`, `handling`, `first_review_request`, `first_review_answer`,
+    /// `second_review_request` or `second_review_answer`.
+    pub step: String,
+    /// 告知是否受理, 办理期限, 申请复查期限, 复查答复期限, 申请复核期限 or 复核答复期限.
+    pub label: String,
+    /// The article that sets it.
+    pub article: String,
+    /// Its last day.
+    pub due_on: String,
+    /// `running` (the bureau's clock), `paused` (under review or crossed off), `met`,
+    /// `petitioner` (a window for the petitioner to ask for a review).
+    pub state: String,
+    /// Days from today to the last day (negative when past).
+    pub days_left: i64,
+    /// Whether a running clock is past its last day.
+    pub overdue: bool,
+    /// Whether the last day is an estimate (its year's holidays are not yet in the calendar).
+    pub estimated: bool,
+}
+
+/// The case's clocks, from the lifecycle view.
+async fn clocks_of(state: &AppState, case_id: Uuid) -> Result<Vec<ClockView>, ApiError> {
+    let Some(row) = sqlx::query(
+        "SELECT stage, acceptance_due_on, handling_due_on, replied_on, procedure_step, \
+         review_request_until, review_due_on FROM case_lifecycle WHERE case_id = $1",
+    )
+    .bind(case_id.to_string())
+    .fetch_optional(state.store().pool())
+    .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let stage: String = row.try_get("stage")?;
+    let procedure: Option<String> = row.try_get("procedure_step")?;
+    let paused = matches!(stage.as_str(), "under_review" | "crossed_off");
+    let running = |met: bool| match (met, paused) {
+        (true, _) => "met",
+        (false, true) => "paused",
+        (false, false) => "running",
+    };
+    let mut clocks = Vec::new();
+    let mut push = |step: StatutoryStep, due: Option<String>, clock_state: &str| {
+        let Some(due_on) = due.and_then(|d| d.parse::<NaiveDate>().ok()) else {
+            return;
+        };
+        let days_left = (due_on - state.today()).num_days();
+        clocks.push(ClockView {
+            step: step.key().to_owned(),
+            label: step.label().to_owned(),
+            article: step.article().to_owned(),
+            due_on: due_on.to_string(),
+            state: clock_state.to_owned(),
+            days_left,
+            overdue: matches!(clock_state, "running") && days_left < 0,
+            estimated: !HolidayCalendar::shipped().covers(due_on),
+        });
+    };
+    push(
+        StatutoryStep::AcceptanceNotice,
+        row.try_get("acceptance_due_on")?,
+        running(procedure.is_some()),
+    );
+    let replied: Option<String> = row.try_get("replied_on")?;
+    push(
+        StatutoryStep::Handling,
+        row.try_get("handling_due_on")?,
+        running(replied.is_some()),
+    );
+    let first_round = matches!(
+        procedure.as_deref(),
+        Some("replied" | "first_review_requested")
+    );
+    let (request, answer) = if first_round {
+        (
+            StatutoryStep::FirstReviewRequest,
+            StatutoryStep::FirstReviewAnswer,
+        )
+    } else {
+        (
+            StatutoryStep::SecondReviewRequest,
+            StatutoryStep::SecondReviewAnswer,
+        )
+    };
+    push(request, row.try_get("review_request_until")?, "petitioner");
+    push(answer, row.try_get("review_due_on")?, "running");
+    Ok(clocks)
 }
 
 /// One event of a case's history.
@@ -590,26 +725,120 @@ fn mask(text: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
-/// Masks petitioners' ID numbers and phones in event data. Unmasked reads come with the roles
-/// that may see them.
+/// Masks one personal field.
+type Masker = fn(&str) -> String;
+
+/// Masks a name: the surname stays (张**).
+fn mask_name(text: &str) -> String {
+    let mut chars = text.chars();
+    let first: String = chars.next().into_iter().collect();
+    format!("{first}{}", "*".repeat(chars.count()))
+}
+
+/// Masks an address after its first six characters (the district and street).
+fn mask_address(text: &str) -> String {
+    let kept: String = text.chars().take(6).collect();
+    let hidden = text.chars().count().saturating_sub(6);
+    format!("{kept}{}", "*".repeat(hidden))
+}
+
+/// Masks petitioners' names, ID numbers, phones and addresses in event data (个人信息保护法); an
+/// unmasked read is asked for with `?reveal=personal` and logged.
 fn mask_personal_data(event_type: &str, data: &mut Value) {
     if event_type != "CaseRegistered" {
         return;
     }
+    let maskers: [(&str, Masker); 4] = [
+        ("name", mask_name),
+        ("id_number", mask),
+        ("phone", mask),
+        ("address", mask_address),
+    ];
     if let Some(petitioners) = data.get_mut("petitioners").and_then(Value::as_array_mut) {
         for petitioner in petitioners {
-            for field in ["id_number", "phone"] {
+            for (field, masker) in maskers {
                 if let Some(value) = petitioner.get_mut(field)
                     && let Some(text) = value.as_str()
                 {
-                    *value = Value::String(mask(text));
+                    *value = Value::String(masker(text));
                 }
             }
         }
     }
 }
 
-async fn case_events_of(state: &AppState, case_id: Uuid) -> Result<Vec<CaseEventView>, ApiError> {
+/// `?reveal=personal`: show petitioners' personal data unmasked (logged).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealQuery {
+    /// `personal` to see names, ID numbers, phones and addresses unmasked. Allowed to the city
+    /// administrator, coordinators of the case's own area (not a responsible department: the
+    /// accused unit must not learn who accuses it, 条例 第30条) and the owning leader; every such
+    /// read is recorded.
+    pub reveal: Option<String>,
+}
+
+/// Whether the read is to be unmasked: checks the user may, and records the read.
+async fn reveal_personal_data(
+    state: &AppState,
+    user: &crate::User,
+    row: &ChecklistItem,
+    query: &RevealQuery,
+    correlation: Uuid,
+) -> Result<bool, ApiError> {
+    match query.reveal.as_deref() {
+        None => return Ok(false),
+        Some("personal") => {}
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                message: format!("reveal 只能为 personal，收到 `{other}`"),
+                field: Some("reveal".into()),
+            });
+        }
+    }
+    let has = |role: &str| user.roles.iter().any(|r| r == role);
+    let allowed = if has("admin") {
+        true
+    } else {
+        let owns = has("leader")
+            && user.leader_id.is_some()
+            && row.leader.as_ref().map(|l| &l.id) == user.leader_id.as_ref();
+        let own_area = has("coordinator")
+            && match crate::scope::Scope::of(state, user).await? {
+                crate::scope::Scope::All => true,
+                crate::scope::Scope::Within { units, .. } => {
+                    units.contains(&row.district.id)
+                        || row.town.as_ref().is_some_and(|t| units.contains(&t.id))
+                }
+            };
+        owns || own_area
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "您无权查看信访人的个人信息 (personal data stays masked for your role)".into(),
+        ));
+    }
+    let mut tx = state.store().begin_write().await?;
+    sqlx::query(
+        "INSERT INTO personal_data_reads (username, case_id, read_at, correlation_id) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&user.username)
+    .bind(&row.case_id)
+    .bind(zhzj_store::sql::timestamp_text(state.now()))
+    .bind(correlation.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(username = %user.username, case_id = %row.case_id, "personal data read unmasked");
+    Ok(true)
+}
+
+async fn case_events_of(
+    state: &AppState,
+    case_id: Uuid,
+    unmasked: bool,
+) -> Result<Vec<CaseEventView>, ApiError> {
     let rows = sqlx::query(
         "SELECT position, aggregate_version, event_id, event_type, schema_version, occurred_at, \
          actor_id, command_id, correlation_id, CAST(data AS TEXT) AS data FROM event_archive \
@@ -623,7 +852,9 @@ async fn case_events_of(state: &AppState, case_id: Uuid) -> Result<Vec<CaseEvent
             let event_type: String = row.try_get("event_type")?;
             let data: String = row.try_get("data")?;
             let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            mask_personal_data(&event_type, &mut data);
+            if !unmasked {
+                mask_personal_data(&event_type, &mut data);
+            }
             Ok(CaseEventView {
                 position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
                 version: u64::try_from(row.try_get::<i64, _>("aggregate_version")?).unwrap_or(0),
@@ -683,10 +914,14 @@ fn text(value: &Value) -> Option<String> {
 pub async fn show(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    CorrelationId(correlation): CorrelationId,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<RevealQuery>,
 ) -> Result<Response, ApiError> {
     let case_id = case_id(&id)?;
     let row = checklist_item(&state, &user, case_id).await?;
+    let unmasked = reveal_personal_data(&state, &user, &row, &query, correlation).await?;
+    let clocks = clocks_of(&state, case_id).await?;
     let mut view = CaseView {
         row,
         petitioners: Vec::new(),
@@ -701,8 +936,11 @@ pub async fn show(
         petitions: Vec::new(),
         satisfaction_ratings: Vec::new(),
         activities: Vec::new(),
+        procedure: Vec::new(),
+        clocks,
+        personal_data_unmasked: unmasked,
     };
-    for event in case_events_of(&state, case_id).await? {
+    for event in case_events_of(&state, case_id, unmasked).await? {
         let data = &event.data;
         match event.event_type.as_str() {
             "CaseRegistered" => {
@@ -781,6 +1019,14 @@ pub async fn show(
             }
             "SatisfactionRated" => view.satisfaction_ratings.push(data.clone()),
             "LeaderActivityRecorded" => view.activities.push(data.clone()),
+            "ProcedureStepRecorded" => {
+                let mut step = data.clone();
+                let label = serde_json::from_value::<ProcedureStep>(data["step"].clone())
+                    .map(ProcedureStep::label)
+                    .unwrap_or_default();
+                step["label"] = Value::String(label.to_owned());
+                view.procedure.push(step);
+            }
             _ => {}
         }
     }
@@ -791,12 +1037,15 @@ pub async fn show(
 pub async fn events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    CorrelationId(correlation): CorrelationId,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<RevealQuery>,
 ) -> Result<Response, ApiError> {
     let case_id = case_id(&id)?;
     // In the user's scope, or not found.
-    checklist_item(&state, &user, case_id).await?;
-    let events = case_events_of(&state, case_id).await?;
+    let row = checklist_item(&state, &user, case_id).await?;
+    let unmasked = reveal_personal_data(&state, &user, &row, &query, correlation).await?;
+    let events = case_events_of(&state, case_id, unmasked).await?;
     let Some(last) = events.last() else {
         return Err(ApiError::not_found(format!("案件 {case_id} 不存在")));
     };

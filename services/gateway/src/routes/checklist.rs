@@ -6,6 +6,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use zhzj_deadlines::{HolidayCalendar, StatutoryStep};
+
 use crate::extract::{CurrentUser, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -25,11 +27,11 @@ pub const STATUS_SQL: &str = "CASE WHEN l.stage = 'crossed_off' THEN 'crossed_of
     WHEN c.measures_total > 0 AND c.measures_done = c.measures_total THEN 'measures_done' \
     ELSE 'in_progress' END";
 
-/// The deadline the case runs against now: its handling period (办理期限, counted per 民法典 on
-/// the holiday calendar, extended if approved), stopped while a claim is under review or the case
-/// is crossed off.
-pub const DEADLINE_SQL: &str = "CASE WHEN l.stage IN ('under_review', 'crossed_off') THEN NULL \
-    ELSE l.handling_due_on END";
+/// The deadline the case runs against now (the projector keeps it, counted per 民法典 on the
+/// holiday calendar with the bureau's limits): the earliest of the notice of acceptance (告知),
+/// the handling period (办理期限, extended if approved; stopped while a claim is under review or
+/// the case is crossed off, and by the reply) and a first or second review's answer (复查、复核).
+pub const DEADLINE_SQL: &str = "l.next_due_on";
 
 /// The statuses and their labels.
 const STATUSES: [(&str, &str); 5] = [
@@ -39,6 +41,14 @@ const STATUSES: [(&str, &str); 5] = [
     ("under_review", "审核中"),
     ("crossed_off", "已销号"),
 ];
+
+/// The label of a statutory step named by its key.
+pub fn step_label(key: &str) -> Option<&'static str> {
+    StatutoryStep::ALL
+        .into_iter()
+        .find(|step| step.key() == key)
+        .map(StatutoryStep::label)
+}
 
 fn status_label(status: &str) -> &'static str {
     STATUSES
@@ -93,8 +103,17 @@ pub struct ChecklistItem {
     pub relapse_count: i64,
     /// The last satisfaction rating.
     pub satisfaction: Option<String>,
-    /// The deadline the case runs against (办理期限), none while under review or crossed off.
+    /// The deadline the case runs against now, none when no clock runs (under review, crossed
+    /// off, replied and no review asked for, concluded).
     pub next_deadline: Option<String>,
+    /// Which clock it is: `acceptance_notice`, `handling`, `first_review_answer` or
+    /// `second_review_answer`.
+    pub next_deadline_step: Option<String>,
+    /// Its name: 告知是否受理, 办理期限, 复查答复期限 or 复核答复期限.
+    pub next_deadline_label: Option<String>,
+    /// Whether the deadline falls in a year whose official holiday schedule is not yet in the
+    /// calendar (only weekends were counted as rest days): an estimate (预估).
+    pub deadline_estimated: bool,
     /// Days from today to it (negative when overdue).
     pub days_left: Option<i64>,
     /// Whether the deadline has passed.
@@ -121,10 +140,11 @@ impl ChecklistItem {
     pub fn from_row(row: &sqlx::any::AnyRow, today: NaiveDate) -> Result<Self, sqlx::Error> {
         let status: String = row.try_get("status")?;
         let next_deadline: Option<String> = row.try_get("next_deadline")?;
-        let days_left = next_deadline
+        let next_deadline_step: Option<String> = row.try_get("next_deadline_step")?;
+        let due = next_deadline
             .as_deref()
-            .and_then(|d| d.parse::<NaiveDate>().ok())
-            .map(|d| (d - today).num_days());
+            .and_then(|d| d.parse::<NaiveDate>().ok());
+        let days_left = due.map(|d| (d - today).num_days());
         Ok(Self {
             case_id: row.try_get("case_id")?,
             case_number: row.try_get("case_number")?,
@@ -149,6 +169,12 @@ impl ChecklistItem {
             overdue: days_left.is_some_and(|d| d < 0),
             days_left,
             next_deadline,
+            next_deadline_label: next_deadline_step
+                .as_deref()
+                .and_then(step_label)
+                .map(str::to_owned),
+            next_deadline_step,
+            deadline_estimated: due.is_some_and(|d| !HolidayCalendar::shipped().covers(d)),
             registered_at: row.try_get("registered_at")?,
             last_activity_at: row.try_get("last_activity_at")?,
             version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
@@ -164,7 +190,7 @@ pub fn item_columns() -> String {
          c.assisting_units, c.measures_total, c.measures_done, c.registered_at, \
          c.last_activity_at, c.version, {STATUS_SQL} AS status, l.class, \
          COALESCE(l.repeat_count, 0) AS repeat_count, COALESCE(l.relapse_count, 0) AS relapse_count, \
-         l.satisfaction, {DEADLINE_SQL} AS next_deadline"
+         l.satisfaction, {DEADLINE_SQL} AS next_deadline, l.next_due_step AS next_deadline_step"
     )
 }
 

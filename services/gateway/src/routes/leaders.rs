@@ -177,6 +177,7 @@ pub async fn list(
             Scope::Within {
                 units,
                 leader_id: me,
+                ..
             } => units.contains(&unit_id) || me.as_ref() == Some(&leader_id),
         };
         if !visible {

@@ -25,8 +25,8 @@ use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use cases::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
-    ClassifyBody, CompleteMeasureBody, ExtensionBody, PetitionBody, RecordNoteBody, ReviewBody,
-    SatisfactionBody, SetUnitsBody,
+    ClassifyBody, CompleteMeasureBody, ExtensionBody, PetitionBody, ProcedureBody, RecordNoteBody,
+    ReviewBody, SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCandidate, DuplicateRule};
@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/claims/review", post(cases::review))
         .route("/cases/{id}/petitions", post(cases::record_petition))
         .route("/cases/{id}/satisfaction", post(cases::rate))
+        .route("/cases/{id}/procedure", post(cases::record_procedure_step))
         .route("/checklist", get(checklist::list))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
