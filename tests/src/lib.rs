@@ -547,6 +547,7 @@ pub const TEST_ACCOUNTS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("shenhe-shi", "reviewer", Some("xm"), None),
     ("liming", "leader", None, Some("ldr-siming-1")),
     ("chakan", "viewer", Some("xm"), None),
+    ("zhufang", "coordinator", Some("xm-dept-zjj"), None),
 ];
 
 /// Password of every account [`spawn_app`] creates.

@@ -180,3 +180,124 @@ async fn only_the_city_administrator_keeps_the_directory() -> anyhow::Result<()>
     assert_eq!(app.log_position().await?, before);
     app.stop().await
 }
+
+#[tokio::test]
+async fn a_department_works_the_cases_it_is_responsible_for() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    let department = app.login("zhufang").await?; // coordinator of 市住房局
+    let registered = app.post(&city, "/cases", &registration_json(1)).await?;
+    let case = format!(
+        "/cases/{}",
+        registered.json["aggregate_id"].as_str().unwrap_or("")
+    );
+    let measure = || Some(json!({"description": "核查产权登记"}));
+
+    // Not yet responsible: the case does not exist for the department.
+    assert_eq!(total(&app, &department).await?, 0);
+    assert_eq!(status(&app, &department, &case, None).await?, 404);
+    assert_eq!(
+        status(&app, &department, &format!("{case}/measures"), measure()).await?,
+        404
+    );
+
+    // Made the lead unit: it sees the case and works its measures, but does not steer the case.
+    let units = json!({"lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []});
+    assert_eq!(
+        status(&app, &city, &format!("{case}/units"), Some(units)).await?,
+        200
+    );
+    assert_eq!(total(&app, &department).await?, 1);
+    assert_eq!(status(&app, &department, &case, None).await?, 200);
+    assert_eq!(
+        status(&app, &department, &format!("{case}/measures"), measure()).await?,
+        201
+    );
+    let leader = Some(json!({"leader_id": "ldr-siming-1"}));
+    assert_eq!(
+        status(&app, &department, &format!("{case}/leader"), leader).await?,
+        403
+    );
+    // The accused unit must not learn who petitions (条例 第30条): masked, and no unmasking.
+    let view = app.get(&department, &case).await?.json;
+    assert_eq!(view["petitioners"][0]["name"], "张*");
+    assert_eq!(view["personal_data_unmasked"], false);
+    assert_eq!(
+        status(&app, &department, &format!("{case}?reveal=personal"), None).await?,
+        403
+    );
+    app.stop().await
+}
+
+#[tokio::test]
+async fn personal_data_is_masked_and_every_unmasked_read_is_logged() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    let reviewer = app.login("shenhe-qu").await?;
+    let viewer = app.login("chakan").await?;
+    let registered = app.post(&city, "/cases", &registration_json(7)).await?;
+    let case = format!(
+        "/cases/{}",
+        registered.json["aggregate_id"].as_str().unwrap_or("")
+    );
+    let reads = || async {
+        anyhow::Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM personal_data_reads")
+                .fetch_one(app.projecting.store.pool())
+                .await?,
+        )
+    };
+
+    // By default everyone sees masked values, and nothing is logged.
+    let masked = app.get(&city, &case).await?.json;
+    let petitioner = &masked["petitioners"][0];
+    assert_eq!(petitioner["name"], "张*");
+    assert_eq!(petitioner["phone"], "138****0000");
+    let id_number = petitioner["id_number"].as_str().unwrap_or("");
+    assert!(
+        id_number.contains("*******") && id_number.len() == 18,
+        "{id_number}"
+    );
+    assert_eq!(reads().await?, 0);
+
+    // The coordinator of the case's area may unmask; the read is logged with who and which case.
+    let unmasked = app
+        .get(&city, &format!("{case}?reveal=personal"))
+        .await?
+        .json;
+    assert_eq!(unmasked["personal_data_unmasked"], true);
+    assert_eq!(unmasked["petitioners"][0]["name"], "张三");
+    assert_eq!(
+        unmasked["petitioners"][0]["id_number"],
+        zhzj_tests::synthetic_id_number(7)
+    );
+    let events = app
+        .get(&city, &format!("{case}/events?reveal=personal"))
+        .await?
+        .json;
+    assert_eq!(events[0]["data"]["petitioners"][0]["phone"], "13800000000");
+    assert_eq!(reads().await?, 2);
+    let (username, case_id): (String, String) =
+        sqlx::query_as("SELECT username, case_id FROM personal_data_reads LIMIT 1")
+            .fetch_one(app.projecting.store.pool())
+            .await?;
+    assert_eq!(
+        (username.as_str(), format!("/cases/{case_id}")),
+        ("xietiao", case.clone())
+    );
+
+    // A reviewer and a viewer read the case, masked, but may not unmask; a bad value is 400.
+    for token in [&reviewer, &viewer] {
+        assert_eq!(status(&app, token, &case, None).await?, 200);
+        assert_eq!(
+            status(&app, token, &format!("{case}?reveal=personal"), None).await?,
+            403
+        );
+    }
+    assert_eq!(
+        status(&app, &city, &format!("{case}?reveal=all"), None).await?,
+        400
+    );
+    assert_eq!(reads().await?, 2, "refused reads are not logged as reads");
+    app.stop().await
+}

@@ -195,6 +195,46 @@ fn internal_limits_must_be_stricter() -> Result<(), Box<dyn std::error::Error>> 
 }
 
 #[test]
+fn internal_limits_read_from_settings() -> Result<(), Box<dyn std::error::Error>> {
+    let limits = Limits::parse(" handling=45 ,forwarding_objection=3wd, acceptance_notice=10")?;
+    assert_eq!(limits.limit(StatutoryStep::Handling), Period::Days(45));
+    assert_eq!(
+        limits.limit(StatutoryStep::ForwardingObjection),
+        Period::WorkingDays(3)
+    );
+    assert_eq!(
+        limits.limit(StatutoryStep::FirstReviewAnswer),
+        Period::Days(30)
+    );
+    // One canonical text, whatever order the settings came in: it keys the projections.
+    assert_eq!(
+        limits.describe(),
+        "acceptance_notice=10,forwarding_objection=3wd,handling=45"
+    );
+    assert_eq!(
+        Limits::parse(&limits.describe())?.describe(),
+        limits.describe()
+    );
+    assert_eq!(Limits::parse("")?.describe(), "");
+    for bad in [
+        "handling",
+        "handling=",
+        "handling=-1",
+        "handling=0",
+        "handling=61",
+        "handling=40wd",
+        "handling=45days",
+        "reply=10",
+        "first_review_request=10",
+        "second_review_request=10",
+        "handling_extension=10",
+    ] {
+        assert!(Limits::parse(bad).is_err(), "{bad}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_malformed_calendar_is_refused() {
     let backwards = r#"{"years":[{"year":2025,"source":"x","rest":[{"name":"x","from":"2025-02-02","to":"2025-02-01"}],"work":[]}]}"#;
     assert!(HolidayCalendar::from_json(backwards).is_err());

@@ -150,6 +150,13 @@ impl ReadStore {
                     "the leader an account is",
                     include_str!("../migrations/sqlite/0004_user_leader.sql"),
                 ),
+                (
+                    5,
+                    "projection settings and the log of unmasked personal data reads",
+                    include_str!(
+                        "../migrations/sqlite/0005_projection_settings_personal_data_reads.sql"
+                    ),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -171,6 +178,13 @@ impl ReadStore {
                     4,
                     "the leader an account is",
                     include_str!("../migrations/postgres/0004_user_leader.sql"),
+                ),
+                (
+                    5,
+                    "projection settings and the log of unmasked personal data reads",
+                    include_str!(
+                        "../migrations/postgres/0005_projection_settings_personal_data_reads.sql"
+                    ),
                 ),
             ],
         };

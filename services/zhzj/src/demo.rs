@@ -15,12 +15,12 @@ use uuid::Uuid;
 use zhzj_proto::Command;
 use zhzj_proto::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CompleteMeasure,
-    RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RegisterCase, ReviewClaim,
-    SetResponsibleUnits,
+    RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RecordProcedureStep,
+    RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
 use zhzj_proto::events::{
-    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ResolutionGround,
-    ReviewLevel, Satisfaction, UnitKind,
+    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ProcedureStep,
+    ResolutionGround, ReviewLevel, Satisfaction, UnitKind,
 };
 use zhzj_proto::ids::resident_id_check_char;
 
@@ -925,6 +925,16 @@ impl History {
     }
 }
 
+fn procedure_step(case_id: Uuid, step: ProcedureStep, on: NaiveDate, summary: &str) -> Command {
+    Command::RecordProcedureStep(RecordProcedureStep {
+        case_id,
+        step,
+        on,
+        summary: summary.to_owned(),
+        hearing_days: None,
+    })
+}
+
 fn note(case_id: Uuid, text: &str) -> Command {
     Command::RecordNote(RecordNote {
         case_id,
@@ -954,7 +964,19 @@ fn case_history(n: u32, now: DateTime<Utc>) -> DemoCase {
         leader: None,
         steps: Vec::new(),
     };
+    let owes_notice = register.list_source != ListSource::Screening;
     history.push(registered_at, Command::RegisterCase(register));
+    // A new or handed-down petition owes a written notice of acceptance (告知); most get it.
+    if owes_notice && history.rng.chance(93) {
+        history.push_next(|_, case_id, on| {
+            procedure_step(
+                case_id,
+                ProcedureStep::AcceptanceNotified,
+                on,
+                "已书面告知信访人受理",
+            )
+        });
+    }
     if history.rng.chance(90) {
         work_the_case(&mut history, place, category, age_days);
     } else if history.rng.chance(50) {
@@ -1260,6 +1282,17 @@ fn claim_and_review(history: &mut History) {
             evidence: vec![format!("{evidence}（编号 {}）", rng.between(100, 999))],
         })
     };
+    // Most claims follow the written reply that ends the handling (办结).
+    if history.rng.chance(85) {
+        history.push_next(|_, case_id, on| {
+            procedure_step(
+                case_id,
+                ProcedureStep::Replied,
+                on,
+                "已出具书面处理意见并送达信访人",
+            )
+        });
+    }
     history.push_next(claim);
     if history.rng.chance(15) {
         history.push_next(|_, case_id, _| {
@@ -1531,7 +1564,9 @@ mod tests {
                         assert!((1..=added).contains(&number), "{}", c.measure_id);
                         assert!(completed.insert(number));
                     }
-                    Command::RecordNote(_) | Command::ReviewClaim(_) => {}
+                    Command::RecordNote(_)
+                    | Command::ReviewClaim(_)
+                    | Command::RecordProcedureStep(_) => {}
                     Command::ClassifyCase(c) => {
                         let settings = zhzj_cases::LifecycleSettings::default();
                         assert!(settings.categories.contains(&c.category), "{}", c.category);
