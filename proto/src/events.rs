@@ -489,6 +489,18 @@ pub enum Satisfaction {
     NotRated,
 }
 
+impl Satisfaction {
+    /// Its name in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Satisfied => "满意",
+            Self::BasicallySatisfied => "基本满意",
+            Self::Dissatisfied => "不满意",
+            Self::NotRated => "未评价",
+        }
+    }
+}
+
 /// The petitioner's satisfaction with the reply is recorded (满意度).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SatisfactionRated {

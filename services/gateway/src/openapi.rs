@@ -377,7 +377,39 @@ fn build() -> Value {
         )
         .collect::<Vec<_>>()
     );
+    let filters = checklist["parameters"].clone();
     add("/api/v1/checklist", "get", checklist);
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/checklist/export.xlsx",
+            "exportChecklistXlsx",
+            "导出筛选后的清单（XLSX：中文表头、冻结首行、数字与日期按类型存储）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/checklist/export.csv",
+            "exportChecklistCsv",
+            "导出筛选后的清单（CSV：UTF-8 带 BOM）",
+            "text/csv",
+        ),
+    ] {
+        let mut export = operation(
+            Operation {
+                id,
+                summary,
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "string", "contentMediaType": media}),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            &error,
+        );
+        export["parameters"] = filters.clone();
+        export["responses"]["200"]["content"] =
+            json!({media: {"schema": {"type": "string", "format": "binary"}}});
+        add(path, "get", export);
+    }
     let mut duplicates = operation(
         Operation {
             id: "findDuplicates",

@@ -244,12 +244,13 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
-/// `GET /api/v1/checklist`.
-pub async fn list(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-    QueryParams(query): QueryParams<ChecklistQuery>,
-) -> Result<Json<ChecklistPage>, ApiError> {
+/// The `WHERE` clause (empty or starting with a space) and its values for the filters of `query`
+/// within the user's scope.
+async fn filter_sql(
+    state: &AppState,
+    user: &crate::User,
+    query: &ChecklistQuery,
+) -> Result<(String, Vec<String>), ApiError> {
     if let Some(status) = &query.status
         && !STATUSES.iter().any(|(s, _)| s == status)
     {
@@ -261,31 +262,28 @@ pub async fn list(
             field: Some("status".into()),
         });
     }
-    let page = query.page.unwrap_or(1).max(1);
-    let per_page = query
-        .per_page
-        .unwrap_or(DEFAULT_PER_PAGE)
-        .clamp(1, MAX_PER_PAGE);
     let mut conditions = Vec::new();
     let mut binds: Vec<String> = Vec::new();
     let mut bind = |condition: &str, value: String, binds: &mut Vec<String>| {
         binds.push(value);
         conditions.push(condition.replace('?', &format!("${}", binds.len())));
     };
-    if let Some(district) = query.district.filter(|s| !s.is_empty()) {
+    let given = |value: &Option<String>| value.clone().filter(|s| !s.is_empty());
+    if let Some(district) = given(&query.district) {
         bind("c.district_id = ?", district, &mut binds);
     }
-    if let Some(town) = query.town.filter(|s| !s.is_empty()) {
+    if let Some(town) = given(&query.town) {
         bind("c.town_id = ?", town, &mut binds);
     }
-    if let Some(leader) = query.leader.filter(|s| !s.is_empty()) {
+    if let Some(leader) = given(&query.leader) {
         bind("c.leader_id = ?", leader, &mut binds);
     }
-    if let Some(status) = query.status {
+    if let Some(status) = query.status.clone() {
         bind(&format!("({STATUS_SQL}) = ?"), status, &mut binds);
     }
     if let Some(text) = query
         .q
+        .as_deref()
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty())
     {
@@ -320,7 +318,7 @@ pub async fn list(
             &mut binds,
         );
     }
-    if let Some(condition) = Scope::of(&state, &user).await?.condition(&mut binds) {
+    if let Some(condition) = Scope::of(state, user).await?.condition(&mut binds) {
         conditions.push(condition);
     }
     let filter = if conditions.is_empty() {
@@ -328,6 +326,22 @@ pub async fn list(
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
     };
+    Ok((filter, binds))
+}
+
+/// `GET /api/v1/checklist`.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<ChecklistQuery>,
+) -> Result<Json<ChecklistPage>, ApiError> {
+    let (filter, binds) = filter_sql(&state, &user, &query).await?;
+    let today = state.today();
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query
+        .per_page
+        .unwrap_or(DEFAULT_PER_PAGE)
+        .clamp(1, MAX_PER_PAGE);
     let count_sql = format!("SELECT COUNT(*) AS n FROM {FROM_SQL}{filter}");
     let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
     for value in &binds {
@@ -356,4 +370,177 @@ pub async fn list(
         per_page,
         rows,
     }))
+}
+
+/// Most rows one export carries.
+const MAX_EXPORT_ROWS: i64 = 100_000;
+
+/// The export format.
+#[derive(Debug, Clone, Copy)]
+pub enum ExportFormat {
+    /// An XLSX workbook.
+    Xlsx,
+    /// CSV, UTF-8 with a byte-order mark.
+    Csv,
+}
+
+/// The export's table: the checklist's columns, with Chinese headers and labels.
+fn export_table(rows: &[ChecklistItem]) -> zhzj_export::Table {
+    use zhzj_export::Cell;
+    use zhzj_proto::events::{ClaimClass, Satisfaction};
+    let date = |text: &str| text.get(..10).and_then(|d| d.parse::<NaiveDate>().ok());
+    let label_of = |value: &Option<String>, label: fn(&str) -> Option<&'static str>| {
+        Cell::from(value.as_deref().map(|v| label(v).unwrap_or(v).to_owned()))
+    };
+    let class_label = |v: &str| {
+        serde_json::from_value::<ClaimClass>(serde_json::Value::String(v.to_owned()))
+            .ok()
+            .map(ClaimClass::label)
+    };
+    let satisfaction_label = |v: &str| {
+        serde_json::from_value::<Satisfaction>(serde_json::Value::String(v.to_owned()))
+            .ok()
+            .map(Satisfaction::label)
+    };
+    let headers = [
+        "案件编号",
+        "诉求",
+        "类别",
+        "区",
+        "镇街",
+        "包案领导",
+        "责任单位",
+        "协办单位",
+        "措施总数",
+        "已落实措施",
+        "状态",
+        "分类",
+        "重复信访次数",
+        "回潮次数",
+        "满意度",
+        "下一期限",
+        "期限类型",
+        "剩余天数",
+        "是否超期",
+        "期限为预估",
+        "列入清单日期",
+        "最近动态日期",
+    ];
+    let yes_no = |b: bool| Cell::from(if b { "是" } else { "否" });
+    zhzj_export::Table {
+        name: "清单".into(),
+        headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+        rows: rows
+            .iter()
+            .map(|row| {
+                vec![
+                    Cell::from(row.case_number.clone()),
+                    Cell::from(row.matter.clone()),
+                    Cell::from(row.category.clone()),
+                    Cell::from(row.district.name.clone()),
+                    Cell::from(row.town.as_ref().map(|t| t.name.clone())),
+                    Cell::from(row.leader.as_ref().map(|l| l.name.clone())),
+                    Cell::from(row.lead_unit.as_ref().map(|u| u.name.clone())),
+                    Cell::from(row.assisting_units.clone()),
+                    Cell::Int(row.measures_total),
+                    Cell::Int(row.measures_done),
+                    Cell::from(row.status_label.clone()),
+                    label_of(&row.class, class_label),
+                    Cell::Int(row.repeat_count),
+                    Cell::Int(row.relapse_count),
+                    label_of(&row.satisfaction, satisfaction_label),
+                    Cell::from(row.next_deadline.as_deref().and_then(date)),
+                    Cell::from(row.next_deadline_label.clone()),
+                    row.days_left.map_or(Cell::Empty, Cell::Int),
+                    yes_no(row.overdue),
+                    yes_no(row.deadline_estimated),
+                    Cell::from(date(&row.registered_at)),
+                    Cell::from(date(&row.last_activity_at)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `GET /api/v1/checklist/export.xlsx`.
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<ChecklistQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    export(&state, &user, &query, ExportFormat::Xlsx).await
+}
+
+/// `GET /api/v1/checklist/export.csv`.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<ChecklistQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    export(&state, &user, &query, ExportFormat::Csv).await
+}
+
+/// The filtered checklist, within the user's scope, as an XLSX workbook or CSV (paging is
+/// ignored: every matching row, up to 100,000).
+async fn export(
+    state: &AppState,
+    user: &crate::User,
+    query: &ChecklistQuery,
+    format: ExportFormat,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (filter, binds) = filter_sql(state, user, query).await?;
+    let today = state.today();
+    let sql = format!(
+        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY c.registered_at, c.case_id \
+         LIMIT {MAX_EXPORT_ROWS}",
+        item_columns()
+    );
+    let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in &binds {
+        select = select.bind(value.clone());
+    }
+    let rows = select
+        .fetch_all(state.store().pool())
+        .await?
+        .iter()
+        .map(|row| ChecklistItem::from_row(row, today))
+        .collect::<Result<Vec<_>, _>>()?;
+    let table = export_table(&rows);
+    let (bytes, content_type, extension) = match format {
+        ExportFormat::Xlsx => (
+            zhzj_export::to_xlsx(&[table], state.now().naive_utc()).map_err(ApiError::internal)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        ExportFormat::Csv => (
+            zhzj_export::to_csv(&table).map_err(ApiError::internal)?,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+    };
+    // RFC 6266: an ASCII fallback name and the Chinese one, percent-encoded.
+    let name = format!("清单-{today}.{extension}");
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"checklist-{today}.{extension}\"; filename*=UTF-8''{encoded}"
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -66,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/satisfaction", post(cases::rate))
         .route("/cases/{id}/procedure", post(cases::record_procedure_step))
         .route("/checklist", get(checklist::list))
+        .route("/checklist/export.xlsx", get(checklist::export_xlsx))
+        .route("/checklist/export.csv", get(checklist::export_csv))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);
