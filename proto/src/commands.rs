@@ -69,6 +69,12 @@ pub enum Command {
     RateSatisfaction(RateSatisfaction),
     /// Record a step of the statutory procedure (告知、答复、复查、复核).
     RecordProcedureStep(RecordProcedureStep),
+    /// Hold this week's dispatch meeting of a unit (周调度).
+    HoldMeeting(HoldMeeting),
+    /// Issue a dispatch instruction at a meeting (调度指令).
+    IssueInstruction(IssueInstruction),
+    /// Record feedback on a dispatch instruction.
+    RecordInstructionFeedback(RecordInstructionFeedback),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -76,6 +82,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the `campaign` service answers it (on [`crate::subjects::CAMPAIGN_COMMANDS`]);
+    /// the `cases` service answers the rest.
+    pub fn is_campaign(&self) -> bool {
+        matches!(
+            self,
+            Self::HoldMeeting(_) | Self::IssueInstruction(_) | Self::RecordInstructionFeedback(_)
+        )
+    }
+
+    /// The subject the command is sent on.
+    pub fn subject(&self) -> &'static str {
+        if self.is_campaign() {
+            crate::subjects::CAMPAIGN_COMMANDS
+        } else {
+            crate::subjects::CASES_COMMANDS
+        }
+    }
+
     /// The command's `type` tag, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -93,6 +117,9 @@ impl Command {
             Self::RecordPetition(_) => "record_petition",
             Self::RateSatisfaction(_) => "rate_satisfaction",
             Self::RecordProcedureStep(_) => "record_procedure_step",
+            Self::HoldMeeting(_) => "hold_meeting",
+            Self::IssueInstruction(_) => "issue_instruction",
+            Self::RecordInstructionFeedback(_) => "record_instruction_feedback",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
         }
@@ -320,6 +347,52 @@ pub struct RecordProcedureStep {
     /// For a hearing (`hearing_held`), the days it took, 1 to 90.
     #[serde(default)]
     pub hearing_days: Option<u32>,
+}
+
+/// Hold this week's dispatch meeting of a unit: its agenda is drawn from the log as it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldMeeting {
+    /// The unit whose task force meets (the city, a district, a town).
+    pub unit_id: String,
+    /// Its title; `<unit> 第N周调度会` when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// Issue a dispatch instruction at a meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInstruction {
+    /// The meeting.
+    pub meeting_id: String,
+    /// The case it is about, if any.
+    #[serde(default)]
+    pub case_id: Option<Uuid>,
+    /// The unit it is issued to.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+    /// The leader it is issued to.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+    /// What is to be done.
+    pub text: String,
+    /// By when feedback is due; not before the meeting.
+    pub feedback_due_on: NaiveDate,
+}
+
+/// Record feedback on a dispatch instruction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInstructionFeedback {
+    /// The meeting.
+    pub meeting_id: String,
+    /// The instruction's number.
+    pub number: u32,
+    /// What was done.
+    pub text: String,
+    /// When; not in the future.
+    pub on: NaiveDate,
 }
 
 /// Add an org unit.

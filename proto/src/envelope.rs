@@ -17,6 +17,8 @@ pub enum AggregateType {
     Unit,
     /// A leader who can own cases (包案领导).
     Leader,
+    /// A weekly dispatch meeting (周调度) with its instructions.
+    Meeting,
 }
 
 impl AggregateType {
@@ -26,6 +28,7 @@ impl AggregateType {
             Self::Case => "case",
             Self::Unit => "unit",
             Self::Leader => "leader",
+            Self::Meeting => "meeting",
         }
     }
 
@@ -35,6 +38,7 @@ impl AggregateType {
             "case" => Some(Self::Case),
             "unit" => Some(Self::Unit),
             "leader" => Some(Self::Leader),
+            "meeting" => Some(Self::Meeting),
             _ => None,
         }
     }

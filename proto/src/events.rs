@@ -608,6 +608,65 @@ event_data! {
     ProcedureStepRecorded => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
+    MeetingHeld => 1,
+    InstructionIssued => 1,
+    InstructionFeedbackRecorded => 1,
+}
+
+/// A weekly dispatch meeting (周调度) of a unit is held. One per unit per ISO week; its agenda is
+/// the state of the log at `as_of_position`, and can be regenerated from the archive at any time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MeetingHeld {
+    /// The unit whose task force meets.
+    pub unit: UnitRef,
+    /// The ISO week, `2026-W10`.
+    pub week: String,
+    /// When it was held.
+    pub held_at: chrono::DateTime<chrono::Utc>,
+    /// The log position the agenda was drawn at.
+    pub as_of_position: u64,
+    /// Its title.
+    pub title: String,
+}
+
+/// A dispatch instruction (调度指令) is issued at a meeting, to a unit and/or a leader, about a
+/// case or not, with a feedback deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstructionIssued {
+    /// Its number within the meeting, from 1.
+    pub number: u32,
+    /// The case it is about.
+    pub case_id: Option<uuid::Uuid>,
+    /// The unit it is issued to.
+    pub unit: Option<UnitRef>,
+    /// The leader it is issued to.
+    pub leader: Option<LeaderRef>,
+    /// What is to be done.
+    pub text: String,
+    /// By when feedback is due.
+    pub feedback_due_on: NaiveDate,
+}
+
+/// Feedback on a dispatch instruction is recorded (反馈).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstructionFeedbackRecorded {
+    /// The instruction's number.
+    pub number: u32,
+    /// What was done.
+    pub text: String,
+    /// When.
+    pub on: NaiveDate,
+}
+
+/// Events of the campaign aggregates (a dispatch meeting and its instructions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignEvent {
+    /// See [`MeetingHeld`].
+    MeetingHeld(MeetingHeld),
+    /// See [`InstructionIssued`].
+    InstructionIssued(InstructionIssued),
+    /// See [`InstructionFeedbackRecorded`].
+    FeedbackRecorded(InstructionFeedbackRecorded),
 }
 
 /// Events of the case aggregate.
@@ -667,6 +726,8 @@ pub enum DomainEvent {
     Case(CaseEvent),
     /// A directory event.
     Directory(DirectoryEvent),
+    /// A campaign event (dispatch meetings and instructions).
+    Campaign(CampaignEvent),
 }
 
 /// Why an envelope's data could not be read as a domain event.
@@ -797,6 +858,15 @@ impl DomainEvent {
             }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
+            MeetingHeld::EVENT_TYPE => {
+                Self::Campaign(CampaignEvent::MeetingHeld(decode_data(version, data)?))
+            }
+            InstructionIssued::EVENT_TYPE => Self::Campaign(CampaignEvent::InstructionIssued(
+                decode_data(version, data)?,
+            )),
+            InstructionFeedbackRecorded::EVENT_TYPE => {
+                Self::Campaign(CampaignEvent::FeedbackRecorded(decode_data(version, data)?))
+            }
             other => return Err(EventDecodeError::UnknownType(other.to_owned())),
         })
     }
@@ -827,6 +897,11 @@ impl DomainEvent {
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),
                 DirectoryEvent::LeaderAdded(d) => encode_data(d),
+            },
+            Self::Campaign(event) => match event {
+                CampaignEvent::MeetingHeld(d) => encode_data(d),
+                CampaignEvent::InstructionIssued(d) => encode_data(d),
+                CampaignEvent::FeedbackRecorded(d) => encode_data(d),
             },
         }
     }

@@ -15,5 +15,5 @@ pub mod subjects;
 
 pub use commands::{Command, CommandRequest};
 pub use envelope::{Actor, AggregateType, Commit, EventEnvelope, Snapshot};
-pub use events::{CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError};
+pub use events::{CampaignEvent, CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError};
 pub use replies::{CommandAccepted, CommandError, CommandReply, ErrorKind};

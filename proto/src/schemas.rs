@@ -5,16 +5,17 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, ExtendHandling, RateSatisfaction, RecordActivity, RecordNote, RecordPetition,
-    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
+    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, RateSatisfaction,
+    RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition, RecordProcedureStep,
+    RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
     CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
-    EventData, HandlingExtended, LeaderActivityRecorded, LeaderAdded, LeaderAssigned,
-    LeaderReassigned, MeasureAdded, MeasureAddedV1, MeasureCompleted, NoteRecorded,
-    PetitionRecorded, ProcedureStepRecorded, ResolutionClaimed, ResponsibleUnitsSet,
-    SatisfactionRated, UnitAdded,
+    EventData, HandlingExtended, InstructionFeedbackRecorded, InstructionIssued,
+    LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
+    MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
+    ProcedureStepRecorded, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -64,6 +65,9 @@ pub fn all() -> Vec<(String, String)> {
         event::<ProcedureStepRecorded>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
+        event::<MeetingHeld>(),
+        event::<InstructionIssued>(),
+        event::<InstructionFeedbackRecorded>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
         named::<Commit>("Commit.schema.json"),
         named::<Snapshot>("Snapshot.schema.json"),
@@ -82,6 +86,9 @@ pub fn all() -> Vec<(String, String)> {
         named::<RecordPetition>("commands/RecordPetition.schema.json"),
         named::<RateSatisfaction>("commands/RateSatisfaction.schema.json"),
         named::<RecordProcedureStep>("commands/RecordProcedureStep.schema.json"),
+        named::<HoldMeeting>("commands/HoldMeeting.schema.json"),
+        named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
+        named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

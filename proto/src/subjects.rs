@@ -14,6 +14,12 @@ pub const CASES_COMMANDS: &str = "zhzj.cmd.cases";
 /// Queue group of the `cases` service, so several instances share the work.
 pub const CASES_QUEUE_GROUP: &str = "zhzj-cases";
 
+/// Commands for the campaign rhythm (dispatch meetings and instructions), answered by the
+/// `campaign` service.
+pub const CAMPAIGN_COMMANDS: &str = "zhzj.cmd.campaign";
+/// Queue group of the `campaign` service.
+pub const CAMPAIGN_QUEUE_GROUP: &str = "zhzj-campaign";
+
 /// Message header carrying the [`crate::Snapshot`] of the aggregate after a commit (compact JSON).
 pub const SNAPSHOT_HEADER: &str = "Zhzj-Snapshot";
 

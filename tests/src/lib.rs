@@ -579,6 +579,13 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
     let client = nats.connect().await?;
     let shutdown = CancellationToken::new();
     serve_cases(client.clone(), services.cases.clone(), shutdown.clone()).await?;
+    zhzj_cases::spawn_as(
+        client.clone(),
+        services.cases.clone(),
+        zhzj_cases::ServiceRole::Campaign,
+        shutdown.clone(),
+    )
+    .await?;
     let projecting = Projecting::start(&services.log, kind).await?;
     let store = projecting.store.clone();
     let accounts = zhzj_gateway::Accounts::new(

@@ -156,6 +156,43 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         Command::RecordPetition(c) => c.case_id,
         Command::RateSatisfaction(c) => c.case_id,
         Command::RecordProcedureStep(c) => c.case_id,
-        Command::RegisterCase(_) | Command::AddUnit(_) | Command::AddLeader(_) => return None,
+        Command::RegisterCase(_)
+        | Command::AddUnit(_)
+        | Command::AddLeader(_)
+        | Command::HoldMeeting(_)
+        | Command::IssueInstruction(_)
+        | Command::RecordInstructionFeedback(_) => return None,
     })
+}
+
+/// Checks a campaign command. `meeting_ancestry` is the chain of units from the meeting's unit up
+/// to the city: a coordinator of any of them (or the administrator) runs the meeting, issues
+/// instructions at it and records feedback. Feedback may also come from a coordinator of the
+/// unit an instruction went to (`addressee_ancestry`) and from the leader it went to.
+pub fn check_campaign(
+    actor: &Actor,
+    meeting_ancestry: &[String],
+    addressee_ancestry: &[String],
+    addressee_leader: Option<&str>,
+) -> Result<(), CommandError> {
+    if has(actor, "admin") {
+        return Ok(());
+    }
+    let within = |chain: &[String]| {
+        has(actor, "coordinator")
+            && actor
+                .unit_id
+                .as_ref()
+                .is_some_and(|unit| chain.contains(unit))
+    };
+    let addressed = has(actor, "leader")
+        && addressee_leader.is_some()
+        && actor.leader_id.as_deref() == addressee_leader;
+    if within(meeting_ancestry) || within(addressee_ancestry) || addressed {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "只有本级及上级专班协调员可以召开调度会、下达和反馈调度指令 (not your meeting)",
+        ))
+    }
 }

@@ -1,4 +1,6 @@
-//! The `cases` command service: answers case and org-directory commands over NATS request/reply.
+//! The `cases` command service: answers case and org-directory commands over NATS request/reply;
+//! the same engine, on its own subject, is the `campaign` service (dispatch meetings and
+//! instructions, [`campaign`]).
 //!
 //! For each command it validates the input, loads the aggregate (one get of its last commit, whose
 //! snapshot header holds the state), decides which events follow, and appends them as one commit
@@ -8,6 +10,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod campaign;
 pub mod case;
 pub mod directory;
 pub mod lifecycle;
@@ -15,4 +18,4 @@ pub mod service;
 mod validate;
 
 pub use lifecycle::LifecycleSettings;
-pub use service::{CasesService, serve, spawn};
+pub use service::{CasesService, ServiceRole, serve, serve_as, spawn, spawn_as};

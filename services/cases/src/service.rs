@@ -14,7 +14,7 @@ use zhzj_proto::{
     DomainEvent, ErrorKind, EventEnvelope, Snapshot,
     commands::MAX_COMMAND_BYTES,
     envelope::RawCommit,
-    subjects::{CASES_COMMANDS, CASES_QUEUE_GROUP},
+    subjects::{CAMPAIGN_COMMANDS, CAMPAIGN_QUEUE_GROUP, CASES_COMMANDS, CASES_QUEUE_GROUP},
 };
 use zhzj_store::{
     AppendError, AppendOutcome, AppendRequest, Clock, EventLog, ExpectedVersion, china_date,
@@ -22,6 +22,7 @@ use zhzj_store::{
 
 use crate::access::{self, Action, CasePlace};
 use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
+use crate::campaign::{self, MeetingState};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
 use crate::lifecycle::{self, LifecycleSettings};
@@ -52,6 +53,7 @@ struct Caches {
     cases: AggregateCache<CaseState>,
     units: AggregateCache<UnitState>,
     leaders: AggregateCache<LeaderState>,
+    meetings: AggregateCache<MeetingState>,
 }
 
 /// An aggregate type with its cache.
@@ -74,6 +76,12 @@ impl Cached for UnitState {
 impl Cached for LeaderState {
     fn cache(caches: &Caches) -> &AggregateCache<Self> {
         &caches.leaders
+    }
+}
+
+impl Cached for MeetingState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.meetings
     }
 }
 
@@ -108,6 +116,7 @@ impl CasesService {
                 cases: AggregateCache::new(CACHED_AGGREGATES),
                 units: AggregateCache::new(CACHED_AGGREGATES),
                 leaders: AggregateCache::new(CACHED_AGGREGATES),
+                meetings: AggregateCache::new(CACHED_AGGREGATES),
             }),
             settings: Arc::new(LifecycleSettings::default()),
         }
@@ -122,6 +131,25 @@ impl CasesService {
     /// Handles a raw command body as received on the command subject.
     pub async fn handle_payload(&self, payload: &[u8]) -> CommandReply {
         match parse_request(payload) {
+            Ok(request) => self.handle(request).await,
+            Err(error) => CommandReply::Error(error),
+        }
+    }
+
+    /// [`CasesService::handle_payload`] for a command received on `role`'s subject: a command
+    /// that belongs to the other service is refused.
+    pub async fn handle_payload_as(&self, payload: &[u8], role: ServiceRole) -> CommandReply {
+        match parse_request(payload) {
+            Ok(request) if request.command.is_campaign() != (role == ServiceRole::Campaign) => {
+                CommandReply::Error(CommandError::invalid(
+                    "command.type",
+                    format!(
+                        "{} 命令应发往 {} (wrong service)",
+                        request.command.kind(),
+                        request.command.subject()
+                    ),
+                ))
+            }
             Ok(request) => self.handle(request).await,
             Err(error) => CommandReply::Error(error),
         }
@@ -188,6 +216,9 @@ impl CasesService {
         if access::sees_everything(actor) {
             return Ok(());
         }
+        if request.command.is_campaign() {
+            return self.authorize_campaign(request).await;
+        }
         let place = match (&request.command, access::case_id_of(&request.command)) {
             (Command::RegisterCase(c), _) => {
                 let unit = c.town_id.as_deref().unwrap_or(&c.district_id);
@@ -236,6 +267,47 @@ impl CasesService {
             None => None,
         };
         access::check_case(actor, action, &place, kind)
+    }
+
+    /// The scope check of a campaign command (see [`access::check_campaign`]). An unknown meeting
+    /// or unit is for the command's own checks to name.
+    async fn authorize_campaign(&self, request: &CommandRequest) -> Result<(), CommandError> {
+        let meeting = |id: &str| {
+            let id = id.to_owned();
+            async move {
+                self.require::<MeetingState>("command.meeting_id", &id)
+                    .await
+            }
+        };
+        let (unit, addressee) = match &request.command {
+            Command::HoldMeeting(c) => (c.unit_id.clone(), None),
+            Command::IssueInstruction(c) => match meeting(&c.meeting_id).await {
+                Ok(state) => (state.unit_id, None),
+                Err(_) => return Ok(()),
+            },
+            Command::RecordInstructionFeedback(c) => match meeting(&c.meeting_id).await {
+                Ok(state) => match state.instructions.get(&c.number).cloned() {
+                    Some(addressee) => (state.unit_id, Some(addressee)),
+                    None => return Ok(()),
+                },
+                Err(_) => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        let Ok(meeting_ancestry) = self.ancestry(&unit).await else {
+            return Ok(());
+        };
+        let (addressee_unit, addressee_leader) = addressee.unwrap_or_default();
+        let addressee_ancestry = match &addressee_unit {
+            Some(unit) => self.ancestry(unit).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        access::check_campaign(
+            &request.actor,
+            &meeting_ancestry,
+            &addressee_ancestry,
+            addressee_leader.as_deref(),
+        )
     }
 
     async fn dispatch(&self, request: &CommandRequest) -> Result<CommandAccepted, CommandError> {
@@ -365,6 +437,65 @@ impl CasesService {
                 self.execute_on_case(request, c.case_id, |state| {
                     lifecycle::record_procedure_step(state, c, today)
                 })
+                .await
+            }
+            Command::HoldMeeting(c) => {
+                let unit = self
+                    .require::<UnitState>("command.unit_id", &c.unit_id)
+                    .await?;
+                let held_at = self.clock.now();
+                let id = campaign::meeting_id(&c.unit_id, china_date(held_at));
+                let position = self.log.last_position().await.map_err(unavailable)?;
+                self.execute::<MeetingState>(request, &id, None, |state| {
+                    campaign::hold(state, c, unit.to_ref(), held_at, position)
+                })
+                .await
+            }
+            Command::IssueInstruction(c) => {
+                let meeting = self
+                    .require::<MeetingState>("command.meeting_id", &c.meeting_id)
+                    .await?;
+                let unit = match &c.unit_id {
+                    Some(id) => Some(self.require::<UnitState>("command.unit_id", id).await?),
+                    None => None,
+                };
+                let leader = match &c.leader_id {
+                    Some(id) => Some(
+                        self.require::<LeaderState>("command.leader_id", id)
+                            .await?
+                            .to_ref(),
+                    ),
+                    None => None,
+                };
+                if let Some(case_id) = c.case_id {
+                    let case = self
+                        .require::<CaseState>("command.case_id", &case_id.to_string())
+                        .await?;
+                    let place = case.town_id.clone().unwrap_or(case.district_id.clone());
+                    if !self.ancestry(&place).await?.contains(&meeting.unit_id) {
+                        return Err(CommandError::invalid(
+                            "command.case_id",
+                            "案件不在本次调度会单位的管辖范围内 (case outside the meeting's unit)",
+                        ));
+                    }
+                }
+                let unit = unit.map(|u| u.to_ref());
+                self.execute::<MeetingState>(
+                    request,
+                    &c.meeting_id,
+                    Some("command.meeting_id"),
+                    |state| campaign::issue(state, c, unit.clone(), leader.clone()),
+                )
+                .await
+            }
+            Command::RecordInstructionFeedback(c) => {
+                let today = china_date(self.clock.now());
+                self.execute::<MeetingState>(
+                    request,
+                    &c.meeting_id,
+                    Some("command.meeting_id"),
+                    |state| campaign::feedback(state, c, today),
+                )
                 .await
             }
             Command::AddUnit(c) => {
@@ -686,15 +817,58 @@ pub async fn serve(
     Ok(())
 }
 
-/// Subscribes to the command subject, waits until the server has the subscription (so a command
-/// sent after this returns finds a responder), then serves in a task until `shutdown` fires.
+/// [`serve`] for the given role's subject.
+pub async fn serve_as(
+    client: async_nats::Client,
+    service: CasesService,
+    role: ServiceRole,
+    shutdown: CancellationToken,
+) -> Result<(), async_nats::SubscribeError> {
+    spawn_as(client, service, role, shutdown).await?.await.ok();
+    Ok(())
+}
+
+/// Which commands a subscription answers: the same decision engine serves the `cases` role
+/// (cases and the directory) and the `campaign` role (meetings and instructions), each on its own
+/// subject and queue group, so that each scales and fails on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRole {
+    /// Cases and the org directory, on [`CASES_COMMANDS`].
+    Cases,
+    /// The campaign rhythm, on [`CAMPAIGN_COMMANDS`].
+    Campaign,
+}
+
+impl ServiceRole {
+    fn subject(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Cases => (CASES_COMMANDS, CASES_QUEUE_GROUP),
+            Self::Campaign => (CAMPAIGN_COMMANDS, CAMPAIGN_QUEUE_GROUP),
+        }
+    }
+}
+
+/// Subscribes to the `cases` command subject, waits until the server has the subscription (so a
+/// command sent after this returns finds a responder), then serves in a task until `shutdown`
+/// fires.
 pub async fn spawn(
     client: async_nats::Client,
     service: CasesService,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
+    spawn_as(client, service, ServiceRole::Cases, shutdown).await
+}
+
+/// [`spawn`] for the given role's subject.
+pub async fn spawn_as(
+    client: async_nats::Client,
+    service: CasesService,
+    role: ServiceRole,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, async_nats::SubscribeError> {
+    let (subject, queue_group) = role.subject();
     let subscription = client
-        .queue_subscribe(CASES_COMMANDS, CASES_QUEUE_GROUP.to_owned())
+        .queue_subscribe(subject, queue_group.to_owned())
         .await?;
     if let Err(e) = client.flush().await {
         tracing::warn!(error = %e, "could not confirm the command subscription");
@@ -703,6 +877,7 @@ pub async fn spawn(
         client,
         subscription,
         service,
+        role,
         shutdown,
     )))
 }
@@ -711,6 +886,7 @@ async fn run_subscription(
     client: async_nats::Client,
     mut subscription: async_nats::Subscriber,
     service: CasesService,
+    role: ServiceRole,
     shutdown: CancellationToken,
 ) {
     let in_flight = TaskTracker::new();
@@ -736,7 +912,7 @@ async fn run_subscription(
         let service = service.clone();
         let client = client.clone();
         in_flight.spawn(async move {
-            let reply = service.handle_payload(&message.payload).await;
+            let reply = service.handle_payload_as(&message.payload, role).await;
             if let Some(reply_to) = message.reply {
                 let body = serde_json::to_vec(&reply).unwrap_or_default();
                 if let Err(e) = client.publish(reply_to, Bytes::from(body)).await {

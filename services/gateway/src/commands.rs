@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
-use zhzj_proto::{
-    Command, CommandAccepted, CommandReply, CommandRequest, subjects::CASES_COMMANDS,
-};
+use zhzj_proto::{Command, CommandAccepted, CommandReply, CommandRequest};
 use zhzj_store::sql::timestamp_text;
 
 use crate::{ApiError, AppState, ErrorBody, User, etag};
@@ -248,7 +246,7 @@ async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<Write
     };
     let payload = serde_json::to_vec(&request).map_err(ApiError::internal)?;
     let started = Instant::now();
-    let outcome = request_command(state, payload).await;
+    let outcome = request_command(state, write.command.subject(), payload).await;
     let outcome_label = match &outcome {
         Ok(CommandReply::Ok(_)) => "accepted",
         Ok(CommandReply::Error(e)) => e.kind.as_str(),
@@ -287,24 +285,25 @@ async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<Write
     }
 }
 
-async fn request_command(state: &AppState, payload: Vec<u8>) -> Result<CommandReply, ApiError> {
+async fn request_command(
+    state: &AppState,
+    subject: &'static str,
+    payload: Vec<u8>,
+) -> Result<CommandReply, ApiError> {
     let timeout = state.config().command_timeout;
-    let reply = tokio::time::timeout(
-        timeout,
-        state.inner.client.request(CASES_COMMANDS, payload.into()),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::Unavailable("命令服务未在时限内答复，请用同一 Idempotency-Key 重试".into())
-    })?
-    .map_err(|e| {
-        use async_nats::client::RequestErrorKind;
-        match e.kind() {
-            RequestErrorKind::NoResponders => {
-                ApiError::Unavailable("命令服务未运行，请稍后重试".into())
+    let reply = tokio::time::timeout(timeout, state.inner.client.request(subject, payload.into()))
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable("命令服务未在时限内答复，请用同一 Idempotency-Key 重试".into())
+        })?
+        .map_err(|e| {
+            use async_nats::client::RequestErrorKind;
+            match e.kind() {
+                RequestErrorKind::NoResponders => {
+                    ApiError::Unavailable("命令服务未运行，请稍后重试".into())
+                }
+                _ => ApiError::Unavailable(format!("命令服务暂不可用，请重试: {e}")),
             }
-            _ => ApiError::Unavailable(format!("命令服务暂不可用，请重试: {e}")),
-        }
-    })?;
+        })?;
     serde_json::from_slice(&reply.payload).map_err(ApiError::internal)
 }

@@ -39,6 +39,9 @@ pub struct GatewayConfig {
     pub session_ttl: chrono::Duration,
     /// How a registration is matched against existing cases.
     pub duplicate_rule: DuplicateRule,
+    /// The bureau's time limits (the same the projector counts with), for figures drawn from the
+    /// archive.
+    pub limits: zhzj_deadlines::Limits,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +53,7 @@ impl Default for GatewayConfig {
             ready_max_lag: 10_000,
             session_ttl: chrono::Duration::hours(12),
             duplicate_rule: DuplicateRule::default(),
+            limits: zhzj_deadlines::Limits::statutory(),
         }
     }
 }

@@ -13,9 +13,10 @@ use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, LeadersView,
-    LoginRequest, OrgView, PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody,
-    SatisfactionBody, SessionReply, SetUnitsBody,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, FeedbackBody,
+    HoldMeetingBody, InstructionBody, LeadersView, LoginRequest, MeetingListItem, OrgView,
+    PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
+    SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -342,6 +343,130 @@ fn build() -> Value {
             parameters.insert(0, path_parameter("id"));
             if path.contains("{measure_id}") {
                 parameters.insert(1, path_parameter("measure_id"));
+            }
+        }
+        add(path, "post", op);
+    }
+    // 周调度: meetings, their agendas (as of the meeting), instructions and feedback.
+    add(
+        "/api/v1/meetings",
+        "post",
+        operation(
+            Operation {
+                id: "holdMeeting",
+                summary: "召开本周调度会（每个单位每周一次），议程按召开时的日志位置生成",
+                request: Some(requests.of::<HoldMeetingBody>()),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        ),
+    );
+    add(
+        "/api/v1/meetings",
+        "get",
+        operation(
+            Operation {
+                id: "listMeetings",
+                summary: "本级及下级单位的调度会，最新在前",
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "array", "items": responses.of::<MeetingListItem>()}),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let agenda_parameters = json!([
+        path_parameter("id"),
+        {"name": "idle_days", "in": "query", "required": false, "schema": {"type": "integer"},
+         "description": "包案领导超过多少日未开展工作即列入议程（默认30）"},
+    ]);
+    let mut agenda = operation(
+        Operation {
+            id: "getMeetingAgenda",
+            summary: "调度会议程：新增、销号、回潮、超期与7日内到期、包案领导未开展工作、待审核、调度指令及反馈；本周与上周对比；按会议时的日志重新生成，结果不变",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<zhzj_figures::Agenda>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    agenda["parameters"] = agenda_parameters.clone();
+    add("/api/v1/meetings/{id}", "get", agenda);
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/meetings/{id}/agenda.xlsx",
+            "exportMeetingAgendaXlsx",
+            "导出调度会议程（XLSX：概览、各事项、调度指令各一页；再次导出逐字节相同）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/meetings/{id}/agenda.csv",
+            "exportMeetingAgendaCsv",
+            "导出调度会议程的一部分（CSV，UTF-8 带 BOM；part=overview|事项键|instructions）",
+            "text/csv",
+        ),
+    ] {
+        let mut export = operation(
+            Operation {
+                id,
+                summary,
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "string", "contentMediaType": media}),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            &error,
+        );
+        let mut parameters = agenda_parameters.clone();
+        if let Some(list) = parameters.as_array_mut()
+            && media == "text/csv"
+        {
+            list.push(json!({"name": "part", "in": "query", "required": false,
+                             "schema": {"type": "string"}}));
+        }
+        export["parameters"] = parameters;
+        export["responses"]["200"]["content"] =
+            json!({media: {"schema": {"type": "string", "format": "binary"}}});
+        add(path, "get", export);
+    }
+    for (path, id, summary, body) in [
+        (
+            "/api/v1/meetings/{id}/instructions",
+            "issueInstruction",
+            "下达调度指令（承办单位和/或领导，反馈期限）",
+            requests.of::<InstructionBody>(),
+        ),
+        (
+            "/api/v1/meetings/{id}/instructions/{number}/feedback",
+            "recordInstructionFeedback",
+            "反馈调度指令落实情况",
+            requests.of::<FeedbackBody>(),
+        ),
+    ] {
+        let mut op = operation(
+            Operation {
+                id,
+                summary,
+                request: Some(body),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        );
+        if let Some(parameters) = op["parameters"].as_array_mut() {
+            parameters.insert(0, path_parameter("id"));
+            if path.contains("{number}") {
+                parameters.insert(1, path_parameter("number"));
             }
         }
         add(path, "post", op);

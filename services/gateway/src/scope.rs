@@ -25,6 +25,30 @@ pub enum Scope {
     },
 }
 
+/// `root` and every unit under it, from the directory in the read store.
+pub async fn subtree(state: &AppState, root: &str) -> Result<Vec<String>, ApiError> {
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for row in sqlx::query("SELECT unit_id, parent_id FROM org_units")
+        .fetch_all(state.store().pool())
+        .await?
+    {
+        let unit: String = row.try_get("unit_id")?;
+        if let Some(parent) = row.try_get::<Option<String>, _>("parent_id")? {
+            children.entry(parent).or_default().push(unit);
+        }
+    }
+    let mut units = Vec::new();
+    let mut queue = VecDeque::from([root.to_owned()]);
+    while let Some(unit) = queue.pop_front() {
+        if units.contains(&unit) {
+            continue;
+        }
+        queue.extend(children.remove(&unit).unwrap_or_default());
+        units.push(unit);
+    }
+    Ok(units)
+}
+
 impl Scope {
     /// The scope of `user`, from the directory in the read store.
     pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
@@ -50,30 +74,20 @@ impl Scope {
                 responsible_unit,
             });
         };
-        let mut children: HashMap<String, Vec<String>> = HashMap::new();
-        for row in sqlx::query("SELECT unit_id, parent_id FROM org_units")
-            .fetch_all(state.store().pool())
-            .await?
-        {
-            let unit: String = row.try_get("unit_id")?;
-            if let Some(parent) = row.try_get::<Option<String>, _>("parent_id")? {
-                children.entry(parent).or_default().push(unit);
-            }
-        }
-        let mut units = Vec::new();
-        let mut queue = VecDeque::from([root.clone()]);
-        while let Some(unit) = queue.pop_front() {
-            if units.contains(&unit) {
-                continue;
-            }
-            queue.extend(children.remove(&unit).unwrap_or_default());
-            units.push(unit);
-        }
+        let units = subtree(state, root).await?;
         Ok(Self::Within {
             units,
             leader_id,
             responsible_unit,
         })
+    }
+
+    /// Whether a unit is in the scope (its cases, its meetings).
+    pub fn covers_unit(&self, unit_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Within { units, .. } => units.iter().any(|u| u == unit_id),
+        }
     }
 
     /// A condition on the checklist alias `c`, with its values appended to `binds` (placeholders

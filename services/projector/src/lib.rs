@@ -8,9 +8,10 @@
 //! tables and swaps them in while the old ones keep serving.
 
 mod archive;
+mod campaign;
 mod checklist;
 pub mod checkpoint;
-mod lifecycle;
+pub mod lifecycle;
 mod org;
 pub mod projection;
 pub mod runner;

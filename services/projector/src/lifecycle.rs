@@ -96,8 +96,10 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
 }
 
 /// One row as the projection keeps it.
+/// Where a case stands in its life, as the lifecycle view keeps it; [`LifecycleRow::apply`] folds
+/// one event in, which is also how figures are computed as of an earlier point of the log.
 #[derive(Debug, Clone)]
-struct LifecycleRow {
+pub struct LifecycleRow {
     stage: String,
     class: Option<String>,
     category: Option<String>,
@@ -239,6 +241,24 @@ fn is_lifecycle(event: &CaseEvent) -> bool {
             | CaseEvent::SatisfactionRated(_)
             | CaseEvent::ProcedureStep(_)
     )
+}
+
+impl LifecycleRow {
+    /// Folds one event in (`occurred_at` is the event's time; `limits` count the deadlines).
+    pub fn apply(&mut self, event: &CaseEvent, occurred_at: DateTime<Utc>, limits: &Limits) {
+        apply_event(self, event, occurred_at, limits);
+    }
+
+    /// `open`, `under_review`, `sent_back`, `crossed_off` or `reopened`.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// The bureau's next deadline and the key of its step (`handling`, …), if a clock runs.
+    pub fn next_due(&self) -> Option<(NaiveDate, &str)> {
+        let on = date(self.next_due_on.as_deref())?;
+        Some((on, self.next_due_step.as_deref().unwrap_or_default()))
+    }
 }
 
 fn apply_event(

@@ -7,7 +7,7 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{archive, checklist, lifecycle, org};
+use crate::{archive, campaign, checklist, lifecycle, org};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
 /// computes with, and the rows it wrote in earlier batches, kept so the next batch need not read
@@ -45,7 +45,10 @@ impl ProjectorSettings {
                 lifecycle::SHAPE_VERSION,
                 self.limits.describe()
             ),
-            Projection::Archive | Projection::Checklist | Projection::Org => "shape=1".to_owned(),
+            Projection::Archive
+            | Projection::Checklist
+            | Projection::Org
+            | Projection::Campaign => "shape=1".to_owned(),
         }
     }
 }
@@ -61,11 +64,19 @@ pub enum Projection {
     Org,
     /// The lifecycle view: classification, claims, review, crossing off, relapse, satisfaction.
     Lifecycle,
+    /// The campaign views: dispatch meetings and their instructions.
+    Campaign,
 }
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 4] = [Self::Archive, Self::Checklist, Self::Org, Self::Lifecycle];
+    pub const ALL: [Projection; 5] = [
+        Self::Archive,
+        Self::Checklist,
+        Self::Org,
+        Self::Lifecycle,
+        Self::Campaign,
+    ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.
     pub fn name(self) -> &'static str {
@@ -74,6 +85,7 @@ impl Projection {
             Self::Checklist => "checklist",
             Self::Org => "org",
             Self::Lifecycle => "lifecycle",
+            Self::Campaign => "campaign",
         }
     }
 
@@ -95,6 +107,7 @@ impl Projection {
                 "case_petitioners",
                 "case_units",
             ],
+            Self::Campaign => &["dispatch_meetings", "dispatch_instructions"],
         }
     }
 
@@ -106,6 +119,7 @@ impl Projection {
             Self::Checklist => checklist::create_tables(&suffix),
             Self::Org => org::create_tables(&suffix),
             Self::Lifecycle => lifecycle::create_tables(&suffix),
+            Self::Campaign => campaign::create_tables(&suffix),
         }
     }
 
@@ -129,6 +143,7 @@ impl Projection {
                 let limits = &run.settings.limits;
                 lifecycle::apply(conn, dialect, &suffix, batch, limits).await
             }
+            Self::Campaign => campaign::apply(conn, dialect, &suffix, batch).await,
         }
     }
 }

@@ -12,7 +12,7 @@ Settings (flag / environment variable / default; `zhzj <command> --help` for eac
   --database-url / ZHZJ_DATABASE_URL / sqlite under the data dir (data/zhzj.sqlite)
   --stream-replicas / ZHZJ_STREAM_REPLICAS / 1
   --review-chain / ZHZJ_REVIEW_CHAIN / district,city      (up, run cases)
-  --internal-limits / ZHZJ_INTERNAL_LIMITS / none: the statutory limits (up, run projector, rebuild)
+  --internal-limits / ZHZJ_INTERNAL_LIMITS / none: the statutory limits (up, run projector/gateway, rebuild)
   --http / ZHZJ_HTTP / 127.0.0.1:8080                      (up, run gateway)
   --body-limit / ZHZJ_BODY_LIMIT / 65536 bytes            (up, run gateway)
   --read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / 5000 (up, run gateway)
@@ -203,6 +203,9 @@ pub struct RunArgs {
 pub enum Role {
     /// The cases command service (any number of instances share the queue group).
     Cases,
+    /// The campaign command service: dispatch meetings and instructions (any number of
+    /// instances share its queue group).
+    Campaign,
     /// The projector (one active instance per read store).
     Projector,
     /// The HTTP gateway (any number of instances on one read store).

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use zhzj_cases::CasesService;
 use zhzj_cases::LifecycleSettings;
+use zhzj_cases::{CasesService, ServiceRole};
 use zhzj_deadlines::Limits;
 use zhzj_gateway::{Accounts, AppState, GatewayConfig, GatewayParts, NewUser};
 use zhzj_projector::{Projection, ProjectorSettings};
@@ -141,8 +141,9 @@ impl BureauSettings {
 }
 
 /// The gateway's settings from the command line.
-fn gateway_config(http: &HttpOptions) -> GatewayConfig {
+fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig {
     GatewayConfig {
+        limits: bureau.projector.limits.clone(),
         body_limit: http.body_limit,
         read_your_writes: Duration::from_millis(http.read_your_writes_ms),
         ready_max_lag: http.ready_max_lag,
@@ -187,13 +188,18 @@ async fn spawn_role(
 ) -> anyhow::Result<()> {
     let stopped = tasks.stopped.clone();
     match role {
-        Role::Cases => {
+        Role::Cases | Role::Campaign => {
             let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
                 .with_settings((*extras.bureau.lifecycle).clone());
             let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
+            let service_role = match role {
+                Role::Campaign => ServiceRole::Campaign,
+                _ => ServiceRole::Cases,
+            };
             tasks.back_tracker.spawn(async move {
-                if let Err(e) = zhzj_cases::serve(client, service, shutdown).await {
-                    tracing::error!(error = %e, "cases service stopped");
+                if let Err(e) = zhzj_cases::serve_as(client, service, service_role, shutdown).await
+                {
+                    tracing::error!(error = %e, role = ?service_role, "command service stopped");
                     stopped.cancel();
                 }
             });
@@ -231,7 +237,7 @@ async fn spawn_role(
                     store: conn.store.clone(),
                     clock: Arc::new(SystemClock),
                     metrics: crate::metrics_handle(),
-                    config: gateway_config(&http),
+                    config: gateway_config(&http, &extras.bureau),
                 },
                 tasks.front.clone(),
             );
@@ -371,7 +377,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         };
         run_until_signal(
             &conn,
-            &[Role::Cases, Role::Projector, Role::Gateway],
+            &[Role::Cases, Role::Campaign, Role::Projector, Role::Gateway],
             &extras,
         )
         .await

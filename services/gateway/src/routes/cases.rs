@@ -24,15 +24,15 @@ use crate::{ApiError, AppState, etag};
 
 /// What every write handler receives besides its body.
 pub struct WriteContext {
-    state: AppState,
-    user: crate::User,
+    pub(crate) state: AppState,
+    pub(crate) user: crate::User,
     if_match: Option<u64>,
     key: Option<String>,
     correlation: Uuid,
 }
 
 impl WriteContext {
-    async fn run(self, route: String, command: Command, creates: bool) -> Response {
+    pub(crate) async fn run(self, route: String, command: Command, creates: bool) -> Response {
         execute(
             &self.state,
             Write {

@@ -488,8 +488,6 @@ async fn export(
     query: &ChecklistQuery,
     format: ExportFormat,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::http::header;
-    use axum::response::IntoResponse;
     let (filter, binds) = filter_sql(state, user, query).await?;
     let today = state.today();
     let sql = format!(
@@ -511,36 +509,19 @@ async fn export(
     let (bytes, content_type, extension) = match format {
         ExportFormat::Xlsx => (
             zhzj_export::to_xlsx(&[table], state.now().naive_utc()).map_err(ApiError::internal)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            super::download::XLSX_TYPE,
             "xlsx",
         ),
         ExportFormat::Csv => (
             zhzj_export::to_csv(&table).map_err(ApiError::internal)?,
-            "text/csv; charset=utf-8",
+            super::download::CSV_TYPE,
             "csv",
         ),
     };
-    // RFC 6266: an ASCII fallback name and the Chinese one, percent-encoded.
-    let name = format!("清单-{today}.{extension}");
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let disposition = format!(
-        "attachment; filename=\"checklist-{today}.{extension}\"; filename*=UTF-8''{encoded}"
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(super::download::attachment(
         bytes,
-    )
-        .into_response())
+        content_type,
+        &format!("checklist-{today}.{extension}"),
+        &format!("清单-{today}.{extension}"),
+    ))
 }

@@ -3,8 +3,10 @@
 
 mod cases;
 mod checklist;
+mod download;
 mod duplicates;
 mod leaders;
+mod meetings;
 mod ops;
 mod org;
 mod session;
@@ -31,6 +33,7 @@ pub use cases::{
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCandidate, DuplicateRule};
 pub use leaders::LeadersView;
+pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
 pub use org::OrgView;
 pub use session::{LoginRequest, SessionReply};
 
@@ -68,6 +71,15 @@ pub fn router(state: AppState) -> Router {
         .route("/checklist", get(checklist::list))
         .route("/checklist/export.xlsx", get(checklist::export_xlsx))
         .route("/checklist/export.csv", get(checklist::export_csv))
+        .route("/meetings", get(meetings::list).post(meetings::hold))
+        .route("/meetings/{id}", get(meetings::show))
+        .route("/meetings/{id}/agenda.xlsx", get(meetings::export_xlsx))
+        .route("/meetings/{id}/agenda.csv", get(meetings::export_csv))
+        .route("/meetings/{id}/instructions", post(meetings::issue))
+        .route(
+            "/meetings/{id}/instructions/{number}/feedback",
+            post(meetings::feedback),
+        )
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);

@@ -1,0 +1,182 @@
+//! The campaign aggregates the `campaign` service owns: the weekly dispatch meeting (周调度) of a
+//! unit, one per ISO week, with the instructions (调度指令) issued at it and the feedback on them.
+//! The meeting records the log position its agenda is drawn at, so the agenda can be regenerated
+//! exactly as it stood, whatever happens later.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use zhzj_proto::{
+    AggregateType, CampaignEvent, CommandError, DomainEvent, ErrorKind,
+    commands::{HoldMeeting, IssueInstruction, RecordInstructionFeedback},
+    events::{InstructionFeedbackRecorded, InstructionIssued, LeaderRef, MeetingHeld, UnitRef},
+};
+
+use crate::aggregate::Aggregate;
+use crate::validate::{optional_text, required_text};
+
+/// The ISO week of a date, as `2026-W10`.
+pub fn iso_week(date: NaiveDate) -> String {
+    let week = date.iso_week();
+    format!("{}-W{:02}", week.year(), week.week())
+}
+
+/// The id of a unit's meeting in the ISO week of `date`: `<unit>-2026w10`.
+pub fn meeting_id(unit_id: &str, date: NaiveDate) -> String {
+    let week = date.iso_week();
+    format!("{unit_id}-{}w{:02}", week.year(), week.week())
+}
+
+/// What the service knows of a meeting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingState {
+    /// Whether it was held.
+    pub held: bool,
+    /// The unit whose meeting it is.
+    pub unit_id: String,
+    /// The day it was held (China time).
+    pub held_on: Option<NaiveDate>,
+    /// Instructions issued, numbered 1…n; each with the unit and leader it went to.
+    pub instructions: BTreeMap<u32, (Option<String>, Option<String>)>,
+}
+
+impl Aggregate for MeetingState {
+    const TYPE: AggregateType = AggregateType::Meeting;
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &DomainEvent) {
+        let DomainEvent::Campaign(event) = event else {
+            return;
+        };
+        match event {
+            CampaignEvent::MeetingHeld(e) => {
+                self.held = true;
+                self.unit_id = e.unit.id.clone();
+                self.held_on = Some(zhzj_store::china_date(e.held_at));
+            }
+            CampaignEvent::InstructionIssued(e) => {
+                self.instructions.insert(
+                    e.number,
+                    (
+                        e.unit.as_ref().map(|u| u.id.clone()),
+                        e.leader.as_ref().map(|l| l.id.clone()),
+                    ),
+                );
+            }
+            CampaignEvent::FeedbackRecorded(_) => {}
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.held
+    }
+}
+
+fn refused(message: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorKind::Conflict, message)
+}
+
+/// Decides on holding a meeting: once per unit and week.
+pub fn hold(
+    state: &MeetingState,
+    command: &HoldMeeting,
+    unit: UnitRef,
+    held_at: chrono::DateTime<chrono::Utc>,
+    as_of_position: u64,
+) -> Result<Vec<DomainEvent>, CommandError> {
+    let day = zhzj_store::china_date(held_at);
+    if state.held {
+        return Err(refused(format!(
+            "{}本周（{}）的调度会已召开 (this week's meeting was held)",
+            unit.name,
+            iso_week(day)
+        )));
+    }
+    let title = match optional_text("command.title", command.title.as_deref(), 100)? {
+        Some(title) => title,
+        None => format!(
+            "{}{}年第{}周调度会",
+            unit.name,
+            day.iso_week().year(),
+            day.iso_week().week()
+        ),
+    };
+    Ok(vec![DomainEvent::Campaign(CampaignEvent::MeetingHeld(
+        MeetingHeld {
+            unit,
+            week: iso_week(day),
+            held_at,
+            as_of_position,
+            title,
+        },
+    ))])
+}
+
+/// Decides on an instruction: to a unit and/or a leader, feedback due on or after the meeting.
+pub fn issue(
+    state: &MeetingState,
+    command: &IssueInstruction,
+    unit: Option<UnitRef>,
+    leader: Option<LeaderRef>,
+) -> Result<Vec<DomainEvent>, CommandError> {
+    if unit.is_none() && leader.is_none() {
+        return Err(CommandError::invalid(
+            "command.unit_id",
+            "调度指令须明确承办单位或领导 (name a unit or a leader)",
+        ));
+    }
+    let text = required_text("command.text", &command.text, 2000)?;
+    if let Some(held_on) = state.held_on
+        && command.feedback_due_on < held_on
+    {
+        return Err(CommandError::invalid(
+            "command.feedback_due_on",
+            format!("反馈期限不能早于会议日期 {held_on} (before the meeting)"),
+        ));
+    }
+    let number = state.instructions.keys().last().copied().unwrap_or(0) + 1;
+    Ok(vec![DomainEvent::Campaign(
+        CampaignEvent::InstructionIssued(InstructionIssued {
+            number,
+            case_id: command.case_id,
+            unit,
+            leader,
+            text,
+            feedback_due_on: command.feedback_due_on,
+        }),
+    )])
+}
+
+/// Decides on feedback: on an instruction of the meeting, not dated in the future.
+pub fn feedback(
+    state: &MeetingState,
+    command: &RecordInstructionFeedback,
+    today: NaiveDate,
+) -> Result<Vec<DomainEvent>, CommandError> {
+    if !state.instructions.contains_key(&command.number) {
+        return Err(CommandError::not_found(
+            "command.number",
+            format!(
+                "本次会议没有第{}号调度指令 (no such instruction)",
+                command.number
+            ),
+        ));
+    }
+    if command.on > today {
+        return Err(CommandError::invalid(
+            "command.on",
+            format!(
+                "日期 {} 晚于今天 {today} (a date in the future)",
+                command.on
+            ),
+        ));
+    }
+    Ok(vec![DomainEvent::Campaign(
+        CampaignEvent::FeedbackRecorded(InstructionFeedbackRecorded {
+            number: command.number,
+            text: required_text("command.text", &command.text, 2000)?,
+            on: command.on,
+        }),
+    )])
+}

@@ -1,0 +1,72 @@
+//! Reading the event archive up to a log position, decoded (and upcast) into domain events.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use zhzj_proto::DomainEvent;
+use zhzj_store::ReadStore;
+
+use crate::FiguresError;
+
+/// One archived event.
+#[derive(Debug, Clone)]
+pub struct ArchivedEvent {
+    /// The log position of its commit.
+    pub position: i64,
+    /// `case`, `meeting`, …
+    pub aggregate_type: String,
+    /// Its aggregate.
+    pub aggregate_id: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The event.
+    pub event: DomainEvent,
+}
+
+/// The events of the given aggregate types up to `position` (inclusive), in log order.
+pub async fn events_up_to(
+    store: &ReadStore,
+    aggregate_types: &[&str],
+    position: i64,
+) -> Result<Vec<ArchivedEvent>, FiguresError> {
+    let placeholders: Vec<String> = (0..aggregate_types.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT position, aggregate_type, aggregate_id, event_type, schema_version, occurred_at, \
+         CAST(data AS TEXT) AS data FROM event_archive WHERE position <= $1 \
+         AND aggregate_type IN ({}) ORDER BY position, event_index",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(position);
+    for kind in aggregate_types {
+        query = query.bind(*kind);
+    }
+    let rows = query.fetch_all(store.pool()).await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let position: i64 = row.try_get("position")?;
+        let unreadable = |reason: String| FiguresError::Unreadable { position, reason };
+        let event_type: String = row.try_get("event_type")?;
+        let schema_version: i64 = row.try_get("schema_version")?;
+        let data: String = row.try_get("data")?;
+        let occurred_at: String = row.try_get("occurred_at")?;
+        let data: serde_json::Value =
+            serde_json::from_str(&data).map_err(|e| unreadable(e.to_string()))?;
+        let event = DomainEvent::decode(
+            &event_type,
+            u32::try_from(schema_version).unwrap_or(0),
+            data,
+        )
+        .map_err(|e| unreadable(e.to_string()))?;
+        events.push(ArchivedEvent {
+            position,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            occurred_at: DateTime::parse_from_rfc3339(&occurred_at)
+                .map_err(|e| unreadable(e.to_string()))?
+                .with_timezone(&Utc),
+            event,
+        });
+    }
+    Ok(events)
+}

@@ -1,0 +1,28 @@
+//! Figures drawn from the event archive as of a point of the log. A report that people are
+//! judged by must come out the same whenever it is asked for, so it is never read from the live
+//! views: it is folded from the archived events up to the log position the report was drawn at
+//! (a meeting's, a published bulletin's), with the same folds the projector uses.
+
+pub mod agenda;
+mod archive;
+
+pub use agenda::{
+    Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
+};
+pub use archive::ArchivedEvent;
+
+/// A figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum FiguresError {
+    /// The read store failed.
+    #[error("read store: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// An archived event could not be read (it would have been dead-lettered by the projector).
+    #[error("archived event at position {position}: {reason}")]
+    Unreadable {
+        /// Its position.
+        position: i64,
+        /// Why.
+        reason: String,
+    },
+}

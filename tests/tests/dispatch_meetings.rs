@@ -1,0 +1,338 @@
+//! Weekly dispatch meetings (周调度) on real parts, over three scripted weeks with hand-computed
+//! agendas: new cases, crossing off, relapse, claims waiting, deadlines, idle owned cases,
+//! instructions with feedback and their deadlines; every refusal appends nothing; an agenda
+//! regenerated after later events is the one produced at the meeting, and so is its workbook,
+//! byte for byte.
+
+use calamine::{Data, Reader, Xlsx};
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+use zhzj_tests::{DbKind, TestApp, registration_json, spawn_app};
+
+/// Sets the clock to a China time on a day of March 2026 and logs `user` in afresh.
+async fn at(app: &TestApp, day: u32, hour: u32, user: &str) -> anyhow::Result<String> {
+    let time = Utc
+        .with_ymd_and_hms(2026, 3, day, hour - 8, 0, 0)
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("no such time"))?;
+    app.services.clock.set(time);
+    app.login(user).await
+}
+
+/// Posts, checks the status (and that a refusal appended nothing); returns the body.
+async fn expect(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: Value,
+    status: u16,
+) -> anyhow::Result<Value> {
+    let before = app.log_position().await?;
+    let answer = app.post(token, path, &body).await?;
+    assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
+    if status >= 400 {
+        assert_eq!(
+            app.log_position().await?,
+            before,
+            "{path}: nothing appended"
+        );
+    }
+    Ok(answer.json)
+}
+
+async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<String> {
+    let reply = expect(app, token, "/cases", registration_json(n), 201).await?;
+    Ok(format!(
+        "/cases/{}",
+        reply["aggregate_id"].as_str().unwrap_or("")
+    ))
+}
+
+/// `(this_week, last_week, [case numbers])` of a section.
+fn section(agenda: &Value, key: &str) -> (u64, u64, Vec<String>) {
+    let found = agenda["sections"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == key))
+        .cloned()
+        .unwrap_or_default();
+    let numbers = found["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["case_number"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        found["this_week"].as_u64().unwrap_or(99),
+        found["last_week"].as_u64().unwrap_or(99),
+        numbers,
+    )
+}
+
+async fn download(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let response = app
+        .http
+        .get(app.api(path))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    Ok(response.bytes().await?.to_vec())
+}
+
+#[tokio::test]
+async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let leader = json!({"leader_id": "ldr-siming-1"});
+    let claim = json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]});
+
+    // Mon 2 March 11:00: cases A and B; A owned by 李明. Thu 5 March: case C; B owned and
+    // claimed resolved.
+    let t = at(&app, 2, 11, "xietiao").await?;
+    let a = register(&app, &t, 1).await?;
+    let b = register(&app, &t, 2).await?;
+    expect(&app, &t, &format!("{a}/leader"), leader.clone(), 200).await?;
+    let t = at(&app, 5, 9, "xietiao").await?;
+    let c = register(&app, &t, 3).await?;
+    expect(&app, &t, &format!("{b}/leader"), leader.clone(), 200).await?;
+    expect(&app, &t, &format!("{b}/claims"), claim, 201).await?;
+    let number = |path: String| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            anyhow::Ok(
+                app.get(&t, &path).await?.json["case_number"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        }
+    };
+    let (na, nb, nc) = (
+        number(a.clone()).await?,
+        number(b.clone()).await?,
+        number(c.clone()).await?,
+    );
+
+    // Mon 9 March 10:00 (2026-W11): the district's first meeting.
+    let t = at(&app, 9, 10, "xietiao").await?;
+    let hold = json!({"unit_id": "xm-siming"});
+    let m1 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m1 = m1["aggregate_id"].as_str().unwrap_or("").to_owned();
+    assert_eq!(m1, "xm-siming-2026w11");
+    // Once a week; not by a viewer, not by a town for its district.
+    expect(&app, &t, "/meetings", hold.clone(), 409).await?;
+    let viewer = app.login("chakan").await?;
+    expect(&app, &viewer, "/meetings", hold.clone(), 403).await?;
+    let town = app.login("zhonghua").await?;
+    expect(&app, &town, "/meetings", hold.clone(), 403).await?;
+
+    let agenda1 = app.get(&t, &format!("/meetings/{m1}")).await?.json;
+    assert_eq!(agenda1["title"], "思明区2026年第11周调度会");
+    assert_eq!(
+        section(&agenda1, "new_cases"),
+        (3, 0, vec![na.clone(), nb.clone(), nc.clone()])
+    );
+    assert_eq!(
+        section(&agenda1, "awaiting_review"),
+        (1, 0, vec![nb.clone()])
+    );
+    for key in [
+        "crossed_off",
+        "relapses",
+        "overdue",
+        "due_soon",
+        "idle_owned",
+    ] {
+        assert_eq!(section(&agenda1, key), (0, 0, vec![]), "{key}");
+    }
+    assert_eq!(agenda1["instructions"], json!([]));
+
+    // Instructions: to 中华街道 about A (feedback by Fri 13 March), to 王芳 (by Fri 20 March).
+    let instructions = format!("/meetings/{m1}/instructions");
+    let a_id = a.trim_start_matches("/cases/");
+    expect(
+        &app,
+        &t,
+        &instructions,
+        json!({"text": "无承办", "feedback_due_on": "2026-03-13"}),
+        422,
+    )
+    .await?;
+    expect(
+        &app,
+        &t,
+        &instructions,
+        json!({"unit_id": "xm-siming-zhonghua", "text": "x", "feedback_due_on": "2026-03-08"}),
+        422,
+    )
+    .await?;
+    expect(
+        &app,
+        &t,
+        &instructions,
+        json!({"case_id": a_id, "unit_id": "xm-siming-zhonghua", "text": "约访信访人，核实补偿标准", "feedback_due_on": "2026-03-13"}),
+        201,
+    )
+    .await?;
+    expect(
+        &app,
+        &t,
+        &instructions,
+        json!({"leader_id": "ldr-siming-2", "text": "牵头研究集体土地征收遗留问题", "feedback_due_on": "2026-03-20"}),
+        201,
+    )
+    .await?;
+
+    // Tue 10 March: B is crossed off; Wed 11: 中华街道 answers instruction 1 (李明 may not
+    // answer 王芳's); Thu 12: B's petitioner comes back (回潮).
+    let district = at(&app, 10, 10, "shenhe-qu").await?;
+    let city = app.login("shenhe-shi").await?;
+    expect(
+        &app,
+        &district,
+        &format!("{b}/claims/review"),
+        json!({"level": "district", "accept": true}),
+        200,
+    )
+    .await?;
+    expect(
+        &app,
+        &city,
+        &format!("{b}/claims/review"),
+        json!({"level": "city", "accept": true}),
+        200,
+    )
+    .await?;
+    let town = at(&app, 11, 10, "zhonghua").await?;
+    let feedback = |n: u32| format!("/meetings/{m1}/instructions/{n}/feedback");
+    let answer = json!({"text": "已约访，信访人同意按新标准核算", "on": "2026-03-11"});
+    expect(&app, &town, &feedback(9), answer.clone(), 404).await?;
+    expect(
+        &app,
+        &town,
+        &feedback(1),
+        json!({"text": "x", "on": "2026-03-12"}),
+        422,
+    )
+    .await?;
+    let liming = app.login("liming").await?;
+    expect(&app, &liming, &feedback(2), answer.clone(), 403).await?;
+    expect(&app, &town, &feedback(1), answer, 201).await?;
+    let t = at(&app, 12, 10, "xietiao").await?;
+    let petition =
+        json!({"received_on": "2026-03-12", "channel": "visit", "summary": "补偿款未到位"});
+    expect(&app, &t, &format!("{b}/petitions"), petition, 201).await?;
+
+    // Mon 16 March 10:00 (W12).
+    let t = at(&app, 16, 10, "xietiao").await?;
+    let m2 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m2 = m2["aggregate_id"].as_str().unwrap_or("").to_owned();
+    let agenda2 = app.get(&t, &format!("/meetings/{m2}")).await?.json;
+    assert_eq!(section(&agenda2, "new_cases"), (0, 3, vec![]));
+    assert_eq!(section(&agenda2, "crossed_off"), (1, 0, vec![nb.clone()]));
+    assert_eq!(section(&agenda2, "relapses"), (1, 0, vec![nb.clone()]));
+    assert_eq!(section(&agenda2, "awaiting_review"), (0, 1, vec![]));
+    // B's new notice of acceptance is due 27 March: 11 days, not yet "due soon".
+    assert_eq!(section(&agenda2, "due_soon"), (0, 0, vec![]));
+    let statuses: Vec<(u64, String)> = agenda2["instructions"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|i| {
+                    (
+                        i["number"].as_u64().unwrap_or(0),
+                        i["status"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        statuses,
+        [(1, "answered".to_owned()), (2, "open".to_owned())]
+    );
+    assert_eq!(agenda2["open_instructions"], json!([1, 2]));
+    assert_eq!(agenda2["overdue_instructions"], json!([0, 0]));
+    let workbook2 = download(&app, &t, &format!("/meetings/{m2}/agenda.xlsx")).await?;
+
+    // Mon 23 March 10:00 (W13), listing owned cases idle for more than 10 days.
+    let t = at(&app, 23, 10, "xietiao").await?;
+    let m3 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m3 = m3["aggregate_id"].as_str().unwrap_or("").to_owned();
+    let agenda3 = app
+        .get(&t, &format!("/meetings/{m3}?idle_days=10"))
+        .await?
+        .json;
+    // A owned 21 days and B 18 days without activity; a week earlier 14 and 11.
+    assert_eq!(
+        section(&agenda3, "idle_owned"),
+        (2, 2, vec![na.clone(), nb.clone()])
+    );
+    // B's notice of acceptance, due 27 March, is 4 days away.
+    assert_eq!(section(&agenda3, "due_soon"), (1, 0, vec![nb.clone()]));
+    // Instruction 1 was answered before this week; instruction 2 is past its deadline.
+    assert_eq!(agenda3["instructions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(agenda3["instructions"][0]["status_label"], "逾期未反馈");
+    assert_eq!(agenda3["overdue_instructions"], json!([1, 0]));
+    let csv = download(
+        &app,
+        &t,
+        &format!("/meetings/{m3}/agenda.csv?part=instructions"),
+    )
+    .await?;
+    let csv = String::from_utf8(csv)?;
+    assert!(
+        csv.starts_with("\u{feff}会议周次,编号,承办单位,承办领导,指令内容,反馈期限,状态"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-W11,2,,王芳,牵头研究集体土地征收遗留问题,2026-03-20,逾期未反馈,,"),
+        "{csv}"
+    );
+
+    // Later events change nothing in an earlier meeting's agenda or its workbook.
+    expect(
+        &app,
+        &t,
+        &format!("{a}/activities"),
+        json!({"kind": "reception", "held_on": "2026-03-23", "summary": "接访"}),
+        201,
+    )
+    .await?;
+    let wang = feedback(2);
+    expect(
+        &app,
+        &t,
+        &wang,
+        json!({"text": "已召开专题会", "on": "2026-03-23"}),
+        201,
+    )
+    .await?;
+    assert_eq!(app.get(&t, &format!("/meetings/{m2}")).await?.json, agenda2);
+    assert_eq!(
+        download(&app, &t, &format!("/meetings/{m2}/agenda.xlsx")).await?,
+        workbook2
+    );
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(workbook2))?;
+    let overview = book.worksheet_range("议程概览")?;
+    let row = (1..overview.height() as u32)
+        .find(|r| overview.get_value((*r, 0)) == Some(&Data::String("销号案件".into())))
+        .ok_or_else(|| anyhow::anyhow!("no 销号案件 row"))?;
+    assert_eq!(overview.get_value((row, 1)), Some(&Data::Float(1.0)));
+    assert_eq!(overview.get_value((row, 2)), Some(&Data::Float(0.0)));
+    let relapses = book.worksheet_range("回潮案件")?;
+    assert_eq!(relapses.get_value((1, 0)), Some(&Data::String(nb.clone())));
+
+    // The list, and scope: the town's coordinator sees none of the district's meetings.
+    let meetings = app.get(&t, "/meetings").await?.json;
+    assert_eq!(meetings.as_array().map(Vec::len), Some(3));
+    let town = app.login("zhonghua").await?;
+    assert_eq!(app.get(&town, "/meetings").await?.json, json!([]));
+    assert_eq!(
+        app.get(&town, &format!("/meetings/{m1}")).await?.status,
+        404
+    );
+    app.stop().await
+}
