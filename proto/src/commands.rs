@@ -75,6 +75,8 @@ pub enum Command {
     IssueInstruction(IssueInstruction),
     /// Record feedback on a dispatch instruction.
     RecordInstructionFeedback(RecordInstructionFeedback),
+    /// Publish a month's bulletin (月通报), freezing it.
+    PublishBulletin(PublishBulletin),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -87,7 +89,10 @@ impl Command {
     pub fn is_campaign(&self) -> bool {
         matches!(
             self,
-            Self::HoldMeeting(_) | Self::IssueInstruction(_) | Self::RecordInstructionFeedback(_)
+            Self::HoldMeeting(_)
+                | Self::IssueInstruction(_)
+                | Self::RecordInstructionFeedback(_)
+                | Self::PublishBulletin(_)
         )
     }
 
@@ -120,6 +125,7 @@ impl Command {
             Self::HoldMeeting(_) => "hold_meeting",
             Self::IssueInstruction(_) => "issue_instruction",
             Self::RecordInstructionFeedback(_) => "record_instruction_feedback",
+            Self::PublishBulletin(_) => "publish_bulletin",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
         }
@@ -393,6 +399,14 @@ pub struct RecordInstructionFeedback {
     pub text: String,
     /// When; not in the future.
     pub on: NaiveDate,
+}
+
+/// Publish a month's bulletin, once the month is over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBulletin {
+    /// The month, `2026-03`.
+    pub month: String,
 }
 
 /// Add an org unit.

@@ -19,6 +19,8 @@ pub enum AggregateType {
     Leader,
     /// A weekly dispatch meeting (周调度) with its instructions.
     Meeting,
+    /// A monthly bulletin (月通报).
+    Bulletin,
 }
 
 impl AggregateType {
@@ -29,6 +31,7 @@ impl AggregateType {
             Self::Unit => "unit",
             Self::Leader => "leader",
             Self::Meeting => "meeting",
+            Self::Bulletin => "bulletin",
         }
     }
 
@@ -39,6 +42,7 @@ impl AggregateType {
             "unit" => Some(Self::Unit),
             "leader" => Some(Self::Leader),
             "meeting" => Some(Self::Meeting),
+            "bulletin" => Some(Self::Bulletin),
             _ => None,
         }
     }

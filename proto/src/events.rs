@@ -611,6 +611,7 @@ event_data! {
     MeetingHeld => 1,
     InstructionIssued => 1,
     InstructionFeedbackRecorded => 1,
+    BulletinPublished => 1,
 }
 
 /// A weekly dispatch meeting (周调度) of a unit is held. One per unit per ISO week; its agenda is
@@ -658,9 +659,23 @@ pub struct InstructionFeedbackRecorded {
     pub on: NaiveDate,
 }
 
-/// Events of the campaign aggregates (a dispatch meeting and its instructions).
+/// A monthly bulletin (月通报) is published: frozen at the log position it records, so that it
+/// exports identically whenever it is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BulletinPublished {
+    /// The month, `2026-03`.
+    pub month: String,
+    /// The log position its figures are drawn at.
+    pub as_of_position: u64,
+    /// When it was published.
+    pub published_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Events of the campaign aggregates (a dispatch meeting and its instructions; a bulletin).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CampaignEvent {
+    /// See [`BulletinPublished`].
+    BulletinPublished(BulletinPublished),
     /// See [`MeetingHeld`].
     MeetingHeld(MeetingHeld),
     /// See [`InstructionIssued`].
@@ -864,6 +879,9 @@ impl DomainEvent {
             InstructionIssued::EVENT_TYPE => Self::Campaign(CampaignEvent::InstructionIssued(
                 decode_data(version, data)?,
             )),
+            BulletinPublished::EVENT_TYPE => Self::Campaign(CampaignEvent::BulletinPublished(
+                decode_data(version, data)?,
+            )),
             InstructionFeedbackRecorded::EVENT_TYPE => {
                 Self::Campaign(CampaignEvent::FeedbackRecorded(decode_data(version, data)?))
             }
@@ -902,6 +920,7 @@ impl DomainEvent {
                 CampaignEvent::MeetingHeld(d) => encode_data(d),
                 CampaignEvent::InstructionIssued(d) => encode_data(d),
                 CampaignEvent::FeedbackRecorded(d) => encode_data(d),
+                CampaignEvent::BulletinPublished(d) => encode_data(d),
             },
         }
     }

@@ -5,14 +5,14 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, RateSatisfaction,
-    RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition, RecordProcedureStep,
-    RegisterCase, ReviewClaim, SetResponsibleUnits,
+    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, PublishBulletin,
+    RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition,
+    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
-    CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
-    EventData, HandlingExtended, InstructionFeedbackRecorded, InstructionIssued,
+    BulletinPublished, CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted,
+    ClaimSentBack, EventData, HandlingExtended, InstructionFeedbackRecorded, InstructionIssued,
     LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
     MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
     ProcedureStepRecorded, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
@@ -68,6 +68,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<MeetingHeld>(),
         event::<InstructionIssued>(),
         event::<InstructionFeedbackRecorded>(),
+        event::<BulletinPublished>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
         named::<Commit>("Commit.schema.json"),
         named::<Snapshot>("Snapshot.schema.json"),
@@ -89,6 +90,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<HoldMeeting>("commands/HoldMeeting.schema.json"),
         named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
         named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),
+        named::<PublishBulletin>("commands/PublishBulletin.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

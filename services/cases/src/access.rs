@@ -161,7 +161,8 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         | Command::AddLeader(_)
         | Command::HoldMeeting(_)
         | Command::IssueInstruction(_)
-        | Command::RecordInstructionFeedback(_) => return None,
+        | Command::RecordInstructionFeedback(_)
+        | Command::PublishBulletin(_) => return None,
     })
 }
 

@@ -64,7 +64,7 @@ impl Aggregate for MeetingState {
                     ),
                 );
             }
-            CampaignEvent::FeedbackRecorded(_) => {}
+            CampaignEvent::FeedbackRecorded(_) | CampaignEvent::BulletinPublished(_) => {}
         }
     }
 
@@ -177,6 +177,69 @@ pub fn feedback(
             number: command.number,
             text: required_text("command.text", &command.text, 2000)?,
             on: command.on,
+        }),
+    )])
+}
+
+/// What the service knows of a month's bulletin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulletinState {
+    /// Whether it was published.
+    pub published: bool,
+}
+
+impl Aggregate for BulletinState {
+    const TYPE: AggregateType = AggregateType::Bulletin;
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &DomainEvent) {
+        if let DomainEvent::Campaign(CampaignEvent::BulletinPublished(_)) = event {
+            self.published = true;
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.published
+    }
+}
+
+/// The first day of a month written `YYYY-MM`, and of the next.
+pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (year, number) = month.split_once('-')?;
+    if year.len() != 4 || number.len() != 2 {
+        return None;
+    }
+    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, number.parse().ok()?, 1)?;
+    Some((first, first.checked_add_months(chrono::Months::new(1))?))
+}
+
+/// Decides on publishing a bulletin: once, after its month is over.
+pub fn publish(
+    state: &BulletinState,
+    month: &str,
+    published_at: chrono::DateTime<chrono::Utc>,
+    as_of_position: u64,
+) -> Result<Vec<DomainEvent>, CommandError> {
+    let Some((_, next)) = month_bounds(month) else {
+        return Err(CommandError::invalid(
+            "command.month",
+            format!("月份须写作 YYYY-MM，收到 `{month}`"),
+        ));
+    };
+    if zhzj_store::china_date(published_at) < next {
+        return Err(CommandError::invalid(
+            "command.month",
+            format!("{month} 尚未结束，不能发布月通报 (the month is not over)"),
+        ));
+    }
+    if state.published {
+        return Err(refused(format!("{month} 月通报已发布 (already published)")));
+    }
+    Ok(vec![DomainEvent::Campaign(
+        CampaignEvent::BulletinPublished(zhzj_proto::events::BulletinPublished {
+            month: month.to_owned(),
+            as_of_position,
+            published_at,
         }),
     )])
 }

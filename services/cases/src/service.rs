@@ -22,7 +22,7 @@ use zhzj_store::{
 
 use crate::access::{self, Action, CasePlace};
 use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
-use crate::campaign::{self, MeetingState};
+use crate::campaign::{self, BulletinState, MeetingState};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
 use crate::lifecycle::{self, LifecycleSettings};
@@ -54,6 +54,7 @@ struct Caches {
     units: AggregateCache<UnitState>,
     leaders: AggregateCache<LeaderState>,
     meetings: AggregateCache<MeetingState>,
+    bulletins: AggregateCache<BulletinState>,
 }
 
 /// An aggregate type with its cache.
@@ -82,6 +83,12 @@ impl Cached for LeaderState {
 impl Cached for MeetingState {
     fn cache(caches: &Caches) -> &AggregateCache<Self> {
         &caches.meetings
+    }
+}
+
+impl Cached for BulletinState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.bulletins
     }
 }
 
@@ -117,6 +124,7 @@ impl CasesService {
                 units: AggregateCache::new(CACHED_AGGREGATES),
                 leaders: AggregateCache::new(CACHED_AGGREGATES),
                 meetings: AggregateCache::new(CACHED_AGGREGATES),
+                bulletins: AggregateCache::new(64),
             }),
             settings: Arc::new(LifecycleSettings::default()),
         }
@@ -281,6 +289,22 @@ impl CasesService {
         };
         let (unit, addressee) = match &request.command {
             Command::HoldMeeting(c) => (c.unit_id.clone(), None),
+            // The city publishes the bulletin: its coordinators (a unit without a parent).
+            Command::PublishBulletin(_) => {
+                let city = match &request.actor.unit_id {
+                    Some(unit) => self.require::<UnitState>("actor.unit_id", unit).await.ok(),
+                    None => None,
+                };
+                let is_city =
+                    city.is_some_and(|u| u.kind == Some(zhzj_proto::events::UnitKind::City));
+                if is_city && request.actor.roles.iter().any(|r| r == "coordinator") {
+                    return Ok(());
+                }
+                return Err(CommandError::new(
+                    ErrorKind::Forbidden,
+                    "只有市级专班协调员可以发布月通报 (city coordinators only)",
+                ));
+            }
             Command::IssueInstruction(c) => match meeting(&c.meeting_id).await {
                 Ok(state) => (state.unit_id, None),
                 Err(_) => return Ok(()),
@@ -496,6 +520,19 @@ impl CasesService {
                     Some("command.meeting_id"),
                     |state| campaign::feedback(state, c, today),
                 )
+                .await
+            }
+            Command::PublishBulletin(c) => {
+                let published_at = self.clock.now();
+                let position = self.log.last_position().await.map_err(unavailable)?;
+                let id = if campaign::month_bounds(&c.month).is_some() {
+                    c.month.clone()
+                } else {
+                    "invalid".to_owned()
+                };
+                self.execute::<BulletinState>(request, &id, None, |state| {
+                    campaign::publish(state, &c.month, published_at, position)
+                })
                 .await
             }
             Command::AddUnit(c) => {

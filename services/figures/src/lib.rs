@@ -1,15 +1,18 @@
-//! Figures drawn from the event archive as of a point of the log. A report that people are
+//! Figures drawn from the event archive as of a point of the log: the weekly dispatch agenda and
+//! the monthly bulletin. A report that people are
 //! judged by must come out the same whenever it is asked for, so it is never read from the live
 //! views: it is folded from the archived events up to the log position the report was drawn at
 //! (a meeting's, a published bulletin's), with the same folds the projector uses.
 
 pub mod agenda;
 mod archive;
+pub mod bulletin;
 
 pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
 };
 pub use archive::ArchivedEvent;
+pub use bulletin::{AreaFigures, Bulletin, Ratio, bulletin, bulletin_from, month_bounds};
 
 /// A figure could not be drawn.
 #[derive(Debug, thiserror::Error)]

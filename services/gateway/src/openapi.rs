@@ -15,8 +15,8 @@ use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
     ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, FeedbackBody,
     HoldMeetingBody, InstructionBody, LeadersView, LoginRequest, MeetingListItem, OrgView,
-    PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
-    SetUnitsBody,
+    PetitionBody, ProcedureBody, PublishBulletinBody, PublishedBulletin, RecordNoteBody,
+    ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -346,6 +346,92 @@ fn build() -> Value {
             }
         }
         add(path, "post", op);
+    }
+    // 月通报: drafts, publication (freezing), exports.
+    add(
+        "/api/v1/bulletins",
+        "post",
+        operation(
+            Operation {
+                id: "publishBulletin",
+                summary: "发布月通报（月份结束后，由市级协调员发布；发布即按当时的日志位置冻结）",
+                request: Some(requests.of::<PublishBulletinBody>()),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        ),
+    );
+    add(
+        "/api/v1/bulletins",
+        "get",
+        operation(
+            Operation {
+                id: "listBulletins",
+                summary: "已发布的月通报",
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "array", "items": responses.of::<PublishedBulletin>()}),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let month_parameter = json!([path_parameter("month")]);
+    let mut bulletin = operation(
+        Operation {
+            id: "getBulletin",
+            summary: "月通报：区、镇街、职能部门的化解率、及时受理率、按期办结率、重复信访与回潮、满意率与参评率、领导活动，均列分子分母并排名；未发布时为草稿",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<zhzj_figures::Bulletin>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    bulletin["parameters"] = month_parameter.clone();
+    add("/api/v1/bulletins/{month}", "get", bulletin);
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/bulletins/{month}/export.xlsx",
+            "exportBulletinXlsx",
+            "导出月通报（XLSX：区、镇街、职能部门各一页；已发布的月通报再次导出逐字节相同）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/bulletins/{month}/export.csv",
+            "exportBulletinCsv",
+            "导出月通报的一页（CSV，UTF-8 带 BOM；part=districts|towns|departments）",
+            "text/csv",
+        ),
+    ] {
+        let mut export = operation(
+            Operation {
+                id,
+                summary,
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "string", "contentMediaType": media}),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            &error,
+        );
+        let mut parameters = month_parameter.clone();
+        if let Some(list) = parameters.as_array_mut()
+            && media == "text/csv"
+        {
+            list.push(json!({"name": "part", "in": "query", "required": false,
+                             "schema": {"type": "string"}}));
+        }
+        export["parameters"] = parameters;
+        export["responses"]["200"]["content"] =
+            json!({media: {"schema": {"type": "string", "format": "binary"}}});
+        add(path, "get", export);
     }
     // 周调度: meetings, their agendas (as of the meeting), instructions and feedback.
     add(

@@ -1,5 +1,6 @@
 //! The campaign views: `dispatch_meetings`, one row per weekly dispatch meeting (周调度), and
-//! `dispatch_instructions`, one row per instruction (调度指令) with its latest feedback. The
+//! `dispatch_instructions`, one row per instruction (调度指令) with its latest feedback;
+//! `bulletins`, one row per published monthly bulletin (月通报) with the position it froze. The
 //! agendas themselves are not stored: they are drawn from the event archive as of each meeting's
 //! position, so that they come out the same whenever they are asked for.
 
@@ -26,6 +27,14 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
         ),
         format!(
             "CREATE INDEX dispatch_meetings{suffix}_unit ON dispatch_meetings{suffix} (unit_id, week)"
+        ),
+        format!(
+            "CREATE TABLE bulletins{suffix} (
+                month          TEXT    PRIMARY KEY,
+                as_of_position BIGINT  NOT NULL,
+                published_at   TEXT    NOT NULL,
+                position       BIGINT  NOT NULL
+            )"
         ),
         format!(
             "CREATE TABLE dispatch_instructions{suffix} (
@@ -94,6 +103,18 @@ pub(crate) async fn apply(
                     .bind(&e.text)
                     .bind(e.feedback_due_on.to_string())
                     .bind(timestamp_text(envelope.occurred_at))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                CampaignEvent::BulletinPublished(e) => {
+                    sqlx::query(AssertSqlSafe(format!(
+                        "INSERT INTO bulletins{suffix} (month, as_of_position, published_at, \
+                         position) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+                    )))
+                    .bind(&e.month)
+                    .bind(sql_position(e.as_of_position))
+                    .bind(timestamp_text(e.published_at))
+                    .bind(sql_position(commit.position))
                     .execute(&mut *conn)
                     .await?;
                 }

@@ -254,6 +254,33 @@ impl LifecycleRow {
         &self.stage
     }
 
+    /// The notice of acceptance's deadline while it is owed (no step of the procedure yet).
+    pub fn acceptance_pending_until(&self) -> Option<NaiveDate> {
+        self.procedure_step
+            .is_none()
+            .then(|| date(self.acceptance_due_on.as_deref()))
+            .flatten()
+    }
+
+    /// The handling deadline while the handling runs (no reply yet; not paused by a claim
+    /// under review or crossing off).
+    pub fn handling_running_until(&self) -> Option<NaiveDate> {
+        let paused = matches!(self.stage.as_str(), "under_review" | "crossed_off");
+        (self.replied_on.is_none() && !paused)
+            .then(|| date(self.handling_due_on.as_deref()))
+            .flatten()
+    }
+
+    /// The handling deadline of the current period, whether it runs or not.
+    pub fn handling_due(&self) -> Option<NaiveDate> {
+        date(self.handling_due_on.as_deref())
+    }
+
+    /// The notice of acceptance's deadline of the current period, if one is owed at all.
+    pub fn acceptance_due(&self) -> Option<NaiveDate> {
+        date(self.acceptance_due_on.as_deref())
+    }
+
     /// The bureau's next deadline and the key of its step (`handling`, …), if a clock runs.
     pub fn next_due(&self) -> Option<(NaiveDate, &str)> {
         let on = date(self.next_due_on.as_deref())?;

@@ -107,7 +107,7 @@ impl Projection {
                 "case_petitioners",
                 "case_units",
             ],
-            Self::Campaign => &["dispatch_meetings", "dispatch_instructions"],
+            Self::Campaign => &["dispatch_meetings", "dispatch_instructions", "bulletins"],
         }
     }
 

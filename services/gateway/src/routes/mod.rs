@@ -1,6 +1,7 @@
 //! The routes of the gateway, and the middleware every request passes: a tracing span that
 //! carries the correlation id (and, once known, the command id), and the body size limit.
 
+mod bulletins;
 mod cases;
 mod checklist;
 mod download;
@@ -25,6 +26,7 @@ use crate::ApiError;
 use crate::AppState;
 use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
+pub use bulletins::{PublishBulletinBody, PublishedBulletin};
 pub use cases::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
     ClassifyBody, CompleteMeasureBody, ExtensionBody, PetitionBody, ProcedureBody, RecordNoteBody,
@@ -80,6 +82,13 @@ pub fn router(state: AppState) -> Router {
             "/meetings/{id}/instructions/{number}/feedback",
             post(meetings::feedback),
         )
+        .route("/bulletins", get(bulletins::list).post(bulletins::publish))
+        .route("/bulletins/{month}", get(bulletins::show))
+        .route(
+            "/bulletins/{month}/export.xlsx",
+            get(bulletins::export_xlsx),
+        )
+        .route("/bulletins/{month}/export.csv", get(bulletins::export_csv))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);

@@ -1,0 +1,535 @@
+//! The monthly bulletin (月通报): for one month, per district, per town within a district and
+//! per functional department, the figures of DOMAIN.md, each with its numerator and denominator
+//! (rates are computed, never stored), ranked by resolution rate. It is drawn from the event
+//! archive up to a log position — the position recorded when the bulletin was published — so a
+//! published bulletin exports the same bytes whenever it is asked for.
+//!
+//! The counting rules (each case counts in its district, its town and, when the lead
+//! responsible unit is a department, that department):
+//! - 化解率: cases crossed off in the month ÷ cases on the list in the month (registered before
+//!   the month ended and not crossed off when it began).
+//! - 及时受理率: notices of acceptance recorded in the month on or before their deadline ÷ those
+//!   recorded in the month plus those still owed whose deadline fell in the month.
+//! - 按期办结率: replies (办结) recorded in the month on or before the handling deadline ÷ replies
+//!   recorded in the month plus running handling periods whose deadline fell in the month.
+//! - 重复信访: new petitions received in the month; 回潮: reopenings in the month.
+//! - 满意率: 满意 and 基本满意 ÷ ratings given in the month (未评价 excluded); 参评率: ratings
+//!   given ÷ rating records in the month (未评价 included).
+//! - Leader activity: activities held in the month on the area's cases, and the days on which a
+//!   reception (接访) was held.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
+use zhzj_deadlines::Limits;
+use zhzj_export::{Cell, Table};
+use zhzj_projector::lifecycle::LifecycleRow;
+use zhzj_proto::events::{ActivityKind, ProcedureStep, Satisfaction, UnitKind};
+use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
+use zhzj_store::{ReadStore, china_date};
+
+use crate::FiguresError;
+use crate::archive::{ArchivedEvent, events_up_to};
+
+/// A counted figure: numerator and denominator as the events give them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Ratio {
+    /// What counts.
+    pub numerator: i64,
+    /// Out of what.
+    pub denominator: i64,
+}
+
+impl Ratio {
+    /// The rate in percent, rounded to 0.1; none when nothing was counted.
+    pub fn percent(self) -> Option<f64> {
+        (self.denominator > 0).then(|| {
+            #[allow(clippy::cast_precision_loss)]
+            let rate = self.numerator as f64 * 1000.0 / self.denominator as f64;
+            rate.round() / 10.0
+        })
+    }
+
+    fn add(&mut self, on_time: bool) {
+        self.denominator += 1;
+        if on_time {
+            self.numerator += 1;
+        }
+    }
+}
+
+/// The figures of one area.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AreaFigures {
+    /// Unit id.
+    pub unit_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its district (for a town).
+    pub district: Option<String>,
+    /// 化解率.
+    pub resolution: Ratio,
+    /// 及时受理率.
+    pub timely_acceptance: Ratio,
+    /// 按期办结率.
+    pub on_time_completion: Ratio,
+    /// 重复信访 (new petitions in the month).
+    pub repeat_petitions: i64,
+    /// 回潮 (reopenings in the month).
+    pub relapses: i64,
+    /// 满意率.
+    pub satisfaction: Ratio,
+    /// 参评率.
+    pub participation: Ratio,
+    /// Leader activities held in the month.
+    pub leader_activities: i64,
+    /// Days on which a reception (接访) was held.
+    pub reception_days: i64,
+    /// Rank by resolution rate among its peers (equal rates share a rank; none counted last).
+    pub rank: usize,
+}
+
+/// A month's bulletin.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Bulletin {
+    /// `2026-03`.
+    pub month: String,
+    /// The log position it is drawn at.
+    pub as_of_position: i64,
+    /// When it was published (none for a draft).
+    pub published_at: Option<DateTime<Utc>>,
+    /// The districts, ranked.
+    pub districts: Vec<AreaFigures>,
+    /// The towns, ranked within their district.
+    pub towns: Vec<AreaFigures>,
+    /// The departments, ranked.
+    pub departments: Vec<AreaFigures>,
+}
+
+/// A month as `YYYY-MM`: its first day and the first day of the next.
+pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (year, number) = month.split_once('-')?;
+    if number.len() != 2 {
+        return None;
+    }
+    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, number.parse().ok()?, 1)?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    Some((first, next))
+}
+
+/// Midnight China time (UTC+8, no daylight saving) at the start of `day`, in UTC.
+fn china_midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8)
+}
+
+/// A unit of the directory as the archive has it.
+#[derive(Debug, Clone)]
+struct Unit {
+    name: String,
+    parent: Option<String>,
+    kind: UnitKind,
+}
+
+/// What one case contributes, area by area.
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    on_list: bool,
+    crossed_off: bool,
+    on_list_count: i64,
+    crossed_off_count: i64,
+    acceptance: Ratio,
+    completion: Ratio,
+    petitions: i64,
+    relapses: i64,
+    satisfied: i64,
+    rated: i64,
+    rating_records: i64,
+    activities: i64,
+    reception_days: BTreeSet<NaiveDate>,
+}
+
+/// A case followed through the log.
+#[derive(Debug)]
+struct CaseTrack {
+    district: String,
+    town: Option<String>,
+    lead_unit: Option<String>,
+    lifecycle: LifecycleRow,
+    registered: DateTime<Utc>,
+    crossed_off_at_start: bool,
+    counts: Counts,
+}
+
+/// Draws the bulletin of `month` from the archive up to `position`.
+pub async fn bulletin(
+    store: &ReadStore,
+    month: &str,
+    position: i64,
+    published_at: Option<DateTime<Utc>>,
+    limits: &Limits,
+) -> Result<Option<Bulletin>, FiguresError> {
+    let events = events_up_to(store, &["case", "unit"], position).await?;
+    Ok(bulletin_from(
+        &events,
+        month,
+        position,
+        published_at,
+        limits,
+    ))
+}
+
+/// [`bulletin`] over events already read; none for a malformed month.
+pub fn bulletin_from(
+    events: &[ArchivedEvent],
+    month: &str,
+    position: i64,
+    published_at: Option<DateTime<Utc>>,
+    limits: &Limits,
+) -> Option<Bulletin> {
+    let (first, next) = month_bounds(month)?;
+    let (start, end) = (china_midnight(first), china_midnight(next));
+    let in_month = |day: NaiveDate| day >= first && day < next;
+    let mut units: BTreeMap<String, Unit> = BTreeMap::new();
+    let mut cases: HashMap<String, CaseTrack> = HashMap::new();
+    for archived in events {
+        match &archived.event {
+            DomainEvent::Directory(DirectoryEvent::UnitAdded(e)) => {
+                units.insert(
+                    e.unit_id.clone(),
+                    Unit {
+                        name: e.name.clone(),
+                        parent: e.parent_id.clone(),
+                        kind: e.kind,
+                    },
+                );
+            }
+            DomainEvent::Case(event) => {
+                if archived.occurred_at >= end {
+                    // After the month: only what the month itself decided counts.
+                    continue;
+                }
+                follow(&mut cases, archived, event, start, limits, &in_month);
+            }
+            _ => {}
+        }
+    }
+    // Clocks whose deadline fell in the month and are still running at its end.
+    for case in cases.values_mut() {
+        if let Some(due) = case.lifecycle.acceptance_pending_until()
+            && in_month(due)
+        {
+            case.counts.acceptance.add(false);
+        }
+        if let Some(due) = case.lifecycle.handling_running_until()
+            && in_month(due)
+        {
+            case.counts.completion.add(false);
+        }
+        case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
+    }
+    let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
+    for case in cases.values() {
+        let mut areas = vec![case.district.clone()];
+        areas.extend(case.town.clone());
+        if let Some(lead) = &case.lead_unit
+            && units
+                .get(lead)
+                .is_some_and(|u| u.kind == UnitKind::Department)
+        {
+            areas.push(lead.clone());
+        }
+        for area in areas {
+            merge(by_area.entry(area).or_default(), &case.counts);
+        }
+    }
+    let figures_of = |kind: UnitKind| -> Vec<AreaFigures> {
+        units
+            .iter()
+            .filter(|(_, unit)| unit.kind == kind)
+            .map(|(id, unit)| {
+                let counts = by_area.get(id).cloned().unwrap_or_default();
+                area_figures(id, unit, &units, &counts)
+            })
+            .collect()
+    };
+    let mut districts = figures_of(UnitKind::District);
+    rank(&mut districts);
+    let mut towns = Vec::new();
+    for district in &districts {
+        let mut within: Vec<AreaFigures> = figures_of(UnitKind::Town)
+            .into_iter()
+            .filter(|t| t.district.as_deref() == Some(district.name.as_str()))
+            .collect();
+        rank(&mut within);
+        towns.extend(within);
+    }
+    let mut departments = figures_of(UnitKind::Department);
+    rank(&mut departments);
+    Some(Bulletin {
+        month: month.to_owned(),
+        as_of_position: position,
+        published_at,
+        districts,
+        towns,
+        departments,
+    })
+}
+
+/// Folds one case event into the case's track, counting what the month decided.
+fn follow(
+    cases: &mut HashMap<String, CaseTrack>,
+    archived: &ArchivedEvent,
+    event: &CaseEvent,
+    start: DateTime<Utc>,
+    limits: &Limits,
+    in_month: &dyn Fn(NaiveDate) -> bool,
+) {
+    if let CaseEvent::Registered(e) = event {
+        cases.insert(
+            archived.aggregate_id.clone(),
+            CaseTrack {
+                district: e.district.id.clone(),
+                town: e.town.as_ref().map(|t| t.id.clone()),
+                lead_unit: None,
+                lifecycle: LifecycleRow::default(),
+                registered: archived.occurred_at,
+                crossed_off_at_start: false,
+                counts: Counts::default(),
+            },
+        );
+    }
+    let Some(case) = cases.get_mut(&archived.aggregate_id) else {
+        return;
+    };
+    let day = china_date(archived.occurred_at);
+    let counts = &mut case.counts;
+    match event {
+        CaseEvent::ResponsibleUnitsSet(e) => case.lead_unit = Some(e.lead.id.clone()),
+        CaseEvent::CrossedOff(_) if in_month(day) => counts.crossed_off = true,
+        CaseEvent::Reopened(_) if in_month(day) => counts.relapses += 1,
+        CaseEvent::PetitionRecorded(e) if in_month(e.received_on) => counts.petitions += 1,
+        CaseEvent::SatisfactionRated(e) if in_month(e.rated_on) => {
+            counts.rating_records += 1;
+            if e.rating != Satisfaction::NotRated {
+                counts.rated += 1;
+            }
+            if matches!(
+                e.rating,
+                Satisfaction::Satisfied | Satisfaction::BasicallySatisfied
+            ) {
+                counts.satisfied += 1;
+            }
+        }
+        CaseEvent::LeaderActivity(e) if in_month(e.held_on) => {
+            counts.activities += 1;
+            if e.kind == ActivityKind::Reception {
+                counts.reception_days.insert(e.held_on);
+            }
+        }
+        CaseEvent::ProcedureStep(e) if in_month(e.on) => match e.step {
+            ProcedureStep::AcceptanceNotified => {
+                if let Some(due) = case.lifecycle.acceptance_due() {
+                    counts.acceptance.add(e.on <= due);
+                }
+            }
+            ProcedureStep::Replied => {
+                if let Some(due) = case.lifecycle.handling_due() {
+                    counts.completion.add(e.on <= due);
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    case.lifecycle.apply(event, archived.occurred_at, limits);
+    if archived.occurred_at < start {
+        case.crossed_off_at_start = case.lifecycle.stage() == "crossed_off";
+    }
+}
+
+fn merge(total: &mut Counts, case: &Counts) {
+    total.acceptance.numerator += case.acceptance.numerator;
+    total.acceptance.denominator += case.acceptance.denominator;
+    total.completion.numerator += case.completion.numerator;
+    total.completion.denominator += case.completion.denominator;
+    total.petitions += case.petitions;
+    total.relapses += case.relapses;
+    total.satisfied += case.satisfied;
+    total.rated += case.rated;
+    total.rating_records += case.rating_records;
+    total.activities += case.activities;
+    total
+        .reception_days
+        .extend(case.reception_days.iter().copied());
+    total.crossed_off_count += i64::from(case.crossed_off);
+    total.on_list_count += i64::from(case.on_list);
+}
+
+fn area_figures(
+    id: &str,
+    unit: &Unit,
+    units: &BTreeMap<String, Unit>,
+    counts: &Counts,
+) -> AreaFigures {
+    AreaFigures {
+        unit_id: id.to_owned(),
+        name: unit.name.clone(),
+        district: (unit.kind == UnitKind::Town)
+            .then(|| {
+                unit.parent
+                    .as_ref()
+                    .and_then(|p| units.get(p))
+                    .map(|p| p.name.clone())
+            })
+            .flatten(),
+        resolution: Ratio {
+            numerator: counts.crossed_off_count,
+            denominator: counts.on_list_count,
+        },
+        timely_acceptance: counts.acceptance,
+        on_time_completion: counts.completion,
+        repeat_petitions: counts.petitions,
+        relapses: counts.relapses,
+        satisfaction: Ratio {
+            numerator: counts.satisfied,
+            denominator: counts.rated,
+        },
+        participation: Ratio {
+            numerator: counts.rated,
+            denominator: counts.rating_records,
+        },
+        leader_activities: counts.activities,
+        reception_days: i64::try_from(counts.reception_days.len()).unwrap_or(i64::MAX),
+        rank: 0,
+    }
+}
+
+/// Ranks by resolution rate, highest first; equal rates share a rank; areas with nothing on
+/// the list come last. The order among equals is by name, so the output is stable.
+fn rank(areas: &mut [AreaFigures]) {
+    let key = |a: &AreaFigures| a.resolution.percent().map(|p| (p * 10.0).round() as i64);
+    areas.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
+    let mut previous: Option<Option<i64>> = None;
+    let mut rank = 0;
+    for (i, area) in areas.iter_mut().enumerate() {
+        let this = key(area);
+        if previous != Some(this) {
+            rank = i + 1;
+            previous = Some(this);
+        }
+        area.rank = rank;
+    }
+}
+
+impl Bulletin {
+    /// The bulletin as spreadsheet tables: districts, towns, departments.
+    pub fn tables(&self) -> Vec<Table> {
+        let headers = |first: &[&str]| -> Vec<String> {
+            first
+                .iter()
+                .copied()
+                .chain([
+                    "排名",
+                    "化解数",
+                    "清单案件数",
+                    "化解率(%)",
+                    "及时受理数",
+                    "应受理数",
+                    "及时受理率(%)",
+                    "按期办结数",
+                    "应办结数",
+                    "按期办结率(%)",
+                    "重复信访",
+                    "回潮",
+                    "满意数",
+                    "参评数",
+                    "满意率(%)",
+                    "评价记录数",
+                    "参评率(%)",
+                    "领导活动次数",
+                    "接访天数",
+                ])
+                .map(str::to_owned)
+                .collect()
+        };
+        let percent = |r: Ratio| r.percent().map_or(Cell::Empty, Cell::Number);
+        let row = |a: &AreaFigures, first: Vec<Cell>| -> Vec<Cell> {
+            let mut cells = first;
+            let rank = i64::try_from(a.rank).unwrap_or(0);
+            cells.extend([
+                Cell::Int(rank),
+                Cell::Int(a.resolution.numerator),
+                Cell::Int(a.resolution.denominator),
+                percent(a.resolution),
+                Cell::Int(a.timely_acceptance.numerator),
+                Cell::Int(a.timely_acceptance.denominator),
+                percent(a.timely_acceptance),
+                Cell::Int(a.on_time_completion.numerator),
+                Cell::Int(a.on_time_completion.denominator),
+                percent(a.on_time_completion),
+                Cell::Int(a.repeat_petitions),
+                Cell::Int(a.relapses),
+                Cell::Int(a.satisfaction.numerator),
+                Cell::Int(a.satisfaction.denominator),
+                percent(a.satisfaction),
+                Cell::Int(a.participation.denominator),
+                percent(a.participation),
+                Cell::Int(a.leader_activities),
+                Cell::Int(a.reception_days),
+            ]);
+            cells
+        };
+        vec![
+            Table {
+                name: "区".into(),
+                headers: headers(&["区"]),
+                rows: self
+                    .districts
+                    .iter()
+                    .map(|a| row(a, vec![Cell::from(a.name.clone())]))
+                    .collect(),
+            },
+            Table {
+                name: "镇街".into(),
+                headers: headers(&["区", "镇街"]),
+                rows: self
+                    .towns
+                    .iter()
+                    .map(|a| {
+                        row(
+                            a,
+                            vec![Cell::from(a.district.clone()), Cell::from(a.name.clone())],
+                        )
+                    })
+                    .collect(),
+            },
+            Table {
+                name: "职能部门".into(),
+                headers: headers(&["部门"]),
+                rows: self
+                    .departments
+                    .iter()
+                    .map(|a| row(a, vec![Cell::from(a.name.clone())]))
+                    .collect(),
+            },
+        ]
+    }
+
+    /// The workbook's creation time: publication (or the month's end for a draft).
+    pub fn created(&self) -> chrono::NaiveDateTime {
+        self.published_at.map_or_else(
+            || {
+                month_bounds(&self.month)
+                    .map(|(_, next)| next.and_time(chrono::NaiveTime::MIN))
+                    .unwrap_or_default()
+            },
+            |at| at.naive_utc(),
+        )
+    }
+}
+
+/// The month of a date as `YYYY-MM`.
+pub fn month_of(day: NaiveDate) -> String {
+    format!("{}-{:02}", day.year(), day.month())
+}

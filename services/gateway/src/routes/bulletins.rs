@@ -1,0 +1,178 @@
+//! `/api/v1/bulletins`: the monthly bulletin (月通报) — a draft drawn from the log as it stands,
+//! or, once published, frozen at the log position the publication recorded, so that it exports
+//! the same bytes whenever it is asked for. Bulletins hold only counted figures per area (no
+//! case, no person), and are read by every signed-in user, as a published bulletin is.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use zhzj_figures::Bulletin;
+use zhzj_proto::Command;
+use zhzj_proto::commands::PublishBulletin;
+
+use super::cases::WriteContext;
+use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::{ApiError, AppState};
+
+/// A published bulletin.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct PublishedBulletin {
+    /// `2026-03`.
+    pub month: String,
+    /// The log position it is frozen at.
+    pub as_of_position: i64,
+    /// When it was published.
+    pub published_at: String,
+}
+
+/// `GET /api/v1/bulletins`: the published bulletins, latest month first.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+) -> Result<Json<Vec<PublishedBulletin>>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT month, as_of_position, published_at FROM bulletins ORDER BY month DESC",
+    )
+    .fetch_all(state.store().pool())
+    .await?;
+    let list = rows
+        .iter()
+        .map(|row| {
+            Ok(PublishedBulletin {
+                month: row.try_get("month")?,
+                as_of_position: row.try_get("as_of_position")?,
+                published_at: row.try_get("published_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(list))
+}
+
+/// The bulletin of `month`: frozen if published, else a draft at the archive's last position.
+async fn draw(state: &AppState, month: &str) -> Result<Bulletin, ApiError> {
+    if zhzj_figures::month_bounds(month).is_none() {
+        return Err(ApiError::not_found(format!(
+            "月份 `{month}` 不存在（应写作 YYYY-MM）"
+        )));
+    }
+    let published =
+        sqlx::query("SELECT as_of_position, published_at FROM bulletins WHERE month = $1")
+            .bind(month)
+            .fetch_optional(state.store().pool())
+            .await?;
+    let (position, published_at) = match published {
+        Some(row) => {
+            let at: String = row.try_get("published_at")?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(ApiError::internal)?
+                .with_timezone(&Utc);
+            (row.try_get::<i64, _>("as_of_position")?, Some(at))
+        }
+        None => {
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM event_archive")
+                .fetch_one(state.store().pool())
+                .await?;
+            (last.unwrap_or(0), None)
+        }
+    };
+    zhzj_figures::bulletin(
+        state.store(),
+        month,
+        position,
+        published_at,
+        &state.config().limits,
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::not_found(format!("月份 `{month}` 不存在")))
+}
+
+/// `GET /api/v1/bulletins/{month}`.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(month): Path<String>,
+) -> Result<Json<Bulletin>, ApiError> {
+    Ok(Json(draw(&state, &month).await?))
+}
+
+/// `GET /api/v1/bulletins/{month}/export.xlsx`.
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(month): Path<String>,
+) -> Result<Response, ApiError> {
+    let bulletin = draw(&state, &month).await?;
+    let bytes =
+        zhzj_export::to_xlsx(&bulletin.tables(), bulletin.created()).map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        XLSX_TYPE,
+        &format!("bulletin-{month}.xlsx"),
+        &format!("{month}月通报.xlsx"),
+    ))
+}
+
+/// `?part=districts|towns|departments`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinPart {
+    /// `districts` (default), `towns` or `departments`.
+    pub part: Option<String>,
+}
+
+/// `GET /api/v1/bulletins/{month}/export.csv?part=…`.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(month): Path<String>,
+    QueryParams(query): QueryParams<BulletinPart>,
+) -> Result<Response, ApiError> {
+    let bulletin = draw(&state, &month).await?;
+    let part = query.part.as_deref().unwrap_or("districts");
+    let index = match part {
+        "districts" => 0,
+        "towns" => 1,
+        "departments" => 2,
+        other => {
+            return Err(ApiError::BadRequest {
+                message: format!("part 只能为 districts、towns 或 departments，收到 `{other}`"),
+                field: Some("part".into()),
+            });
+        }
+    };
+    let tables = bulletin.tables();
+    let Some(table) = tables.get(index) else {
+        return Err(ApiError::internal("bulletin without its three tables"));
+    };
+    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        CSV_TYPE,
+        &format!("bulletin-{month}-{part}.csv"),
+        &format!("{month}月通报-{}.csv", table.name),
+    ))
+}
+
+/// Publishing a month's bulletin.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBulletinBody {
+    /// The month, `2026-03`; it must be over.
+    pub month: String,
+}
+
+/// `POST /api/v1/bulletins`: publish (freeze) a month's bulletin; city coordinators only.
+pub async fn publish(
+    context: WriteContext,
+    JsonBody(body): JsonBody<PublishBulletinBody>,
+) -> Result<Response, ApiError> {
+    let command = Command::PublishBulletin(PublishBulletin { month: body.month });
+    Ok(context
+        .run("POST /bulletins".to_owned(), command, true)
+        .await)
+}

@@ -1,0 +1,247 @@
+//! The monthly bulletin (月通报) on real parts: a scripted February and March with hand-computed
+//! figures per district, town and department (numerators and denominators), the ranking, the
+//! rules on publishing, and a published bulletin that exports the same bytes after later events.
+
+use calamine::{Data, Reader, Xlsx};
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+use zhzj_proto::Command;
+use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
+
+/// Sets the clock to a China time in 2026.
+fn set(app: &TestApp, month: u32, day: u32, hour: u32) {
+    if let Some(time) = Utc
+        .with_ymd_and_hms(2026, month, day, hour - 8, 0, 0)
+        .single()
+    {
+        app.services.clock.set(time);
+    }
+}
+
+/// Sends a command (as the test administrator) straight to the service.
+async fn run(app: &TestApp, command: Value) -> anyhow::Result<String> {
+    let command: Command = serde_json::from_value(command)?;
+    Ok(app.services.ok(command).await?.aggregate_id)
+}
+
+/// Registers test case `n`, in 中华街道 unless another district is given; as a new petition
+/// (a notice of acceptance is owed) when asked.
+async fn register(
+    app: &TestApp,
+    n: u32,
+    district: Option<&str>,
+    new: bool,
+) -> anyhow::Result<String> {
+    let mut command = serde_json::to_value(register_case(n))?;
+    if let Some(district) = district {
+        command["district_id"] = json!(district);
+        command["town_id"] = Value::Null;
+    }
+    if new {
+        command["list_source"] = json!("new_petition");
+    }
+    run(app, command).await
+}
+
+/// Owns, claims and reviews a case through both levels: crossed off.
+async fn cross_off(app: &TestApp, case: &str) -> anyhow::Result<()> {
+    run(
+        app,
+        json!({"type": "assign_leader", "case_id": case, "leader_id": "ldr-siming-1"}),
+    )
+    .await?;
+    run(app, json!({"type": "claim_resolution", "case_id": case, "ground": "solved", "summary": "已解决", "evidence": ["回访记录"]})).await?;
+    for level in ["district", "city"] {
+        run(
+            app,
+            json!({"type": "review_claim", "case_id": case, "level": level, "accept": true}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn ratio(area: &Value, figure: &str) -> (i64, i64) {
+    (
+        area[figure]["numerator"].as_i64().unwrap_or(-1),
+        area[figure]["denominator"].as_i64().unwrap_or(-1),
+    )
+}
+
+fn area<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|areas| areas.iter().find(|a| a["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+async fn download(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    let response = app
+        .http
+        .get(app.api(path))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    Ok(response.bytes().await?.to_vec())
+}
+
+#[tokio::test]
+async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    run(&app, json!({"type": "add_unit", "unit_id": "xm-huli", "parent_id": "xm", "name": "湖里区", "kind": "district"})).await?;
+
+    // February: S0 put on the list and crossed off — not on March's list.
+    set(&app, 2, 20, 10);
+    let s0 = register(&app, 10, None, false).await?;
+    set(&app, 2, 25, 10);
+    cross_off(&app, &s0).await?;
+
+    // 2 March: S1 and S2 come as new petitions (notice due 17 March), S3 from screening; 湖里
+    // gets H1 and H2.
+    set(&app, 3, 2, 11);
+    let s1 = register(&app, 1, None, true).await?;
+    let s2 = register(&app, 2, None, true).await?;
+    let s3 = register(&app, 3, None, false).await?;
+    let h1 = register(&app, 4, Some("xm-huli"), false).await?;
+    register(&app, 5, Some("xm-huli"), false).await?;
+    // S3 is led by 市住房局.
+    run(&app, json!({"type": "set_responsible_units", "case_id": s3, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
+    // 3–4 March: three activities on S2, two of them receptions on the same day.
+    set(&app, 3, 4, 10);
+    for (kind, day) in [
+        ("reception", "2026-03-03"),
+        ("reception", "2026-03-03"),
+        ("home_visit", "2026-03-04"),
+    ] {
+        run(&app, json!({"type": "record_activity", "case_id": s2, "leader_id": "ldr-siming-2", "kind": kind, "held_on": day, "summary": "工作记录"})).await?;
+    }
+    // 5 March: S1 notified in time; 6 March: S3 replied, well before its deadline.
+    set(&app, 3, 6, 10);
+    run(&app, json!({"type": "record_procedure_step", "case_id": s1, "step": "acceptance_notified", "on": "2026-03-05", "summary": "告知"})).await?;
+    run(&app, json!({"type": "record_procedure_step", "case_id": s3, "step": "replied", "on": "2026-03-06", "summary": "答复"})).await?;
+    // 10 March: S1 crossed off; 12 March: S1 rated 满意, S3 未评价; 15 March: H1 crossed off.
+    set(&app, 3, 10, 10);
+    cross_off(&app, &s1).await?;
+    set(&app, 3, 12, 10);
+    for (case, rating) in [(&s1, "satisfied"), (&s3, "not_rated")] {
+        run(&app, json!({"type": "rate_satisfaction", "case_id": case, "rating": rating, "rated_on": "2026-03-12", "rated_by": "电话回访"})).await?;
+    }
+    set(&app, 3, 15, 10);
+    cross_off(&app, &h1).await?;
+    // 20 March: S1's petitioner comes back (重复信访, 回潮).
+    set(&app, 3, 20, 10);
+    run(&app, json!({"type": "record_petition", "case_id": s1, "received_on": "2026-03-20", "channel": "visit", "summary": "再次来访"})).await?;
+
+    // Not before the month is over, not by a town, once.
+    set(&app, 3, 31, 10);
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let city = app.login("xietiao").await?;
+    let publish = json!({"month": "2026-03"});
+    assert_eq!(app.post(&city, "/bulletins", &publish).await?.status, 422);
+    set(&app, 4, 1, 10);
+    let city = app.login("xietiao").await?;
+    let town = app.login("zhonghua").await?;
+    assert_eq!(app.post(&town, "/bulletins", &publish).await?.status, 403);
+    assert_eq!(
+        app.post(&city, "/bulletins", &json!({"month": "2026-13"}))
+            .await?
+            .status,
+        422
+    );
+    assert_eq!(app.post(&city, "/bulletins", &publish).await?.status, 201);
+    assert_eq!(app.post(&city, "/bulletins", &publish).await?.status, 409);
+
+    let bulletin = app.get(&city, "/bulletins/2026-03").await?.json;
+    assert!(bulletin["published_at"].is_string(), "{bulletin}");
+    let siming = area(&bulletin["districts"], "思明区");
+    let huli = area(&bulletin["districts"], "湖里区");
+    // 思明: S1, S2, S3 on the list (S0 was crossed off in February); S1 crossed off.
+    assert_eq!(ratio(siming, "resolution"), (1, 3));
+    // S1 notified in time; S2's notice, due 17 March, never given.
+    assert_eq!(ratio(siming, "timely_acceptance"), (1, 2));
+    // S3 replied by its deadline; no other handling period ended in March.
+    assert_eq!(ratio(siming, "on_time_completion"), (1, 1));
+    assert_eq!(
+        (
+            siming["repeat_petitions"].clone(),
+            siming["relapses"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert_eq!(ratio(siming, "satisfaction"), (1, 1));
+    assert_eq!(ratio(siming, "participation"), (1, 2));
+    assert_eq!(
+        (
+            siming["leader_activities"].clone(),
+            siming["reception_days"].clone()
+        ),
+        (json!(3), json!(1))
+    );
+    // 湖里 resolved 1 of 2 (50%) and ranks above 思明 (33.3%).
+    assert_eq!(ratio(huli, "resolution"), (1, 2));
+    assert_eq!(
+        (huli["rank"].clone(), siming["rank"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(bulletin["districts"][0]["name"], "湖里区");
+    // 中华街道 holds all of 思明's cases; 市住房局 leads S3.
+    let zhonghua = area(&bulletin["towns"], "中华街道");
+    assert_eq!(
+        (ratio(zhonghua, "resolution"), zhonghua["district"].clone()),
+        ((1, 3), json!("思明区"))
+    );
+    let department = area(&bulletin["departments"], "市住房局");
+    assert_eq!(ratio(department, "resolution"), (0, 1));
+    assert_eq!(ratio(department, "on_time_completion"), (1, 1));
+    assert_eq!(ratio(department, "participation"), (0, 1));
+
+    // Published means frozen: April's events change nothing in March's bulletin or its file.
+    let workbook = download(&app, &city, "/bulletins/2026-03/export.xlsx").await?;
+    set(&app, 4, 2, 10);
+    cross_off(&app, &s2).await?;
+    run(&app, json!({"type": "record_petition", "case_id": h1, "received_on": "2026-03-30", "channel": "letter", "summary": "补登三月来信"})).await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let city = app.login("xietiao").await?;
+    assert_eq!(app.get(&city, "/bulletins/2026-03").await?.json, bulletin);
+    assert_eq!(
+        download(&app, &city, "/bulletins/2026-03/export.xlsx").await?,
+        workbook
+    );
+    // April's draft sees them: S1 (reopened), S2 and S3 on the list, S2 crossed off.
+    let april = app.get(&city, "/bulletins/2026-04").await?.json;
+    assert_eq!(april["published_at"], Value::Null);
+    assert_eq!(
+        ratio(area(&april["districts"], "思明区"), "resolution"),
+        (1, 3)
+    );
+
+    // The workbook reads back: a sheet per level, numbers as numbers.
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(workbook))?;
+    let districts = book.worksheet_range("区")?;
+    assert_eq!(
+        districts.get_value((0, 4)),
+        Some(&Data::String("化解率(%)".into()))
+    );
+    assert_eq!(
+        districts.get_value((1, 0)),
+        Some(&Data::String("湖里区".into()))
+    );
+    assert_eq!(districts.get_value((1, 4)), Some(&Data::Float(50.0)));
+    assert_eq!(districts.get_value((2, 4)), Some(&Data::Float(33.3)));
+    assert_eq!(districts.get_value((2, 2)), Some(&Data::Float(1.0)));
+    assert_eq!(districts.get_value((2, 3)), Some(&Data::Float(3.0)));
+    let csv = String::from_utf8(
+        download(&app, &city, "/bulletins/2026-03/export.csv?part=towns").await?,
+    )?;
+    assert!(
+        csv.starts_with("\u{feff}区,镇街,排名,化解数,清单案件数,化解率(%)"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\r\n思明区,中华街道,1,1,3,33.3,1,2,50,1,1,100,"),
+        "{csv}"
+    );
+    let list = app.get(&city, "/bulletins").await?.json;
+    assert_eq!(list[0]["month"], "2026-03");
+    app.stop().await
+}
