@@ -77,6 +77,8 @@ pub enum Command {
     RecordInstructionFeedback(RecordInstructionFeedback),
     /// Publish a month's bulletin (月通报), freezing it.
     PublishBulletin(PublishBulletin),
+    /// Launch a quarter's push on hard cases (季攻坚).
+    LaunchPush(LaunchPush),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -93,6 +95,7 @@ impl Command {
                 | Self::IssueInstruction(_)
                 | Self::RecordInstructionFeedback(_)
                 | Self::PublishBulletin(_)
+                | Self::LaunchPush(_)
         )
     }
 
@@ -126,6 +129,7 @@ impl Command {
             Self::IssueInstruction(_) => "issue_instruction",
             Self::RecordInstructionFeedback(_) => "record_instruction_feedback",
             Self::PublishBulletin(_) => "publish_bulletin",
+            Self::LaunchPush(_) => "launch_push",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
         }
@@ -407,6 +411,35 @@ pub struct RecordInstructionFeedback {
 pub struct PublishBulletin {
     /// The month, `2026-03`.
     pub month: String,
+}
+
+/// A target of a push for one area: a number of cases or a rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushTargetRequest {
+    /// The area: a district, a town or a department.
+    pub unit_id: String,
+    /// Hard cases to resolve in the quarter, or
+    #[serde(default)]
+    pub cases: Option<u32>,
+    /// the share of the area's hard cases to resolve, 1 to 100 percent.
+    #[serde(default)]
+    pub rate_percent: Option<u32>,
+}
+
+/// Launch a quarter's push on hard cases, before or during the quarter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchPush {
+    /// The quarter, `2026-Q2`.
+    pub quarter: String,
+    /// Its title; `2026年第二季度积案攻坚` when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The hard cases (攻坚案件), at least one.
+    pub case_ids: Vec<Uuid>,
+    /// The targets per area.
+    pub targets: Vec<PushTargetRequest>,
 }
 
 /// Add an org unit.

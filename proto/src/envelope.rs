@@ -21,6 +21,8 @@ pub enum AggregateType {
     Meeting,
     /// A monthly bulletin (月通报).
     Bulletin,
+    /// A quarterly push on hard cases (季攻坚).
+    Push,
 }
 
 impl AggregateType {
@@ -32,6 +34,7 @@ impl AggregateType {
             Self::Leader => "leader",
             Self::Meeting => "meeting",
             Self::Bulletin => "bulletin",
+            Self::Push => "push",
         }
     }
 
@@ -43,6 +46,7 @@ impl AggregateType {
             "leader" => Some(Self::Leader),
             "meeting" => Some(Self::Meeting),
             "bulletin" => Some(Self::Bulletin),
+            "push" => Some(Self::Push),
             _ => None,
         }
     }

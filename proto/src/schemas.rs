@@ -5,7 +5,7 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, PublishBulletin,
+    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush, PublishBulletin,
     RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition,
     RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
 };
@@ -15,7 +15,8 @@ use crate::events::{
     ClaimSentBack, EventData, HandlingExtended, InstructionFeedbackRecorded, InstructionIssued,
     LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
     MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
-    ProcedureStepRecorded, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated, UnitAdded,
+    ProcedureStepRecorded, PushLaunched, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated,
+    UnitAdded,
 };
 use crate::replies::CommandReply;
 
@@ -69,6 +70,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<InstructionIssued>(),
         event::<InstructionFeedbackRecorded>(),
         event::<BulletinPublished>(),
+        event::<PushLaunched>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
         named::<Commit>("Commit.schema.json"),
         named::<Snapshot>("Snapshot.schema.json"),
@@ -91,6 +93,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
         named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),
         named::<PublishBulletin>("commands/PublishBulletin.schema.json"),
+        named::<LaunchPush>("commands/LaunchPush.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

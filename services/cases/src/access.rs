@@ -162,7 +162,8 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         | Command::HoldMeeting(_)
         | Command::IssueInstruction(_)
         | Command::RecordInstructionFeedback(_)
-        | Command::PublishBulletin(_) => return None,
+        | Command::PublishBulletin(_)
+        | Command::LaunchPush(_) => return None,
     })
 }
 

@@ -13,6 +13,8 @@ use zhzj_proto::{
     events::{InstructionFeedbackRecorded, InstructionIssued, LeaderRef, MeetingHeld, UnitRef},
 };
 
+use zhzj_deadlines::periods::month_bounds;
+
 use crate::aggregate::Aggregate;
 use crate::validate::{optional_text, required_text};
 
@@ -64,7 +66,9 @@ impl Aggregate for MeetingState {
                     ),
                 );
             }
-            CampaignEvent::FeedbackRecorded(_) | CampaignEvent::BulletinPublished(_) => {}
+            CampaignEvent::FeedbackRecorded(_)
+            | CampaignEvent::BulletinPublished(_)
+            | CampaignEvent::PushLaunched(_) => {}
         }
     }
 
@@ -203,16 +207,6 @@ impl Aggregate for BulletinState {
     }
 }
 
-/// The first day of a month written `YYYY-MM`, and of the next.
-pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let (year, number) = month.split_once('-')?;
-    if year.len() != 4 || number.len() != 2 {
-        return None;
-    }
-    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, number.parse().ok()?, 1)?;
-    Some((first, first.checked_add_months(chrono::Months::new(1))?))
-}
-
 /// Decides on publishing a bulletin: once, after its month is over.
 pub fn publish(
     state: &BulletinState,
@@ -242,4 +236,115 @@ pub fn publish(
             published_at,
         }),
     )])
+}
+
+/// What the service knows of a quarter's push.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushState {
+    /// Whether it was launched.
+    pub launched: bool,
+}
+
+impl Aggregate for PushState {
+    const TYPE: AggregateType = AggregateType::Push;
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &DomainEvent) {
+        if let DomainEvent::Campaign(CampaignEvent::PushLaunched(_)) = event {
+            self.launched = true;
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.launched
+    }
+}
+
+/// Most hard cases one push names.
+pub const MAX_PUSH_CASES: usize = 1_000;
+
+/// Decides on launching a push: once per quarter, before the quarter is over, on hard cases that
+/// exist (checked by the caller), with one target (a number or a rate) per area.
+pub fn launch(
+    state: &PushState,
+    command: &zhzj_proto::commands::LaunchPush,
+    targets: Vec<zhzj_proto::events::PushTarget>,
+    today: NaiveDate,
+) -> Result<Vec<DomainEvent>, CommandError> {
+    let Some((first, next, number)) = zhzj_deadlines::periods::quarter_bounds(&command.quarter)
+    else {
+        return Err(CommandError::invalid(
+            "command.quarter",
+            format!("季度须写作 YYYY-Qn，收到 `{}`", command.quarter),
+        ));
+    };
+    if today >= next {
+        return Err(CommandError::invalid(
+            "command.quarter",
+            format!(
+                "{} 已结束，不能再部署攻坚 (the quarter is over)",
+                command.quarter
+            ),
+        ));
+    }
+    if state.launched {
+        return Err(refused(format!(
+            "{} 的季度攻坚已部署 (already launched)",
+            command.quarter
+        )));
+    }
+    if command.case_ids.is_empty() || command.case_ids.len() > MAX_PUSH_CASES {
+        return Err(CommandError::invalid(
+            "command.case_ids",
+            format!("攻坚案件须为 1 至 {MAX_PUSH_CASES} 件"),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, id) in command.case_ids.iter().enumerate() {
+        if !seen.insert(id) {
+            return Err(CommandError::invalid(
+                format!("command.case_ids[{i}]"),
+                format!("案件 {id} 重复列入 (listed twice)"),
+            ));
+        }
+    }
+    let mut units = std::collections::BTreeSet::new();
+    for (i, target) in targets.iter().enumerate() {
+        let field = format!("command.targets[{i}]");
+        if !units.insert(target.unit.id.clone()) {
+            return Err(CommandError::invalid(
+                format!("{field}.unit_id"),
+                format!("{} 的目标重复 (one target per area)", target.unit.name),
+            ));
+        }
+        match (target.cases, target.rate_percent) {
+            (Some(n), None) if n > 0 => {}
+            (None, Some(rate)) if (1..=100).contains(&rate) => {}
+            _ => {
+                return Err(CommandError::invalid(
+                    field,
+                    "目标须为化解件数（正整数）或化解率（1–100%）之一 (cases or rate_percent)",
+                ));
+            }
+        }
+    }
+    let title = match optional_text("command.title", command.title.as_deref(), 100)? {
+        Some(title) => title,
+        None => {
+            let names = ["一", "二", "三", "四"];
+            let name = names
+                .get(usize::try_from(number).unwrap_or(1) - 1)
+                .copied()
+                .unwrap_or("一");
+            format!("{}年第{name}季度积案攻坚", first.year())
+        }
+    };
+    Ok(vec![DomainEvent::Campaign(CampaignEvent::PushLaunched(
+        zhzj_proto::events::PushLaunched {
+            quarter: command.quarter.clone(),
+            title,
+            case_ids: command.case_ids.clone(),
+            targets,
+        },
+    ))])
 }

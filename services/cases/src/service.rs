@@ -22,7 +22,7 @@ use zhzj_store::{
 
 use crate::access::{self, Action, CasePlace};
 use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
-use crate::campaign::{self, BulletinState, MeetingState};
+use crate::campaign::{self, BulletinState, MeetingState, PushState};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
 use crate::lifecycle::{self, LifecycleSettings};
@@ -55,6 +55,7 @@ struct Caches {
     leaders: AggregateCache<LeaderState>,
     meetings: AggregateCache<MeetingState>,
     bulletins: AggregateCache<BulletinState>,
+    pushes: AggregateCache<PushState>,
 }
 
 /// An aggregate type with its cache.
@@ -92,6 +93,12 @@ impl Cached for BulletinState {
     }
 }
 
+impl Cached for PushState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.pushes
+    }
+}
+
 /// The id of the case a `register_case` command creates when it names none: derived from the
 /// command id, so a retried registration names the same case.
 pub fn case_id_for_command(command_id: Uuid) -> Uuid {
@@ -125,6 +132,7 @@ impl CasesService {
                 leaders: AggregateCache::new(CACHED_AGGREGATES),
                 meetings: AggregateCache::new(CACHED_AGGREGATES),
                 bulletins: AggregateCache::new(64),
+                pushes: AggregateCache::new(64),
             }),
             settings: Arc::new(LifecycleSettings::default()),
         }
@@ -289,8 +297,8 @@ impl CasesService {
         };
         let (unit, addressee) = match &request.command {
             Command::HoldMeeting(c) => (c.unit_id.clone(), None),
-            // The city publishes the bulletin: its coordinators (a unit without a parent).
-            Command::PublishBulletin(_) => {
+            // The city publishes the bulletin and launches the push: its coordinators.
+            Command::PublishBulletin(_) | Command::LaunchPush(_) => {
                 let city = match &request.actor.unit_id {
                     Some(unit) => self.require::<UnitState>("actor.unit_id", unit).await.ok(),
                     None => None,
@@ -302,7 +310,7 @@ impl CasesService {
                 }
                 return Err(CommandError::new(
                     ErrorKind::Forbidden,
-                    "只有市级专班协调员可以发布月通报 (city coordinators only)",
+                    "只有市级专班协调员可以发布月通报、部署季度攻坚 (city coordinators only)",
                 ));
             }
             Command::IssueInstruction(c) => match meeting(&c.meeting_id).await {
@@ -525,13 +533,48 @@ impl CasesService {
             Command::PublishBulletin(c) => {
                 let published_at = self.clock.now();
                 let position = self.log.last_position().await.map_err(unavailable)?;
-                let id = if campaign::month_bounds(&c.month).is_some() {
+                let id = if zhzj_deadlines::periods::month_bounds(&c.month).is_some() {
                     c.month.clone()
                 } else {
                     "invalid".to_owned()
                 };
                 self.execute::<BulletinState>(request, &id, None, |state| {
                     campaign::publish(state, &c.month, published_at, position)
+                })
+                .await
+            }
+            Command::LaunchPush(c) => {
+                for (i, case_id) in c.case_ids.iter().enumerate() {
+                    self.require::<CaseState>(
+                        &format!("command.case_ids[{i}]"),
+                        &case_id.to_string(),
+                    )
+                    .await?;
+                }
+                let mut targets = Vec::with_capacity(c.targets.len());
+                for (i, target) in c.targets.iter().enumerate() {
+                    let field = format!("command.targets[{i}].unit_id");
+                    let unit = self.require::<UnitState>(&field, &target.unit_id).await?;
+                    if unit.kind == Some(zhzj_proto::events::UnitKind::City) {
+                        return Err(CommandError::invalid(
+                            field,
+                            "目标须落到区、镇街或职能部门 (not the city)",
+                        ));
+                    }
+                    targets.push(zhzj_proto::events::PushTarget {
+                        unit: unit.to_ref(),
+                        cases: target.cases,
+                        rate_percent: target.rate_percent,
+                    });
+                }
+                let today = china_date(self.clock.now());
+                let id = if zhzj_deadlines::periods::quarter_bounds(&c.quarter).is_some() {
+                    c.quarter.clone()
+                } else {
+                    "invalid".to_owned()
+                };
+                self.execute::<PushState>(request, &id, None, |state| {
+                    campaign::launch(state, c, targets.clone(), today)
                 })
                 .await
             }

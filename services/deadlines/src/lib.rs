@@ -5,6 +5,7 @@
 
 mod calendar;
 mod limits;
+pub mod periods;
 
 pub use calendar::{CalendarError, HolidayCalendar};
 pub use limits::{Limits, LimitsError, Period, StatutoryStep};

@@ -411,7 +411,7 @@ fn earlier_instructions(
                         .push((archived.occurred_at, e.text.clone(), e.on));
                 }
             }
-            CampaignEvent::BulletinPublished(_) => {}
+            CampaignEvent::BulletinPublished(_) | CampaignEvent::PushLaunched(_) => {}
         }
     }
     issued

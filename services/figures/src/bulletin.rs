@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use zhzj_deadlines::Limits;
+pub use zhzj_deadlines::periods::month_bounds;
 use zhzj_export::{Cell, Table};
 use zhzj_projector::lifecycle::LifecycleRow;
 use zhzj_proto::events::{ActivityKind, ProcedureStep, Satisfaction, UnitKind};
@@ -105,17 +106,6 @@ pub struct Bulletin {
     pub towns: Vec<AreaFigures>,
     /// The departments, ranked.
     pub departments: Vec<AreaFigures>,
-}
-
-/// A month as `YYYY-MM`: its first day and the first day of the next.
-pub fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let (year, number) = month.split_once('-')?;
-    if number.len() != 2 {
-        return None;
-    }
-    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, number.parse().ok()?, 1)?;
-    let next = first.checked_add_months(chrono::Months::new(1))?;
-    Some((first, next))
 }
 
 /// Midnight China time (UTC+8, no daylight saving) at the start of `day`, in UTC.

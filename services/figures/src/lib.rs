@@ -7,12 +7,16 @@
 pub mod agenda;
 mod archive;
 pub mod bulletin;
+pub mod push;
 
 pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
 };
 pub use archive::ArchivedEvent;
 pub use bulletin::{AreaFigures, Bulletin, Ratio, bulletin, bulletin_from, month_bounds};
+pub use push::{
+    PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_from,
+};
 
 /// A figure could not be drawn.
 #[derive(Debug, thiserror::Error)]

@@ -14,9 +14,9 @@ use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
     ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, FeedbackBody,
-    HoldMeetingBody, InstructionBody, LeadersView, LoginRequest, MeetingListItem, OrgView,
-    PetitionBody, ProcedureBody, PublishBulletinBody, PublishedBulletin, RecordNoteBody,
-    ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
+    HoldMeetingBody, InstructionBody, LaunchPushBody, LeadersView, LoginRequest, MeetingListItem,
+    OrgView, PetitionBody, ProcedureBody, PublishBulletinBody, PublishedBulletin, PushListItem,
+    RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -346,6 +346,92 @@ fn build() -> Value {
             }
         }
         add(path, "post", op);
+    }
+    // 季攻坚: launch, progress, final result, exports.
+    add(
+        "/api/v1/pushes",
+        "post",
+        operation(
+            Operation {
+                id: "launchPush",
+                summary: "部署季度攻坚：季度、攻坚案件、各区域目标（化解件数或化解率）；市级协调员",
+                request: Some(requests.of::<LaunchPushBody>()),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        ),
+    );
+    add(
+        "/api/v1/pushes",
+        "get",
+        operation(
+            Operation {
+                id: "listPushes",
+                summary: "已部署的季度攻坚",
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "array", "items": responses.of::<PushListItem>()}),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let quarter_parameter = json!([path_parameter("quarter")]);
+    let mut push = operation(
+        Operation {
+            id: "getPush",
+            summary: "季度攻坚进度：各区域对照目标、各攻坚案件进度；季度结束后为最终结果",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<zhzj_figures::PushProgress>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    push["parameters"] = quarter_parameter.clone();
+    add("/api/v1/pushes/{quarter}", "get", push);
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/pushes/{quarter}/export.xlsx",
+            "exportPushXlsx",
+            "导出季度攻坚报告（XLSX：区域进度、攻坚案件）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/pushes/{quarter}/export.csv",
+            "exportPushCsv",
+            "导出季度攻坚报告的一页（CSV，UTF-8 带 BOM；part=areas|cases）",
+            "text/csv",
+        ),
+    ] {
+        let mut export = operation(
+            Operation {
+                id,
+                summary,
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "string", "contentMediaType": media}),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            &error,
+        );
+        let mut parameters = quarter_parameter.clone();
+        if let Some(list) = parameters.as_array_mut()
+            && media == "text/csv"
+        {
+            list.push(json!({"name": "part", "in": "query", "required": false,
+                             "schema": {"type": "string"}}));
+        }
+        export["parameters"] = parameters;
+        export["responses"]["200"]["content"] =
+            json!({media: {"schema": {"type": "string", "format": "binary"}}});
+        add(path, "get", export);
     }
     // 月通报: drafts, publication (freezing), exports.
     add(

@@ -1,8 +1,9 @@
-//! The campaign views: `dispatch_meetings`, one row per weekly dispatch meeting (周调度), and
+//! The campaign views: `dispatch_meetings`, one row per weekly dispatch meeting (周调度);
 //! `dispatch_instructions`, one row per instruction (调度指令) with its latest feedback;
-//! `bulletins`, one row per published monthly bulletin (月通报) with the position it froze. The
-//! agendas themselves are not stored: they are drawn from the event archive as of each meeting's
-//! position, so that they come out the same whenever they are asked for.
+//! `bulletins`, one row per published monthly bulletin (月通报) with the position it froze;
+//! `pushes`, one row per quarterly push (季攻坚). Agendas, figures and progress are not stored:
+//! they are drawn from the event archive as of the log position that fixes them, so that they
+//! come out the same whenever they are asked for.
 
 use sqlx::AssertSqlSafe;
 use zhzj_proto::{CampaignEvent, DomainEvent};
@@ -34,6 +35,15 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
                 as_of_position BIGINT  NOT NULL,
                 published_at   TEXT    NOT NULL,
                 position       BIGINT  NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE TABLE pushes{suffix} (
+                quarter     TEXT    PRIMARY KEY,
+                title       TEXT    NOT NULL,
+                cases       BIGINT  NOT NULL,
+                launched_at TEXT    NOT NULL,
+                position    BIGINT  NOT NULL
             )"
         ),
         format!(
@@ -114,6 +124,19 @@ pub(crate) async fn apply(
                     .bind(&e.month)
                     .bind(sql_position(e.as_of_position))
                     .bind(timestamp_text(e.published_at))
+                    .bind(sql_position(commit.position))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                CampaignEvent::PushLaunched(e) => {
+                    sqlx::query(AssertSqlSafe(format!(
+                        "INSERT INTO pushes{suffix} (quarter, title, cases, launched_at, position) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+                    )))
+                    .bind(&e.quarter)
+                    .bind(&e.title)
+                    .bind(i64::try_from(e.case_ids.len()).unwrap_or(i64::MAX))
+                    .bind(timestamp_text(envelope.occurred_at))
                     .bind(sql_position(commit.position))
                     .execute(&mut *conn)
                     .await?;

@@ -107,7 +107,12 @@ impl Projection {
                 "case_petitioners",
                 "case_units",
             ],
-            Self::Campaign => &["dispatch_meetings", "dispatch_instructions", "bulletins"],
+            Self::Campaign => &[
+                "dispatch_meetings",
+                "dispatch_instructions",
+                "bulletins",
+                "pushes",
+            ],
         }
     }
 

@@ -10,6 +10,7 @@ mod leaders;
 mod meetings;
 mod ops;
 mod org;
+mod pushes;
 mod session;
 
 use std::time::Instant;
@@ -37,6 +38,7 @@ pub use duplicates::{DuplicateCandidate, DuplicateRule};
 pub use leaders::LeadersView;
 pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
 pub use org::OrgView;
+pub use pushes::{LaunchPushBody, PushListItem};
 pub use session::{LoginRequest, SessionReply};
 
 /// Every route.
@@ -89,6 +91,10 @@ pub fn router(state: AppState) -> Router {
             get(bulletins::export_xlsx),
         )
         .route("/bulletins/{month}/export.csv", get(bulletins::export_csv))
+        .route("/pushes", get(pushes::list).post(pushes::launch))
+        .route("/pushes/{quarter}", get(pushes::show))
+        .route("/pushes/{quarter}/export.xlsx", get(pushes::export_xlsx))
+        .route("/pushes/{quarter}/export.csv", get(pushes::export_csv))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);

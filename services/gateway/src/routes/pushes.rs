@@ -1,0 +1,176 @@
+//! `/api/v1/pushes`: the quarterly push on hard cases (季攻坚) — launch one for a quarter with
+//! its hard cases and a target per area, follow its progress per area and per case, and from the
+//! quarter's end read (and export) its final result. Like the bulletin, the progress holds
+//! counted figures per area and the list of hard cases the city named; every signed-in user
+//! reads it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use chrono::{Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+use zhzj_figures::PushProgress;
+use zhzj_proto::Command;
+use zhzj_proto::commands::{LaunchPush, PushTargetRequest};
+
+use super::cases::WriteContext;
+use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::{ApiError, AppState};
+
+/// A launched push.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct PushListItem {
+    /// `2026-Q2`.
+    pub quarter: String,
+    /// Its title.
+    pub title: String,
+    /// Its hard cases.
+    pub cases: i64,
+    /// When it was launched.
+    pub launched_at: String,
+}
+
+/// `GET /api/v1/pushes`: the pushes, latest quarter first.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+) -> Result<Json<Vec<PushListItem>>, ApiError> {
+    let rows =
+        sqlx::query("SELECT quarter, title, cases, launched_at FROM pushes ORDER BY quarter DESC")
+            .fetch_all(state.store().pool())
+            .await?;
+    let list = rows
+        .iter()
+        .map(|row| {
+            Ok(PushListItem {
+                quarter: row.try_get("quarter")?,
+                title: row.try_get("title")?,
+                cases: row.try_get("cases")?,
+                launched_at: row.try_get("launched_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(list))
+}
+
+/// Midnight China time (UTC+8) at the start of `day`.
+fn china_midnight(day: NaiveDate) -> chrono::DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc() - Duration::hours(8)
+}
+
+async fn progress(state: &AppState, quarter: &str) -> Result<PushProgress, ApiError> {
+    let not_found = || ApiError::not_found(format!("{quarter} 没有部署季度攻坚"));
+    let Some((first, next, _)) = zhzj_deadlines::periods::quarter_bounds(quarter) else {
+        return Err(not_found());
+    };
+    zhzj_figures::push_progress(
+        state.store(),
+        quarter,
+        china_midnight(first),
+        china_midnight(next),
+        state.now(),
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(not_found)
+}
+
+/// `GET /api/v1/pushes/{quarter}`: progress per area and case (the final result once the
+/// quarter is over).
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(quarter): Path<String>,
+) -> Result<Json<PushProgress>, ApiError> {
+    Ok(Json(progress(&state, &quarter).await?))
+}
+
+/// `GET /api/v1/pushes/{quarter}/export.xlsx`.
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(quarter): Path<String>,
+) -> Result<Response, ApiError> {
+    let push = progress(&state, &quarter).await?;
+    let bytes =
+        zhzj_export::to_xlsx(&push.tables(), push.as_of.naive_utc()).map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        XLSX_TYPE,
+        &format!("push-{quarter}.xlsx"),
+        &format!("{}.xlsx", push.title),
+    ))
+}
+
+/// `?part=areas|cases`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushPart {
+    /// `areas` (default) or `cases`.
+    pub part: Option<String>,
+}
+
+/// `GET /api/v1/pushes/{quarter}/export.csv?part=…`.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    CurrentUser(_user): CurrentUser,
+    Path(quarter): Path<String>,
+    QueryParams(query): QueryParams<PushPart>,
+) -> Result<Response, ApiError> {
+    let push = progress(&state, &quarter).await?;
+    let part = query.part.as_deref().unwrap_or("areas");
+    let index = match part {
+        "areas" => 0,
+        "cases" => 1,
+        other => {
+            return Err(ApiError::BadRequest {
+                message: format!("part 只能为 areas 或 cases，收到 `{other}`"),
+                field: Some("part".into()),
+            });
+        }
+    };
+    let tables = push.tables();
+    let Some(table) = tables.get(index) else {
+        return Err(ApiError::internal("push without its two tables"));
+    };
+    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        CSV_TYPE,
+        &format!("push-{quarter}-{part}.csv"),
+        &format!("{}-{}.csv", push.title, table.name),
+    ))
+}
+
+/// Launching a push.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchPushBody {
+    /// The quarter, `2026-Q2`; not one already over.
+    pub quarter: String,
+    /// Its title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The hard cases (攻坚案件).
+    pub case_ids: Vec<Uuid>,
+    /// Per area (district, town or department): `{unit_id, cases}` or `{unit_id,
+    /// rate_percent}`.
+    pub targets: Vec<PushTargetRequest>,
+}
+
+/// `POST /api/v1/pushes`: launch a quarter's push; city coordinators only.
+pub async fn launch(
+    context: WriteContext,
+    JsonBody(body): JsonBody<LaunchPushBody>,
+) -> Result<Response, ApiError> {
+    let command = Command::LaunchPush(LaunchPush {
+        quarter: body.quarter,
+        title: body.title,
+        case_ids: body.case_ids,
+        targets: body.targets,
+    });
+    Ok(context.run("POST /pushes".to_owned(), command, true).await)
+}
