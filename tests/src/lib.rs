@@ -725,6 +725,69 @@ impl TestApp {
         Ok(self.services.log.last_position().await?)
     }
 
+    /// `POST`s JSON, asserts the status and, for a refusal, that nothing was appended; returns
+    /// the body.
+    pub async fn expect(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+        status: u16,
+    ) -> anyhow::Result<serde_json::Value> {
+        let before = self.log_position().await?;
+        let answer = self.post(token, path, &body).await?;
+        assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
+        if status >= 400 {
+            assert_eq!(
+                self.log_position().await?,
+                before,
+                "{path}: a refusal appends nothing"
+            );
+        }
+        Ok(answer.json)
+    }
+
+    /// `GET`s a file, asserting 200; returns its bytes.
+    pub async fn download(&self, token: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .http
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    /// Sends a command written as JSON (`{"type": …}`) straight to the service as the test
+    /// administrator, at the services' clock; returns the aggregate id.
+    pub async fn command(&self, command: serde_json::Value) -> anyhow::Result<String> {
+        let command: DomainCommand = serde_json::from_value(command)?;
+        Ok(self.services.ok(command).await?.aggregate_id)
+    }
+
+    /// Owns (李明), claims and reviews a case through both levels: crossed off.
+    pub async fn cross_off(&self, case_id: &str) -> anyhow::Result<()> {
+        use serde_json::json;
+        self.command(
+            json!({"type": "assign_leader", "case_id": case_id, "leader_id": "ldr-siming-1"}),
+        )
+        .await?;
+        self.command(
+            json!({"type": "claim_resolution", "case_id": case_id, "ground": "solved",
+            "summary": "已解决", "evidence": ["回访记录"]}),
+        )
+        .await?;
+        for level in ["district", "city"] {
+            self.command(
+                json!({"type": "review_claim", "case_id": case_id, "level": level,
+                "accept": true}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Stops the gateway, the service and the projections.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -12,27 +12,6 @@ use zhzj_tests::{
     DbKind, TestApp, assign_leader, register_case, registration_json, request, spawn_app,
 };
 
-/// Posts and checks the status; returns the body.
-async fn expect(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    body: Value,
-    status: u16,
-) -> anyhow::Result<Value> {
-    let before = app.log_position().await?;
-    let answer = app.post(token, path, &body).await?;
-    assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
-    if status >= 400 {
-        assert_eq!(
-            app.log_position().await?,
-            before,
-            "{path}: a refusal appends nothing"
-        );
-    }
-    Ok(answer.json)
-}
-
 async fn case_view(app: &TestApp, token: &str, case: &str) -> anyhow::Result<Value> {
     Ok(app.get(token, case).await?.json)
 }
@@ -41,7 +20,9 @@ async fn case_view(app: &TestApp, token: &str, case: &str) -> anyhow::Result<Val
 async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
     let token = app.login("xietiao").await?;
-    let registered = expect(&app, &token, "/cases", registration_json(1), 201).await?;
+    let registered = app
+        .expect(&token, "/cases", registration_json(1), 201)
+        .await?;
     let case = format!(
         "/cases/{}",
         registered["aggregate_id"].as_str().unwrap_or("")
@@ -51,19 +32,14 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
                        "evidence": ["息诉罢访协议 思明-2026-017", "约访笔录 2026-02-10"]});
 
     // Nothing to claim before a leader owns the case; nothing to rate before a reply.
-    let refused = expect(&app, t, &format!("{case}/claims"), claim.clone(), 422).await?;
+    let refused = app
+        .expect(t, &format!("{case}/claims"), claim.clone(), 422)
+        .await?;
     assert_eq!(refused["error"]["field"], "command.case_id");
     let rating = json!({"rating": "satisfied", "rated_on": "2026-03-01", "rated_by": "电话回访"});
-    expect(
-        &app,
-        t,
-        &format!("{case}/satisfaction"),
-        rating.clone(),
-        409,
-    )
-    .await?;
-    expect(
-        &app,
+    app.expect(t, &format!("{case}/satisfaction"), rating.clone(), 409)
+        .await?;
+    app.expect(
         t,
         &format!("{case}/leader"),
         json!({"leader_id": "ldr-siming-1"}),
@@ -73,34 +49,27 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
 
     // Classification, and a reclassification that must say why.
     let classify = json!({"class": "reasonable", "category": "征地拆迁"});
-    expect(
-        &app,
-        t,
-        &format!("{case}/classification"),
-        classify.clone(),
-        200,
-    )
-    .await?;
-    let again = expect(
-        &app,
-        t,
-        &format!("{case}/classification"),
-        json!({"class": "hardship", "category": "征地拆迁"}),
-        422,
-    )
-    .await?;
+    app.expect(t, &format!("{case}/classification"), classify.clone(), 200)
+        .await?;
+    let again = app
+        .expect(
+            t,
+            &format!("{case}/classification"),
+            json!({"class": "hardship", "category": "征地拆迁"}),
+            422,
+        )
+        .await?;
     assert_eq!(again["error"]["field"], "command.reason");
-    let unknown = expect(
-        &app,
-        t,
-        &format!("{case}/classification"),
-        json!({"class": "hardship", "category": "外星人", "reason": "x"}),
-        422,
-    )
-    .await?;
+    let unknown = app
+        .expect(
+            t,
+            &format!("{case}/classification"),
+            json!({"class": "hardship", "category": "外星人", "reason": "x"}),
+            422,
+        )
+        .await?;
     assert_eq!(unknown["error"]["field"], "command.category");
-    expect(
-        &app,
+    app.expect(
         t,
         &format!("{case}/classification"),
         json!({"class": "hardship", "category": "民政救助", "reason": "核实为生活困难"}),
@@ -109,8 +78,10 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     .await?;
 
     // Claim 1: the city may not review before the district; sending back needs reasons.
-    expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
-    expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
+    app.expect(t, &format!("{case}/claims"), claim.clone(), 201)
+        .await?;
+    app.expect(t, &format!("{case}/claims"), claim.clone(), 409)
+        .await?;
     let review = format!("{case}/claims/review");
     // Reviews are the reviewers' (思明区联席办, then 市信访局), each at their own level only.
     let (qu_token, shi_token) = (
@@ -118,41 +89,27 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
         app.login("shenhe-shi").await?,
     );
     let (qu, shi) = (qu_token.as_str(), shi_token.as_str());
-    expect(
-        &app,
+    app.expect(
         t,
         &review,
         json!({"level": "district", "accept": true}),
         403,
     )
     .await?;
-    expect(
-        &app,
-        qu,
-        &review,
-        json!({"level": "city", "accept": true}),
-        403,
-    )
-    .await?;
-    let wrong = expect(
-        &app,
-        shi,
-        &review,
-        json!({"level": "city", "accept": true}),
-        422,
-    )
-    .await?;
+    app.expect(qu, &review, json!({"level": "city", "accept": true}), 403)
+        .await?;
+    let wrong = app
+        .expect(shi, &review, json!({"level": "city", "accept": true}), 422)
+        .await?;
     assert_eq!(wrong["error"]["field"], "command.level");
-    expect(
-        &app,
+    app.expect(
         qu,
         &review,
         json!({"level": "district", "accept": false}),
         422,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         qu,
         &review,
         json!({"level": "district", "accept": false, "reasons": "协议缺少签字页"}),
@@ -164,9 +121,9 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     assert_eq!(view["claims"][0]["outcome"], "sent_back");
 
     // Claim 2 passes the district, then the city: crossed off.
-    expect(&app, t, &format!("{case}/claims"), claim.clone(), 201).await?;
-    expect(
-        &app,
+    app.expect(t, &format!("{case}/claims"), claim.clone(), 201)
+        .await?;
+    app.expect(
         qu,
         &review,
         json!({"level": "district", "accept": true, "reasons": "同意"}),
@@ -178,22 +135,15 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
         view["status"], "under_review",
         "one level accepted is not crossed off"
     );
-    expect(
-        &app,
+    app.expect(
         qu,
         &review,
         json!({"level": "district", "accept": true}),
         422,
     )
     .await?;
-    expect(
-        &app,
-        shi,
-        &review,
-        json!({"level": "city", "accept": true}),
-        200,
-    )
-    .await?;
+    app.expect(shi, &review, json!({"level": "city", "accept": true}), 200)
+        .await?;
     let view = case_view(&app, t, &case).await?;
     assert_eq!(view["status"], "crossed_off");
     assert_eq!(view["status_label"], "已销号");
@@ -207,18 +157,13 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
     assert_eq!(crossed.json["total"], 1);
 
     // Nothing more to claim or review on a crossed-off case.
-    expect(&app, t, &format!("{case}/claims"), claim.clone(), 409).await?;
-    expect(
-        &app,
-        shi,
-        &review,
-        json!({"level": "city", "accept": true}),
-        409,
-    )
-    .await?;
-    expect(&app, t, &format!("{case}/satisfaction"), rating, 201).await?;
-    expect(
-        &app,
+    app.expect(t, &format!("{case}/claims"), claim.clone(), 409)
+        .await?;
+    app.expect(shi, &review, json!({"level": "city", "accept": true}), 409)
+        .await?;
+    app.expect(t, &format!("{case}/satisfaction"), rating, 201)
+        .await?;
+    app.expect(
         t,
         &format!("{case}/satisfaction"),
         json!({"rating": "satisfied", "rated_on": "2099-01-01", "rated_by": "x"}),
@@ -228,14 +173,16 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
 
     // The petitioner comes back: a repeat petition reopens the case (回潮).
     let petition = json!({"received_on": "2026-02-27", "channel": "visit", "summary": "认为补偿款未按协议支付，再次来访"});
-    expect(&app, t, &format!("{case}/petitions"), petition.clone(), 201).await?;
+    app.expect(t, &format!("{case}/petitions"), petition.clone(), 201)
+        .await?;
     let view = case_view(&app, t, &case).await?;
     assert_ne!(view["status"], "crossed_off");
     assert_eq!(view["repeat_count"], 1);
     assert_eq!(view["relapse_count"], 1);
     assert_eq!(view["satisfaction"], "satisfied");
     assert_eq!(view["petitions"][0]["reopened"], true);
-    expect(&app, t, &format!("{case}/petitions"), petition, 201).await?;
+    app.expect(t, &format!("{case}/petitions"), petition, 201)
+        .await?;
     let view = case_view(&app, t, &case).await?;
     assert_eq!(
         (view["repeat_count"].clone(), view["relapse_count"].clone()),
@@ -246,7 +193,7 @@ async fn a_case_is_claimed_reviewed_crossed_off_and_reopened() -> anyhow::Result
         "an open case is not reopened"
     );
     // Reopened, it can be claimed again.
-    expect(&app, t, &format!("{case}/claims"), claim, 201).await?;
+    app.expect(t, &format!("{case}/claims"), claim, 201).await?;
     app.stop().await
 }
 
@@ -338,15 +285,14 @@ async fn leader_activities_feed_the_leader_view() -> anyhow::Result<()> {
     let t = token.as_str();
     let mut cases = Vec::new();
     for n in 0..3 {
-        let registered = expect(&app, t, "/cases", registration_json(n), 201).await?;
+        let registered = app.expect(t, "/cases", registration_json(n), 201).await?;
         cases.push(format!(
             "/cases/{}",
             registered["aggregate_id"].as_str().unwrap_or("")
         ));
     }
     for case in &cases[..2] {
-        expect(
-            &app,
+        app.expect(
             t,
             &format!("{case}/leader"),
             json!({"leader_id": "ldr-siming-1"}),
@@ -357,40 +303,25 @@ async fn leader_activities_feed_the_leader_view() -> anyhow::Result<()> {
     let visit = json!({"kind": "home_visit", "held_on": "2026-02-20", "participants": ["张三", "社区书记"],
                        "summary": "下访当事人家中，听取诉求，当事人情绪稳定"});
     // The unowned case needs the leader named; dates cannot be in the future; leaders must exist.
-    let unnamed = expect(
-        &app,
-        t,
-        &format!("{}/activities", cases[2]),
-        visit.clone(),
-        422,
-    )
-    .await?;
+    let unnamed = app
+        .expect(t, &format!("{}/activities", cases[2]), visit.clone(), 422)
+        .await?;
     assert_eq!(unnamed["error"]["field"], "command.leader_id");
     let mut future = visit.clone();
     future["held_on"] = json!("2026-03-09");
-    expect(&app, t, &format!("{}/activities", cases[0]), future, 422).await?;
+    app.expect(t, &format!("{}/activities", cases[0]), future, 422)
+        .await?;
     let mut stranger = visit.clone();
     stranger["leader_id"] = json!("ldr-nobody");
-    expect(&app, t, &format!("{}/activities", cases[0]), stranger, 404).await?;
+    app.expect(t, &format!("{}/activities", cases[0]), stranger, 404)
+        .await?;
 
-    expect(
-        &app,
-        t,
-        &format!("{}/activities", cases[0]),
-        visit.clone(),
-        201,
-    )
-    .await?;
+    app.expect(t, &format!("{}/activities", cases[0]), visit.clone(), 201)
+        .await?;
     let hearing = json!({"kind": "hearing", "held_on": "2026-02-25", "leader_id": "ldr-siming-2",
                              "summary": "组织听证，评议补偿标准"});
-    expect(
-        &app,
-        t,
-        &format!("{}/activities", cases[0]),
-        hearing.clone(),
-        201,
-    )
-    .await?;
+    app.expect(t, &format!("{}/activities", cases[0]), hearing.clone(), 201)
+        .await?;
     let view = app.get(t, &cases[0]).await?.json;
     assert_eq!(view["activities"].as_array().map(Vec::len), Some(2));
     assert_eq!(view["activities"][0]["leader"]["name"], "李明");
@@ -439,7 +370,7 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
     // ends on the first working day after the holiday, 2026-05-06.
     let mut ids = Vec::new();
     for n in 0..2 {
-        let registered = expect(&app, t, "/cases", registration_json(n), 201).await?;
+        let registered = app.expect(t, "/cases", registration_json(n), 201).await?;
         ids.push(registered["aggregate_id"].as_str().unwrap_or("").to_owned());
     }
     let row = app.get(t, &format!("/cases/{}", ids[0])).await?.json;
@@ -449,24 +380,21 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
 
     // One extension of at most 30 days, with approval: counted from the original deadline.
     let extension = format!("/cases/{}/extension", ids[0]);
-    expect(
-        &app,
+    app.expect(
         t,
         &extension,
         json!({"days": 31, "reason": "x", "approved_by": "y"}),
         422,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &extension,
         json!({"days": 30, "reason": "需补充鉴定", "approved_by": "市信访局 王局长"}),
         200,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &extension,
         json!({"days": 5, "reason": "再延", "approved_by": "y"}),
@@ -485,7 +413,7 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
     );
     let token = app.login("xietiao").await?;
     let t = token.as_str();
-    let late = expect(&app, t, "/cases", registration_json(9), 201).await?;
+    let late = app.expect(t, "/cases", registration_json(9), 201).await?;
     let late = late["aggregate_id"].as_str().unwrap_or("").to_owned();
     let ids_of = |page: &Value| -> Vec<String> {
         page["rows"]
@@ -515,16 +443,14 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
 
     // A claim under review stops the clock.
     let case = format!("/cases/{}", ids[1]);
-    expect(
-        &app,
+    app.expect(
         t,
         &format!("{case}/leader"),
         json!({"leader_id": "ldr-siming-1"}),
         200,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &format!("{case}/claims"),
         json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]}),
@@ -545,7 +471,7 @@ async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
     let token = app.login("xietiao").await?;
     let t = token.as_str();
-    let first = expect(&app, t, "/cases", registration_json(1), 201).await?;
+    let first = app.expect(t, "/cases", registration_json(1), 201).await?;
     let first_id = first["aggregate_id"].as_str().unwrap_or("").to_owned();
     let id_number = registration_json(1)["petitioners"][0]["id_number"]
         .as_str()
@@ -575,21 +501,17 @@ async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
 
     // Registering with the check on: the same person, town and category is refused with the
     // candidates, and nothing is appended; someone else goes through.
-    let refused = expect(
-        &app,
-        t,
-        "/cases?check_duplicates=true",
-        registration_json(2),
-        409,
-    )
-    .await?;
+    let refused = app
+        .expect(t, "/cases?check_duplicates=true", registration_json(2), 409)
+        .await?;
     assert_eq!(refused["error"]["code"], "possible_duplicates");
     assert_eq!(refused["duplicates"][0]["case_id"], first_id);
     let mut other = registration_json(3);
     other["petitioners"][0]["name"] = json!("李四");
-    expect(&app, t, "/cases?check_duplicates=true", other, 201).await?;
+    app.expect(t, "/cases?check_duplicates=true", other, 201)
+        .await?;
     // Without the check the coordinator may still register it (a different matter).
-    expect(&app, t, "/cases", registration_json(2), 201).await?;
+    app.expect(t, "/cases", registration_json(2), 201).await?;
 
     // Only cases the user may read are offered.
     let leader = app.login("liming").await?;

@@ -19,29 +19,10 @@ async fn at(app: &TestApp, day: u32, hour: u32, user: &str) -> anyhow::Result<St
     app.login(user).await
 }
 
-/// Posts, checks the status (and that a refusal appended nothing); returns the body.
-async fn expect(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    body: Value,
-    status: u16,
-) -> anyhow::Result<Value> {
-    let before = app.log_position().await?;
-    let answer = app.post(token, path, &body).await?;
-    assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
-    if status >= 400 {
-        assert_eq!(
-            app.log_position().await?,
-            before,
-            "{path}: nothing appended"
-        );
-    }
-    Ok(answer.json)
-}
-
 async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<String> {
-    let reply = expect(app, token, "/cases", registration_json(n), 201).await?;
+    let reply = app
+        .expect(token, "/cases", registration_json(n), 201)
+        .await?;
     Ok(format!(
         "/cases/{}",
         reply["aggregate_id"].as_str().unwrap_or("")
@@ -70,17 +51,6 @@ fn section(agenda: &Value, key: &str) -> (u64, u64, Vec<String>) {
     )
 }
 
-async fn download(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let response = app
-        .http
-        .get(app.api(path))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    assert_eq!(response.status().as_u16(), 200, "{path}");
-    Ok(response.bytes().await?.to_vec())
-}
-
 #[tokio::test]
 async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
@@ -92,11 +62,13 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     let t = at(&app, 2, 11, "xietiao").await?;
     let a = register(&app, &t, 1).await?;
     let b = register(&app, &t, 2).await?;
-    expect(&app, &t, &format!("{a}/leader"), leader.clone(), 200).await?;
+    app.expect(&t, &format!("{a}/leader"), leader.clone(), 200)
+        .await?;
     let t = at(&app, 5, 9, "xietiao").await?;
     let c = register(&app, &t, 3).await?;
-    expect(&app, &t, &format!("{b}/leader"), leader.clone(), 200).await?;
-    expect(&app, &t, &format!("{b}/claims"), claim, 201).await?;
+    app.expect(&t, &format!("{b}/leader"), leader.clone(), 200)
+        .await?;
+    app.expect(&t, &format!("{b}/claims"), claim, 201).await?;
     let number = |path: String| {
         let app = &app;
         let t = t.clone();
@@ -118,15 +90,15 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     // Mon 9 March 10:00 (2026-W11): the district's first meeting.
     let t = at(&app, 9, 10, "xietiao").await?;
     let hold = json!({"unit_id": "xm-siming"});
-    let m1 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m1 = app.expect(&t, "/meetings", hold.clone(), 201).await?;
     let m1 = m1["aggregate_id"].as_str().unwrap_or("").to_owned();
     assert_eq!(m1, "xm-siming-2026w11");
     // Once a week; not by a viewer, not by a town for its district.
-    expect(&app, &t, "/meetings", hold.clone(), 409).await?;
+    app.expect(&t, "/meetings", hold.clone(), 409).await?;
     let viewer = app.login("chakan").await?;
-    expect(&app, &viewer, "/meetings", hold.clone(), 403).await?;
+    app.expect(&viewer, "/meetings", hold.clone(), 403).await?;
     let town = app.login("zhonghua").await?;
-    expect(&app, &town, "/meetings", hold.clone(), 403).await?;
+    app.expect(&town, "/meetings", hold.clone(), 403).await?;
 
     let agenda1 = app.get(&t, &format!("/meetings/{m1}")).await?.json;
     assert_eq!(agenda1["title"], "思明区2026年第11周调度会");
@@ -152,33 +124,27 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     // Instructions: to 中华街道 about A (feedback by Fri 13 March), to 王芳 (by Fri 20 March).
     let instructions = format!("/meetings/{m1}/instructions");
     let a_id = a.trim_start_matches("/cases/");
-    expect(
-        &app,
+    app.expect(
         &t,
         &instructions,
         json!({"text": "无承办", "feedback_due_on": "2026-03-13"}),
         422,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         &t,
         &instructions,
         json!({"unit_id": "xm-siming-zhonghua", "text": "x", "feedback_due_on": "2026-03-08"}),
         422,
     )
     .await?;
-    expect(
-        &app,
-        &t,
+    app.expect(&t,
         &instructions,
         json!({"case_id": a_id, "unit_id": "xm-siming-zhonghua", "text": "约访信访人，核实补偿标准", "feedback_due_on": "2026-03-13"}),
         201,
     )
     .await?;
-    expect(
-        &app,
-        &t,
+    app.expect(&t,
         &instructions,
         json!({"leader_id": "ldr-siming-2", "text": "牵头研究集体土地征收遗留问题", "feedback_due_on": "2026-03-20"}),
         201,
@@ -189,16 +155,14 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     // answer 王芳's); Thu 12: B's petitioner comes back (回潮).
     let district = at(&app, 10, 10, "shenhe-qu").await?;
     let city = app.login("shenhe-shi").await?;
-    expect(
-        &app,
+    app.expect(
         &district,
         &format!("{b}/claims/review"),
         json!({"level": "district", "accept": true}),
         200,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         &city,
         &format!("{b}/claims/review"),
         json!({"level": "city", "accept": true}),
@@ -208,9 +172,8 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     let town = at(&app, 11, 10, "zhonghua").await?;
     let feedback = |n: u32| format!("/meetings/{m1}/instructions/{n}/feedback");
     let answer = json!({"text": "已约访，信访人同意按新标准核算", "on": "2026-03-11"});
-    expect(&app, &town, &feedback(9), answer.clone(), 404).await?;
-    expect(
-        &app,
+    app.expect(&town, &feedback(9), answer.clone(), 404).await?;
+    app.expect(
         &town,
         &feedback(1),
         json!({"text": "x", "on": "2026-03-12"}),
@@ -218,16 +181,18 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     )
     .await?;
     let liming = app.login("liming").await?;
-    expect(&app, &liming, &feedback(2), answer.clone(), 403).await?;
-    expect(&app, &town, &feedback(1), answer, 201).await?;
+    app.expect(&liming, &feedback(2), answer.clone(), 403)
+        .await?;
+    app.expect(&town, &feedback(1), answer, 201).await?;
     let t = at(&app, 12, 10, "xietiao").await?;
     let petition =
         json!({"received_on": "2026-03-12", "channel": "visit", "summary": "补偿款未到位"});
-    expect(&app, &t, &format!("{b}/petitions"), petition, 201).await?;
+    app.expect(&t, &format!("{b}/petitions"), petition, 201)
+        .await?;
 
     // Mon 16 March 10:00 (W12).
     let t = at(&app, 16, 10, "xietiao").await?;
-    let m2 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m2 = app.expect(&t, "/meetings", hold.clone(), 201).await?;
     let m2 = m2["aggregate_id"].as_str().unwrap_or("").to_owned();
     let agenda2 = app.get(&t, &format!("/meetings/{m2}")).await?.json;
     assert_eq!(section(&agenda2, "new_cases"), (0, 3, vec![]));
@@ -255,11 +220,13 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     );
     assert_eq!(agenda2["open_instructions"], json!([1, 2]));
     assert_eq!(agenda2["overdue_instructions"], json!([0, 0]));
-    let workbook2 = download(&app, &t, &format!("/meetings/{m2}/agenda.xlsx")).await?;
+    let workbook2 = app
+        .download(&t, &format!("/meetings/{m2}/agenda.xlsx"))
+        .await?;
 
     // Mon 23 March 10:00 (W13), listing owned cases idle for more than 10 days.
     let t = at(&app, 23, 10, "xietiao").await?;
-    let m3 = expect(&app, &t, "/meetings", hold.clone(), 201).await?;
+    let m3 = app.expect(&t, "/meetings", hold.clone(), 201).await?;
     let m3 = m3["aggregate_id"].as_str().unwrap_or("").to_owned();
     let agenda3 = app
         .get(&t, &format!("/meetings/{m3}?idle_days=10"))
@@ -276,12 +243,9 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     assert_eq!(agenda3["instructions"].as_array().map(Vec::len), Some(1));
     assert_eq!(agenda3["instructions"][0]["status_label"], "逾期未反馈");
     assert_eq!(agenda3["overdue_instructions"], json!([1, 0]));
-    let csv = download(
-        &app,
-        &t,
-        &format!("/meetings/{m3}/agenda.csv?part=instructions"),
-    )
-    .await?;
+    let csv = app
+        .download(&t, &format!("/meetings/{m3}/agenda.csv?part=instructions"))
+        .await?;
     let csv = String::from_utf8(csv)?;
     assert!(
         csv.starts_with("\u{feff}会议周次,编号,承办单位,承办领导,指令内容,反馈期限,状态"),
@@ -293,8 +257,7 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     );
 
     // Later events change nothing in an earlier meeting's agenda or its workbook.
-    expect(
-        &app,
+    app.expect(
         &t,
         &format!("{a}/activities"),
         json!({"kind": "reception", "held_on": "2026-03-23", "summary": "接访"}),
@@ -302,8 +265,7 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     )
     .await?;
     let wang = feedback(2);
-    expect(
-        &app,
+    app.expect(
         &t,
         &wang,
         json!({"text": "已召开专题会", "on": "2026-03-23"}),
@@ -312,7 +274,8 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     .await?;
     assert_eq!(app.get(&t, &format!("/meetings/{m2}")).await?.json, agenda2);
     assert_eq!(
-        download(&app, &t, &format!("/meetings/{m2}/agenda.xlsx")).await?,
+        app.download(&t, &format!("/meetings/{m2}/agenda.xlsx"))
+            .await?,
         workbook2
     );
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(workbook2))?;

@@ -5,7 +5,6 @@
 use calamine::{Data, Reader, Xlsx};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use zhzj_proto::Command;
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 /// Sets the clock to a China time in 2026.
@@ -16,12 +15,6 @@ fn set(app: &TestApp, month: u32, day: u32, hour: u32) {
     {
         app.services.clock.set(time);
     }
-}
-
-/// Sends a command (as the test administrator) straight to the service.
-async fn run(app: &TestApp, command: Value) -> anyhow::Result<String> {
-    let command: Command = serde_json::from_value(command)?;
-    Ok(app.services.ok(command).await?.aggregate_id)
 }
 
 /// Registers test case `n`, in 中华街道 unless another district is given; as a new petition
@@ -40,25 +33,7 @@ async fn register(
     if new {
         command["list_source"] = json!("new_petition");
     }
-    run(app, command).await
-}
-
-/// Owns, claims and reviews a case through both levels: crossed off.
-async fn cross_off(app: &TestApp, case: &str) -> anyhow::Result<()> {
-    run(
-        app,
-        json!({"type": "assign_leader", "case_id": case, "leader_id": "ldr-siming-1"}),
-    )
-    .await?;
-    run(app, json!({"type": "claim_resolution", "case_id": case, "ground": "solved", "summary": "已解决", "evidence": ["回访记录"]})).await?;
-    for level in ["district", "city"] {
-        run(
-            app,
-            json!({"type": "review_claim", "case_id": case, "level": level, "accept": true}),
-        )
-        .await?;
-    }
-    Ok(())
+    app.command(command).await
 }
 
 fn ratio(area: &Value, figure: &str) -> (i64, i64) {
@@ -74,27 +49,16 @@ fn area<'a>(list: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-async fn download(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    let response = app
-        .http
-        .get(app.api(path))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    assert_eq!(response.status().as_u16(), 200, "{path}");
-    Ok(response.bytes().await?.to_vec())
-}
-
 #[tokio::test]
 async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
-    run(&app, json!({"type": "add_unit", "unit_id": "xm-huli", "parent_id": "xm", "name": "湖里区", "kind": "district"})).await?;
+    app.command(json!({"type": "add_unit", "unit_id": "xm-huli", "parent_id": "xm", "name": "湖里区", "kind": "district"})).await?;
 
     // February: S0 put on the list and crossed off — not on March's list.
     set(&app, 2, 20, 10);
     let s0 = register(&app, 10, None, false).await?;
     set(&app, 2, 25, 10);
-    cross_off(&app, &s0).await?;
+    app.cross_off(&s0).await?;
 
     // 2 March: S1 and S2 come as new petitions (notice due 17 March), S3 from screening; 湖里
     // gets H1 and H2.
@@ -105,7 +69,7 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     let h1 = register(&app, 4, Some("xm-huli"), false).await?;
     register(&app, 5, Some("xm-huli"), false).await?;
     // S3 is led by 市住房局.
-    run(&app, json!({"type": "set_responsible_units", "case_id": s3, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
+    app.command(json!({"type": "set_responsible_units", "case_id": s3, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
     // 3–4 March: three activities on S2, two of them receptions on the same day.
     set(&app, 3, 4, 10);
     for (kind, day) in [
@@ -113,24 +77,24 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
         ("reception", "2026-03-03"),
         ("home_visit", "2026-03-04"),
     ] {
-        run(&app, json!({"type": "record_activity", "case_id": s2, "leader_id": "ldr-siming-2", "kind": kind, "held_on": day, "summary": "工作记录"})).await?;
+        app.command(json!({"type": "record_activity", "case_id": s2, "leader_id": "ldr-siming-2", "kind": kind, "held_on": day, "summary": "工作记录"})).await?;
     }
     // 5 March: S1 notified in time; 6 March: S3 replied, well before its deadline.
     set(&app, 3, 6, 10);
-    run(&app, json!({"type": "record_procedure_step", "case_id": s1, "step": "acceptance_notified", "on": "2026-03-05", "summary": "告知"})).await?;
-    run(&app, json!({"type": "record_procedure_step", "case_id": s3, "step": "replied", "on": "2026-03-06", "summary": "答复"})).await?;
+    app.command(json!({"type": "record_procedure_step", "case_id": s1, "step": "acceptance_notified", "on": "2026-03-05", "summary": "告知"})).await?;
+    app.command(json!({"type": "record_procedure_step", "case_id": s3, "step": "replied", "on": "2026-03-06", "summary": "答复"})).await?;
     // 10 March: S1 crossed off; 12 March: S1 rated 满意, S3 未评价; 15 March: H1 crossed off.
     set(&app, 3, 10, 10);
-    cross_off(&app, &s1).await?;
+    app.cross_off(&s1).await?;
     set(&app, 3, 12, 10);
     for (case, rating) in [(&s1, "satisfied"), (&s3, "not_rated")] {
-        run(&app, json!({"type": "rate_satisfaction", "case_id": case, "rating": rating, "rated_on": "2026-03-12", "rated_by": "电话回访"})).await?;
+        app.command(json!({"type": "rate_satisfaction", "case_id": case, "rating": rating, "rated_on": "2026-03-12", "rated_by": "电话回访"})).await?;
     }
     set(&app, 3, 15, 10);
-    cross_off(&app, &h1).await?;
+    app.cross_off(&h1).await?;
     // 20 March: S1's petitioner comes back (重复信访, 回潮).
     set(&app, 3, 20, 10);
-    run(&app, json!({"type": "record_petition", "case_id": s1, "received_on": "2026-03-20", "channel": "visit", "summary": "再次来访"})).await?;
+    app.command(json!({"type": "record_petition", "case_id": s1, "received_on": "2026-03-20", "channel": "visit", "summary": "再次来访"})).await?;
 
     // Not before the month is over, not by a town, once.
     set(&app, 3, 31, 10);
@@ -196,15 +160,18 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     assert_eq!(ratio(department, "participation"), (0, 1));
 
     // Published means frozen: April's events change nothing in March's bulletin or its file.
-    let workbook = download(&app, &city, "/bulletins/2026-03/export.xlsx").await?;
+    let workbook = app
+        .download(&city, "/bulletins/2026-03/export.xlsx")
+        .await?;
     set(&app, 4, 2, 10);
-    cross_off(&app, &s2).await?;
-    run(&app, json!({"type": "record_petition", "case_id": h1, "received_on": "2026-03-30", "channel": "letter", "summary": "补登三月来信"})).await?;
+    app.cross_off(&s2).await?;
+    app.command(json!({"type": "record_petition", "case_id": h1, "received_on": "2026-03-30", "channel": "letter", "summary": "补登三月来信"})).await?;
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     let city = app.login("xietiao").await?;
     assert_eq!(app.get(&city, "/bulletins/2026-03").await?.json, bulletin);
     assert_eq!(
-        download(&app, &city, "/bulletins/2026-03/export.xlsx").await?,
+        app.download(&city, "/bulletins/2026-03/export.xlsx")
+            .await?,
         workbook
     );
     // April's draft sees them: S1 (reopened), S2 and S3 on the list, S2 crossed off.
@@ -231,7 +198,8 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     assert_eq!(districts.get_value((2, 2)), Some(&Data::Float(1.0)));
     assert_eq!(districts.get_value((2, 3)), Some(&Data::Float(3.0)));
     let csv = String::from_utf8(
-        download(&app, &city, "/bulletins/2026-03/export.csv?part=towns").await?,
+        app.download(&city, "/bulletins/2026-03/export.csv?part=towns")
+            .await?,
     )?;
     assert!(
         csv.starts_with("\u{feff}区,镇街,排名,化解数,清单案件数,化解率(%)"),

@@ -5,35 +5,12 @@
 use calamine::{Data, Reader, Xlsx};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use zhzj_proto::Command;
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 fn set(app: &TestApp, month: u32, day: u32) {
     if let Some(time) = Utc.with_ymd_and_hms(2026, month, day, 2, 0, 0).single() {
         app.services.clock.set(time);
     }
-}
-
-async fn run(app: &TestApp, command: Value) -> anyhow::Result<String> {
-    let command: Command = serde_json::from_value(command)?;
-    Ok(app.services.ok(command).await?.aggregate_id)
-}
-
-async fn cross_off(app: &TestApp, case: &str) -> anyhow::Result<()> {
-    run(
-        app,
-        json!({"type": "assign_leader", "case_id": case, "leader_id": "ldr-siming-1"}),
-    )
-    .await?;
-    run(app, json!({"type": "claim_resolution", "case_id": case, "ground": "solved", "summary": "已解决", "evidence": ["回访记录"]})).await?;
-    for level in ["district", "city"] {
-        run(
-            app,
-            json!({"type": "review_claim", "case_id": case, "level": level, "accept": true}),
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// `(resolved, hard cases, target count, met)` of an area.
@@ -66,7 +43,7 @@ fn statuses(push: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
-    run(&app, json!({"type": "add_unit", "unit_id": "xm-huli", "parent_id": "xm", "name": "湖里区", "kind": "district"})).await?;
+    app.command(json!({"type": "add_unit", "unit_id": "xm-huli", "parent_id": "xm", "name": "湖里区", "kind": "district"})).await?;
     let mut cases = Vec::new();
     for n in 1..=4 {
         let mut command = serde_json::to_value(register_case(n))?;
@@ -74,10 +51,10 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
             command["district_id"] = json!("xm-huli");
             command["town_id"] = Value::Null;
         }
-        cases.push(run(&app, command).await?);
+        cases.push(app.command(command).await?);
     }
     let (s1, s2, s3, h1) = (&cases[0], &cases[1], &cases[2], &cases[3]);
-    run(&app, json!({"type": "set_responsible_units", "case_id": s3, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
+    app.command(json!({"type": "set_responsible_units", "case_id": s3, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
 
     // 30 March: the city launches the second quarter's push.
     set(&app, 3, 30);
@@ -130,13 +107,13 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
 
     // April: S1 and S3 crossed off, S3 then reopened; May: H1 crossed off; July: S2, too late.
     set(&app, 4, 10);
-    cross_off(&app, s1).await?;
+    app.cross_off(s1).await?;
     set(&app, 4, 15);
-    cross_off(&app, s3).await?;
+    app.cross_off(s3).await?;
     set(&app, 4, 20);
-    run(&app, json!({"type": "record_petition", "case_id": s3, "received_on": "2026-04-20", "channel": "phone", "summary": "再次来电"})).await?;
+    app.command(json!({"type": "record_petition", "case_id": s3, "received_on": "2026-04-20", "channel": "phone", "summary": "再次来电"})).await?;
     set(&app, 5, 10);
-    cross_off(&app, h1).await?;
+    app.cross_off(h1).await?;
 
     set(&app, 6, 30);
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
@@ -153,7 +130,7 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
     assert_eq!(during["total"], json!({"numerator": 2, "denominator": 4}));
 
     set(&app, 7, 2);
-    cross_off(&app, s2).await?;
+    app.cross_off(s2).await?;
     set(&app, 7, 5);
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     let city = app.login("xietiao").await?;

@@ -10,30 +10,8 @@ use serde_json::{Value, json};
 use zhzj_deadlines::Limits;
 use zhzj_projector::{Projection, ProjectorSettings, ensure_settings};
 use zhzj_tests::{
-    DbKind, TestApp, TestDb, register_case, run_projections, seeded_stack, spawn_app,
-    wait_caught_up,
+    DbKind, TestDb, register_case, run_projections, seeded_stack, spawn_app, wait_caught_up,
 };
-
-/// Posts, checks the status and that a refusal appended nothing; returns the body.
-async fn expect(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    body: Value,
-    status: u16,
-) -> anyhow::Result<Value> {
-    let before = app.log_position().await?;
-    let answer = app.post(token, path, &body).await?;
-    assert_eq!(answer.status, status, "{path} {body}: {answer:?}");
-    if status >= 400 {
-        assert_eq!(
-            app.log_position().await?,
-            before,
-            "{path}: nothing appended"
-        );
-    }
-    Ok(answer.json)
-}
 
 fn step(step: &str, on: &str) -> Value {
     json!({"step": step, "on": on, "summary": format!("{step} 记录")})
@@ -52,7 +30,7 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     // A new petition, put on the list on Monday 2026-03-02 (the test clock).
     let mut body = zhzj_tests::registration_json(1);
     body["list_source"] = json!("new_petition");
-    let registered = expect(&app, t, "/cases", body, 201).await?;
+    let registered = app.expect(t, "/cases", body, 201).await?;
     let case = format!(
         "/cases/{}",
         registered["aggregate_id"].as_str().unwrap_or("")
@@ -71,24 +49,21 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     );
 
     // Out of order, in the future, with a field that does not belong: refused, nothing appended.
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("first_review_requested", "2026-03-02"),
         409,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("second_review_answered", "2026-03-02"),
         409,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("acceptance_notified", "2026-03-03"),
@@ -97,9 +72,8 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     .await?;
     let mut with_days = step("replied", "2026-03-02");
     with_days["hearing_days"] = json!(3);
-    expect(&app, t, &procedure, with_days, 422).await?;
-    expect(
-        &app,
+    app.expect(t, &procedure, with_days, 422).await?;
+    app.expect(
         t,
         &procedure,
         json!({"step": "replied", "on": "2026-03-02"}),
@@ -108,16 +82,14 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     .await?;
 
     // Notified: the handling period (2026-05-06, past 劳动节) is what runs now.
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("acceptance_notified", "2026-03-02"),
         201,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("acceptance_notified", "2026-03-02"),
@@ -139,7 +111,8 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
 
     // The reply ends the handling: no clock of the bureau's runs, the petitioner has 30 days
     // (to Wednesday 2026-04-01) to ask for a first review.
-    expect(&app, t, &procedure, step("replied", "2026-03-02"), 201).await?;
+    app.expect(t, &procedure, step("replied", "2026-03-02"), 201)
+        .await?;
     let view = app.get(t, &case).await?.json;
     assert_eq!(view["next_deadline"], Value::Null);
     assert_eq!(
@@ -155,8 +128,7 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     );
 
     // 复查: asked for and answered within 30 days each.
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("first_review_requested", "2026-03-02"),
@@ -171,8 +143,7 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
         ),
         (json!("2026-04-01"), json!("first_review_answer"))
     );
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("first_review_answered", "2026-03-02"),
@@ -188,8 +159,7 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
 
     // 复核 with a hearing of 10 days, not counted: 2026-04-01 + 10 = Saturday 04-11, so Monday
     // 2026-04-13.
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("second_review_requested", "2026-03-02"),
@@ -197,9 +167,9 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     )
     .await?;
     let mut hearing = step("hearing_held", "2026-03-02");
-    expect(&app, t, &procedure, hearing.clone(), 422).await?;
+    app.expect(t, &procedure, hearing.clone(), 422).await?;
     hearing["hearing_days"] = json!(10);
-    expect(&app, t, &procedure, hearing, 201).await?;
+    app.expect(t, &procedure, hearing, 201).await?;
     let view = app.get(t, &case).await?.json;
     assert_eq!(
         (
@@ -212,30 +182,28 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
     assert_eq!(view["procedure"][5]["label"], "听证");
 
     // The answer concludes the matter (终结): nothing further is recorded in the procedure.
-    expect(
-        &app,
+    app.expect(
         t,
         &procedure,
         step("second_review_answered", "2026-03-02"),
         201,
     )
     .await?;
-    expect(&app, t, &procedure, step("replied", "2026-03-02"), 409).await?;
+    app.expect(t, &procedure, step("replied", "2026-03-02"), 409)
+        .await?;
     let view = app.get(t, &case).await?.json;
     assert_eq!(view["next_deadline"], Value::Null);
 
     // Crossed off, then the petitioner comes back on the same facts: the petition counts as a
     // repeat petition, but a concluded matter is not accepted again — no relapse, no reopening.
-    expect(
-        &app,
+    app.expect(
         t,
         &format!("{case}/leader"),
         json!({"leader_id": "ldr-siming-1"}),
         200,
     )
     .await?;
-    expect(
-        &app,
+    app.expect(
         t,
         &format!("{case}/claims"),
         json!({"ground": "legally_concluded", "summary": "复核终结", "evidence": ["复核意见书"]}),
@@ -250,8 +218,7 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
                 "shenhe-shi"
             })
             .await?;
-        expect(
-            &app,
+        app.expect(
             &reviewer,
             &format!("{case}/claims/review"),
             json!({"level": level, "accept": true}),
@@ -264,7 +231,9 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
         .unwrap_or(0);
     let petition =
         json!({"received_on": "2026-03-02", "channel": "visit", "summary": "同一事实再次来访"});
-    let reply = expect(&app, t, &format!("{case}/petitions"), petition, 201).await?;
+    let reply = app
+        .expect(t, &format!("{case}/petitions"), petition, 201)
+        .await?;
     assert_eq!(
         reply["version"],
         before + 1,
@@ -286,14 +255,9 @@ async fn the_procedure_runs_its_clocks_in_order_up_to_the_conclusion() -> anyhow
 async fn a_late_request_for_review_is_refused_and_late_years_are_estimates() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
     let token = app.login("xietiao").await?;
-    let registered = expect(
-        &app,
-        &token,
-        "/cases",
-        zhzj_tests::registration_json(1),
-        201,
-    )
-    .await?;
+    let registered = app
+        .expect(&token, "/cases", zhzj_tests::registration_json(1), 201)
+        .await?;
     let case = format!(
         "/cases/{}",
         registered["aggregate_id"].as_str().unwrap_or("")
@@ -303,22 +267,22 @@ async fn a_late_request_for_review_is_refused_and_late_years_are_estimates() -> 
     let view = app.get(&token, &case).await?.json;
     assert_eq!(view["next_deadline_step"], "handling");
     assert!(clock(&view, "acceptance_notice").is_none(), "{view}");
-    expect(&app, &token, &procedure, step("replied", "2026-03-02"), 201).await?;
+    app.expect(&token, &procedure, step("replied", "2026-03-02"), 201)
+        .await?;
 
     // 40 days on, the petitioner's 30 days (to 2026-04-01) are over.
     app.services.clock.advance(chrono::Duration::days(40));
     let token = app.login("xietiao").await?;
-    let late = expect(
-        &app,
-        &token,
-        &procedure,
-        step("first_review_requested", "2026-04-02"),
-        422,
-    )
-    .await?;
+    let late = app
+        .expect(
+            &token,
+            &procedure,
+            step("first_review_requested", "2026-04-02"),
+            422,
+        )
+        .await?;
     assert_eq!(late["error"]["field"], "command.on", "{late}");
-    expect(
-        &app,
+    app.expect(
         &token,
         &procedure,
         step("first_review_requested", "2026-04-01"),
@@ -330,14 +294,9 @@ async fn a_late_request_for_review_is_refused_and_late_years_are_estimates() -> 
     // published: the deadline is flagged as an estimate.
     app.services.clock.advance(chrono::Duration::days(240));
     let token = app.login("xietiao").await?;
-    let registered = expect(
-        &app,
-        &token,
-        "/cases",
-        zhzj_tests::registration_json(2),
-        201,
-    )
-    .await?;
+    let registered = app
+        .expect(&token, "/cases", zhzj_tests::registration_json(2), 201)
+        .await?;
     let view = app
         .get(
             &token,

@@ -118,6 +118,42 @@ fn path_parameter(name: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
 }
 
+/// A file download (XLSX or CSV) with its parameters; a CSV of a multi-sheet report takes
+/// `part`.
+fn export_operation(
+    id: &str,
+    summary: &str,
+    media: &str,
+    parameters: &Value,
+    csv_part: bool,
+    error: &Value,
+) -> Value {
+    let mut export = operation(
+        Operation {
+            id,
+            summary,
+            request: None,
+            ok_status: "200",
+            ok: json!({"type": "string", "contentMediaType": media}),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    let mut parameters = parameters.clone();
+    if let Some(list) = parameters.as_array_mut()
+        && csv_part
+        && media == "text/csv"
+    {
+        list.push(json!({"name": "part", "in": "query", "required": false,
+                         "schema": {"type": "string"}}));
+    }
+    export["parameters"] = parameters;
+    export["responses"]["200"]["content"] =
+        json!({media: {"schema": {"type": "string", "format": "binary"}}});
+    export
+}
+
 /// `?reveal=personal` on the case reads.
 fn reveal_parameter() -> Value {
     json!({
@@ -409,29 +445,11 @@ fn build() -> Value {
             "text/csv",
         ),
     ] {
-        let mut export = operation(
-            Operation {
-                id,
-                summary,
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "string", "contentMediaType": media}),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
-            &error,
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &quarter_parameter, true, &error),
         );
-        let mut parameters = quarter_parameter.clone();
-        if let Some(list) = parameters.as_array_mut()
-            && media == "text/csv"
-        {
-            list.push(json!({"name": "part", "in": "query", "required": false,
-                             "schema": {"type": "string"}}));
-        }
-        export["parameters"] = parameters;
-        export["responses"]["200"]["content"] =
-            json!({media: {"schema": {"type": "string", "format": "binary"}}});
-        add(path, "get", export);
     }
     // 月通报: drafts, publication (freezing), exports.
     add(
@@ -495,29 +513,11 @@ fn build() -> Value {
             "text/csv",
         ),
     ] {
-        let mut export = operation(
-            Operation {
-                id,
-                summary,
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "string", "contentMediaType": media}),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
-            &error,
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &month_parameter, true, &error),
         );
-        let mut parameters = month_parameter.clone();
-        if let Some(list) = parameters.as_array_mut()
-            && media == "text/csv"
-        {
-            list.push(json!({"name": "part", "in": "query", "required": false,
-                             "schema": {"type": "string"}}));
-        }
-        export["parameters"] = parameters;
-        export["responses"]["200"]["content"] =
-            json!({media: {"schema": {"type": "string", "format": "binary"}}});
-        add(path, "get", export);
     }
     // 周调度: meetings, their agendas (as of the meeting), instructions and feedback.
     add(
@@ -585,29 +585,11 @@ fn build() -> Value {
             "text/csv",
         ),
     ] {
-        let mut export = operation(
-            Operation {
-                id,
-                summary,
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "string", "contentMediaType": media}),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
-            &error,
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &agenda_parameters, true, &error),
         );
-        let mut parameters = agenda_parameters.clone();
-        if let Some(list) = parameters.as_array_mut()
-            && media == "text/csv"
-        {
-            list.push(json!({"name": "part", "in": "query", "required": false,
-                             "schema": {"type": "string"}}));
-        }
-        export["parameters"] = parameters;
-        export["responses"]["200"]["content"] =
-            json!({media: {"schema": {"type": "string", "format": "binary"}}});
-        add(path, "get", export);
     }
     for (path, id, summary, body) in [
         (
@@ -690,22 +672,11 @@ fn build() -> Value {
             "text/csv",
         ),
     ] {
-        let mut export = operation(
-            Operation {
-                id,
-                summary,
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "string", "contentMediaType": media}),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
-            &error,
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &filters, false, &error),
         );
-        export["parameters"] = filters.clone();
-        export["responses"]["200"]["content"] =
-            json!({media: {"schema": {"type": "string", "format": "binary"}}});
-        add(path, "get", export);
     }
     let mut duplicates = operation(
         Operation {
