@@ -28,6 +28,8 @@ pub struct DemoReport {
     pub cases_added: usize,
     /// Cases that were there already.
     pub cases_present: usize,
+    /// Campaign steps (meetings, instructions, feedback, bulletins, the push) applied.
+    pub campaign_added: usize,
     /// Accounts created.
     pub accounts_added: usize,
 }
@@ -162,6 +164,28 @@ pub async fn load(
             report.cases_added += 1;
         } else {
             report.cases_present += 1;
+        }
+    }
+    // The campaign rhythm, once: skipped whole when its first meeting is in the log (repeating
+    // an instruction would issue it again).
+    let first_meeting = data.campaign.iter().find_map(|step| match &step.command {
+        Command::HoldMeeting(c) => Some(zhzj_cases::campaign::meeting_id(
+            &c.unit_id,
+            zhzj_store::china_date(step.at),
+        )),
+        _ => None,
+    });
+    if let Some(meeting) = first_meeting
+        && log
+            .load_last(AggregateType::Meeting, &meeting)
+            .await?
+            .is_none()
+        && !shutdown.is_cancelled()
+    {
+        for step in &data.campaign {
+            if apply(&service, log, &clock, step, &admin).await? {
+                report.campaign_added += 1;
+            }
         }
     }
     for (username, password, display_name, roles, unit) in DEMO_ACCOUNTS {

@@ -277,6 +277,7 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
                 directory_added = report.directory_added,
                 cases_added = report.cases_added,
                 cases_already_present = report.cases_present,
+                campaign_added = report.campaign_added,
                 accounts_added = report.accounts_added,
                 "demo loaded; log in as admin / zhzj-demo-2026"
             ),

@@ -139,12 +139,44 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
             .count()
     });
     assert!(active > 20, "leaders with logged work: {active}");
+    // The campaign rhythm: three weekly meetings of 思明区 with their agendas, published
+    // bulletins, this quarter's push.
+    let meetings = get(&up, &token, "/meetings").await?;
+    assert_eq!(meetings.as_array().map(Vec::len), Some(3), "{meetings}");
+    let latest = meetings[0]["meeting_id"].as_str().unwrap_or("");
+    let agenda = get(&up, &token, &format!("/meetings/{latest}")).await?;
+    assert_eq!(
+        agenda["sections"].as_array().map(Vec::len),
+        Some(7),
+        "{agenda}"
+    );
+    assert!(
+        agenda["instructions"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty()),
+        "instructions of earlier meetings: {agenda}"
+    );
+    let bulletins = get(&up, &token, "/bulletins").await?;
+    let month = bulletins[0]["month"].as_str().unwrap_or("");
+    let bulletin = get(&up, &token, &format!("/bulletins/{month}")).await?;
+    assert_eq!(
+        bulletin["districts"].as_array().map(Vec::len),
+        Some(6),
+        "{bulletin}"
+    );
+    let pushes = get(&up, &token, "/pushes").await?;
+    assert_eq!(pushes[0]["cases"], 12, "{pushes}");
     let position = last_position(&up).await?;
     up.stop_with(Signal::SIGINT).await?;
 
     let up = Up::start(data, &["--demo"]).await?;
     let second = demo_loaded(&up, 2).await?;
-    for added in ["directory_added=0", "cases_added=0", "accounts_added=0"] {
+    for added in [
+        "directory_added=0",
+        "cases_added=0",
+        "campaign_added=0",
+        "accounts_added=0",
+    ] {
         assert!(second.contains(added), "{second}");
     }
     assert_eq!(last_position(&up).await?, position, "nothing appended");
