@@ -19,10 +19,13 @@ async fn at(app: &TestApp, day: u32, hour: u32, user: &str) -> anyhow::Result<St
     app.login(user).await
 }
 
-async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<String> {
-    let reply = app
-        .expect(token, "/cases", registration_json(n), 201)
-        .await?;
+async fn register(app: &TestApp, token: &str, n: u32, new: bool) -> anyhow::Result<String> {
+    let mut body = registration_json(n);
+    if new {
+        // A new petition owes a notice of acceptance within 15 days.
+        body["list_source"] = json!("new_petition");
+    }
+    let reply = app.expect(token, "/cases", body, 201).await?;
     Ok(format!(
         "/cases/{}",
         reply["aggregate_id"].as_str().unwrap_or("")
@@ -57,15 +60,15 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     let leader = json!({"leader_id": "ldr-siming-1"});
     let claim = json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]});
 
-    // Mon 2 March 11:00: cases A and B; A owned by 李明. Thu 5 March: case C; B owned and
-    // claimed resolved.
+    // Mon 2 March 11:00: cases A and B; A owned by 李明. Thu 5 March: case C, a new petition
+    // whose notice of acceptance is due Fri 20 March; B owned and claimed resolved.
     let t = at(&app, 2, 11, "xietiao").await?;
-    let a = register(&app, &t, 1).await?;
-    let b = register(&app, &t, 2).await?;
+    let a = register(&app, &t, 1, false).await?;
+    let b = register(&app, &t, 2, false).await?;
     app.expect(&t, &format!("{a}/leader"), leader.clone(), 200)
         .await?;
     let t = at(&app, 5, 9, "xietiao").await?;
-    let c = register(&app, &t, 3).await?;
+    let c = register(&app, &t, 3, true).await?;
     app.expect(&t, &format!("{b}/leader"), leader.clone(), 200)
         .await?;
     app.expect(&t, &format!("{b}/claims"), claim, 201).await?;
@@ -199,8 +202,9 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     assert_eq!(section(&agenda2, "crossed_off"), (1, 0, vec![nb.clone()]));
     assert_eq!(section(&agenda2, "relapses"), (1, 0, vec![nb.clone()]));
     assert_eq!(section(&agenda2, "awaiting_review"), (0, 1, vec![]));
-    // B's new notice of acceptance is due 27 March: 11 days, not yet "due soon".
-    assert_eq!(section(&agenda2, "due_soon"), (0, 0, vec![]));
+    // C's notice is due in 4 days; B's new one (27 March) in 11, not yet "due soon".
+    assert_eq!(section(&agenda2, "due_soon"), (1, 0, vec![nc.clone()]));
+    assert_eq!(section(&agenda2, "overdue"), (0, 0, vec![]));
     let statuses: Vec<(u64, String)> = agenda2["instructions"]
         .as_array()
         .map(|list| {
@@ -237,8 +241,15 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
         section(&agenda3, "idle_owned"),
         (2, 2, vec![na.clone(), nb.clone()])
     );
-    // B's notice of acceptance, due 27 March, is 4 days away.
-    assert_eq!(section(&agenda3, "due_soon"), (1, 0, vec![nb.clone()]));
+    // C's notice was due 20 March and never given; B's, due 27 March, is 4 days away (a week
+    // earlier C's was).
+    assert_eq!(section(&agenda3, "overdue"), (1, 0, vec![nc.clone()]));
+    let overdue = &agenda3["sections"][3]["rows"][0];
+    assert_eq!(
+        (overdue["date"].clone(), overdue["detail"].clone()),
+        (json!("2026-03-20"), json!("告知是否受理已超期3天"))
+    );
+    assert_eq!(section(&agenda3, "due_soon"), (1, 1, vec![nb.clone()]));
     // Instruction 1 was answered before this week; instruction 2 is past its deadline.
     assert_eq!(agenda3["instructions"].as_array().map(Vec::len), Some(1));
     assert_eq!(agenda3["instructions"][0]["status_label"], "逾期未反馈");

@@ -6,7 +6,8 @@
 //!
 //! "This week" is the 7 days up to the meeting, "last week" the 7 days before; a state (overdue,
 //! idle, waiting) is counted at the meeting and 7 days earlier. Only events at or before the
-//! meeting's log position are read, so the agenda is the same whenever it is regenerated.
+//! meeting's log position are read — the cases, the meetings and the directory — so the agenda
+//! is the same whenever it is regenerated.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,10 +35,9 @@ pub struct AgendaRequest {
     pub title: String,
     /// Its ISO week.
     pub week: String,
-    /// The unit whose meeting it is.
+    /// The unit whose meeting it is (its cases, and those of the units under it as the
+    /// directory stood at the meeting, are on the agenda).
     pub unit: UnitRef,
-    /// That unit and every unit under it (the cases the meeting covers).
-    pub units: Vec<String>,
     /// When it was held.
     pub held_at: DateTime<Utc>,
     /// The log position the agenda is drawn at.
@@ -428,9 +428,35 @@ fn instruction_counts(instructions: &[IssuedInstruction], at: DateTime<Utc>) -> 
     (open.len(), overdue)
 }
 
+/// `root` and every unit under it, from the directory events in `events`.
+fn subtree_as_of(events: &[ArchivedEvent], root: &str) -> Vec<String> {
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for archived in events {
+        if let DomainEvent::Directory(zhzj_proto::DirectoryEvent::UnitAdded(e)) = &archived.event
+            && let Some(parent) = &e.parent_id
+        {
+            children
+                .entry(parent.as_str())
+                .or_default()
+                .push(&e.unit_id);
+        }
+    }
+    let mut units = vec![root.to_owned()];
+    let mut next = 0;
+    while let Some(unit) = units.get(next).cloned() {
+        next += 1;
+        for child in children.get(unit.as_str()).into_iter().flatten() {
+            if !units.iter().any(|u| u == child) {
+                units.push((*child).to_owned());
+            }
+        }
+    }
+    units
+}
+
 /// Draws the agenda of a meeting from the archive.
 pub async fn agenda(store: &ReadStore, request: &AgendaRequest) -> Result<Agenda, FiguresError> {
-    let events = events_up_to(store, &["case", "meeting"], request.as_of_position).await?;
+    let events = events_up_to(store, &["case", "meeting", "unit"], request.as_of_position).await?;
     Ok(agenda_from(&events, request))
 }
 
@@ -439,7 +465,7 @@ pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda 
     let at = request.held_at;
     let week_ago = at - Duration::days(7);
     let two_weeks_ago = at - Duration::days(14);
-    let units = &request.units;
+    let units = &subtree_as_of(events, &request.unit.id);
     let now = fold_cases(events, at, &request.limits);
     let before = fold_cases(events, week_ago, &request.limits);
     let today = china_date(at);

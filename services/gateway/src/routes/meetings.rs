@@ -17,7 +17,7 @@ use zhzj_proto::events::UnitRef;
 use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
-use crate::scope::{Scope, subtree};
+use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
 /// Days without leader activity after which an owned case is listed, unless asked otherwise.
@@ -124,7 +124,6 @@ async fn draw_agenda(
         meeting_id: meeting.meeting_id.clone(),
         title: meeting.title.clone(),
         week: meeting.week.clone(),
-        units: subtree(state, &meeting.unit.id).await?,
         unit: meeting.unit,
         held_at,
         as_of_position: meeting.as_of_position,
