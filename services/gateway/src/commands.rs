@@ -232,6 +232,37 @@ async fn keep_answer(
         .map(|(_, answer)| answer))
 }
 
+/// Sends one command of a batch (a ledger import) as `user`, with a given command id, without
+/// waiting for the read views; returns the accepted position.
+pub(crate) async fn send_batch_command(
+    state: &AppState,
+    user: &crate::User,
+    command_id: Uuid,
+    correlation_id: Uuid,
+    command: Command,
+) -> Result<CommandReply, ApiError> {
+    let subject = command.subject();
+    let request = CommandRequest {
+        command_id,
+        correlation_id: Some(correlation_id),
+        causation_id: None,
+        actor: user.actor(),
+        expected_version: None,
+        command,
+    };
+    let payload = serde_json::to_vec(&request).map_err(ApiError::internal)?;
+    request_command(state, subject, payload).await
+}
+
+/// Waits (within the read-your-writes bound) until every read view has reached `position`.
+pub(crate) async fn wait_visible(state: &AppState, position: u64) -> bool {
+    state
+        .inner
+        .projections
+        .wait_for(position, state.config().read_your_writes)
+        .await
+}
+
 /// Sends the command and waits for the read views to show it.
 async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<WriteReply, ApiError> {
     tracing::Span::current().record("command_id", tracing::field::display(command_id));

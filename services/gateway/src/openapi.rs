@@ -14,9 +14,10 @@ use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
     ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, FeedbackBody,
-    HoldMeetingBody, InstructionBody, LaunchPushBody, LeadersView, LoginRequest, MeetingListItem,
-    OrgView, PetitionBody, ProcedureBody, PublishBulletinBody, PublishedBulletin, PushListItem,
-    RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply, SetUnitsBody,
+    HoldMeetingBody, ImportRefused, ImportReport, InstructionBody, LaunchPushBody, LeadersView,
+    LoginRequest, MeetingListItem, OrgView, PetitionBody, ProcedureBody, PublishBulletinBody,
+    PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
+    SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -382,6 +383,69 @@ fn build() -> Value {
             }
         }
         add(path, "post", op);
+    }
+    // 台账: template, import (all or nothing), export in the same template.
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/ledger/template.xlsx",
+            "ledgerTemplateXlsx",
+            "下载台账导入模板（XLSX）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/ledger/template.csv",
+            "ledgerTemplateCsv",
+            "下载台账导入模板（CSV，UTF-8 带 BOM）",
+            "text/csv",
+        ),
+        (
+            "/api/v1/ledger/export.xlsx",
+            "exportLedgerXlsx",
+            "按导入模板导出台账（含信访人个人信息：限管理员和属地协调员，逐案留痕）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/ledger/export.csv",
+            "exportLedgerCsv",
+            "按导入模板导出台账（CSV；含信访人个人信息，逐案留痕）",
+            "text/csv",
+        ),
+    ] {
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &json!([]), false, &error),
+        );
+    }
+    for (path, id, media) in [
+        (
+            "/api/v1/ledger/import.xlsx",
+            "importLedgerXlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        ("/api/v1/ledger/import.csv", "importLedgerCsv", "text/csv"),
+    ] {
+        let mut import = operation(
+            Operation {
+                id,
+                summary: "导入台账：按表头匹配模板列，先逐行校验，有任何问题即整体不导入并逐行逐列报告（422）；同一台账重复导入不会重复登记",
+                request: None,
+                ok_status: "200",
+                ok: responses.of::<ImportReport>(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            &error,
+        );
+        import["requestBody"] = json!({
+            "required": true,
+            "content": {media: {"schema": {"type": "string", "format": "binary"}}}
+        });
+        import["responses"]["422"] = json!({
+            "description": "台账有问题，未导入任何案件",
+            "content": {"application/json": {"schema": responses.of::<ImportRefused>()}}
+        });
+        add(path, "post", import);
     }
     // 季攻坚: launch, progress, final result, exports.
     add(

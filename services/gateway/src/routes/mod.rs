@@ -7,6 +7,7 @@ mod checklist;
 mod download;
 mod duplicates;
 mod leaders;
+mod ledger;
 mod meetings;
 mod ops;
 mod org;
@@ -36,6 +37,7 @@ pub use cases::{
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCandidate, DuplicateRule};
 pub use leaders::LeadersView;
+pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
 pub use org::OrgView;
 pub use pushes::{LaunchPushBody, PushListItem};
@@ -95,6 +97,18 @@ pub fn router(state: AppState) -> Router {
         .route("/pushes/{quarter}", get(pushes::show))
         .route("/pushes/{quarter}/export.xlsx", get(pushes::export_xlsx))
         .route("/pushes/{quarter}/export.csv", get(pushes::export_csv))
+        .route("/ledger/template.xlsx", get(ledger::template_xlsx))
+        .route("/ledger/template.csv", get(ledger::template_csv))
+        .route(
+            "/ledger/import.xlsx",
+            post(ledger::import_xlsx).layer(DefaultBodyLimit::max(ledger::MAX_LEDGER_BYTES)),
+        )
+        .route(
+            "/ledger/import.csv",
+            post(ledger::import_csv).layer(DefaultBodyLimit::max(ledger::MAX_LEDGER_BYTES)),
+        )
+        .route("/ledger/export.xlsx", get(ledger::export_xlsx))
+        .route("/ledger/export.csv", get(ledger::export_csv))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);
