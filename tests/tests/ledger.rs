@@ -12,7 +12,11 @@ const HEADER: &str = "案件编号,信访人姓名,身份证号,联系电话,住
 /// A valid ledger row for case `n`.
 fn row(n: u32) -> Vec<String> {
     let leader = if n.is_multiple_of(3) { "李明" } else { "" };
-    let unit = if n.is_multiple_of(4) { "市住房局" } else { "" };
+    let unit = if n.is_multiple_of(4) {
+        "市住房局"
+    } else {
+        ""
+    };
     [
         format!("TZ-{n:05}"),
         format!("信访人{n}"),

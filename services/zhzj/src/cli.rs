@@ -47,6 +47,10 @@ pub enum Commands {
     Checklist(CommonOptions),
     /// Manage accounts.
     User(UserArgs),
+    /// Import a ledger (台账, .xlsx or .csv in the template) through the running system.
+    Import(LedgerArgs),
+    /// Export the ledger (.xlsx or .csv, in the import template) from the running system.
+    Export(LedgerArgs),
     /// Run a benchmark (see BENCHMARKS.md).
     Bench(BenchArgs),
 }
@@ -102,6 +106,25 @@ pub enum DuplicateRuleArg {
     IdNumber,
     /// The same ID number, or the same name in the same town and category.
     IdNumberOrNameTownCategory,
+}
+
+/// `zhzj import` / `zhzj export`.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// The ledger file: `.xlsx` or `.csv`.
+    pub file: PathBuf,
+    /// The account to act as (the import is checked against its scope).
+    #[arg(long, env = "ZHZJ_USERNAME")]
+    pub username: String,
+    /// Its password.
+    #[arg(long, env = "ZHZJ_PASSWORD")]
+    pub password: String,
+    /// The gateway's URL; default: the one the running `zhzj up` wrote to `<data dir>/http.url`.
+    #[arg(long, env = "ZHZJ_URL")]
+    pub url: Option<String>,
+    /// Where `zhzj up` keeps its data.
+    #[arg(long, env = "ZHZJ_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
 }
 
 /// `zhzj user …`.

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod demo;
 mod demo_loader;
+mod ledger_cli;
 mod local_nats;
 mod roles;
 
@@ -74,6 +75,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Commands::Status(options) => roles::status(options).await?,
         // A refused command is an answer, not a failure of zhzj: exit 1 without an error report.
         Commands::Command(args) => return roles::send_command(args).await,
+        Commands::Import(args) => return ledger_cli::import(args).await,
+        Commands::Export(args) => return ledger_cli::export(args).await,
         Commands::Checklist(options) => roles::print_checklist(options).await?,
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
     }

@@ -166,6 +166,29 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
     );
     let pushes = get(&up, &token, "/pushes").await?;
     assert_eq!(pushes[0]["cases"], 12, "{pushes}");
+    // The ledger from the command line: exported, it imports nowhere here (every case is
+    // already on the list), and the refusal lists the rows.
+    let ledger = data.join("台账.csv");
+    let ledger_path = ledger.to_string_lossy().into_owned();
+    let as_city = ["--username", "xietiao", "--password", DEMO_PASSWORD];
+    let (ok, out) = zhzj(
+        data,
+        &[&["export", ledger_path.as_str()][..], &as_city[..]].concat(),
+    )
+    .await?;
+    assert!(ok, "{out}");
+    let exported = std::fs::read_to_string(&ledger)?;
+    assert_eq!(exported.lines().count(), 301, "a header and the 300 cases");
+    let (ok, out) = zhzj(
+        data,
+        &[&["import", ledger_path.as_str()][..], &as_city[..]].concat(),
+    )
+    .await?;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("疑似重复") && out.contains("第 301 行"),
+        "{out}"
+    );
     let position = last_position(&up).await?;
     up.stop_with(Signal::SIGINT).await?;
 
