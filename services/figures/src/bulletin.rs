@@ -87,6 +87,10 @@ pub struct AreaFigures {
     pub leader_activities: i64,
     /// Days on which a reception (接访) was held.
     pub reception_days: i64,
+    /// 包案覆盖: cases on the list with an owning leader ÷ cases on the list.
+    pub ownership: Ratio,
+    /// 包案化解率: owned cases crossed off ÷ owned cases on the list.
+    pub owned_resolution: Ratio,
     /// Rank by resolution rate among its peers (equal rates share a rank; none counted last).
     pub rank: usize,
 }
@@ -128,6 +132,8 @@ struct Counts {
     crossed_off: bool,
     on_list_count: i64,
     crossed_off_count: i64,
+    owned_count: i64,
+    owned_crossed_off_count: i64,
     acceptance: Ratio,
     completion: Ratio,
     petitions: i64,
@@ -145,6 +151,7 @@ struct CaseTrack {
     district: String,
     town: Option<String>,
     lead_unit: Option<String>,
+    owned: bool,
     lifecycle: LifecycleRow,
     registered: DateTime<Utc>,
     crossed_off_at_start: bool,
@@ -178,6 +185,36 @@ pub fn bulletin_from(
     limits: &Limits,
 ) -> Option<Bulletin> {
     let (first, next) = month_bounds(month)?;
+    let figures = period_figures(events, first, next, limits);
+    Some(Bulletin {
+        month: month.to_owned(),
+        as_of_position: position,
+        published_at,
+        districts: figures.districts,
+        towns: figures.towns,
+        departments: figures.departments,
+    })
+}
+
+/// The figures of every area over a period, ranked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodFigures {
+    /// The districts, ranked.
+    pub districts: Vec<AreaFigures>,
+    /// The towns, ranked within their district.
+    pub towns: Vec<AreaFigures>,
+    /// The departments, ranked.
+    pub departments: Vec<AreaFigures>,
+}
+
+/// Counts the figures of every area over the days `first` (included) to `next` (excluded), by
+/// the rules of the monthly bulletin (the period may be a month, a quarter, a year).
+pub fn period_figures(
+    events: &[ArchivedEvent],
+    first: NaiveDate,
+    next: NaiveDate,
+    limits: &Limits,
+) -> PeriodFigures {
     let (start, end) = (china_midnight(first), china_midnight(next));
     let in_month = |day: NaiveDate| day >= first && day < next;
     let mut units: BTreeMap<String, Unit> = BTreeMap::new();
@@ -217,6 +254,8 @@ pub fn bulletin_from(
             case.counts.completion.add(false);
         }
         case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
+        case.counts.owned_count = i64::from(case.counts.on_list && case.owned);
+        case.counts.owned_crossed_off_count = i64::from(case.owned && case.counts.crossed_off);
     }
     let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
     for case in cases.values() {
@@ -256,14 +295,11 @@ pub fn bulletin_from(
     }
     let mut departments = figures_of(UnitKind::Department);
     rank(&mut departments);
-    Some(Bulletin {
-        month: month.to_owned(),
-        as_of_position: position,
-        published_at,
+    PeriodFigures {
         districts,
         towns,
         departments,
-    })
+    }
 }
 
 /// Folds one case event into the case's track, counting what the month decided.
@@ -282,6 +318,7 @@ fn follow(
                 district: e.district.id.clone(),
                 town: e.town.as_ref().map(|t| t.id.clone()),
                 lead_unit: None,
+                owned: false,
                 lifecycle: LifecycleRow::default(),
                 registered: archived.occurred_at,
                 crossed_off_at_start: false,
@@ -296,6 +333,7 @@ fn follow(
     let counts = &mut case.counts;
     match event {
         CaseEvent::ResponsibleUnitsSet(e) => case.lead_unit = Some(e.lead.id.clone()),
+        CaseEvent::LeaderAssigned(_) | CaseEvent::LeaderReassigned(_) => case.owned = true,
         CaseEvent::CrossedOff(_) if in_month(day) => counts.crossed_off = true,
         CaseEvent::Reopened(_) if in_month(day) => counts.relapses += 1,
         CaseEvent::PetitionRecorded(e) if in_month(e.received_on) => counts.petitions += 1,
@@ -353,6 +391,8 @@ fn merge(total: &mut Counts, case: &Counts) {
         .reception_days
         .extend(case.reception_days.iter().copied());
     total.crossed_off_count += i64::from(case.crossed_off);
+    total.owned_count += case.owned_count;
+    total.owned_crossed_off_count += case.owned_crossed_off_count;
     total.on_list_count += i64::from(case.on_list);
 }
 
@@ -391,6 +431,14 @@ fn area_figures(
         },
         leader_activities: counts.activities,
         reception_days: i64::try_from(counts.reception_days.len()).unwrap_or(i64::MAX),
+        ownership: Ratio {
+            numerator: counts.owned_count,
+            denominator: counts.on_list_count,
+        },
+        owned_resolution: Ratio {
+            numerator: counts.owned_crossed_off_count,
+            denominator: counts.owned_count,
+        },
         rank: 0,
     }
 }

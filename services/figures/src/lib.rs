@@ -6,6 +6,7 @@
 
 pub mod agenda;
 mod archive;
+pub mod assessment;
 pub mod bulletin;
 pub mod push;
 
@@ -13,7 +14,10 @@ pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
 };
 pub use archive::ArchivedEvent;
-pub use bulletin::{AreaFigures, Bulletin, Ratio, bulletin, bulletin_from, month_bounds};
+pub use bulletin::{
+    AreaFigures, Bulletin, PeriodFigures, Ratio, bulletin, bulletin_from, month_bounds,
+    period_figures,
+};
 pub use push::{
     PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_from,
 };

@@ -1,0 +1,380 @@
+//! Assessment schemes (考核方案) as configuration files, and scoring an area's counted figures
+//! with one. Weights and rules differ by city and year, so a scheme is data: a TOML file naming
+//! each indicator, its weight, its score as a formula over the counted figures (deductions written
+//! into the formula) and its floor and cap. A broken file is refused with the line and the reason.
+//!
+//! The formula's variables are the figures of [`crate::AreaFigures`]: for each ratio `x` of
+//! [`RATIOS`], `x_num`, `x_den` and `x_rate` (numerator ÷ denominator, 1 when nothing was
+//! counted: no case, no deduction); the counts of [`COUNTS`]; `months`, the length of the period
+//! in months; and `weight`, the indicator's own. Functions: `min`, `max`, `if(c, a, b)` and the
+//! arithmetic of `evalexpr`.
+
+use evalexpr::{
+    ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node, Value,
+    build_operator_tree,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::bulletin::{AreaFigures, Ratio};
+
+/// The ratios a formula may use, as `<name>_num`, `<name>_den` and `<name>_rate`.
+pub const RATIOS: [&str; 7] = [
+    "resolution",
+    "timely_acceptance",
+    "on_time_completion",
+    "satisfaction",
+    "participation",
+    "ownership",
+    "owned_resolution",
+];
+
+/// The counts a formula may use.
+pub const COUNTS: [&str; 4] = [
+    "repeat_petitions",
+    "relapses",
+    "leader_activities",
+    "reception_days",
+];
+
+/// A scheme that cannot be used, with the line at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("考核方案第 {line} 行：{reason}")]
+pub struct SchemeError {
+    /// The line (1-based; 0 when the file as a whole is at fault).
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// One indicator as the file writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorFile {
+    key: toml::Spanned<String>,
+    name: String,
+    weight: toml::Spanned<f64>,
+    score: toml::Spanned<String>,
+    #[serde(default)]
+    floor: Option<f64>,
+    #[serde(default)]
+    cap: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemeFile {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    indicators: Vec<IndicatorFile>,
+}
+
+/// An indicator of a scheme.
+#[derive(Debug, Clone)]
+pub struct Indicator {
+    /// Its key.
+    pub key: String,
+    /// Its name (及时受理率 …).
+    pub name: String,
+    /// Its weight: the most it scores.
+    pub weight: f64,
+    /// Its formula.
+    pub formula: String,
+    /// The least it scores (0 unless set).
+    pub floor: f64,
+    /// The most it scores (its weight unless set).
+    pub cap: f64,
+    tree: Node<DefaultNumericTypes>,
+}
+
+/// A scheme: its name and version, and its indicators.
+#[derive(Debug, Clone)]
+pub struct Scheme {
+    /// Its name.
+    pub name: String,
+    /// Its version; an assessment records which it used.
+    pub version: String,
+    /// What it is.
+    pub description: Option<String>,
+    /// The indicators, in order.
+    pub indicators: Vec<Indicator>,
+}
+
+/// The 达川区 scheme of DOMAIN.md, shipped as an example.
+pub const DACHUAN_SCHEME: &str = include_str!("../schemes/dachuan.toml");
+/// The default scheme, built from the seed's indicators.
+pub const DEFAULT_SCHEME: &str = include_str!("../schemes/default.toml");
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.matches('\n').count() + 1)
+}
+
+/// Reads and checks a scheme: every formula must parse and name only known figures.
+pub fn parse_scheme(text: &str) -> Result<Scheme, SchemeError> {
+    let file: SchemeFile = toml::from_str(text).map_err(|e| SchemeError {
+        line: e.span().map_or(0, |span| line_of(text, span.start)),
+        reason: e.message().to_owned(),
+    })?;
+    if file.indicators.is_empty() {
+        return Err(SchemeError {
+            line: 0,
+            reason: "方案没有任何指标 (no indicators)".into(),
+        });
+    }
+    let known = variables();
+    let mut keys = std::collections::HashSet::new();
+    let mut indicators = Vec::with_capacity(file.indicators.len());
+    for indicator in file.indicators {
+        let at = |span: std::ops::Range<usize>| line_of(text, span.start);
+        let key_line = at(indicator.key.span());
+        if !keys.insert(indicator.key.get_ref().clone()) {
+            return Err(SchemeError {
+                line: key_line,
+                reason: format!("指标 `{}` 重复", indicator.key.get_ref()),
+            });
+        }
+        let weight = *indicator.weight.get_ref();
+        if !(weight > 0.0 && weight.is_finite()) {
+            return Err(SchemeError {
+                line: at(indicator.weight.span()),
+                reason: format!("权重须为正数，收到 {weight}"),
+            });
+        }
+        let formula_line = at(indicator.score.span());
+        let formula = indicator.score.get_ref().clone();
+        let tree =
+            build_operator_tree::<DefaultNumericTypes>(&formula).map_err(|e| SchemeError {
+                line: formula_line,
+                reason: format!("公式 `{formula}` 无法解析：{e}"),
+            })?;
+        if let Some(unknown) = tree
+            .iter_variable_identifiers()
+            .find(|v| !known.iter().any(|k| k == v))
+        {
+            return Err(SchemeError {
+                line: formula_line,
+                reason: format!(
+                    "公式 `{formula}` 中的 `{unknown}` 不是可用的统计数（可用：{}）",
+                    known.join("、")
+                ),
+            });
+        }
+        let floor = indicator.floor.unwrap_or(0.0);
+        let cap = indicator.cap.unwrap_or(weight);
+        if floor > cap {
+            return Err(SchemeError {
+                line: key_line,
+                reason: format!("下限 {floor} 高于上限 {cap}"),
+            });
+        }
+        indicators.push(Indicator {
+            key: indicator.key.into_inner(),
+            name: indicator.name,
+            weight,
+            formula,
+            floor,
+            cap,
+            tree,
+        });
+    }
+    Ok(Scheme {
+        name: file.name,
+        version: file.version,
+        description: file.description,
+        indicators,
+    })
+}
+
+/// Every variable a formula may use.
+pub fn variables() -> Vec<String> {
+    let mut names: Vec<String> = RATIOS
+        .iter()
+        .flat_map(|r| [format!("{r}_num"), format!("{r}_den"), format!("{r}_rate")])
+        .collect();
+    names.extend(COUNTS.iter().map(|c| (*c).to_owned()));
+    names.push("months".into());
+    names.push("weight".into());
+    names
+}
+
+/// One indicator's score for one area.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IndicatorScore {
+    /// The indicator's key.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+    /// Its weight.
+    pub weight: f64,
+    /// The score, between the floor and the cap, rounded to 0.01.
+    pub score: f64,
+}
+
+/// A formula could not be evaluated (a division by zero, a value that is not a number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("指标 {key} 的公式无法计算：{reason}")]
+pub struct ScoreError {
+    /// The indicator.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn ratio_of(figures: &AreaFigures, name: &str) -> Ratio {
+    match name {
+        "resolution" => figures.resolution,
+        "timely_acceptance" => figures.timely_acceptance,
+        "on_time_completion" => figures.on_time_completion,
+        "satisfaction" => figures.satisfaction,
+        "participation" => figures.participation,
+        "ownership" => figures.ownership,
+        _ => figures.owned_resolution,
+    }
+}
+
+fn count_of(figures: &AreaFigures, name: &str) -> i64 {
+    match name {
+        "repeat_petitions" => figures.repeat_petitions,
+        "relapses" => figures.relapses,
+        "leader_activities" => figures.leader_activities,
+        _ => figures.reception_days,
+    }
+}
+
+/// Scores an area's figures over a period of `months` months with a scheme.
+pub fn score(
+    scheme: &Scheme,
+    figures: &AreaFigures,
+    months: i64,
+) -> Result<Vec<IndicatorScore>, ScoreError> {
+    #[allow(clippy::cast_precision_loss)]
+    let float = |n: i64| n as f64;
+    let mut values: Vec<(String, f64)> = Vec::new();
+    for name in RATIOS {
+        let ratio = ratio_of(figures, name);
+        let rate = if ratio.denominator > 0 {
+            float(ratio.numerator) / float(ratio.denominator)
+        } else {
+            1.0
+        };
+        values.push((format!("{name}_num"), float(ratio.numerator)));
+        values.push((format!("{name}_den"), float(ratio.denominator)));
+        values.push((format!("{name}_rate"), rate));
+    }
+    for name in COUNTS {
+        values.push((name.to_owned(), float(count_of(figures, name))));
+    }
+    values.push(("months".into(), float(months)));
+    let mut scores = Vec::with_capacity(scheme.indicators.len());
+    for indicator in &scheme.indicators {
+        let failed = |reason: String| ScoreError {
+            key: indicator.key.clone(),
+            reason,
+        };
+        let mut context = HashMapContext::<DefaultNumericTypes>::new();
+        for (name, value) in values
+            .iter()
+            .cloned()
+            .chain(std::iter::once(("weight".to_owned(), indicator.weight)))
+        {
+            context
+                .set_value(name, Value::Float(value))
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let raw = indicator
+            .tree
+            .eval_number_with_context(&context)
+            .map_err(|e| failed(e.to_string()))?;
+        if !raw.is_finite() {
+            return Err(failed(format!("结果不是有限数值：{raw}")));
+        }
+        let bounded = raw.clamp(indicator.floor, indicator.cap);
+        scores.push(IndicatorScore {
+            key: indicator.key.clone(),
+            name: indicator.name.clone(),
+            weight: indicator.weight,
+            score: (bounded * 100.0).round() / 100.0,
+        });
+    }
+    Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> AreaFigures {
+        let ratio = |numerator, denominator| Ratio {
+            numerator,
+            denominator,
+        };
+        AreaFigures {
+            unit_id: "xm-siming".into(),
+            name: "思明区".into(),
+            district: None,
+            resolution: ratio(6, 10),
+            timely_acceptance: ratio(9, 10),
+            on_time_completion: ratio(4, 5),
+            repeat_petitions: 5,
+            relapses: 1,
+            satisfaction: ratio(3, 4),
+            participation: ratio(4, 8),
+            leader_activities: 12,
+            reception_days: 3,
+            ownership: ratio(8, 10),
+            owned_resolution: ratio(4, 8),
+            rank: 1,
+        }
+    }
+
+    #[test]
+    fn the_dachuan_scheme_scores_by_hand() -> Result<(), Box<dyn std::error::Error>> {
+        let scheme = parse_scheme(DACHUAN_SCHEME)?;
+        let scores = score(&scheme, &figures(), 3)?;
+        let by_key: Vec<(&str, f64)> = scores.iter().map(|s| (s.key.as_str(), s.score)).collect();
+        assert_eq!(
+            by_key,
+            [
+                // 5 × 9/10
+                ("timely_acceptance", 4.5),
+                // 10 × 4/5
+                ("on_time_reply", 8.0),
+                // 10 − 1 × (5 repeat petitions − 3 months)
+                ("repeat_petitions", 8.0),
+                // 10 × 3/4
+                ("satisfaction", 7.5),
+                // 5 × 4/8
+                ("participation", 2.5),
+                // 4 − 1, the owned-case resolution rate (50%) being below 85%
+                ("leader_ownership", 3.0),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_default_scheme_reads_and_caps() -> Result<(), Box<dyn std::error::Error>> {
+        let scheme = parse_scheme(DEFAULT_SCHEME)?;
+        let mut many = figures();
+        many.repeat_petitions = 500;
+        for s in score(&scheme, &many, 12)? {
+            assert!((0.0..=s.weight).contains(&s.score), "{s:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_broken_scheme_names_its_line() {
+        let unknown = "name = \"x\"\nversion = \"1\"\n\n[[indicators]]\nkey = \"a\"\nname = \"A\"\nweight = 5\nscore = \"weight * nonsense_rate\"\n";
+        let error = parse_scheme(unknown).err();
+        assert_eq!(error.as_ref().map(|e| e.line), Some(8), "{error:?}");
+        let syntax = "name = \"x\"\nversion = \"1\"\n[[indicators]]\nkey = \"a\"\nname = \"A\"\nweight = 5\nscore = \"weight * (\"\n";
+        assert_eq!(parse_scheme(syntax).err().map(|e| e.line), Some(7));
+        let toml = "name = \"x\"\nversion = 1\n";
+        assert_eq!(parse_scheme(toml).err().map(|e| e.line), Some(2));
+        let weight = "name = \"x\"\nversion = \"1\"\n[[indicators]]\nkey = \"a\"\nname = \"A\"\nweight = -2\nscore = \"weight\"\n";
+        assert_eq!(parse_scheme(weight).err().map(|e| e.line), Some(6));
+    }
+}
