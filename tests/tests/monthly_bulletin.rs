@@ -159,6 +159,51 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     assert_eq!(ratio(department, "on_time_completion"), (1, 1));
     assert_eq!(ratio(department, "participation"), (0, 1));
 
+    // March assessed with the 达川区 scheme at the bulletin's log position, by hand:
+    // 思明区 5×1/2 + 10×1/1 + (10 − max(0, 1 repeat − 1 month)) + 10×1/1 + 5×1/2 + 4 (its one
+    // owned case, S1, resolved: 100% ≥ 85%) = 39; 湖里区 counted nothing against it (rates of
+    // 0/0 count as 1) and its owned case H1 was resolved: 44.
+    let position = bulletin["as_of_position"].as_i64().unwrap_or(0);
+    let assess =
+        format!("scheme=dachuan&level=district&from=2026-03-01&to=2026-03-31&position={position}");
+    let assessment = app
+        .get(&city, &format!("/assessments?{assess}"))
+        .await?
+        .json;
+    assert_eq!(assessment["scheme_version"], "2024-1");
+    let total = |name: &str| {
+        assessment["units"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["name"] == name))
+            .map(|u| (u["total"].clone(), u["rank"].clone()))
+    };
+    assert_eq!(total("湖里区"), Some((json!(44.0), json!(1))));
+    assert_eq!(total("思明区"), Some((json!(39.0), json!(2))));
+    let siming_scores: Vec<f64> = assessment["units"][1]["scores"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["score"].as_f64()).collect())
+        .unwrap_or_default();
+    assert_eq!(siming_scores, [2.5, 10.0, 10.0, 10.0, 2.5, 4.0]);
+    // Each figure drills down to its cases: S2's notice was never given.
+    let counted = &assessment["units"][1]["counted"];
+    let missed: Vec<&Value> = counted
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|c| c["figure"] == "timely_acceptance" && c["numerator"] == false)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(missed.len(), 1, "{counted}");
+    assert_eq!(missed[0]["case_id"], json!(s2));
+    assert_eq!(missed[0]["reason"], "告知期限 2026-03-17 已过，未告知");
+    let town = app.login("zhonghua").await?;
+    let refused = app.get(&town, &format!("/assessments?{assess}")).await?;
+    assert_eq!(refused.status, 403);
+    let assessed = app
+        .download(&city, &format!("/assessments/export.xlsx?{assess}"))
+        .await?;
+
     // Published means frozen: April's events change nothing in March's bulletin or its file.
     let workbook = app
         .download(&city, "/bulletins/2026-03/export.xlsx")
@@ -169,6 +214,27 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     let city = app.login("xietiao").await?;
     assert_eq!(app.get(&city, "/bulletins/2026-03").await?.json, bulletin);
+    // The assessment at the same position: the same figures, the same bytes.
+    assert_eq!(
+        app.get(&city, &format!("/assessments?{assess}"))
+            .await?
+            .json,
+        assessment
+    );
+    assert_eq!(
+        app.download(&city, &format!("/assessments/export.xlsx?{assess}"))
+            .await?,
+        assessed
+    );
+    let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(assessed))?;
+    let ranking = book.worksheet_range("排名")?;
+    assert_eq!(
+        ranking.get_value((1, 1)),
+        Some(&Data::String("湖里区".into()))
+    );
+    assert_eq!(ranking.get_value((2, 2)), Some(&Data::Float(39.0)));
+    let detail = book.worksheet_range("明细")?;
+    assert!(detail.height() > 10, "every counted case is listed");
     assert_eq!(
         app.download(&city, "/bulletins/2026-03/export.xlsx")
             .await?,

@@ -15,7 +15,15 @@ use evalexpr::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bulletin::{AreaFigures, Ratio};
+use chrono::{Datelike, NaiveDate};
+use zhzj_deadlines::Limits;
+use zhzj_export::{Cell, Table};
+use zhzj_proto::events::UnitKind;
+use zhzj_store::ReadStore;
+
+use crate::FiguresError;
+use crate::archive::{ArchivedEvent, events_up_to};
+use crate::bulletin::{AreaFigures, CountedCase, Ratio, period_figures};
 
 /// The ratios a formula may use, as `<name>_num`, `<name>_den` and `<name>_rate`.
 pub const RATIOS: [&str; 7] = [
@@ -299,6 +307,272 @@ pub fn score(
         });
     }
     Ok(scores)
+}
+
+/// One unit's assessment.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct UnitAssessment {
+    /// Unit id.
+    pub unit_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its district (for a town).
+    pub district: Option<String>,
+    /// The total score.
+    pub total: f64,
+    /// Its rank by total (equal totals share a rank).
+    pub rank: usize,
+    /// Each indicator's score.
+    pub scores: Vec<IndicatorScore>,
+    /// The counted figures the scores come from, numerators and denominators.
+    pub figures: AreaFigures,
+    /// Every case counted in the figures, and why (each case's events:
+    /// `GET /api/v1/cases/{id}/events`).
+    pub counted: Vec<CountedCase>,
+}
+
+/// An assessment run: a scheme applied to a level's units over a period, as of a log position.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Assessment {
+    /// The scheme's name.
+    pub scheme: String,
+    /// The scheme's version.
+    pub scheme_version: String,
+    /// `district`, `town` or `department`.
+    pub level: String,
+    /// The first day of the period.
+    pub from: NaiveDate,
+    /// The last day of the period.
+    pub to: NaiveDate,
+    /// The log position it was computed at.
+    pub as_of_position: i64,
+    /// The units, ranked.
+    pub units: Vec<UnitAssessment>,
+}
+
+/// The months a period spans (counting a started month).
+fn months_between(from: NaiveDate, to: NaiveDate) -> i64 {
+    let months = (i64::from(to.year()) - i64::from(from.year())) * 12 + i64::from(to.month())
+        - i64::from(from.month())
+        + 1;
+    months.max(1)
+}
+
+/// Runs `scheme` over the units of `level` for the days `from` to `to` (both included), on the
+/// archive up to `position`.
+pub async fn assess(
+    store: &ReadStore,
+    scheme: &Scheme,
+    level: UnitKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    position: i64,
+    limits: &Limits,
+) -> Result<Result<Assessment, ScoreError>, FiguresError> {
+    let events = events_up_to(store, &["case", "unit"], position).await?;
+    Ok(assess_events(
+        &events, scheme, level, from, to, position, limits,
+    ))
+}
+
+/// [`assess`] over events already read.
+pub fn assess_events(
+    events: &[ArchivedEvent],
+    scheme: &Scheme,
+    level: UnitKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    position: i64,
+    limits: &Limits,
+) -> Result<Assessment, ScoreError> {
+    let next = to.succ_opt().unwrap_or(to);
+    let mut figures = period_figures(events, from, next, limits);
+    let areas = match level {
+        UnitKind::Town => std::mem::take(&mut figures.towns),
+        UnitKind::Department => std::mem::take(&mut figures.departments),
+        _ => std::mem::take(&mut figures.districts),
+    };
+    let months = months_between(from, to);
+    let mut units = Vec::with_capacity(areas.len());
+    for area in areas {
+        let scores = score(scheme, &area, months)?;
+        let total = (scores.iter().map(|s| s.score).sum::<f64>() * 100.0).round() / 100.0;
+        units.push(UnitAssessment {
+            unit_id: area.unit_id.clone(),
+            name: area.name.clone(),
+            district: area.district.clone(),
+            total,
+            rank: 0,
+            scores,
+            counted: figures.details.remove(&area.unit_id).unwrap_or_default(),
+            figures: area,
+        });
+    }
+    units.sort_by(|a, b| {
+        b.total
+            .total_cmp(&a.total)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut rank = 0;
+    let mut previous = None;
+    for (i, unit) in units.iter_mut().enumerate() {
+        if previous != Some(unit.total) {
+            rank = i + 1;
+            previous = Some(unit.total);
+        }
+        unit.rank = rank;
+    }
+    let level = match level {
+        UnitKind::Town => "town",
+        UnitKind::Department => "department",
+        _ => "district",
+    };
+    Ok(Assessment {
+        scheme: scheme.name.clone(),
+        scheme_version: scheme.version.clone(),
+        level: level.to_owned(),
+        from,
+        to,
+        as_of_position: position,
+        units,
+    })
+}
+
+const FIGURE_NAMES: [(&str, &str); 10] = [
+    ("resolution", "化解率"),
+    ("timely_acceptance", "及时受理率"),
+    ("on_time_completion", "按期办结率"),
+    ("repeat_petitions", "重复信访"),
+    ("relapses", "回潮"),
+    ("satisfaction", "满意率"),
+    ("participation", "参评率"),
+    ("leader_activities", "领导活动"),
+    ("ownership", "包案覆盖率"),
+    ("owned_resolution", "包案化解率"),
+];
+
+fn figure_name(key: &str) -> &str {
+    FIGURE_NAMES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, name)| name)
+}
+
+impl Assessment {
+    /// The assessment as spreadsheet tables: 说明 (scheme, period, log position), 排名 (the
+    /// summary), one sheet per indicator with the figures, and 明细 (every counted case and why).
+    pub fn tables(&self, scheme: &Scheme) -> Vec<Table> {
+        let number = Cell::Number;
+        let int = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        let about = Table {
+            name: "说明".into(),
+            headers: vec!["项目".into(), "内容".into()],
+            rows: vec![
+                vec![Cell::from("考核方案"), Cell::from(self.scheme.clone())],
+                vec![
+                    Cell::from("方案版本"),
+                    Cell::from(self.scheme_version.clone()),
+                ],
+                vec![Cell::from("考核层级"), Cell::from(self.level.clone())],
+                vec![Cell::from("起始日期"), Cell::Date(self.from)],
+                vec![Cell::from("截止日期"), Cell::Date(self.to)],
+                vec![Cell::from("日志位置"), Cell::Int(self.as_of_position)],
+            ],
+        };
+        let mut headers = vec!["排名".to_owned(), "单位".to_owned(), "总分".to_owned()];
+        headers.extend(
+            scheme
+                .indicators
+                .iter()
+                .map(|i| format!("{}（{}分）", i.name, i.weight)),
+        );
+        let summary = Table {
+            name: "排名".into(),
+            headers,
+            rows: self
+                .units
+                .iter()
+                .map(|u| {
+                    let mut row = vec![int(u.rank), Cell::from(u.name.clone()), number(u.total)];
+                    row.extend(u.scores.iter().map(|s| number(s.score)));
+                    row
+                })
+                .collect(),
+        };
+        let mut tables = vec![about, summary];
+        for (i, indicator) in scheme.indicators.iter().enumerate() {
+            let mut headers = vec!["单位".to_owned(), "得分".to_owned()];
+            let mut rows = Vec::new();
+            let used: Vec<&str> = RATIOS
+                .iter()
+                .copied()
+                .filter(|r| indicator.formula.contains(r))
+                .collect();
+            let counts: Vec<&str> = COUNTS
+                .iter()
+                .copied()
+                .filter(|c| indicator.formula.contains(c))
+                .collect();
+            for ratio in &used {
+                headers.push(format!("{}分子", figure_name(ratio)));
+                headers.push(format!("{}分母", figure_name(ratio)));
+            }
+            for count in &counts {
+                headers.push(figure_name(count).to_owned());
+            }
+            for unit in &self.units {
+                let mut row = vec![
+                    Cell::from(unit.name.clone()),
+                    unit.scores.get(i).map_or(Cell::Empty, |s| number(s.score)),
+                ];
+                for ratio in &used {
+                    let r = ratio_of(&unit.figures, ratio);
+                    row.push(Cell::Int(r.numerator));
+                    row.push(Cell::Int(r.denominator));
+                }
+                for count in &counts {
+                    row.push(Cell::Int(count_of(&unit.figures, count)));
+                }
+                rows.push(row);
+            }
+            tables.push(Table {
+                name: format!("{}-{}", i + 1, indicator.name)
+                    .chars()
+                    .take(31)
+                    .collect(),
+                headers,
+                rows,
+            });
+        }
+        tables.push(Table {
+            name: "明细".into(),
+            headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
+                .map(str::to_owned)
+                .to_vec(),
+            rows: self
+                .units
+                .iter()
+                .flat_map(|u| {
+                    u.counted.iter().map(|c| {
+                        vec![
+                            Cell::from(u.name.clone()),
+                            Cell::from(figure_name(&c.figure).to_owned()),
+                            Cell::from(c.case_number.clone()),
+                            Cell::from(if c.numerator { "是" } else { "否" }),
+                            Cell::from(c.reason.clone()),
+                        ]
+                    })
+                })
+                .collect(),
+        });
+        tables
+    }
+
+    /// The workbook's creation time: the end of the period, so that the same assessment at the
+    /// same position gives the same bytes.
+    pub fn created(&self) -> chrono::NaiveDateTime {
+        self.to.and_time(chrono::NaiveTime::MIN)
+    }
 }
 
 #[cfg(test)]

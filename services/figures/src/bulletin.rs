@@ -143,11 +143,49 @@ struct Counts {
     rating_records: i64,
     activities: i64,
     reception_days: BTreeSet<NaiveDate>,
+    /// Why the case counted, figure by figure (for the drill-down).
+    notes: Vec<Note>,
+}
+
+/// One way a case counted in a figure.
+#[derive(Debug, Clone)]
+struct Note {
+    figure: &'static str,
+    numerator: bool,
+    reason: String,
+}
+
+impl Counts {
+    fn note(&mut self, figure: &'static str, numerator: bool, reason: impl Into<String>) {
+        self.notes.push(Note {
+            figure,
+            numerator,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A case counted in a figure of an area, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct CountedCase {
+    /// The figure: `resolution`, `timely_acceptance`, `on_time_completion`, `repeat_petitions`,
+    /// `relapses`, `satisfaction`, `participation`, `leader_activities`, `ownership`,
+    /// `owned_resolution`.
+    pub figure: String,
+    /// Case id (its events: `GET /api/v1/cases/{id}/events`).
+    pub case_id: String,
+    /// 案件编号.
+    pub case_number: String,
+    /// Whether it counted in the numerator (a count's items always do).
+    pub numerator: bool,
+    /// Why it counted.
+    pub reason: String,
 }
 
 /// A case followed through the log.
 #[derive(Debug)]
 struct CaseTrack {
+    case_number: String,
     district: String,
     town: Option<String>,
     lead_unit: Option<String>,
@@ -205,6 +243,8 @@ pub struct PeriodFigures {
     pub towns: Vec<AreaFigures>,
     /// The departments, ranked.
     pub departments: Vec<AreaFigures>,
+    /// Per unit, every case counted in its figures and why.
+    pub details: BTreeMap<String, Vec<CountedCase>>,
 }
 
 /// Counts the figures of every area over the days `first` (included) to `next` (excluded), by
@@ -247,18 +287,51 @@ pub fn period_figures(
             && in_month(due)
         {
             case.counts.acceptance.add(false);
+            case.counts.note(
+                "timely_acceptance",
+                false,
+                format!("告知期限 {due} 已过，未告知"),
+            );
         }
         if let Some(due) = case.lifecycle.handling_running_until()
             && in_month(due)
         {
             case.counts.completion.add(false);
+            case.counts.note(
+                "on_time_completion",
+                false,
+                format!("办理期限 {due} 已过，未办结"),
+            );
         }
         case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
         case.counts.owned_count = i64::from(case.counts.on_list && case.owned);
         case.counts.owned_crossed_off_count = i64::from(case.owned && case.counts.crossed_off);
+        if case.counts.on_list {
+            let crossed = case.counts.crossed_off;
+            let reason = if crossed {
+                "在清单，本期销号"
+            } else {
+                "在清单，本期未销号"
+            };
+            case.counts.note("resolution", crossed, reason);
+            let owned = case.owned;
+            case.counts.note(
+                "ownership",
+                owned,
+                if owned {
+                    "已落实包案领导"
+                } else {
+                    "未落实包案领导"
+                },
+            );
+            if owned {
+                case.counts.note("owned_resolution", crossed, reason);
+            }
+        }
     }
     let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
-    for case in cases.values() {
+    let mut details: BTreeMap<String, Vec<CountedCase>> = BTreeMap::new();
+    for (case_id, case) in &cases {
         let mut areas = vec![case.district.clone()];
         areas.extend(case.town.clone());
         if let Some(lead) = &case.lead_unit
@@ -269,8 +342,23 @@ pub fn period_figures(
             areas.push(lead.clone());
         }
         for area in areas {
-            merge(by_area.entry(area).or_default(), &case.counts);
+            merge(by_area.entry(area.clone()).or_default(), &case.counts);
+            let counted = details.entry(area).or_default();
+            for note in &case.counts.notes {
+                counted.push(CountedCase {
+                    figure: note.figure.to_owned(),
+                    case_id: case_id.clone(),
+                    case_number: case.case_number.clone(),
+                    numerator: note.numerator,
+                    reason: note.reason.clone(),
+                });
+            }
         }
+    }
+    for counted in details.values_mut() {
+        counted.sort_by(|a, b| {
+            (&a.figure, &a.case_number, &a.reason).cmp(&(&b.figure, &b.case_number, &b.reason))
+        });
     }
     let figures_of = |kind: UnitKind| -> Vec<AreaFigures> {
         units
@@ -299,6 +387,7 @@ pub fn period_figures(
         districts,
         towns,
         departments,
+        details,
     }
 }
 
@@ -315,6 +404,7 @@ fn follow(
         cases.insert(
             archived.aggregate_id.clone(),
             CaseTrack {
+                case_number: e.case_number.clone(),
                 district: e.district.id.clone(),
                 town: e.town.as_ref().map(|t| t.id.clone()),
                 lead_unit: None,
@@ -335,35 +425,65 @@ fn follow(
         CaseEvent::ResponsibleUnitsSet(e) => case.lead_unit = Some(e.lead.id.clone()),
         CaseEvent::LeaderAssigned(_) | CaseEvent::LeaderReassigned(_) => case.owned = true,
         CaseEvent::CrossedOff(_) if in_month(day) => counts.crossed_off = true,
-        CaseEvent::Reopened(_) if in_month(day) => counts.relapses += 1,
-        CaseEvent::PetitionRecorded(e) if in_month(e.received_on) => counts.petitions += 1,
+        CaseEvent::Reopened(_) if in_month(day) => {
+            counts.relapses += 1;
+            counts.note("relapses", true, format!("{day} 销号后再次信访，重新打开"));
+        }
+        CaseEvent::PetitionRecorded(e) if in_month(e.received_on) => {
+            counts.petitions += 1;
+            counts.note(
+                "repeat_petitions",
+                true,
+                format!("{} 重复信访", e.received_on),
+            );
+        }
         CaseEvent::SatisfactionRated(e) if in_month(e.rated_on) => {
             counts.rating_records += 1;
-            if e.rating != Satisfaction::NotRated {
-                counts.rated += 1;
-            }
-            if matches!(
+            let rated = e.rating != Satisfaction::NotRated;
+            let satisfied = matches!(
                 e.rating,
                 Satisfaction::Satisfied | Satisfaction::BasicallySatisfied
-            ) {
+            );
+            let reason = format!("{} 评价：{}", e.rated_on, e.rating.label());
+            if rated {
+                counts.rated += 1;
+                counts.note("satisfaction", satisfied, reason.clone());
+            }
+            if satisfied {
                 counts.satisfied += 1;
             }
+            counts.note("participation", rated, reason);
         }
         CaseEvent::LeaderActivity(e) if in_month(e.held_on) => {
             counts.activities += 1;
             if e.kind == ActivityKind::Reception {
                 counts.reception_days.insert(e.held_on);
             }
+            counts.note(
+                "leader_activities",
+                true,
+                format!("{} {}（{}）", e.held_on, e.kind.label(), e.leader.name),
+            );
         }
         CaseEvent::ProcedureStep(e) if in_month(e.on) => match e.step {
             ProcedureStep::AcceptanceNotified => {
                 if let Some(due) = case.lifecycle.acceptance_due() {
                     counts.acceptance.add(e.on <= due);
+                    counts.note(
+                        "timely_acceptance",
+                        e.on <= due,
+                        format!("{} 告知受理，期限 {due}", e.on),
+                    );
                 }
             }
             ProcedureStep::Replied => {
                 if let Some(due) = case.lifecycle.handling_due() {
                     counts.completion.add(e.on <= due);
+                    counts.note(
+                        "on_time_completion",
+                        e.on <= due,
+                        format!("{} 出具处理意见，期限 {due}", e.on),
+                    );
                 }
             }
             _ => {}

@@ -15,8 +15,8 @@ pub use agenda::{
 };
 pub use archive::ArchivedEvent;
 pub use bulletin::{
-    AreaFigures, Bulletin, PeriodFigures, Ratio, bulletin, bulletin_from, month_bounds,
-    period_figures,
+    AreaFigures, Bulletin, CountedCase, PeriodFigures, Ratio, bulletin, bulletin_from,
+    month_bounds, period_figures,
 };
 pub use push::{
     PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_from,

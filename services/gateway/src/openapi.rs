@@ -384,6 +384,54 @@ fn build() -> Value {
         }
         add(path, "post", op);
     }
+    // 年考核: a scheme over a level and a period, as of a log position.
+    let assessment_parameters = json!([
+        {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}},
+        {"name": "scheme", "in": "query", "required": false, "schema": {"type": "string", "enum": ["default", "dachuan"]}},
+        {"name": "level", "in": "query", "required": false, "schema": {"type": "string", "enum": ["district", "town", "department"]}},
+        {"name": "position", "in": "query", "required": false, "schema": {"type": "integer"}},
+    ]);
+    let mut assessment = operation(
+        Operation {
+            id: "getAssessment",
+            summary: "年度考核：按考核方案计算各单位得分、各指标分子分母与排名，并列出计入的每件案件及原因（按日志位置计算，同一位置结果不变）",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<zhzj_figures::assessment::Assessment>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    assessment["parameters"] = assessment_parameters.clone();
+    add("/api/v1/assessments", "get", assessment);
+    let mut csv_parameters = assessment_parameters.clone();
+    if let Some(list) = csv_parameters.as_array_mut() {
+        list.push(json!({"name": "sheet", "in": "query", "required": false, "schema": {"type": "integer"}}));
+    }
+    for (path, id, summary, media, parameters) in [
+        (
+            "/api/v1/assessments/export.xlsx",
+            "exportAssessmentXlsx",
+            "导出年度考核（XLSX：说明、排名、各指标、明细；同一日志位置再次导出逐字节相同）",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &assessment_parameters,
+        ),
+        (
+            "/api/v1/assessments/export.csv",
+            "exportAssessmentCsv",
+            "导出年度考核的一页（CSV，UTF-8 带 BOM；sheet=页序号）",
+            "text/csv",
+            &csv_parameters,
+        ),
+    ] {
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, parameters, false, &error),
+        );
+    }
     // 台账: template, import (all or nothing), export in the same template.
     for (path, id, summary, media) in [
         (

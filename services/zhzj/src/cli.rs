@@ -51,6 +51,8 @@ pub enum Commands {
     Import(LedgerArgs),
     /// Export the ledger (.xlsx or .csv, in the import template) from the running system.
     Export(LedgerArgs),
+    /// Run the year-end assessment (年考核) of a period from the read store.
+    Assess(AssessArgs),
     /// Run a benchmark (see BENCHMARKS.md).
     Bench(BenchArgs),
 }
@@ -106,6 +108,32 @@ pub enum DuplicateRuleArg {
     IdNumber,
     /// The same ID number, or the same name in the same town and category.
     IdNumberOrNameTownCategory,
+}
+
+/// `zhzj assess`.
+#[derive(Debug, Args)]
+pub struct AssessArgs {
+    /// The scheme: `default`, `dachuan`, or the path of a scheme file (TOML).
+    #[arg(long, default_value = "default")]
+    pub scheme: String,
+    /// The level assessed: district, town or department.
+    #[arg(long, default_value = "district")]
+    pub level: String,
+    /// The first day of the period (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// The last day of the period (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// The log position to compute at (default: the archive's last).
+    #[arg(long)]
+    pub position: Option<i64>,
+    /// Also write the workbook (.xlsx) or the ranking (.csv) here.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
 }
 
 /// `zhzj import` / `zhzj export`.

@@ -2,6 +2,7 @@
 //! distributed deployment (`run`), plus the operator commands (`rebuild`, `status`) and the
 //! benchmarks (`bench`).
 
+mod assess_cli;
 mod bench;
 mod cli;
 mod demo;
@@ -77,6 +78,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Commands::Command(args) => return roles::send_command(args).await,
         Commands::Import(args) => return ledger_cli::import(args).await,
         Commands::Export(args) => return ledger_cli::export(args).await,
+        Commands::Assess(args) => assess_cli::assess(args).await?,
         Commands::Checklist(options) => roles::print_checklist(options).await?,
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
     }

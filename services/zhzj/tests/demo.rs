@@ -189,6 +189,52 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         out.contains("疑似重复") && out.contains("第 301 行"),
         "{out}"
     );
+    // The assessment from the command line: six districts ranked, and the workbook.
+    let workbook = data.join("考核.xlsx");
+    let workbook_path = workbook.to_string_lossy().into_owned();
+    let year_start = format!("{}-01-01", chrono::Utc::now().format("%Y"));
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (ok, out) = zhzj(
+        data,
+        &[
+            "assess",
+            "--scheme",
+            "dachuan",
+            "--from",
+            &year_start,
+            "--to",
+            &today,
+            "--output",
+            &workbook_path,
+        ],
+    )
+    .await?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("达川区信访工作目标考核") && out.contains("思明区"),
+        "{out}"
+    );
+    assert!(std::fs::metadata(&workbook)?.len() > 0);
+    let broken = data.join("broken.toml");
+    std::fs::write(
+        &broken,
+        "name = \"x\"\nversion = \"1\"\n[[indicators]]\nkey = \"a\"\nname = \"A\"\nweight = 5\nscore = \"weight * nothing\"\n",
+    )?;
+    let broken_path = broken.to_string_lossy().into_owned();
+    let (ok, out) = zhzj(
+        data,
+        &[
+            "assess",
+            "--scheme",
+            &broken_path,
+            "--from",
+            &year_start,
+            "--to",
+            &today,
+        ],
+    )
+    .await?;
+    assert!(!ok && out.contains("第 7 行"), "{out}");
     let position = last_position(&up).await?;
     up.stop_with(Signal::SIGINT).await?;
 

@@ -1,6 +1,7 @@
 //! The routes of the gateway, and the middleware every request passes: a tracing span that
 //! carries the correlation id (and, once known, the command id), and the body size limit.
 
+mod assessments;
 mod bulletins;
 mod cases;
 mod checklist;
@@ -109,6 +110,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ledger/export.xlsx", get(ledger::export_xlsx))
         .route("/ledger/export.csv", get(ledger::export_csv))
+        .route("/assessments", get(assessments::show))
+        .route("/assessments/export.xlsx", get(assessments::export_xlsx))
+        .route("/assessments/export.csv", get(assessments::export_csv))
         .route("/org", get(org::show))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);

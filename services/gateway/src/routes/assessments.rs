@@ -1,0 +1,178 @@
+//! `/api/v1/assessments`: the year-end assessment (年考核) — a scheme (shipped or uploaded as a
+//! TOML file) applied to the districts, towns or departments over a period, as of a log position:
+//! per unit the score, each indicator's figures with numerators and denominators, the rank, and
+//! every case counted and why. It names cases across the whole city, so it is for the city: the
+//! administrator and the city's own coordinators and viewers.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use zhzj_figures::assessment::{self, Assessment, Scheme};
+use zhzj_proto::events::UnitKind;
+
+use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use crate::extract::{CurrentUser, QueryParams};
+use crate::{ApiError, AppState, User};
+
+/// What to assess.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentQuery {
+    /// `default` (the seed's indicators) or `dachuan` (the 达川区 example).
+    pub scheme: Option<String>,
+    /// `district` (default), `town` or `department`.
+    pub level: Option<String>,
+    /// The first day of the period.
+    pub from: NaiveDate,
+    /// The last day of the period.
+    pub to: NaiveDate,
+    /// The log position to compute at (default: the archive's last); the same position gives the
+    /// same figures and a byte-identical export.
+    pub position: Option<i64>,
+    /// For the CSV export: the sheet, by number from 1 (说明, 排名, the indicators, 明细).
+    pub sheet: Option<usize>,
+}
+
+/// A shipped scheme by name.
+pub fn shipped_scheme(name: &str) -> Result<Scheme, ApiError> {
+    let text = match name {
+        "default" => assessment::DEFAULT_SCHEME,
+        "dachuan" => assessment::DACHUAN_SCHEME,
+        other => {
+            return Err(ApiError::BadRequest {
+                message: format!("没有名为 `{other}` 的考核方案（可选 default、dachuan）"),
+                field: Some("scheme".into()),
+            });
+        }
+    };
+    assessment::parse_scheme(text).map_err(ApiError::internal)
+}
+
+/// The level by name.
+pub fn level(name: Option<&str>) -> Result<UnitKind, ApiError> {
+    match name.unwrap_or("district") {
+        "district" => Ok(UnitKind::District),
+        "town" => Ok(UnitKind::Town),
+        "department" => Ok(UnitKind::Department),
+        other => Err(ApiError::BadRequest {
+            message: format!("考核层级只能为 district、town 或 department，收到 `{other}`"),
+            field: Some("level".into()),
+        }),
+    }
+}
+
+async fn for_the_city(state: &AppState, user: &User) -> Result<(), ApiError> {
+    if user.roles.iter().any(|r| r == "admin") {
+        return Ok(());
+    }
+    let kind: Option<String> = match &user.unit_id {
+        Some(unit) => {
+            sqlx::query_scalar("SELECT kind FROM org_units WHERE unit_id = $1")
+                .bind(unit)
+                .fetch_optional(state.store().pool())
+                .await?
+        }
+        None => None,
+    };
+    if kind.as_deref() == Some("city") {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "年度考核由市级查看 (the city's own users only)".into(),
+        ))
+    }
+}
+
+async fn run(
+    state: &AppState,
+    user: &User,
+    query: &AssessmentQuery,
+) -> Result<(Assessment, Scheme), ApiError> {
+    for_the_city(state, user).await?;
+    if query.to < query.from {
+        return Err(ApiError::BadRequest {
+            message: "截止日期早于起始日期".into(),
+            field: Some("to".into()),
+        });
+    }
+    let scheme = shipped_scheme(query.scheme.as_deref().unwrap_or("default"))?;
+    let level = level(query.level.as_deref())?;
+    let position = match query.position {
+        Some(position) => position,
+        None => sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(position) FROM event_archive")
+            .fetch_one(state.store().pool())
+            .await?
+            .unwrap_or(0),
+    };
+    let assessment = assessment::assess(
+        state.store(),
+        &scheme,
+        level,
+        query.from,
+        query.to,
+        position,
+        &state.config().limits,
+    )
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::Unprocessable {
+        message: e.to_string(),
+        field: Some("scheme".into()),
+    })?;
+    Ok((assessment, scheme))
+}
+
+/// `GET /api/v1/assessments?from=…&to=…[&scheme=…&level=…&position=…]`.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<AssessmentQuery>,
+) -> Result<Json<Assessment>, ApiError> {
+    Ok(Json(run(&state, &user, &query).await?.0))
+}
+
+/// `GET /api/v1/assessments/export.xlsx?…`.
+pub async fn export_xlsx(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<AssessmentQuery>,
+) -> Result<Response, ApiError> {
+    let (assessment, scheme) = run(&state, &user, &query).await?;
+    let bytes = zhzj_export::to_xlsx(&assessment.tables(&scheme), assessment.created())
+        .map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        XLSX_TYPE,
+        &format!("assessment-{}-{}.xlsx", assessment.from, assessment.to),
+        &format!("年度考核-{}-{}.xlsx", assessment.from, assessment.to),
+    ))
+}
+
+/// `GET /api/v1/assessments/export.csv?…&sheet=N`.
+pub async fn export_csv(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<AssessmentQuery>,
+) -> Result<Response, ApiError> {
+    let (assessment, scheme) = run(&state, &user, &query).await?;
+    let tables = assessment.tables(&scheme);
+    let sheet = query.sheet.unwrap_or(2);
+    let Some(table) = sheet.checked_sub(1).and_then(|i| tables.get(i)) else {
+        return Err(ApiError::BadRequest {
+            message: format!("sheet 须在 1 至 {} 之间", tables.len()),
+            field: Some("sheet".into()),
+        });
+    };
+    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
+    Ok(attachment(
+        bytes,
+        CSV_TYPE,
+        &format!(
+            "assessment-{}-{}-{sheet}.csv",
+            assessment.from, assessment.to
+        ),
+        &format!("年度考核-{}.csv", table.name),
+    ))
+}
