@@ -22,6 +22,17 @@ pub struct ArchivedEvent {
     pub event: DomainEvent,
 }
 
+impl ArchivedEvent {
+    /// The events of the given aggregate types up to `position` (inclusive), in log order.
+    pub async fn read_up_to(
+        store: &ReadStore,
+        aggregate_types: &[&str],
+        position: i64,
+    ) -> Result<Vec<Self>, FiguresError> {
+        events_up_to(store, aggregate_types, position).await
+    }
+}
+
 /// The events of the given aggregate types up to `position` (inclusive), in log order.
 pub async fn events_up_to(
     store: &ReadStore,

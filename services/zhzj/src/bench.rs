@@ -34,6 +34,10 @@ use crate::local_nats::LocalNats;
 
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Benchmark::Assess { cases } = args.benchmark {
+        // No log: the assessment reads the archive.
+        return crate::bench_assess::run(cases).await;
+    }
     let dir = tempfile::tempdir()?;
     let nats = LocalNats::start(dir.path()).await?;
     let client = async_nats::connect(nats.url()).await?;
@@ -56,6 +60,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             cases,
             database,
         } => catchup_bench(&client, &log, events, cases, &database).await,
+        Benchmark::Assess { .. } => Ok(()),
     };
     nats.stop().await?;
     result

@@ -337,6 +337,13 @@ pub enum Benchmark {
         clients: usize,
     },
     /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
+    /// The year-end assessment and its XLSX export over a large archive (written straight into
+    /// SQLite) vs reading and decoding the same archive.
+    Assess {
+        /// Cases, 20 events each.
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+    },
     Catchup {
         /// Events in the log.
         #[arg(long, default_value_t = 1_000_000)]

@@ -4,6 +4,7 @@
 
 mod assess_cli;
 mod bench;
+mod bench_assess;
 mod cli;
 mod demo;
 mod demo_loader;

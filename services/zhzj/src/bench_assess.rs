@@ -1,0 +1,438 @@
+//! `zhzj bench assess`: the year-end assessment of a year with many cases — by default 100,000
+//! cases and 2,000,000 events written straight into a SQLite event archive — timed and with the
+//! process's peak memory, beside a baseline measured in the same run: reading and decoding the
+//! same archive without computing anything.
+
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use uuid::Uuid;
+use zhzj_deadlines::Limits;
+use zhzj_figures::assessment;
+use zhzj_projector::sqlbuild::{Column, SqlValue, col, insert_rows, json_col};
+use zhzj_projector::{Projection, checkpoint};
+use zhzj_proto::events::{
+    ActivityKind, CaseCrossedOff, CaseRegistered, Channel, ClaimAccepted, LeaderActivityRecorded,
+    LeaderAdded, LeaderAssigned, LeaderLevel, LeaderRef, ListSource, MeasureAdded,
+    MeasureCompleted, NoteRecorded, PetitionRecorded, Petitioner, ProcedureStep,
+    ProcedureStepRecorded, ResolutionClaimed, ResolutionGround, ResponsibleUnitsSet, ReviewLevel,
+    Satisfaction, SatisfactionRated, UnitAdded, UnitKind, UnitRef,
+};
+use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
+use zhzj_store::ReadStore;
+
+const COLUMNS: [Column; 15] = [
+    col("position"),
+    col("event_index"),
+    col("aggregate_type"),
+    col("aggregate_id"),
+    col("aggregate_version"),
+    col("event_id"),
+    col("event_type"),
+    col("schema_version"),
+    col("occurred_at"),
+    col("actor_id"),
+    json_col("actor"),
+    col("command_id"),
+    col("correlation_id"),
+    col("causation_id"),
+    json_col("data"),
+];
+
+/// The peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Appends one archive row per event (each its own commit) to `rows`.
+struct Writer {
+    position: i64,
+    rows: Vec<Vec<SqlValue>>,
+}
+
+impl Writer {
+    fn push(
+        &mut self,
+        kind: &str,
+        id: &str,
+        version: i64,
+        at: chrono::DateTime<Utc>,
+        event: &DomainEvent,
+    ) -> anyhow::Result<()> {
+        let (event_type, schema_version, data) = event.encode()?;
+        self.position += 1;
+        self.rows.push(vec![
+            SqlValue::Int(self.position),
+            SqlValue::Int(0),
+            SqlValue::Text(kind.to_owned()),
+            SqlValue::Text(id.to_owned()),
+            SqlValue::Int(version),
+            SqlValue::Text(Uuid::new_v4().to_string()),
+            SqlValue::Text(event_type.to_owned()),
+            SqlValue::Int(i64::from(schema_version)),
+            SqlValue::Text(zhzj_store::sql::timestamp_text(at)),
+            SqlValue::Text("bench".into()),
+            SqlValue::Text(r#"{"user_id":"bench"}"#.into()),
+            SqlValue::Text(Uuid::new_v4().to_string()),
+            SqlValue::Text(Uuid::new_v4().to_string()),
+            SqlValue::Text(Uuid::new_v4().to_string()),
+            SqlValue::Text(data.get().to_owned()),
+        ]);
+        Ok(())
+    }
+
+    async fn flush(&mut self, store: &ReadStore) -> anyhow::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = store.begin_write().await?;
+        for chunk in std::mem::take(&mut self.rows).chunks(2_000) {
+            insert_rows(
+                &mut tx,
+                store.dialect(),
+                "event_archive_g1",
+                &COLUMNS,
+                chunk.to_vec(),
+                "",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The events of one generated case: 20 of them, in a year.
+fn case_events(
+    n: usize,
+    districts: &[(UnitRef, UnitRef, LeaderRef)],
+    department: &UnitRef,
+) -> Vec<(chrono::DateTime<Utc>, CaseEvent)> {
+    let (district, town, leader) = &districts[n % districts.len()];
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 1, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+        + Duration::hours(i64::try_from(n % 6_000).unwrap_or(0));
+    let day = |d: i64| start + Duration::days(d);
+    let date = |d: i64| day(d).date_naive();
+    let new_petition = n.is_multiple_of(3);
+    let mut events = vec![
+        (
+            day(0),
+            CaseEvent::Registered(CaseRegistered {
+                case_number: format!("BENCH-{n:06}"),
+                petitioners: vec![Petitioner {
+                    name: format!("信访人{n}"),
+                    id_number: None,
+                    phone: Some("13800000000".into()),
+                    address: None,
+                }],
+                matter: format!("要求解决征收补偿问题（第{n}件）"),
+                category: "征地拆迁".into(),
+                district: district.clone(),
+                town: Some(town.clone()),
+                channel: Channel::Visit,
+                first_filed_on: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default(),
+                list_source: if new_petition {
+                    ListSource::NewPetition
+                } else {
+                    ListSource::Screening
+                },
+                group_size: 1,
+            }),
+        ),
+        (
+            day(1),
+            CaseEvent::LeaderAssigned(LeaderAssigned {
+                leader: leader.clone(),
+                reason: None,
+            }),
+        ),
+        (
+            day(1),
+            CaseEvent::ResponsibleUnitsSet(ResponsibleUnitsSet {
+                lead: if n.is_multiple_of(5) {
+                    department.clone()
+                } else {
+                    town.clone()
+                },
+                assisting: Vec::new(),
+                handler: None,
+            }),
+        ),
+    ];
+    for m in 1..=3_u32 {
+        events.push((
+            day(2),
+            CaseEvent::MeasureAdded(MeasureAdded {
+                measure_id: format!("m{m}"),
+                description: "核查补偿标准".into(),
+                due_on: None,
+                responsible_unit: None,
+            }),
+        ));
+    }
+    for m in 1..=2_u32 {
+        events.push((
+            day(20),
+            CaseEvent::MeasureCompleted(MeasureCompleted {
+                measure_id: format!("m{m}"),
+                result: "已落实".into(),
+            }),
+        ));
+    }
+    for (k, kind) in [
+        ActivityKind::Reception,
+        ActivityKind::HomeVisit,
+        ActivityKind::Reception,
+        ActivityKind::InvitedTalk,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = i64::try_from(k).unwrap_or(0);
+        events.push((
+            day(5 + 10 * k),
+            CaseEvent::LeaderActivity(LeaderActivityRecorded {
+                leader: leader.clone(),
+                kind,
+                held_on: date(5 + 10 * k),
+                participants: vec!["信访人".into()],
+                summary: "听取诉求".into(),
+            }),
+        ));
+    }
+    events.push((
+        day(10),
+        if new_petition {
+            CaseEvent::ProcedureStep(ProcedureStepRecorded {
+                step: ProcedureStep::AcceptanceNotified,
+                on: date(10),
+                summary: "告知".into(),
+                hearing_days: 0,
+            })
+        } else {
+            CaseEvent::NoteRecorded(NoteRecorded {
+                text: "已约谈".into(),
+            })
+        },
+    ));
+    events.push((
+        day(45),
+        CaseEvent::ProcedureStep(ProcedureStepRecorded {
+            step: ProcedureStep::Replied,
+            on: date(45),
+            summary: "答复".into(),
+            hearing_days: 0,
+        }),
+    ));
+    events.push((
+        day(50),
+        CaseEvent::ResolutionClaimed(ResolutionClaimed {
+            claim: 1,
+            ground: ResolutionGround::Solved,
+            summary: "已化解".into(),
+            evidence: vec!["回访记录".into()],
+        }),
+    ));
+    events.push((
+        day(55),
+        CaseEvent::ClaimAccepted(ClaimAccepted {
+            claim: 1,
+            level: ReviewLevel::District,
+            opinion: None,
+        }),
+    ));
+    events.push((
+        day(60),
+        CaseEvent::ClaimAccepted(ClaimAccepted {
+            claim: 1,
+            level: ReviewLevel::City,
+            opinion: None,
+        }),
+    ));
+    events.push((day(60), CaseEvent::CrossedOff(CaseCrossedOff { claim: 1 })));
+    events.push((
+        day(62),
+        CaseEvent::SatisfactionRated(SatisfactionRated {
+            rating: if n.is_multiple_of(4) {
+                Satisfaction::BasicallySatisfied
+            } else {
+                Satisfaction::Satisfied
+            },
+            rated_on: date(62),
+            rated_by: "回访".into(),
+        }),
+    ));
+    events.push((
+        day(80),
+        CaseEvent::PetitionRecorded(PetitionRecorded {
+            received_on: date(80),
+            channel: Channel::Phone,
+            summary: "再次来电".into(),
+            repeat_count: 1,
+        }),
+    ));
+    events
+}
+
+/// Runs the benchmark.
+pub async fn run(cases: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
+    let store = ReadStore::connect(&url).await?;
+    checkpoint::initialise(&store, Projection::Archive).await?;
+    // The directory: the city, six districts with a town and a leader each, a department.
+    let unit = |id: &str, name: &str| UnitRef {
+        id: id.into(),
+        name: name.into(),
+    };
+    let mut writer = Writer {
+        position: 0,
+        rows: Vec::new(),
+    };
+    let at = Utc
+        .with_ymd_and_hms(2025, 12, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    let add_unit =
+        |writer: &mut Writer, id: &str, parent: Option<&str>, name: &str, kind: UnitKind| {
+            writer.push(
+                "unit",
+                id,
+                1,
+                at,
+                &DomainEvent::Directory(DirectoryEvent::UnitAdded(UnitAdded {
+                    unit_id: id.into(),
+                    parent_id: parent.map(str::to_owned),
+                    name: name.into(),
+                    kind,
+                })),
+            )
+        };
+    add_unit(&mut writer, "xm", None, "厦门市", UnitKind::City)?;
+    add_unit(
+        &mut writer,
+        "xm-dept",
+        Some("xm"),
+        "市住房局",
+        UnitKind::Department,
+    )?;
+    let mut districts = Vec::new();
+    for (i, name) in ["思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("xm-d{i}");
+        let town = format!("xm-d{i}-t");
+        add_unit(&mut writer, &id, Some("xm"), name, UnitKind::District)?;
+        add_unit(
+            &mut writer,
+            &town,
+            Some(&id),
+            &format!("{name}某街道"),
+            UnitKind::Town,
+        )?;
+        let leader = LeaderRef {
+            id: format!("ldr-{i}"),
+            name: format!("领导{i}"),
+            title: "副区长".into(),
+            unit_id: id.clone(),
+        };
+        writer.push(
+            "leader",
+            &leader.id,
+            1,
+            at,
+            &DomainEvent::Directory(DirectoryEvent::LeaderAdded(LeaderAdded {
+                leader_id: leader.id.clone(),
+                unit_id: id.clone(),
+                name: leader.name.clone(),
+                title: leader.title.clone(),
+                level: LeaderLevel::District,
+            })),
+        )?;
+        districts.push((
+            unit(&id, name),
+            unit(&town, &format!("{name}某街道")),
+            leader,
+        ));
+    }
+    let department = unit("xm-dept", "市住房局");
+    let started = Instant::now();
+    for n in 0..cases {
+        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("bench-{n}").as_bytes()).to_string();
+        for (version, (at, event)) in (1_i64..).zip(case_events(n, &districts, &department)) {
+            writer.push("case", &id, version, at, &DomainEvent::Case(event))?;
+        }
+        if writer.rows.len() >= 100_000 {
+            writer.flush(&store).await?;
+        }
+    }
+    writer.flush(&store).await?;
+    let events = writer.position;
+    println!(
+        "wrote {cases} cases, {events} events into a SQLite archive in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default(),
+    );
+    let scheme = assessment::parse_scheme(assessment::DEFAULT_SCHEME)?;
+    let before = peak_mib();
+
+    // Baseline: read and decode the archive, nothing computed.
+    let started = Instant::now();
+    let read = zhzj_figures::ArchivedEvent::read_up_to(&store, &["case", "unit"], events).await?;
+    let baseline = started.elapsed();
+    let read_count = read.len();
+    drop(read);
+    println!(
+        "baseline  read and decode {read_count} events: {:.2} s ({:.0} events/s), peak memory {:.0} MiB",
+        baseline.as_secs_f64(),
+        read_count as f64 / baseline.as_secs_f64(),
+        peak_mib()
+    );
+
+    let started = Instant::now();
+    let result = assessment::assess(
+        &store,
+        &scheme,
+        UnitKind::District,
+        from,
+        to,
+        events,
+        &Limits::statutory(),
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let assessed = started.elapsed();
+    println!(
+        "assessment of {} districts over 2026: {:.2} s ({:.2}× the baseline), peak memory {:.0} MiB",
+        result.units.len(),
+        assessed.as_secs_f64(),
+        assessed.as_secs_f64() / baseline.as_secs_f64(),
+        peak_mib()
+    );
+    let started = Instant::now();
+    let tables = result.tables(&scheme);
+    let detail_rows = tables.last().map_or(0, |t| t.rows.len());
+    let bytes = zhzj_export::to_xlsx(&tables, result.created())?;
+    println!(
+        "XLSX export ({detail_rows} detail rows, {:.1} MiB): {:.2} s, peak memory {:.0} MiB (before the run: {before:.0} MiB)",
+        bytes.len() as f64 / 1_048_576.0,
+        started.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+    store.close().await;
+    Ok(())
+}
