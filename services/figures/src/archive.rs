@@ -1,6 +1,7 @@
 //! Reading the event archive up to a log position, decoded (and upcast) into domain events.
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 use zhzj_proto::DomainEvent;
 use zhzj_store::ReadStore;
@@ -52,9 +53,10 @@ pub async fn events_up_to(
     for kind in aggregate_types {
         query = query.bind(*kind);
     }
-    let rows = query.fetch_all(store.pool()).await?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
+    // Row by row: the raw rows are never all in memory beside the decoded events.
+    let mut rows = query.fetch(store.pool());
+    let mut events = Vec::new();
+    while let Some(row) = rows.try_next().await? {
         let position: i64 = row.try_get("position")?;
         let unreadable = |reason: String| FiguresError::Unreadable { position, reason };
         let event_type: String = row.try_get("event_type")?;

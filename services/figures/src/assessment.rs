@@ -438,6 +438,9 @@ pub fn assess_events(
     })
 }
 
+/// Data rows a worksheet holds under its header (Excel's limit is 1,048,576 rows).
+const MAX_SHEET_ROWS: usize = 1_048_575;
+
 const FIGURE_NAMES: [(&str, &str); 10] = [
     ("resolution", "化解率"),
     ("timely_acceptance", "及时受理率"),
@@ -544,27 +547,40 @@ impl Assessment {
                 rows,
             });
         }
-        tables.push(Table {
-            name: "明细".into(),
-            headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
-                .map(str::to_owned)
-                .to_vec(),
-            rows: self
-                .units
-                .iter()
-                .flat_map(|u| {
-                    u.counted.iter().map(|c| {
-                        vec![
-                            Cell::from(u.name.clone()),
-                            Cell::from(figure_name(&c.figure).to_owned()),
-                            Cell::from(c.case_number.clone()),
-                            Cell::from(if c.numerator { "是" } else { "否" }),
-                            Cell::from(c.reason.clone()),
-                        ]
-                    })
+        let detail: Vec<Vec<Cell>> = self
+            .units
+            .iter()
+            .flat_map(|u| {
+                u.counted.iter().map(|c| {
+                    vec![
+                        Cell::from(u.name.clone()),
+                        Cell::from(figure_name(&c.figure).to_owned()),
+                        Cell::from(c.case_number.clone()),
+                        Cell::from(if c.numerator { "是" } else { "否" }),
+                        Cell::from(c.reason.clone()),
+                    ]
                 })
-                .collect(),
-        });
+            })
+            .collect();
+        // A sheet holds at most 1,048,576 rows with its header: a long detail goes on 明细2, …
+        let chunks: Vec<&[Vec<Cell>]> = if detail.is_empty() {
+            vec![&[]]
+        } else {
+            detail.chunks(MAX_SHEET_ROWS).collect()
+        };
+        for (i, rows) in chunks.into_iter().enumerate() {
+            tables.push(Table {
+                name: if i == 0 {
+                    "明细".to_owned()
+                } else {
+                    format!("明细{}", i + 1)
+                },
+                headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                rows: rows.to_vec(),
+            });
+        }
         tables
     }
 

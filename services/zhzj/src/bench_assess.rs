@@ -425,7 +425,11 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let tables = result.tables(&scheme);
-    let detail_rows = tables.last().map_or(0, |t| t.rows.len());
+    let detail_rows: usize = tables
+        .iter()
+        .filter(|t| t.name.starts_with("明细"))
+        .map(|t| t.rows.len())
+        .sum();
     let bytes = zhzj_export::to_xlsx(&tables, result.created())?;
     println!(
         "XLSX export ({detail_rows} detail rows, {:.1} MiB): {:.2} s, peak memory {:.0} MiB (before the run: {before:.0} MiB)",
