@@ -6,7 +6,8 @@ use zhzj_store::{Dialect, sql::timestamp_text};
 use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{Column, SqlValue, col, insert_rows, json_col};
 
-const COLUMNS: [Column; 15] = [
+/// The archive's columns, in the order its rows are written.
+pub const COLUMNS: [Column; 15] = [
     col("position"),
     col("event_index"),
     col("aggregate_type"),

@@ -17,6 +17,7 @@ pub mod projection;
 pub mod runner;
 pub mod sqlbuild;
 
+pub use archive::COLUMNS as ARCHIVE_COLUMNS;
 pub use projection::{Projection, ProjectorSettings};
 pub use runner::{
     ProjectionStatus, ProjectorError, ensure_settings, rebuild, rebuild_with, run, run_with, status,

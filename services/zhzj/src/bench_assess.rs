@@ -9,7 +9,8 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 use zhzj_deadlines::Limits;
 use zhzj_figures::assessment;
-use zhzj_projector::sqlbuild::{Column, SqlValue, col, insert_rows, json_col};
+use zhzj_projector::ARCHIVE_COLUMNS as COLUMNS;
+use zhzj_projector::sqlbuild::{SqlValue, insert_rows};
 use zhzj_projector::{Projection, checkpoint};
 use zhzj_proto::events::{
     ActivityKind, CaseCrossedOff, CaseRegistered, Channel, ClaimAccepted, LeaderActivityRecorded,
@@ -20,24 +21,6 @@ use zhzj_proto::events::{
 };
 use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
 use zhzj_store::ReadStore;
-
-const COLUMNS: [Column; 15] = [
-    col("position"),
-    col("event_index"),
-    col("aggregate_type"),
-    col("aggregate_id"),
-    col("aggregate_version"),
-    col("event_id"),
-    col("event_type"),
-    col("schema_version"),
-    col("occurred_at"),
-    col("actor_id"),
-    json_col("actor"),
-    col("command_id"),
-    col("correlation_id"),
-    col("causation_id"),
-    json_col("data"),
-];
 
 /// The peak resident memory of this process so far, in MiB (Linux `VmHWM`).
 fn peak_mib() -> f64 {
