@@ -522,14 +522,10 @@ pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda 
     ));
 
     let issued = earlier_instructions(events, &request.unit.id, &request.meeting_id, at);
-    let open_instructions = (
-        instruction_counts(&issued, at).0,
-        instruction_counts(&issued, week_ago).0,
-    );
-    let overdue_instructions = (
-        instruction_counts(&issued, at).1,
-        instruction_counts(&issued, week_ago).1,
-    );
+    let (open_now, overdue_now) = instruction_counts(&issued, at);
+    let (open_before, overdue_before) = instruction_counts(&issued, week_ago);
+    let open_instructions = (open_now, open_before);
+    let overdue_instructions = (overdue_now, overdue_before);
     let instructions = issued
         .into_iter()
         .filter_map(|i| {

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use zhzj_deadlines::Limits;
 pub use zhzj_deadlines::periods::month_bounds;
@@ -28,7 +28,7 @@ use zhzj_export::{Cell, Table};
 use zhzj_projector::lifecycle::LifecycleRow;
 use zhzj_proto::events::{ActivityKind, ProcedureStep, Satisfaction, UnitKind};
 use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
-use zhzj_store::{ReadStore, china_date};
+use zhzj_store::{ReadStore, china_date, china_midnight};
 
 use crate::FiguresError;
 use crate::archive::{ArchivedEvent, events_up_to};
@@ -110,11 +110,6 @@ pub struct Bulletin {
     pub towns: Vec<AreaFigures>,
     /// The departments, ranked.
     pub departments: Vec<AreaFigures>,
-}
-
-/// Midnight China time (UTC+8, no daylight saving) at the start of `day`, in UTC.
-fn china_midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8)
 }
 
 /// A unit of the directory as the archive has it.
@@ -685,9 +680,4 @@ impl Bulletin {
             |at| at.naive_utc(),
         )
     }
-}
-
-/// The month of a date as `YYYY-MM`.
-pub fn month_of(day: NaiveDate) -> String {
-    format!("{}-{:02}", day.year(), day.month())
 }

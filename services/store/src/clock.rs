@@ -58,6 +58,11 @@ impl Clock for FixedClock {
     }
 }
 
+/// The instant a day begins in China (UTC+8, no daylight saving): where reporting periods start.
+pub fn china_midnight(day: chrono::NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8)
+}
+
 /// The calendar date in China (UTC+8, no daylight saving) at an instant: deadlines and "today"
 /// are counted in it.
 pub fn china_date(at: DateTime<Utc>) -> chrono::NaiveDate {

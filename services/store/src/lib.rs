@@ -8,7 +8,7 @@ pub mod clock;
 pub mod log;
 pub mod sql;
 
-pub use clock::{Clock, FixedClock, SystemClock, china_date};
+pub use clock::{Clock, FixedClock, SystemClock, china_date, china_midnight};
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
     LogError, StoredCommit,

@@ -151,11 +151,7 @@ fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<DemoStep> {
                 title: None,
             }),
         ));
-        let meeting_id = format!(
-            "{siming_id}-{}w{:02}",
-            monday.iso_week().year(),
-            monday.iso_week().week()
-        );
+        let meeting_id = zhzj_cases::campaign::meeting_id(&siming_id, monday);
         // An instruction about one of 思明's cases to its town, and one to a district leader.
         let case = cases
             .iter()

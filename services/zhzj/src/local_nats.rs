@@ -21,6 +21,11 @@ pub struct LocalNats {
     pub syncs_every_commit: bool,
 }
 
+/// Where `zhzj up` writes the URL of its HTTP gateway (for scripts, tests and `zhzj import`).
+pub fn http_url_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("http.url")
+}
+
 /// The file in the data dir that names the local server's URL.
 pub fn url_file(data_dir: &Path) -> PathBuf {
     data_dir.join("nats.url")

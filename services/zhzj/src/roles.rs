@@ -21,7 +21,7 @@ use crate::cli::{
     CommandArgs, CommonOptions, HttpOptions, RebuildArgs, ReviewLevelArg, Role, RunArgs, UpArgs,
     UserAction, UserArgs,
 };
-use crate::local_nats::{LocalNats, url_file};
+use crate::local_nats::{LocalNats, http_url_file, url_file};
 
 /// How long in-flight work may take after a shutdown signal before it is cut off.
 const GRACE: Duration = Duration::from_secs(20);
@@ -227,7 +227,7 @@ async fn spawn_role(
                 })?;
             let address = listener.local_addr()?;
             if let Some(dir) = &extras.data_dir {
-                std::fs::write(dir.join("http.url"), format!("http://{address}\n"))
+                std::fs::write(http_url_file(dir), format!("http://{address}\n"))
                     .context("writing http.url")?;
             }
             let state = AppState::new(
@@ -329,7 +329,7 @@ async fn run_until_signal(
     }
     if let Some(dir) = &extras.data_dir {
         // Missing is fine: not every role serves HTTP.
-        let _ = std::fs::remove_file(dir.join("http.url"));
+        let _ = std::fs::remove_file(http_url_file(dir));
     }
     tasks.back.cancel();
     if tokio::time::timeout(GRACE, tasks.back_tracker.wait())

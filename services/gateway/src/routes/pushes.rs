@@ -7,13 +7,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chrono::{Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 use zhzj_figures::PushProgress;
 use zhzj_proto::Command;
 use zhzj_proto::commands::{LaunchPush, PushTargetRequest};
+use zhzj_store::china_midnight;
 
 use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
@@ -54,11 +54,6 @@ pub async fn list(
         })
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(Json(list))
-}
-
-/// Midnight China time (UTC+8) at the start of `day`.
-fn china_midnight(day: NaiveDate) -> chrono::DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc() - Duration::hours(8)
 }
 
 async fn progress(state: &AppState, quarter: &str) -> Result<PushProgress, ApiError> {
