@@ -26,6 +26,19 @@ ensure_nats_server() {
     apt_install nats-server
 }
 
+# Debian's Chromium and chromedriver for the browser tests, and a Chinese font for the pages
+# (and their screenshots) to be readable.
+ensure_chromium() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]} (Debian packages, for the browser tests)"
+        apt_install "${missing[@]}"
+    fi
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # PostgreSQL on 127.0.0.1:5432 with a `postgres` login whose password is `postgres`.

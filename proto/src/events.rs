@@ -390,6 +390,17 @@ pub enum ResolutionGround {
     LegallyConcluded,
 }
 
+impl ResolutionGround {
+    /// The ground as the interface names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Solved => "问题已解决",
+            Self::SettlementAgreement => "签订息诉罢访协议",
+            Self::LegallyConcluded => "依法终结并落实帮扶",
+        }
+    }
+}
+
 /// A level of the review chain (审核把关).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

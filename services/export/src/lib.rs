@@ -61,7 +61,7 @@ impl From<Option<NaiveDate>> for Cell {
 
 impl Cell {
     /// The cell as CSV text (dates as `YYYY-MM-DD`).
-    fn csv_text(&self) -> String {
+    pub fn text(&self) -> String {
         match self {
             Self::Text(text) => text.clone(),
             Self::Int(n) => n.to_string(),
@@ -128,7 +128,7 @@ fn column_widths(table: &Table) -> Vec<f64> {
                 .filter_map(|row| row.get(i))
                 .map(|cell| match cell {
                     Cell::Date(_) => 10,
-                    other => display_width(&other.csv_text()),
+                    other => display_width(&other.text()),
                 })
                 .chain(std::iter::once(display_width(header)))
                 .max()
@@ -218,7 +218,7 @@ pub fn to_csv(table: &Table) -> Result<Vec<u8>, ExportError> {
             .from_writer(&mut out);
         writer.write_record(&table.headers)?;
         for row in &table.rows {
-            writer.write_record(row.iter().map(Cell::csv_text))?;
+            writer.write_record(row.iter().map(Cell::text))?;
         }
         writer.flush().map_err(csv::Error::from)?;
     }

@@ -454,7 +454,8 @@ const FIGURE_NAMES: [(&str, &str); 10] = [
     ("owned_resolution", "包案化解率"),
 ];
 
-fn figure_name(key: &str) -> &str {
+/// The Chinese name of a counted figure (`resolution` → 化解率), or the key when unknown.
+pub fn figure_name(key: &str) -> &str {
     FIGURE_NAMES
         .iter()
         .find(|(k, _)| *k == key)

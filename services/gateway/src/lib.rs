@@ -10,6 +10,7 @@ pub mod openapi;
 mod projections;
 mod routes;
 mod scope;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

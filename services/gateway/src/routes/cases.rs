@@ -32,6 +32,22 @@ pub struct WriteContext {
 }
 
 impl WriteContext {
+    /// A write by `user` outside an API request (the web pages), expecting `if_match`.
+    pub(crate) fn new(
+        state: AppState,
+        user: crate::User,
+        if_match: Option<u64>,
+        correlation: Uuid,
+    ) -> Self {
+        Self {
+            state,
+            user,
+            if_match,
+            key: None,
+            correlation,
+        }
+    }
+
     pub(crate) async fn run(self, route: String, command: Command, creates: bool) -> Response {
         execute(
             &self.state,
@@ -918,10 +934,23 @@ pub async fn show(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<RevealQuery>,
 ) -> Result<Response, ApiError> {
-    let case_id = case_id(&id)?;
-    let row = checklist_item(&state, &user, case_id).await?;
-    let unmasked = reveal_personal_data(&state, &user, &row, &query, correlation).await?;
-    let clocks = clocks_of(&state, case_id).await?;
+    let (view, _) = case_with_history(&state, &user, &id, &query, correlation).await?;
+    Ok(with_etag(view.row.version, Json(view)))
+}
+
+/// A case as the user may see it, and its history (from the archive), for the API and the case
+/// page alike.
+pub(crate) async fn case_with_history(
+    state: &AppState,
+    user: &crate::User,
+    id: &str,
+    query: &RevealQuery,
+    correlation: Uuid,
+) -> Result<(CaseView, Vec<CaseEventView>), ApiError> {
+    let case_id = case_id(id)?;
+    let row = checklist_item(state, user, case_id).await?;
+    let unmasked = reveal_personal_data(state, user, &row, query, correlation).await?;
+    let clocks = clocks_of(state, case_id).await?;
     let mut view = CaseView {
         row,
         petitioners: Vec::new(),
@@ -940,7 +969,8 @@ pub async fn show(
         clocks,
         personal_data_unmasked: unmasked,
     };
-    for event in case_events_of(&state, case_id, unmasked).await? {
+    let events = case_events_of(state, case_id, unmasked).await?;
+    for event in &events {
         let data = &event.data;
         match event.event_type.as_str() {
             "CaseRegistered" => {
@@ -1030,7 +1060,7 @@ pub async fn show(
             _ => {}
         }
     }
-    Ok(with_etag(view.row.version, Json(view)))
+    Ok((view, events))
 }
 
 /// `GET /api/v1/cases/{id}/events`: the case's history from the event archive.

@@ -57,6 +57,46 @@ fn status_label(status: &str) -> &'static str {
         .map_or("", |(_, label)| label)
 }
 
+/// The 三到位一处理 classes.
+const CLASSES: [&str; 4] = ["reasonable", "unreasonable", "hardship", "unlawful"];
+
+/// The orders the checklist can be sorted by, and their SQL (ascending).
+const SORTS: [(&str, &str); 6] = [
+    ("registered", "c.registered_at"),
+    (
+        "deadline",
+        "(CASE WHEN l.next_due_on IS NULL THEN 1 ELSE 0 END), l.next_due_on",
+    ),
+    ("case_number", "c.case_number"),
+    ("last_activity", "c.last_activity_at"),
+    ("district", "c.district_name, c.town_name"),
+    ("progress", "c.measures_done * 1.0 / (c.measures_total + 1)"),
+];
+
+/// The `ORDER BY` of `sort` (see [`ChecklistQuery::sort`]), the case id breaking ties.
+fn order_sql(sort: Option<&str>) -> Result<String, ApiError> {
+    let sort = sort.filter(|s| !s.is_empty()).unwrap_or("registered");
+    let (key, descending) = match sort.strip_prefix('-') {
+        Some(key) => (key, true),
+        None => (sort, false),
+    };
+    let Some((_, columns)) = SORTS.iter().find(|(name, _)| *name == key) else {
+        return Err(ApiError::BadRequest {
+            message: format!(
+                "未知排序 {sort}；可选 {}（前加 - 为倒序）",
+                SORTS.map(|(name, _)| name).join("、")
+            ),
+            field: Some("sort".into()),
+        });
+    };
+    let direction = if descending { " DESC" } else { "" };
+    let ordered: Vec<String> = columns
+        .split(", ")
+        .map(|column| format!("{column}{direction}"))
+        .collect();
+    Ok(format!("{}, c.case_id", ordered.join(", ")))
+}
+
 /// A unit or leader named on a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Named {
@@ -204,8 +244,15 @@ pub struct ChecklistQuery {
     pub town: Option<String>,
     /// Owning leader id.
     pub leader: Option<String>,
+    /// A responsible unit id (lead or assisting, 主办或协办).
+    pub unit: Option<String>,
     /// `unassigned`, `in_progress`, `measures_done`, `under_review` or `crossed_off`.
     pub status: Option<String>,
+    /// The 三到位一处理 class: `reasonable`, `unreasonable`, `hardship` or `unlawful`.
+    pub class: Option<String>,
+    /// Order: `registered` (default), `deadline`, `case_number`, `last_activity`, `district`,
+    /// `progress`; a leading `-` reverses it.
+    pub sort: Option<String>,
     /// Free text, matched against the case number, matter, category, leader and unit names.
     pub q: Option<String>,
     /// Only cases whose deadline is within this many days from today (not yet passed).
@@ -251,7 +298,7 @@ async fn filter_sql(
     user: &crate::User,
     query: &ChecklistQuery,
 ) -> Result<(String, Vec<String>), ApiError> {
-    if let Some(status) = &query.status
+    if let Some(status) = query.status.as_ref().filter(|s| !s.is_empty())
         && !STATUSES.iter().any(|(s, _)| s == status)
     {
         return Err(ApiError::BadRequest {
@@ -278,8 +325,24 @@ async fn filter_sql(
     if let Some(leader) = given(&query.leader) {
         bind("c.leader_id = ?", leader, &mut binds);
     }
-    if let Some(status) = query.status.clone() {
+    if let Some(unit) = given(&query.unit) {
+        bind(
+            "c.case_id IN (SELECT u.case_id FROM case_units u WHERE u.unit_id = ?)",
+            unit,
+            &mut binds,
+        );
+    }
+    if let Some(status) = given(&query.status) {
         bind(&format!("({STATUS_SQL}) = ?"), status, &mut binds);
+    }
+    if let Some(class) = given(&query.class) {
+        if !CLASSES.contains(&class.as_str()) {
+            return Err(ApiError::BadRequest {
+                message: format!("未知类别 {class}；可选 {}", CLASSES.join("、")),
+                field: Some("class".into()),
+            });
+        }
+        bind("l.class = ?", class, &mut binds);
     }
     if let Some(text) = query
         .q
@@ -349,9 +412,9 @@ pub async fn list(
     }
     let total: i64 = count.fetch_one(state.store().pool()).await?.try_get("n")?;
     let rows_sql = format!(
-        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY c.registered_at, c.case_id \
-         LIMIT {per_page} OFFSET {}",
+        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY {} LIMIT {per_page} OFFSET {}",
         item_columns(),
+        order_sql(query.sort.as_deref())?,
         u64::from(page - 1) * u64::from(per_page)
     );
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(rows_sql));
@@ -491,9 +554,9 @@ async fn export(
     let (filter, binds) = filter_sql(state, user, query).await?;
     let today = state.today();
     let sql = format!(
-        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY c.registered_at, c.case_id \
-         LIMIT {MAX_EXPORT_ROWS}",
-        item_columns()
+        "SELECT {} FROM {FROM_SQL}{filter} ORDER BY {} LIMIT {MAX_EXPORT_ROWS}",
+        item_columns(),
+        order_sql(query.sort.as_deref())?
     );
     let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
     for value in &binds {

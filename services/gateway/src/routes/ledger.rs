@@ -198,7 +198,7 @@ pub async fn import_csv(
 }
 
 /// Checks the whole ledger, then (only if every row is valid) sends each row's commands.
-async fn import(
+pub(crate) async fn import(
     state: &AppState,
     user: &User,
     import_id: Uuid,

@@ -1,18 +1,18 @@
 //! The routes of the gateway, and the middleware every request passes: a tracing span that
 //! carries the correlation id (and, once known, the command id), and the body size limit.
 
-mod assessments;
-mod bulletins;
-mod cases;
-mod checklist;
+pub(crate) mod assessments;
+pub(crate) mod bulletins;
+pub(crate) mod cases;
+pub(crate) mod checklist;
 mod download;
 mod duplicates;
-mod leaders;
-mod ledger;
-mod meetings;
+pub(crate) mod leaders;
+pub(crate) mod ledger;
+pub(crate) mod meetings;
 mod ops;
-mod org;
-mod pushes;
+pub(crate) mod org;
+pub(crate) mod pushes;
 mod session;
 
 use std::time::Instant;
@@ -38,10 +38,12 @@ pub use cases::{
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCandidate, DuplicateRule};
 pub use leaders::LeadersView;
+pub(crate) use ledger::MAX_LEDGER_BYTES;
 pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
 pub use org::OrgView;
 pub use pushes::{LaunchPushBody, PushListItem};
+pub(crate) use session::session_cookie;
 pub use session::{LoginRequest, SessionReply};
 
 /// Every route.
@@ -118,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)
-        .route("/", get(ops::index))
+        .merge(crate::web::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

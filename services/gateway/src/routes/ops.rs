@@ -9,25 +9,6 @@ use serde::Serialize;
 
 use crate::AppState;
 
-/// `GET /`: what this address offers, until the web pages arrive.
-pub async fn index() -> axum::response::Html<&'static str> {
-    axum::response::Html(INDEX_HTML)
-}
-
-const INDEX_HTML: &str = r#"<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>治重化积 积案化解跟踪系统</title></head>
-<body>
-<h1>治重化积 积案化解跟踪系统</h1>
-<p>系统已启动。网页界面尚在建设中，目前可通过 HTTP JSON 接口使用：</p>
-<ul>
-<li>接口文档（OpenAPI）：<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></li>
-<li>登录：<code>POST /api/v1/session</code>，返回令牌（Bearer）</li>
-<li>清单：<code>GET /api/v1/checklist</code>（可按区、镇街、包案领导、状态、关键词筛选）</li>
-<li>运行状态：<a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></li>
-</ul>
-</body></html>
-"#;
-
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))

@@ -30,7 +30,8 @@ pub struct SessionReply {
     pub user: User,
 }
 
-fn cookie(value: &str, max_age: i64) -> String {
+/// The `Set-Cookie` value of a session (empty with age 0 to end it).
+pub(crate) fn session_cookie(value: &str, max_age: i64) -> String {
     format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
@@ -46,7 +47,7 @@ pub async fn login(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::Unauthenticated("用户名或密码错误".into()))?;
     let max_age = (session.expires_at - state.now()).num_seconds().max(0);
-    let set_cookie = cookie(&session.token, max_age);
+    let set_cookie = session_cookie(&session.token, max_age);
     tracing::info!(username = %session.user.username, "signed in");
     Ok((
         StatusCode::CREATED,
@@ -80,7 +81,7 @@ pub async fn logout(
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, cookie("", 0))],
+        [(header::SET_COOKIE, session_cookie("", 0))],
     )
         .into_response())
 }

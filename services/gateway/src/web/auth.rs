@@ -1,0 +1,291 @@
+//! Sign-in for the pages: the login form, the session cookie it sets, the signed-in user as an
+//! extractor that sends strangers to the login page, and the CSRF tokens forms carry.
+//!
+//! A signed-in form's token is derived from the session token (which the page's script could not
+//! read anyway: the cookie is `HttpOnly` and `SameSite=Strict`), so it needs no storage and dies
+//! with the session. The login form, which has no session yet, uses a double-submit cookie.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::view::{Layout, html_with, role_label};
+use crate::extract::{SESSION_COOKIE, session_token};
+use crate::routes::session_cookie;
+use crate::{ApiError, AppState, User};
+
+/// The cookie of the login form's CSRF token.
+const LOGIN_CSRF_COOKIE: &str = "zhzj_login_csrf";
+
+/// The CSRF token of a session.
+fn csrf_of(session_token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zhzj-csrf\n");
+    hasher.update(session_token.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The signed-in user of a page request; without a valid session the request is sent to the
+/// login page, which comes back here after signing in.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// Who.
+    pub user: User,
+    /// Their forms' CSRF token.
+    pub csrf: String,
+    /// The gateway's state.
+    pub state: AppState,
+}
+
+impl FromRequestParts<AppState> for WebSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let back = parts.uri.clone();
+        let to_login = || {
+            let next: String =
+                form_urlencoded::byte_serialize(back.to_string().as_bytes()).collect();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        };
+        let Some(token) = CookieJar::from_headers(&parts.headers)
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_owned())
+        else {
+            return Err(to_login());
+        };
+        match state.accounts().session_user(&token).await {
+            Ok(Some(user)) => Ok(Self {
+                user,
+                csrf: csrf_of(&token),
+                state: state.clone(),
+            }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(ApiError::internal(e).into_response()),
+        }
+    }
+}
+
+impl WebSession {
+    /// The frame of a page titled `title` under the menu entry `nav`.
+    pub fn layout(&self, title: impl Into<String>, nav: &'static str) -> Layout {
+        Layout {
+            title: title.into(),
+            nav,
+            user_name: self.user.display_name.clone(),
+            role_label: role_label(&self.user),
+            csrf: self.csrf.clone(),
+            today: self.state.today().to_string(),
+            flash: None,
+        }
+    }
+
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, token: &str) -> Result<(), ApiError> {
+        if token == self.csrf {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "表单已失效（安全校验未通过），请刷新页面后重新提交".into(),
+            ))
+        }
+    }
+
+    /// `result` as the answer, or the error page.
+    pub fn respond(&self, result: Result<Response, ApiError>, nav: &'static str) -> Response {
+        result.unwrap_or_else(|error| super::view::error_page(self.layout("", nav), &error))
+    }
+
+    /// Whether the user holds `role`.
+    pub fn has(&self, role: &str) -> bool {
+        self.user.roles.iter().any(|r| r == role)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    next: String,
+    username: String,
+    error: String,
+}
+
+/// `?next=`.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only a path of this site is followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/checklist".into(),
+    }
+}
+
+fn random_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(hex::encode(bytes))
+}
+
+fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    next: String,
+    username: String,
+    error: String,
+) -> Result<Response, ApiError> {
+    let csrf = random_token()?;
+    let page = LoginPage {
+        layout: Layout {
+            title: "登录".into(),
+            nav: "login",
+            today: state.today().to_string(),
+            ..Layout::default()
+        },
+        csrf: csrf.clone(),
+        next,
+        username,
+        error,
+    };
+    let mut response = html_with(status, &page)?;
+    if let Ok(value) =
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600")
+            .parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> Response {
+    login_form(
+        &state,
+        StatusCode::OK,
+        safe_next(query.next.as_deref()),
+        String::new(),
+        String::new(),
+    )
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The login form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+/// `POST /login`: signs in and goes on to the page asked for.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let cookie_csrf = CookieJar::from_headers(&headers)
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned());
+    let answer = async {
+        if cookie_csrf.as_deref() != Some(form.csrf.as_str()) {
+            return login_form(
+                &state,
+                StatusCode::FORBIDDEN,
+                next.clone(),
+                form.username.clone(),
+                "登录表单已失效，请重新输入".into(),
+            );
+        }
+        let session = state
+            .accounts()
+            .login(form.username.trim(), &form.password)
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(session) = session else {
+            return login_form(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                next.clone(),
+                form.username.clone(),
+                "用户名或密码错误".into(),
+            );
+        };
+        tracing::info!(username = %session.user.username, "signed in (web)");
+        let max_age = (session.expires_at - state.now()).num_seconds().max(0);
+        let mut response = Redirect::to(&next).into_response();
+        if let Ok(value) = session_cookie(&session.token, max_age).parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(response)
+    };
+    answer.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The logout form.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    session: WebSession,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let answer = async {
+        session.check_csrf(&form.csrf)?;
+        if let Some(token) = session_token(&headers) {
+            session
+                .state
+                .accounts()
+                .logout(&token)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        let mut response = Redirect::to("/login").into_response();
+        if let Ok(value) = session_cookie("", 0).parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        Ok(response)
+    };
+    let result = answer.await;
+    session.respond(result, "checklist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_after_login() {
+        assert_eq!(safe_next(Some("/cases/1")), "/cases/1");
+        assert_eq!(safe_next(Some("//evil.example/x")), "/checklist");
+        assert_eq!(safe_next(Some("https://evil.example")), "/checklist");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/checklist");
+        assert_eq!(safe_next(None), "/checklist");
+    }
+
+    #[test]
+    fn csrf_tokens_differ_by_session_and_are_stable() {
+        assert_eq!(csrf_of("a"), csrf_of("a"));
+        assert_ne!(csrf_of("a"), csrf_of("b"));
+        assert_eq!(csrf_of("a").len(), 32);
+    }
+}

@@ -1,0 +1,74 @@
+//! The web pages, in Chinese: HTML rendered by the gateway from compile-time-checked templates
+//! (askama) over the same handlers the JSON API uses, so a page shows exactly what the API
+//! answers and every write goes through the same command path. Sign-in is the session cookie;
+//! every form carries a CSRF token; charts are SVG drawn here; the one stylesheet is served from
+//! the binary, and no script or style is loaded from anywhere else.
+
+mod auth;
+mod case_page;
+mod charts;
+mod checklist_page;
+mod forms;
+mod import_page;
+mod reports;
+mod view;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+/// The stylesheet: screen (office monitor and phone) and print.
+const STYLESHEET: &str = include_str!("../../assets/zhzj.css");
+
+/// The routes of the pages (beside `/api/v1`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/checklist") }))
+        .route("/assets/zhzj.css", get(stylesheet))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/checklist", get(checklist_page::show))
+        .route("/cases/{id}", get(case_page::show))
+        .route("/cases/{id}/{action}", post(case_page::act))
+        .route("/leaders", get(reports::leaders))
+        .route(
+            "/meetings",
+            get(reports::meetings).post(reports::hold_meeting),
+        )
+        .route("/meetings/{id}", get(reports::meeting))
+        .route(
+            "/meetings/{id}/instructions",
+            post(reports::issue_instruction),
+        )
+        .route(
+            "/meetings/{id}/instructions/{number}/feedback",
+            post(reports::instruction_feedback),
+        )
+        .route(
+            "/bulletins",
+            get(reports::bulletins).post(reports::publish_bulletin),
+        )
+        .route("/bulletins/{month}", get(reports::bulletin))
+        .route("/pushes", get(reports::pushes))
+        .route("/pushes/{quarter}", get(reports::push))
+        .route("/assessments", get(reports::assessment))
+        .route(
+            "/import",
+            get(import_page::show).post(import_page::upload).layer(
+                axum::extract::DefaultBodyLimit::max(crate::routes::MAX_LEDGER_BYTES + 64 * 1024),
+            ),
+        )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}

@@ -1,0 +1,934 @@
+//! The campaign's pages: 包案领导 (the leader view), 周调度 (meetings: agenda, instructions,
+//! feedback, a print layout for the meeting table), 月通报 (the bulletin with its ranking chart),
+//! 季攻坚 (a push's progress per area) and 年考核 (scores, a chart, drill-down to the cases
+//! counted). Each is drawn by the API handler of the same data; writes go through the API's
+//! write handlers like the case page's.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+use sqlx::Row;
+use uuid::Uuid;
+use zhzj_figures::assessment::Assessment;
+use zhzj_figures::{Agenda, Bulletin, PushProgress};
+
+use super::auth::WebSession;
+use super::charts::{Bar, bar_chart};
+use super::forms::{Field, FormData, Outcome, outcome, parse_body};
+use super::view::{Choice, HtmlCell, HtmlTable, Layout, case_href, choice, html, ratio_text};
+use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::routes::cases::WriteContext;
+use crate::routes::{
+    LeadersView, MeetingListItem, PublishedBulletin, PushListItem, assessments, bulletins, leaders,
+    meetings, org, pushes,
+};
+use crate::{ApiError, AppState};
+
+/// Case numbers by case id (for lists that name cases by id).
+async fn case_numbers(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
+    let rows = sqlx::query("SELECT case_id, case_number FROM checklist_rows")
+        .fetch_all(state.store().pool())
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("case_id")?, row.try_get("case_number")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(ApiError::from)
+}
+
+/// A write from a page's form: done goes back to `back`, anything else is shown on the page
+/// `back` names with the message.
+async fn write_then(
+    result: Result<Response, ApiError>,
+    back: &str,
+) -> Result<Response, (String, Option<String>)> {
+    match outcome(result).await {
+        Outcome::Done => Ok(Redirect::to(back).into_response()),
+        Outcome::Stale { message } => Err((message, None)),
+        Outcome::Refused { message, field } => Err((message, field)),
+    }
+}
+
+fn context(session: &WebSession) -> WriteContext {
+    WriteContext::new(
+        session.state.clone(),
+        session.user.clone(),
+        None,
+        Uuid::new_v4(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// 包案领导
+
+#[derive(Template)]
+#[template(path = "leaders.html")]
+struct LeadersPage {
+    layout: Layout,
+    view: LeadersView,
+    months: Vec<String>,
+    rows: Vec<LeaderRow>,
+}
+
+/// A leader's line.
+#[derive(Debug)]
+struct LeaderRow {
+    name: String,
+    title: String,
+    owned: usize,
+    open: usize,
+    last_activity: String,
+    by_month: Vec<u32>,
+    idle: Vec<(String, String)>,
+    alert: bool,
+}
+
+/// `?inactive_days=`.
+#[derive(Debug, Deserialize)]
+pub struct LeadersForm {
+    inactive_days: Option<String>,
+}
+
+/// `GET /leaders`.
+pub async fn leaders(
+    session: WebSession,
+    State(state): State<AppState>,
+    Query(form): Query<LeadersForm>,
+) -> Response {
+    let result = async {
+        let inactive_days = match form.inactive_days.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<u32>().map_err(|_| ApiError::BadRequest {
+                message: format!("“{text}”不是有效的天数"),
+                field: Some("inactive_days".into()),
+            })?),
+        };
+        let view = leaders::list(
+            State(state.clone()),
+            CurrentUser(session.user.clone()),
+            QueryParams(leaders::LeadersQuery { inactive_days }),
+        )
+        .await?
+        .0;
+        let today = state.today();
+        let months: Vec<String> = (0..6)
+            .rev()
+            .filter_map(|back| {
+                let first = today.with_day(1)?;
+                let month = first.checked_sub_months(chrono::Months::new(back))?;
+                Some(month.format("%Y-%m").to_string())
+            })
+            .collect();
+        let numbers = case_numbers(&state).await?;
+        let rows = view
+            .leaders
+            .iter()
+            .map(|l| LeaderRow {
+                name: l.name.clone(),
+                title: l.title.clone(),
+                owned: l.owned_cases,
+                open: l.open_cases,
+                last_activity: l.last_activity_on.clone().unwrap_or_else(|| "—".into()),
+                by_month: months
+                    .iter()
+                    .map(|m| l.activities_by_month.get(m).copied().unwrap_or(0))
+                    .collect(),
+                alert: !l.idle_cases.is_empty(),
+                idle: l
+                    .idle_cases
+                    .iter()
+                    .map(|id| {
+                        (
+                            case_href(id),
+                            numbers.get(id).cloned().unwrap_or_else(|| id.clone()),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        html(&LeadersPage {
+            layout: session.layout("包案领导", "leaders"),
+            view,
+            months,
+            rows,
+        })
+    }
+    .await;
+    session.respond(result, "leaders")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 周调度
+
+#[derive(Template)]
+#[template(path = "meetings.html")]
+struct MeetingsPage {
+    layout: Layout,
+    meetings: Vec<MeetingListItem>,
+    units: Vec<Choice>,
+    may_hold: bool,
+    error: Option<String>,
+}
+
+async fn meetings_page(
+    state: &AppState,
+    session: &WebSession,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let meetings = meetings::list(State(state.clone()), CurrentUser(session.user.clone()))
+        .await?
+        .0;
+    let directory = org::show(State(state.clone()), CurrentUser(session.user.clone()))
+        .await?
+        .0;
+    let units = directory
+        .units
+        .iter()
+        .filter(|u| matches!(u.kind.as_str(), "city" | "district" | "town"))
+        .filter(|u| session.has("admin") || session.user.unit_id.as_ref() == Some(&u.unit_id))
+        .map(|u| choice(&u.unit_id, &u.name))
+        .collect();
+    let page = MeetingsPage {
+        layout: session.layout("周调度", "meetings"),
+        meetings,
+        units,
+        may_hold: session.has("admin") || session.has("coordinator"),
+        error,
+    };
+    let status = if page.error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    super::view::html_with(status, &page)
+}
+
+/// `GET /meetings`.
+pub async fn meetings(session: WebSession, State(state): State<AppState>) -> Response {
+    let result = meetings_page(&state, &session, None).await;
+    session.respond(result, "meetings")
+}
+
+/// `POST /meetings`: hold this week's meeting.
+pub async fn hold_meeting(
+    session: WebSession,
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Response {
+    let result = async {
+        session.check_csrf(form.get("csrf"))?;
+        let sent = match parse_body(
+            &form,
+            &[Field::Required("unit_id"), Field::Optional("title")],
+        ) {
+            Ok(body) => meetings::hold(context(&session), JsonBody(body)).await,
+            Err(e) => Err(e),
+        };
+        match write_then(sent, "/meetings").await {
+            Ok(done) => Ok(done),
+            Err((message, _)) => meetings_page(&state, &session, Some(message)).await,
+        }
+    }
+    .await;
+    session.respond(result, "meetings")
+}
+
+#[derive(Template)]
+#[template(path = "meeting.html")]
+struct MeetingPage {
+    layout: Layout,
+    agenda: Agenda,
+    held_at: String,
+    sections: Vec<HtmlTable>,
+    instructions: Vec<InstructionLine>,
+    units: Vec<Choice>,
+    leaders: Vec<Choice>,
+    cases: Vec<Choice>,
+    may_write: bool,
+    status_ok: bool,
+    error: Option<String>,
+    today: String,
+}
+
+/// An instruction as the meeting page shows it.
+#[derive(Debug)]
+struct InstructionLine {
+    number: u32,
+    week: String,
+    to: String,
+    case_href: Option<String>,
+    text: String,
+    due: String,
+    status_label: String,
+    overdue: bool,
+    feedback: String,
+    /// Feedback can be given here (an instruction of this meeting).
+    own: bool,
+}
+
+async fn meeting_page(
+    state: &AppState,
+    session: &WebSession,
+    id: &str,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let agenda = meetings::show(
+        State(state.clone()),
+        CurrentUser(session.user.clone()),
+        Path(id.to_owned()),
+        QueryParams(meetings::AgendaQuery::default()),
+    )
+    .await?
+    .0;
+    let directory = org::show(State(state.clone()), CurrentUser(session.user.clone()))
+        .await?
+        .0;
+    let sections = agenda
+        .sections
+        .iter()
+        .map(|section| HtmlTable {
+            name: format!(
+                "{}（本周 {}，上周 {}）",
+                section.title, section.this_week, section.last_week
+            ),
+            headers: ["案件编号", "诉求", "属地", "包案领导", "日期", "说明"]
+                .map(str::to_owned)
+                .to_vec(),
+            rows: section
+                .rows
+                .iter()
+                .map(|row| {
+                    vec![
+                        HtmlCell::link(row.case_number.clone(), case_href(&row.case_id)),
+                        HtmlCell::text(row.matter.clone()),
+                        HtmlCell::text(match &row.town {
+                            Some(town) => format!("{} · {town}", row.district),
+                            None => row.district.clone(),
+                        }),
+                        HtmlCell::text(row.leader.clone().unwrap_or_default()),
+                        HtmlCell::text(row.date.map(|d| d.to_string()).unwrap_or_default()),
+                        HtmlCell::text(row.detail.clone()),
+                    ]
+                })
+                .collect(),
+        })
+        .collect();
+    let instructions = agenda
+        .instructions
+        .iter()
+        .map(|i| InstructionLine {
+            number: i.number,
+            week: i.week.clone(),
+            to: [i.unit.clone(), i.leader.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("、"),
+            case_href: i.case_id.as_deref().map(case_href),
+            text: i.text.clone(),
+            due: i.feedback_due_on.to_string(),
+            status_label: i.status_label.clone(),
+            overdue: i.status == "overdue",
+            feedback: match (&i.feedback, i.feedback_on) {
+                (Some(text), Some(on)) => format!("{on}：{text}"),
+                (Some(text), None) => text.clone(),
+                _ => String::new(),
+            },
+            own: i.meeting_id == agenda.meeting_id,
+        })
+        .collect();
+    let mut cases: Vec<Choice> = agenda
+        .sections
+        .iter()
+        .flat_map(|s| s.rows.iter())
+        .map(|r| choice(&r.case_id, &format!("{} {}", r.case_number, r.matter)))
+        .collect();
+    cases.sort_by(|a, b| a.label.cmp(&b.label));
+    cases.dedup_by(|a, b| a.value == b.value);
+    let page = MeetingPage {
+        layout: session.layout(agenda.title.clone(), "meetings"),
+        held_at: super::view::minute_of(&agenda.held_at.to_rfc3339()),
+        sections,
+        instructions,
+        units: directory
+            .units
+            .iter()
+            .map(|u| choice(&u.unit_id, &u.name))
+            .collect(),
+        leaders: directory
+            .leaders
+            .iter()
+            .map(|l| choice(&l.leader_id, &format!("{}（{}）", l.name, l.title)))
+            .collect(),
+        cases,
+        may_write: session.user.may_write(),
+        today: state.today().to_string(),
+        status_ok: error.is_none(),
+        error,
+        agenda,
+    };
+    let status = if page.status_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    super::view::html_with(status, &page)
+}
+
+/// `GET /meetings/{id}`.
+pub async fn meeting(
+    session: WebSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = meeting_page(&state, &session, &id, None).await;
+    session.respond(result, "meetings")
+}
+
+/// `POST /meetings/{id}/instructions`.
+pub async fn issue_instruction(
+    session: WebSession,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Response {
+    let result = async {
+        session.check_csrf(form.get("csrf"))?;
+        let fields = [
+            Field::Optional("case_id"),
+            Field::Optional("unit_id"),
+            Field::Optional("leader_id"),
+            Field::Required("text"),
+            Field::Optional("feedback_due_on"),
+        ];
+        let sent = match parse_body(&form, &fields) {
+            Ok(body) => meetings::issue(Path(id.clone()), context(&session), JsonBody(body)).await,
+            Err(e) => Err(e),
+        };
+        match write_then(sent, &format!("/meetings/{id}")).await {
+            Ok(done) => Ok(done),
+            Err((message, _)) => meeting_page(&state, &session, &id, Some(message)).await,
+        }
+    }
+    .await;
+    session.respond(result, "meetings")
+}
+
+/// `POST /meetings/{id}/instructions/{number}/feedback`.
+pub async fn instruction_feedback(
+    session: WebSession,
+    State(state): State<AppState>,
+    Path((id, number)): Path<(String, String)>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Response {
+    let result = async {
+        session.check_csrf(form.get("csrf"))?;
+        let fields = [Field::Required("text"), Field::Optional("on")];
+        let sent = match parse_body(&form, &fields) {
+            Ok(body) => {
+                meetings::feedback(
+                    Path((id.clone(), number.clone())),
+                    context(&session),
+                    JsonBody(body),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match write_then(sent, &format!("/meetings/{id}")).await {
+            Ok(done) => Ok(done),
+            Err((message, _)) => meeting_page(&state, &session, &id, Some(message)).await,
+        }
+    }
+    .await;
+    session.respond(result, "meetings")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 月通报
+
+#[derive(Template)]
+#[template(path = "bulletins.html")]
+struct BulletinsPage {
+    layout: Layout,
+    published: Vec<PublishedBulletin>,
+    months: Vec<String>,
+    may_publish: bool,
+    error: Option<String>,
+}
+
+/// The last twelve months before this one.
+fn recent_months(today: NaiveDate) -> Vec<String> {
+    (1..=12)
+        .filter_map(|back| {
+            today
+                .with_day(1)?
+                .checked_sub_months(chrono::Months::new(back))
+                .map(|m| m.format("%Y-%m").to_string())
+        })
+        .collect()
+}
+
+async fn bulletins_page(
+    state: &AppState,
+    session: &WebSession,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let published = bulletins::list(State(state.clone()), CurrentUser(session.user.clone()))
+        .await?
+        .0;
+    let page = BulletinsPage {
+        layout: session.layout("月通报", "bulletins"),
+        months: recent_months(state.today()),
+        published,
+        may_publish: session.has("admin") || session.has("coordinator"),
+        error,
+    };
+    html(&page)
+}
+
+/// `GET /bulletins`.
+pub async fn bulletins(session: WebSession, State(state): State<AppState>) -> Response {
+    let result = bulletins_page(&state, &session, None).await;
+    session.respond(result, "bulletins")
+}
+
+/// `POST /bulletins`: publish a month's bulletin.
+pub async fn publish_bulletin(
+    session: WebSession,
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Response {
+    let result = async {
+        session.check_csrf(form.get("csrf"))?;
+        let month = form.get("month").to_owned();
+        let sent = match parse_body(&form, &[Field::Required("month")]) {
+            Ok(body) => bulletins::publish(context(&session), JsonBody(body)).await,
+            Err(e) => Err(e),
+        };
+        match write_then(sent, &format!("/bulletins/{month}")).await {
+            Ok(done) => Ok(done),
+            Err((message, _)) => bulletins_page(&state, &session, Some(message)).await,
+        }
+    }
+    .await;
+    session.respond(result, "bulletins")
+}
+
+#[derive(Template)]
+#[template(path = "bulletin.html")]
+struct BulletinPage {
+    layout: Layout,
+    bulletin: Bulletin,
+    published_at: Option<String>,
+    district_chart: String,
+    town_chart: String,
+    tables: Vec<HtmlTable>,
+}
+
+/// Bars of areas ranked by 化解率.
+fn resolution_bars(areas: &[zhzj_figures::AreaFigures], with_district: bool) -> Vec<Bar> {
+    areas
+        .iter()
+        .map(|area| Bar {
+            label: match (&area.district, with_district) {
+                (Some(district), true) => format!("{}·{}", district, area.name),
+                _ => area.name.clone(),
+            },
+            value: area.resolution.percent().unwrap_or(0.0),
+            note: format!("第{}名 {}", area.rank, ratio_text(area.resolution)),
+            target: None,
+            alert: false,
+        })
+        .collect()
+}
+
+/// `GET /bulletins/{month}`.
+pub async fn bulletin(
+    session: WebSession,
+    State(state): State<AppState>,
+    Path(month): Path<String>,
+) -> Response {
+    let result = async {
+        let bulletin = bulletins::show(
+            State(state.clone()),
+            CurrentUser(session.user.clone()),
+            Path(month.clone()),
+        )
+        .await?
+        .0;
+        let mut districts = bulletin.districts.clone();
+        districts.sort_by_key(|a| a.rank);
+        let mut towns = bulletin.towns.clone();
+        towns.sort_by(|a, b| {
+            b.resolution
+                .percent()
+                .unwrap_or(0.0)
+                .total_cmp(&a.resolution.percent().unwrap_or(0.0))
+        });
+        let page = BulletinPage {
+            layout: session.layout(format!("{month} 月通报"), "bulletins"),
+            published_at: bulletin
+                .published_at
+                .map(|at| super::view::minute_of(&at.to_rfc3339())),
+            district_chart: bar_chart(
+                &format!("{month} 各区化解率排名"),
+                &resolution_bars(&districts, false),
+                0.0,
+            ),
+            town_chart: bar_chart(
+                &format!("{month} 各镇街化解率"),
+                &resolution_bars(&towns, true),
+                0.0,
+            ),
+            tables: bulletin.tables().iter().map(HtmlTable::from).collect(),
+            bulletin,
+        };
+        html(&page)
+    }
+    .await;
+    session.respond(result, "bulletins")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 季攻坚
+
+#[derive(Template)]
+#[template(path = "pushes.html")]
+struct PushesPage {
+    layout: Layout,
+    pushes: Vec<PushListItem>,
+}
+
+/// `GET /pushes`.
+pub async fn pushes(session: WebSession, State(state): State<AppState>) -> Response {
+    let result = async {
+        let pushes = pushes::list(State(state.clone()), CurrentUser(session.user.clone()))
+            .await?
+            .0;
+        html(&PushesPage {
+            layout: session.layout("季攻坚", "pushes"),
+            pushes,
+        })
+    }
+    .await;
+    session.respond(result, "pushes")
+}
+
+#[derive(Template)]
+#[template(path = "push.html")]
+struct PushPage {
+    layout: Layout,
+    push: PushProgress,
+    as_of: String,
+    total: String,
+    chart: String,
+    areas: HtmlTable,
+    cases: HtmlTable,
+}
+
+/// `GET /pushes/{quarter}`.
+pub async fn push(
+    session: WebSession,
+    State(state): State<AppState>,
+    Path(quarter): Path<String>,
+) -> Response {
+    let result = async {
+        let push = pushes::show(
+            State(state.clone()),
+            CurrentUser(session.user.clone()),
+            Path(quarter.clone()),
+        )
+        .await?
+        .0;
+        let bars: Vec<Bar> = push
+            .areas
+            .iter()
+            .map(|area| {
+                #[allow(clippy::cast_precision_loss)]
+                let (resolved, target) = (area.resolved.numerator as f64, area.target_count as f64);
+                Bar {
+                    label: area.name.clone(),
+                    value: resolved,
+                    note: format!(
+                        "化解 {}/{} 件，目标 {} 件{}",
+                        area.resolved.numerator,
+                        area.resolved.denominator,
+                        area.target_count,
+                        if area.met { "，已达标" } else { "" }
+                    ),
+                    target: Some(target),
+                    alert: !area.met,
+                }
+            })
+            .collect();
+        let areas = HtmlTable {
+            name: "各地进度".into(),
+            headers: ["地区", "攻坚案件", "已化解", "化解率", "目标", "是否达标"]
+                .map(str::to_owned)
+                .to_vec(),
+            rows: push
+                .areas
+                .iter()
+                .map(|area| {
+                    vec![
+                        HtmlCell::text(area.name.clone()),
+                        HtmlCell::number(area.resolved.denominator),
+                        HtmlCell::number(area.resolved.numerator),
+                        HtmlCell::text(ratio_text(area.resolved)),
+                        HtmlCell::text(match (area.target_cases, area.target_rate_percent) {
+                            (Some(cases), _) => format!("{cases} 件"),
+                            (None, Some(rate)) => {
+                                format!("{rate}%（{} 件）", area.target_count)
+                            }
+                            (None, None) => format!("{} 件", area.target_count),
+                        }),
+                        HtmlCell::text(if area.met { "是" } else { "否" }),
+                    ]
+                })
+                .collect(),
+        };
+        let cases = HtmlTable {
+            name: "攻坚案件".into(),
+            headers: [
+                "案件编号",
+                "诉求",
+                "属地",
+                "责任单位",
+                "包案领导",
+                "状态",
+                "销号日期",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            rows: push
+                .cases
+                .iter()
+                .map(|c| {
+                    vec![
+                        HtmlCell::link(c.case_number.clone(), case_href(&c.case_id)),
+                        HtmlCell::text(c.matter.clone()),
+                        HtmlCell::text(match &c.town {
+                            Some(town) => format!("{} · {town}", c.district),
+                            None => c.district.clone(),
+                        }),
+                        HtmlCell::text(c.lead_unit.clone().unwrap_or_default()),
+                        HtmlCell::text(c.leader.clone().unwrap_or_default()),
+                        HtmlCell::text(c.status_label.clone()),
+                        HtmlCell::text(c.crossed_off_on.map(|d| d.to_string()).unwrap_or_default()),
+                    ]
+                })
+                .collect(),
+        };
+        let page = PushPage {
+            layout: session.layout(push.title.clone(), "pushes"),
+            as_of: super::view::minute_of(&push.as_of.to_rfc3339()),
+            total: ratio_text(push.total),
+            chart: bar_chart(
+                &format!("{} 各地化解进度（竖线为目标）", push.title),
+                &bars,
+                1.0,
+            ),
+            areas,
+            cases,
+            push,
+        };
+        html(&page)
+    }
+    .await;
+    session.respond(result, "pushes")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 年考核
+
+/// The assessment form.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AssessmentForm {
+    scheme: Option<String>,
+    level: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    unit: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "assessment.html")]
+struct AssessmentPage {
+    layout: Layout,
+    scheme: String,
+    level: String,
+    from: String,
+    to: String,
+    assessment: Option<Assessment>,
+    indicator_names: Vec<String>,
+    ranking: Vec<Vec<HtmlCell>>,
+    chart: String,
+    drill: Option<HtmlTable>,
+    error: Option<String>,
+    export_xlsx: String,
+}
+
+/// `GET /assessments`.
+pub async fn assessment(
+    session: WebSession,
+    State(state): State<AppState>,
+    Query(form): Query<AssessmentForm>,
+) -> Response {
+    let result = async {
+        let today = state.today();
+        let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let scheme = given(&form.scheme).unwrap_or_else(|| "default".into());
+        let level = given(&form.level).unwrap_or_else(|| "district".into());
+        let from = given(&form.from).unwrap_or_else(|| format!("{}-01-01", today.year()));
+        let to = given(&form.to).unwrap_or_else(|| today.to_string());
+        let date = |text: &str, field: &str| {
+            text.parse::<NaiveDate>().map_err(|_| ApiError::BadRequest {
+                message: format!("“{text}”不是有效日期（YYYY-MM-DD）"),
+                field: Some(field.into()),
+            })
+        };
+        let ran = match (date(&from, "from"), date(&to, "to")) {
+            (Ok(from_day), Ok(to_day)) => {
+                assessments::show(
+                    State(state.clone()),
+                    CurrentUser(session.user.clone()),
+                    QueryParams(assessments::AssessmentQuery {
+                        scheme: Some(scheme.clone()),
+                        level: Some(level.clone()),
+                        from: from_day,
+                        to: to_day,
+                        position: None,
+                        sheet: None,
+                    }),
+                )
+                .await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let (assessment, error) = match ran {
+            Ok(json) => (Some(json.0), None),
+            Err(e @ (ApiError::BadRequest { .. } | ApiError::Unprocessable { .. })) => {
+                (None, Some(e.to_string()))
+            }
+            Err(e) => return Err(e),
+        };
+        let query = |unit: &str| {
+            let mut serializer = form_urlencoded::Serializer::new(String::new());
+            serializer
+                .append_pair("scheme", &scheme)
+                .append_pair("level", &level)
+                .append_pair("from", &from)
+                .append_pair("to", &to);
+            if !unit.is_empty() {
+                serializer.append_pair("unit", unit);
+            }
+            serializer.finish()
+        };
+        let (indicator_names, ranking, chart, drill) = match &assessment {
+            Some(a) => {
+                let names = a
+                    .units
+                    .first()
+                    .map(|u| u.scores.iter().map(|s| s.name.clone()).collect())
+                    .unwrap_or_default();
+                let ranking = a
+                    .units
+                    .iter()
+                    .map(|u| {
+                        let mut row = vec![
+                            HtmlCell::number(u.rank),
+                            HtmlCell::link(
+                                u.name.clone(),
+                                format!("/assessments?{}#drill", query(&u.unit_id)),
+                            ),
+                            HtmlCell::number(format!("{:.2}", u.total)),
+                        ];
+                        row.extend(
+                            u.scores
+                                .iter()
+                                .map(|s| HtmlCell::number(format!("{:.2}", s.score))),
+                        );
+                        row.push(HtmlCell::text(ratio_text(u.figures.resolution)));
+                        row
+                    })
+                    .collect();
+                let bars: Vec<Bar> = a
+                    .units
+                    .iter()
+                    .map(|u| Bar {
+                        label: u.name.clone(),
+                        value: u.total,
+                        note: format!("第{}名 {:.2} 分", u.rank, u.total),
+                        target: None,
+                        alert: false,
+                    })
+                    .collect();
+                let chart = bar_chart(&format!("{} 考核得分", a.scheme), &bars, 100.0);
+                let drill = given(&form.unit).and_then(|unit| {
+                    a.units
+                        .iter()
+                        .find(|u| u.unit_id == unit)
+                        .map(|u| HtmlTable {
+                            name: format!("{} 计入考核的案件（共 {} 条）", u.name, u.counted.len()),
+                            headers: ["指标", "案件编号", "是否计入分子", "依据"]
+                                .map(str::to_owned)
+                                .to_vec(),
+                            rows: u
+                                .counted
+                                .iter()
+                                .map(|c| {
+                                    vec![
+                                        HtmlCell::text(zhzj_figures::assessment::figure_name(
+                                            &c.figure,
+                                        )),
+                                        HtmlCell::link(
+                                            c.case_number.clone(),
+                                            case_href(&c.case_id),
+                                        ),
+                                        HtmlCell::text(if c.numerator { "是" } else { "否" }),
+                                        HtmlCell::text(c.reason.clone()),
+                                    ]
+                                })
+                                .collect(),
+                        })
+                });
+                (names, ranking, chart, drill)
+            }
+            None => (Vec::new(), Vec::new(), String::new(), None),
+        };
+        let page = AssessmentPage {
+            layout: session.layout("年考核", "assessments"),
+            export_xlsx: format!("/api/v1/assessments/export.xlsx?{}", query("")),
+            scheme,
+            level,
+            from,
+            to,
+            assessment,
+            indicator_names,
+            ranking,
+            chart,
+            drill,
+            error,
+        };
+        html(&page)
+    }
+    .await;
+    session.respond(result, "assessments")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_months_are_the_twelve_before_this_one() {
+        let months = recent_months(NaiveDate::from_ymd_opt(2026, 3, 15).expect("date"));
+        assert_eq!(months.len(), 12);
+        assert_eq!(months[0], "2026-02");
+        assert_eq!(months[11], "2025-03");
+    }
+}
