@@ -478,10 +478,12 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     sign_in(browser, base, "xietiao").await?;
     browser.goto(&format!("{base}/assessments")).await?;
     wait_for(browser, "#ranking").await?;
+    ensure!(text_of(browser, "svg.chart").await?.contains("考核得分"));
+    screenshot(browser, "14-assessment", 1366).await?;
     click(browser, "#ranking tbody a").await?;
     wait_for(browser, "#drill table").await?;
     ensure!(text_of(browser, "#drill").await?.contains("计入考核的案件"));
-    screenshot(browser, "14-assessment", 1366).await?;
+    screenshot(browser, "14-assessment-drill", 1366).await?;
 
     // A ledger with problems: every problem listed by row, nothing imported.
     let template = reqwest::Client::new()

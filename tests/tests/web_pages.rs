@@ -1,0 +1,265 @@
+//! The web pages over plain HTTP (the browser test beside the binary drives them in Chromium):
+//! strangers are sent to the login page, the login and every form refuse a missing or foreign
+//! CSRF token and change nothing, a form's refusal and a stale version come back as a page, and
+//! the checklist's new filters and sort orders work in the API the board uses.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use zhzj_tests::{DbKind, TEST_PASSWORD, TestApp, registration_json, spawn_app};
+
+/// A client that shows redirects instead of following them.
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().redirect(Policy::none()).build()?)
+}
+
+/// The value of cookie `name` set by `response`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The `value` of the first hidden field `name` of a page.
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let end = page[start..].find('"')?;
+    Some(page[start..start + end].to_owned())
+}
+
+/// Signs in through the login form; returns the session cookie.
+async fn sign_in(app: &TestApp, username: &str) -> anyhow::Result<String> {
+    let http = client()?;
+    let form = http.get(format!("{}/login", app.base)).send().await?;
+    let cookie = set_cookie(&form, "zhzj_login_csrf").expect("login csrf cookie");
+    let token = hidden(&form.text().await?, "csrf").expect("csrf field");
+    let answer = http
+        .post(format!("{}/login", app.base))
+        .header(COOKIE, format!("zhzj_login_csrf={cookie}"))
+        .form(&[
+            ("username", username),
+            ("password", TEST_PASSWORD),
+            ("csrf", &token),
+            ("next", "/checklist"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 303, "signed in");
+    assert_eq!(answer.headers()[LOCATION], "/checklist");
+    Ok(set_cookie(&answer, "zhzj_session").expect("session cookie"))
+}
+
+#[tokio::test]
+async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let http = client()?;
+
+    let answer = http.get(format!("{}/checklist?q=x", app.base)).send().await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(answer.headers()[LOCATION], "/login?next=%2Fchecklist%3Fq%3Dx");
+    let answer = http.get(format!("{}/", app.base)).send().await?;
+    assert_eq!(answer.headers()[LOCATION], "/checklist");
+
+    // A login without the form's token is refused, and sets no session.
+    let answer = http
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("username", "xietiao"),
+            ("password", TEST_PASSWORD),
+            ("csrf", "guess"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 403);
+    assert!(set_cookie(&answer, "zhzj_session").is_none());
+    // A wrong password shows the form again.
+    let form = http.get(format!("{}/login", app.base)).send().await?;
+    let cookie = set_cookie(&form, "zhzj_login_csrf").expect("cookie");
+    let token = hidden(&form.text().await?, "csrf").expect("token");
+    let answer = http
+        .post(format!("{}/login", app.base))
+        .header(COOKIE, format!("zhzj_login_csrf={cookie}"))
+        .form(&[("username", "xietiao"), ("password", "nope"), ("csrf", &token)])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 401);
+    assert!(answer.text().await?.contains("用户名或密码错误"));
+
+    let session = sign_in(&app, "xietiao").await?;
+    let api_token = app.login("xietiao").await?;
+    let registered = app.post(&api_token, "/cases", &registration_json(1)).await?;
+    let case_id = registered.json["aggregate_id"]
+        .as_str()
+        .expect("case id")
+        .to_owned();
+    let page = http
+        .get(format!("{}/cases/{case_id}", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .send()
+        .await?;
+    assert_eq!(page.status().as_u16(), 200);
+    let page = page.text().await?;
+    let csrf = hidden(&page, "csrf").expect("csrf on the case page");
+    let version = hidden(&page, "version").expect("version on the case page");
+
+    // Forged: no token, another session's token. Refused, nothing appended.
+    let other_session = sign_in(&app, "zhonghua").await?;
+    let other_page = http
+        .get(format!("{}/checklist", app.base))
+        .header(COOKIE, format!("zhzj_session={other_session}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let other_csrf = hidden(&other_page, "csrf").expect("csrf");
+    assert_ne!(other_csrf, csrf);
+    for token in ["", other_csrf.as_str()] {
+        let before = app.log_position().await?;
+        let answer = http
+            .post(format!("{}/cases/{case_id}/notes", app.base))
+            .header(COOKIE, format!("zhzj_session={session}"))
+            .form(&[("csrf", token), ("version", &version), ("text", "伪造的备注")])
+            .send()
+            .await?;
+        assert_eq!(answer.status().as_u16(), 403, "token {token:?}");
+        assert!(answer.text().await?.contains("安全校验"));
+        assert_eq!(app.log_position().await?, before, "a forged form appends nothing");
+    }
+
+    // An empty field: the page again, the error beside the field, nothing appended.
+    let before = app.log_position().await?;
+    let answer = http
+        .post(format!("{}/cases/{case_id}/notes", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", " ")])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 422);
+    let shown = answer.text().await?;
+    assert!(shown.contains("class=\"field-error\""), "{shown}");
+    assert!(shown.contains("不能为空"));
+    assert_eq!(app.log_position().await?, before);
+
+    // The right token: written, and back to the case with a notice.
+    let answer = http
+        .post(format!("{}/cases/{case_id}/notes", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", "已电话联系")])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(
+        answer.headers()[LOCATION],
+        format!("/cases/{case_id}?done=notes").as_str()
+    );
+
+    // The same version again is stale now: a conflict page that keeps the typed text.
+    let before = app.log_position().await?;
+    let answer = http
+        .post(format!("{}/cases/{case_id}/notes", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", "第二条备注")])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 409);
+    let shown = answer.text().await?;
+    assert!(shown.contains("id=\"conflict\""));
+    assert!(shown.contains(">第二条备注</textarea>"));
+    assert!(shown.contains("已电话联系"), "the new state is shown");
+    assert_eq!(app.log_position().await?, before);
+
+    // Logging out ends the session.
+    let answer = http
+        .post(format!("{}/logout", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    let answer = http
+        .get(format!("{}/checklist", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 303, "the session is gone");
+    app.stop().await
+}
+
+#[tokio::test]
+async fn the_checklist_filters_by_unit_and_class_and_sorts() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let answer = app.post(&token, "/cases", &registration_json(n)).await?;
+        ids.push(answer.json["aggregate_id"].as_str().expect("id").to_owned());
+    }
+    let org = app.get(&token, "/org").await?.json;
+    let unit = org["units"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["kind"] == "department"))
+        .and_then(|u| u["unit_id"].as_str())
+        .expect("a department")
+        .to_owned();
+    app.expect(
+        &token,
+        &format!("/cases/{}/units", ids[1]),
+        serde_json::json!({"lead_unit_id": unit}),
+        200,
+    )
+    .await?;
+    app.expect(
+        &token,
+        &format!("/cases/{}/classification", ids[2]),
+        serde_json::json!({"class": "hardship", "category": "劳动社保"}),
+        200,
+    )
+    .await?;
+    let ids_of = |answer: &serde_json::Value| -> Vec<String> {
+        answer["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["case_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let by_unit = app.get(&token, &format!("/checklist?unit={unit}")).await?;
+    assert_eq!(ids_of(&by_unit.json), vec![ids[1].clone()]);
+    let by_class = app.get(&token, "/checklist?class=hardship").await?;
+    assert_eq!(ids_of(&by_class.json), vec![ids[2].clone()]);
+    let numbers_of = |answer: &serde_json::Value| -> Vec<String> {
+        answer["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["case_number"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ascending = numbers_of(&app.get(&token, "/checklist?sort=case_number").await?.json);
+    let descending = numbers_of(&app.get(&token, "/checklist?sort=-case_number").await?.json);
+    let mut sorted = ascending.clone();
+    sorted.sort();
+    assert_eq!(ascending.len(), 3);
+    assert_eq!(ascending, sorted);
+    sorted.reverse();
+    assert_eq!(descending, sorted);
+    assert_eq!(
+        app.get(&token, "/checklist?sort=deadline").await?.status,
+        200
+    );
+    let bad = app.get(&token, "/checklist?sort=colour").await?;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json["error"]["field"], "sort");
+    let bad = app.get(&token, "/checklist?class=weird").await?;
+    assert_eq!(bad.json["error"]["field"], "class");
+    app.stop().await
+}
