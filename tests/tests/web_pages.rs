@@ -9,7 +9,9 @@ use zhzj_tests::{DbKind, TEST_PASSWORD, TestApp, registration_json, spawn_app};
 
 /// A client that shows redirects instead of following them.
 fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().redirect(Policy::none()).build()?)
+    Ok(reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()?)
 }
 
 /// The value of cookie `name` set by `response`.
@@ -59,9 +61,15 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let app = spawn_app(DbKind::Sqlite).await?;
     let http = client()?;
 
-    let answer = http.get(format!("{}/checklist?q=x", app.base)).send().await?;
+    let answer = http
+        .get(format!("{}/checklist?q=x", app.base))
+        .send()
+        .await?;
     assert_eq!(answer.status().as_u16(), 303);
-    assert_eq!(answer.headers()[LOCATION], "/login?next=%2Fchecklist%3Fq%3Dx");
+    assert_eq!(
+        answer.headers()[LOCATION],
+        "/login?next=%2Fchecklist%3Fq%3Dx"
+    );
     let answer = http.get(format!("{}/", app.base)).send().await?;
     assert_eq!(answer.headers()[LOCATION], "/checklist");
 
@@ -84,7 +92,11 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let answer = http
         .post(format!("{}/login", app.base))
         .header(COOKIE, format!("zhzj_login_csrf={cookie}"))
-        .form(&[("username", "xietiao"), ("password", "nope"), ("csrf", &token)])
+        .form(&[
+            ("username", "xietiao"),
+            ("password", "nope"),
+            ("csrf", &token),
+        ])
         .send()
         .await?;
     assert_eq!(answer.status().as_u16(), 401);
@@ -92,7 +104,9 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
 
     let session = sign_in(&app, "xietiao").await?;
     let api_token = app.login("xietiao").await?;
-    let registered = app.post(&api_token, "/cases", &registration_json(1)).await?;
+    let registered = app
+        .post(&api_token, "/cases", &registration_json(1))
+        .await?;
     let case_id = registered.json["aggregate_id"]
         .as_str()
         .expect("case id")
@@ -123,12 +137,20 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
         let answer = http
             .post(format!("{}/cases/{case_id}/notes", app.base))
             .header(COOKIE, format!("zhzj_session={session}"))
-            .form(&[("csrf", token), ("version", &version), ("text", "伪造的备注")])
+            .form(&[
+                ("csrf", token),
+                ("version", &version),
+                ("text", "伪造的备注"),
+            ])
             .send()
             .await?;
         assert_eq!(answer.status().as_u16(), 403, "token {token:?}");
         assert!(answer.text().await?.contains("安全校验"));
-        assert_eq!(app.log_position().await?, before, "a forged form appends nothing");
+        assert_eq!(
+            app.log_position().await?,
+            before,
+            "a forged form appends nothing"
+        );
     }
 
     // An empty field: the page again, the error beside the field, nothing appended.
@@ -136,7 +158,11 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let answer = http
         .post(format!("{}/cases/{case_id}/notes", app.base))
         .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", " ")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", &version),
+            ("text", " "),
+        ])
         .send()
         .await?;
     assert_eq!(answer.status().as_u16(), 422);
@@ -149,7 +175,11 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let answer = http
         .post(format!("{}/cases/{case_id}/notes", app.base))
         .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", "已电话联系")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", &version),
+            ("text", "已电话联系"),
+        ])
         .send()
         .await?;
     assert_eq!(answer.status().as_u16(), 303);
@@ -163,7 +193,11 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let answer = http
         .post(format!("{}/cases/{case_id}/notes", app.base))
         .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[("csrf", csrf.as_str()), ("version", &version), ("text", "第二条备注")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", &version),
+            ("text", "第二条备注"),
+        ])
         .send()
         .await?;
     assert_eq!(answer.status().as_u16(), 409);

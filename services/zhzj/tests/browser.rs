@@ -125,7 +125,23 @@ async fn wait_for(browser: &Client, css: &str) -> anyhow::Result<()> {
     bail!("{css} did not appear on {url}; the page shows:\n{shown}")
 }
 
+/// Waits for the notice that the action `label` was saved (the page before the form was sent
+/// may show an older notice).
+async fn saved(browser: &Client, label: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if let Ok(flash) = browser.find(Locator::Css(".flash")).await
+            && let Ok(text) = flash.text().await
+            && text.contains(label)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(browser, ".no-such-notice").await
+}
+
 async fn text_of(browser: &Client, css: &str) -> anyhow::Result<String> {
+    wait_for(browser, css).await?;
     Ok(browser
         .find(Locator::Css(css))
         .await
@@ -255,14 +271,16 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
         .select_by_value("unassigned")
         .await?;
     click(browser, ".filters button[type=submit]").await?;
+    let mut filtered = false;
+    for _ in 0..200 {
+        if browser.current_url().await?.as_str().contains("status=unassigned") {
+            filtered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(filtered, "the filter was not applied");
     wait_for(browser, "#checklist").await?;
-    ensure!(
-        browser
-            .current_url()
-            .await?
-            .as_str()
-            .contains("status=unassigned")
-    );
     let statuses = browser
         .find_all(Locator::Css("#checklist tbody .status"))
         .await?;
@@ -318,8 +336,7 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
         .select_by_value(leader_id)
         .await?;
     click(browser, "#leader button[type=submit]").await?;
-    wait_for(browser, ".flash").await?;
-    ensure!(text_of(browser, ".flash").await?.contains("指定包案领导"));
+    saved(browser, "指定包案领导").await?;
     ensure!(text_of(browser, ".facts").await?.contains(leader_name));
 
     // A field left empty is refused beside the field, and nothing is written.
@@ -336,7 +353,7 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     let before = api_get(up, &admin, &format!("/cases/{case_id}")).await?;
     type_into(browser, "#description", "包案领导入户走访，核实诉求").await?;
     click(browser, "#measures button[type=submit]").await?;
-    wait_for(browser, ".flash").await?;
+    saved(browser, "添加化解措施").await?;
     ensure!(
         text_of(browser, ".measures")
             .await?
@@ -349,8 +366,7 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     )
     .await?;
     click(browser, "form[id^=form-complete-] button[type=submit]").await?;
-    wait_for(browser, ".flash").await?;
-    ensure!(text_of(browser, ".flash").await?.contains("落实措施"));
+    saved(browser, "落实措施").await?;
     let total = before["measures_total"]
         .as_i64()
         .context("measures_total")?;
@@ -409,7 +425,7 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     screenshot(browser, "05-case-conflict", 1366).await?;
     // Sent again against the new state, it goes through.
     click(browser, "#notes button[type=submit]").await?;
-    wait_for(browser, ".flash").await?;
+    saved(browser, "记录备注").await?;
     ensure!(
         text_of(browser, "#timeline")
             .await?
