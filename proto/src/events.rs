@@ -61,6 +61,9 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 4] = [Self::Online, Self::Letter, Self::Visit, Self::Phone];
+
     /// The Chinese label shown to users.
     pub fn label(self) -> &'static str {
         match self {
@@ -260,6 +263,17 @@ pub enum ProcedureStep {
 }
 
 impl ProcedureStep {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 7] = [
+        Self::AcceptanceNotified,
+        Self::Replied,
+        Self::FirstReviewRequested,
+        Self::FirstReviewAnswered,
+        Self::SecondReviewRequested,
+        Self::HearingHeld,
+        Self::SecondReviewAnswered,
+    ];
+
     /// Its name in the interface.
     pub fn label(self) -> &'static str {
         match self {
@@ -311,6 +325,18 @@ pub enum ActivityKind {
 }
 
 impl ActivityKind {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 8] = [
+        Self::Reception,
+        Self::InvitedTalk,
+        Self::HomeVisit,
+        Self::Hearing,
+        Self::Reasoning,
+        Self::ExpertConsultation,
+        Self::LawyerConsultation,
+        Self::Meeting,
+    ];
+
     /// The kind as the interface names it.
     pub fn label(self) -> &'static str {
         match self {
@@ -356,6 +382,14 @@ pub enum ClaimClass {
 }
 
 impl ClaimClass {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 4] = [
+        Self::Reasonable,
+        Self::Unreasonable,
+        Self::Hardship,
+        Self::Unlawful,
+    ];
+
     /// The class as the interface names it.
     pub fn label(self) -> &'static str {
         match self {
@@ -391,6 +425,13 @@ pub enum ResolutionGround {
 }
 
 impl ResolutionGround {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 3] = [
+        Self::Solved,
+        Self::SettlementAgreement,
+        Self::LegallyConcluded,
+    ];
+
     /// The ground as the interface names it.
     pub fn label(self) -> &'static str {
         match self {
@@ -412,6 +453,9 @@ pub enum ReviewLevel {
 }
 
 impl ReviewLevel {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 2] = [Self::District, Self::City];
+
     /// The level as the interface names it.
     pub fn label(self) -> &'static str {
         match self {
@@ -501,6 +545,14 @@ pub enum Satisfaction {
 }
 
 impl Satisfaction {
+    /// Every value, in the order the interface lists them.
+    pub const ALL: [Self; 4] = [
+        Self::Satisfied,
+        Self::BasicallySatisfied,
+        Self::Dissatisfied,
+        Self::NotRated,
+    ];
+
     /// Its name in the interface.
     pub fn label(self) -> &'static str {
         match self {
@@ -986,6 +1038,39 @@ pub fn decode_envelope(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each `ALL` lists distinct values with distinct labels, every one of which the JSON
+    /// Schema of the type accepts (so a value missing from `ALL` shows as a count mismatch).
+    #[test]
+    fn every_listed_value_is_distinct_and_in_the_schema() {
+        fn check<T: Serialize + JsonSchema + Copy>(all: &[T], label: fn(T) -> &'static str) {
+            let keys: std::collections::BTreeSet<String> = all
+                .iter()
+                .map(|v| serde_json::to_string(v).expect("serialises"))
+                .collect();
+            let labels: std::collections::BTreeSet<&str> = all.iter().map(|v| label(*v)).collect();
+            assert_eq!(keys.len(), all.len());
+            assert_eq!(labels.len(), all.len());
+            let schema = serde_json::to_string(&schemars::schema_for!(T)).expect("schema");
+            let in_schema =
+                schema.matches("\"const\"").count() + schema.matches("\"enum\"").count();
+            let listed = schema.split("\"enum\":[").nth(1).map_or(0, |rest| {
+                rest.split(']').next().unwrap_or("").split(',').count()
+            });
+            assert!(
+                in_schema == all.len() || listed == all.len(),
+                "{} values listed, schema: {schema}",
+                all.len()
+            );
+        }
+        check(&Channel::ALL, Channel::label);
+        check(&ProcedureStep::ALL, ProcedureStep::label);
+        check(&ActivityKind::ALL, ActivityKind::label);
+        check(&ClaimClass::ALL, ClaimClass::label);
+        check(&ResolutionGround::ALL, ResolutionGround::label);
+        check(&ReviewLevel::ALL, ReviewLevel::label);
+        check(&Satisfaction::ALL, Satisfaction::label);
+    }
 
     #[test]
     fn encode_decode_round_trip() {

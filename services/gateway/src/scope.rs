@@ -49,6 +49,19 @@ pub async fn subtree(state: &AppState, root: &str) -> Result<Vec<String>, ApiErr
     Ok(units)
 }
 
+/// The kind (`city`, `district`, `town`, `department`) of the unit `user` works in, if any.
+pub async fn unit_kind(state: &AppState, user: &User) -> Result<Option<String>, ApiError> {
+    let Some(unit) = &user.unit_id else {
+        return Ok(None);
+    };
+    Ok(
+        sqlx::query_scalar("SELECT kind FROM org_units WHERE unit_id = $1")
+            .bind(unit)
+            .fetch_optional(state.store().pool())
+            .await?,
+    )
+}
+
 impl Scope {
     /// The scope of `user`, from the directory in the read store.
     pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {

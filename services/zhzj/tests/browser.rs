@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use common::{Up, login};
+use common::{Up, demo_loaded, login};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -195,19 +195,6 @@ async fn api_get(up: &Up, token: &str, path: &str) -> anyhow::Result<Value> {
         .await?)
 }
 
-/// Waits until the log says the demo is loaded.
-async fn demo_loaded(up: &Up) -> anyhow::Result<()> {
-    for _ in 0..1800 {
-        let log = up.log();
-        ensure!(!log.contains("demo loading failed"), "{log}");
-        if log.contains("demo loaded") {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the demo did not load:\n{}", up.log())
-}
-
 /// The unit id of the unit named `name`.
 fn unit_named(org: &Value, name: &str) -> anyhow::Result<String> {
     org["units"]
@@ -222,7 +209,7 @@ fn unit_named(org: &Value, name: &str) -> anyhow::Result<String> {
 async fn a_coordinator_works_a_case_through_the_pages() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let up = Up::start(dir.path(), &["--demo"]).await?;
-    demo_loaded(&up).await?;
+    demo_loaded(&up, 1).await?;
     let driver = Driver::start().await?;
     let browser = driver.browser().await?;
     let result = walk_through(&up, &browser).await;
@@ -273,7 +260,12 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     click(browser, ".filters button[type=submit]").await?;
     let mut filtered = false;
     for _ in 0..200 {
-        if browser.current_url().await?.as_str().contains("status=unassigned") {
+        if browser
+            .current_url()
+            .await?
+            .as_str()
+            .contains("status=unassigned")
+        {
             filtered = true;
             break;
         }

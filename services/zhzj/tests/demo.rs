@@ -3,33 +3,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use anyhow::bail;
-use common::{Up, login, zhzj};
+use common::{Up, demo_loaded, login, zhzj};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const DEMO_PASSWORD: &str = "zhzj-demo-2026";
-
-/// Waits until the log says the demo is loaded for the `nth` time; returns that line.
-async fn demo_loaded(up: &Up, nth: usize) -> anyhow::Result<String> {
-    for _ in 0..1200 {
-        let log = up.log();
-        if log.contains("demo loading failed") {
-            bail!("demo loading failed:\n{log}");
-        }
-        if let Some(line) = log
-            .lines()
-            .filter(|l| l.contains("demo loaded"))
-            .nth(nth - 1)
-        {
-            return Ok(line.to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("the demo did not load:\n{}", up.log())
-}
 
 async fn last_position(up: &Up) -> anyhow::Result<u64> {
     let client = async_nats::connect(&up.nats_url).await?;

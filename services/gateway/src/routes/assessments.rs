@@ -67,16 +67,7 @@ async fn for_the_city(state: &AppState, user: &User) -> Result<(), ApiError> {
     if user.roles.iter().any(|r| r == "admin") {
         return Ok(());
     }
-    let kind: Option<String> = match &user.unit_id {
-        Some(unit) => {
-            sqlx::query_scalar("SELECT kind FROM org_units WHERE unit_id = $1")
-                .bind(unit)
-                .fetch_optional(state.store().pool())
-                .await?
-        }
-        None => None,
-    };
-    if kind.as_deref() == Some("city") {
+    if crate::scope::unit_kind(state, user).await?.as_deref() == Some("city") {
         Ok(())
     } else {
         Err(ApiError::Forbidden(

@@ -398,15 +398,7 @@ async fn allowed(state: &AppState, session: &WebSession) -> Result<Allowed, ApiE
         return Ok(Allowed::default());
     }
     let admin = session.has("admin");
-    let kind: Option<String> = match &session.user.unit_id {
-        Some(unit) => {
-            sqlx::query_scalar("SELECT kind FROM org_units WHERE unit_id = $1")
-                .bind(unit)
-                .fetch_optional(state.store().pool())
-                .await?
-        }
-        None => None,
-    };
+    let kind = crate::scope::unit_kind(state, &session.user).await?;
     let area_coordinator = session.has("coordinator") && kind.as_deref() != Some("department");
     let manage = admin || area_coordinator;
     Ok(Allowed {
@@ -498,62 +490,13 @@ async fn page(
             .filter(|u| u.kind != "city")
             .map(|u| choice(&u.unit_id, &u.name))
             .collect(),
-        channels: enum_choices(
-            &[
-                Channel::Online,
-                Channel::Letter,
-                Channel::Visit,
-                Channel::Phone,
-            ],
-            Channel::label,
-        ),
-        activity_kinds: enum_choices(
-            &[
-                ActivityKind::Reception,
-                ActivityKind::InvitedTalk,
-                ActivityKind::HomeVisit,
-                ActivityKind::Hearing,
-                ActivityKind::Reasoning,
-                ActivityKind::ExpertConsultation,
-                ActivityKind::LawyerConsultation,
-                ActivityKind::Meeting,
-            ],
-            ActivityKind::label,
-        ),
+        channels: enum_choices(&Channel::ALL, Channel::label),
+        activity_kinds: enum_choices(&ActivityKind::ALL, ActivityKind::label),
         classes: class_choices(),
-        grounds: enum_choices(
-            &[
-                ResolutionGround::Solved,
-                ResolutionGround::SettlementAgreement,
-                ResolutionGround::LegallyConcluded,
-            ],
-            ResolutionGround::label,
-        ),
-        levels: enum_choices(
-            &[ReviewLevel::District, ReviewLevel::City],
-            ReviewLevel::label,
-        ),
-        ratings: enum_choices(
-            &[
-                Satisfaction::Satisfied,
-                Satisfaction::BasicallySatisfied,
-                Satisfaction::Dissatisfied,
-                Satisfaction::NotRated,
-            ],
-            Satisfaction::label,
-        ),
-        steps: enum_choices(
-            &[
-                ProcedureStep::AcceptanceNotified,
-                ProcedureStep::Replied,
-                ProcedureStep::FirstReviewRequested,
-                ProcedureStep::FirstReviewAnswered,
-                ProcedureStep::SecondReviewRequested,
-                ProcedureStep::HearingHeld,
-                ProcedureStep::SecondReviewAnswered,
-            ],
-            ProcedureStep::label,
-        ),
+        grounds: enum_choices(&ResolutionGround::ALL, ResolutionGround::label),
+        levels: enum_choices(&ReviewLevel::ALL, ReviewLevel::label),
+        ratings: enum_choices(&Satisfaction::ALL, Satisfaction::label),
+        steps: enum_choices(&ProcedureStep::ALL, ProcedureStep::label),
         today: session.state.today().to_string(),
         case,
     };

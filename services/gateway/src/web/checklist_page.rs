@@ -313,15 +313,7 @@ async fn board(
 /// The 三到位一处理 classes as choices.
 pub fn class_choices() -> Vec<Choice> {
     use zhzj_proto::events::ClaimClass;
-    enum_choices(
-        &[
-            ClaimClass::Reasonable,
-            ClaimClass::Unreasonable,
-            ClaimClass::Hardship,
-            ClaimClass::Unlawful,
-        ],
-        ClaimClass::label,
-    )
+    enum_choices(&ClaimClass::ALL, ClaimClass::label)
 }
 
 /// The deadline of a row in words, and whether it is overdue or due soon.

@@ -119,3 +119,22 @@ pub async fn login(http: &str, username: &str, password: &str) -> anyhow::Result
         .await?;
     Ok(reply["token"].as_str().context("no token")?.to_owned())
 }
+
+/// Waits until the log says the demo is loaded for the `nth` time; returns that line.
+pub async fn demo_loaded(up: &Up, nth: usize) -> anyhow::Result<String> {
+    for _ in 0..1200 {
+        let log = up.log();
+        if log.contains("demo loading failed") {
+            bail!("demo loading failed:\n{log}");
+        }
+        if let Some(line) = log
+            .lines()
+            .filter(|l| l.contains("demo loaded"))
+            .nth(nth - 1)
+        {
+            return Ok(line.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the demo did not load:\n{}", up.log())
+}
