@@ -34,6 +34,21 @@ fn hidden(page: &str, name: &str) -> Option<String> {
     Some(page[start..start + end].to_owned())
 }
 
+/// Posts a page's form as the holder of session cookie `session`.
+async fn post_form(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
+    Ok(client()?
+        .post(format!("{}{path}", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .form(fields)
+        .send()
+        .await?)
+}
+
 /// Signs in through the login form; returns the session cookie.
 async fn sign_in(app: &TestApp, username: &str) -> anyhow::Result<String> {
     let http = client()?;
@@ -120,6 +135,7 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     let page = page.text().await?;
     let csrf = hidden(&page, "csrf").expect("csrf on the case page");
     let version = hidden(&page, "version").expect("version on the case page");
+    let notes = format!("/cases/{case_id}/notes");
 
     // Forged: no token, another session's token. Refused, nothing appended.
     let other_session = sign_in(&app, "zhonghua").await?;
@@ -155,16 +171,13 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
 
     // An empty field: the page again, the error beside the field, nothing appended.
     let before = app.log_position().await?;
-    let answer = http
-        .post(format!("{}/cases/{case_id}/notes", app.base))
-        .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("version", &version),
-            ("text", " "),
-        ])
-        .send()
-        .await?;
+    let answer = post_form(
+        &app,
+        &session,
+        &notes,
+        &[("csrf", &csrf), ("version", &version), ("text", " ")],
+    )
+    .await?;
     assert_eq!(answer.status().as_u16(), 422);
     let shown = answer.text().await?;
     assert!(shown.contains("class=\"field-error\""), "{shown}");
@@ -172,16 +185,17 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
     assert_eq!(app.log_position().await?, before);
 
     // The right token: written, and back to the case with a notice.
-    let answer = http
-        .post(format!("{}/cases/{case_id}/notes", app.base))
-        .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
+    let answer = post_form(
+        &app,
+        &session,
+        &notes,
+        &[
+            ("csrf", &csrf),
             ("version", &version),
             ("text", "已电话联系"),
-        ])
-        .send()
-        .await?;
+        ],
+    )
+    .await?;
     assert_eq!(answer.status().as_u16(), 303);
     assert_eq!(
         answer.headers()[LOCATION],
@@ -190,16 +204,17 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
 
     // The same version again is stale now: a conflict page that keeps the typed text.
     let before = app.log_position().await?;
-    let answer = http
-        .post(format!("{}/cases/{case_id}/notes", app.base))
-        .header(COOKIE, format!("zhzj_session={session}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
+    let answer = post_form(
+        &app,
+        &session,
+        &notes,
+        &[
+            ("csrf", &csrf),
             ("version", &version),
             ("text", "第二条备注"),
-        ])
-        .send()
-        .await?;
+        ],
+    )
+    .await?;
     assert_eq!(answer.status().as_u16(), 409);
     let shown = answer.text().await?;
     assert!(shown.contains("id=\"conflict\""));

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use common::{Up, demo_loaded, login};
+use common::{Up, api_get, demo_loaded, login};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -182,17 +182,6 @@ async fn sign_in(browser: &Client, base: &str, username: &str) -> anyhow::Result
     click(browser, ".login button[type=submit]").await?;
     wait_for(browser, "#checklist").await?;
     Ok(())
-}
-
-async fn api_get(up: &Up, token: &str, path: &str) -> anyhow::Result<Value> {
-    Ok(reqwest::Client::new()
-        .get(format!("{}/api/v1{path}", up.http))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
 }
 
 /// The unit id of the unit named `name`.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Up, demo_loaded, login, zhzj};
+use common::{Up, api_get as get, demo_loaded, login, zhzj};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -13,17 +13,6 @@ async fn last_position(up: &Up) -> anyhow::Result<u64> {
     let client = async_nats::connect(&up.nats_url).await?;
     let log = zhzj_store::EventLog::open(client, &zhzj_store::LogConfig::default()).await?;
     Ok(log.last_position().await?)
-}
-
-async fn get(up: &Up, token: &str, path: &str) -> anyhow::Result<Value> {
-    Ok(reqwest::Client::new()
-        .get(format!("{}/api/v1{path}", up.http))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
 }
 
 /// All checklist rows (the demo has fewer than 400).

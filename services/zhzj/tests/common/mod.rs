@@ -138,3 +138,15 @@ pub async fn demo_loaded(up: &Up, nth: usize) -> anyhow::Result<String> {
     }
     bail!("the demo did not load:\n{}", up.log())
 }
+
+/// `GET`s an API path as the holder of `token`; the JSON answer of a success.
+pub async fn api_get(up: &Up, token: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}/api/v1{path}", up.http))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
