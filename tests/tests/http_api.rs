@@ -573,9 +573,12 @@ async fn health_readiness_and_metrics() -> anyhow::Result<()> {
         .send(app.http.get(format!("{}/healthz", app.base)))
         .await?;
     assert_eq!(health.status, 200);
+    // The address itself leads a browser to the login page, which links the API's description.
     let index = app.http.get(&app.base).send().await?.text().await?;
     assert!(
-        index.contains("治重化积") && index.contains("/api/v1/openapi.json"),
+        index.contains("治重化积")
+            && index.contains("登录")
+            && index.contains("/api/v1/openapi.json"),
         "{index}"
     );
     let ready = app

@@ -132,7 +132,16 @@ async fn strangers_are_sent_to_login_and_forged_forms_change_nothing() -> anyhow
         .send()
         .await?;
     assert_eq!(page.status().as_u16(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()?
+        .to_owned();
+    assert!(
+        policy.contains("default-src 'none'") && !policy.contains("script-src"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let page = page.text().await?;
+    assert!(!page.contains("<script"), "the pages run no script");
     let csrf = hidden(&page, "csrf").expect("csrf on the case page");
     let version = hidden(&page, "version").expect("version on the case page");
     let notes = format!("/cases/{case_id}/notes");
@@ -310,5 +319,141 @@ async fn the_checklist_filters_by_unit_and_class_and_sorts() -> anyhow::Result<(
     assert_eq!(bad.json["error"]["field"], "sort");
     let bad = app.get(&token, "/checklist?class=weird").await?;
     assert_eq!(bad.json["error"]["field"], "class");
+    app.stop().await
+}
+
+/// The case page as the holder of `session`: its HTML, CSRF token and shown version.
+async fn case_page(
+    app: &TestApp,
+    session: &str,
+    case_id: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let page = client()?
+        .get(format!("{}/cases/{case_id}", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = hidden(&page, "csrf").unwrap_or_default();
+    let version = hidden(&page, "version").unwrap_or_default();
+    Ok((page, csrf, version))
+}
+
+#[tokio::test]
+async fn a_claim_is_filed_and_reviewed_through_the_forms() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let registered = app.post(&token, "/cases", &registration_json(1)).await?;
+    let case_id = registered.json["aggregate_id"]
+        .as_str()
+        .expect("case id")
+        .to_owned();
+    let coordinator = sign_in(&app, "xietiao").await?;
+    let path = |action: &str| format!("/cases/{case_id}/{action}");
+
+    let (_, csrf, version) = case_page(&app, &coordinator, &case_id).await?;
+    let answer = post_form(
+        &app,
+        &coordinator,
+        &path("leader"),
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("leader_id", "ldr-siming-1"),
+        ],
+    )
+    .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    let (page, csrf, version) = case_page(&app, &coordinator, &case_id).await?;
+    assert!(page.contains("action=\"/cases/") && page.contains("/claims\""));
+    assert!(
+        !page.contains("/review\""),
+        "no review form for a coordinator"
+    );
+    let answer = post_form(
+        &app,
+        &coordinator,
+        &path("claims"),
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("ground", "solved"),
+            ("summary", "补偿款已发放，信访人签字确认"),
+            ("evidence", "回访记录\r\n\r\n协议书"),
+        ],
+    )
+    .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    let case = app.get(&token, &format!("/cases/{case_id}")).await?.json;
+    assert_eq!(case["status"], "under_review");
+    assert_eq!(
+        case["claims"][0]["evidence"],
+        serde_json::json!(["回访记录", "协议书"])
+    );
+
+    // The district reviewer accepts; the city's reviewer must give reasons to send it back.
+    let district = sign_in(&app, "shenhe-qu").await?;
+    let (page, csrf, version) = case_page(&app, &district, &case_id).await?;
+    assert!(
+        page.contains("/review\""),
+        "the reviewer sees the review form"
+    );
+    assert!(!page.contains("/claims\""), "and not the coordinator's");
+    let answer = post_form(
+        &app,
+        &district,
+        &path("review"),
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("level", "district"),
+            ("accept", "true"),
+        ],
+    )
+    .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    let city = sign_in(&app, "shenhe-shi").await?;
+    let (_, csrf, version) = case_page(&app, &city, &case_id).await?;
+    let before = app.log_position().await?;
+    let answer = post_form(
+        &app,
+        &city,
+        &path("review"),
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("level", "city"),
+            ("accept", "false"),
+            ("reasons", ""),
+        ],
+    )
+    .await?;
+    assert_eq!(answer.status().as_u16(), 422);
+    let shown = answer.text().await?;
+    assert!(shown.contains("class=\"field-error\""), "{shown}");
+    assert!(shown.contains("id=\"accept-no\" name=\"accept\" value=\"false\" checked"));
+    assert_eq!(app.log_position().await?, before);
+    let answer = post_form(
+        &app,
+        &city,
+        &path("review"),
+        &[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("level", "city"),
+            ("accept", "true"),
+        ],
+    )
+    .await?;
+    assert_eq!(answer.status().as_u16(), 303);
+    let case = app.get(&token, &format!("/cases/{case_id}")).await?.json;
+    assert_eq!(case["status"], "crossed_off");
+
+    // A viewer reads the case and its timeline, with no form to send.
+    let viewer = sign_in(&app, "chakan").await?;
+    let (page, _, _) = case_page(&app, &viewer, &case_id).await?;
+    assert!(page.contains("销号") && page.contains("审核通过"));
+    assert!(!page.contains(&format!("action=\"/cases/{case_id}/")));
     app.stop().await
 }
