@@ -400,6 +400,10 @@ async fn a_claim_is_filed_and_reviewed_through_the_forms() -> anyhow::Result<()>
         "the reviewer sees the review form"
     );
     assert!(!page.contains("/claims\""), "and not the coordinator's");
+    assert!(
+        page.contains("<option value=\"district\" selected>"),
+        "their own level first"
+    );
     let answer = post_form(
         &app,
         &district,
@@ -414,7 +418,8 @@ async fn a_claim_is_filed_and_reviewed_through_the_forms() -> anyhow::Result<()>
     .await?;
     assert_eq!(answer.status().as_u16(), 303);
     let city = sign_in(&app, "shenhe-shi").await?;
-    let (_, csrf, version) = case_page(&app, &city, &case_id).await?;
+    let (page, csrf, version) = case_page(&app, &city, &case_id).await?;
+    assert!(page.contains("<option value=\"city\" selected>"));
     let before = app.log_position().await?;
     let answer = post_form(
         &app,

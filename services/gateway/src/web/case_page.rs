@@ -37,6 +37,8 @@ pub struct Allowed {
     work: bool,
     /// Review a claim.
     review: bool,
+    /// The review level a reviewer works at (their unit's: 区联席办 or 市信访局), preselected.
+    review_level: &'static str,
 }
 
 /// One line of the timeline.
@@ -405,6 +407,11 @@ async fn allowed(state: &AppState, session: &WebSession) -> Result<Allowed, ApiE
         manage,
         work: manage || session.has("coordinator") || session.has("leader"),
         review: admin || session.has("reviewer"),
+        review_level: if kind.as_deref() == Some("district") {
+            "district"
+        } else {
+            "city"
+        },
     })
 }
 

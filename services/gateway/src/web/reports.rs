@@ -251,6 +251,8 @@ struct MeetingPage {
     status_ok: bool,
     error: Option<String>,
     today: String,
+    /// The feedback deadline proposed for a new instruction: a week on.
+    feedback_due: String,
 }
 
 /// An instruction as the meeting page shows it.
@@ -366,6 +368,7 @@ async fn meeting_page(
         cases,
         may_write: session.user.may_write(),
         today: state.today().to_string(),
+        feedback_due: (state.today() + chrono::Days::new(7)).to_string(),
         status_ok: error.is_none(),
         error,
         agenda,
