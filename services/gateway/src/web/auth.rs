@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for WebSession {
         let to_login = || {
             let next: String =
                 form_urlencoded::byte_serialize(back.to_string().as_bytes()).collect();
-            Redirect::to(&format!("/login?next={next}")).into_response()
+            super::view::see_other(&format!("/login?next={next}"))
         };
         let Some(token) = CookieJar::from_headers(&parts.headers)
             .get(SESSION_COOKIE)
@@ -125,7 +125,12 @@ pub struct LoginQuery {
 /// Only a path of this site is followed after signing in.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
             path.to_owned()
         }
         _ => "/checklist".into(),
@@ -228,7 +233,7 @@ pub async fn login(
         };
         tracing::info!(username = %session.user.username, "signed in (web)");
         let max_age = (session.expires_at - state.now()).num_seconds().max(0);
-        let mut response = Redirect::to(&next).into_response();
+        let mut response = super::view::see_other(&next);
         if let Ok(value) = session_cookie(&session.token, max_age).parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -259,7 +264,7 @@ pub async fn logout(
                 .await
                 .map_err(ApiError::internal)?;
         }
-        let mut response = Redirect::to("/login").into_response();
+        let mut response = super::view::see_other("/login");
         if let Ok(value) = session_cookie("", 0).parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -280,6 +285,7 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/checklist");
         assert_eq!(safe_next(Some("/\\evil.example")), "/checklist");
         assert_eq!(safe_next(None), "/checklist");
+        assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/checklist");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -257,7 +257,7 @@ pub async fn act(
         let answer = outcome(send(&action, &id, &form, context).await).await;
         let (conflict, message, field, status) = match answer {
             Outcome::Done => {
-                return Ok(Redirect::to(&format!("/cases/{id}?done={action}")).into_response());
+                return Ok(super::view::see_other(&format!("/cases/{id}?done={action}")));
             }
             Outcome::Stale { message } => (
                 Some(format!(

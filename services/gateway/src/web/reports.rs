@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use sqlx::Row;
@@ -39,17 +39,29 @@ async fn case_numbers(state: &AppState) -> Result<HashMap<String, String>, ApiEr
         .map_err(ApiError::from)
 }
 
-/// A write from a page's form: done goes back to `back`, anything else is shown on the page
-/// `back` names with the message.
-async fn write_then(
-    result: Result<Response, ApiError>,
+/// A page's form sent to an API write handler: the CSRF token checked, the fields turned into the
+/// handler's body, the handler run. Done goes on to `back`; a refusal is its message, for the page
+/// to show.
+async fn submit<T, Sent>(
+    session: &WebSession,
+    form: &FormData,
+    fields: &[Field],
+    send: impl FnOnce(JsonBody<T>) -> Sent,
     back: &str,
-) -> Result<Response, (String, Option<String>)> {
-    match outcome(result).await {
-        Outcome::Done => Ok(Redirect::to(back).into_response()),
-        Outcome::Stale { message } => Err((message, None)),
-        Outcome::Refused { message, field } => Err((message, field)),
-    }
+) -> Result<Result<Response, String>, ApiError>
+where
+    T: serde::de::DeserializeOwned,
+    Sent: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    session.check_csrf(form.get("csrf"))?;
+    let sent = match parse_body(form, fields) {
+        Ok(body) => send(JsonBody(body)).await,
+        Err(e) => Err(e),
+    };
+    Ok(match outcome(sent).await {
+        Outcome::Done => Ok(super::view::see_other(back)),
+        Outcome::Stale { message } | Outcome::Refused { message, .. } => Err(message),
+    })
 }
 
 fn context(session: &WebSession) -> WriteContext {
@@ -219,17 +231,11 @@ pub async fn hold_meeting(
     axum::Form(form): axum::Form<FormData>,
 ) -> Response {
     let result = async {
-        session.check_csrf(form.get("csrf"))?;
-        let sent = match parse_body(
-            &form,
-            &[Field::Required("unit_id"), Field::Optional("title")],
-        ) {
-            Ok(body) => meetings::hold(context(&session), JsonBody(body)).await,
-            Err(e) => Err(e),
-        };
-        match write_then(sent, "/meetings").await {
+        let fields = [Field::Required("unit_id"), Field::Optional("title")];
+        let hold = |body| meetings::hold(context(&session), body);
+        match submit(&session, &form, &fields, hold, "/meetings").await? {
             Ok(done) => Ok(done),
-            Err((message, _)) => meetings_page(&state, &session, Some(message)).await,
+            Err(message) => meetings_page(&state, &session, Some(message)).await,
         }
     }
     .await;
@@ -399,7 +405,6 @@ pub async fn issue_instruction(
     axum::Form(form): axum::Form<FormData>,
 ) -> Response {
     let result = async {
-        session.check_csrf(form.get("csrf"))?;
         let fields = [
             Field::Optional("case_id"),
             Field::Optional("unit_id"),
@@ -407,13 +412,11 @@ pub async fn issue_instruction(
             Field::Required("text"),
             Field::Optional("feedback_due_on"),
         ];
-        let sent = match parse_body(&form, &fields) {
-            Ok(body) => meetings::issue(Path(id.clone()), context(&session), JsonBody(body)).await,
-            Err(e) => Err(e),
-        };
-        match write_then(sent, &format!("/meetings/{id}")).await {
+        let issue = |body| meetings::issue(Path(id.clone()), context(&session), body);
+        let back = format!("/meetings/{id}");
+        match submit(&session, &form, &fields, issue, &back).await? {
             Ok(done) => Ok(done),
-            Err((message, _)) => meeting_page(&state, &session, &id, Some(message)).await,
+            Err(message) => meeting_page(&state, &session, &id, Some(message)).await,
         }
     }
     .await;
@@ -428,22 +431,15 @@ pub async fn instruction_feedback(
     axum::Form(form): axum::Form<FormData>,
 ) -> Response {
     let result = async {
-        session.check_csrf(form.get("csrf"))?;
         let fields = [Field::Required("text"), Field::Optional("on")];
-        let sent = match parse_body(&form, &fields) {
-            Ok(body) => {
-                meetings::feedback(
-                    Path((id.clone(), number.clone())),
-                    context(&session),
-                    JsonBody(body),
-                )
-                .await
-            }
-            Err(e) => Err(e),
+        let feedback = |body| {
+            let path = Path((id.clone(), number.clone()));
+            meetings::feedback(path, context(&session), body)
         };
-        match write_then(sent, &format!("/meetings/{id}")).await {
+        let back = format!("/meetings/{id}");
+        match submit(&session, &form, &fields, feedback, &back).await? {
             Ok(done) => Ok(done),
-            Err((message, _)) => meeting_page(&state, &session, &id, Some(message)).await,
+            Err(message) => meeting_page(&state, &session, &id, Some(message)).await,
         }
     }
     .await;
@@ -506,15 +502,11 @@ pub async fn publish_bulletin(
     axum::Form(form): axum::Form<FormData>,
 ) -> Response {
     let result = async {
-        session.check_csrf(form.get("csrf"))?;
-        let month = form.get("month").to_owned();
-        let sent = match parse_body(&form, &[Field::Required("month")]) {
-            Ok(body) => bulletins::publish(context(&session), JsonBody(body)).await,
-            Err(e) => Err(e),
-        };
-        match write_then(sent, &format!("/bulletins/{month}")).await {
+        let back = format!("/bulletins/{}", form.get("month"));
+        let publish = |body| bulletins::publish(context(&session), body);
+        match submit(&session, &form, &[Field::Required("month")], publish, &back).await? {
             Ok(done) => Ok(done),
-            Err((message, _)) => bulletins_page(&state, &session, Some(message)).await,
+            Err(message) => bulletins_page(&state, &session, Some(message)).await,
         }
     }
     .await;

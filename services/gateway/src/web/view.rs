@@ -61,6 +61,14 @@ pub fn role_label(user: &User) -> String {
     labels.join("、")
 }
 
+/// `303 See Other` to `location`, a path of this site; one that cannot be a header (control
+/// characters) goes to the checklist instead of failing.
+pub fn see_other(location: &str) -> Response {
+    let value = axum::http::HeaderValue::from_str(location)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("/checklist"));
+    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, value)]).into_response()
+}
+
 /// Renders `page` as an HTML answer.
 pub fn html<T: Template>(page: &T) -> Result<Response, ApiError> {
     page.render()
