@@ -66,7 +66,11 @@ pub fn role_label(user: &User) -> String {
 pub fn see_other(location: &str) -> Response {
     let value = axum::http::HeaderValue::from_str(location)
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("/checklist"));
-    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, value)]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(axum::http::header::LOCATION, value)],
+    )
+        .into_response()
 }
 
 /// Renders `page` as an HTML answer.
