@@ -740,7 +740,7 @@ fn build() -> Value {
     let mut checklist = operation(
         Operation {
             id: "getChecklist",
-            summary: "清单：按区、镇街、包案领导、状态、关键词筛选，分页",
+            summary: "清单：按区、镇街、包案领导、责任单位、状态、分类、期限、关键词筛选，排序（sort，前加 - 为倒序），分页",
             request: None,
             ok_status: "200",
             ok: responses.of::<ChecklistPage>(),
@@ -754,7 +754,10 @@ fn build() -> Value {
             ("district", "string"),
             ("town", "string"),
             ("leader", "string"),
+            ("unit", "string"),
             ("status", "string"),
+            ("class", "string"),
+            ("sort", "string"),
             ("q", "string"),
             ("due_within", "integer"),
             ("overdue", "boolean"),
@@ -890,4 +893,34 @@ pub async fn document() -> Json<Value> {
 /// The document, for tests and tools.
 pub fn openapi_document() -> &'static Value {
     &DOCUMENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checklist's documented query parameters are exactly the fields its handler reads.
+    #[test]
+    fn the_checklist_parameters_are_the_query_fields() {
+        let schema = serde_json::to_value(schemars::schema_for!(
+            crate::routes::checklist::ChecklistQuery
+        ))
+        .expect("schema");
+        let mut fields: Vec<&str> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let document = openapi_document();
+        let mut documented: Vec<&str> = document["paths"]["/api/v1/checklist"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        fields.sort_unstable();
+        documented.sort_unstable();
+        assert_eq!(documented, fields);
+    }
 }

@@ -450,6 +450,13 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
         wait_for(browser, marker).await?;
         screenshot(browser, name, 1366).await?;
     }
+    // Idle cases are named by their numbers, linking to them.
+    browser.goto(&format!("{base}/leaders")).await?;
+    let idle = browser
+        .find_all(Locator::Css("#leaders tbody td:last-child a"))
+        .await?;
+    ensure!(!idle.is_empty(), "the demo has idle cases");
+    ensure!(idle[0].text().await?.starts_with("XF"), "a case number");
     browser.goto(&format!("{base}/meetings")).await?;
     click(browser, "#meetings tbody a").await?;
     wait_for(browser, "#instructions").await?;

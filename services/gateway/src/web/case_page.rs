@@ -92,7 +92,6 @@ struct CasePage {
     levels: Vec<Choice>,
     ratings: Vec<Choice>,
     steps: Vec<Choice>,
-    today: String,
 }
 
 impl CasePage {
@@ -477,7 +476,7 @@ async fn page(
     let open_measures = case.measures.iter().filter(|m| !m.done).cloned().collect();
     let page = CasePage {
         layout,
-        deadline: deadline.clone(),
+        deadline,
         deadline_class,
         petitioners,
         facts,
@@ -504,7 +503,6 @@ async fn page(
         levels: enum_choices(&ReviewLevel::ALL, ReviewLevel::label),
         ratings: enum_choices(&Satisfaction::ALL, Satisfaction::label),
         steps: enum_choices(&ProcedureStep::ALL, ProcedureStep::label),
-        today: session.state.today().to_string(),
         case,
     };
     html_with(status, &page)

@@ -28,15 +28,28 @@ use crate::routes::{
 };
 use crate::{ApiError, AppState};
 
-/// Case numbers by case id (for lists that name cases by id).
-async fn case_numbers(state: &AppState) -> Result<HashMap<String, String>, ApiError> {
-    let rows = sqlx::query("SELECT case_id, case_number FROM checklist_rows")
-        .fetch_all(state.store().pool())
-        .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("case_id")?, row.try_get("case_number")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(ApiError::from)
+/// The case numbers of `case_ids` (lists that name cases by id show their numbers).
+async fn case_numbers(
+    state: &AppState,
+    case_ids: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut numbers = HashMap::new();
+    // Bound the placeholders of one statement (SQLite allows 32,766).
+    for chunk in case_ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT case_id, case_number FROM checklist_rows WHERE case_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(state.store().pool()).await? {
+            numbers.insert(row.try_get("case_id")?, row.try_get("case_number")?);
+        }
+    }
+    Ok(numbers)
 }
 
 /// A page's form sent to an API write handler: the CSRF token checked, the fields turned into the
@@ -125,16 +138,14 @@ pub async fn leaders(
         )
         .await?
         .0;
-        let today = state.today();
-        let months: Vec<String> = (0..6)
-            .rev()
-            .filter_map(|back| {
-                let first = today.with_day(1)?;
-                let month = first.checked_sub_months(chrono::Months::new(back))?;
-                Some(month.format("%Y-%m").to_string())
-            })
+        // This month and the five before, oldest first.
+        let months = months_back(state.today(), (0..6).rev());
+        let idle: Vec<&str> = view
+            .leaders
+            .iter()
+            .flat_map(|l| l.idle_cases.iter().map(String::as_str))
             .collect();
-        let numbers = case_numbers(&state).await?;
+        let numbers = case_numbers(&state, &idle).await?;
         let rows = view
             .leaders
             .iter()
@@ -256,7 +267,6 @@ struct MeetingPage {
     may_write: bool,
     status_ok: bool,
     error: Option<String>,
-    today: String,
     /// The feedback deadline proposed for a new instruction: a week on.
     feedback_due: String,
 }
@@ -373,7 +383,6 @@ async fn meeting_page(
             .collect(),
         cases,
         may_write: session.user.may_write(),
-        today: state.today().to_string(),
         feedback_due: (state.today() + chrono::Days::new(7)).to_string(),
         status_ok: error.is_none(),
         error,
@@ -459,9 +468,9 @@ struct BulletinsPage {
     error: Option<String>,
 }
 
-/// The last twelve months before this one.
-fn recent_months(today: NaiveDate) -> Vec<String> {
-    (1..=12)
+/// The months `backs` months before the month of `today` (0 is this month), as `YYYY-MM`.
+fn months_back(today: NaiveDate, backs: impl Iterator<Item = u32>) -> Vec<String> {
+    backs
         .filter_map(|back| {
             today
                 .with_day(1)?
@@ -469,6 +478,11 @@ fn recent_months(today: NaiveDate) -> Vec<String> {
                 .map(|m| m.format("%Y-%m").to_string())
         })
         .collect()
+}
+
+/// The last twelve months before this one.
+fn recent_months(today: NaiveDate) -> Vec<String> {
+    months_back(today, 1..=12)
 }
 
 async fn bulletins_page(
@@ -918,6 +932,15 @@ pub async fn assessment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_back_count_from_this_month() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 31).expect("date");
+        assert_eq!(
+            months_back(today, (0..3).rev()),
+            ["2025-11", "2025-12", "2026-01"]
+        );
+    }
 
     #[test]
     fn recent_months_are_the_twelve_before_this_one() {
