@@ -5,6 +5,7 @@
 //! concurrency). Loading an aggregate is one get of its subject's last message, whose header holds
 //! a snapshot of the aggregate; replaying every commit is the fallback.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{
@@ -193,8 +194,10 @@ impl StoredCommit {
 /// Handle on the event stream.
 #[derive(Debug, Clone)]
 pub struct EventLog {
-    js: Context,
-    stream: Stream,
+    // Behind `Arc`s: every command handler clones the log, and a stream handle carries the
+    // stream's whole configuration.
+    js: Arc<Context>,
+    stream: Arc<Stream>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -220,7 +223,10 @@ impl EventLog {
                 _ => return Err(unavailable(e)),
             },
         };
-        Ok(Self { js, stream })
+        Ok(Self {
+            js: Arc::new(js),
+            stream: Arc::new(stream),
+        })
     }
 
     /// The JetStream context, for consumers.
@@ -391,7 +397,7 @@ impl EventLog {
 
     /// The stream's last sequence: the position of the newest commit.
     pub async fn last_position(&self) -> Result<u64, LogError> {
-        let mut stream = self.stream.clone();
+        let mut stream = Stream::clone(&self.stream);
         let info = stream.info().await.map_err(unavailable)?;
         Ok(info.state.last_sequence)
     }

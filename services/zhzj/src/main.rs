@@ -19,6 +19,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Commands};
 
+/// The allocator. The command path allocates many small, short-lived buffers (JSON bodies,
+/// headers, envelopes); with mimalloc `zhzj bench commits` measured the service about 10 % faster
+/// than with glibc's allocator (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sets up logging once for the process; `RUST_LOG` overrides the default level.
 fn init_telemetry(default_filter: &str) {
     tracing_subscriber::fmt()
