@@ -29,14 +29,18 @@ use zhzj_proto::{
 };
 use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock};
 
+use crate::bench_forwarder::FORWARD_PREFIX;
 use crate::cli::{BenchArgs, Benchmark};
 use crate::local_nats::LocalNats;
 
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Benchmark::Assess { cases } = args.benchmark {
+    match args.benchmark {
         // No log: the assessment reads the archive.
-        return crate::bench_assess::run(cases).await;
+        Benchmark::Assess { cases } => return crate::bench_assess::run(cases).await,
+        // Started by the commits benchmark, against its server.
+        Benchmark::Forwarder { nats_url } => return crate::bench_forwarder::serve(&nats_url).await,
+        _ => {}
     }
     let dir = tempfile::tempdir()?;
     let nats = LocalNats::start(dir.path()).await?;
@@ -60,7 +64,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             cases,
             database,
         } => catchup_bench(&client, &log, events, cases, &database).await,
-        Benchmark::Assess { .. } => Ok(()),
+        Benchmark::Assess { .. } | Benchmark::Forwarder { .. } => Ok(()),
     };
     nats.stop().await?;
     result
@@ -116,10 +120,7 @@ async fn send(client: &async_nats::Client, request: &CommandRequest) -> anyhow::
     let reply = client
         .request(CASES_COMMANDS, Bytes::from(serde_json::to_vec(request)?))
         .await?;
-    match serde_json::from_slice(&reply.payload)? {
-        CommandReply::Ok(ok) => Ok(ok.version),
-        CommandReply::Error(e) => bail!("command refused: {e:?}"),
-    }
+    accepted_version(&reply.payload)
 }
 
 fn registration(n: usize) -> Command {
@@ -217,6 +218,59 @@ fn owned_case(i: usize, writers: usize, cases: usize) -> usize {
     i % writers + writers * ((i / writers) % per_writer)
 }
 
+/// Starts `zhzj <args> --nats-url <url>` as a child process and waits until it answers on
+/// `probe_subject` (any reply will do).
+async fn start_responder(
+    client: &async_nats::Client,
+    args: &[&str],
+    nats_url: &str,
+    data_dir: Option<&std::path::Path>,
+    probe_subject: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command.args(args).args(["--nats-url", nats_url]);
+    if let Some(dir) = data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    let child = command
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let started = Instant::now();
+    while client
+        .request(probe_subject.to_owned(), Bytes::from_static(b"{}"))
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("`zhzj {}` did not come up", args.join(" "));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(child)
+}
+
+/// Stops a responder started by [`start_responder`] with SIGTERM and waits for it.
+async fn stop_responder(mut child: tokio::process::Child) -> anyhow::Result<()> {
+    if let Some(pid) = child.id() {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+    }
+    child.wait().await?;
+    Ok(())
+}
+
+/// Parses a command reply: the version the commit got.
+fn accepted_version(payload: &[u8]) -> anyhow::Result<u64> {
+    match serde_json::from_slice(payload)? {
+        CommandReply::Ok(ok) => Ok(ok.version),
+        CommandReply::Error(e) => bail!("command refused: {e:?}"),
+    }
+}
+
 async fn commits_bench(
     nats_url: &str,
     client: &async_nats::Client,
@@ -226,26 +280,16 @@ async fn commits_bench(
     writers: usize,
 ) -> anyhow::Result<()> {
     // The service runs as it is deployed: `zhzj run cases`, a process of its own. The writers
-    // and the raw baseline share this process's connection.
+    // share this process's connection, as do the reference and the raw baseline below.
     let service_dir = tempfile::tempdir()?;
-    let mut service = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["run", "cases", "--nats-url", nats_url, "--data-dir"])
-        .arg(service_dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let started = Instant::now();
-    while client
-        .request(CASES_COMMANDS, Bytes::from_static(b"{}"))
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("`zhzj run cases` did not come up");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let service = start_responder(
+        client,
+        &["run", "cases"],
+        nats_url,
+        Some(service_dir.path()),
+        CASES_COMMANDS,
+    )
+    .await?;
     for command in directory_commands() {
         send(client, &request(command)).await?;
     }
@@ -272,34 +316,34 @@ async fn commits_bench(
         Arc::new(ids)
     };
 
-    let (client2, ids) = (client.clone(), case_ids.clone());
+    // Every phase sends bodies prepared before its clock starts: the commands here, the commits
+    // as the service wrote them below.
+    let bodies = (0..commits)
+        .map(|i| {
+            let case_id = case_ids[owned_case(i, writers, case_ids.len())].parse()?;
+            let command = request(Command::RecordNote(RecordNote {
+                case_id,
+                text: format!("第{i}次调度记录：已与信访人电话沟通"),
+            }));
+            Ok(Bytes::from(serde_json::to_vec(&command)?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bodies = Arc::new(bodies);
+    let (client2, bodies2) = (client.clone(), bodies.clone());
     let (service_elapsed, service_hist) = timed_writers(writers, commits, move |_, i| {
-        let (client, ids) = (client2.clone(), ids.clone());
+        let (client, bodies) = (client2.clone(), bodies2.clone());
         async move {
-            let case_id = ids[owned_case(i, writers, ids.len())].parse()?;
-            send(
-                &client,
-                &request(Command::RecordNote(RecordNote {
-                    case_id,
-                    text: format!("第{i}次调度记录：已与信访人电话沟通"),
-                })),
-            )
-            .await?;
+            let reply = client.request(CASES_COMMANDS, bodies[i].clone()).await?;
+            accepted_version(&reply.payload)?;
             Ok(())
         }
     })
     .await?;
-    if let Some(pid) = service.id() {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
-            nix::sys::signal::Signal::SIGTERM,
-        )?;
-    }
-    service.wait().await?;
+    stop_responder(service).await?;
 
-    // Baseline: the same payloads (each case's last commit as the service wrote it), with the
-    // same headers, published straight to JetStream by the same number of writers, each writer
-    // owning the cases it writes so its expected sequences are right.
+    // The same payloads (each case's last commit as the service wrote it) with the same headers,
+    // for the reference and the baseline. Writer w writes only the cases it owns (see
+    // `owned_case`), so its expected sequences are always right.
     let mut payloads = Vec::with_capacity(cases);
     let mut versions = Vec::with_capacity(cases);
     for id in case_ids.iter() {
@@ -313,18 +357,66 @@ async fn commits_bench(
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
         payloads.push((last.payload, snapshot));
-        versions.push(last.sequence);
+        versions.push(std::sync::atomic::AtomicU64::new(last.sequence));
     }
-    let payloads = Arc::new(payloads);
-    let versions = Arc::new(
-        versions
-            .into_iter()
-            .map(std::sync::atomic::AtomicU64::new)
-            .collect::<Vec<_>>(),
+    let (payloads, versions) = (Arc::new(payloads), Arc::new(versions));
+    let mean = |total: usize, count: usize| total / count.max(1);
+    println!(
+        "mean sizes: command {} B; commit {} B + snapshot header {} B",
+        mean(bodies.iter().map(Bytes::len).sum(), bodies.len()),
+        mean(payloads.iter().map(|(p, _)| p.len()).sum(), payloads.len()),
+        mean(payloads.iter().map(|(_, s)| s.len()).sum(), payloads.len()),
     );
+
+    // Reference: the same architecture without the service's work. A forwarder process answers
+    // each request by appending the commit it carries and replying (see `bench_forwarder`).
+    let forwarder = start_responder(
+        client,
+        &["bench", "forwarder"],
+        nats_url,
+        None,
+        &format!("{FORWARD_PREFIX}probe"),
+    )
+    .await?;
+    let (client2, ids) = (client.clone(), case_ids.clone());
+    let (payloads2, versions2) = (payloads.clone(), versions.clone());
+    let (forward_elapsed, forward_hist) = timed_writers(writers, commits, move |_, i| {
+        let (client, ids) = (client2.clone(), ids.clone());
+        let (payloads, versions) = (payloads2.clone(), versions2.clone());
+        async move {
+            let c = owned_case(i, writers, ids.len());
+            let (payload, snapshot) = &payloads[c];
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                async_nats::header::NATS_MESSAGE_ID,
+                Uuid::new_v4().to_string().as_str(),
+            );
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                versions[c]
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .to_string()
+                    .as_str(),
+            );
+            headers.insert(zhzj_proto::subjects::SNAPSHOT_HEADER, snapshot.as_str());
+            let subject = format!(
+                "{FORWARD_PREFIX}{}",
+                aggregate_subject(AggregateType::Case, &ids[c])
+            );
+            let reply = client
+                .request_with_headers(subject, headers, payload.clone())
+                .await?;
+            let version = accepted_version(&reply.payload)?;
+            versions[c].store(version, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    })
+    .await?;
+    stop_responder(forwarder).await?;
+
+    // Baseline: the same payloads published straight to JetStream by the same number of writers.
     let js = log.context().clone();
     let ids = case_ids.clone();
-    // Writer w publishes only to the cases it owns (see `owned_case`).
     let (raw_elapsed, raw_hist) = timed_writers(writers, commits, move |_, i| {
         let (js, ids, payloads, versions) =
             (js.clone(), ids.clone(), payloads.clone(), versions.clone());
@@ -352,6 +444,12 @@ async fn commits_bench(
         service_elapsed,
         &service_hist,
     );
+    let forward_rate = print_rate(
+        "reference: forwarder (append + reply only)",
+        commits,
+        forward_elapsed,
+        &forward_hist,
+    );
     let raw_rate = print_rate(
         "baseline: raw JetStream publish",
         commits,
@@ -359,8 +457,10 @@ async fn commits_bench(
         &raw_hist,
     );
     println!(
-        "ratio service/raw: {:.2} (bar >= 0.5)",
-        service_rate / raw_rate
+        "ratio service/raw: {:.2} (bar >= 0.5); forwarder/raw: {:.2} (the request/reply architecture's ceiling); service/forwarder: {:.2}",
+        service_rate / raw_rate,
+        forward_rate / raw_rate,
+        service_rate / forward_rate,
     );
     Ok(())
 }

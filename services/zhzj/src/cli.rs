@@ -336,7 +336,6 @@ pub enum Benchmark {
         #[arg(long, default_value_t = 32)]
         clients: usize,
     },
-    /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
     /// The year-end assessment and its XLSX export over a large archive (written straight into
     /// SQLite) vs reading and decoding the same archive.
     Assess {
@@ -344,6 +343,15 @@ pub enum Benchmark {
         #[arg(long, default_value_t = 100_000)]
         cases: usize,
     },
+    /// The reference responder of the `commits` benchmark, which starts it: appends prepared
+    /// commits and replies, deciding nothing.
+    #[command(hide = true)]
+    Forwarder {
+        /// The NATS server to answer on.
+        #[arg(long)]
+        nats_url: String,
+    },
+    /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
     Catchup {
         /// Events in the log.
         #[arg(long, default_value_t = 1_000_000)]

@@ -5,6 +5,7 @@
 mod assess_cli;
 mod bench;
 mod bench_assess;
+mod bench_forwarder;
 mod cli;
 mod demo;
 mod demo_loader;
