@@ -636,6 +636,19 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
     })
 }
 
+/// The `column` of every row of a listing answer (`{"rows": [...]}`), in order; rows without it
+/// are skipped.
+pub fn row_column(listing: &serde_json::Value, column: &str) -> Vec<String> {
+    listing["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r[column].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// An HTTP answer, read whole.
 #[derive(Debug)]
 pub struct Answer {

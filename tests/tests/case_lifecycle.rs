@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use zhzj_cases::{CasesService, LifecycleSettings};
 use zhzj_proto::events::ReviewLevel;
 use zhzj_tests::{
-    DbKind, TestApp, assign_leader, register_case, registration_json, request, spawn_app,
+    DbKind, TestApp, assign_leader, register_case, registration_json, request, row_column,
+    spawn_app,
 };
 
 async fn case_view(app: &TestApp, token: &str, case: &str) -> anyhow::Result<Value> {
@@ -415,18 +416,8 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
     let t = token.as_str();
     let late = app.expect(t, "/cases", registration_json(9), 201).await?;
     let late = late["aggregate_id"].as_str().unwrap_or("").to_owned();
-    let ids_of = |page: &Value| -> Vec<String> {
-        page["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r["case_id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let overdue = app.get(t, "/checklist?overdue=true").await?.json;
-    assert_eq!(ids_of(&overdue), [ids[1].clone()]);
+    assert_eq!(row_column(&overdue, "case_id"), [ids[1].clone()]);
     assert_eq!(
         overdue["rows"][0]["days_left"], -5,
         "due 2026-05-06, today 2026-05-11"
@@ -434,12 +425,15 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
     assert_eq!(overdue["rows"][0]["overdue"], true);
     let soon = app.get(t, "/checklist?due_within=30").await?.json;
     assert_eq!(
-        ids_of(&soon),
+        row_column(&soon, "case_id"),
         [ids[0].clone()],
         "the extended case, due 2026-06-05"
     );
     let later = app.get(t, "/checklist?due_within=61").await?.json;
-    assert_eq!(ids_of(&later), [ids[0].clone(), late.clone()]);
+    assert_eq!(
+        row_column(&later, "case_id"),
+        [ids[0].clone(), late.clone()]
+    );
 
     // A claim under review stops the clock.
     let case = format!("/cases/{}", ids[1]);
@@ -462,7 +456,13 @@ async fn the_checklist_shows_statutory_deadlines_and_filters_on_them() -> anyhow
         (row["next_deadline"].clone(), row["overdue"].clone()),
         (Value::Null, json!(false))
     );
-    assert!(ids_of(&app.get(t, "/checklist?overdue=true").await?.json).is_empty());
+    assert!(
+        row_column(
+            &app.get(t, "/checklist?overdue=true").await?.json,
+            "case_id",
+        )
+        .is_empty()
+    );
     app.stop().await
 }
 

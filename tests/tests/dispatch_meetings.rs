@@ -7,7 +7,7 @@
 use calamine::{Data, Reader, Xlsx};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use zhzj_tests::{DbKind, TestApp, registration_json, spawn_app};
+use zhzj_tests::{DbKind, TestApp, registration_json, row_column, spawn_app};
 
 /// Sets the clock to a China time on a day of March 2026 and logs `user` in afresh.
 async fn at(app: &TestApp, day: u32, hour: u32, user: &str) -> anyhow::Result<String> {
@@ -39,14 +39,7 @@ fn section(agenda: &Value, key: &str) -> (u64, u64, Vec<String>) {
         .and_then(|s| s.iter().find(|s| s["key"] == key))
         .cloned()
         .unwrap_or_default();
-    let numbers = found["rows"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| r["case_number"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let numbers = row_column(&found, "case_number");
     (
         found["this_week"].as_u64().unwrap_or(99),
         found["last_week"].as_u64().unwrap_or(99),

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use uuid::Uuid;
-use zhzj_tests::{DbKind, TEST_BODY_LIMIT, TestApp, registration_json, spawn_app};
+use zhzj_tests::{DbKind, TEST_BODY_LIMIT, TestApp, registration_json, row_column, spawn_app};
 
 /// Registers case `n` and returns its id and version.
 async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<(String, u64)> {
@@ -148,11 +148,7 @@ async fn whole_flow(kind: DbKind) -> anyhow::Result<()> {
     ] {
         let page = app.get(&token, &format!("/checklist{query}")).await?;
         assert_eq!(page.status, 200, "{query}: {page:?}");
-        let ids: Vec<&str> = page.json["rows"]
-            .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r["case_id"].as_str()).collect())
-            .unwrap_or_default();
-        assert_eq!(ids, expected, "{query}");
+        assert_eq!(row_column(&page.json, "case_id"), expected, "{query}");
     }
 
     let org = app.get(&token, "/org").await?;

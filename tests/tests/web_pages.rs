@@ -5,7 +5,7 @@
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
-use zhzj_tests::{DbKind, TEST_PASSWORD, TestApp, registration_json, spawn_app};
+use zhzj_tests::{DbKind, TEST_PASSWORD, TestApp, registration_json, row_column, spawn_app};
 
 /// A client that shows redirects instead of following them.
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -278,32 +278,18 @@ async fn the_checklist_filters_by_unit_and_class_and_sorts() -> anyhow::Result<(
         200,
     )
     .await?;
-    let ids_of = |answer: &serde_json::Value| -> Vec<String> {
-        answer["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r["case_id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let by_unit = app.get(&token, &format!("/checklist?unit={unit}")).await?;
-    assert_eq!(ids_of(&by_unit.json), vec![ids[1].clone()]);
+    assert_eq!(row_column(&by_unit.json, "case_id"), vec![ids[1].clone()]);
     let by_class = app.get(&token, "/checklist?class=hardship").await?;
-    assert_eq!(ids_of(&by_class.json), vec![ids[2].clone()]);
-    let numbers_of = |answer: &serde_json::Value| -> Vec<String> {
-        answer["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r["case_number"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let ascending = numbers_of(&app.get(&token, "/checklist?sort=case_number").await?.json);
-    let descending = numbers_of(&app.get(&token, "/checklist?sort=-case_number").await?.json);
+    assert_eq!(row_column(&by_class.json, "case_id"), vec![ids[2].clone()]);
+    let ascending = row_column(
+        &app.get(&token, "/checklist?sort=case_number").await?.json,
+        "case_number",
+    );
+    let descending = row_column(
+        &app.get(&token, "/checklist?sort=-case_number").await?.json,
+        "case_number",
+    );
     let mut sorted = ascending.clone();
     sorted.sort();
     assert_eq!(ascending.len(), 3);
