@@ -31,7 +31,7 @@ use crate::validate::check_no_control;
 /// How often a command is decided again after losing a race to another writer.
 const MAX_ATTEMPTS: u32 = 32;
 /// Commands handled at once by one instance.
-const MAX_IN_FLIGHT: usize = 256;
+pub const MAX_IN_FLIGHT: usize = 256;
 /// Namespace for case ids derived from command ids.
 const CASE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1e_52a0_0d3c_4d0e_9c1b_7a5e_2f84_c3d1);
 

@@ -2,12 +2,12 @@
 //! logic, so that the benchmark can show what the request/reply architecture itself costs.
 //!
 //! It answers requests in a queue group, exactly as the service does (a task per request, at most
-//! as many at once), but decides nothing: each request carries a commit the service wrote earlier,
-//! with its message id, expected sequence and snapshot in headers, sent to
-//! `zhzj.bench.forward.<the case's subject>`; the forwarder appends it to that subject as it is and
-//! replies with a `CommandReply` naming the new version. Whatever the service measures below this responder is the price of its own
-//! work (parsing, deciding, serialising); whatever this responder measures below a raw publish is
-//! the price of the two extra messages per command.
+//! the service's `MAX_IN_FLIGHT` at once), but decides nothing: each request carries a commit the
+//! service wrote earlier, with its message id, expected sequence and snapshot in headers, sent to
+//! `zhzj.bench.forward.<the case's subject>`; the forwarder appends it to that subject as it is
+//! and replies with a `CommandReply` naming the new version. Whatever the service measures below
+//! this responder is the price of its own work (parsing, deciding, serialising); whatever this
+//! responder measures below a raw publish is the price of the two extra messages per command.
 
 use std::sync::Arc;
 
@@ -19,8 +19,6 @@ use zhzj_proto::{AggregateType, CommandAccepted, CommandError, CommandReply, Err
 
 /// The prefix of the subjects the forwarder answers on; the rest is the subject to append to.
 pub const FORWARD_PREFIX: &str = "zhzj.bench.forward.";
-/// Requests handled at once (as many as the `cases` service allows).
-const MAX_IN_FLIGHT: usize = 256;
 
 /// Serves until the process is stopped.
 pub async fn serve(nats_url: &str) -> anyhow::Result<()> {
@@ -35,7 +33,7 @@ pub async fn serve(nats_url: &str) -> anyhow::Result<()> {
         )
         .await?;
     client.flush().await?;
-    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let permits = Arc::new(Semaphore::new(zhzj_cases::service::MAX_IN_FLIGHT));
     while let Some(request) = requests.next().await {
         let permit = permits.clone().acquire_owned().await?;
         let (client, js) = (client.clone(), js.clone());
