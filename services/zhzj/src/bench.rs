@@ -56,7 +56,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             cases,
             commits,
             writers,
-        } => commits_bench(nats.url(), &client, &log, cases, commits, writers).await,
+        } => commits_bench(&nats, &client, &log, cases, commits, writers).await,
         Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
         Benchmark::Http { commands, clients } => http_bench(&client, &log, commands, clients).await,
         Benchmark::Catchup {
@@ -263,6 +263,58 @@ async fn stop_responder(mut child: tokio::process::Child) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// CPU time (user and system, all threads) a process has used so far, from `/proc/<pid>/stat`;
+/// `None` where there is no procfs or the process is gone.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (in parentheses, and it may hold spaces): utime and
+    // stime are the 14th and 15th fields of the line, the 12th and 13th after the name.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / ticks_per_second as f64,
+    ))
+}
+
+/// The CPU the processes taking part in one timed phase use, so that a phase's rate can be read
+/// beside what it costs: on a machine whose cores are all busy, the rate follows the cost.
+struct CpuMeter {
+    processes: Vec<(&'static str, u32, Duration)>,
+}
+
+impl CpuMeter {
+    /// Notes each process's CPU time so far; a process without a pid or procfs is left out.
+    fn start(processes: &[(&'static str, Option<u32>)]) -> Self {
+        let processes = processes
+            .iter()
+            .filter_map(|&(name, pid)| {
+                let pid = pid?;
+                Some((name, pid, process_cpu(pid)?))
+            })
+            .collect();
+        Self { processes }
+    }
+
+    /// Each process's CPU since `start`, in microseconds per commit, and their sum.
+    fn per_commit(&self, commits: usize) -> String {
+        let mut parts = Vec::new();
+        let mut total = 0.0;
+        for (name, pid, started) in &self.processes {
+            let Some(now) = process_cpu(*pid) else {
+                continue;
+            };
+            let micros = now.saturating_sub(*started).as_secs_f64() * 1e6 / commits.max(1) as f64;
+            total += micros;
+            parts.push(format!("{name} {micros:.0} µs"));
+        }
+        if parts.is_empty() {
+            return "not measured (no /proc)".into();
+        }
+        format!("{} = {total:.0} µs", parts.join(" + "))
+    }
+}
+
 /// Parses a command reply: the version the commit got.
 fn accepted_version(payload: &[u8]) -> anyhow::Result<u64> {
     match serde_json::from_slice(payload)? {
@@ -272,7 +324,7 @@ fn accepted_version(payload: &[u8]) -> anyhow::Result<u64> {
 }
 
 async fn commits_bench(
-    nats_url: &str,
+    nats: &LocalNats,
     client: &async_nats::Client,
     log: &EventLog,
     cases: usize,
@@ -281,6 +333,7 @@ async fn commits_bench(
 ) -> anyhow::Result<()> {
     // The service runs as it is deployed: `zhzj run cases`, a process of its own. The writers
     // share this process's connection, as do the reference and the raw baseline below.
+    let nats_url = nats.url();
     let service_dir = tempfile::tempdir()?;
     let service = start_responder(
         client,
@@ -330,6 +383,11 @@ async fn commits_bench(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bodies = Arc::new(bodies);
     let (client2, bodies2) = (client.clone(), bodies.clone());
+    let service_cpu = CpuMeter::start(&[
+        ("service", service.id()),
+        ("nats-server", nats.pid()),
+        ("writers", Some(std::process::id())),
+    ]);
     let (service_elapsed, service_hist) = timed_writers(writers, commits, move |_, i| {
         let (client, bodies) = (client2.clone(), bodies2.clone());
         async move {
@@ -339,6 +397,7 @@ async fn commits_bench(
         }
     })
     .await?;
+    let service_cpu = service_cpu.per_commit(commits);
     stop_responder(service).await?;
 
     // The same payloads (each case's last commit as the service wrote it) with the same headers,
@@ -380,6 +439,11 @@ async fn commits_bench(
     .await?;
     let (client2, ids) = (client.clone(), case_ids.clone());
     let (payloads2, versions2) = (payloads.clone(), versions.clone());
+    let forward_cpu = CpuMeter::start(&[
+        ("forwarder", forwarder.id()),
+        ("nats-server", nats.pid()),
+        ("writers", Some(std::process::id())),
+    ]);
     let (forward_elapsed, forward_hist) = timed_writers(writers, commits, move |_, i| {
         let (client, ids) = (client2.clone(), ids.clone());
         let (payloads, versions) = (payloads2.clone(), versions2.clone());
@@ -412,11 +476,16 @@ async fn commits_bench(
         }
     })
     .await?;
+    let forward_cpu = forward_cpu.per_commit(commits);
     stop_responder(forwarder).await?;
 
     // Baseline: the same payloads published straight to JetStream by the same number of writers.
     let js = log.context().clone();
     let ids = case_ids.clone();
+    let raw_cpu = CpuMeter::start(&[
+        ("nats-server", nats.pid()),
+        ("writers", Some(std::process::id())),
+    ]);
     let (raw_elapsed, raw_hist) = timed_writers(writers, commits, move |_, i| {
         let (js, ids, payloads, versions) =
             (js.clone(), ids.clone(), payloads.clone(), versions.clone());
@@ -438,24 +507,28 @@ async fn commits_bench(
         }
     })
     .await?;
+    let raw_cpu = raw_cpu.per_commit(commits);
     let service_rate = print_rate(
         "commit via cases service",
         commits,
         service_elapsed,
         &service_hist,
     );
+    println!("  CPU per commit: {service_cpu}");
     let forward_rate = print_rate(
         "reference: forwarder (append + reply only)",
         commits,
         forward_elapsed,
         &forward_hist,
     );
+    println!("  CPU per commit: {forward_cpu}");
     let raw_rate = print_rate(
         "baseline: raw JetStream publish",
         commits,
         raw_elapsed,
         &raw_hist,
     );
+    println!("  CPU per commit: {raw_cpu}");
     println!(
         "ratio service/raw: {:.2} (bar >= 0.5); forwarder/raw: {:.2} (the request/reply architecture's ceiling); service/forwarder: {:.2}",
         service_rate / raw_rate,

@@ -107,6 +107,11 @@ impl LocalNats {
         &self.url
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops it cleanly (SIGTERM, then waits).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&self.url_file);
