@@ -2,7 +2,8 @@
 //! logic, so that the benchmark can show what the request/reply architecture itself costs.
 //!
 //! It answers requests in a queue group, exactly as the service does (a task per request, at most
-//! the service's `MAX_IN_FLIGHT` at once), but decides nothing: each request carries a commit the
+//! the service's `MAX_IN_FLIGHT` at once, on the same single-threaded runtime: see
+//! `Commands::single_threaded`), but decides nothing: each request carries a commit the
 //! service wrote earlier, with its message id, expected sequence and snapshot in headers, sent to
 //! `zhzj.bench.forward.<the case's subject>`; the forwarder appends it to that subject as it is
 //! and replies with a `CommandReply` naming the new version. Whatever the service measures below

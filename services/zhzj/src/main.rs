@@ -65,9 +65,22 @@ fn init_metrics() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
+    let mut runtime = if cli.command.single_threaded() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(cli))
+}
+
+/// Runs one subcommand.
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Benchmarks print their own figures; per-command logging would only slow them down.
     let quiet = matches!(cli.command, Commands::Bench(_));
     init_telemetry(if quiet {
