@@ -284,11 +284,16 @@ struct CpuMeter {
 }
 
 impl CpuMeter {
-    /// Notes each process's CPU time so far; a process without a pid or procfs is left out.
-    fn start(processes: &[(&'static str, Option<u32>)]) -> Self {
-        let processes = processes
-            .iter()
-            .filter_map(|&(name, pid)| {
+    /// Notes the CPU time so far of the phase's responder (if any), nats-server and this process
+    /// (the writers); a process without a pid or procfs is left out.
+    fn start(nats: &LocalNats, responder: Option<(&'static str, Option<u32>)>) -> Self {
+        let processes = responder
+            .into_iter()
+            .chain([
+                ("nats-server", nats.pid()),
+                ("writers", Some(std::process::id())),
+            ])
+            .filter_map(|(name, pid)| {
                 let pid = pid?;
                 Some((name, pid, process_cpu(pid)?))
             })
@@ -383,11 +388,7 @@ async fn commits_bench(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bodies = Arc::new(bodies);
     let (client2, bodies2) = (client.clone(), bodies.clone());
-    let service_cpu = CpuMeter::start(&[
-        ("service", service.id()),
-        ("nats-server", nats.pid()),
-        ("writers", Some(std::process::id())),
-    ]);
+    let service_cpu = CpuMeter::start(nats, Some(("service", service.id())));
     let (service_elapsed, service_hist) = timed_writers(writers, commits, move |_, i| {
         let (client, bodies) = (client2.clone(), bodies2.clone());
         async move {
@@ -439,11 +440,7 @@ async fn commits_bench(
     .await?;
     let (client2, ids) = (client.clone(), case_ids.clone());
     let (payloads2, versions2) = (payloads.clone(), versions.clone());
-    let forward_cpu = CpuMeter::start(&[
-        ("forwarder", forwarder.id()),
-        ("nats-server", nats.pid()),
-        ("writers", Some(std::process::id())),
-    ]);
+    let forward_cpu = CpuMeter::start(nats, Some(("forwarder", forwarder.id())));
     let (forward_elapsed, forward_hist) = timed_writers(writers, commits, move |_, i| {
         let (client, ids) = (client2.clone(), ids.clone());
         let (payloads, versions) = (payloads2.clone(), versions2.clone());
@@ -482,10 +479,7 @@ async fn commits_bench(
     // Baseline: the same payloads published straight to JetStream by the same number of writers.
     let js = log.context().clone();
     let ids = case_ids.clone();
-    let raw_cpu = CpuMeter::start(&[
-        ("nats-server", nats.pid()),
-        ("writers", Some(std::process::id())),
-    ]);
+    let raw_cpu = CpuMeter::start(nats, None);
     let (raw_elapsed, raw_hist) = timed_writers(writers, commits, move |_, i| {
         let (js, ids, payloads, versions) =
             (js.clone(), ids.clone(), payloads.clone(), versions.clone());

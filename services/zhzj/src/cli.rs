@@ -253,9 +253,9 @@ impl Commands {
     /// Whether the command runs on a single-threaded runtime. The command services (`run cases`,
     /// `run campaign`, and the benchmark's reference responder that mirrors them) only move
     /// messages and decide in microseconds: one event loop serves them with fewer wake-ups across
-    /// threads and batches their writes to NATS (`zhzj bench commits` measured 36 µs of CPU per
-    /// command on the multi-threaded runtime, 23 µs on one thread). They scale out as more
-    /// processes in the service's queue group. Everything else uses every core.
+    /// threads and batches their writes to NATS (`zhzj bench commits` measured 36–37 µs of CPU
+    /// per command on the multi-threaded runtime, 16–21 µs on one thread). They scale out as
+    /// more processes in the service's queue group. Everything else uses every core.
     pub fn single_threaded(&self) -> bool {
         match self {
             Commands::Run(args) => matches!(args.role, Role::Cases | Role::Campaign),
