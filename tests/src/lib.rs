@@ -198,6 +198,16 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database file at `path` (in a directory the test owns, such as a small mount).
+    pub fn sqlite_at(path: &std::path::Path) -> Self {
+        Self {
+            url: sqlite_url(path),
+            kind: DbKind::Sqlite,
+            name: String::new(),
+            _dir: None,
+        }
+    }
+
     /// Connects a read store (runs migrations).
     pub async fn store(&self) -> anyhow::Result<ReadStore> {
         Ok(ReadStore::connect(&self.url).await?)
@@ -468,7 +478,12 @@ pub struct Projecting {
 impl Projecting {
     /// Creates a database of `kind` and starts the projections on `log`.
     pub async fn start(log: &EventLog, kind: DbKind) -> anyhow::Result<Self> {
-        let db = TestDb::create(kind).await?;
+        Self::start_on(log, TestDb::create(kind).await?).await
+    }
+
+    /// Starts the projections on `log` into an existing database: they resume from its
+    /// checkpoints.
+    pub async fn start_on(log: &EventLog, db: TestDb) -> anyhow::Result<Self> {
         let store = db.store().await?;
         let shutdown = CancellationToken::new();
         let tasks = run_projections(log.clone(), store.clone(), shutdown.clone());
@@ -482,11 +497,16 @@ impl Projecting {
 
     /// Stops the projections cleanly.
     pub async fn stop(self) -> anyhow::Result<ReadStore> {
+        Ok(self.stop_keeping().await?.1)
+    }
+
+    /// Stops the projections cleanly and hands back their database, to start them again on it.
+    pub async fn stop_keeping(self) -> anyhow::Result<(TestDb, ReadStore)> {
         self.shutdown.cancel();
         for task in self.tasks {
             task.await?;
         }
-        Ok(self.store)
+        Ok((self.db, self.store))
     }
 }
 

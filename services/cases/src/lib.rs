@@ -15,6 +15,7 @@ pub mod case;
 pub mod directory;
 pub mod lifecycle;
 pub mod service;
+pub mod synthetic;
 mod validate;
 
 pub use lifecycle::LifecycleSettings;

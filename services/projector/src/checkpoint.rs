@@ -72,8 +72,8 @@ pub async fn initialise(
 ) -> Result<Checkpoint, sqlx::Error> {
     let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
-        "INSERT INTO projection_checkpoints (projection, position, generation, updated_at) \
-         VALUES ($1, 0, 1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO projection_checkpoints (projection, position, generation, updated_at, \
+         applied) VALUES ($1, 0, 1, $2, 0) ON CONFLICT DO NOTHING",
     )
     .bind(projection.name())
     .bind(timestamp_text(Utc::now()))
@@ -92,14 +92,18 @@ pub async fn initialise(
 
 /// Moves the checkpoint from `from` to `to` if it is still at `from` in `generation`; false if
 /// another writer (a rebuild swap, a second projector) moved it.
+/// `applied` messages (commits and dead letters) were applied on the way; the count is kept
+/// beside the checkpoint so that a skipped position shows (see [`Accounting`]).
 pub(crate) async fn advance(
     conn: &mut AnyConnection,
     projection: Projection,
     checkpoint: Checkpoint,
     to: u64,
+    applied: u64,
 ) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(
-        "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+        "UPDATE projection_checkpoints SET position = $1, updated_at = $2, \
+         applied = applied + $6 \
          WHERE projection = $3 AND generation = $4 AND position = $5",
     )
     .bind(crate::sqlbuild::sql_position(to))
@@ -107,10 +111,96 @@ pub(crate) async fn advance(
     .bind(projection.name())
     .bind(checkpoint.generation)
     .bind(crate::sqlbuild::sql_position(checkpoint.position))
+    .bind(crate::sqlbuild::sql_position(applied))
     .execute(&mut *conn)
     .await?
     .rows_affected();
     Ok(updated == 1)
+}
+
+/// Records log positions a projection stepped over because the stream holds no event there.
+pub(crate) async fn record_empty_positions(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    projection: Projection,
+    empty: Vec<crate::runner::EmptyPosition>,
+) -> Result<(), sqlx::Error> {
+    if empty.is_empty() {
+        return Ok(());
+    }
+    let now = timestamp_text(Utc::now());
+    let rows = empty
+        .into_iter()
+        .map(|gap| {
+            vec![
+                SqlValue::Text(projection.name().to_owned()),
+                SqlValue::Int(crate::sqlbuild::sql_position(gap.position)),
+                SqlValue::Text(gap.reason.to_owned()),
+                SqlValue::Text(now.clone()),
+            ]
+        })
+        .collect();
+    let columns = [
+        col("projection"),
+        col("position"),
+        col("reason"),
+        col("recorded_at"),
+    ];
+    insert_rows(
+        conn,
+        dialect,
+        "projection_gaps",
+        &columns,
+        rows,
+        "ON CONFLICT DO NOTHING",
+    )
+    .await
+}
+
+/// A projection's account of the positions up to its checkpoint: each was applied (a commit or
+/// a dead letter) or recorded as empty. Anything else is missing: a position the checkpoint
+/// moved past without applying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accounting {
+    /// Positions applied; None for a projection made before the count was kept.
+    pub applied: Option<u64>,
+    /// Positions recorded as empty, up to the checkpoint.
+    pub empty: u64,
+    /// Positions neither applied nor recorded: checkpoint − applied − empty.
+    pub missing: u64,
+}
+
+/// Reads a projection's [`Accounting`] as of `checkpoint`.
+pub async fn accounting(
+    conn: &mut AnyConnection,
+    projection: Projection,
+    checkpoint: Checkpoint,
+) -> Result<Accounting, sqlx::Error> {
+    let applied: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT applied FROM projection_checkpoints WHERE projection = $1")
+            .bind(projection.name())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let applied = applied.flatten().map(|n| u64::try_from(n).unwrap_or(0));
+    let empty: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM projection_gaps WHERE projection = $1 AND position <= $2",
+    )
+    .bind(projection.name())
+    .bind(crate::sqlbuild::sql_position(checkpoint.position))
+    .fetch_one(&mut *conn)
+    .await?;
+    let empty = u64::try_from(empty).unwrap_or(0);
+    let missing = applied.map_or(0, |applied| {
+        checkpoint
+            .position
+            .saturating_sub(applied)
+            .saturating_sub(empty)
+    });
+    Ok(Accounting {
+        applied,
+        empty,
+        missing,
+    })
 }
 
 /// Records messages a projection could not apply.
@@ -213,17 +303,19 @@ pub(crate) async fn swap_in(
     previous: i64,
     generation: i64,
     position: u64,
+    applied: u64,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = store.begin_write().await?;
     let updated = sqlx::query(
-        "UPDATE projection_checkpoints SET position = $1, generation = $2, updated_at = $3 \
-         WHERE projection = $4 AND generation = $5",
+        "UPDATE projection_checkpoints SET position = $1, generation = $2, updated_at = $3, \
+         applied = $6 WHERE projection = $4 AND generation = $5",
     )
     .bind(crate::sqlbuild::sql_position(position))
     .bind(generation)
     .bind(timestamp_text(Utc::now()))
     .bind(projection.name())
     .bind(previous)
+    .bind(crate::sqlbuild::sql_position(applied))
     .execute(&mut *tx)
     .await?
     .rows_affected();

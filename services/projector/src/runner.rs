@@ -22,6 +22,16 @@ use crate::projection::{
 /// Messages applied in one SQL transaction at most.
 pub const BATCH: usize = 20_000;
 
+/// Messages one pull request asks the server for. The server sends a pull's messages into the
+/// connection's buffer whether or not the client reads them, and cuts a connection whose buffer
+/// passes 64 MB as a slow consumer, losing what was in it; every projection of a process shares
+/// one connection, so each asks for little at a time (the client asks again at half).
+pub const FETCH_MESSAGES: usize = 1_000;
+
+/// Bytes one pull request asks for at most: five projections with a pull and a half in flight
+/// each stay under a third of the server's 64 MB per-connection limit.
+pub const FETCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// A projection could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -34,6 +44,19 @@ pub enum ProjectorError {
     /// Another rebuild swapped its tables in first.
     #[error("projection {0} was rebuilt by someone else meanwhile; nothing was swapped")]
     RebuildRaced(&'static str),
+    /// Messages the stream holds never arrived (a connection cut as a slow consumer, a
+    /// consumer lost on a node): nothing past them was applied, and the projection reads again
+    /// from its checkpoint.
+    #[error(
+        "delivery gap: positions {from}..={to} are in the stream but were not delivered; \
+         reading again from position {from}"
+    )]
+    DeliveryGap {
+        /// First position missing.
+        from: u64,
+        /// Last position missing.
+        to: u64,
+    },
 }
 
 fn store_error(e: zhzj_store::SqlError) -> ProjectorError {
@@ -71,10 +94,10 @@ async fn position_consumer(
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start,
             },
-            ack_policy: AckPolicy::All,
-            ack_wait: Duration::from_secs(60),
+            // The SQL checkpoint says what was applied; acknowledgements would only let the
+            // server forget messages that were lost on the way.
+            ack_policy: AckPolicy::None,
             filter_subject: EVENT_SUBJECTS.to_owned(),
-            max_ack_pending: 50_000,
             ..Default::default()
         })
         .await
@@ -107,8 +130,16 @@ struct DecodedBatch {
     dead: Vec<DeadLetter>,
     /// Stream sequence of the last message (0 for an empty batch).
     last_position: u64,
-    /// The last message, to acknowledge once the batch is committed.
-    last_message: Option<jetstream::Message>,
+    /// Runs of positions skipped between consecutive messages, to be explained (deleted
+    /// messages) before the batch is applied, or refetched.
+    gaps: Vec<PositionRun>,
+}
+
+/// Positions `from..=to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PositionRun {
+    from: u64,
+    to: u64,
 }
 
 impl DecodedBatch {
@@ -122,9 +153,80 @@ impl DecodedBatch {
         self.commits.extend(later.commits);
         self.dead.extend(later.dead);
         self.last_position = self.last_position.max(later.last_position);
-        if later.last_message.is_some() {
-            self.last_message = later.last_message;
+        self.gaps.extend(later.gaps);
+    }
+}
+
+/// A position the stream holds no event message at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EmptyPosition {
+    pub(crate) position: u64,
+    pub(crate) reason: &'static str,
+}
+
+/// How many empty positions one gap may hold before the projector stops looking one by one and
+/// reads again instead (a real stream has at most a few deleted messages in a row).
+const MAX_GAP_PROBES: u64 = 100_000;
+
+/// Explains the positions a batch stepped over: each must be a deleted message (or one outside
+/// the event subjects). A position the stream still holds means messages were lost on the way:
+/// that is [`ProjectorError::DeliveryGap`], and nothing of the batch may be applied.
+async fn explain_gaps(
+    log: &EventLog,
+    projection: Projection,
+    gaps: &[PositionRun],
+) -> Result<Vec<EmptyPosition>, ProjectorError> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    let mut empty = Vec::new();
+    for run in gaps {
+        if run.to - run.from >= MAX_GAP_PROBES {
+            return Err(gap_error(projection, *run));
         }
+        for position in run.from..=run.to {
+            match log.stream().get_raw_message(position).await {
+                Ok(message) if message.subject.starts_with(EVENT_SUBJECT_PREFIX) => {
+                    return Err(gap_error(projection, *run));
+                }
+                Ok(_) => empty.push(EmptyPosition {
+                    position,
+                    reason: "not an event subject",
+                }),
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {
+                    empty.push(EmptyPosition {
+                        position,
+                        reason: "deleted from the stream",
+                    });
+                }
+                Err(e) => return Err(log_error(e)),
+            }
+        }
+    }
+    for gap in &empty {
+        tracing::warn!(
+            projection = projection.name(),
+            position = gap.position,
+            reason = gap.reason,
+            "stepping over an empty log position"
+        );
+    }
+    Ok(empty)
+}
+
+/// Event subjects all start with this.
+const EVENT_SUBJECT_PREFIX: &str = "zhzj.ev.";
+
+fn gap_error(projection: Projection, run: PositionRun) -> ProjectorError {
+    metrics::counter!("zhzj_projection_delivery_gaps_total", "projection" => projection.name())
+        .increment(1);
+    tracing::error!(
+        projection = projection.name(),
+        from = run.from,
+        to = run.to,
+        "delivery gap: messages in the stream were not delivered; reading again from the checkpoint"
+    );
+    ProjectorError::DeliveryGap {
+        from: run.from,
+        to: run.to,
     }
 }
 
@@ -156,18 +258,27 @@ where
     S: futures::Stream<Item = Vec<Result<jetstream::Message, E>>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    // Room for a full transaction's worth of small batches.
-    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    // Room for a full transaction's worth of pulls, and no more: memory stays bounded however
+    // long the backlog.
+    let (sender, receiver) = tokio::sync::mpsc::channel(2 * BATCH / FETCH_MESSAGES);
     let task = tokio::spawn(async move {
         // Filtering is sequential; decoding runs on two blocking threads at once, in order.
         let mut decoded = chunks
             .map(|chunk| {
                 let mut messages = Vec::with_capacity(chunk.len());
-                let mut last_message = None;
+                let mut gaps = Vec::new();
                 for item in chunk {
                     let message = item.map_err(log_error)?;
                     let position = message.info().map_err(log_error)?.stream_sequence;
                     if position > after {
+                        // Every position is accounted for: the next one, or a run the batch
+                        // must explain before it is applied.
+                        if position != after + 1 {
+                            gaps.push(PositionRun {
+                                from: after + 1,
+                                to: position - 1,
+                            });
+                        }
                         after = position;
                         messages.push(LogMessage {
                             position,
@@ -175,12 +286,11 @@ where
                             payload: message.payload.clone(),
                         });
                     }
-                    last_message = Some(message);
                 }
-                Ok((messages, last_message))
+                Ok((messages, gaps))
             })
             .map(|read: Result<_, ProjectorError>| async move {
-                let (messages, last_message) = read?;
+                let (messages, gaps) = read?;
                 let last_position = messages.last().map_or(0, |m| m.position);
                 let (commits, dead) = tokio::task::spawn_blocking(move || split(messages))
                     .await
@@ -189,7 +299,7 @@ where
                     commits,
                     dead,
                     last_position,
-                    last_message,
+                    gaps,
                 })
             })
             .buffered(2);
@@ -210,6 +320,7 @@ async fn apply_batch(
     projection: Projection,
     generation: i64,
     batch: DecodedBatch,
+    empty: Vec<EmptyPosition>,
     memory: &mut ProjectionRun,
 ) -> Result<(), sqlx::Error> {
     let mut dead = batch.dead;
@@ -218,7 +329,8 @@ async fn apply_batch(
             .apply(conn, store.dialect(), generation, &batch.commits, memory)
             .await?,
     );
-    checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await
+    checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await?;
+    checkpoint::record_empty_positions(conn, store.dialect(), projection, empty).await
 }
 
 /// Why a live batch did not go through.
@@ -229,19 +341,23 @@ enum BatchOutcome {
 }
 
 async fn apply_live_batch(
+    log: &EventLog,
     store: &ReadStore,
     projection: Projection,
     checkpoint: Checkpoint,
     batch: DecodedBatch,
     memory: &mut ProjectionRun,
-) -> Result<BatchOutcome, sqlx::Error> {
+) -> Result<BatchOutcome, ProjectorError> {
     let last = batch.last_position;
     if last <= checkpoint.position {
         return Ok(BatchOutcome::Applied(checkpoint));
     }
+    // Before anything is written: every position up to `last` is in the batch or explained.
+    let empty = explain_gaps(log, projection, &batch.gaps).await?;
+    let applied = batch.len() as u64;
     let mut tx = store.begin_write().await?;
     // The guard first: it takes the write lock and fails if the checkpoint moved.
-    if !checkpoint::advance(&mut tx, projection, checkpoint, last).await? {
+    if !checkpoint::advance(&mut tx, projection, checkpoint, last, applied).await? {
         tx.rollback().await?;
         return Ok(BatchOutcome::Moved);
     }
@@ -251,6 +367,7 @@ async fn apply_live_batch(
         projection,
         checkpoint.generation,
         batch,
+        empty,
         memory,
     )
     .await?;
@@ -281,6 +398,7 @@ pub async fn run_with(
     settings: Arc<ProjectorSettings>,
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
+    let faults = store.projection_faults().clone();
     while !shutdown.is_cancelled() {
         let attempt = async {
             ensure_settings(&log, &store, projection, &settings).await?;
@@ -289,15 +407,33 @@ pub async fn run_with(
         match attempt.await {
             Ok(()) => {}
             Err(e) => {
-                tracing::warn!(projection = projection.name(), error = %e, "projection interrupted; resuming from its checkpoint");
+                // Reported (in `/readyz` and `/metrics`) until a batch goes through again.
+                let attempts = faults.fail(projection.name(), &e.to_string());
+                metrics::counter!("zhzj_projection_failures_total", "projection" => projection.name())
+                    .increment(1);
+                let pause = retry_pause(attempts);
+                tracing::warn!(
+                    projection = projection.name(),
+                    error = %e,
+                    attempts,
+                    retry_in = ?pause,
+                    "projection interrupted; resuming from its checkpoint"
+                );
                 tokio::select! {
                     () = shutdown.cancelled() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The wait before the `attempts`th retry of a failing projection: 250 ms doubling up to 15 s,
+/// so that a store that is down is not hammered and one that is back is used within seconds.
+fn retry_pause(attempts: u32) -> Duration {
+    let doubled = 250_u64.saturating_mul(1 << attempts.saturating_sub(1).min(6));
+    Duration::from_millis(doubled.min(15_000))
 }
 
 /// Consumes from the checkpoint until shutdown (Ok) or until the consumer must be positioned
@@ -311,14 +447,21 @@ async fn run_from_checkpoint(
 ) -> Result<(), ProjectorError> {
     let mut checkpoint = checkpoint::initialise(store, projection).await?;
     let store_id = store.identity().await.map_err(store_error)?;
+    // The store took a write: whatever failed before is over unless the next batch fails.
+    store.projection_faults().clear(projection.name());
     let consumer = position_consumer(log, projection, &store_id, checkpoint.position + 1).await?;
     let chunks = consumer
         .stream()
-        .max_messages_per_batch(BATCH)
+        .max_messages_per_batch(FETCH_MESSAGES)
+        .max_bytes_per_batch(FETCH_BYTES)
+        // A pull lasts 5 s with a heartbeat every second: a consumer lost with its server is
+        // noticed within about 2 s, and the projection reads again from its checkpoint.
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
         .messages()
         .await
         .map_err(log_error)?
-        .ready_chunks(BATCH);
+        .ready_chunks(FETCH_MESSAGES);
     let (decoder, mut batches) = spawn_decoder(chunks, checkpoint.position);
     let decoder = AbortOnDrop(Some(decoder));
     // Rows remembered across batches; on an error it is dropped with this function and the
@@ -349,16 +492,18 @@ async fn run_from_checkpoint(
                 continue;
             }
         };
-        let Some(mut batch) = batch else {
+        let Some(batch) = batch else {
             // The decoder stopped: its error says why.
             return match decoder.join().await {
                 Some(Err(e)) => Err(e),
                 _ => Err(log_error("decoder stopped")),
             };
         };
-        let last_message = batch.last_message.take();
-        match apply_live_batch(store, projection, checkpoint, batch, &mut memory).await? {
-            BatchOutcome::Applied(next) => checkpoint = next,
+        match apply_live_batch(log, store, projection, checkpoint, batch, &mut memory).await? {
+            BatchOutcome::Applied(next) => {
+                checkpoint = next;
+                store.projection_faults().clear(projection.name());
+            }
             BatchOutcome::Moved => {
                 tracing::info!(
                     projection = projection.name(),
@@ -367,15 +512,14 @@ async fn run_from_checkpoint(
                 return Ok(());
             }
         }
-        // AckPolicy::All: acknowledging the last acknowledges the batch.
-        if let Some(message) = last_message
-            && let Err(e) = message.ack().await
-        {
-            // Harmless: redelivered messages are at or below the checkpoint and skipped.
-            tracing::debug!(error = %e, "ack failed");
-        }
     }
 }
+
+/// How long one pull request waits on the server.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// How often the server says a pull is still alive while it has nothing to send.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// How often an idle projector looks whether a rebuild moved its checkpoint.
 const SWAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -444,7 +588,14 @@ pub async fn ensure_settings(
     let wanted = settings.fingerprint(projection);
     let live = checkpoint::initialise(store, projection).await?;
     let stored = checkpoint::stored_settings(store, projection).await?;
-    if stored.as_deref() == Some(wanted.as_str()) {
+    let counted = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::accounting(&mut conn, projection, live)
+            .await?
+            .applied
+            .is_some()
+    };
+    if stored.as_deref() == Some(wanted.as_str()) && counted {
         return Ok(());
     }
     // A projection that has never applied anything, in the tables this code just created.
@@ -456,7 +607,9 @@ pub async fn ensure_settings(
         projection = projection.name(),
         stored = stored.as_deref().unwrap_or("(none)"),
         wanted,
-        "projection computed with other settings; rebuilding"
+        counted,
+        "projection computed with other settings, or before applied positions were counted; \
+         rebuilding"
     );
     rebuild_with(log, store, projection, settings).await?;
     Ok(())
@@ -495,7 +648,15 @@ pub async fn rebuild_with(
             .ok_or(sqlx::Error::RowNotFound)?
     };
     if current.generation != live.generation
-        || !checkpoint::swap_in(store, projection, live.generation, generation, position).await?
+        || !checkpoint::swap_in(
+            store,
+            projection,
+            live.generation,
+            generation,
+            position,
+            messages,
+        )
+        .await?
     {
         checkpoint::drop_generation(store, projection, generation).await?;
         return Err(ProjectorError::RebuildRaced(projection.name()));
@@ -555,10 +716,20 @@ async fn replay_into(
                     _ => Err(log_error("replay stopped")),
                 };
             };
-            count += (batch.commits.len() + batch.dead.len()) as u64;
+            count += batch.len() as u64;
             position = position.max(batch.last_position);
+            let empty = explain_gaps(log, projection, &batch.gaps).await?;
             let mut tx = store.begin_write().await?;
-            apply_batch(&mut tx, store, projection, generation, batch, &mut memory).await?;
+            apply_batch(
+                &mut tx,
+                store,
+                projection,
+                generation,
+                batch,
+                empty,
+                &mut memory,
+            )
+            .await?;
             tx.commit().await?;
             if position >= target {
                 // Catch up with what arrived meanwhile before swapping.
@@ -582,6 +753,20 @@ pub struct ProjectionStatus {
     pub lag: u64,
     /// Messages it dead-lettered.
     pub dead_letters: i64,
+    /// Positions applied (commits and dead letters); None before the count was kept.
+    pub applied: Option<u64>,
+    /// Positions it stepped over because the stream holds nothing there (deleted messages).
+    pub empty_positions: u64,
+    /// Positions up to its checkpoint that it neither applied nor recorded as empty. Anything
+    /// but 0 means the projection is missing events: rebuild it.
+    pub missing: u64,
+}
+
+impl ProjectionStatus {
+    /// Whether its account of the log adds up (see [`checkpoint::Accounting`]).
+    pub fn is_complete(&self) -> bool {
+        self.missing == 0 && self.applied.is_some()
+    }
 }
 
 /// The status of every projection.
@@ -605,12 +790,16 @@ pub async fn status(
                 .fetch_one(&mut *conn)
                 .await?
                 .try_get("n")?;
+        let accounting = checkpoint::accounting(&mut conn, projection, checkpoint).await?;
         result.push(ProjectionStatus {
             name: projection.name(),
             position: checkpoint.position,
             generation: checkpoint.generation,
             lag: last.saturating_sub(checkpoint.position),
             dead_letters,
+            applied: accounting.applied,
+            empty_positions: accounting.empty,
+            missing: accounting.missing,
         });
     }
     Ok(result)

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod log;
+pub mod nats;
 pub mod sql;
 
 pub use clock::{Clock, FixedClock, SystemClock, china_date, china_midnight};
@@ -13,4 +14,4 @@ pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
     LogError, StoredCommit,
 };
-pub use sql::{Dialect, ReadStore, SqlError};
+pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError};

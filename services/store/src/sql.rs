@@ -5,7 +5,9 @@
 //! places where the dialects differ ask [`Dialect`].
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -71,6 +73,57 @@ pub fn sqlite_url(path: &Path) -> String {
 pub struct ReadStore {
     pool: AnyPool,
     dialect: Dialect,
+    faults: ProjectionFaults,
+}
+
+/// The projections of this process that cannot write into this store right now, by name: set by
+/// the projector when a batch fails, cleared when one goes through, read by `/readyz`. Clones of
+/// a [`ReadStore`] share it.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectionFaults(Arc<Mutex<BTreeMap<String, ProjectionFault>>>);
+
+/// Why a projection is failing, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionFault {
+    /// The last error.
+    pub error: String,
+    /// When the first failure of this run of failures happened.
+    pub since: DateTime<Utc>,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+}
+
+impl ProjectionFaults {
+    /// Records a failed attempt; returns the attempts in a row so far.
+    pub fn fail(&self, projection: &str, error: &str) -> u32 {
+        let Ok(mut faults) = self.0.lock() else {
+            return 1;
+        };
+        let fault = faults
+            .entry(projection.to_owned())
+            .or_insert_with(|| ProjectionFault {
+                error: String::new(),
+                since: Utc::now(),
+                attempts: 0,
+            });
+        fault.error = error.to_owned();
+        fault.attempts = fault.attempts.saturating_add(1);
+        fault.attempts
+    }
+
+    /// Records that the projection works again.
+    pub fn clear(&self, projection: &str) {
+        if let Ok(mut faults) = self.0.lock()
+            && faults.remove(projection).is_some()
+        {
+            tracing::info!(projection, "projection writes again");
+        }
+    }
+
+    /// The failing projections.
+    pub fn current(&self) -> BTreeMap<String, ProjectionFault> {
+        self.0.lock().map(|f| f.clone()).unwrap_or_default()
+    }
 }
 
 impl ReadStore {
@@ -86,7 +139,24 @@ impl ReadStore {
         };
         let options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(30))
+            // A connection still inside a transaction is never handed out again. SQLite rolls a
+            // transaction back by itself when a write fails for a full or unwritable disk; the
+            // driver's ROLLBACK then fails and its transaction depth stays at 1, so every later
+            // `BEGIN` on that connection would fail ("begin_with at non-zero transaction depth")
+            // until the process restarted. Closing it lets the pool open a clean one.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if conn.is_in_transaction() {
+                        tracing::warn!(
+                            "closing a read-store connection left inside a failed transaction"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            });
         let options = if dialect == Dialect::Sqlite {
             options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -102,7 +172,11 @@ impl ReadStore {
             options
         };
         let pool = options.connect(url).await?;
-        let store = Self { pool, dialect };
+        let store = Self {
+            pool,
+            dialect,
+            faults: ProjectionFaults::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -120,6 +194,11 @@ impl ReadStore {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// The projections of this process failing to write into it.
+    pub fn projection_faults(&self) -> &ProjectionFaults {
+        &self.faults
     }
 
     /// The database behind it.
@@ -157,6 +236,11 @@ impl ReadStore {
                         "../migrations/sqlite/0005_projection_settings_personal_data_reads.sql"
                     ),
                 ),
+                (
+                    6,
+                    "projection gap accounting",
+                    include_str!("../migrations/sqlite/0006_projection_gap_accounting.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -185,6 +269,11 @@ impl ReadStore {
                     include_str!(
                         "../migrations/postgres/0005_projection_settings_personal_data_reads.sql"
                     ),
+                ),
+                (
+                    6,
+                    "projection gap accounting",
+                    include_str!("../migrations/postgres/0006_projection_gap_accounting.sql"),
                 ),
             ],
         };

@@ -7,24 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
-use futures::{StreamExt, stream::FuturesUnordered};
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use zhzj_cases::{
-    CasesService,
-    aggregate::{Aggregate, load},
-    case::CaseState,
-    service::build_commit,
-};
+use zhzj_cases::{CasesService, aggregate::load, case::CaseState};
 use zhzj_projector::{Projection, sqlbuild};
 use zhzj_proto::{
-    Actor, AggregateType, CaseEvent, Command, CommandReply, CommandRequest, DomainEvent, Snapshot,
+    Actor, AggregateType, Command, CommandReply, CommandRequest,
     commands::{AddLeader, AddMeasure, AddUnit, RecordNote, RegisterCase},
-    events::{
-        CaseRegistered, Channel, LeaderLevel, ListSource, MeasureAdded, MeasureCompleted,
-        NoteRecorded, Petitioner, UnitKind, UnitRef,
-    },
+    events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind},
     subjects::{CASES_COMMANDS, aggregate_subject},
 };
 use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock};
@@ -622,100 +614,22 @@ async fn load_bench(log: &EventLog, events: usize, samples: usize) -> anyhow::Re
     Ok(())
 }
 
-/// Generates a realistic history straight into the stream: commits built exactly as the service
-/// builds them (envelopes and snapshots), without paying for the service.
+/// Generates a realistic history straight into the stream (see [`zhzj_cases::synthetic`]).
 async fn generate_log(
     client: &async_nats::Client,
     events: usize,
     cases: usize,
 ) -> anyhow::Result<Duration> {
     let js = async_nats::jetstream::new(client.clone());
-    let started = Instant::now();
-    let mut states: Vec<(Uuid, CaseState)> = (0..cases)
-        .map(|i| (Uuid::from_u128(i as u128 + 1), CaseState::default()))
-        .collect();
-    let district = UnitRef {
-        id: "xm-siming".into(),
-        name: "思明区".into(),
+    let history = zhzj_cases::synthetic::SyntheticHistory {
+        commits: events,
+        cases,
+        note_chars: 0,
+        first_case: 0,
     };
-    let mut in_flight = FuturesUnordered::new();
-    let now = Utc::now();
-    for n in 0..events {
-        let c = n % cases;
-        let (case_id, state) = &mut states[c];
-        let round = n / cases;
-        let event = if round == 0 {
-            CaseEvent::Registered(CaseRegistered {
-                case_number: format!("BENCH-{c:07}"),
-                petitioners: vec![Petitioner {
-                    name: "测试信访人".into(),
-                    id_number: None,
-                    phone: Some("13800000000".into()),
-                    address: Some("思明区某街道".into()),
-                }],
-                matter: "要求解决房屋征收补偿问题".into(),
-                category: "征地拆迁".into(),
-                district: district.clone(),
-                town: None,
-                channel: Channel::Visit,
-                first_filed_on: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
-                list_source: ListSource::Screening,
-                group_size: 1,
-            })
-        } else if round % 3 == 1 {
-            CaseEvent::MeasureAdded(MeasureAdded {
-                measure_id: zhzj_cases::case::measure_id(state.measures_added + 1),
-                description: "约谈信访人并制定化解方案".into(),
-                due_on: None,
-                responsible_unit: None,
-            })
-        } else if let Some(open) = (1..=state.measures_added)
-            .find(|n| !state.measures_completed.contains(n))
-            .filter(|_| round % 3 == 2)
-        {
-            CaseEvent::MeasureCompleted(MeasureCompleted {
-                measure_id: zhzj_cases::case::measure_id(open),
-                result: "已完成".into(),
-            })
-        } else {
-            CaseEvent::NoteRecorded(NoteRecorded {
-                text: "已与信访人电话沟通".into(),
-            })
-        };
-        let event = DomainEvent::Case(event);
-        state.apply(&event);
-        let request = request(Command::RecordNote(RecordNote {
-            case_id: *case_id,
-            text: String::new(),
-        }));
-        let snapshot = Snapshot {
-            schema_version: CaseState::SNAPSHOT_VERSION,
-            state: &*state,
-        };
-        let id = case_id.to_string();
-        let commit = build_commit(&request, AggregateType::Case, &id, &[event], now)?;
-        let publish = async_nats::jetstream::message::PublishMessage::build()
-            .payload(Bytes::from(serde_json::to_vec(&commit)?))
-            .message_id(request.command_id.to_string())
-            .header(
-                zhzj_proto::subjects::SNAPSHOT_HEADER,
-                serde_json::to_string(&snapshot)?.as_str(),
-            );
-        in_flight.push(
-            js.send_publish(aggregate_subject(AggregateType::Case, &id), publish)
-                .await?
-                .into_future(),
-        );
-        if in_flight.len() >= 4_096
-            && let Some(ack) = in_flight.next().await
-        {
-            ack?;
-        }
-    }
-    while let Some(ack) = in_flight.next().await {
-        ack?;
-    }
-    Ok(started.elapsed())
+    Ok(zhzj_cases::synthetic::write_history(&js, history)
+        .await?
+        .elapsed)
 }
 
 async fn catchup_bench(

@@ -198,10 +198,17 @@ pub struct CommonOptions {
     /// Directory for the SQLite database and the local nats-server's store.
     #[arg(long, env = "ZHZJ_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// NATS server URL. When absent, `up` starts a local nats-server (from PATH) on a free port
-    /// with its store under the data dir; other commands use the URL `up` wrote there.
+    /// NATS server URL, or a comma-separated list of a cluster's URLs
+    /// (`nats://a:4222,nats://b:4222`). When absent, `up` starts a local nats-server (from PATH)
+    /// on a free port with its store under the data dir; other commands use the URL `up` wrote
+    /// there.
     #[arg(long, env = "ZHZJ_NATS_URL")]
     pub nats_url: Option<String>,
+    /// How long a request to NATS (a command, a write's acknowledgement, a stream lookup) waits
+    /// before it fails, in milliseconds: with NATS down or without a stream leader, writes fail
+    /// with 503 and Retry-After within this bound.
+    #[arg(long, env = "ZHZJ_NATS_REQUEST_TIMEOUT_MS", default_value_t = 3_000)]
+    pub nats_request_timeout_ms: u64,
     /// Read-store URL: `sqlite://PATH` or `postgres://…`. Default: SQLite file `zhzj.sqlite`
     /// under the data dir.
     #[arg(long, env = "ZHZJ_DATABASE_URL")]

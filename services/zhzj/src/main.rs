@@ -94,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::User(args) => roles::user(args).await?,
         Commands::Run(args) => roles::run_role(args).await?,
         Commands::Rebuild(args) => roles::rebuild(args).await?,
-        Commands::Status(options) => roles::status(options).await?,
+        Commands::Status(options) => return roles::status(options).await,
         // A refused command is an answer, not a failure of zhzj: exit 1 without an error report.
         Commands::Command(args) => return roles::send_command(args).await,
         Commands::Import(args) => return ledger_cli::import(args).await,

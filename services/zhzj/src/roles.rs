@@ -49,6 +49,18 @@ fn nats_url(options: &CommonOptions) -> anyhow::Result<String> {
         })
 }
 
+/// Connects to NATS at `url` (one URL or a cluster's comma-separated list).
+pub async fn connect_nats(
+    url: &str,
+    options: &CommonOptions,
+) -> anyhow::Result<async_nats::Client> {
+    let settings = zhzj_store::nats::NatsConnectOptions {
+        name: "zhzj".to_owned(),
+        request_timeout: Duration::from_millis(options.nats_request_timeout_ms.max(1)),
+    };
+    Ok(zhzj_store::nats::connect(url, &settings).await?)
+}
+
 /// Connections every role needs.
 pub struct Connections {
     /// The NATS client.
@@ -62,11 +74,7 @@ pub struct Connections {
 /// Connects to NATS (opening or creating the stream) and to the read store (migrating it).
 pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
     std::fs::create_dir_all(&options.data_dir)?;
-    let client = async_nats::ConnectOptions::new()
-        .name("zhzj")
-        .connect(url)
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let client = connect_nats(url, options).await?;
     let config = LogConfig {
         replicas: options.stream_replicas,
         ..LogConfig::default()
@@ -459,23 +467,42 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `zhzj status`.
-pub async fn status(options: CommonOptions) -> anyhow::Result<()> {
+/// `zhzj status`: where each projection stands, and whether its account of the log adds up;
+/// exit code 1 when a projection is missing positions.
+pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::ExitCode> {
     let url = nats_url(&options)?;
     let conn = connect(&url, &options).await?;
     let last = conn.log.last_position().await?;
     println!("log last position: {last}");
     println!(
-        "{:<10} {:>10} {:>6} {:>10} {:>12}",
-        "projection", "position", "gen", "lag", "dead letters"
+        "{:<10} {:>10} {:>6} {:>10} {:>12} {:>10} {:>6} {:>8}",
+        "projection", "position", "gen", "lag", "dead letters", "applied", "empty", "missing"
     );
-    for s in zhzj_projector::status(&conn.log, &conn.store).await? {
+    let statuses = zhzj_projector::status(&conn.log, &conn.store).await?;
+    for s in &statuses {
+        let applied = s.applied.map_or("-".to_owned(), |n| n.to_string());
         println!(
-            "{:<10} {:>10} {:>6} {:>10} {:>12}",
-            s.name, s.position, s.generation, s.lag, s.dead_letters
+            "{:<10} {:>10} {:>6} {:>10} {:>12} {:>10} {:>6} {:>8}",
+            s.name,
+            s.position,
+            s.generation,
+            s.lag,
+            s.dead_letters,
+            applied,
+            s.empty_positions,
+            s.missing
         );
     }
-    Ok(())
+    let mut code = std::process::ExitCode::SUCCESS;
+    for s in statuses.iter().filter(|s| s.missing > 0) {
+        eprintln!(
+            "ERROR: projection {} is missing {} of the {} positions below its checkpoint; \
+             its tables are incomplete. Run `zhzj rebuild {}`.",
+            s.name, s.missing, s.position, s.name
+        );
+        code = std::process::ExitCode::FAILURE;
+    }
+    Ok(code)
 }
 
 /// `zhzj command '<json>'`: wraps the command in a request with a new command id and the actor,
@@ -497,7 +524,7 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::Exi
         command,
     };
     let url = nats_url(&args.options)?;
-    let client = async_nats::connect(&url).await?;
+    let client = connect_nats(&url, &args.options).await?;
     let reply = client
         .request(
             zhzj_proto::subjects::CASES_COMMANDS,
