@@ -58,6 +58,8 @@ pub struct NatsServer {
     port: u16,
     store: tempfile::TempDir,
     child: Option<Child>,
+    /// Further arguments (a cluster node's name and routes).
+    extra_args: Vec<String>,
 }
 
 impl NatsServer {
@@ -73,9 +75,15 @@ impl NatsServer {
             port: free_port()?,
             store: tempfile::tempdir()?,
             child: None,
+            extra_args: Vec::new(),
         };
         server.spawn().await?;
         Ok(server)
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
@@ -84,6 +92,7 @@ impl NatsServer {
             .arg(self.port.to_string())
             .arg("-sd")
             .arg(self.store.path())
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -132,6 +141,80 @@ impl NatsServer {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await?;
         self.spawn().await
+    }
+}
+
+/// A three-node nats-server cluster with JetStream on loopback, each node with its own store.
+#[derive(Debug)]
+pub struct NatsCluster {
+    /// The nodes; each can be killed and restarted.
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts three nodes of the default binary routed to each other, and waits until the
+    /// cluster has a JetStream meta leader.
+    pub async fn start() -> anyhow::Result<Self> {
+        let binary = default_nats_binary();
+        let cluster_ports = [free_port()?, free_port()?, free_port()?];
+        let routes = cluster_ports
+            .iter()
+            .map(|port| format!("nats://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (n, cluster_port) in cluster_ports.iter().enumerate() {
+            let mut node = NatsServer {
+                binary: binary.clone(),
+                port: free_port()?,
+                store: tempfile::tempdir()?,
+                child: None,
+                extra_args: vec![
+                    "--server_name".into(),
+                    format!("n{}", n + 1),
+                    "--cluster_name".into(),
+                    "zhzj-test".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{cluster_port}"),
+                    "--routes".into(),
+                    routes.clone(),
+                ],
+            };
+            node.spawn().await?;
+            nodes.push(node);
+        }
+        let cluster = Self { nodes };
+        let servers = zhzj_store::nats::parse_server_list(&cluster.urls())?;
+        let client = async_nats::connect(servers).await?;
+        let js = async_nats::jetstream::new(client);
+        let mut last_error = String::new();
+        for _ in 0..300 {
+            // Ready when a stream on all three nodes can be placed.
+            let probe = async_nats::jetstream::stream::Config {
+                name: "zhzj-cluster-probe".into(),
+                subjects: vec!["zhzj-cluster-probe".into()],
+                num_replicas: 3,
+                ..Default::default()
+            };
+            match js.create_stream(probe).await {
+                Ok(_) => {
+                    js.delete_stream("zhzj-cluster-probe").await?;
+                    return Ok(cluster);
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the cluster could not place a stream on three nodes: {last_error}")
+    }
+
+    /// Every node's client URL, comma-separated, as `--nats-url` takes them.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -156,6 +156,12 @@ fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
     )
         .into_response();
     let headers = response.headers_mut();
+    if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+        );
+    }
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }

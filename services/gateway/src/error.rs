@@ -180,6 +180,9 @@ impl ApiError {
     }
 }
 
+/// What a 503 tells the client: try again in a second (with the same Idempotency-Key).
+pub(crate) const RETRY_AFTER_SECONDS: &str = "1";
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal(e)
@@ -198,6 +201,12 @@ impl IntoResponse for ApiError {
             && let Ok(value) = HeaderValue::from_str(&crate::etag(*version))
         {
             response.headers_mut().insert(header::ETAG, value);
+        }
+        if let Self::Unavailable(_) = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         if let Self::Unauthenticated(_) = &self {
             response.headers_mut().insert(

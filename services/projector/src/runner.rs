@@ -70,27 +70,34 @@ fn log_error(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Log(e.to_string())
 }
 
-/// Durable consumer name of a projection kept in the read store `store_id`: projectors of
-/// different stores must never share a consumer, or each would see only part of the log.
+/// Name of the durable consumer a projection kept in the read store `store_id` used before
+/// projections read through ephemeral consumers; removed when a projector starts.
 pub fn consumer_name(projection: Projection, store_id: &str) -> String {
     let short: String = store_id.chars().take(12).collect();
     format!("zhzj-projection-{}-{short}", projection.name())
 }
 
-/// (Re)creates the projection's durable consumer so it delivers from `start`. The SQL
-/// checkpoint, not the consumer's ack floor, is the truth of where a projection stands.
+/// How long the server keeps a consumer nobody pulls from: a projector that died or moved on
+/// leaves nothing behind for longer.
+const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
+
+/// Creates a consumer delivering from `start`. The SQL checkpoint, not the consumer, is the
+/// truth of where a projection stands, so the consumer is only a cursor: ephemeral, on one node,
+/// in memory. Creating it never collides with an earlier one, and on a cluster it needs no
+/// election of its own when the node it lived on dies — the projector just makes another.
 async fn position_consumer(
     log: &EventLog,
     projection: Projection,
     store_id: &str,
     start: u64,
 ) -> Result<PullConsumer, ProjectorError> {
-    let name = consumer_name(projection, store_id);
-    // Missing is fine: this is only a cursor.
-    let _ = log.stream().delete_consumer(&name).await;
+    let short: String = store_id.chars().take(12).collect();
     log.stream()
         .create_consumer(pull::Config {
-            durable_name: Some(name),
+            description: Some(format!(
+                "zhzj projection {} of store {short}",
+                projection.name()
+            )),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start,
             },
@@ -98,10 +105,35 @@ async fn position_consumer(
             // server forget messages that were lost on the way.
             ack_policy: AckPolicy::None,
             filter_subject: EVENT_SUBJECTS.to_owned(),
+            inactive_threshold: CONSUMER_INACTIVE_THRESHOLD,
+            num_replicas: 1,
+            memory_storage: true,
             ..Default::default()
         })
         .await
         .map_err(log_error)
+}
+
+/// Removes the durable consumer an earlier version kept for this projection, if any.
+async fn remove_legacy_consumer(log: &EventLog, store: &ReadStore, projection: Projection) {
+    let removal = async {
+        let store_id = store.identity().await.ok()?;
+        log.stream()
+            .delete_consumer(&consumer_name(projection, &store_id))
+            .await
+            .ok()
+    };
+    if tokio::time::timeout(Duration::from_secs(5), removal)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        tracing::info!(
+            projection = projection.name(),
+            "removed the durable consumer of an earlier version"
+        );
+    }
 }
 
 /// One message as the projector sees it.
@@ -399,6 +431,7 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), ProjectorError> {
     let faults = store.projection_faults().clone();
+    remove_legacy_consumer(&log, &store, projection).await;
     while !shutdown.is_cancelled() {
         let attempt = async {
             ensure_settings(&log, &store, projection, &settings).await?;

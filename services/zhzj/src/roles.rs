@@ -23,8 +23,14 @@ use crate::cli::{
 };
 use crate::local_nats::{LocalNats, http_url_file, url_file};
 
-/// How long in-flight work may take after a shutdown signal before it is cut off.
-const GRACE: Duration = Duration::from_secs(20);
+/// How long each stage of a shutdown (HTTP requests, then in-flight commands and projection
+/// batches) may take after a shutdown signal before it is cut off. With the final flush and the
+/// read store's close bounded too, a process exits within 25 s of SIGTERM whatever is down
+/// (README, "Operations").
+const GRACE: Duration = Duration::from_secs(10);
+
+/// How long the last flush to NATS and the read store's close may take each.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The read-store URL the options name.
 pub fn database_url(options: &CommonOptions) -> String {
@@ -61,18 +67,35 @@ pub async fn connect_nats(
     Ok(zhzj_store::nats::connect(url, &settings).await?)
 }
 
-/// Connections every role needs.
+/// Connections the roles need.
 pub struct Connections {
     /// The NATS client.
     pub client: async_nats::Client,
     /// The event log.
     pub log: EventLog,
-    /// The read store.
-    pub store: ReadStore,
+    /// The read store; None for a process whose roles never read it (the command services),
+    /// so that they start and serve while the database is down.
+    pub store: Option<ReadStore>,
+}
+
+impl Connections {
+    /// The read store, which the caller's role needs.
+    fn store(&self) -> anyhow::Result<&ReadStore> {
+        self.store
+            .as_ref()
+            .context("this process was started without the read store")
+    }
 }
 
 /// Connects to NATS (opening or creating the stream) and to the read store (migrating it).
 pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
+    let mut conn = connect_log(url, options).await?;
+    conn.store = Some(ReadStore::connect(&database_url(options)).await?);
+    Ok(conn)
+}
+
+/// Connects to NATS and opens the stream, without the read store.
+async fn connect_log(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
     std::fs::create_dir_all(&options.data_dir)?;
     let client = connect_nats(url, options).await?;
     let config = LogConfig {
@@ -80,8 +103,11 @@ pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Conne
         ..LogConfig::default()
     };
     let log = EventLog::open(client.clone(), &config).await?;
-    let store = ReadStore::connect(&database_url(options)).await?;
-    Ok(Connections { client, log, store })
+    Ok(Connections {
+        client,
+        log,
+        store: None,
+    })
 }
 
 async fn shutdown_signal() {
@@ -214,7 +240,7 @@ async fn spawn_role(
         }
         Role::Projector => {
             for projection in Projection::ALL {
-                let (log, store) = (conn.log.clone(), conn.store.clone());
+                let (log, store) = (conn.log.clone(), conn.store()?.clone());
                 let (shutdown, stopped) = (tasks.back.clone(), stopped.clone());
                 let settings = Arc::clone(&extras.bureau.projector);
                 tasks.back_tracker.spawn(async move {
@@ -242,7 +268,7 @@ async fn spawn_role(
                 GatewayParts {
                     client: conn.client.clone(),
                     log: conn.log.clone(),
-                    store: conn.store.clone(),
+                    store: conn.store()?.clone(),
                     clock: Arc::new(SystemClock),
                     metrics: crate::metrics_handle(),
                     config: gateway_config(&http, &extras.bureau),
@@ -275,7 +301,12 @@ fn default_http() -> HttpOptions {
 }
 
 fn spawn_demo(tasks: &Tasks, conn: &Connections) {
-    let (log, accounts) = (conn.log.clone(), accounts(&conn.store));
+    let Ok(store) = conn.store() else {
+        tracing::error!("the demo needs the read store");
+        tasks.stopped.cancel();
+        return;
+    };
+    let (log, accounts) = (conn.log.clone(), accounts(store));
     let shutdown = tasks.front.clone();
     let stopped = tasks.stopped.clone();
     tasks.front_tracker.spawn(async move {
@@ -346,10 +377,19 @@ async fn run_until_signal(
     {
         tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
     }
-    if let Err(e) = conn.client.flush().await {
-        tracing::warn!(error = %e, "could not flush NATS");
+    // Both wait on what may be down: bounded, so that SIGTERM always ends the process.
+    match tokio::time::timeout(CLOSE_TIMEOUT, conn.client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS"),
+        Err(_) => tracing::warn!("NATS did not take the last messages within {CLOSE_TIMEOUT:?}"),
     }
-    conn.store.close().await;
+    if let Some(store) = &conn.store
+        && tokio::time::timeout(CLOSE_TIMEOUT, store.close())
+            .await
+            .is_err()
+    {
+        tracing::warn!("the read store did not close within {CLOSE_TIMEOUT:?}");
+    }
     if tasks.stopped.is_cancelled() {
         bail!("a role stopped on an error (see the log above)");
     }
@@ -398,10 +438,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     result
 }
 
-/// `zhzj run <role>`.
+/// `zhzj run <role>`. The command services never touch the read store, so they start and
+/// serve without it.
 pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
     let url = nats_url(&args.options)?;
-    let conn = connect(&url, &args.options).await?;
+    let conn = match args.role {
+        Role::Cases | Role::Campaign => connect_log(&url, &args.options).await?,
+        Role::Projector | Role::Gateway => connect(&url, &args.options).await?,
+    };
     tracing::info!(role = ?args.role, "running");
     let extras = Extras {
         http: Some(args.http),
@@ -455,7 +499,7 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let conn = connect(&url, &args.options).await?;
     let settings = BureauSettings::from_options(&args.options)?.projector;
     let report =
-        zhzj_projector::rebuild_with(&conn.log, &conn.store, projection, &settings).await?;
+        zhzj_projector::rebuild_with(&conn.log, conn.store()?, projection, &settings).await?;
     println!(
         "rebuilt {}: {} messages to position {} in {:.2}s; generation {} is live",
         projection.name(),
@@ -478,7 +522,7 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::Exit
         "{:<10} {:>10} {:>6} {:>10} {:>12} {:>10} {:>6} {:>8}",
         "projection", "position", "gen", "lag", "dead letters", "applied", "empty", "missing"
     );
-    let statuses = zhzj_projector::status(&conn.log, &conn.store).await?;
+    let statuses = zhzj_projector::status(&conn.log, conn.store()?).await?;
     for s in &statuses {
         let applied = s.applied.map_or("-".to_owned(), |n| n.to_string());
         println!(

@@ -150,3 +150,65 @@ pub async fn api_get(up: &Up, token: &str, path: &str) -> anyhow::Result<serde_j
         .json()
         .await?)
 }
+
+/// A `zhzj run <role>` process, as a split deployment runs it; its log in `data/<role>.log`.
+pub struct RoleProcess {
+    /// The process.
+    pub child: Child,
+    /// Its role.
+    pub role: String,
+    /// Its data dir.
+    pub data: PathBuf,
+}
+
+impl RoleProcess {
+    /// Starts `zhzj run <role> <args>` with the data dir `data`.
+    pub async fn start(data: &Path, role: &str, args: &[&str]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join(format!("{role}.log")))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+            .args(["run", role])
+            .args(args)
+            .env("ZHZJ_DATA_DIR", data)
+            .env("NO_COLOR", "1")
+            .env_remove("ZHZJ_NATS_URL")
+            .env_remove("ZHZJ_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self {
+            child,
+            role: role.to_owned(),
+            data: data.to_owned(),
+        })
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join(format!("{}.log", self.role))).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM; returns how long it took to exit and its exit status (an error if it did
+    /// not exit within `within`).
+    pub async fn terminate(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<(Duration, std::process::ExitStatus)> {
+        let pid =
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id().context("already exited")?)?);
+        let started = std::time::Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => Ok((started.elapsed(), status?)),
+            Err(_) => bail!(
+                "zhzj run {} did not exit within {within:?} of SIGTERM; log:\n{}",
+                self.role,
+                self.log()
+            ),
+        }
+    }
+}
