@@ -107,6 +107,59 @@ pub struct Accounts {
     store: ReadStore,
     clock: Arc<dyn Clock>,
     session_ttl: Duration,
+    recent_sessions: Arc<RecentSessions>,
+}
+
+/// Sessions this gateway confirmed lately, by token hash: used only while the read store does
+/// not answer, so that signed-in people keep working through a short database outage. Whenever
+/// the store answers it decides (a logout or expiry there ends the session here too).
+#[derive(Debug)]
+struct RecentSessions {
+    entries: std::sync::Mutex<lru::LruCache<String, RecentSession>>,
+}
+
+#[derive(Debug, Clone)]
+struct RecentSession {
+    user: User,
+    expires_at: DateTime<Utc>,
+    confirmed_at: DateTime<Utc>,
+}
+
+/// Sessions remembered at most.
+const RECENT_SESSIONS: usize = 10_000;
+
+/// How long after the store last confirmed a session it is still honoured without the store.
+const OUTAGE_GRACE_MINUTES: i64 = 10;
+
+impl RecentSessions {
+    fn new() -> Self {
+        let capacity =
+            std::num::NonZeroUsize::new(RECENT_SESSIONS).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self {
+            entries: std::sync::Mutex::new(lru::LruCache::new(capacity)),
+        }
+    }
+
+    fn remember(&self, hash: &str, session: RecentSession) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.put(hash.to_owned(), session);
+        }
+    }
+
+    fn forget(&self, hash: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.pop(hash);
+        }
+    }
+
+    /// The user of a session confirmed within the grace period and not expired at `now`.
+    fn during_outage(&self, hash: &str, now: DateTime<Utc>) -> Option<User> {
+        let mut entries = self.entries.lock().ok()?;
+        let session = entries.get(hash)?;
+        (session.expires_at > now
+            && now - session.confirmed_at < Duration::minutes(OUTAGE_GRACE_MINUTES))
+        .then(|| session.user.clone())
+    }
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -188,6 +241,7 @@ impl Accounts {
             store,
             clock,
             session_ttl,
+            recent_sessions: Arc::new(RecentSessions::new()),
         }
     }
 
@@ -285,22 +339,52 @@ impl Accounts {
         }))
     }
 
-    /// The user a token belongs to, if the session is open.
+    /// The user a token belongs to, if the session is open. While the read store does not
+    /// answer, a session it confirmed in the last minutes still counts (see `RecentSessions`).
     pub async fn session_user(&self, token: &str) -> Result<Option<User>, AccountError> {
+        let hash = sha256_hex(token);
+        let now = self.clock.now();
         let row = sqlx::query(
-            "SELECT u.username, u.display_name, u.roles, u.unit_id, u.leader_id FROM sessions s \
-             JOIN users u ON u.username = s.username \
+            "SELECT u.username, u.display_name, u.roles, u.unit_id, u.leader_id, s.expires_at \
+             FROM sessions s JOIN users u ON u.username = s.username \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
-        .bind(sha256_hex(token))
-        .bind(timestamp_text(self.clock.now()))
+        .bind(&hash)
+        .bind(timestamp_text(now))
         .fetch_optional(self.store.pool())
-        .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                if let Some(user) = self.recent_sessions.during_outage(&hash, now) {
+                    tracing::warn!(error = %e, username = %user.username, "read store unavailable; honouring a recently confirmed session");
+                    return Ok(Some(user));
+                }
+                return Err(e.into());
+            }
+        };
+        let Some(row) = row else {
+            self.recent_sessions.forget(&hash);
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let expires_at: String = row.try_get("expires_at")?;
+        if let Ok(expires_at) = DateTime::parse_from_rfc3339(&expires_at) {
+            self.recent_sessions.remember(
+                &hash,
+                RecentSession {
+                    user: user.clone(),
+                    expires_at: expires_at.with_timezone(&Utc),
+                    confirmed_at: now,
+                },
+            );
+        }
+        Ok(Some(user))
     }
 
     /// Ends a session (and any expired ones).
     pub async fn logout(&self, token: &str) -> Result<(), AccountError> {
+        self.recent_sessions.forget(&sha256_hex(token));
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_at <= $2")
             .bind(sha256_hex(token))
             .bind(timestamp_text(self.clock.now()))

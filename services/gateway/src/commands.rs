@@ -104,7 +104,14 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
             return Err(Replay(answer));
         }
         Ok(None) => {}
-        Err(e) => return Ok(error_answer(ApiError::internal(e))),
+        Err(e) => {
+            // Without the stored answers a retry cannot be told from a reuse of the key: refuse
+            // for now, and let the client retry with the same key.
+            tracing::warn!(error = %e, "could not read idempotency keys");
+            return Ok(error_answer(ApiError::Unavailable(
+                "数据库暂不可用，请稍后用同一 Idempotency-Key 重试".into(),
+            )));
+        }
     }
     // The same key always sends the same command id, so even a retry that races the first
     // attempt (or follows a crash before the answer was kept) is applied once.

@@ -47,7 +47,12 @@ impl FromRequestParts<AppState> for CurrentUser {
         match state.accounts().session_user(&token).await {
             Ok(Some(user)) => Ok(Self(user)),
             Ok(None) => Err(ApiError::Unauthenticated("登录已失效，请重新登录".into())),
-            Err(e) => Err(ApiError::internal(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check a session");
+                Err(ApiError::Unavailable(
+                    "数据库暂不可用，无法核验登录，请稍后重试".into(),
+                ))
+            }
         }
     }
 }

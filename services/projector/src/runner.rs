@@ -462,11 +462,11 @@ pub async fn run_with(
     Ok(())
 }
 
-/// The wait before the `attempts`th retry of a failing projection: 250 ms doubling up to 15 s,
+/// The wait before the `attempts`th retry of a failing projection: 250 ms doubling up to 4 s,
 /// so that a store that is down is not hammered and one that is back is used within seconds.
 fn retry_pause(attempts: u32) -> Duration {
     let doubled = 250_u64.saturating_mul(1 << attempts.saturating_sub(1).min(6));
-    Duration::from_millis(doubled.min(15_000))
+    Duration::from_millis(doubled.min(4_000))
 }
 
 /// Consumes from the checkpoint until shutdown (Ok) or until the consumer must be positioned

@@ -139,7 +139,9 @@ impl ReadStore {
         };
         let options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(30))
+            // A database that does not answer fails a request within seconds instead of
+            // holding it (and the person behind it) for half a minute.
+            .acquire_timeout(Duration::from_secs(5))
             // A connection still inside a transaction is never handed out again. SQLite rolls a
             // transaction back by itself when a write fails for a full or unwritable disk; the
             // driver's ROLLBACK then fails and its transaction depth stays at 1, so every later
