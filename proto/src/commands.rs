@@ -33,6 +33,12 @@ pub struct CommandRequest {
     /// is answered `conflict` with the current version.
     #[serde(default)]
     pub expected_version: Option<u64>,
+    /// Set on a retry of a request whose outcome the sender never learned (an Idempotency-Key
+    /// retried after its first attempt got no answer): the service first looks for this command
+    /// id in the aggregate's whole history, so the retry lands once at any age, not only within
+    /// the log's de-duplication window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_outcome_retry: bool,
     /// The command itself.
     pub command: Command,
 }

@@ -338,6 +338,7 @@ pub fn request(command: DomainCommand) -> CommandRequest {
         causation_id: None,
         actor: test_actor(),
         expected_version: None,
+        unknown_outcome_retry: false,
         command,
     }
 }
@@ -432,7 +433,12 @@ pub struct Services {
 impl Services {
     /// Opens the log on `client` and builds a service.
     pub async fn open(client: async_nats::Client) -> anyhow::Result<Self> {
-        let log = EventLog::open(client, &LogConfig::default()).await?;
+        Self::open_with(client, &LogConfig::default()).await
+    }
+
+    /// [`Services::open`] creating the stream with `config`.
+    pub async fn open_with(client: async_nats::Client, config: &LogConfig) -> anyhow::Result<Self> {
+        let log = EventLog::open(client, config).await?;
         let clock = FixedClock::new(test_epoch());
         let cases = CasesService::new(log.clone(), Arc::new(clock.clone()));
         Ok(Self { log, cases, clock })
@@ -540,9 +546,14 @@ pub async fn dump_view(
 
 /// A nats-server and services on it with the small test directory added.
 pub async fn seeded_stack() -> anyhow::Result<(NatsServer, Services)> {
+    seeded_stack_with(&LogConfig::default()).await
+}
+
+/// [`seeded_stack`] with the stream created with `config`.
+pub async fn seeded_stack_with(config: &LogConfig) -> anyhow::Result<(NatsServer, Services)> {
     init_tracing();
     let nats = NatsServer::start().await?;
-    let services = Services::open(nats.connect().await?).await?;
+    let services = Services::open_with(nats.connect().await?, config).await?;
     services.seed_directory().await?;
     Ok((nats, services))
 }
@@ -678,7 +689,12 @@ pub struct TestApp {
 
 /// Starts a [`TestApp`] on a database of `kind`.
 pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
-    let (nats, services) = seeded_stack().await?;
+    spawn_app_with(kind, &LogConfig::default()).await
+}
+
+/// [`spawn_app`] with the stream created with `config` (a short de-duplication window, say).
+pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<TestApp> {
+    let (nats, services) = seeded_stack_with(config).await?;
     let client = nats.connect().await?;
     let shutdown = CancellationToken::new();
     serve_cases(client.clone(), services.cases.clone(), shutdown.clone()).await?;

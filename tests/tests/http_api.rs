@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 use uuid::Uuid;
-use zhzj_tests::{DbKind, TEST_BODY_LIMIT, TestApp, registration_json, row_column, spawn_app};
+use zhzj_tests::{
+    DbKind, TEST_BODY_LIMIT, TestApp, registration_json, row_column, spawn_app, spawn_app_with,
+};
 
 /// Registers case `n` and returns its id and version.
 async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<(String, u64)> {
@@ -412,6 +414,70 @@ async fn every_error_status_is_answered_in_json_and_appends_nothing() -> anyhow:
         )
         .await?;
     assert_eq!(answer.status, 201, "{answer:?}");
+    app.stop().await
+}
+
+/// An outside drill killed the gateway after a note was committed but before its answer was
+/// kept, and retried with the same key 125 s later: past JetStream's two-minute de-duplication
+/// window, the note was appended a second time. Here the window is one second and the retry
+/// comes after two.
+#[tokio::test]
+async fn an_idempotency_key_retry_after_a_lost_answer_lands_once_at_any_age() -> anyhow::Result<()>
+{
+    let config = zhzj_store::LogConfig {
+        duplicate_window: std::time::Duration::from_secs(1),
+        ..zhzj_store::LogConfig::default()
+    };
+    let app = spawn_app_with(DbKind::Sqlite, &config).await?;
+    let token = app.login("xietiao").await?;
+    let (case_id, _) = register(&app, &token, 1).await?;
+    let note = |key: &'static str| {
+        app.http
+            .post(app.api(&format!("/cases/{case_id}/notes")))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({"text": "已电话回访"}))
+    };
+    let first = app.send(note("late-note")).await?;
+    assert_eq!(first.status, 201, "{first:?}");
+    // What a gateway killed between the commit and keeping the answer leaves: the key claimed,
+    // no answer.
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = NULL, response_body = NULL WHERE idem_key = $1",
+    )
+    .bind("late-note")
+    .execute(app.projecting.store.pool())
+    .await?;
+    // Others write on the case meanwhile, more than the service remembers of recent commands.
+    for n in 0..zhzj_cases::aggregate::RECENT_COMMANDS_KEPT {
+        let other = app
+            .post(
+                &token,
+                &format!("/cases/{case_id}/notes"),
+                &json!({"text": format!("其他人的记录 {n}")}),
+            )
+            .await?;
+        assert_eq!(other.status, 201, "{other:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = app.log_position().await?;
+    let retry = app.send(note("late-note")).await?;
+    assert_eq!(retry.status, 201, "{retry:?}");
+    assert_eq!(
+        retry.json["version"], first.json["version"],
+        "the retry is answered with the first commit"
+    );
+    assert_eq!(app.log_position().await?, before, "nothing appended");
+    let case = app.get(&token, &format!("/cases/{case_id}")).await?;
+    let notes = case.json["notes"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        notes,
+        1 + zhzj_cases::aggregate::RECENT_COMMANDS_KEPT,
+        "{case:?}"
+    );
+    // The kept answer is the first one, and a third attempt replays it.
+    let third = app.send(note("late-note")).await?;
+    assert_eq!(third.json["version"], first.json["version"]);
     app.stop().await
 }
 

@@ -165,6 +165,7 @@ async fn only_the_city_administrator_keeps_the_directory() -> anyhow::Result<()>
             causation_id: None,
             actor: coordinator,
             expected_version: None,
+            unknown_outcome_retry: false,
             command: Command::AddUnit(AddUnit {
                 unit_id: "xm-huli".into(),
                 parent_id: Some("xm".into()),

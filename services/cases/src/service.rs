@@ -652,6 +652,18 @@ impl CasesService {
             version,
         };
         let cache = A::cache(&self.caches);
+        if request.unknown_outcome_retry {
+            // The first attempt may have committed longer ago than the log de-duplicates: look
+            // through the aggregate's whole history before deciding anything.
+            let (found, _) = self
+                .log
+                .find_command(A::TYPE, id, request.command_id, 0)
+                .await
+                .map_err(unavailable)?;
+            if let Some(version) = found {
+                return Ok(accepted(version));
+            }
+        }
         for attempt in 0..MAX_ATTEMPTS {
             let (loaded, from_cache) = match cache.get(id) {
                 Some(cached) => (cached, true),

@@ -139,6 +139,7 @@ pub async fn write_history(
                 leader_id: None,
             },
             expected_version: None,
+            unknown_outcome_retry: false,
             command: Command::RecordNote(RecordNote {
                 case_id: *case_id,
                 text: String::new(),

@@ -87,37 +87,57 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
         )));
     }
     let Some(key) = &write.idempotency_key else {
-        return Ok(match send(state, write, Uuid::new_v4()).await {
+        return Ok(match send(state, write, Uuid::new_v4(), false).await {
             Ok(reply) => ok_answer(write, &reply),
             Err(e) => error_answer(e),
         });
     };
     let hash = fingerprint(write);
-    match stored_answer(state, &write.user.username, key).await {
-        Ok(Some((stored_hash, answer))) => {
+    let username = &write.user.username;
+    // The same key always sends the same command id, so even a retry that races the first
+    // attempt (or follows a crash before the answer was kept) is applied once.
+    let name = format!("{username}\n{key}");
+    let command_id = Uuid::new_v5(&IDEMPOTENT_COMMAND_NAMESPACE, name.as_bytes());
+    let reused = || {
+        Ok(error_answer(ApiError::Unprocessable {
+            message: "该 Idempotency-Key 已用于另一个请求".into(),
+            field: Some("Idempotency-Key".into()),
+        }))
+    };
+    // Without the stored answers a retry cannot be told from a reuse of the key: refuse for now,
+    // and let the client retry with the same key.
+    let store_down = |e: sqlx::Error| {
+        tracing::warn!(error = %e, "could not read or claim an idempotency key");
+        Ok(error_answer(ApiError::Unavailable(
+            "数据库暂不可用，请稍后用同一 Idempotency-Key 重试".into(),
+        )))
+    };
+    // A key is claimed before its command is sent, so a retry finding the claim without an
+    // answer knows the first attempt may have committed: the service then looks through the
+    // case's whole history for the command, however long ago that was.
+    let unknown_outcome_retry = match stored_answer(state, username, key).await {
+        Ok(Some(KeptKey::Answered {
+            hash: stored_hash,
+            answer,
+        })) => {
             if stored_hash != hash {
-                return Ok(error_answer(ApiError::Unprocessable {
-                    message: "该 Idempotency-Key 已用于另一个请求".into(),
-                    field: Some("Idempotency-Key".into()),
-                }));
+                return reused();
             }
             return Err(Replay(answer));
         }
-        Ok(None) => {}
-        Err(e) => {
-            // Without the stored answers a retry cannot be told from a reuse of the key: refuse
-            // for now, and let the client retry with the same key.
-            tracing::warn!(error = %e, "could not read idempotency keys");
-            return Ok(error_answer(ApiError::Unavailable(
-                "数据库暂不可用，请稍后用同一 Idempotency-Key 重试".into(),
-            )));
+        Ok(Some(KeptKey::Claimed { hash: stored_hash })) => {
+            if stored_hash != hash {
+                return reused();
+            }
+            true
         }
-    }
-    // The same key always sends the same command id, so even a retry that races the first
-    // attempt (or follows a crash before the answer was kept) is applied once.
-    let name = format!("{}\n{key}", write.user.username);
-    let command_id = Uuid::new_v5(&IDEMPOTENT_COMMAND_NAMESPACE, name.as_bytes());
-    let answer = match send(state, write, command_id).await {
+        Ok(None) => match claim_key(state, username, key, &hash, command_id).await {
+            Ok(claimed) => !claimed,
+            Err(e) => return store_down(e),
+        },
+        Err(e) => return store_down(e),
+    };
+    let answer = match send(state, write, command_id, unknown_outcome_retry).await {
         Ok(reply) => ok_answer(write, &reply),
         Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => {
             // Not an answer to keep: the retry should try again.
@@ -125,7 +145,7 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
         }
         Err(e) => error_answer(e),
     };
-    match keep_answer(state, &write.user.username, key, &hash, command_id, &answer).await {
+    match keep_answer(state, username, key, &answer).await {
         // A concurrent twin kept its answer first: both answer the same.
         Ok(Some(first)) if first.body != answer.body => Err(Replay(first)),
         Ok(_) => Ok(answer),
@@ -192,11 +212,20 @@ fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
     response
 }
 
+/// What is kept of an Idempotency-Key.
+enum KeptKey {
+    /// Claimed before its command was sent; no answer kept (yet, or ever: the attempt failed or
+    /// the gateway stopped before keeping it).
+    Claimed { hash: String },
+    /// Answered; a retry gets this answer again.
+    Answered { hash: String, answer: Answer },
+}
+
 async fn stored_answer(
     state: &AppState,
     username: &str,
     key: &str,
-) -> Result<Option<(String, Answer)>, sqlx::Error> {
+) -> Result<Option<KeptKey>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT request_hash, status, response_body FROM idempotency_keys \
          WHERE username = $1 AND idem_key = $2",
@@ -206,15 +235,46 @@ async fn stored_answer(
     .fetch_optional(state.store().pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let status: i64 = row.try_get("status")?;
-    let answer = Answer {
-        status: u16::try_from(status)
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::OK),
-        body: row.try_get("response_body")?,
-    };
-    Ok(Some((row.try_get("request_hash")?, answer)))
+    let hash: String = row.try_get("request_hash")?;
+    let status: Option<i64> = row.try_get("status")?;
+    let body: Option<String> = row.try_get("response_body")?;
+    Ok(Some(match (status, body) {
+        (Some(status), Some(body)) => KeptKey::Answered {
+            hash,
+            answer: Answer {
+                status: u16::try_from(status)
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK),
+                body,
+            },
+        },
+        _ => KeptKey::Claimed { hash },
+    }))
+}
+
+/// Claims a key before its command is sent; false if it was claimed already (a concurrent twin).
+async fn claim_key(
+    state: &AppState,
+    username: &str,
+    key: &str,
+    hash: &str,
+    command_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys \
+         (username, idem_key, request_hash, command_id, status, response_body, created_at) \
+         VALUES ($1, $2, $3, $4, NULL, NULL, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(username)
+    .bind(key)
+    .bind(hash)
+    .bind(command_id.to_string())
+    .bind(timestamp_text(state.now()))
+    .execute(state.store().pool())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Keeps an answer unless one is kept already; returns the answer now kept.
@@ -222,27 +282,22 @@ async fn keep_answer(
     state: &AppState,
     username: &str,
     key: &str,
-    hash: &str,
-    command_id: Uuid,
     answer: &Answer,
 ) -> Result<Option<Answer>, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO idempotency_keys \
-         (username, idem_key, request_hash, command_id, status, response_body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        "UPDATE idempotency_keys SET status = $1, response_body = $2 \
+         WHERE username = $3 AND idem_key = $4 AND status IS NULL",
     )
-    .bind(username)
-    .bind(key)
-    .bind(hash)
-    .bind(command_id.to_string())
     .bind(i64::from(answer.status.as_u16()))
     .bind(&answer.body)
-    .bind(timestamp_text(state.now()))
+    .bind(username)
+    .bind(key)
     .execute(state.store().pool())
     .await?;
-    Ok(stored_answer(state, username, key)
-        .await?
-        .map(|(_, answer)| answer))
+    Ok(match stored_answer(state, username, key).await? {
+        Some(KeptKey::Answered { answer, .. }) => Some(answer),
+        _ => None,
+    })
 }
 
 /// Sends one command of a batch (a ledger import) as `user`, with a given command id, without
@@ -261,6 +316,7 @@ pub(crate) async fn send_batch_command(
         causation_id: None,
         actor: user.actor(),
         expected_version: None,
+        unknown_outcome_retry: false,
         command,
     };
     let payload = serde_json::to_vec(&request).map_err(ApiError::internal)?;
@@ -277,7 +333,12 @@ pub(crate) async fn wait_visible(state: &AppState, position: u64) -> bool {
 }
 
 /// Sends the command and waits for the read views to show it.
-async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<WriteReply, ApiError> {
+async fn send(
+    state: &AppState,
+    write: &Write,
+    command_id: Uuid,
+    unknown_outcome_retry: bool,
+) -> Result<WriteReply, ApiError> {
     tracing::Span::current().record("command_id", tracing::field::display(command_id));
     let kind = write.command.kind();
     let request = CommandRequest {
@@ -286,6 +347,7 @@ async fn send(state: &AppState, write: &Write, command_id: Uuid) -> Result<Write
         causation_id: None,
         actor: write.user.actor(),
         expected_version: write.if_match,
+        unknown_outcome_retry,
         command: write.command.clone(),
     };
     let payload = serde_json::to_vec(&request).map_err(ApiError::internal)?;

@@ -104,6 +104,7 @@ fn request(command: Command) -> CommandRequest {
         causation_id: None,
         actor: actor(),
         expected_version: None,
+        unknown_outcome_retry: false,
         command,
     }
 }

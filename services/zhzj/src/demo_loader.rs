@@ -89,6 +89,7 @@ async fn apply(
         causation_id: None,
         actor: actor.clone(),
         expected_version: None,
+        unknown_outcome_retry: false,
         command: step.command.clone(),
     };
     match service.handle(request).await {

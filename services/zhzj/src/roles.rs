@@ -565,6 +565,7 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::Exi
             leader_id: None,
         },
         expected_version: args.expected_version,
+        unknown_outcome_retry: false,
         command,
     };
     let url = nats_url(&args.options)?;
