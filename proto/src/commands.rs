@@ -59,6 +59,8 @@ pub enum Command {
     CompleteMeasure(CompleteMeasure),
     /// Record a note.
     RecordNote(RecordNote),
+    /// Skip a case's unreadable commits (administrators only).
+    SkipUnreadableCommits(SkipUnreadableCommits),
     /// Log a leader's work on the case (接访、约访、下访 …).
     RecordActivity(RecordActivity),
     /// Extend the handling period once (at most 30 days, with approval).
@@ -123,6 +125,7 @@ impl Command {
             Self::AddMeasure(_) => "add_measure",
             Self::CompleteMeasure(_) => "complete_measure",
             Self::RecordNote(_) => "record_note",
+            Self::SkipUnreadableCommits(_) => "skip_unreadable_commits",
             Self::RecordActivity(_) => "record_activity",
             Self::ExtendHandling(_) => "extend_handling",
             Self::ClassifyCase(_) => "classify_case",
@@ -240,6 +243,20 @@ pub struct RecordNote {
     pub case_id: Uuid,
     /// The note.
     pub text: String,
+}
+
+/// Repair a case whose history holds unreadable commits (administrators only): name every
+/// unreadable position on the case's subject; they are skipped from now on, recorded as
+/// [`crate::events::UnreadableCommitsSkipped`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipUnreadableCommits {
+    /// The case.
+    pub case_id: Uuid,
+    /// The unreadable log positions, as the error naming them says.
+    pub positions: Vec<u64>,
+    /// Why (kept in the history).
+    pub reason: String,
 }
 
 /// Extend a case's handling period (延期办理).

@@ -226,6 +226,18 @@ pub struct NoteRecorded {
     pub text: String,
 }
 
+/// An administrator repaired a case's history: the commits at these log positions on the case's
+/// subject cannot be read (a malformed message, an unknown event type), and from now on they
+/// are skipped. The commit carrying this event holds a snapshot of the case without them, so the
+/// case can be written again; every replay skips them too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnreadableCommitsSkipped {
+    /// The positions skipped.
+    pub positions: Vec<u64>,
+    /// Why, as the administrator put it.
+    pub reason: String,
+}
+
 /// The handling period (办理期限, 60 days) is extended once, with approval and reasons
 /// (《信访工作条例》第三十四条: at most 30 days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -669,6 +681,7 @@ event_data! {
     LeaderActivityRecorded => 1,
     HandlingExtended => 1,
     ProcedureStepRecorded => 1,
+    UnreadableCommitsSkipped => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
     MeetingHeld => 1,
@@ -817,6 +830,8 @@ pub enum CaseEvent {
     HandlingExtended(HandlingExtended),
     /// See [`ProcedureStepRecorded`].
     ProcedureStep(ProcedureStepRecorded),
+    /// See [`UnreadableCommitsSkipped`].
+    UnreadableCommitsSkipped(UnreadableCommitsSkipped),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -965,6 +980,9 @@ impl DomainEvent {
             ProcedureStepRecorded::EVENT_TYPE => {
                 Self::Case(C::ProcedureStep(decode_data(version, data)?))
             }
+            UnreadableCommitsSkipped::EVENT_TYPE => {
+                Self::Case(C::UnreadableCommitsSkipped(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             MeetingHeld::EVENT_TYPE => {
@@ -1008,6 +1026,7 @@ impl DomainEvent {
                 CaseEvent::LeaderActivity(d) => encode_data(d),
                 CaseEvent::HandlingExtended(d) => encode_data(d),
                 CaseEvent::ProcedureStep(d) => encode_data(d),
+                CaseEvent::UnreadableCommitsSkipped(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

@@ -42,6 +42,9 @@ pub enum ErrorKind {
     TooLarge,
     /// The service could not reach the log; the command may be retried with the same id.
     Unavailable,
+    /// The aggregate's history holds a commit that cannot be read: no retry helps until an
+    /// administrator repairs it (`skip_unreadable_commits`); the message names the position.
+    CorruptHistory,
 }
 
 impl ErrorKind {
@@ -54,6 +57,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::TooLarge => "too_large",
             Self::Unavailable => "unavailable",
+            Self::CorruptHistory => "corrupt_history",
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
     CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush, PublishBulletin,
     RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition,
-    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
+    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits, SkipUnreadableCommits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
@@ -16,7 +16,7 @@ use crate::events::{
     LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
     MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
     ProcedureStepRecorded, PushLaunched, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated,
-    UnitAdded,
+    UnitAdded, UnreadableCommitsSkipped,
 };
 use crate::replies::CommandReply;
 
@@ -64,6 +64,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<LeaderActivityRecorded>(),
         event::<HandlingExtended>(),
         event::<ProcedureStepRecorded>(),
+        event::<UnreadableCommitsSkipped>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         event::<MeetingHeld>(),
@@ -89,6 +90,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<RecordPetition>("commands/RecordPetition.schema.json"),
         named::<RateSatisfaction>("commands/RateSatisfaction.schema.json"),
         named::<RecordProcedureStep>("commands/RecordProcedureStep.schema.json"),
+        named::<SkipUnreadableCommits>("commands/SkipUnreadableCommits.schema.json"),
         named::<HoldMeeting>("commands/HoldMeeting.schema.json"),
         named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
         named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),

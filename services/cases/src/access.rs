@@ -30,12 +30,15 @@ pub enum Action {
     LeaderWork,
     /// Review a claim at a level.
     Review(ReviewLevel),
+    /// Repair a case's history.
+    Repair,
 }
 
 /// The action a command asks for.
 pub fn action_of(command: &Command) -> Action {
     match command {
         Command::AddUnit(_) | Command::AddLeader(_) => Action::Directory,
+        Command::SkipUnreadableCommits(_) => Action::Repair,
         Command::RecordActivity(_)
         | Command::RecordNote(_)
         | Command::AddMeasure(_)
@@ -65,6 +68,15 @@ pub fn check_directory(actor: &Actor) -> Result<(), CommandError> {
         Ok(())
     } else {
         Err(forbidden("只有系统管理员可以维护组织架构 (admin only)"))
+    }
+}
+
+/// Checks a repair of a case's history.
+pub fn check_repair(actor: &Actor) -> Result<(), CommandError> {
+    if has(actor, "admin") {
+        Ok(())
+    } else {
+        Err(forbidden("只有系统管理员可以修复案件历史 (admin only)"))
     }
 }
 
@@ -113,7 +125,7 @@ pub fn check_case(
         ));
     }
     let allowed = match action {
-        Action::Directory => false,
+        Action::Directory | Action::Repair => false,
         Action::Register | Action::CaseWork => in_scope && has(actor, "coordinator"),
         Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns || responsible,
         Action::Review(level) => {
@@ -148,6 +160,7 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         Command::AddMeasure(c) => c.case_id,
         Command::CompleteMeasure(c) => c.case_id,
         Command::RecordNote(c) => c.case_id,
+        Command::SkipUnreadableCommits(c) => c.case_id,
         Command::RecordActivity(c) => c.case_id,
         Command::ExtendHandling(c) => c.case_id,
         Command::ClassifyCase(c) => c.case_id,

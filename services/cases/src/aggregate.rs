@@ -62,12 +62,62 @@ impl<A: Aggregate> Loaded<A> {
 /// Why an aggregate could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateLoadError {
-    /// The log could not be read.
+    /// The log could not be read, or a stored message is not a commit.
     #[error(transparent)]
     Log(#[from] LoadError),
     /// A stored event cannot be read.
-    #[error("stored event cannot be read: {0}")]
-    Event(#[from] EventDecodeError),
+    #[error("the event at position {position} cannot be read: {source}")]
+    Event {
+        /// The commit's position.
+        position: u64,
+        /// Why.
+        source: EventDecodeError,
+    },
+}
+
+impl AggregateLoadError {
+    /// The position and reason of an unreadable commit, when that is what failed (a retry
+    /// cannot help; an administrator must repair the history).
+    pub fn unreadable(&self) -> Option<(u64, String)> {
+        match self {
+            Self::Log(LoadError::Corrupt { position, reason }) => Some((*position, reason.clone())),
+            Self::Event { position, source } => Some((*position, source.to_string())),
+            Self::Log(LoadError::Unavailable(_)) => None,
+        }
+    }
+}
+
+/// The events of a stored commit, or why they cannot be read.
+pub fn commit_events(stored: &StoredCommit) -> Result<Vec<DomainEvent>, AggregateLoadError> {
+    stored
+        .commit
+        .events
+        .iter()
+        .map(|envelope| {
+            decode_envelope(envelope).map_err(|source| AggregateLoadError::Event {
+                position: stored.position,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Positions an administrator marked skipped in these messages (`UnreadableCommitsSkipped`).
+pub fn skipped_positions(
+    messages: &[zhzj_store::StoredMessage],
+) -> std::collections::BTreeSet<u64> {
+    messages
+        .iter()
+        .filter_map(|message| message.commit.as_ref().ok())
+        .flat_map(|stored| stored.commit.events.iter())
+        .filter_map(|envelope| match decode_envelope(envelope) {
+            Ok(DomainEvent::Case(zhzj_proto::CaseEvent::UnreadableCommitsSkipped(skipped))) => {
+                Some(skipped.positions)
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// Loads an aggregate: from the snapshot in its last commit when that snapshot's version is
@@ -104,16 +154,22 @@ pub async fn replay<A: Aggregate>(
     id: &str,
     up_to: u64,
 ) -> Result<Loaded<A>, AggregateLoadError> {
-    let commits = log.read_aggregate(A::TYPE, id, up_to).await?;
+    let messages = log.read_aggregate_messages(A::TYPE, id, 1, up_to).await?;
+    // Commits an administrator skipped may come before the repair that names them.
+    let skipped = skipped_positions(&messages);
     let mut state = A::default();
     let mut recent_commands = Vec::new();
     let mut version = None;
-    for stored in &commits {
-        for envelope in &stored.commit.events {
-            state.apply(&decode_envelope(envelope)?);
+    for message in messages {
+        version = Some(message.position);
+        if skipped.contains(&message.position) {
+            continue;
         }
-        push_recent(&mut recent_commands, stored);
-        version = Some(stored.position);
+        let stored = message.commit?;
+        for event in commit_events(&stored)? {
+            state.apply(&event);
+        }
+        push_recent(&mut recent_commands, &stored);
     }
     Ok(Loaded {
         state,

@@ -111,7 +111,8 @@ impl Aggregate for CaseState {
             }
             CaseEvent::NoteRecorded(_)
             | CaseEvent::SatisfactionRated(_)
-            | CaseEvent::LeaderActivity(_) => {}
+            | CaseEvent::LeaderActivity(_)
+            | CaseEvent::UnreadableCommitsSkipped(_) => {}
             CaseEvent::HandlingExtended(_) => self.handling_extended = true,
             CaseEvent::ProcedureStep(e) => {
                 self.procedure = Some((e.step, e.on));

@@ -21,7 +21,7 @@ use zhzj_store::{
 };
 
 use crate::access::{self, Action, CasePlace};
-use crate::aggregate::{Aggregate, AggregateCache, Loaded, load, remember};
+use crate::aggregate::{Aggregate, AggregateCache, AggregateLoadError, Loaded, load, remember};
 use crate::campaign::{self, BulletinState, MeetingState, PushState};
 use crate::case::{self, CaseState, RegistrationPlace};
 use crate::directory::{self, LeaderState, UnitState, check_token_id};
@@ -103,6 +103,35 @@ impl Cached for PushState {
 /// command id, so a retried registration names the same case.
 pub fn case_id_for_command(command_id: Uuid) -> Uuid {
     Uuid::new_v5(&CASE_ID_NAMESPACE, command_id.as_bytes())
+}
+
+/// The answer to a failed load: a commit that cannot be read is a permanent `corrupt_history`
+/// naming the aggregate and position (no retry helps until an administrator repairs it);
+/// anything else is a retryable `unavailable`.
+fn load_failed(aggregate_type: AggregateType, id: &str, e: AggregateLoadError) -> CommandError {
+    match e.unreadable() {
+        Some((position, reason)) => {
+            metrics::counter!("zhzj_corrupt_history_total", "aggregate_type" => aggregate_type.as_str())
+                .increment(1);
+            tracing::error!(
+                aggregate_type = aggregate_type.as_str(),
+                id,
+                position,
+                reason,
+                "history holds an unreadable commit"
+            );
+            CommandError::new(
+                ErrorKind::CorruptHistory,
+                format!(
+                    "{} {id} 的历史在日志位置 {position} 处有无法读取的记录 ({reason})；重试无效，\
+                     请系统管理员修复：zhzj command '{{\"type\":\"skip_unreadable_commits\",\
+                     \"case_id\":\"{id}\",\"positions\":[{position}],\"reason\":\"…\"}}'",
+                    aggregate_type.as_str()
+                ),
+            )
+        }
+        None => unavailable(e),
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> CommandError {
@@ -229,6 +258,9 @@ impl CasesService {
         if action == Action::Directory {
             return access::check_directory(actor);
         }
+        if action == Action::Repair {
+            return access::check_repair(actor);
+        }
         if access::sees_everything(actor) {
             return Ok(());
         }
@@ -254,7 +286,7 @@ impl CasesService {
                     Some(cached) => cached,
                     None => load::<CaseState>(&self.log, &id)
                         .await
-                        .map_err(unavailable)?,
+                        .map_err(|e| load_failed(AggregateType::Case, &id, e))?,
                 };
                 if !loaded.state.exists() {
                     // The command's own checks answer "not found".
@@ -413,6 +445,7 @@ impl CasesService {
                 self.execute_on_case(request, c.case_id, |_| case::record_note(c))
                     .await
             }
+            Command::SkipUnreadableCommits(c) => self.skip_unreadable_commits(request, c).await,
             Command::RecordActivity(c) => {
                 let leader = match &c.leader_id {
                     Some(id) => Some(
@@ -608,7 +641,9 @@ impl CasesService {
         if let Some(cached) = A::cache(&self.caches).get(id) {
             return Ok(cached.state);
         }
-        let loaded = load::<A>(&self.log, id).await.map_err(unavailable)?;
+        let loaded = load::<A>(&self.log, id)
+            .await
+            .map_err(|e| load_failed(A::TYPE, id, e))?;
         if loaded.state.exists() {
             let state = loaded.state.clone();
             A::cache(&self.caches).put(id, loaded);
@@ -659,7 +694,7 @@ impl CasesService {
                 .log
                 .find_command(A::TYPE, id, request.command_id, 0)
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| load_failed(A::TYPE, id, e.into()))?;
             if let Some(version) = found {
                 return Ok(accepted(version));
             }
@@ -667,7 +702,12 @@ impl CasesService {
         for attempt in 0..MAX_ATTEMPTS {
             let (loaded, from_cache) = match cache.get(id) {
                 Some(cached) => (cached, true),
-                None => (load::<A>(&self.log, id).await.map_err(unavailable)?, false),
+                None => (
+                    load::<A>(&self.log, id)
+                        .await
+                        .map_err(|e| load_failed(A::TYPE, id, e))?,
+                    false,
+                ),
             };
             if let Some(version) = loaded.remembered(request.command_id) {
                 return Ok(accepted(version));
@@ -688,7 +728,7 @@ impl CasesService {
                         .log
                         .find_command(A::TYPE, id, request.command_id, after)
                         .await
-                        .map_err(unavailable)?;
+                        .map_err(|e| load_failed(A::TYPE, id, e.into()))?;
                     return match found {
                         (Some(version), _) => Ok(accepted(version)),
                         (None, _) => Err(error),
@@ -756,6 +796,10 @@ impl CasesService {
                         tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                     }
                 }
+                Err(AppendError::CorruptHistory(e)) => {
+                    cache.remove(id);
+                    return Err(load_failed(A::TYPE, id, e.into()));
+                }
                 Err(AppendError::TooLarge { bytes }) => {
                     return Err(CommandError::new(
                         ErrorKind::TooLarge,
@@ -772,6 +816,128 @@ impl CasesService {
             ErrorKind::Unavailable,
             "并发写入过多，请重试 (too much contention, retry)",
         ))
+    }
+
+    /// Repairs a case whose history holds unreadable commits: the command must name every
+    /// unreadable position not yet skipped; the case is replayed without them and a commit
+    /// recording the repair, with a fresh snapshot, makes it writable again.
+    async fn skip_unreadable_commits(
+        &self,
+        request: &CommandRequest,
+        command: &zhzj_proto::commands::SkipUnreadableCommits,
+    ) -> Result<CommandAccepted, CommandError> {
+        use crate::aggregate::{commit_events, skipped_positions};
+        let id = command.case_id.to_string();
+        check_no_control("command.reason", &command.reason)?;
+        if command.reason.trim().is_empty() {
+            return Err(CommandError::invalid("command.reason", "请说明修复原因"));
+        }
+        let Some(last) = self
+            .log
+            .last_version(AggregateType::Case, &id)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Err(CommandError::not_found(
+                "command.case_id",
+                format!("案件 {id} 不存在 (not found)"),
+            ));
+        };
+        let messages = self
+            .log
+            .read_aggregate_messages(AggregateType::Case, &id, 1, last)
+            .await
+            .map_err(unavailable)?;
+        let skipped = skipped_positions(&messages);
+        let unreadable: std::collections::BTreeSet<u64> = messages
+            .iter()
+            .filter(|m| !skipped.contains(&m.position))
+            .filter(|m| match &m.commit {
+                Ok(stored) => commit_events(stored).is_err(),
+                Err(_) => true,
+            })
+            .map(|m| m.position)
+            .collect();
+        let named: std::collections::BTreeSet<u64> = command.positions.iter().copied().collect();
+        if unreadable.is_empty() {
+            return Err(CommandError::invalid(
+                "command.positions",
+                format!("案件 {id} 的历史中没有需要跳过的无法读取的记录"),
+            ));
+        }
+        if named != unreadable {
+            return Err(CommandError::invalid(
+                "command.positions",
+                format!(
+                    "须列出案件 {id} 全部无法读取的记录位置：{:?}（给出的是 {:?}）",
+                    unreadable, named
+                ),
+            ));
+        }
+        let mut state = CaseState::default();
+        for message in &messages {
+            if skipped.contains(&message.position) || named.contains(&message.position) {
+                continue;
+            }
+            if let Ok(stored) = &message.commit
+                && let Ok(events) = commit_events(stored)
+            {
+                for event in &events {
+                    state.apply(event);
+                }
+            }
+        }
+        if !state.exists() {
+            return Err(CommandError::not_found(
+                "command.case_id",
+                format!("案件 {id} 没有可读的登记记录"),
+            ));
+        }
+        let events = vec![DomainEvent::Case(
+            zhzj_proto::CaseEvent::UnreadableCommitsSkipped(
+                zhzj_proto::events::UnreadableCommitsSkipped {
+                    positions: named.into_iter().collect(),
+                    reason: command.reason.clone(),
+                },
+            ),
+        )];
+        for event in &events {
+            state.apply(event);
+        }
+        let snapshot_json = serde_json::to_string(&Snapshot {
+            schema_version: CaseState::SNAPSHOT_VERSION,
+            state: &state,
+        })
+        .map_err(unavailable)?;
+        let commit = build_commit(request, AggregateType::Case, &id, &events, self.clock.now())
+            .map_err(unavailable)?;
+        let appended = self
+            .log
+            .append(AppendRequest {
+                aggregate_type: AggregateType::Case,
+                aggregate_id: &id,
+                expected: ExpectedVersion::Exactly(last),
+                command_id: request.command_id,
+                commit: &commit,
+                snapshot_json: Some(snapshot_json),
+            })
+            .await;
+        CaseState::cache(&self.caches).remove(&id);
+        match appended {
+            Ok(outcome) => {
+                tracing::warn!(case_id = %id, positions = ?command.positions, actor = %request.actor.user_id, "history repaired: unreadable commits skipped");
+                Ok(CommandAccepted {
+                    aggregate_type: AggregateType::Case,
+                    aggregate_id: id,
+                    version: outcome.version(),
+                })
+            }
+            Err(AppendError::Conflict { current_version }) => Err(CommandError::conflict(
+                current_version.unwrap_or(0),
+                "案件在修复期间被改动，请重新检查后再修复 (changed meanwhile)",
+            )),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// The checks and the decision on one loaded aggregate.

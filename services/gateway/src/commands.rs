@@ -139,7 +139,9 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
     };
     let answer = match send(state, write, command_id, unknown_outcome_retry).await {
         Ok(reply) => ok_answer(write, &reply),
-        Err(e @ (ApiError::Unavailable(_) | ApiError::Internal(_))) => {
+        Err(
+            e @ (ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::CorruptHistory(_)),
+        ) => {
             // Not an answer to keep: the retry should try again.
             return Ok(error_answer(e));
         }

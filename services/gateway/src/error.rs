@@ -56,6 +56,9 @@ pub enum ApiError {
     /// A service behind the gateway did not answer; the request may be retried.
     #[error("{0}")]
     Unavailable(String),
+    /// The case's history holds an unreadable commit: permanent until repaired (500).
+    #[error("{0}")]
+    CorruptHistory(String),
     /// A fault of ours; details are in the log.
     #[error("{0}")]
     Internal(String),
@@ -108,7 +111,7 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::CorruptHistory(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -123,6 +126,7 @@ impl ApiError {
             Self::TooLarge(_) => "too_large",
             Self::Unprocessable { .. } => "invalid",
             Self::Unavailable(_) => "unavailable",
+            Self::CorruptHistory(_) => "corrupt_history",
             Self::Internal(_) => "internal",
         }
     }
@@ -176,6 +180,7 @@ impl ApiError {
             ErrorKind::Forbidden => Self::Forbidden(message),
             ErrorKind::TooLarge => Self::TooLarge(message),
             ErrorKind::Unavailable => Self::Unavailable(message),
+            ErrorKind::CorruptHistory => Self::CorruptHistory(message),
         }
     }
 }

@@ -317,6 +317,12 @@ pub(crate) async fn apply(
                 | CaseEvent::LeaderActivity(_)
                 | CaseEvent::HandlingExtended(_)
                 | CaseEvent::ProcedureStep(_) => {}
+                // A repair of the history is no work on the case: it moves only its version.
+                CaseEvent::UnreadableCommitsSkipped(_) => {
+                    row.version = position;
+                    touched.insert(envelope.aggregate_id.as_str());
+                    continue;
+                }
             }
             row.last_activity_at = at;
             row.version = position;

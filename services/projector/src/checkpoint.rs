@@ -118,6 +118,27 @@ pub(crate) async fn advance(
     Ok(updated == 1)
 }
 
+/// Marks the dead letters at `positions` as repaired by the commit at `repair` (an
+/// administrator's `UnreadableCommitsSkipped`).
+pub(crate) async fn mark_repaired(
+    conn: &mut AnyConnection,
+    projection: Projection,
+    positions: &[u64],
+    repair: u64,
+) -> Result<(), sqlx::Error> {
+    for position in positions {
+        sqlx::query(
+            "UPDATE dead_letters SET repaired_by = $1 WHERE projection = $2 AND position = $3",
+        )
+        .bind(crate::sqlbuild::sql_position(repair))
+        .bind(projection.name())
+        .bind(crate::sqlbuild::sql_position(*position))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Records log positions a projection stepped over because the stream holds no event there.
 pub(crate) async fn record_empty_positions(
     conn: &mut AnyConnection,

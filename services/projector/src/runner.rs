@@ -362,6 +362,18 @@ async fn apply_batch(
             .await?,
     );
     checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await?;
+    // Repairs come after the messages they skip, which are dead letters by now.
+    for commit in &batch.commits {
+        for event in &commit.events {
+            if let zhzj_proto::DomainEvent::Case(zhzj_proto::CaseEvent::UnreadableCommitsSkipped(
+                repair,
+            )) = event
+            {
+                checkpoint::mark_repaired(conn, projection, &repair.positions, commit.position)
+                    .await?;
+            }
+        }
+    }
     checkpoint::record_empty_positions(conn, store.dialect(), projection, empty).await
 }
 
@@ -784,8 +796,11 @@ pub struct ProjectionStatus {
     pub generation: i64,
     /// Stream last sequence minus position.
     pub lag: u64,
-    /// Messages it dead-lettered.
+    /// Messages it dead-lettered that no repair has skipped yet.
     pub dead_letters: i64,
+    /// Of those, the positions of messages that cannot be read at all (on the archive: commits
+    /// that make their aggregate unwritable until an administrator repairs it).
+    pub unreadable_positions: Vec<u64>,
     /// Positions applied (commits and dead letters); None before the count was kept.
     pub applied: Option<u64>,
     /// Positions it stepped over because the stream holds nothing there (deleted messages).
@@ -817,12 +832,27 @@ pub async fn status(
                 position: 0,
                 generation: 0,
             });
-        let dead_letters: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE projection = $1")
-                .bind(projection.name())
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
+        let dead_letters: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM dead_letters WHERE projection = $1 AND repaired_by IS NULL",
+        )
+        .bind(projection.name())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        let unreadable_positions = if projection == Projection::Archive && dead_letters > 0 {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT position FROM dead_letters WHERE projection = $1 AND repaired_by IS NULL \
+                 ORDER BY position LIMIT 100",
+            )
+            .bind(projection.name())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|p| u64::try_from(p).unwrap_or(0))
+            .collect()
+        } else {
+            Vec::new()
+        };
         let accounting = checkpoint::accounting(&mut conn, projection, checkpoint).await?;
         result.push(ProjectionStatus {
             name: projection.name(),
@@ -830,6 +860,7 @@ pub async fn status(
             generation: checkpoint.generation,
             lag: last.saturating_sub(checkpoint.position),
             dead_letters,
+            unreadable_positions,
             applied: accounting.applied,
             empty_positions: accounting.empty,
             missing: accounting.missing,

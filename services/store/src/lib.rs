@@ -12,6 +12,6 @@ pub mod sql;
 pub use clock::{Clock, FixedClock, SystemClock, china_date, china_midnight};
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
-    LogError, StoredCommit,
+    LogError, StoredCommit, StoredMessage,
 };
 pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError};

@@ -130,6 +130,10 @@ pub enum AppendError {
     /// The commit could not be encoded.
     #[error("commit cannot be encoded: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The aggregate's last commit cannot be read ([`LoadError::Corrupt`]), so whether the
+    /// command was committed before cannot be told; nothing was appended.
+    #[error("the aggregate's history cannot be read: {0}")]
+    CorruptHistory(LoadError),
     /// JetStream did not acknowledge; the append may or may not have happened, and a retry with
     /// the same command id is safe.
     #[error("JetStream did not acknowledge the append: {0}")]
@@ -189,6 +193,15 @@ impl StoredCommit {
     pub fn command_id(&self) -> Option<Uuid> {
         self.commit.events.first().map(|event| event.command_id)
     }
+}
+
+/// A message of an aggregate's subject, decoded or not.
+#[derive(Debug)]
+pub struct StoredMessage {
+    /// Its stream sequence.
+    pub position: u64,
+    /// The commit, or why it cannot be read ([`LoadError::Corrupt`]).
+    pub commit: Result<StoredCommit, LoadError>,
 }
 
 /// Handle on the event stream.
@@ -280,6 +293,7 @@ impl EventLog {
                         Ok((None, current_version)) => {
                             Err(AppendError::Conflict { current_version })
                         }
+                        Err(e @ LoadError::Corrupt { .. }) => Err(AppendError::CorruptHistory(e)),
                         Err(e) => Err(AppendError::Unavailable(e.to_string())),
                     }
                 }
@@ -351,6 +365,37 @@ impl EventLog {
         from: u64,
         up_to: u64,
     ) -> Result<Vec<StoredCommit>, LoadError> {
+        self.read_aggregate_messages(aggregate_type, aggregate_id, from, up_to)
+            .await?
+            .into_iter()
+            .map(|message| message.commit)
+            .collect()
+    }
+
+    /// The stream sequence of an aggregate's last message, read or not; None if it has none.
+    pub async fn last_version(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+    ) -> Result<Option<u64>, LoadError> {
+        let subject = aggregate_subject(aggregate_type, aggregate_id);
+        match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => Ok(Some(message.sequence)),
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+            Err(e) => Err(LoadError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Every message of an aggregate at positions `from..=up_to`, in order, each decoded or
+    /// with the reason it cannot be: for replays that must step over commits an administrator
+    /// skipped, and for finding the unreadable ones.
+    pub async fn read_aggregate_messages(
+        &self,
+        aggregate_type: AggregateType,
+        aggregate_id: &str,
+        from: u64,
+        up_to: u64,
+    ) -> Result<Vec<StoredMessage>, LoadError> {
         if from > up_to {
             return Ok(Vec::new());
         }
@@ -383,11 +428,10 @@ impl EventLog {
                 .info()
                 .map_err(|e| LoadError::Unavailable(e.to_string()))?
                 .stream_sequence;
-            commits.push(StoredCommit::decode(
+            commits.push(StoredMessage {
                 position,
-                &message.payload,
-                message.headers.as_ref(),
-            )?);
+                commit: StoredCommit::decode(position, &message.payload, message.headers.as_ref()),
+            });
             if position >= up_to {
                 break;
             }

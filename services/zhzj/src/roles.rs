@@ -538,6 +538,17 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::Exit
         );
     }
     let mut code = std::process::ExitCode::SUCCESS;
+    let unreadable: Vec<u64> = statuses
+        .iter()
+        .flat_map(|s| s.unreadable_positions.iter().copied())
+        .collect();
+    if !unreadable.is_empty() {
+        eprintln!(
+            "ERROR: unreadable commits at log positions {unreadable:?}; their cases answer \
+             corrupt_history until repaired with skip_unreadable_commits (README, Operations)."
+        );
+        code = std::process::ExitCode::FAILURE;
+    }
     for s in statuses.iter().filter(|s| s.missing > 0) {
         eprintln!(
             "ERROR: projection {} is missing {} of the {} positions below its checkpoint; \

@@ -76,6 +76,25 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 ok: true,
                 detail: "reachable".into(),
             });
+            // Unreadable commits make their cases unwritable until an administrator repairs
+            // them: a permanent fault, not a lag.
+            let unreadable: Vec<u64> = statuses
+                .iter()
+                .flat_map(|s| s.unreadable_positions.iter().copied())
+                .collect();
+            checks.push(Check {
+                name: "history".into(),
+                ok: unreadable.is_empty(),
+                detail: if unreadable.is_empty() {
+                    "every commit is readable".into()
+                } else {
+                    format!(
+                        "unreadable commits at log positions {unreadable:?}: their cases answer \
+                         corrupt_history until an administrator skips them \
+                         (skip_unreadable_commits, README \"Operations\")"
+                    )
+                },
+            });
             for status in statuses {
                 let detail = if status.missing > 0 {
                     format!(
@@ -147,6 +166,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                     .set(position);
                 metrics::gauge!("zhzj_projection_missing_positions", "projection" => status.name)
                     .set(status.missing as f64);
+                if status.name == zhzj_projector::Projection::Archive.name() {
+                    metrics::gauge!("zhzj_unreadable_commits")
+                        .set(status.unreadable_positions.len() as f64);
+                }
                 metrics::gauge!("zhzj_projection_empty_positions", "projection" => status.name)
                     .set(status.empty_positions as f64);
             }

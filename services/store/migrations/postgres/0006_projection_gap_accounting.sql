@@ -14,3 +14,7 @@ CREATE TABLE projection_gaps (
     recorded_at TEXT   NOT NULL,
     PRIMARY KEY (projection, position)
 );
+
+-- The position of the repair (UnreadableCommitsSkipped) that told the projection to skip a
+-- dead-lettered message for good; NULL while nobody has repaired it.
+ALTER TABLE dead_letters ADD COLUMN repaired_by BIGINT;
