@@ -314,6 +314,7 @@ async fn a_corrupt_last_message_is_reported_not_panicked_on() -> anyhow::Result<
     let CommandReply::Error(error) = reply else {
         panic!("a corrupt aggregate cannot take commands: {reply:?}");
     };
-    assert_eq!(error.kind, ErrorKind::Unavailable);
+    // Permanent, not "retry": no retry helps until an administrator repairs the history.
+    assert_eq!(error.kind, ErrorKind::CorruptHistory, "{error:?}");
     Ok(())
 }

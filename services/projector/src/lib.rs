@@ -1,11 +1,14 @@
-//! The projector: reads the event log through one durable pull consumer per projection and keeps
-//! SQL tables up to date — the event archive, the checklist view and the org directory view.
+//! The projector: reads the event log through one pull consumer per projection and keeps SQL
+//! tables up to date — the event archive, the checklist, org directory, lifecycle and campaign
+//! views.
 //!
 //! Each batch of events is applied and the projection's checkpoint advanced in one SQL
-//! transaction, and only then acknowledged; anything at or below the checkpoint is skipped, so a
-//! crash at any point resumes where it was. A message that cannot be read is dead-lettered with
-//! its reason and the projection goes on. `rebuild` replays the log into a new generation of
-//! tables and swaps them in while the old ones keep serving.
+//! transaction, with the count of positions applied; anything at or below the checkpoint is
+//! skipped, so a crash at any point resumes where it was. Every position is accounted for: a
+//! message whose stream sequence does not follow the last is either explained (a deleted message,
+//! recorded) or the projection reads again from its checkpoint. A message that cannot be read is
+//! dead-lettered with its reason and the projection goes on. `rebuild` replays the log into a new
+//! generation of tables and swaps them in while the old ones keep serving.
 
 mod archive;
 mod campaign;
