@@ -12,7 +12,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use common::{RoleProcess, login, wait_for_file, zhzj};
+use common::{
+    RoleProcess, add_coordinator, add_huli_units, login, register_over_http, wait_for_file,
+};
 use serde_json::{Value, json};
 use zhzj_tests::NatsCluster;
 
@@ -80,19 +82,7 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
     let args = cluster_args(&urls, &database);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let mut user_add = vec![
-        "user",
-        "add",
-        "--username",
-        "xietiao",
-        "--password",
-        "password-1",
-        "--unit",
-        "xm",
-    ];
-    user_add.extend(&args);
-    let (ok, out) = zhzj(data, &user_add).await?;
-    ensure!(ok, "{out}");
+    add_coordinator(data, &args).await?;
     let mut roles = Vec::new();
     for role in ["cases", "projector"] {
         roles.push(RoleProcess::start(data, role, &args).await?);
@@ -104,50 +94,12 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
         .await
         .with_context(|| roles.iter().map(RoleProcess::log).collect::<String>())?;
 
-    for command in [
-        r#"{"type":"add_unit","unit_id":"xm","name":"厦门市","kind":"city"}"#,
-        r#"{"type":"add_unit","unit_id":"xm-huli","parent_id":"xm","name":"湖里区","kind":"district"}"#,
-    ] {
-        let mut command_args = vec!["command", command];
-        command_args.extend(["--nats-url", urls.as_str()]);
-        // The cases service may still be starting ("no responders" until it subscribes), and
-        // the new stream still electing its leader (unavailable, timed out).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (ok, out) = zhzj(data, &command_args).await?;
-            if ok {
-                break;
-            }
-            let retryable = ["no responders", "timed out", "unavailable"]
-                .iter()
-                .any(|sign| out.contains(sign));
-            ensure!(
-                retryable && Instant::now() < deadline,
-                "{out}\n{}",
-                roles[0].log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    add_huli_units(data, &["--nats-url", urls.as_str()])
+        .await
+        .with_context(|| roles.iter().map(RoleProcess::log).collect::<String>())?;
     let token = login(&base, "xietiao", "password-1").await?;
     let http = reqwest::Client::new();
-    let registered: Value = http
-        .post(format!("{base}/api/v1/cases"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "petitioners": [{"name": "李四"}],
-            "matter": "要求补缴社会保险",
-            "category": "劳动社保",
-            "district_id": "xm-huli",
-            "channel": "letter",
-            "first_filed_on": "2025-03-01",
-            "list_source": "handed_down",
-        }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let registered = register_over_http(&http, &base, &token, 1).await?;
     ensure!(registered["visible"] == true, "{registered}");
     let case_id = registered["aggregate_id"]
         .as_str()

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use bytes::Bytes;
-use common::{RoleProcess, login, wait_for_file, zhzj};
+use common::{
+    RoleProcess, add_coordinator, add_huli_units, login, register_over_http, wait_for_file,
+};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -32,19 +34,7 @@ async fn split_deployment(
     database: &str,
 ) -> anyhow::Result<(Vec<RoleProcess>, String)> {
     let args = ["--nats-url", nats_url, "--database-url", database];
-    let mut user_add = vec![
-        "user",
-        "add",
-        "--username",
-        "xietiao",
-        "--password",
-        "password-1",
-        "--unit",
-        "xm",
-    ];
-    user_add.extend(args);
-    let (ok, out) = zhzj(data, &user_add).await?;
-    ensure!(ok, "{out}");
+    add_coordinator(data, &args).await?;
     let mut roles = vec![
         RoleProcess::start(data, "cases", &args).await?,
         RoleProcess::start(data, "projector", &args).await?,
@@ -53,45 +43,13 @@ async fn split_deployment(
     gateway_args.extend(["--http", "127.0.0.1:0"]);
     roles.push(RoleProcess::start(data, "gateway", &gateway_args).await?);
     let base = wait_for_file(&data.join("http.url"), Duration::from_secs(30)).await?;
-    for command in [
-        r#"{"type":"add_unit","unit_id":"xm","name":"厦门市","kind":"city"}"#,
-        r#"{"type":"add_unit","unit_id":"xm-huli","parent_id":"xm","name":"湖里区","kind":"district"}"#,
-    ] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (ok, out) = zhzj(data, &["command", command, "--nats-url", nats_url]).await?;
-            if ok {
-                break;
-            }
-            ensure!(
-                out.contains("no responders") && Instant::now() < deadline,
-                "{out}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    add_huli_units(data, &["--nats-url", nats_url]).await?;
     Ok((roles, base))
 }
 
 /// Registers a case over HTTP; returns its id.
 async fn register(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
-    let registered: Value = http
-        .post(format!("{base}/api/v1/cases"))
-        .bearer_auth(token)
-        .json(&json!({
-            "petitioners": [{"name": "李四"}],
-            "matter": "要求补缴社会保险",
-            "category": "劳动社保",
-            "district_id": "xm-huli",
-            "channel": "letter",
-            "first_filed_on": "2025-03-01",
-            "list_source": "handed_down",
-        }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let registered = register_over_http(http, base, token, 1).await?;
     Ok(registered["aggregate_id"]
         .as_str()
         .context("no case id")?

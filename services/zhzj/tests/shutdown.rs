@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Up, login, zhzj};
+use common::{Up, add_coordinator, login, register_over_http, zhzj};
 use nix::sys::signal::Signal;
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -16,21 +16,7 @@ use tokio::sync::Mutex;
 async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path();
-    let (ok, out) = zhzj(
-        data,
-        &[
-            "user",
-            "add",
-            "--username",
-            "xietiao",
-            "--password",
-            "password-1",
-            "--unit",
-            "xm",
-        ],
-    )
-    .await?;
-    assert!(ok, "{out}");
+    add_coordinator(data, &[]).await?;
     let up = Up::start(data, &[]).await?;
     for command in [
         r#"{"type":"add_unit","unit_id":"xm","name":"厦门市","kind":"city"}"#,
@@ -43,23 +29,7 @@ async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow:
     let http = reqwest::Client::new();
     let mut cases = Vec::new();
     for n in 0..8 {
-        let reply: serde_json::Value = http
-            .post(format!("{}/api/v1/cases", up.http))
-            .bearer_auth(&token)
-            .json(&json!({
-                "petitioners": [{"name": "李四"}],
-                "matter": format!("要求补缴社会保险 #{n}"),
-                "category": "劳动社保",
-                "district_id": "xm-huli",
-                "channel": "letter",
-                "first_filed_on": "2025-03-01",
-                "list_source": "handed_down",
-            }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let reply = register_over_http(&http, &up.http, &token, n).await?;
         cases.push(reply["aggregate_id"].as_str().unwrap_or("").to_owned());
     }
 

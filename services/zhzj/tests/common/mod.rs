@@ -212,3 +212,76 @@ impl RoleProcess {
         }
     }
 }
+
+/// Adds the units 厦门市 and 湖里区 through `zhzj command <json> <args>`, retrying while the
+/// cases service is still starting (no responders) or the stream is still electing its leader.
+pub async fn add_huli_units(data: &Path, args: &[&str]) -> anyhow::Result<()> {
+    for command in [
+        r#"{"type":"add_unit","unit_id":"xm","name":"厦门市","kind":"city"}"#,
+        r#"{"type":"add_unit","unit_id":"xm-huli","parent_id":"xm","name":"湖里区","kind":"district"}"#,
+    ] {
+        let mut command_args = vec!["command", command];
+        command_args.extend(args);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (ok, out) = zhzj(data, &command_args).await?;
+            if ok {
+                break;
+            }
+            let retryable = ["no responders", "timed out", "unavailable"]
+                .iter()
+                .any(|sign| out.contains(sign));
+            if !retryable || std::time::Instant::now() > deadline {
+                bail!("{command}: {out}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Registers case number `n` in 湖里区 over HTTP as the holder of `token`; the write's answer.
+pub async fn register_over_http(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(http
+        .post(format!("{base}/api/v1/cases"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "petitioners": [{"name": "李四"}],
+            "matter": format!("要求补缴社会保险 #{n}"),
+            "category": "劳动社保",
+            "district_id": "xm-huli",
+            "channel": "letter",
+            "first_filed_on": "2025-03-01",
+            "list_source": "handed_down",
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// `zhzj user add` of the coordinator `xietiao` (password `password-1`) of 厦门市, with `args`.
+pub async fn add_coordinator(data: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let mut user_add = vec![
+        "user",
+        "add",
+        "--username",
+        "xietiao",
+        "--password",
+        "password-1",
+        "--unit",
+        "xm",
+    ];
+    user_add.extend(args);
+    let (ok, out) = zhzj(data, &user_add).await?;
+    if !ok {
+        bail!("zhzj user add: {out}");
+    }
+    Ok(())
+}
