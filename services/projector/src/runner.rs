@@ -25,12 +25,13 @@ pub const BATCH: usize = 20_000;
 /// Messages one pull request asks the server for. The server sends a pull's messages into the
 /// connection's buffer whether or not the client reads them, and cuts a connection whose buffer
 /// passes 64 MB as a slow consumer, losing what was in it; every projection of a process shares
-/// one connection, so each asks for little at a time (the client asks again at half).
-pub const FETCH_MESSAGES: usize = 1_000;
+/// one connection, so each asks for a bounded amount at a time (the client asks again at half).
+pub const FETCH_MESSAGES: usize = 5_000;
 
 /// Bytes one pull request asks for at most: five projections with a pull and a half in flight
-/// each stay under a third of the server's 64 MB per-connection limit.
-pub const FETCH_BYTES: usize = 4 * 1024 * 1024;
+/// each stay at 45 MB, under the server's 64 MB per-connection limit whatever the messages'
+/// size.
+pub const FETCH_BYTES: usize = 6 * 1024 * 1024;
 
 /// A projection could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -290,9 +291,9 @@ where
     S: futures::Stream<Item = Vec<Result<jetstream::Message, E>>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    // Room for a full transaction's worth of pulls, and no more: memory stays bounded however
-    // long the backlog.
-    let (sender, receiver) = tokio::sync::mpsc::channel(2 * BATCH / FETCH_MESSAGES);
+    // Room for many chunks: what is ready when the stream is polled may be a few messages, and
+    // a writer that falls behind should find a full transaction's worth waiting, not a handful.
+    let (sender, receiver) = tokio::sync::mpsc::channel(DECODED_CHUNKS);
     let task = tokio::spawn(async move {
         // Filtering is sequential; decoding runs on two blocking threads at once, in order.
         let mut decoded = chunks
@@ -559,6 +560,9 @@ async fn run_from_checkpoint(
         }
     }
 }
+
+/// Decoded chunks waiting for the writer at most.
+const DECODED_CHUNKS: usize = 128;
 
 /// How long one pull request waits on the server.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);

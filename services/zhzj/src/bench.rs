@@ -743,6 +743,21 @@ async fn catchup_bench(
     let catchup = started.elapsed();
     shutdown.cancel();
     projector.await??;
+    // A fast catch-up that skipped positions would be no result at all.
+    let status = zhzj_projector::status(log, &store).await?;
+    let checklist = status
+        .iter()
+        .find(|s| s.name == "checklist")
+        .context("no checklist status")?;
+    if !checklist.is_complete() {
+        bail!("the checklist caught up incompletely: {checklist:?}");
+    }
+    println!(
+        "checklist applied {} positions to {}, {} missing",
+        checklist.applied.unwrap_or(0),
+        checklist.position,
+        checklist.missing
+    );
     let catchup_rate = events as f64 / catchup.as_secs_f64();
     println!(
         "{:<44} {events:>9} in {:>7.2}s = {catchup_rate:>9.0} events/s",
