@@ -94,6 +94,28 @@ pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Conne
     Ok(conn)
 }
 
+/// How long a starting process keeps trying to open the stream while JetStream does not answer
+/// (a cluster still electing its leaders) before it gives up.
+const OPEN_LOG_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Opens the stream, trying again while JetStream is unavailable; a misconfigured stream fails
+/// at once.
+async fn open_log(client: &async_nats::Client, config: &LogConfig) -> anyhow::Result<EventLog> {
+    let deadline = tokio::time::Instant::now() + OPEN_LOG_PATIENCE;
+    loop {
+        match EventLog::open(client.clone(), config).await {
+            Ok(log) => return Ok(log),
+            Err(e @ zhzj_store::LogError::Unavailable(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %e, "the event stream does not answer yet; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Connects to NATS and opens the stream, without the read store.
 async fn connect_log(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
     std::fs::create_dir_all(&options.data_dir)?;
@@ -102,7 +124,7 @@ async fn connect_log(url: &str, options: &CommonOptions) -> anyhow::Result<Conne
         replicas: options.stream_replicas,
         ..LogConfig::default()
     };
-    let log = EventLog::open(client.clone(), &config).await?;
+    let log = open_log(&client, &config).await?;
     Ok(Connections {
         client,
         log,

@@ -192,9 +192,11 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
         first_acknowledged < Duration::from_secs(15),
         "writes resumed only {first_acknowledged:?} after the leader died"
     );
-    // The projector follows at once: the first acknowledged writes are already visible.
+    // The projector follows to another node by itself: usually the first acknowledged writes
+    // are already visible; when its consumer was on the dead node it makes another once the
+    // cluster answers again (seen up to 7 s after the first acknowledged write).
     ensure!(
-        first_visible < first_acknowledged + Duration::from_secs(3),
+        first_visible < first_acknowledged + Duration::from_secs(10),
         "read-your-writes resumed only {first_visible:?} after the leader died \
          (writes at {first_acknowledged:?})"
     );

@@ -45,6 +45,26 @@ pub async fn wait_for_file(path: &Path, within: Duration) -> anyhow::Result<Stri
     }
 }
 
+/// Spawns `zhzj <args>` with the data dir `data` (and no NATS or database URL from the
+/// environment), its log appended to `data/<log_name>.log`.
+fn spawn_logged(data: &Path, log_name: &str, args: &[&str]) -> anyhow::Result<Child> {
+    std::fs::create_dir_all(data)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join(format!("{log_name}.log")))?;
+    Ok(Command::new(env!("CARGO_BIN_EXE_zhzj"))
+        .args(args)
+        .env("ZHZJ_DATA_DIR", data)
+        .env("NO_COLOR", "1")
+        .env_remove("ZHZJ_NATS_URL")
+        .env_remove("ZHZJ_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
 /// A running `zhzj up`.
 pub struct Up {
     /// The process.
@@ -61,23 +81,9 @@ impl Up {
     /// Starts `zhzj up <extra>` on `data` (HTTP on a free port), its log in `data/up.log`.
     pub async fn start(data: &Path, extra: &[&str]) -> anyhow::Result<Self> {
         let _ = std::fs::remove_file(data.join("http.url"));
-        std::fs::create_dir_all(data)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.join("up.log"))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_zhzj"))
-            .arg("up")
-            .args(["--http", "127.0.0.1:0"])
-            .args(extra)
-            .env("ZHZJ_DATA_DIR", data)
-            .env("NO_COLOR", "1")
-            .env_remove("ZHZJ_NATS_URL")
-            .env_remove("ZHZJ_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut args = vec!["up", "--http", "127.0.0.1:0"];
+        args.extend(extra);
+        let child = spawn_logged(data, "up", &args)?;
         let http = wait_for_file(&data.join("http.url"), Duration::from_secs(30)).await?;
         let nats_url = wait_for_file(&data.join("nats.url"), Duration::from_secs(5)).await?;
         Ok(Self {
@@ -164,22 +170,9 @@ pub struct RoleProcess {
 impl RoleProcess {
     /// Starts `zhzj run <role> <args>` with the data dir `data`.
     pub async fn start(data: &Path, role: &str, args: &[&str]) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.join(format!("{role}.log")))?;
-        let child = Command::new(env!("CARGO_BIN_EXE_zhzj"))
-            .args(["run", role])
-            .args(args)
-            .env("ZHZJ_DATA_DIR", data)
-            .env("NO_COLOR", "1")
-            .env_remove("ZHZJ_NATS_URL")
-            .env_remove("ZHZJ_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut run = vec!["run", role];
+        run.extend(args);
+        let child = spawn_logged(data, role, &run)?;
         Ok(Self {
             child,
             role: role.to_owned(),
