@@ -6,9 +6,11 @@
 //! committed files drift from the code.
 
 pub mod commands;
+pub mod dates;
 pub mod envelope;
 pub mod events;
 pub mod ids;
+pub mod names;
 pub mod replies;
 pub mod schemas;
 pub mod subjects;

@@ -17,6 +17,7 @@ use zhzj_deadlines::periods::month_bounds;
 
 use crate::aggregate::Aggregate;
 use crate::validate::{optional_text, required_text};
+use zhzj_proto::dates::DateKind;
 
 /// The ISO week of a date, as `2026-W10`.
 pub fn iso_week(date: NaiveDate) -> String {
@@ -123,7 +124,14 @@ pub fn issue(
     command: &IssueInstruction,
     unit: Option<UnitRef>,
     leader: Option<LeaderRef>,
+    today: NaiveDate,
 ) -> Result<Vec<DomainEvent>, CommandError> {
+    crate::validate::date(
+        "command.feedback_due_on",
+        command.feedback_due_on,
+        DateKind::Ahead,
+        today,
+    )?;
     if unit.is_none() && leader.is_none() {
         return Err(CommandError::invalid(
             "command.unit_id",
@@ -167,15 +175,7 @@ pub fn feedback(
             ),
         ));
     }
-    if command.on > today {
-        return Err(CommandError::invalid(
-            "command.on",
-            format!(
-                "日期 {} 晚于今天 {today} (a date in the future)",
-                command.on
-            ),
-        ));
-    }
+    crate::validate::date("command.on", command.on, DateKind::Happened, today)?;
     Ok(vec![DomainEvent::Campaign(
         CampaignEvent::FeedbackRecorded(InstructionFeedbackRecorded {
             number: command.number,
@@ -214,12 +214,14 @@ pub fn publish(
     published_at: chrono::DateTime<chrono::Utc>,
     as_of_position: u64,
 ) -> Result<Vec<DomainEvent>, CommandError> {
-    let Some((_, next)) = month_bounds(month) else {
+    let Some((first, next)) = month_bounds(month) else {
         return Err(CommandError::invalid(
             "command.month",
             format!("月份须写作 YYYY-MM，收到 `{month}`"),
         ));
     };
+    let published_on = zhzj_store::china_date(published_at);
+    crate::validate::date("command.month", first, DateKind::Happened, published_on)?;
     if zhzj_store::china_date(published_at) < next {
         return Err(CommandError::invalid(
             "command.month",
@@ -278,6 +280,7 @@ pub fn launch(
             format!("季度须写作 YYYY-Qn，收到 `{}`", command.quarter),
         ));
     };
+    crate::validate::date("command.quarter", first, DateKind::Ahead, today)?;
     if today >= next {
         return Err(CommandError::invalid(
             "command.quarter",

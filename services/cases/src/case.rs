@@ -12,6 +12,7 @@ use zhzj_proto::{
 
 use crate::aggregate::Aggregate;
 use crate::validate::{optional_text, required_text};
+use zhzj_proto::dates::DateKind;
 
 /// The id of the `n`th measure of a case (1-based).
 pub fn measure_id(n: u32) -> String {
@@ -216,8 +217,12 @@ pub fn add_measure(
     state: &CaseState,
     command: &AddMeasure,
     responsible_unit: Option<UnitRef>,
+    today: chrono::NaiveDate,
 ) -> Result<Vec<CaseEvent>, CommandError> {
     let description = required_text("command.description", &command.description, 1000)?;
+    if let Some(due_on) = command.due_on {
+        crate::validate::date("command.due_on", due_on, DateKind::Ahead, today)?;
+    }
     Ok(vec![CaseEvent::MeasureAdded(MeasureAdded {
         measure_id: measure_id(state.measures_added + 1),
         description,
@@ -331,18 +336,22 @@ pub fn register(
             ));
         }
         petitioners.push(Petitioner {
-            name: required_text(&field("name"), &p.name, 50)?,
+            name: required_text(
+                &field("name"),
+                &zhzj_proto::names::normalize_name(&p.name),
+                50,
+            )?,
             id_number,
             phone,
             address: optional_text(&field("address"), p.address.as_deref(), 200)?,
         });
     }
-    if command.first_filed_on > today {
-        return Err(CommandError::invalid(
-            "command.first_filed_on",
-            "首次信访日期不能晚于今天 (first filed date is in the future)",
-        ));
-    }
+    crate::validate::date(
+        "command.first_filed_on",
+        command.first_filed_on,
+        DateKind::Happened,
+        today,
+    )?;
     let group_size = command.group_size.unwrap_or(1);
     if group_size == 0 {
         return Err(CommandError::invalid(

@@ -240,13 +240,7 @@ pub fn review(
 }
 
 fn not_after_today(field: &str, date: NaiveDate, today: NaiveDate) -> Result<(), CommandError> {
-    if date > today {
-        return Err(CommandError::invalid(
-            field,
-            format!("日期 {date} 晚于今天 {today} (a date in the future)"),
-        ));
-    }
-    Ok(())
+    crate::validate::date(field, date, zhzj_proto::dates::DateKind::Happened, today)
 }
 
 /// Decides on recording a new petition; a crossed-off case is reopened (回潮).

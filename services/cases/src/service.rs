@@ -432,8 +432,9 @@ impl CasesService {
                     ),
                     None => None,
                 };
+                let today = china_date(self.clock.now());
                 self.execute_on_case(request, c.case_id, |state| {
-                    case::add_measure(state, c, unit.clone())
+                    case::add_measure(state, c, unit.clone(), today)
                 })
                 .await
             }
@@ -545,11 +546,12 @@ impl CasesService {
                     }
                 }
                 let unit = unit.map(|u| u.to_ref());
+                let today = china_date(self.clock.now());
                 self.execute::<MeetingState>(
                     request,
                     &c.meeting_id,
                     Some("command.meeting_id"),
-                    |state| campaign::issue(state, c, unit.clone(), leader.clone()),
+                    |state| campaign::issue(state, c, unit.clone(), leader.clone(), today),
                 )
                 .await
             }

@@ -47,3 +47,14 @@ pub fn check_no_control(field: &str, value: &str) -> Result<(), CommandError> {
     }
     Ok(())
 }
+
+/// A date under the system's one date rule ([`zhzj_proto::dates`]), the error naming `field`.
+pub fn date(
+    field: &str,
+    value: chrono::NaiveDate,
+    kind: zhzj_proto::dates::DateKind,
+    today: chrono::NaiveDate,
+) -> Result<(), CommandError> {
+    zhzj_proto::dates::check(value, kind, today)
+        .map_err(|message| CommandError::invalid(field, format!("{field}：{message}")))
+}

@@ -159,7 +159,9 @@ fn check_rows(table: &Table) -> Result<(), ExportError> {
 /// same data again gives the same bytes.
 pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, ExportError> {
     let mut workbook = Workbook::new();
-    let created = ExcelDateTime::from_timestamp(created.and_utc().timestamp())?;
+    // A time Excel cannot hold (data dated before 1900) is recorded as the start of 1900.
+    let created = ExcelDateTime::from_timestamp(created.and_utc().timestamp())
+        .or_else(|_| ExcelDateTime::from_ymd(1900, 1, 1))?;
     workbook.set_properties(&DocProperties::new().set_creation_datetime(&created));
     let header = Format::new().set_bold().set_align(FormatAlign::Center);
     let date = Format::new().set_num_format("yyyy-mm-dd");
@@ -192,20 +194,32 @@ pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, Expo
                     Cell::Number(x) => {
                         sheet.write_number(r, col, *x)?;
                     }
-                    Cell::Date(day) => {
-                        let day = ExcelDateTime::from_ymd(
-                            u16::try_from(chrono::Datelike::year(day)).unwrap_or(1900),
-                            u8::try_from(chrono::Datelike::month(day)).unwrap_or(1),
-                            u8::try_from(chrono::Datelike::day(day)).unwrap_or(1),
-                        )?;
-                        sheet.write_datetime_with_format(r, col, &day, &date)?;
-                    }
+                    Cell::Date(day) => match excel_date(*day) {
+                        Some(day) => {
+                            sheet.write_datetime_with_format(r, col, &day, &date)?;
+                        }
+                        // Excel has no such date: written as the text a reader would type.
+                        None => {
+                            sheet.write_string(r, col, day.to_string())?;
+                        }
+                    },
                     Cell::Empty => {}
                 }
             }
         }
     }
     Ok(workbook.save_to_buffer()?)
+}
+
+/// `day` as an Excel date, when Excel can hold it (1900-01-01 to 9999-12-31).
+fn excel_date(day: NaiveDate) -> Option<ExcelDateTime> {
+    use chrono::Datelike;
+    let year = u16::try_from(day.year())
+        .ok()
+        .filter(|y| (1900..=9999).contains(y))?;
+    let month = u8::try_from(day.month()).ok()?;
+    let day = u8::try_from(day.day()).ok()?;
+    ExcelDateTime::from_ymd(year, month, day).ok()
 }
 
 /// Writes one table as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
@@ -277,6 +291,27 @@ mod tests {
         assert_eq!(
             due.as_datetime().map(|d| d.date()),
             NaiveDate::from_ymd_opt(2026, 5, 6)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn dates_excel_cannot_hold_are_written_as_text() -> Result<(), Box<dyn std::error::Error>> {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let mut table = sample();
+        table.rows[0][3] = Cell::Date(day(1, 1, 1));
+        table.rows[1][3] = Cell::Date(day(1899, 12, 30));
+        let early = day(1, 1, 1).and_hms_opt(0, 0, 0).unwrap_or_default();
+        let bytes = to_xlsx(&[table], early)?;
+        let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes))?;
+        let range = workbook.worksheet_range("清单")?;
+        assert_eq!(
+            range.get_value((1, 3)),
+            Some(&Data::String("0001-01-01".into()))
+        );
+        assert_eq!(
+            range.get_value((2, 3)),
+            Some(&Data::String("1899-12-30".into()))
         );
         Ok(())
     }

@@ -56,6 +56,17 @@ pub async fn lowest_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
     )
 }
 
+/// The position the event archive has reached: every figure drawn "as of" a position at or below
+/// it is final, since nothing can be appended there any more.
+pub async fn archive_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
+            .bind(zhzj_projector::Projection::Archive.name())
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(position.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+}
+
 impl ProjectionWatch {
     /// Starts following the checkpoints of `store` until `shutdown`.
     pub fn start(store: ReadStore, shutdown: CancellationToken) -> Self {

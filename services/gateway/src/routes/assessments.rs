@@ -82,6 +82,15 @@ async fn run(
     query: &AssessmentQuery,
 ) -> Result<(Assessment, Scheme), ApiError> {
     for_the_city(state, user).await?;
+    let today = state.today();
+    for (field, day) in [("from", query.from), ("to", query.to)] {
+        zhzj_proto::dates::check(day, zhzj_proto::dates::DateKind::Ahead, today).map_err(
+            |message| ApiError::Unprocessable {
+                message,
+                field: Some(field.into()),
+            },
+        )?;
+    }
     if query.to < query.from {
         return Err(ApiError::BadRequest {
             message: "截止日期早于起始日期".into(),
@@ -91,7 +100,18 @@ async fn run(
     let scheme = shipped_scheme(query.scheme.as_deref().unwrap_or("default"))?;
     let level = level(query.level.as_deref())?;
     let position = match query.position {
-        Some(position) => position,
+        Some(position) => {
+            let reached = crate::projections::archive_position(state.store()).await?;
+            if u64::try_from(position).map_or(true, |p| p > reached) {
+                return Err(ApiError::Unprocessable {
+                    message: format!(
+                        "日志位置 {position} 无效：须在 0 与当前位置 {reached} 之间（尚未写入的位置无法计算）"
+                    ),
+                    field: Some("position".into()),
+                });
+            }
+            position
+        }
         None => sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(position) FROM event_archive")
             .fetch_one(state.store().pool())
             .await?

@@ -54,9 +54,13 @@ pub async fn list(
 
 /// The bulletin of `month`: frozen if published, else a draft at the archive's last position.
 async fn draw(state: &AppState, month: &str) -> Result<Bulletin, ApiError> {
-    if zhzj_figures::month_bounds(month).is_none() {
+    let in_range = zhzj_figures::month_bounds(month).is_some_and(|(first, _)| {
+        zhzj_proto::dates::check(first, zhzj_proto::dates::DateKind::Ahead, state.today()).is_ok()
+    });
+    if !in_range {
         return Err(ApiError::not_found(format!(
-            "月份 `{month}` 不存在（应写作 YYYY-MM）"
+            "月份 `{month}` 不存在（应写作 YYYY-MM，{} 以后）",
+            zhzj_proto::dates::EARLIEST.format("%Y-%m")
         )));
     }
     let published =

@@ -451,7 +451,13 @@ pub enum ExportFormat {
 fn export_table(rows: &[ChecklistItem]) -> zhzj_export::Table {
     use zhzj_export::Cell;
     use zhzj_proto::events::{ClaimClass, Satisfaction};
-    let date = |text: &str| text.get(..10).and_then(|d| d.parse::<NaiveDate>().ok());
+    // Instants are stored in UTC; the checklist, its clocks and its file names count days in
+    // China, and so does the export.
+    let china_day = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|at| zhzj_store::china_date(at.to_utc()))
+    };
     let label_of = |value: &Option<String>, label: fn(&str) -> Option<&'static str>| {
         Cell::from(value.as_deref().map(|v| label(v).unwrap_or(v).to_owned()))
     };
@@ -512,13 +518,17 @@ fn export_table(rows: &[ChecklistItem]) -> zhzj_export::Table {
                     Cell::Int(row.repeat_count),
                     Cell::Int(row.relapse_count),
                     label_of(&row.satisfaction, satisfaction_label),
-                    Cell::from(row.next_deadline.as_deref().and_then(date)),
+                    Cell::from(
+                        row.next_deadline
+                            .as_deref()
+                            .and_then(|d| d.parse::<NaiveDate>().ok()),
+                    ),
                     Cell::from(row.next_deadline_label.clone()),
                     row.days_left.map_or(Cell::Empty, Cell::Int),
                     yes_no(row.overdue),
                     yes_no(row.deadline_estimated),
-                    Cell::from(date(&row.registered_at)),
-                    Cell::from(date(&row.last_activity_at)),
+                    Cell::from(china_day(&row.registered_at)),
+                    Cell::from(china_day(&row.last_activity_at)),
                 ]
             })
             .collect(),
