@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
-use zhzj_ledger::{Directory, Existing, Format, LedgerRow, RowError};
-use zhzj_proto::events::{Channel, ListSource, Petitioner};
+use zhzj_ledger::{Directory, Existing, ExistingCase, Format, LedgerRow, RowError};
+use zhzj_proto::events::{CaseRegistered, Channel, ListSource, Petitioner};
 use zhzj_proto::{CommandReply, ErrorKind};
 
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
@@ -65,7 +65,7 @@ pub struct ImportReport {
     pub import_id: String,
     /// Cases added.
     pub added: usize,
-    /// Rows whose case an earlier import of the same ledger added already.
+    /// Cases an earlier import added already, found identical in this ledger.
     pub already_imported: usize,
     /// Whether the read views show every added case yet.
     pub visible: bool,
@@ -144,6 +144,39 @@ async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
                 .insert(row.try_get("id_number")?, number.clone());
         }
     }
+    // What the ledger registered, for the cases an earlier import derived from their numbers:
+    // a later ledger naming one of them is compared with it, row by row and column by column.
+    for row in sqlx::query(
+        "SELECT aggregate_id, CAST(data AS TEXT) AS data FROM event_archive \
+         WHERE event_type = 'CaseRegistered'",
+    )
+    .fetch_all(state.store().pool())
+    .await?
+    {
+        let case_id: String = row.try_get("aggregate_id")?;
+        let Some(number) = numbers_by_case.get(&case_id) else {
+            continue;
+        };
+        if zhzj_ledger::case_id_for(number).to_string() != case_id {
+            continue;
+        }
+        let data: String = row.try_get("data")?;
+        let registered: CaseRegistered = serde_json::from_str(&data).map_err(ApiError::internal)?;
+        existing.cases.insert(
+            number.clone(),
+            ExistingCase {
+                petitioners: registered.petitioners.iter().map(Into::into).collect(),
+                matter: registered.matter,
+                category: registered.category,
+                district_id: registered.district.id,
+                town_id: registered.town.map(|t| t.id),
+                channel: registered.channel,
+                first_filed_on: registered.first_filed_on,
+                list_source: registered.list_source,
+                group_size: registered.group_size,
+            },
+        );
+    }
     if !has(user, "admin") {
         let units = match &user.unit_id {
             Some(unit) => subtree(state, unit).await?,
@@ -187,7 +220,7 @@ pub async fn import_xlsx(
     import(&state, &user, correlation, &body, Format::Xlsx).await
 }
 
-/// `POST /api/v1/ledger/import.csv` (UTF-8 CSV as the body).
+/// `POST /api/v1/ledger/import.csv` (CSV in UTF-8 or GBK/GB18030 as the body).
 pub async fn import_csv(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -325,12 +358,12 @@ async fn export_rows(
         };
         let data: String = row.try_get("data")?;
         let data: Value = serde_json::from_str(&data).map_err(ApiError::internal)?;
-        let petitioner: Petitioner =
-            serde_json::from_value(data["petitioners"][0].clone()).map_err(ApiError::internal)?;
+        let petitioners: Vec<Petitioner> =
+            serde_json::from_value(data["petitioners"].clone()).map_err(ApiError::internal)?;
         let text = |key: &str| data[key].as_str().map(str::to_owned);
         rows.push(LedgerRow {
             case_number: text("case_number").unwrap_or_default(),
-            petitioner,
+            petitioners,
             matter: text("matter").unwrap_or_default(),
             category: text("category").unwrap_or_default(),
             district: data["district"]["name"]
