@@ -4,6 +4,7 @@
 
 pub mod accounts;
 mod commands;
+pub mod directory_file;
 mod error;
 mod extract;
 pub mod openapi;

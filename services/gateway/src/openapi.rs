@@ -70,11 +70,20 @@ struct Operation<'a> {
     writes: bool,
 }
 
-const AUTH_ERRORS: &[(&str, &str)] = &[("401", "未登录或登录已失效")];
+const AUTH_ERRORS: &[(&str, &str)] = &[
+    ("401", "未登录或登录已失效"),
+    ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
+];
 const READ_ERRORS: &[(&str, &str)] = &[
     ("400", "查询参数有误"),
     ("401", "未登录或登录已失效"),
+    ("403", "本角色或本单位无权查看"),
     ("404", "不存在"),
+    (
+        "422",
+        "查询参数不符合规则（日期范围、日志位置等）；field 指出参数",
+    ),
+    ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
 ];
 const WRITE_ERRORS: &[(&str, &str)] = &[
     ("400", "请求体不是有效的 JSON"),
@@ -189,7 +198,9 @@ fn build() -> Value {
                 error_statuses: &[
                     ("400", "请求有误"),
                     ("401", "用户名或密码错误"),
+                    ("413", "请求体过大"),
                     ("422", "缺少字段"),
+                    ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
                 ],
                 writes: false,
             },
@@ -390,7 +401,8 @@ fn build() -> Value {
         {"name": "to", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}},
         {"name": "scheme", "in": "query", "required": false, "schema": {"type": "string", "enum": ["default", "dachuan"]}},
         {"name": "level", "in": "query", "required": false, "schema": {"type": "string", "enum": ["district", "town", "department"]}},
-        {"name": "position", "in": "query", "required": false, "schema": {"type": "integer"}},
+        {"name": "position", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0},
+         "description": "日志位置，不超过当前位置；缺省为当前位置"},
     ]);
     let mut assessment = operation(
         Operation {
@@ -846,6 +858,70 @@ fn build() -> Value {
             &error,
         ),
     );
+    add(
+        "/api/v1/org/file",
+        "get",
+        operation(
+            Operation {
+                id: "getDirectoryFile",
+                summary: "组织架构文件（zhzj org export 所写；可导入另一实例）",
+                request: None,
+                ok_status: "200",
+                ok: responses.of::<crate::directory_file::DirectoryFile>(),
+                error_statuses: AUTH_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let mut import = operation(
+        Operation {
+            id: "importDirectory",
+            summary: "导入组织架构文件：整体校验通过才写入；已有的相同条目跳过（限系统管理员）",
+            request: Some(requests.of::<crate::directory_file::DirectoryFile>()),
+            ok_status: "200",
+            ok: responses.of::<crate::routes::DirectoryImportReport>(),
+            error_statuses: WRITE_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    import["responses"]["422"] = json!({
+        "description": "文件有问题（逐条列出），未写入任何内容；或内容不符合规则",
+        "content": json_content(responses.of::<crate::routes::DirectoryImportRefused>()),
+    });
+    add("/api/v1/org/import", "post", import);
+    for (path, id, summary, request) in [
+        (
+            "/api/v1/org/units",
+            "addUnit",
+            "新增单位（区、镇街、职能部门；限系统管理员）",
+            requests.of::<zhzj_proto::commands::AddUnit>(),
+        ),
+        (
+            "/api/v1/org/leaders",
+            "addLeader",
+            "新增包案领导（限系统管理员）",
+            requests.of::<zhzj_proto::commands::AddLeader>(),
+        ),
+    ] {
+        add(
+            path,
+            "post",
+            operation(
+                Operation {
+                    id,
+                    summary,
+                    request: Some(request),
+                    ok_status: "201",
+                    ok: write.clone(),
+                    error_statuses: WRITE_ERRORS,
+                    writes: true,
+                },
+                &error,
+            ),
+        );
+    }
     if let Some(parameters) = paths
         .get_mut("/api/v1/cases")
         .and_then(|p| p["post"]["parameters"].as_array_mut())

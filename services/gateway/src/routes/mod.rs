@@ -41,7 +41,7 @@ pub use leaders::LeadersView;
 pub(crate) use ledger::MAX_LEDGER_BYTES;
 pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
-pub use org::OrgView;
+pub use org::{DirectoryImportRefused, DirectoryImportReport, OrgView};
 pub use pushes::{LaunchPushBody, PushListItem};
 pub(crate) use session::session_cookie;
 pub use session::{LoginRequest, SessionReply};
@@ -116,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         .route("/assessments/export.xlsx", get(assessments::export_xlsx))
         .route("/assessments/export.csv", get(assessments::export_csv))
         .route("/org", get(org::show))
+        .route("/org/file", get(org::file))
+        .route("/org/import", post(org::import))
+        .route("/org/units", post(org::add_unit))
+        .route("/org/leaders", post(org::add_leader))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);
     Router::new()
