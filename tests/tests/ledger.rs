@@ -212,3 +212,157 @@ async fn a_ledger_imports_once_and_round_trips() -> anyhow::Result<()> {
     other.stop().await?;
     app.stop().await
 }
+
+/// What a clerk's Excel or WPS saves: the title row (often merged across the columns) and a
+/// blank row above the header, and the CSV in GBK.
+fn clerks_file(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut text = String::from("思明区信访积案台账,,,,,,,,,,,,,,\r\n,,,,,,,,,,,,,,\r\n");
+    text.push_str(&csv(rows).replace('\u{feff}', ""));
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(&text);
+    assert!(!unmappable, "the test ledger is GBK-encodable");
+    bytes.into_owned()
+}
+
+async fn upload_bytes(app: &TestApp, token: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
+    let response = app
+        .http
+        .post(app.api("/ledger/import.csv"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// `(row, column)` of every problem a refused import reports.
+fn problems(report: &Value) -> Vec<(u64, String)> {
+    report["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    (
+                        e["row"].as_u64().unwrap_or(0),
+                        e["column"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn what_clerks_really_upload_is_read_and_every_petitioner_kept() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    // Case 1 has two petitioners (two rows, the second leaving the case columns blank), and a
+    // name typed with a full-width space.
+    let mut second = vec![String::new(); 15];
+    second[0] = "TZ-00001".into();
+    second[1] = "庄　辉珠".into();
+    second[2] = synthetic_id_number(901);
+    let rows = vec![row(1), second, row(2)];
+
+    // With real errors in it, they are reported at their real rows (the title rows count).
+    let mut wrong = row(3);
+    wrong[9] = "飞鸽".into();
+    let mut bad_rows = rows.clone();
+    bad_rows.push(wrong);
+    let (status, report) = upload_bytes(&app, &city, clerks_file(&bad_rows)).await?;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(problems(&report), [(7, "信访渠道".to_owned())], "{report}");
+
+    let (status, report) = upload_bytes(&app, &city, clerks_file(&rows)).await?;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["added"], 2, "two cases, not three rows: {report}");
+    let case_id = zhzj_ledger_case_id(&app, &city, "TZ-00001").await?;
+    let case = app
+        .get(&city, &format!("/cases/{case_id}?reveal=personal"))
+        .await?;
+    let names: Vec<&str> = case.json["petitioners"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["信访人1", "庄辉珠"], "{}", case.json);
+    let found = app
+        .get(
+            &city,
+            "/cases/duplicates?name=庄辉珠&town=xm-siming-zhonghua&category=征地拆迁",
+        )
+        .await?;
+    assert_eq!(found.json[0]["case_id"], case_id.as_str(), "{found:?}");
+
+    // The export writes one row per petitioner; another instance imports both.
+    let exported = String::from_utf8(app.download(&city, "/ledger/export.csv").await?)?;
+    assert_eq!(exported.matches("TZ-00001,").count(), 2, "{exported}");
+    let other = spawn_app(DbKind::Sqlite).await?;
+    let other_city = other.login("xietiao").await?;
+    let (status, report) =
+        upload(&other, &other_city, "/ledger/import.csv", exported.clone()).await?;
+    assert_eq!(
+        (status, report["added"].clone()),
+        (200, json!(2)),
+        "{report}"
+    );
+    let again = String::from_utf8(other.download(&other_city, "/ledger/export.csv").await?)?;
+    let lines = |text: &str| text.lines().map(str::to_owned).collect::<BTreeSet<_>>();
+    assert_eq!(lines(&again), lines(&exported));
+    other.stop().await?;
+
+    // A later ledger re-using a case number with other contents is refused, cell by cell, and
+    // the case keeps its data.
+    let mut reused = row(2);
+    reused[1] = "另一个人".into();
+    reused[2] = "110105194912310021".into(); // a wrong check digit
+    reused[5] = "另一件事".into();
+    reused[8] = "不存在街道".into();
+    reused[10] = "2099-01-01".into();
+    reused[13] = "无此人".into();
+    let before = app.log_position().await?;
+    let (status, report) = upload(&app, &city, "/ledger/import.csv", csv(&[reused])).await?;
+    assert_eq!(status, 422, "{report}");
+    let columns: BTreeSet<String> = problems(&report).into_iter().map(|(_, c)| c).collect();
+    for column in ["身份证号", "诉求", "镇街", "首次信访日期", "包案领导"] {
+        assert!(columns.contains(column), "{column}: {report}");
+    }
+    // Another person under the number: named by row and column, the stored name not shown.
+    let mut renamed = row(2);
+    renamed[1] = "另一个人".into();
+    renamed[2] = synthetic_id_number(777);
+    let (status, report) = upload(&app, &city, "/ledger/import.csv", csv(&[renamed])).await?;
+    assert_eq!(status, 422, "{report}");
+    assert!(
+        problems(&report).contains(&(2, "信访人姓名".to_owned())),
+        "{report}"
+    );
+    assert!(!report.to_string().contains("信访人2"), "{report}");
+    assert_eq!(app.log_position().await?, before, "nothing written");
+    let kept = app.get(&city, "/checklist?q=TZ-00002").await?.json;
+    assert_eq!(kept["rows"][0]["matter"], "要求解决安置补偿问题（第2件）");
+
+    // A file no encoding reads is refused in Chinese only.
+    let (status, report) = upload_bytes(&app, &city, vec![0xff, 0xfe, 0x00, 0x81, 0x30]).await?;
+    assert_eq!(status, 422, "{report}");
+    let message = report["errors"][0]["message"].as_str().unwrap_or_default();
+    // Format names (CSV, GBK, XLSX) are fine; English parser text is not.
+    let english = message
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|word| word.len() > 4);
+    assert!(message.contains("无法读取") && !english, "{report}");
+    app.stop().await
+}
+
+/// The id of the case with `number`, from the checklist.
+async fn zhzj_ledger_case_id(app: &TestApp, token: &str, number: &str) -> anyhow::Result<String> {
+    let listing = app
+        .get(token, &format!("/checklist?q={number}"))
+        .await?
+        .json;
+    listing["rows"][0]["case_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no case {number}: {listing}"))
+}

@@ -307,3 +307,32 @@ async fn every_status_the_router_answers_is_documented_for_every_role() -> anyho
     }
     app.stop().await
 }
+
+#[tokio::test]
+async fn names_are_stored_and_compared_in_one_normal_form() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let mut body = registration_json(1);
+    body["petitioners"][0]["name"] = json!("庄　辉珠");
+    let case_id = register(&app, &token, &body).await?;
+    let shown = app
+        .get(&token, &format!("/cases/{case_id}?reveal=personal"))
+        .await?;
+    assert_eq!(shown.json["petitioners"][0]["name"], "庄辉珠", "{shown:?}");
+    for asked in ["庄辉珠", "庄 辉珠", "庄　辉珠"] {
+        let found = app
+            .get(
+                &token,
+                &format!(
+                    "/cases/duplicates?name={asked}&town=xm-siming-zhonghua&category=征地拆迁"
+                ),
+            )
+            .await?;
+        assert_eq!(
+            found.json[0]["case_id"],
+            case_id.as_str(),
+            "{asked}: {found:?}"
+        );
+    }
+    app.stop().await
+}

@@ -68,7 +68,12 @@ pub async fn find(
             (&query.name, &query.town, &query.category)
     {
         let first = binds.len() + 1;
-        binds.extend([name.clone(), town.clone(), category.clone()]);
+        // Names are stored in their normal form; "庄　辉珠" asks for "庄辉珠".
+        binds.extend([
+            zhzj_proto::names::normalize_name(name),
+            town.clone(),
+            category.clone(),
+        ]);
         matches.push(format!(
             "(p.name = ${first} AND p.town_id = ${} AND p.category = ${})",
             first + 1,
