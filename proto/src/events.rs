@@ -101,6 +101,21 @@ pub enum UnitKind {
     Department,
 }
 
+impl UnitKind {
+    /// Every value, top down.
+    pub const ALL: [Self; 4] = [Self::City, Self::District, Self::Town, Self::Department];
+
+    /// Its name in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::City => "市",
+            Self::District => "区",
+            Self::Town => "镇街",
+            Self::Department => "职能部门",
+        }
+    }
+}
+
 /// The level a leader belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +126,20 @@ pub enum LeaderLevel {
     District,
     /// 镇街级
     Town,
+}
+
+impl LeaderLevel {
+    /// Every value, top down.
+    pub const ALL: [Self; 3] = [Self::City, Self::District, Self::Town];
+
+    /// Its name in the interface.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::City => "市级",
+            Self::District => "区级",
+            Self::Town => "镇街级",
+        }
+    }
 }
 
 /// 登记、列入清单: a backlog case is registered and put on the checklist.

@@ -655,6 +655,7 @@ pub fn test_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
 
 /// The accounts [`spawn_app`] creates: `(username, role, unit, leader)`.
 pub const TEST_ACCOUNTS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("guanli", "admin", Some("xm"), None),
     ("xietiao", "coordinator", Some("xm"), None),
     ("zhonghua", "coordinator", Some("xm-siming-zhonghua"), None),
     ("shenhe-qu", "reviewer", Some("xm-siming"), None),

@@ -336,3 +336,114 @@ async fn names_are_stored_and_compared_in_one_normal_form() -> anyhow::Result<()
     }
     app.stop().await
 }
+
+#[tokio::test]
+async fn the_directory_moves_between_instances_and_grows_on_its_page() -> anyhow::Result<()> {
+    let first = spawn_app(DbKind::Sqlite).await?;
+    let admin = first.login("guanli").await?;
+    // The administrator adds a town and its leader through the API the page uses.
+    let town = json!({"unit_id": "xm-siming-lujiang", "parent_id": "xm-siming",
+                      "name": "鹭江街道", "kind": "town"});
+    let added = first.post(&admin, "/org/units", &town).await?;
+    assert_eq!(added.status, 201, "{added:?}");
+    let leader = json!({"leader_id": "ldr-lujiang-1", "unit_id": "xm-siming-lujiang",
+                        "name": "陈晓东", "title": "街道党工委书记", "level": "town"});
+    assert_eq!(
+        first.post(&admin, "/org/leaders", &leader).await?.status,
+        201
+    );
+    let coordinator = first.login("xietiao").await?;
+    let refused = first
+        .expect(
+            &coordinator,
+            "/org/units",
+            json!({"unit_id": "xm-x", "parent_id": "xm", "name": "某区", "kind": "district"}),
+            403,
+        )
+        .await?;
+    assert_eq!(refused["error"]["code"], "forbidden");
+
+    let file = first.get(&admin, "/org/file").await?;
+    assert_eq!(file.status, 200);
+    let units = file.json["units"].as_array().context("units")?;
+    let position = |id: &str| units.iter().position(|u| u["unit_id"] == id);
+    assert!(position("xm") < position("xm-siming"), "parents first");
+    assert!(position("xm-siming") < position("xm-siming-lujiang"));
+
+    // Another instance with an empty directory takes the file whole, and again adds nothing.
+    let second = spawn_app(DbKind::Sqlite).await?;
+    let second_admin = second.login("guanli").await?;
+    let imported = second
+        .post(&second_admin, "/org/import", &file.json)
+        .await?;
+    assert_eq!(imported.status, 200, "{imported:?}");
+    assert_eq!(
+        imported.json["added"], 2,
+        "the seeded directory is already there"
+    );
+    let again = second
+        .post(&second_admin, "/org/import", &file.json)
+        .await?;
+    assert_eq!(again.json["added"], 0, "{again:?}");
+    assert_eq!(
+        second.get(&second_admin, "/org/file").await?.json,
+        file.json
+    );
+
+    // A file with one wrong entry writes nothing and names every problem.
+    let mut bad = file.json.clone();
+    bad["units"].as_array_mut().context("units")?.push(
+        json!({"unit_id": "xm-new", "parent_id": "xm-nowhere", "name": "新区", "kind": "district"}),
+    );
+    bad["units"].as_array_mut().context("units")?.push(
+        json!({"unit_id": "xm-ok", "parent_id": "xm", "name": "翔安新区", "kind": "district"}),
+    );
+    bad["leaders"][0]["name"] = json!("改了名字");
+    let before = second.log_position().await?;
+    let refused = second.post(&second_admin, "/org/import", &bad).await?;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert_eq!(refused.json["problems"].as_array().map(Vec::len), Some(2));
+    assert_eq!(second.log_position().await?, before, "nothing written");
+
+    // The page lists the directory; the administrator's form adds to it.
+    let cookie = format!("zhzj_session={admin}");
+    let page = |app: &TestApp| {
+        app.http
+            .get(format!("{}/org", app.base))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    let html = page(&first).await?.text().await?;
+    assert!(
+        html.contains("鹭江街道") && html.contains("陈晓东"),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the form's token")?
+        .to_owned();
+    let posted = first
+        .http
+        .post(format!("{}/org/units", first.base))
+        .header("cookie", cookie.clone())
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("parent_id", "xm-siming"),
+            ("kind", "town"),
+            ("name", "筼筜街道"),
+            ("unit_id", "xm-siming-yundang"),
+        ])
+        .send()
+        .await?;
+    // Redirected back to the page, which lists the new town.
+    assert_eq!(
+        (posted.status().as_u16(), posted.url().path()),
+        (200, "/org")
+    );
+    let after = posted.text().await?;
+    assert!(after.contains("筼筜街道"), "{after}");
+    second.stop().await?;
+    first.stop().await
+}

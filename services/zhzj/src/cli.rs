@@ -51,6 +51,9 @@ pub enum Commands {
     Import(LedgerArgs),
     /// Export the ledger (.xlsx or .csv, in the import template) from the running system.
     Export(LedgerArgs),
+    /// Move the org directory (units and leaders) between instances as a TOML or JSON file.
+    #[command(subcommand)]
+    Org(OrgAction),
     /// Run the year-end assessment (年考核) of a period from the read store.
     Assess(AssessArgs),
     /// Run a benchmark (see BENCHMARKS.md).
@@ -139,7 +142,7 @@ pub struct AssessArgs {
 /// `zhzj import` / `zhzj export`.
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
-    /// The ledger file: `.xlsx` or `.csv`.
+    /// The file: `.xlsx` or `.csv` for a ledger, `.toml` or `.json` for a directory.
     pub file: PathBuf,
     /// The account to act as (the import is checked against its scope).
     #[arg(long, env = "ZHZJ_USERNAME")]
@@ -153,6 +156,16 @@ pub struct LedgerArgs {
     /// Where `zhzj up` keeps its data.
     #[arg(long, env = "ZHZJ_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+}
+
+/// `zhzj org …`: the directory through the running system, as an administrator.
+#[derive(Debug, Subcommand)]
+pub enum OrgAction {
+    /// Write the whole directory to a `.toml` or `.json` file, parents before children.
+    Export(LedgerArgs),
+    /// Add the units and leaders of a `.toml` or `.json` directory file: checked whole first
+    /// (nothing is written if any entry is wrong); entries already present are skipped.
+    Import(LedgerArgs),
 }
 
 /// `zhzj user …`.

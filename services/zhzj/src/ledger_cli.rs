@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::cli::LedgerArgs;
 
 /// The gateway's URL: given, or the one `zhzj up` wrote under the data dir.
-fn base_url(args: &LedgerArgs) -> anyhow::Result<String> {
+pub(crate) fn base_url(args: &LedgerArgs) -> anyhow::Result<String> {
     if let Some(url) = &args.url {
         return Ok(url.trim_end_matches('/').to_owned());
     }
@@ -37,7 +37,11 @@ fn extension(path: &Path) -> anyhow::Result<&'static str> {
     }
 }
 
-async fn login(client: &reqwest::Client, base: &str, args: &LedgerArgs) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    args: &LedgerArgs,
+) -> anyhow::Result<String> {
     let response = client
         .post(format!("{base}/api/v1/session"))
         .json(&serde_json::json!({"username": args.username, "password": args.password}))

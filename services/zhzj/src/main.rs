@@ -11,6 +11,7 @@ mod demo;
 mod demo_loader;
 mod ledger_cli;
 mod local_nats;
+mod org_cli;
 mod roles;
 
 use std::sync::OnceLock;
@@ -99,6 +100,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Command(args) => return roles::send_command(args).await,
         Commands::Import(args) => return ledger_cli::import(args).await,
         Commands::Export(args) => return ledger_cli::export(args).await,
+        Commands::Org(cli::OrgAction::Export(args)) => return org_cli::export(args).await,
+        Commands::Org(cli::OrgAction::Import(args)) => return org_cli::import(args).await,
         Commands::Assess(args) => assess_cli::assess(args).await?,
         Commands::Checklist(options) => roles::print_checklist(options).await?,
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,

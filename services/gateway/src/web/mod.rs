@@ -10,6 +10,7 @@ mod charts;
 mod checklist_page;
 mod forms;
 mod import_page;
+mod org_page;
 mod reports;
 mod view;
 
@@ -55,6 +56,9 @@ pub fn routes() -> Router<AppState> {
         .route("/pushes", get(reports::pushes))
         .route("/pushes/{quarter}", get(reports::push))
         .route("/assessments", get(reports::assessment))
+        .route("/org", get(org_page::show))
+        .route("/org/units", post(org_page::add_unit))
+        .route("/org/leaders", post(org_page::add_leader))
         .route(
             "/import",
             get(import_page::show).post(import_page::upload).layer(

@@ -55,7 +55,7 @@ async fn case_numbers(
 /// A page's form sent to an API write handler: the CSRF token checked, the fields turned into the
 /// handler's body, the handler run. Done goes on to `back`; a refusal is its message, for the page
 /// to show.
-async fn submit<T, Sent>(
+pub(super) async fn submit<T, Sent>(
     session: &WebSession,
     form: &FormData,
     fields: &[Field],
@@ -77,7 +77,7 @@ where
     })
 }
 
-fn context(session: &WebSession) -> WriteContext {
+pub(super) fn context(session: &WebSession) -> WriteContext {
     WriteContext::new(
         session.state.clone(),
         session.user.clone(),

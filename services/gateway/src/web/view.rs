@@ -27,7 +27,7 @@ pub struct Layout {
 }
 
 /// The menu: key, address, label.
-const MENU: [(&str, &str, &str); 7] = [
+const MENU: [(&str, &str, &str); 8] = [
     ("checklist", "/checklist", "清单"),
     ("leaders", "/leaders", "包案领导"),
     ("meetings", "/meetings", "周调度"),
@@ -35,6 +35,7 @@ const MENU: [(&str, &str, &str); 7] = [
     ("pushes", "/pushes", "季攻坚"),
     ("assessments", "/assessments", "年考核"),
     ("import", "/import", "导入"),
+    ("org", "/org", "组织架构"),
 ];
 
 impl Layout {
