@@ -447,3 +447,23 @@ async fn the_directory_moves_between_instances_and_grows_on_its_page() -> anyhow
     second.stop().await?;
     first.stop().await
 }
+
+#[tokio::test]
+async fn those_who_may_not_register_learn_nothing_of_duplicates() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    register(&app, &city, &registration_json(1)).await?;
+    for user in ["chakan", "shenhe-shi"] {
+        let token = app.login(user).await?;
+        let refused = app
+            .expect(
+                &token,
+                "/cases?check_duplicates=true",
+                registration_json(1),
+                403,
+            )
+            .await?;
+        assert!(refused.get("duplicates").is_none(), "{user}: {refused}");
+    }
+    app.stop().await
+}

@@ -106,6 +106,18 @@ pub async fn register(
     context: WriteContext,
     JsonBody(body): JsonBody<RegisterCase>,
 ) -> Result<Response, ApiError> {
+    // Only those who may register are told about possible duplicates: anyone else is refused
+    // before any existing case is looked at (the service decides the scope on the write).
+    let may_register = context
+        .user
+        .roles
+        .iter()
+        .any(|r| r == "admin" || r == "coordinator");
+    if !may_register {
+        return Err(ApiError::Forbidden(
+            "只有专班协调员可以登记案件 (coordinators only)".into(),
+        ));
+    }
     if options.check_duplicates == Some(true) {
         let mut candidates = Vec::new();
         for petitioner in &body.petitioners {
