@@ -99,6 +99,22 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         crossed > 20 && relapsed > 0 && classified > 150,
         "crossed off {crossed}, relapsed {relapsed}, classified {classified}"
     );
+    // A working bureau's board: most cases run a statutory clock, a few of the open ones are
+    // overdue, and some claims wait for review.
+    let open = rows.len() - crossed;
+    let overdue = rows.iter().filter(|r| r["overdue"] == true).count();
+    let running = rows
+        .iter()
+        .filter(|r| !r["next_deadline"].is_null())
+        .count();
+    let reviewing = rows
+        .iter()
+        .filter(|r| r["status"] == "under_review")
+        .count();
+    assert!(
+        overdue > 0 && overdue * 4 <= open && running * 2 >= rows.len() && reviewing > 0,
+        "overdue {overdue} of {open} open, {running} clocks running, {reviewing} under review"
+    );
     let leaders = get(&up, &token, "/leaders").await?;
     let active = leaders["leaders"].as_array().map_or(0, |l| {
         l.iter()
@@ -106,8 +122,8 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
             .count()
     });
     assert!(active > 20, "leaders with logged work: {active}");
-    // The campaign rhythm: three weekly meetings of 思明区 with their agendas, published
-    // bulletins, this quarter's push.
+    // The campaign rhythm: three weekly meetings of 思明区 with their agendas, the published
+    // bulletins of the last two complete months, this quarter's push.
     let meetings = get(&up, &token, "/meetings").await?;
     assert_eq!(meetings.as_array().map(Vec::len), Some(3), "{meetings}");
     let latest = meetings[0]["meeting_id"].as_str().unwrap_or("");
@@ -124,6 +140,7 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         "instructions of earlier meetings: {agenda}"
     );
     let bulletins = get(&up, &token, "/bulletins").await?;
+    assert_eq!(bulletins.as_array().map(Vec::len), Some(2), "{bulletins}");
     let month = bulletins[0]["month"].as_str().unwrap_or("");
     let bulletin = get(&up, &token, &format!("/bulletins/{month}")).await?;
     assert_eq!(
@@ -145,7 +162,17 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
     .await?;
     assert!(ok, "{out}");
     let exported = std::fs::read_to_string(&ledger)?;
-    assert_eq!(exported.lines().count(), 301, "a header and the 300 cases");
+    // A header and a row per petitioner (the case number first): the 300 cases, some on two rows.
+    let numbers: std::collections::HashSet<&str> = exported
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .collect();
+    assert_eq!(numbers.len(), 300, "{}", exported.lines().count());
+    assert!(
+        exported.lines().count() > 301,
+        "some cases have two petitioners"
+    );
     let (ok, out) = zhzj(
         data,
         &[&["import", ledger_path.as_str()][..], &as_city[..]].concat(),
@@ -156,6 +183,47 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         out.contains("疑似重复") && out.contains("第 301 行"),
         "{out}"
     );
+    // The directory from the command line: exported as TOML, it imports into the same system
+    // adding nothing; a file with an entry that differs is refused whole.
+    let directory = data.join("组织架构.toml");
+    let directory_path = directory.to_string_lossy().into_owned();
+    let as_admin = ["--username", "admin", "--password", DEMO_PASSWORD];
+    let (ok, out) = zhzj(
+        data,
+        &[
+            &["org", "export", directory_path.as_str()][..],
+            &as_admin[..],
+        ]
+        .concat(),
+    )
+    .await?;
+    assert!(ok && out.contains("已导出组织架构"), "{out}");
+    let file = std::fs::read_to_string(&directory)?;
+    assert!(
+        file.contains("[[units]]") && file.contains("思明区"),
+        "{file}"
+    );
+    let (ok, out) = zhzj(
+        data,
+        &[
+            &["org", "import", directory_path.as_str()][..],
+            &as_admin[..],
+        ]
+        .concat(),
+    )
+    .await?;
+    assert!(ok && out.contains("新增 0 项"), "{out}");
+    std::fs::write(&directory, file.replacen("思明区", "思明新区", 1))?;
+    let (ok, out) = zhzj(
+        data,
+        &[
+            &["org", "import", directory_path.as_str()][..],
+            &as_admin[..],
+        ]
+        .concat(),
+    )
+    .await?;
+    assert!(!ok && out.contains("已存在"), "{out}");
     // The assessment from the command line: six districts ranked, and the workbook.
     let workbook = data.join("考核.xlsx");
     let workbook_path = workbook.to_string_lossy().into_owned();
