@@ -2,6 +2,7 @@
 # Runs every test of zhzj. On a fresh Debian machine it first installs what the tests need
 # (Rust, nats-server, PostgreSQL, a current nats-server release, Chromium with chromedriver for
 # the browser tests) and starts PostgreSQL when it is not running. The tests start their own nats-server processes on free ports.
+# A full run ends with a bounded Schemathesis run over the API (deploy/fuzz-api.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
@@ -20,4 +21,13 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 # One closing line over every test binary (cargo's own last line is its doc-test run).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
+# Then, on a full run, clients no one here wrote: Schemathesis over the OpenAPI document as five
+# users against `zhzj up --demo` (the binary the tests just built), with a bounded budget: no
+# 5xx, no status the document does not list, no answer off its schema (ZHZJ_FUZZ=0 skips it).
+if [ "$#" -eq 0 ] && [ "${ZHZJ_FUZZ:-1}" != 0 ]; then
+    fuzz=0
+    FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-10} deploy/fuzz-api.sh target/debug/zhzj || fuzz=$?
+    echo "== API fuzzing (deploy/fuzz-api.sh): $([ "$fuzz" = 0 ] && echo passed || echo "FAILED ($fuzz)")"
+    [ "$status" != 0 ] || status=$fuzz
+fi
 exit "$status"

@@ -502,8 +502,8 @@ fn build() -> Value {
             "content": {media: {"schema": {"type": "string", "format": "binary"}}}
         });
         import["responses"]["422"] = json!({
-            "description": "台账有问题，未导入任何案件",
-            "content": {"application/json": {"schema": responses.of::<ImportRefused>()}}
+            "description": "台账有问题，未导入任何案件（逐行逐列列出）；或命令被拒绝",
+            "content": json_content(json!({"anyOf": [responses.of::<ImportRefused>(), error.clone()]})),
         });
         add(path, "post", import);
     }
@@ -887,8 +887,11 @@ fn build() -> Value {
         &error,
     );
     import["responses"]["422"] = json!({
-        "description": "文件有问题（逐条列出），未写入任何内容；或内容不符合规则",
-        "content": json_content(responses.of::<crate::routes::DirectoryImportRefused>()),
+        "description": "文件有问题（逐条列出），未写入任何内容；或请求体不是组织架构文件",
+        "content": json_content(json!({"anyOf": [
+            responses.of::<crate::routes::DirectoryImportRefused>(),
+            error.clone(),
+        ]})),
     });
     add("/api/v1/org/import", "post", import);
     for (path, id, summary, request) in [
