@@ -50,7 +50,7 @@ async fn upload(
     app: &TestApp,
     token: &str,
     path: &str,
-    body: String,
+    body: impl Into<reqwest::Body>,
 ) -> anyhow::Result<(u16, Value)> {
     let response = app
         .http
@@ -62,6 +62,26 @@ async fn upload(
         .await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// Imports an exported ledger into a fresh system, which adds `cases` and exports the same rows.
+async fn imports_elsewhere_unchanged(exported: &str, cases: u64) -> anyhow::Result<()> {
+    let other = spawn_app(DbKind::Sqlite).await?;
+    let city = other.login("xietiao").await?;
+    let (status, report) = upload(&other, &city, "/ledger/import.csv", exported.to_owned()).await?;
+    assert_eq!(
+        (status, report["added"].clone()),
+        (200, json!(cases)),
+        "{report}"
+    );
+    let again = String::from_utf8(other.download(&city, "/ledger/export.csv").await?)?;
+    let lines = |text: &str| text.lines().map(str::to_owned).collect::<BTreeSet<_>>();
+    assert_eq!(
+        lines(&again),
+        lines(exported),
+        "export → import → export reproduces the cases"
+    );
+    other.stop().await
 }
 
 #[tokio::test]
@@ -137,7 +157,7 @@ async fn a_ledger_with_planted_errors_reports_exactly_them() -> anyhow::Result<(
         &app,
         &city,
         "/ledger/import.csv",
-        "案件编号,诉求\r\nX,Y\r\n".into(),
+        "案件编号,诉求\r\nX,Y\r\n",
     )
     .await?;
     assert_eq!(status, 422);
@@ -192,24 +212,8 @@ async fn a_ledger_imports_once_and_round_trips() -> anyhow::Result<()> {
         .fetch_one(app.projecting.store.pool())
         .await?;
     assert_eq!(reads, 300, "every exported case is a logged read");
-    let other = spawn_app(DbKind::Sqlite).await?;
-    let other_city = other.login("xietiao").await?;
-    let (status, report) =
-        upload(&other, &other_city, "/ledger/import.csv", exported.clone()).await?;
-    assert_eq!(
-        (status, report["added"].clone()),
-        (200, json!(300)),
-        "{report}"
-    );
-    let again = String::from_utf8(other.download(&other_city, "/ledger/export.csv").await?)?;
-    let lines = |text: &str| text.lines().map(str::to_owned).collect::<BTreeSet<_>>();
-    assert_eq!(
-        lines(&again),
-        lines(&exported),
-        "export → import → export reproduces the cases"
-    );
+    imports_elsewhere_unchanged(&exported, 300).await?;
     assert!(exported.contains("TZ-00012,信访人12,"), "{exported}");
-    other.stop().await?;
     app.stop().await
 }
 
@@ -221,19 +225,6 @@ fn clerks_file(rows: &[Vec<String>]) -> Vec<u8> {
     let (bytes, _, unmappable) = encoding_rs::GBK.encode(&text);
     assert!(!unmappable, "the test ledger is GBK-encodable");
     bytes.into_owned()
-}
-
-async fn upload_bytes(app: &TestApp, token: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
-    let response = app
-        .http
-        .post(app.api("/ledger/import.csv"))
-        .bearer_auth(token)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
 /// `(row, column)` of every problem a refused import reports.
@@ -271,11 +262,12 @@ async fn what_clerks_really_upload_is_read_and_every_petitioner_kept() -> anyhow
     wrong[9] = "飞鸽".into();
     let mut bad_rows = rows.clone();
     bad_rows.push(wrong);
-    let (status, report) = upload_bytes(&app, &city, clerks_file(&bad_rows)).await?;
+    let (status, report) =
+        upload(&app, &city, "/ledger/import.csv", clerks_file(&bad_rows)).await?;
     assert_eq!(status, 422, "{report}");
     assert_eq!(problems(&report), [(7, "信访渠道".to_owned())], "{report}");
 
-    let (status, report) = upload_bytes(&app, &city, clerks_file(&rows)).await?;
+    let (status, report) = upload(&app, &city, "/ledger/import.csv", clerks_file(&rows)).await?;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["added"], 2, "two cases, not three rows: {report}");
     let case_id = zhzj_ledger_case_id(&app, &city, "TZ-00001").await?;
@@ -298,19 +290,7 @@ async fn what_clerks_really_upload_is_read_and_every_petitioner_kept() -> anyhow
     // The export writes one row per petitioner; another instance imports both.
     let exported = String::from_utf8(app.download(&city, "/ledger/export.csv").await?)?;
     assert_eq!(exported.matches("TZ-00001,").count(), 2, "{exported}");
-    let other = spawn_app(DbKind::Sqlite).await?;
-    let other_city = other.login("xietiao").await?;
-    let (status, report) =
-        upload(&other, &other_city, "/ledger/import.csv", exported.clone()).await?;
-    assert_eq!(
-        (status, report["added"].clone()),
-        (200, json!(2)),
-        "{report}"
-    );
-    let again = String::from_utf8(other.download(&other_city, "/ledger/export.csv").await?)?;
-    let lines = |text: &str| text.lines().map(str::to_owned).collect::<BTreeSet<_>>();
-    assert_eq!(lines(&again), lines(&exported));
-    other.stop().await?;
+    imports_elsewhere_unchanged(&exported, 2).await?;
 
     // A later ledger re-using a case number with other contents is refused, cell by cell, and
     // the case keeps its data.
@@ -344,7 +324,13 @@ async fn what_clerks_really_upload_is_read_and_every_petitioner_kept() -> anyhow
     assert_eq!(kept["rows"][0]["matter"], "要求解决安置补偿问题（第2件）");
 
     // A file no encoding reads is refused in Chinese only.
-    let (status, report) = upload_bytes(&app, &city, vec![0xff, 0xfe, 0x00, 0x81, 0x30]).await?;
+    let (status, report) = upload(
+        &app,
+        &city,
+        "/ledger/import.csv",
+        vec![0xff, 0xfe, 0x00, 0x81, 0x30],
+    )
+    .await?;
     assert_eq!(status, 422, "{report}");
     let message = report["errors"][0]["message"].as_str().unwrap_or_default();
     // Format names (CSV, GBK, XLSX) are fine; English parser text is not.

@@ -98,21 +98,32 @@ pub async fn import(args: LedgerArgs) -> anyhow::Result<std::process::ExitCode> 
     Ok(std::process::ExitCode::FAILURE)
 }
 
+/// `GET url` as the holder of `token`; a refusal is an error with the gateway's message.
+pub(crate) async fn get_ok(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let response = client.get(url).bearer_auth(token).send().await?;
+    if !response.status().is_success() {
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        bail!("refused: {}", body["error"]["message"]);
+    }
+    Ok(response)
+}
+
 /// `zhzj export <file>`: writes the ledger in the import template.
 pub async fn export(args: LedgerArgs) -> anyhow::Result<std::process::ExitCode> {
     let kind = extension(&args.file)?;
     let base = base_url(&args)?;
     let client = reqwest::Client::new();
     let token = login(&client, &base, &args).await?;
-    let response = client
-        .get(format!("{base}/api/v1/ledger/export.{kind}"))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        bail!("export refused: {}", body["error"]["message"]);
-    }
+    let response = get_ok(
+        &client,
+        &format!("{base}/api/v1/ledger/export.{kind}"),
+        &token,
+    )
+    .await?;
     let bytes = response.bytes().await?;
     std::fs::write(&args.file, &bytes)
         .with_context(|| format!("writing {}", args.file.display()))?;

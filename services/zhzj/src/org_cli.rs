@@ -9,7 +9,7 @@ use serde_json::Value;
 use zhzj_gateway::directory_file::DirectoryFile;
 
 use crate::cli::LedgerArgs;
-use crate::ledger_cli::{base_url, login};
+use crate::ledger_cli::{base_url, get_ok, login};
 
 /// A directory file's format, from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,16 +37,10 @@ pub async fn export(args: LedgerArgs) -> anyhow::Result<std::process::ExitCode> 
     let base = base_url(&args)?;
     let client = reqwest::Client::new();
     let token = login(&client, &base, &args).await?;
-    let response = client
-        .get(format!("{base}/api/v1/org/file"))
-        .bearer_auth(token)
-        .send()
+    let file: DirectoryFile = get_ok(&client, &format!("{base}/api/v1/org/file"), &token)
+        .await?
+        .json()
         .await?;
-    if !response.status().is_success() {
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        bail!("export refused: {}", body["error"]["message"]);
-    }
-    let file: DirectoryFile = response.json().await?;
     let text = match format {
         DirectoryFormat::Toml => toml::to_string_pretty(&file)?,
         DirectoryFormat::Json => serde_json::to_string_pretty(&file)?,

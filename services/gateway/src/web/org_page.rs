@@ -12,7 +12,8 @@ use super::auth::WebSession;
 use super::forms::{Field, FormData};
 use super::reports::{context, submit};
 use super::view::{Choice, Layout, choice, enum_choices, html_with};
-use crate::extract::CurrentUser;
+use crate::extract::{CurrentUser, JsonBody};
+use crate::routes::cases::WriteContext;
 use crate::routes::org;
 use crate::{ApiError, AppState};
 
@@ -116,21 +117,21 @@ pub async fn show(session: WebSession, State(state): State<AppState>) -> Respons
     session.respond(result, "org")
 }
 
-/// `POST /org/units`: add a unit.
-pub async fn add_unit(
+/// Sends one of the page's forms through `send`; back to the page, or the page with the refusal.
+async fn add<T, Sent>(
     session: WebSession,
-    State(state): State<AppState>,
-    axum::Form(form): axum::Form<FormData>,
-) -> Response {
+    state: AppState,
+    form: FormData,
+    fields: &[Field],
+    send: impl FnOnce(WriteContext, JsonBody<T>) -> Sent,
+) -> Response
+where
+    T: serde::de::DeserializeOwned,
+    Sent: std::future::Future<Output = Result<Response, ApiError>>,
+{
     let result = async {
-        let fields = [
-            Field::Required("unit_id"),
-            Field::Required("parent_id"),
-            Field::Required("name"),
-            Field::Required("kind"),
-        ];
-        let add = |body| org::add_unit(context(&session), body);
-        match submit(&session, &form, &fields, add, "/org").await? {
+        let context = context(&session);
+        match submit(&session, &form, fields, |body| send(context, body), "/org").await? {
             Ok(done) => Ok(done),
             Err(message) => org_page(&state, &session, Some(message)).await,
         }
@@ -139,26 +140,33 @@ pub async fn add_unit(
     session.respond(result, "org")
 }
 
+/// `POST /org/units`: add a unit.
+pub async fn add_unit(
+    session: WebSession,
+    State(state): State<AppState>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Response {
+    let fields = [
+        Field::Required("unit_id"),
+        Field::Required("parent_id"),
+        Field::Required("name"),
+        Field::Required("kind"),
+    ];
+    add(session, state, form, &fields, org::add_unit).await
+}
+
 /// `POST /org/leaders`: add a leader.
 pub async fn add_leader(
     session: WebSession,
     State(state): State<AppState>,
     axum::Form(form): axum::Form<FormData>,
 ) -> Response {
-    let result = async {
-        let fields = [
-            Field::Required("leader_id"),
-            Field::Required("unit_id"),
-            Field::Required("name"),
-            Field::Required("title"),
-            Field::Required("level"),
-        ];
-        let add = |body| org::add_leader(context(&session), body);
-        match submit(&session, &form, &fields, add, "/org").await? {
-            Ok(done) => Ok(done),
-            Err(message) => org_page(&state, &session, Some(message)).await,
-        }
-    }
-    .await;
-    session.respond(result, "org")
+    let fields = [
+        Field::Required("leader_id"),
+        Field::Required("unit_id"),
+        Field::Required("name"),
+        Field::Required("title"),
+        Field::Required("level"),
+    ];
+    add(session, state, form, &fields, org::add_leader).await
 }
