@@ -95,6 +95,29 @@ async fn dates_outside_the_rule_are_refused_naming_the_field() -> anyhow::Result
         assert_eq!(late.status, 422, "{path}: {late:?}");
         assert_eq!(late.json["error"]["field"], "to", "{path}");
     }
+    // A ledger is held to the same rule before anything is written.
+    let ledger = "案件编号,信访人姓名,诉求,类别,区,信访渠道,首次信访日期,列入方式\r\n\
+                  TZ-1,张三,补偿问题,征地拆迁,思明区,来访,2025-06-01,滚动排查\r\n\
+                  TZ-2,李四,补偿问题,征地拆迁,思明区,来访,1899-12-30,滚动排查\r\n";
+    let before = app.log_position().await?;
+    let imported = app
+        .send(
+            app.http
+                .post(app.api("/ledger/import.csv"))
+                .bearer_auth(&token)
+                .body(ledger),
+        )
+        .await?;
+    assert_eq!(imported.status, 422, "{imported:?}");
+    assert_eq!(
+        (
+            &imported.json["errors"][0]["row"],
+            &imported.json["errors"][0]["column"]
+        ),
+        (&json!(3), &json!("首次信访日期")),
+        "{imported:?}"
+    );
+    assert_eq!(app.log_position().await?, before, "not even the valid row");
     let early_bulletin = app.get(&token, "/bulletins/1899-12").await?;
     assert_eq!(early_bulletin.status, 404, "{early_bulletin:?}");
     app.stop().await

@@ -584,6 +584,15 @@ fn check_case(
                 "首次信访日期",
                 format!("无法识别的日期“{}”（应为 YYYY-MM-DD）", value.text()),
             )),
+            // The system's one date rule (zhzj_proto::dates), said in the ledger's words.
+            Some(day) if day < zhzj_proto::dates::EARLIEST => errors.push(error(
+                row,
+                "首次信访日期",
+                format!(
+                    "首次信访日期不能早于 {}（收到 {day}）",
+                    zhzj_proto::dates::EARLIEST
+                ),
+            )),
             Some(day) if day > today => {
                 errors.push(error(row, "首次信访日期", "首次信访日期不能晚于今天"))
             }
