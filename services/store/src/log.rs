@@ -225,6 +225,7 @@ impl EventLog {
             Ok(mut stream) => {
                 let info = stream.info().await.map_err(unavailable)?;
                 check_stream_config(&info.config, config)?;
+                seal_against_edits(&js, &info.config).await?;
                 stream
             }
             Err(e) => match e.kind() {
@@ -455,10 +456,31 @@ async fn create_stream(js: &Context, config: &LogConfig) -> Result<Stream, LogEr
         num_replicas: config.replicas,
         max_age: Duration::ZERO,
         duplicate_window: config.duplicate_window,
+        // The log is never edited: JetStream refuses to delete a message or purge the stream,
+        // whoever asks, and neither setting can be turned off again.
+        deny_delete: true,
+        deny_purge: true,
         ..Default::default()
     })
     .await
     .map_err(unavailable)
+}
+
+/// A stream created before the log denied deletes and purges is switched to deny them (JetStream
+/// lets a stream take these on, never give them up).
+async fn seal_against_edits(js: &Context, found: &StreamConfig) -> Result<(), LogError> {
+    if found.deny_delete && found.deny_purge {
+        return Ok(());
+    }
+    let mut sealed = found.clone();
+    sealed.deny_delete = true;
+    sealed.deny_purge = true;
+    js.update_stream(&sealed).await.map_err(unavailable)?;
+    tracing::info!(
+        stream = EVENT_STREAM,
+        "the log now denies message deletes and purges"
+    );
+    Ok(())
 }
 
 fn check_stream_config(found: &StreamConfig, wanted: &LogConfig) -> Result<(), LogError> {
