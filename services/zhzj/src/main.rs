@@ -12,6 +12,7 @@ mod demo_loader;
 mod ledger_cli;
 mod local_nats;
 mod org_cli;
+mod private_files;
 mod roles;
 
 use std::sync::OnceLock;
@@ -67,6 +68,7 @@ fn init_metrics() {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
+    private_files::private_by_default();
     let cli = Cli::parse();
     let mut runtime = if cli.command.single_threaded() {
         tokio::runtime::Builder::new_current_thread()

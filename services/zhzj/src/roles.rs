@@ -118,7 +118,7 @@ async fn open_log(client: &async_nats::Client, config: &LogConfig) -> anyhow::Re
 
 /// Connects to NATS and opens the stream, without the read store.
 async fn connect_log(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
-    std::fs::create_dir_all(&options.data_dir)?;
+    crate::private_files::private_data_dir(&options.data_dir)?;
     let client = connect_nats(url, options).await?;
     let config = LogConfig {
         replicas: options.stream_replicas,
@@ -421,7 +421,7 @@ async fn run_until_signal(
 /// `zhzj up`: every role in one process.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let options = args.options;
-    std::fs::create_dir_all(&options.data_dir)?;
+    crate::private_files::private_data_dir(&options.data_dir)?;
     let local = match &options.nats_url {
         Some(_) => None,
         None => Some(LocalNats::start(&options.data_dir).await?),
@@ -489,7 +489,7 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
         leader,
         options,
     } = args.action;
-    std::fs::create_dir_all(&options.data_dir)?;
+    crate::private_files::private_data_dir(&options.data_dir)?;
     let store = ReadStore::connect(&database_url(&options)).await?;
     let user = NewUser {
         display_name: display_name.unwrap_or_else(|| username.clone()),

@@ -4,6 +4,7 @@
 //! (This test lives beside the binary because it needs the binary's path; the other end-to-end
 //! tests are in `tests/`.)
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,7 +18,16 @@ use common::zhzj;
 #[tokio::test]
 async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path();
+    // A data dir as an earlier version or a careless `mkdir` left it: open to everyone, with a
+    // world-readable read store in it.
+    let data = &dir.path().join("data");
+    std::fs::create_dir(data)?;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(data.join("zhzj.sqlite"), b"")?;
+    std::fs::set_permissions(
+        data.join("zhzj.sqlite"),
+        std::fs::Permissions::from_mode(0o644),
+    )?;
     let mut up = Command::new(env!("CARGO_BIN_EXE_zhzj"))
         .args(["up", "--http", "127.0.0.1:0"])
         .env("ZHZJ_DATA_DIR", data)
@@ -90,6 +100,27 @@ async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<(
     assert!(ok);
     assert!(checklist.contains("要求补缴社会保险"), "{checklist}");
     store.close().await;
+
+    // Nothing in the data dir is open to other accounts: the dir, the read store (personal
+    // data), the nats store and every file in it, the URLs, the nats-server configuration.
+    let mut open_to_others = Vec::new();
+    let mut pending = vec![data.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path)?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            open_to_others.push(format!(
+                "{} {:o}",
+                path.display(),
+                metadata.permissions().mode() & 0o777
+            ));
+        }
+        if metadata.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    assert!(open_to_others.is_empty(), "{open_to_others:#?}");
 
     // SIGINT: everything stops, and the local nats-server with it.
     let pid = nix::unistd::Pid::from_raw(i32::try_from(up.id().unwrap_or_default())?);
