@@ -7,10 +7,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use zhzj_cases::aggregate::Aggregate;
 use zhzj_cases::directory::{LeaderState, UnitState, add_leader, add_unit, check_token_id};
-use zhzj_proto::Command;
 use zhzj_proto::commands::{AddLeader, AddUnit};
 use zhzj_proto::events::{LeaderLevel, UnitKind};
+use zhzj_proto::{Command, DirectoryEvent, DomainEvent};
+
+use crate::routes::OrgView;
 
 /// Namespace of the command ids an import sends: the same entry always sends the same id.
 const DIRECTORY_IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x2b6f_91d4_0c3e_4a57_9e18_d6a2_53f0_7c41);
@@ -56,49 +59,53 @@ pub struct CurrentDirectory {
     pub leaders: HashMap<String, LeaderState>,
 }
 
-impl CurrentDirectory {
-    /// Adds a unit as the read store lists it.
-    pub fn add_unit(
-        &mut self,
-        unit_id: String,
-        parent_id: Option<String>,
-        name: String,
-        kind: &str,
-    ) {
-        let kind = serde_json::from_value(serde_json::Value::String(kind.to_owned())).ok();
-        self.units.insert(
-            unit_id.clone(),
-            UnitState {
-                added: true,
-                unit_id,
-                parent_id,
-                name,
-                kind,
-            },
-        );
-    }
+/// A kind or level as the read store writes it (`district`), back to its enum.
+pub(crate) fn parse_label<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
 
-    /// Adds a leader as the read store lists them.
-    pub fn add_leader(
-        &mut self,
-        leader_id: String,
-        unit_id: String,
-        name: String,
-        title: String,
-        level: &str,
-    ) {
-        let level = serde_json::from_value(serde_json::Value::String(level.to_owned())).ok();
-        self.leaders.insert(
-            leader_id.clone(),
-            LeaderState {
-                added: true,
-                leader_id,
-                unit_id,
-                name,
-                title,
-                level,
-            },
-        );
+/// The state an aggregate reaches from `events`, by its own fold.
+fn folded<A: Aggregate>(events: Vec<DirectoryEvent>) -> A {
+    let mut state = A::default();
+    for event in events {
+        state.apply(&DomainEvent::Directory(event));
+    }
+    state
+}
+
+impl CurrentDirectory {
+    /// The directory `GET /org` lists.
+    pub fn from_view(view: &OrgView) -> Self {
+        let units = view
+            .units
+            .iter()
+            .map(|u| {
+                let state = UnitState {
+                    added: true,
+                    unit_id: u.unit_id.clone(),
+                    parent_id: u.parent_id.clone(),
+                    name: u.name.clone(),
+                    kind: parse_label(&u.kind),
+                };
+                (u.unit_id.clone(), state)
+            })
+            .collect();
+        let leaders = view
+            .leaders
+            .iter()
+            .map(|l| {
+                let state = LeaderState {
+                    added: true,
+                    leader_id: l.leader_id.clone(),
+                    unit_id: l.unit_id.clone(),
+                    name: l.name.clone(),
+                    title: l.title.clone(),
+                    level: parse_label(&l.level),
+                };
+                (l.leader_id.clone(), state)
+            })
+            .collect();
+        Self { units, leaders }
     }
 
     /// The directory as a file, parents before children.
@@ -195,19 +202,8 @@ pub fn plan(
             None => None,
         };
         match add_unit(&UnitState::default(), unit, parent) {
-            Ok(_) => {
-                let mut added = CurrentDirectory::default();
-                let kind = serde_json::to_value(unit.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                added.add_unit(
-                    unit.unit_id.clone(),
-                    unit.parent_id.clone(),
-                    unit.name.trim().to_owned(),
-                    &kind,
-                );
-                units.extend(added.units);
+            Ok(events) => {
+                units.insert(unit.unit_id.clone(), folded(events));
                 commands.push((
                     Uuid::new_v5(
                         &DIRECTORY_IMPORT_NAMESPACE,
@@ -250,18 +246,8 @@ pub fn plan(
             continue;
         }
         match add_leader(&LeaderState::default(), leader) {
-            Ok(_) => {
-                leaders_seen.insert(
-                    leader.leader_id.clone(),
-                    LeaderState {
-                        added: true,
-                        leader_id: leader.leader_id.clone(),
-                        unit_id: leader.unit_id.clone(),
-                        name: leader.name.trim().to_owned(),
-                        title: leader.title.trim().to_owned(),
-                        level: Some(leader.level),
-                    },
-                );
+            Ok(events) => {
+                leaders_seen.insert(leader.leader_id.clone(), folded(events));
                 commands.push((
                     Uuid::new_v5(
                         &DIRECTORY_IMPORT_NAMESPACE,
@@ -286,6 +272,16 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::org::{LeaderView, UnitView};
+
+    fn unit_view(id: &str, parent: Option<&str>, name: &str, kind: &str) -> UnitView {
+        UnitView {
+            unit_id: id.into(),
+            parent_id: parent.map(str::to_owned),
+            name: name.into(),
+            kind: kind.into(),
+        }
+    }
 
     fn unit(id: &str, parent: Option<&str>, name: &str, kind: UnitKind) -> AddUnit {
         AddUnit {
@@ -318,21 +314,19 @@ mod tests {
             panic!("a valid file");
         };
         assert_eq!((first.commands.len(), first.already_present), (3, 0));
-        let mut current = CurrentDirectory::default();
-        current.add_unit("xm".into(), None, "厦门市".into(), "city");
-        current.add_unit(
-            "xm-siming".into(),
-            Some("xm".into()),
-            "思明区".into(),
-            "district",
-        );
-        current.add_leader(
-            "ldr-1".into(),
-            "xm-siming".into(),
-            "李明".into(),
-            "区委副书记".into(),
-            "district",
-        );
+        let current = CurrentDirectory::from_view(&OrgView {
+            units: vec![
+                unit_view("xm", None, "厦门市", "city"),
+                unit_view("xm-siming", Some("xm"), "思明区", "district"),
+            ],
+            leaders: vec![LeaderView {
+                leader_id: "ldr-1".into(),
+                unit_id: "xm-siming".into(),
+                name: "李明".into(),
+                title: "区委副书记".into(),
+                level: "district".into(),
+            }],
+        });
         assert_eq!(current.to_file(), file(), "export gives the file back");
         let Ok(again) = plan(&current, &file()) else {
             panic!("the same file again");
@@ -356,8 +350,10 @@ mod tests {
             title: "镇长".into(),
             level: LeaderLevel::Town,
         });
-        let mut current = CurrentDirectory::default();
-        current.add_unit("xm".into(), None, "厦门".into(), "city");
+        let current = CurrentDirectory::from_view(&OrgView {
+            units: vec![unit_view("xm", None, "厦门", "city")],
+            leaders: Vec::new(),
+        });
         let Err(problems) = plan(&current, &bad) else {
             panic!("problems expected");
         };

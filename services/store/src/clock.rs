@@ -69,3 +69,10 @@ pub fn china_date(at: DateTime<Utc>) -> chrono::NaiveDate {
     let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix());
     at.with_timezone(&offset).date_naive()
 }
+
+/// The calendar date in China of a stored RFC 3339 timestamp; None when it is not one.
+pub fn china_date_of(timestamp: &str) -> Option<chrono::NaiveDate> {
+    DateTime::parse_from_rfc3339(timestamp)
+        .ok()
+        .map(|at| china_date(at.to_utc()))
+}

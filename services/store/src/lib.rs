@@ -9,7 +9,7 @@ pub mod log;
 pub mod nats;
 pub mod sql;
 
-pub use clock::{Clock, FixedClock, SystemClock, china_date, china_midnight};
+pub use clock::{Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight};
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
     LogError, StoredCommit, StoredMessage,

@@ -451,13 +451,6 @@ pub enum ExportFormat {
 fn export_table(rows: &[ChecklistItem]) -> zhzj_export::Table {
     use zhzj_export::Cell;
     use zhzj_proto::events::{ClaimClass, Satisfaction};
-    // Instants are stored in UTC; the checklist, its clocks and its file names count days in
-    // China, and so does the export.
-    let china_day = |text: &str| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|at| zhzj_store::china_date(at.to_utc()))
-    };
     let label_of = |value: &Option<String>, label: fn(&str) -> Option<&'static str>| {
         Cell::from(value.as_deref().map(|v| label(v).unwrap_or(v).to_owned()))
     };
@@ -527,8 +520,10 @@ fn export_table(rows: &[ChecklistItem]) -> zhzj_export::Table {
                     row.days_left.map_or(Cell::Empty, Cell::Int),
                     yes_no(row.overdue),
                     yes_no(row.deadline_estimated),
-                    Cell::from(china_day(&row.registered_at)),
-                    Cell::from(china_day(&row.last_activity_at)),
+                    // Stored in UTC; the checklist, its clocks and its file names count days in
+                    // China, and so does the export.
+                    Cell::from(zhzj_store::china_date_of(&row.registered_at)),
+                    Cell::from(zhzj_store::china_date_of(&row.last_activity_at)),
                 ]
             })
             .collect(),

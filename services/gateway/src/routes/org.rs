@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::Row;
-use uuid::Uuid;
 use zhzj_proto::commands::{AddLeader, AddUnit};
 use zhzj_proto::{Command, CommandReply, ErrorKind};
 
@@ -55,11 +54,8 @@ pub struct OrgView {
     pub leaders: Vec<LeaderView>,
 }
 
-/// `GET /api/v1/org`.
-pub async fn show(
-    State(state): State<AppState>,
-    CurrentUser(_): CurrentUser,
-) -> Result<Json<OrgView>, ApiError> {
+/// The directory as the read store has it: units parents first (in the order added), leaders.
+pub(crate) async fn read_directory(state: &AppState) -> Result<OrgView, ApiError> {
     let pool = state.store().pool();
     let units = sqlx::query(
         "SELECT unit_id, parent_id, name, kind FROM org_units ORDER BY added_at, unit_id",
@@ -93,39 +89,15 @@ pub async fn show(
         })
     })
     .collect::<Result<_, sqlx::Error>>()?;
-    Ok(Json(OrgView { units, leaders }))
+    Ok(OrgView { units, leaders })
 }
 
-/// The directory as the read store has it.
-pub(crate) async fn current_directory(state: &AppState) -> Result<CurrentDirectory, ApiError> {
-    let pool = state.store().pool();
-    let mut current = CurrentDirectory::default();
-    for row in sqlx::query("SELECT unit_id, parent_id, name, kind FROM org_units")
-        .fetch_all(pool)
-        .await?
-    {
-        let kind: String = row.try_get("kind")?;
-        current.add_unit(
-            row.try_get("unit_id")?,
-            row.try_get("parent_id")?,
-            row.try_get("name")?,
-            &kind,
-        );
-    }
-    for row in sqlx::query("SELECT leader_id, unit_id, name, title, level FROM org_leaders")
-        .fetch_all(pool)
-        .await?
-    {
-        let level: String = row.try_get("level")?;
-        current.add_leader(
-            row.try_get("leader_id")?,
-            row.try_get("unit_id")?,
-            row.try_get("name")?,
-            row.try_get("title")?,
-            &level,
-        );
-    }
-    Ok(current)
+/// `GET /api/v1/org`.
+pub async fn show(
+    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+) -> Result<Json<OrgView>, ApiError> {
+    Ok(Json(read_directory(&state).await?))
 }
 
 /// `GET /api/v1/org/file`: the whole directory as a directory file (what `zhzj org export`
@@ -134,7 +106,9 @@ pub async fn file(
     State(state): State<AppState>,
     CurrentUser(_): CurrentUser,
 ) -> Result<Json<DirectoryFile>, ApiError> {
-    Ok(Json(current_directory(&state).await?.to_file()))
+    Ok(Json(
+        CurrentDirectory::from_view(&read_directory(&state).await?).to_file(),
+    ))
 }
 
 /// What a directory import did.
@@ -175,19 +149,9 @@ pub async fn import(
     CorrelationId(correlation): CorrelationId,
     JsonBody(file): JsonBody<DirectoryFile>,
 ) -> Result<Response, ApiError> {
-    import_file(&state, &user, correlation, &file).await
-}
-
-/// Checks and imports `file` as `user`.
-pub(crate) async fn import_file(
-    state: &AppState,
-    user: &User,
-    correlation: Uuid,
-    file: &DirectoryFile,
-) -> Result<Response, ApiError> {
-    administrators_only(user)?;
-    let current = current_directory(state).await?;
-    let planned = match plan(&current, file) {
+    administrators_only(&user)?;
+    let current = CurrentDirectory::from_view(&read_directory(&state).await?);
+    let planned = match plan(&current, &file) {
         Ok(planned) => planned,
         Err(problems) => {
             let refused = DirectoryImportRefused {
@@ -204,14 +168,14 @@ pub(crate) async fn import_file(
     let mut position = 0;
     // One at a time: a unit's parent must be in the log before the unit is decided.
     for (command_id, command) in planned.commands {
-        match send_batch_command(state, user, command_id, correlation, command).await? {
+        match send_batch_command(&state, &user, command_id, correlation, command).await? {
             CommandReply::Ok(accepted) => position = position.max(accepted.version),
             // A retry of an import that stopped half-way finds the entry added.
             CommandReply::Error(e) if e.kind == ErrorKind::Conflict => {}
             CommandReply::Error(e) => return Err(ApiError::from_command(e, false)),
         }
     }
-    let visible = wait_visible(state, position).await;
+    let visible = wait_visible(&state, position).await;
     Ok(Json(DirectoryImportReport {
         added,
         already_present: planned.already_present,

@@ -12,7 +12,8 @@ use super::auth::WebSession;
 use super::forms::{Field, FormData};
 use super::reports::{context, submit};
 use super::view::{Choice, Layout, choice, enum_choices, html_with};
-use crate::extract::{CurrentUser, JsonBody};
+use crate::directory_file::parse_label;
+use crate::extract::JsonBody;
 use crate::routes::cases::WriteContext;
 use crate::routes::org;
 use crate::{ApiError, AppState};
@@ -51,8 +52,7 @@ struct OrgPage {
 
 /// The label of a kind or level as stored (`district` → 区).
 fn label_of<T: serde::de::DeserializeOwned>(value: &str, label: fn(T) -> &'static str) -> String {
-    serde_json::from_value::<T>(serde_json::Value::String(value.to_owned()))
-        .map_or_else(|_| value.to_owned(), |v| label(v).to_owned())
+    parse_label::<T>(value).map_or_else(|| value.to_owned(), |v| label(v).to_owned())
 }
 
 async fn org_page(
@@ -60,9 +60,7 @@ async fn org_page(
     session: &WebSession,
     error: Option<String>,
 ) -> Result<Response, ApiError> {
-    let directory = org::show(State(state.clone()), CurrentUser(session.user.clone()))
-        .await?
-        .0;
+    let directory = org::read_directory(state).await?;
     let name_of = |id: &str| {
         directory
             .units

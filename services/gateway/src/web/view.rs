@@ -229,9 +229,9 @@ pub fn enum_choices<T: serde::Serialize + Copy>(
 
 /// The day of a timestamp (`2026-03-02T…` → `2026-03-02`), in China.
 pub fn day_of(timestamp: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(timestamp).map_or_else(
-        |_| timestamp.chars().take(10).collect(),
-        |at| zhzj_store::china_date(at.with_timezone(&chrono::Utc)).to_string(),
+    zhzj_store::china_date_of(timestamp).map_or_else(
+        || timestamp.chars().take(10).collect(),
+        |day| day.to_string(),
     )
 }
 
