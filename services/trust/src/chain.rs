@@ -1,0 +1,191 @@
+//! The hash chain of commits: what a commit's digest covers and the headers that carry the chain.
+//!
+//! A commit's digest covers its subject (so a commit copied onto another case does not verify),
+//! the digest of the aggregate's previous commit (so removing, inserting or reordering commits
+//! of one aggregate breaks the chain), the snapshot header (which the command services load
+//! state from) and the payload. The command service signs the digest; the stream stores the
+//! previous digest, the key id and the signature as message headers beside the commit.
+
+use sha2::{Digest as _, Sha256};
+
+/// Header naming the digest of the aggregate's previous commit (absent on its first commit).
+pub const PREVIOUS_HEADER: &str = "Zhzj-Prev";
+/// Header naming the signing key (see [`crate::CommitSigner::key_id`]).
+pub const KEY_HEADER: &str = "Zhzj-Key";
+/// Header holding the Ed25519 signature of the digest, in hex.
+pub const SIGNATURE_HEADER: &str = "Zhzj-Sig";
+
+/// A SHA-256 digest: of one commit, or of the log up to a position.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitDigest(pub [u8; 32]);
+
+impl CommitDigest {
+    /// The all-zero digest: the log digest before the first message.
+    pub const ZERO: Self = Self([0; 32]);
+
+    /// Lower-case hex, as headers, seals and exports print it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+
+    /// The first 16 hex digits: enough to compare a printed digest by eye.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+}
+
+impl std::fmt::Display for CommitDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for CommitDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CommitDigest({})", self.short())
+    }
+}
+
+fn framed(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(bytes);
+}
+
+/// The digest of one commit as stored on `subject`, after `previous` (the digest of the
+/// aggregate's previous commit, None for its first).
+pub fn commit_digest(
+    subject: &str,
+    previous: Option<&CommitDigest>,
+    snapshot: Option<&[u8]>,
+    payload: &[u8],
+) -> CommitDigest {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zhzj-commit-v1\0");
+    framed(&mut hasher, subject.as_bytes());
+    match previous {
+        Some(previous) => {
+            hasher.update([1]);
+            hasher.update(previous.0);
+        }
+        None => hasher.update([0]),
+    }
+    match snapshot {
+        Some(snapshot) => {
+            hasher.update([1]);
+            framed(&mut hasher, snapshot);
+        }
+        None => hasher.update([0]),
+    }
+    framed(&mut hasher, payload);
+    CommitDigest(hasher.finalize().into())
+}
+
+/// The digest of the log through `position`, given the digest through the position before and
+/// the digest of the message at `position`: a running chain over every message in log order,
+/// so one value commits to the whole history up to a position (and a removed, inserted or
+/// reordered message anywhere changes it).
+pub fn log_digest(before: &CommitDigest, position: u64, message: &CommitDigest) -> CommitDigest {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zhzj-log-v1\0");
+    hasher.update(before.0);
+    hasher.update(position.to_be_bytes());
+    hasher.update(message.0);
+    CommitDigest(hasher.finalize().into())
+}
+
+/// The chain headers of a stored message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainHeaders {
+    /// [`PREVIOUS_HEADER`], parsed; `Some(None)` when present but not a digest.
+    pub previous: Option<Option<CommitDigest>>,
+    /// [`KEY_HEADER`].
+    pub key_id: Option<String>,
+    /// [`SIGNATURE_HEADER`], as stored.
+    pub signature: Option<String>,
+}
+
+impl ChainHeaders {
+    /// Reads the chain headers of a message.
+    pub fn read(headers: Option<&async_nats::HeaderMap>) -> Self {
+        let Some(headers) = headers else {
+            return Self::default();
+        };
+        let text = |name: &str| headers.get(name).map(|value| value.as_str().to_owned());
+        Self {
+            previous: text(PREVIOUS_HEADER).map(|t| CommitDigest::parse_hex(&t)),
+            key_id: text(KEY_HEADER),
+            signature: text(SIGNATURE_HEADER),
+        }
+    }
+
+    /// Whether the message carries a signature at all (commits before the chain do not).
+    pub fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    /// The previous digest the message names (None when absent or unreadable).
+    pub fn previous_digest(&self) -> Option<CommitDigest> {
+        self.previous.flatten()
+    }
+}
+
+/// The digest of a stored commit message, from what the stream holds.
+pub fn stored_commit_digest(
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    snapshot_header: &str,
+    payload: &[u8],
+) -> CommitDigest {
+    let chain = ChainHeaders::read(headers);
+    let snapshot = headers.and_then(|h| h.get(snapshot_header));
+    commit_digest(
+        subject,
+        chain.previous_digest().as_ref(),
+        snapshot.map(|value| value.as_str().as_bytes()),
+        payload,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_part_of_a_commit_changes_its_digest() {
+        let base = commit_digest("zhzj.ev.case.a", None, Some(b"{}"), b"{\"x\":1}");
+        let previous = CommitDigest([7; 32]);
+        let variants = [
+            commit_digest("zhzj.ev.case.b", None, Some(b"{}"), b"{\"x\":1}"),
+            commit_digest("zhzj.ev.case.a", Some(&previous), Some(b"{}"), b"{\"x\":1}"),
+            commit_digest("zhzj.ev.case.a", None, None, b"{\"x\":1}"),
+            commit_digest("zhzj.ev.case.a", None, Some(b"{ }"), b"{\"x\":1}"),
+            commit_digest("zhzj.ev.case.a", None, Some(b"{}"), b"{\"x\":2}"),
+        ];
+        for variant in variants {
+            assert_ne!(variant, base);
+        }
+        assert_eq!(
+            base,
+            commit_digest("zhzj.ev.case.a", None, Some(b"{}"), b"{\"x\":1}")
+        );
+        assert_eq!(CommitDigest::parse_hex(&base.to_hex()), Some(base));
+        assert_eq!(CommitDigest::parse_hex("zz"), None);
+    }
+
+    #[test]
+    fn the_log_digest_depends_on_order_and_position() {
+        let (a, b) = (CommitDigest([1; 32]), CommitDigest([2; 32]));
+        let ab = log_digest(&log_digest(&CommitDigest::ZERO, 1, &a), 2, &b);
+        let ba = log_digest(&log_digest(&CommitDigest::ZERO, 1, &b), 2, &a);
+        let gap = log_digest(&log_digest(&CommitDigest::ZERO, 1, &a), 3, &b);
+        assert_ne!(ab, ba);
+        assert_ne!(ab, gap);
+    }
+}
