@@ -21,7 +21,8 @@ use zhzj_proto::{
     events::{Channel, LeaderLevel, ListSource, Petitioner, UnitKind},
     ids::resident_id_check_char,
 };
-use zhzj_store::{EventLog, FixedClock, LogConfig, ReadStore, sql::sqlite_url};
+use zhzj_store::{CommitSigner, EventLog, FixedClock, LogConfig, ReadStore, sql::sqlite_url};
+use zhzj_trust::nats_access::{self, ClientCredentials, NatsRole};
 
 /// Sets up logging once for a test binary (respects RUST_LOG).
 pub fn init_tracing() {
@@ -51,7 +52,9 @@ pub fn current_nats_binary() -> Option<PathBuf> {
     std::env::var_os("ZHZJ_NATS_SERVER_CURRENT").map(PathBuf::from)
 }
 
-/// A nats-server with JetStream, killed when dropped.
+/// A nats-server with JetStream, killed when dropped. It admits only zhzj's roles, each with its
+/// own NKey and permissions, as `zhzj up` configures its own server; [`NatsServer::connect`]
+/// connects as the admin, who may do everything, [`NatsServer::connect_as`] as a role.
 #[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
@@ -60,6 +63,12 @@ pub struct NatsServer {
     child: Option<Child>,
     /// Further arguments (a cluster node's name and routes).
     extra_args: Vec<String>,
+    /// The roles' credentials, or None for a server without authentication.
+    credentials: Option<PathBuf>,
+    /// Further configuration (TLS).
+    extra_config: String,
+    /// The CA clients must trust, on a server that requires TLS.
+    tls_ca: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -70,15 +79,70 @@ impl NatsServer {
 
     /// Starts a given binary on a free port with a fresh store directory.
     pub async fn start_binary(binary: PathBuf) -> anyhow::Result<Self> {
-        let mut server = Self {
-            binary,
-            port: free_port()?,
-            store: tempfile::tempdir()?,
-            child: None,
-            extra_args: Vec::new(),
-        };
+        let mut server = Self::configured(binary, String::new())?;
         server.spawn().await?;
         Ok(server)
+    }
+
+    /// Starts a given binary with a `tls` block in its configuration; clients trust `ca`.
+    pub async fn start_with_config_tls(
+        binary: PathBuf,
+        tls_config: &str,
+        ca: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let mut server = Self::configured(binary, tls_config.to_owned())?;
+        server.tls_ca = Some(ca.to_owned());
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    fn configured(binary: PathBuf, extra_config: String) -> anyhow::Result<Self> {
+        let store = tempfile::tempdir()?;
+        let credentials = store.path().join("credentials");
+        nats_access::ensure_credentials(&credentials)?;
+        Ok(Self {
+            binary,
+            port: free_port()?,
+            store,
+            child: None,
+            extra_args: Vec::new(),
+            credentials: Some(credentials),
+            extra_config,
+            tls_ca: None,
+        })
+    }
+
+    /// The directory of the roles' credentials (`<role>.nk`), as `--nats-credentials` takes it.
+    pub fn credentials_dir(&self) -> anyhow::Result<&std::path::Path> {
+        self.credentials
+            .as_deref()
+            .context("this server runs without authentication")
+    }
+
+    /// The credentials of a role.
+    pub fn credentials(&self, role: NatsRole) -> anyhow::Result<ClientCredentials> {
+        Ok(ClientCredentials {
+            tls_ca: self.tls_ca.clone(),
+            ..ClientCredentials::of_role(self.credentials_dir()?, role)
+        })
+    }
+
+    /// A new client connection as `role`, with the role's own reply inboxes.
+    pub async fn connect_as(&self, role: NatsRole) -> anyhow::Result<async_nats::Client> {
+        Ok(self
+            .credentials(role)?
+            .apply(async_nats::ConnectOptions::new())
+            .await?
+            .connect(self.url())
+            .await?)
+    }
+
+    async fn admin_options(&self) -> anyhow::Result<async_nats::ConnectOptions> {
+        let options = async_nats::ConnectOptions::new();
+        Ok(match &self.credentials {
+            Some(_) => self.credentials(NatsRole::Admin)?.apply(options).await?,
+            None => options,
+        })
     }
 
     /// Its process id, while it runs.
@@ -87,7 +151,15 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
+        let config = self.store.path().join("server.conf");
+        let authorization = match &self.credentials {
+            Some(dir) => std::fs::read_to_string(nats_access::authorization_file(dir))?,
+            None => String::new(),
+        };
+        std::fs::write(&config, format!("{authorization}\n{}\n", self.extra_config))?;
         let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&config)
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")
@@ -100,7 +172,7 @@ impl NatsServer {
             .with_context(|| format!("starting {}", self.binary.display()))?;
         self.child = Some(child);
         for _ in 0..100 {
-            if let Ok(client) = async_nats::connect(self.url()).await
+            if let Ok(client) = self.admin_options().await?.connect(self.url()).await
                 && client.flush().await.is_ok()
             {
                 return Ok(());
@@ -115,12 +187,21 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// A new client connection.
+    /// A new client connection as the admin (who may do everything, as the harness must).
     pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
-        Ok(async_nats::ConnectOptions::new()
+        Ok(self
+            .admin_options()
+            .await?
             .retry_on_initial_connect()
             .connect(self.url())
             .await?)
+    }
+
+    /// Creates the log's stream with the admin credential, as `zhzj log init` does: the roles'
+    /// own credentials may not.
+    pub async fn init_log(&self) -> anyhow::Result<()> {
+        EventLog::open(self.connect().await?, &LogConfig::default()).await?;
+        Ok(())
     }
 
     /// SIGKILLs the server: no shutdown, no flush.
@@ -162,13 +243,14 @@ impl NatsCluster {
             .map(|port| format!("nats://127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(",");
-        let mut nodes = Vec::new();
+        let mut nodes: Vec<NatsServer> = Vec::new();
         for (n, cluster_port) in cluster_ports.iter().enumerate() {
-            let mut node = NatsServer {
-                binary: binary.clone(),
-                port: free_port()?,
-                store: tempfile::tempdir()?,
-                child: None,
+            let mut node = NatsServer::configured(binary.clone(), String::new())?;
+            if let Some(first) = nodes.first() {
+                // One set of users for the whole cluster.
+                node.credentials = first.credentials.clone();
+            }
+            node = NatsServer {
                 extra_args: vec![
                     "--server_name".into(),
                     format!("n{}", n + 1),
@@ -179,13 +261,18 @@ impl NatsCluster {
                     "--routes".into(),
                     routes.clone(),
                 ],
+                ..node
             };
             node.spawn().await?;
             nodes.push(node);
         }
         let cluster = Self { nodes };
         let servers = zhzj_store::nats::parse_server_list(&cluster.urls())?;
-        let client = async_nats::connect(servers).await?;
+        let client = cluster.nodes[0]
+            .admin_options()
+            .await?
+            .connect(servers)
+            .await?;
         let js = async_nats::jetstream::new(client);
         let mut last_error = String::new();
         for _ in 0..300 {
@@ -206,6 +293,31 @@ impl NatsCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!("the cluster could not place a stream on three nodes: {last_error}")
+    }
+
+    /// A client of the whole cluster as the admin.
+    pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
+        let servers = zhzj_store::nats::parse_server_list(&self.urls())?;
+        Ok(self.nodes[0]
+            .admin_options()
+            .await?
+            .connect(servers)
+            .await?)
+    }
+
+    /// Creates the log's stream, replicated on all three nodes, with the admin credential.
+    pub async fn init_log(&self) -> anyhow::Result<()> {
+        let config = LogConfig {
+            replicas: 3,
+            ..LogConfig::default()
+        };
+        EventLog::open(self.connect().await?, &config).await?;
+        Ok(())
+    }
+
+    /// The roles' credentials of the whole cluster.
+    pub fn credentials_dir(&self) -> anyhow::Result<&std::path::Path> {
+        self.nodes[0].credentials_dir()
     }
 
     /// Every node's client URL, comma-separated, as `--nats-url` takes them.
@@ -438,7 +550,9 @@ impl Services {
 
     /// [`Services::open`] creating the stream with `config`.
     pub async fn open_with(client: async_nats::Client, config: &LogConfig) -> anyhow::Result<Self> {
-        let log = EventLog::open(client, config).await?;
+        // As the command services do: every commit is chained and signed.
+        let signer = Arc::new(CommitSigner::generate()?);
+        let log = EventLog::open(client, config).await?.with_signer(signer);
         let clock = FixedClock::new(test_epoch());
         let cases = CasesService::new(log.clone(), Arc::new(clock.clone()));
         Ok(Self { log, cases, clock })

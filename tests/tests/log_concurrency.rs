@@ -163,12 +163,13 @@ async fn retry_after_lost_ack(binary: PathBuf) -> anyhow::Result<()> {
         aggregate_type: AggregateType::Case,
         aggregate_id: &case_id,
         expected: ExpectedVersion::Exactly(registered.version),
+        previous: Some(stored.digest),
         command_id,
         commit: &commit,
         snapshot_json: stored.snapshot_json.clone(),
     };
     let first = services.log.append(append()).await?;
-    let AppendOutcome::Committed { version } = first else {
+    let AppendOutcome::Committed { version, .. } = first else {
         panic!("first append commits: {first:?}");
     };
     let retry = services.log.append(append()).await?;
@@ -281,6 +282,7 @@ async fn snapshot_load_equals_replay() -> anyhow::Result<()> {
             aggregate_type: AggregateType::Case,
             aggregate_id: &case_id.to_string(),
             expected: ExpectedVersion::Exactly(last.position),
+            previous: Some(last.digest),
             command_id,
             commit: &commit,
             snapshot_json: Some(serde_json::to_string(&stale)?),

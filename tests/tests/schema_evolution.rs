@@ -53,6 +53,7 @@ async fn version_1_measures_still_load_project_and_rebuild() -> anyhow::Result<(
             aggregate_type: AggregateType::Case,
             aggregate_id: &case_id.to_string(),
             expected: ExpectedVersion::Exactly(registered.version),
+            previous: None,
             command_id: old.events[0].command_id,
             commit: &old,
             snapshot_json: None,

@@ -44,6 +44,8 @@ pub struct Loaded<A> {
     pub state: A,
     /// Stream sequence of its last commit; None when it has no events.
     pub version: Option<u64>,
+    /// The digest of its last commit, which the next commit names (None when it has none).
+    pub head: Option<zhzj_store::CommitDigest>,
     /// Commands applied to it lately, with their versions, newest last: the last commit's when
     /// loaded from the log, more while it stays in this instance's cache.
     pub recent_commands: Vec<RecentCommand>,
@@ -127,6 +129,7 @@ pub async fn load<A: Aggregate>(log: &EventLog, id: &str) -> Result<Loaded<A>, A
         return Ok(Loaded {
             state: A::default(),
             version: None,
+            head: None,
             recent_commands: Vec::new(),
         });
     };
@@ -141,6 +144,7 @@ pub async fn load<A: Aggregate>(log: &EventLog, id: &str) -> Result<Loaded<A>, A
         return Ok(Loaded {
             state,
             version: Some(last.position),
+            head: Some(last.digest),
             recent_commands,
         });
     }
@@ -160,8 +164,10 @@ pub async fn replay<A: Aggregate>(
     let mut state = A::default();
     let mut recent_commands = Vec::new();
     let mut version = None;
+    let mut head = None;
     for message in messages {
         version = Some(message.position);
+        head = Some(message.digest);
         if skipped.contains(&message.position) {
             continue;
         }
@@ -174,6 +180,7 @@ pub async fn replay<A: Aggregate>(
     Ok(Loaded {
         state,
         version,
+        head,
         recent_commands,
     })
 }

@@ -14,6 +14,7 @@ pub mod campaign;
 pub mod case;
 pub mod directory;
 pub mod lifecycle;
+pub mod sealing;
 pub mod service;
 pub mod synthetic;
 mod validate;

@@ -45,6 +45,8 @@ pub struct CasesService {
     clock: Arc<dyn Clock>,
     caches: Arc<Caches>,
     settings: Arc<LifecycleSettings>,
+    /// Seals the log after a bulletin is published; None when this service does not seal.
+    sealer: Option<zhzj_store::Sealer>,
 }
 
 /// One cache per aggregate type.
@@ -164,7 +166,14 @@ impl CasesService {
                 pushes: AggregateCache::new(64),
             }),
             settings: Arc::new(LifecycleSettings::default()),
+            sealer: None,
         }
+    }
+
+    /// The same service, sealing the log whenever a bulletin is published.
+    pub fn with_sealer(mut self, sealer: zhzj_store::Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// The same service with the bureau's lifecycle settings (review chain, categories).
@@ -573,10 +582,19 @@ impl CasesService {
                 } else {
                     "invalid".to_owned()
                 };
-                self.execute::<BulletinState>(request, &id, None, |state| {
-                    campaign::publish(state, &c.month, published_at, position)
-                })
-                .await
+                let accepted = self
+                    .execute::<BulletinState>(request, &id, None, |state| {
+                        campaign::publish(state, &c.month, published_at, position)
+                    })
+                    .await?;
+                if let Some(sealer) = &self.sealer {
+                    // The published figures stand on the log up to here: seal it. A failure
+                    // leaves the bulletin published; the next interval's seal covers it.
+                    if let Err(e) = sealer.seal(Some(accepted.version), "bulletin").await {
+                        tracing::warn!(error = %e, month = %c.month, "could not seal the log after publishing");
+                    }
+                }
+                Ok(accepted)
             }
             Command::LaunchPush(c) => {
                 for (i, case_id) in c.case_ids.iter().enumerate() {
@@ -755,6 +773,7 @@ impl CasesService {
                 expected: loaded
                     .version
                     .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exactly),
+                previous: loaded.head,
                 command_id: request.command_id,
                 commit: &commit,
                 snapshot_json: Some(snapshot_json),
@@ -764,7 +783,7 @@ impl CasesService {
             metrics::histogram!("zhzj_append_seconds")
                 .record(append_started.elapsed().as_secs_f64());
             match appended {
-                Ok(AppendOutcome::Committed { version }) => {
+                Ok(AppendOutcome::Committed { version, digest }) => {
                     let mut recent_commands = loaded.recent_commands;
                     remember(&mut recent_commands, request.command_id, version);
                     cache.put(
@@ -772,6 +791,7 @@ impl CasesService {
                         Loaded {
                             state,
                             version: Some(version),
+                            head: Some(digest),
                             recent_commands,
                         },
                     );
@@ -919,6 +939,7 @@ impl CasesService {
                 aggregate_type: AggregateType::Case,
                 aggregate_id: &id,
                 expected: ExpectedVersion::Exactly(last),
+                previous: messages.last().map(|message| message.digest),
                 command_id: request.command_id,
                 commit: &commit,
                 snapshot_json: Some(snapshot_json),
@@ -1166,6 +1187,12 @@ async fn run_subscription(
             }
         };
         let Some(message) = message else { break };
+        if message.subject.as_str() != role.subject().0 {
+            // Not a command: a JetStream push consumer someone pointed at the command subject
+            // delivers stream messages under their own subjects. Never answered.
+            tracing::warn!(subject = %message.subject, "dropped a message that is not a command");
+            continue;
+        }
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod log;
 pub mod nats;
+pub mod seals;
 pub mod sql;
 
 pub use clock::{Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight};
@@ -14,4 +15,6 @@ pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
     LogError, StoredCommit, StoredMessage,
 };
+pub use seals::{SealError, Sealer, verify_log};
 pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError};
+pub use zhzj_trust::{CommitDigest, CommitSigner, TrustedKeys};

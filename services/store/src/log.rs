@@ -21,6 +21,9 @@ use zhzj_proto::{
     AggregateType, Commit,
     subjects::{EVENT_STREAM, EVENT_SUBJECTS, SNAPSHOT_HEADER, aggregate_subject},
 };
+use zhzj_trust::chain::{KEY_HEADER, PREVIOUS_HEADER, SIGNATURE_HEADER, stored_commit_digest};
+use zhzj_trust::seal::SEAL_SUBJECT;
+use zhzj_trust::{CommitDigest, CommitSigner, commit_digest};
 
 /// How the stream is created.
 #[derive(Debug, Clone)]
@@ -29,6 +32,10 @@ pub struct LogConfig {
     pub replicas: usize,
     /// How long JetStream remembers message ids for de-duplication.
     pub duplicate_window: Duration,
+    /// Whether this connection may create the stream or change its configuration (the admin
+    /// credential, or a server without authentication). A role without it finds the stream
+    /// as it needs it or stops with what to run.
+    pub administer: bool,
 }
 
 impl Default for LogConfig {
@@ -36,9 +43,13 @@ impl Default for LogConfig {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
+            administer: true,
         }
     }
 }
+
+/// What an operator runs to create or upgrade the stream with the admin credential.
+const LOG_INIT_HINT: &str = "run `zhzj log init` with the admin credential (README, \"Security\")";
 
 /// The log could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +90,9 @@ pub struct AppendRequest<'a, D = serde_json::Value> {
     pub aggregate_id: &'a str,
     /// The version the decision was made on.
     pub expected: ExpectedVersion,
+    /// The digest of the aggregate's commit at that version (None when it has none): the link
+    /// of the hash chain this commit continues.
+    pub previous: Option<CommitDigest>,
     /// The command id; JetStream de-duplicates on it.
     pub command_id: Uuid,
     /// The events.
@@ -95,6 +109,8 @@ pub enum AppendOutcome {
     Committed {
         /// Stream sequence of the commit.
         version: u64,
+        /// The commit's digest: the previous link of the aggregate's next commit.
+        digest: CommitDigest,
     },
     /// The same command was committed before (a retry); this is its version.
     AlreadyCommitted {
@@ -107,7 +123,7 @@ impl AppendOutcome {
     /// The commit's version either way.
     pub fn version(self) -> u64 {
         match self {
-            Self::Committed { version } | Self::AlreadyCommitted { version } => version,
+            Self::Committed { version, .. } | Self::AlreadyCommitted { version } => version,
         }
     }
 }
@@ -161,6 +177,8 @@ pub enum LoadError {
 pub struct StoredCommit {
     /// Stream sequence (global position, and the aggregate's version after it).
     pub position: u64,
+    /// Its digest in the aggregate's hash chain.
+    pub digest: CommitDigest,
     /// The commit.
     pub commit: Commit,
     /// The snapshot header as stored: the compact JSON of a [`Snapshot`], parsed by whoever
@@ -169,12 +187,14 @@ pub struct StoredCommit {
 }
 
 impl StoredCommit {
-    /// Decodes a message: the payload is the commit, the header the snapshot.
+    /// Decodes a message of `subject`: the payload is the commit, the header the snapshot.
     pub fn decode(
         position: u64,
+        subject: &str,
         payload: &[u8],
         headers: Option<&async_nats::HeaderMap>,
     ) -> Result<Self, LoadError> {
+        let digest = stored_commit_digest(subject, headers, SNAPSHOT_HEADER, payload);
         let commit = serde_json::from_slice(payload).map_err(|e| LoadError::Corrupt {
             position,
             reason: e.to_string(),
@@ -184,6 +204,7 @@ impl StoredCommit {
             .map(|value| value.as_str().to_owned());
         Ok(Self {
             position,
+            digest,
             commit,
             snapshot_json,
         })
@@ -200,6 +221,8 @@ impl StoredCommit {
 pub struct StoredMessage {
     /// Its stream sequence.
     pub position: u64,
+    /// Its digest in the aggregate's hash chain (whether it can be read or not).
+    pub digest: CommitDigest,
     /// The commit, or why it cannot be read ([`LoadError::Corrupt`]).
     pub commit: Result<StoredCommit, LoadError>,
 }
@@ -211,6 +234,9 @@ pub struct EventLog {
     // stream's whole configuration.
     js: Arc<Context>,
     stream: Arc<Stream>,
+    /// Signs each commit's digest; None for a log that only reads (and in old tests' writers,
+    /// whose commits then verify as unchained).
+    signer: Option<Arc<CommitSigner>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -225,13 +251,18 @@ impl EventLog {
             Ok(mut stream) => {
                 let info = stream.info().await.map_err(unavailable)?;
                 check_stream_config(&info.config, config)?;
-                seal_against_edits(&js, &info.config).await?;
+                upgrade_stream(&js, &info.config, config).await?;
                 stream
             }
             Err(e) => match e.kind() {
                 GetStreamErrorKind::JetStream(inner)
                     if inner.error_code() == ErrorCode::STREAM_NOT_FOUND =>
                 {
+                    if !config.administer {
+                        return Err(LogError::Misconfigured(format!(
+                            "it does not exist and this credential may not create it; {LOG_INIT_HINT}"
+                        )));
+                    }
                     create_stream(&js, config).await?
                 }
                 _ => return Err(unavailable(e)),
@@ -240,7 +271,31 @@ impl EventLog {
         Ok(Self {
             js: Arc::new(js),
             stream: Arc::new(stream),
+            signer: None,
         })
+    }
+
+    /// The stream as it is, whatever its configuration, for reading only (`zhzj verify` must
+    /// read a log someone may have reconfigured).
+    pub async fn open_existing(client: async_nats::Client) -> Result<Self, LogError> {
+        let js = jetstream::new(client);
+        let stream = js.get_stream(EVENT_STREAM).await.map_err(unavailable)?;
+        Ok(Self {
+            js: Arc::new(js),
+            stream: Arc::new(stream),
+            signer: None,
+        })
+    }
+
+    /// This log, signing every commit it appends with `signer`.
+    pub fn with_signer(mut self, signer: Arc<CommitSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The signer of its appends, if any.
+    pub fn signer(&self) -> Option<&Arc<CommitSigner>> {
+        self.signer.as_ref()
     }
 
     /// The JetStream context, for consumers.
@@ -261,6 +316,12 @@ impl EventLog {
         let payload = Bytes::from(serde_json::to_vec(request.commit)?);
         let subject = aggregate_subject(request.aggregate_type, request.aggregate_id);
         let size = payload.len();
+        let digest = commit_digest(
+            &subject,
+            request.previous.as_ref(),
+            request.snapshot_json.as_deref().map(str::as_bytes),
+            &payload,
+        );
         let mut publish = jetstream::message::PublishMessage::build()
             .payload(payload)
             .message_id(request.command_id.to_string())
@@ -268,6 +329,14 @@ impl EventLog {
         if let Some(snapshot) = &request.snapshot_json {
             // Compact JSON has no line breaks, so it is a valid header value.
             publish = publish.header(SNAPSHOT_HEADER, snapshot.as_str());
+        }
+        if let Some(signer) = &self.signer {
+            if let Some(previous) = &request.previous {
+                publish = publish.header(PREVIOUS_HEADER, previous.to_hex().as_str());
+            }
+            publish = publish
+                .header(KEY_HEADER, signer.key_id())
+                .header(SIGNATURE_HEADER, signer.sign(&digest).as_str());
         }
         let ack = match self.js.send_publish(subject, publish).await {
             Ok(ack_future) => ack_future.await,
@@ -279,6 +348,7 @@ impl EventLog {
             }),
             Ok(ack) => Ok(AppendOutcome::Committed {
                 version: ack.sequence,
+                digest,
             }),
             Err(e) => match e.kind() {
                 PublishErrorKind::WrongLastSequence => {
@@ -337,10 +407,13 @@ impl EventLog {
     ) -> Result<Option<StoredCommit>, LoadError> {
         let subject = aggregate_subject(aggregate_type, aggregate_id);
         match self.stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(message) => {
-                StoredCommit::decode(message.sequence, &message.payload, Some(&message.headers))
-                    .map(Some)
-            }
+            Ok(message) => StoredCommit::decode(
+                message.sequence,
+                &subject,
+                &message.payload,
+                Some(&message.headers),
+            )
+            .map(Some),
             Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
             Err(e) => Err(LoadError::Unavailable(e.to_string())),
         }
@@ -404,7 +477,7 @@ impl EventLog {
         let consumer = self
             .stream
             .create_consumer(OrderedConfig {
-                filter_subject: subject,
+                filter_subject: subject.clone(),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: from.max(1),
                 },
@@ -429,9 +502,11 @@ impl EventLog {
                 .info()
                 .map_err(|e| LoadError::Unavailable(e.to_string()))?
                 .stream_sequence;
+            let headers = message.headers.as_ref();
             commits.push(StoredMessage {
                 position,
-                commit: StoredCommit::decode(position, &message.payload, message.headers.as_ref()),
+                digest: stored_commit_digest(&subject, headers, SNAPSHOT_HEADER, &message.payload),
+                commit: StoredCommit::decode(position, &subject, &message.payload, headers),
             });
             if position >= up_to {
                 break;
@@ -451,7 +526,7 @@ impl EventLog {
 async fn create_stream(js: &Context, config: &LogConfig) -> Result<Stream, LogError> {
     js.create_stream(StreamConfig {
         name: EVENT_STREAM.to_owned(),
-        subjects: vec![EVENT_SUBJECTS.to_owned()],
+        subjects: stream_subjects(),
         storage: StorageType::File,
         num_replicas: config.replicas,
         max_age: Duration::ZERO,
@@ -466,19 +541,38 @@ async fn create_stream(js: &Context, config: &LogConfig) -> Result<Stream, LogEr
     .map_err(unavailable)
 }
 
-/// A stream created before the log denied deletes and purges is switched to deny them (JetStream
-/// lets a stream take these on, never give them up).
-async fn seal_against_edits(js: &Context, found: &StreamConfig) -> Result<(), LogError> {
-    if found.deny_delete && found.deny_purge {
+/// The stream's subjects: the aggregates' commits and the seals.
+fn stream_subjects() -> Vec<String> {
+    vec![EVENT_SUBJECTS.to_owned(), SEAL_SUBJECT.to_owned()]
+}
+
+/// A stream an earlier version created is brought up to date: it is switched to deny message
+/// deletes and purges (JetStream lets a stream take these on, never give them up), and takes the
+/// seals' subject.
+async fn upgrade_stream(
+    js: &Context,
+    found: &StreamConfig,
+    config: &LogConfig,
+) -> Result<(), LogError> {
+    let has_seals = found.subjects.iter().any(|s| s == SEAL_SUBJECT);
+    if found.deny_delete && found.deny_purge && has_seals {
         return Ok(());
     }
-    let mut sealed = found.clone();
-    sealed.deny_delete = true;
-    sealed.deny_purge = true;
-    js.update_stream(&sealed).await.map_err(unavailable)?;
+    if !config.administer {
+        return Err(LogError::Misconfigured(format!(
+            "it was made by an earlier version (it allows deletes, or lacks the seals' subject); {LOG_INIT_HINT}"
+        )));
+    }
+    let mut upgraded = found.clone();
+    upgraded.deny_delete = true;
+    upgraded.deny_purge = true;
+    if !has_seals {
+        upgraded.subjects.push(SEAL_SUBJECT.to_owned());
+    }
+    js.update_stream(&upgraded).await.map_err(unavailable)?;
     tracing::info!(
         stream = EVENT_STREAM,
-        "the log now denies message deletes and purges"
+        "the log now denies message deletes and purges, and takes seals"
     );
     Ok(())
 }

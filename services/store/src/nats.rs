@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_nats::ServerAddr;
+use zhzj_trust::nats_access::ClientCredentials;
 
 /// How long a request (a command, a JetStream API call, a publish acknowledgement) waits for an
 /// answer by default before it fails: a write that cannot reach a stream leader fails within this.
@@ -27,6 +28,9 @@ pub enum NatsConnectError {
     /// The list names no server.
     #[error("the NATS URL list is empty")]
     Empty,
+    /// The credentials or TLS settings cannot be used.
+    #[error("NATS credentials: {0}")]
+    Credentials(#[from] zhzj_trust::nats_access::CredentialsError),
     /// No server of the list answered.
     #[error("no NATS server of {servers} answered: {reason}")]
     Unreachable {
@@ -66,6 +70,8 @@ pub struct NatsConnectOptions {
     pub name: String,
     /// How long a request waits for its answer.
     pub request_timeout: Duration,
+    /// How it authenticates, and TLS.
+    pub credentials: ClientCredentials,
 }
 
 impl Default for NatsConnectOptions {
@@ -73,6 +79,7 @@ impl Default for NatsConnectOptions {
         Self {
             name: "zhzj".to_owned(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            credentials: ClientCredentials::default(),
         }
     }
 }
@@ -84,7 +91,16 @@ pub async fn connect(
     options: &NatsConnectOptions,
 ) -> Result<async_nats::Client, NatsConnectError> {
     let servers = parse_server_list(list)?;
-    async_nats::ConnectOptions::new()
+    let base = async_nats::ConnectOptions::new().event_callback(|event| async move {
+        // A permissions violation arrives here, not as the failed call's error: say it loudly.
+        if let async_nats::Event::ServerError(error) = event {
+            tracing::error!(%error, "the NATS server refused an operation");
+        }
+    });
+    options
+        .credentials
+        .apply(base)
+        .await?
         .name(&options.name)
         .connection_timeout(CONNECTION_TIMEOUT)
         .request_timeout(Some(options.request_timeout))

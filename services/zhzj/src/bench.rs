@@ -24,6 +24,9 @@ use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock};
 use crate::bench_forwarder::FORWARD_PREFIX;
 use crate::cli::{BenchArgs, Benchmark};
 use crate::local_nats::LocalNats;
+use zhzj_trust::nats_access::{
+    ClientCredentials, NatsRole, credentials_dir, ensure_credentials, nkey_file,
+};
 
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -31,12 +34,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // No log: the assessment reads the archive.
         Benchmark::Assess { cases } => return crate::bench_assess::run(cases).await,
         // Started by the commits benchmark, against its server.
-        Benchmark::Forwarder { nats_url } => return crate::bench_forwarder::serve(&nats_url).await,
+        Benchmark::Forwarder { nats_url, nkey } => {
+            return crate::bench_forwarder::serve(&nats_url, &nkey).await;
+        }
         _ => {}
     }
     let dir = tempfile::tempdir()?;
-    let nats = LocalNats::start(dir.path()).await?;
-    let client = async_nats::connect(nats.url()).await?;
+    // As deployed: the server admits each role with its own NKey; this process plays the
+    // gateway and the raw writer with the admin's.
+    let credentials = credentials_dir(dir.path());
+    let authorization = ensure_credentials(&credentials)?;
+    let admin = ClientCredentials::of_role(&credentials, NatsRole::Admin);
+    let nats = LocalNats::start(dir.path(), &authorization, &admin).await?;
+    let client = admin
+        .apply(async_nats::ConnectOptions::new())
+        .await?
+        .connect(nats.url())
+        .await?;
     let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
     println!(
         "nats-server at {} (store in a temp dir; syncs every commit: {})",
@@ -48,7 +62,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             cases,
             commits,
             writers,
-        } => commits_bench(&nats, &client, &log, cases, commits, writers).await,
+        } => commits_bench(&nats, &credentials, &client, &log, cases, commits, writers).await,
         Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
         Benchmark::Http { commands, clients } => http_bench(&client, &log, commands, clients).await,
         Benchmark::Catchup {
@@ -218,6 +232,7 @@ async fn start_responder(
     args: &[&str],
     nats_url: &str,
     data_dir: Option<&std::path::Path>,
+    credential_args: &[std::ffi::OsString],
     probe_subject: &str,
 ) -> anyhow::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new(std::env::current_exe()?);
@@ -225,6 +240,7 @@ async fn start_responder(
     if let Some(dir) = data_dir {
         command.arg("--data-dir").arg(dir);
     }
+    command.args(credential_args);
     let child = command
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -323,6 +339,7 @@ fn accepted_version(payload: &[u8]) -> anyhow::Result<u64> {
 
 async fn commits_bench(
     nats: &LocalNats,
+    credentials: &std::path::Path,
     client: &async_nats::Client,
     log: &EventLog,
     cases: usize,
@@ -338,6 +355,10 @@ async fn commits_bench(
         &["run", "cases"],
         nats_url,
         Some(service_dir.path()),
+        &[
+            "--nats-credentials".into(),
+            credentials.as_os_str().to_owned(),
+        ],
         CASES_COMMANDS,
     )
     .await?;
@@ -428,6 +449,10 @@ async fn commits_bench(
         &["bench", "forwarder"],
         nats_url,
         None,
+        &[
+            "--nkey".into(),
+            nkey_file(credentials, NatsRole::Admin).into_os_string(),
+        ],
         &format!("{FORWARD_PREFIX}probe"),
     )
     .await?;

@@ -22,8 +22,15 @@ use zhzj_proto::{AggregateType, CommandAccepted, CommandError, CommandReply, Err
 pub const FORWARD_PREFIX: &str = "zhzj.bench.forward.";
 
 /// Serves until the process is stopped.
-pub async fn serve(nats_url: &str) -> anyhow::Result<()> {
-    let client = async_nats::connect(nats_url)
+pub async fn serve(nats_url: &str, nkey: &std::path::Path) -> anyhow::Result<()> {
+    let credentials = zhzj_trust::nats_access::ClientCredentials {
+        nkey_file: Some(nkey.to_owned()),
+        ..Default::default()
+    };
+    let client = credentials
+        .apply(async_nats::ConnectOptions::new())
+        .await?
+        .connect(nats_url)
         .await
         .with_context(|| format!("connecting to {nats_url}"))?;
     let js = async_nats::jetstream::new(client.clone());

@@ -19,7 +19,17 @@ Settings (flag / environment variable / default; `zhzj <command> --help` for eac
   --ready-max-lag / ZHZJ_READY_MAX_LAG / 10000 events     (up, run gateway)
   --session-hours / ZHZJ_SESSION_HOURS / 12               (up, run gateway)
   --duplicate-rule / ZHZJ_DUPLICATE_RULE / id-number-or-name-town-category (up, run gateway)
-  --demo / ZHZJ_DEMO / off                                (up)";
+  --demo / ZHZJ_DEMO / off                                (up)
+Security (README, \"Security\"):
+  --nats-credentials / ZHZJ_NATS_CREDENTIALS / data/nats-credentials when it exists: <role>.nk per role
+  --nats-nkey / ZHZJ_NATS_NKEY, --nats-creds / ZHZJ_NATS_CREDS, --nats-user / ZHZJ_NATS_USER,
+  --nats-password / ZHZJ_NATS_PASSWORD / none: one role's own credential instead
+  --nats-tls-ca / ZHZJ_NATS_TLS_CA, --nats-tls-cert / ZHZJ_NATS_TLS_CERT,
+  --nats-tls-key / ZHZJ_NATS_TLS_KEY / none: TLS to NATS (required once a CA is given)
+  --nats-inbox-prefix / ZHZJ_NATS_INBOX_PREFIX / _INBOX_zhzj_<role> when authenticated
+  --signing-key / ZHZJ_SIGNING_KEY / data/signing.key, made when missing (up, run cases/campaign)
+  --trusted-keys / ZHZJ_TRUSTED_KEYS / data/trusted-keys  (verify)
+  --seal-interval-secs / ZHZJ_SEAL_INTERVAL_SECS / 300    (up, run cases)";
 
 /// zhzj — 治重化积 backlog-resolution tracker.
 #[derive(Debug, Parser)]
@@ -58,6 +68,40 @@ pub enum Commands {
     Assess(AssessArgs),
     /// Run a benchmark (see BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Write per-role NATS credentials and the nats-server configuration that admits them.
+    NatsCredentials(NatsCredentialsArgs),
+    /// Administer the log's stream with the admin credential.
+    #[command(subcommand)]
+    Log(LogAction),
+    /// Read the whole log and check every commit's signature and chain and every seal.
+    Verify(VerifyArgs),
+}
+
+/// `zhzj nats-credentials`.
+#[derive(Debug, Args)]
+pub struct NatsCredentialsArgs {
+    /// Where to write `<role>.nk` (0600) and `authorization.conf`; existing keys are kept.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// `zhzj log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogAction {
+    /// Create the stream, or bring one an earlier version made up to date (deny deletes and
+    /// purges, take seals). Needs the admin credential (`--nats-nkey admin.nk`).
+    Init(CommonOptions),
+}
+
+/// `zhzj verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also print the log digest through these positions (to check a printed export).
+    #[arg(long, value_delimiter = ',')]
+    pub at: Vec<u64>,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
 }
 
 /// `zhzj up`.
@@ -244,6 +288,55 @@ pub struct CommonOptions {
     /// lifecycle view when the projector starts.
     #[arg(long, env = "ZHZJ_INTERNAL_LIMITS", default_value = "")]
     pub internal_limits: String,
+    /// Credentials and keys.
+    #[command(flatten)]
+    pub security: SecurityOptions,
+}
+
+/// How a process authenticates to NATS, and the keys that sign and verify commits.
+#[derive(Debug, Clone, Args)]
+pub struct SecurityOptions {
+    /// Directory of per-role NATS credentials (`<role>.nk`, as `zhzj nats-credentials` and
+    /// `zhzj up` write them); each role connects with its own. Default: `<data dir>/nats-credentials`
+    /// when it exists.
+    #[arg(long, env = "ZHZJ_NATS_CREDENTIALS")]
+    pub nats_credentials: Option<PathBuf>,
+    /// An NKey seed file to connect with, instead of the role's file in the credentials directory.
+    #[arg(long, env = "ZHZJ_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+    /// A JWT credentials file (operator mode) to connect with.
+    #[arg(long, env = "ZHZJ_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS user name to connect with (with `--nats-password`).
+    #[arg(long, env = "ZHZJ_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// The NATS user's password.
+    #[arg(long, env = "ZHZJ_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// CA certificate the NATS servers' certificates chain to; TLS is then required.
+    #[arg(long, env = "ZHZJ_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate for servers that verify clients.
+    #[arg(long, env = "ZHZJ_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key.
+    #[arg(long, env = "ZHZJ_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Prefix of reply inboxes; default `_INBOX_zhzj_<role>` when authenticated (what the
+    /// generated permissions allow), NATS's own `_INBOX` otherwise.
+    #[arg(long, env = "ZHZJ_NATS_INBOX_PREFIX")]
+    pub nats_inbox_prefix: Option<String>,
+    /// The command services' commit signing key (Ed25519 seed in hex, mode 0600). Default:
+    /// `<data dir>/signing.key`, made on first start (a path given here must exist).
+    #[arg(long, env = "ZHZJ_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// The public keys `zhzj verify` accepts, one `ed25519 <hex>` per line (keep old ones after
+    /// a rotation). Default: `<data dir>/trusted-keys`, to which a new signing key adds itself.
+    #[arg(long, env = "ZHZJ_TRUSTED_KEYS")]
+    pub trusted_keys: Option<PathBuf>,
+    /// Seconds between the seals a command service appends while the log grows.
+    #[arg(long, env = "ZHZJ_SEAL_INTERVAL_SECS", default_value_t = 300)]
+    pub seal_interval_secs: u64,
 }
 
 /// A level of the review chain.
@@ -386,6 +479,9 @@ pub enum Benchmark {
         /// The NATS server to answer on.
         #[arg(long)]
         nats_url: String,
+        /// The NKey seed file it connects with.
+        #[arg(long)]
+        nkey: PathBuf,
     },
     /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
     Catchup {

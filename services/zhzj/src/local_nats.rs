@@ -2,7 +2,8 @@
 //!
 //! It listens on a free loopback port (4222 may be taken), keeps its store under the data dir, and
 //! on a server that supports it (2.10+) syncs every commit to disk before acknowledging. The URL
-//! is written to `<data dir>/nats.url` so that other zhzj commands find it.
+//! is written to `<data dir>/nats.url` so that other zhzj commands find it. It admits only zhzj's
+//! roles, each with its own NKey and permissions (`zhzj_trust::nats_access`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,8 +47,13 @@ fn server_version(binary: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 impl LocalNats {
-    /// Starts `nats-server` from PATH.
-    pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
+    /// Starts `nats-server` from PATH with the `authorization` configuration given; `probe`
+    /// is a credential it admits, to see it come up.
+    pub async fn start(
+        data_dir: &Path,
+        authorization: &str,
+        probe: &zhzj_trust::nats_access::ClientCredentials,
+    ) -> anyhow::Result<Self> {
         let binary = std::env::var("ZHZJ_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let version = server_version(&binary)?;
         let syncs_every_commit = version >= (2, 10);
@@ -62,12 +68,12 @@ impl LocalNats {
         } else {
             ""
         };
-        std::fs::write(
+        zhzj_trust::keys::write_private_file(
             &config,
-            format!(
+            &format!(
                 "# Written by zhzj up; rewritten at every start.\n\
                  listen: \"127.0.0.1:{port}\"\n\
-                 jetstream {{\n  store_dir: {store:?}\n  {sync}\n}}\n",
+                 jetstream {{\n  store_dir: {store:?}\n  {sync}\n}}\n{authorization}",
                 store = store_dir.display().to_string()
             ),
         )?;
@@ -82,7 +88,8 @@ impl LocalNats {
             .with_context(|| format!("starting {binary}"))?;
         let url = format!("nats://127.0.0.1:{port}");
         for _ in 0..100 {
-            if let Ok(client) = async_nats::connect(&url).await
+            let options = probe.apply(async_nats::ConnectOptions::new()).await?;
+            if let Ok(client) = options.connect(&url).await
                 && client.flush().await.is_ok()
             {
                 let url_file = url_file(data_dir);

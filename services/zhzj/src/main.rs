@@ -14,6 +14,7 @@ mod local_nats;
 mod org_cli;
 mod private_files;
 mod roles;
+mod trust_cli;
 
 use std::sync::OnceLock;
 
@@ -107,6 +108,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Assess(args) => assess_cli::assess(args).await?,
         Commands::Checklist(options) => roles::print_checklist(options).await?,
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
+        Commands::NatsCredentials(args) => trust_cli::nats_credentials(&args)?,
+        Commands::Log(cli::LogAction::Init(options)) => roles::log_init(options).await?,
+        Commands::Verify(args) => return trust_cli::verify(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

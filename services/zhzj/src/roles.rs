@@ -15,7 +15,8 @@ use zhzj_deadlines::Limits;
 use zhzj_gateway::{Accounts, AppState, GatewayConfig, GatewayParts, NewUser};
 use zhzj_projector::{Projection, ProjectorSettings};
 use zhzj_proto::events::ReviewLevel;
-use zhzj_store::{EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
+use zhzj_store::{CommitSigner, EventLog, LogConfig, ReadStore, SystemClock, sql::sqlite_url};
+use zhzj_trust::nats_access::{self, ClientCredentials, NatsRole};
 
 use crate::cli::{
     CommandArgs, CommonOptions, HttpOptions, RebuildArgs, ReviewLevelArg, Role, RunArgs, UpArgs,
@@ -41,7 +42,7 @@ pub fn database_url(options: &CommonOptions) -> String {
 }
 
 /// The NATS URL the options name, or the one a running `zhzj up` wrote into the data dir.
-fn nats_url(options: &CommonOptions) -> anyhow::Result<String> {
+pub fn nats_url(options: &CommonOptions) -> anyhow::Result<String> {
     if let Some(url) = &options.nats_url {
         return Ok(url.clone());
     }
@@ -55,14 +56,53 @@ fn nats_url(options: &CommonOptions) -> anyhow::Result<String> {
         })
 }
 
-/// Connects to NATS at `url` (one URL or a cluster's comma-separated list).
+/// The credentials `role` connects with: an explicit one (`--nats-nkey`, `--nats-creds`,
+/// `--nats-user`), else the role's file in the credentials directory, else none (a server without
+/// authentication); and TLS when configured.
+pub fn credentials_for(options: &CommonOptions, role: NatsRole) -> ClientCredentials {
+    let security = &options.security;
+    let explicit = security.nats_nkey.is_some()
+        || security.nats_creds.is_some()
+        || security.nats_user.is_some();
+    let mut credentials = if explicit {
+        ClientCredentials {
+            nkey_file: security.nats_nkey.clone(),
+            creds_file: security.nats_creds.clone(),
+            user: security.nats_user.clone(),
+            password: security.nats_password.clone(),
+            ..ClientCredentials::default()
+        }
+    } else {
+        let dir = security.nats_credentials.clone().or_else(|| {
+            let dir = nats_access::credentials_dir(&options.data_dir);
+            dir.exists().then_some(dir)
+        });
+        dir.map_or_else(ClientCredentials::default, |dir| {
+            ClientCredentials::of_role(&dir, role)
+        })
+    };
+    credentials.tls_ca.clone_from(&security.nats_tls_ca);
+    credentials.tls_cert.clone_from(&security.nats_tls_cert);
+    credentials.tls_key.clone_from(&security.nats_tls_key);
+    let authenticates = credentials.authenticates();
+    credentials.inbox_prefix = security
+        .nats_inbox_prefix
+        .clone()
+        .or(credentials.inbox_prefix)
+        .or_else(|| authenticates.then(|| role.inbox_prefix()));
+    credentials
+}
+
+/// Connects to NATS at `url` (one URL or a cluster's comma-separated list) as `role`.
 pub async fn connect_nats(
     url: &str,
     options: &CommonOptions,
+    role: NatsRole,
 ) -> anyhow::Result<async_nats::Client> {
     let settings = zhzj_store::nats::NatsConnectOptions {
-        name: "zhzj".to_owned(),
+        name: format!("zhzj-{}", role.name()),
         request_timeout: Duration::from_millis(options.nats_request_timeout_ms.max(1)),
+        credentials: credentials_for(options, role),
     };
     Ok(zhzj_store::nats::connect(url, &settings).await?)
 }
@@ -76,6 +116,8 @@ pub struct Connections {
     /// The read store; None for a process whose roles never read it (the command services),
     /// so that they start and serve while the database is down.
     pub store: Option<ReadStore>,
+    /// Seals the log; the command services' connections only.
+    pub sealer: Option<zhzj_store::Sealer>,
 }
 
 impl Connections {
@@ -87,9 +129,13 @@ impl Connections {
     }
 }
 
-/// Connects to NATS (opening or creating the stream) and to the read store (migrating it).
-pub async fn connect(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
-    let mut conn = connect_log(url, options).await?;
+/// Connects to NATS as `role` (opening the stream) and to the read store (migrating it).
+pub async fn connect(
+    url: &str,
+    options: &CommonOptions,
+    role: NatsRole,
+) -> anyhow::Result<Connections> {
+    let mut conn = connect_log(url, options, role).await?;
     conn.store = Some(ReadStore::connect(&database_url(options)).await?);
     Ok(conn)
 }
@@ -116,20 +162,82 @@ async fn open_log(client: &async_nats::Client, config: &LogConfig) -> anyhow::Re
     }
 }
 
-/// Connects to NATS and opens the stream, without the read store.
-async fn connect_log(url: &str, options: &CommonOptions) -> anyhow::Result<Connections> {
+/// The commit signing key of the command services, made under the data dir on first start.
+pub fn signer(options: &CommonOptions) -> anyhow::Result<Arc<CommitSigner>> {
+    let security = &options.security;
+    let trusted = trusted_keys_path(options);
+    let signer = match &security.signing_key {
+        Some(path) => {
+            let signer = CommitSigner::load(path).context("--signing-key / ZHZJ_SIGNING_KEY")?;
+            signer.trust_in(&trusted)?;
+            signer
+        }
+        None => CommitSigner::load_or_create(&options.data_dir.join("signing.key"), &trusted)?,
+    };
+    Ok(Arc::new(signer))
+}
+
+/// The trusted-keys file the options name.
+pub fn trusted_keys_path(options: &CommonOptions) -> std::path::PathBuf {
+    options
+        .security
+        .trusted_keys
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("trusted-keys"))
+}
+
+/// Connects to NATS as `role` and opens the stream, without the read store. The command
+/// services' log signs what it appends.
+async fn connect_log(
+    url: &str,
+    options: &CommonOptions,
+    role: NatsRole,
+) -> anyhow::Result<Connections> {
     crate::private_files::private_data_dir(&options.data_dir)?;
-    let client = connect_nats(url, options).await?;
+    let client = connect_nats(url, options, role).await?;
+    let authenticated = credentials_for(options, role).authenticates();
     let config = LogConfig {
         replicas: options.stream_replicas,
+        // Only the admin credential may shape the stream; without authentication anyone may.
+        administer: role == NatsRole::Admin || !authenticated,
         ..LogConfig::default()
     };
-    let log = open_log(&client, &config).await?;
+    let mut log = open_log(&client, &config).await?;
+    let mut sealer = None;
+    if matches!(role, NatsRole::Cases | NatsRole::Campaign) {
+        let signer = signer(options)?;
+        log = log.with_signer(Arc::clone(&signer));
+        sealer = Some(zhzj_store::Sealer::new(log.clone(), signer));
+    }
     Ok(Connections {
         client,
         log,
         store: None,
+        sealer,
     })
+}
+
+/// `zhzj log init`: creates or upgrades the stream with the admin credential.
+pub async fn log_init(options: CommonOptions) -> anyhow::Result<()> {
+    let url = nats_url(&options)?;
+    let conn = connect_log(&url, &options, NatsRole::Admin).await?;
+    let last = conn.log.last_position().await?;
+    println!(
+        "stream {} ready (deny delete, deny purge, seals); last position {last}",
+        zhzj_proto::subjects::EVENT_STREAM
+    );
+    conn.client.flush().await?;
+    Ok(())
+}
+
+/// The NATS role a zhzj role connects as.
+fn nats_role(role: Role) -> NatsRole {
+    match role {
+        Role::Cases => NatsRole::Cases,
+        Role::Campaign => NatsRole::Campaign,
+        Role::Projector => NatsRole::Projector,
+        Role::Gateway => NatsRole::Gateway,
+    }
 }
 
 async fn shutdown_signal() {
@@ -158,6 +266,8 @@ pub struct Extras {
     pub data_dir: Option<std::path::PathBuf>,
     /// The bureau's settings.
     pub bureau: BureauSettings,
+    /// Seconds between seals (the cases service).
+    pub seal_interval_secs: u64,
 }
 
 /// The bureau's own rules: its review chain (for the cases service) and its internal time limits
@@ -245,13 +355,32 @@ async fn spawn_role(
     let stopped = tasks.stopped.clone();
     match role {
         Role::Cases | Role::Campaign => {
-            let service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
+            let mut service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
                 .with_settings((*extras.bureau.lifecycle).clone());
             let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
             let service_role = match role {
                 Role::Campaign => ServiceRole::Campaign,
                 _ => ServiceRole::Cases,
             };
+            if let Some(sealer) = &conn.sealer {
+                service = service.with_sealer(sealer.clone());
+                if service_role == ServiceRole::Cases {
+                    // The cases service answers the gateway's seal requests and seals at intervals.
+                    let requests = zhzj_cases::sealing::spawn_seal_requests(
+                        client.clone(),
+                        sealer.clone(),
+                        shutdown.clone(),
+                    )
+                    .await?;
+                    tasks.back_tracker.spawn(async move {
+                        let _ = requests.await;
+                    });
+                    let interval = Duration::from_secs(extras.seal_interval_secs.max(1));
+                    tasks
+                        .back_tracker
+                        .spawn(sealer.clone().run_interval(interval, shutdown.clone()));
+                }
+            }
             tasks.back_tracker.spawn(async move {
                 if let Err(e) = zhzj_cases::serve_as(client, service, service_role, shutdown).await
                 {
@@ -350,11 +479,7 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
     });
 }
 
-async fn run_until_signal(
-    conn: &Connections,
-    roles: &[Role],
-    extras: &Extras,
-) -> anyhow::Result<()> {
+async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> anyhow::Result<()> {
     let tasks = Tasks {
         front: CancellationToken::new(),
         front_tracker: TaskTracker::new(),
@@ -363,17 +488,24 @@ async fn run_until_signal(
         stopped: CancellationToken::new(),
     };
     // Back first, so commands have someone to answer them when the front opens.
-    let mut ordered = roles.to_vec();
-    ordered.sort_by_key(|role| matches!(role, Role::Gateway));
-    for role in ordered {
-        if let Err(e) = spawn_role(&tasks, role, conn, extras).await {
+    let mut ordered: Vec<&(Role, Connections)> = conns.iter().collect();
+    ordered.sort_by_key(|(role, _)| matches!(role, Role::Gateway));
+    for (role, conn) in ordered {
+        if let Err(e) = spawn_role(&tasks, *role, conn, extras).await {
             tasks.front.cancel();
             tasks.back.cancel();
             return Err(e);
         }
     }
     if extras.demo {
-        spawn_demo(&tasks, conn);
+        // The demo is loaded through the cases service's own engine, with its credential and key.
+        match conns.iter().find(|(role, _)| matches!(role, Role::Cases)) {
+            Some((_, conn)) => spawn_demo(&tasks, conn),
+            None => {
+                tracing::error!("the demo needs the cases role");
+                tasks.stopped.cancel();
+            }
+        }
     }
     tasks.front_tracker.close();
     tasks.back_tracker.close();
@@ -400,12 +532,17 @@ async fn run_until_signal(
         tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
     }
     // Both wait on what may be down: bounded, so that SIGTERM always ends the process.
-    match tokio::time::timeout(CLOSE_TIMEOUT, conn.client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS"),
+    let flushes = conns.iter().map(|(_, conn)| conn.client.flush());
+    match tokio::time::timeout(CLOSE_TIMEOUT, futures::future::join_all(flushes)).await {
+        Ok(results) => {
+            for e in results.into_iter().filter_map(Result::err) {
+                tracing::warn!(error = %e, "could not flush NATS");
+            }
+        }
         Err(_) => tracing::warn!("NATS did not take the last messages within {CLOSE_TIMEOUT:?}"),
     }
-    if let Some(store) = &conn.store
+    // The roles of one process share one read store: closing one handle closes its pool.
+    if let Some(store) = conns.iter().find_map(|(_, conn)| conn.store.as_ref())
         && tokio::time::timeout(CLOSE_TIMEOUT, store.close())
             .await
             .is_err()
@@ -418,13 +555,21 @@ async fn run_until_signal(
     Ok(())
 }
 
-/// `zhzj up`: every role in one process.
+/// `zhzj up`: every role in one process, each on its own NATS connection with its own
+/// credential, as in a distributed deployment.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let options = args.options;
+    let mut options = args.options;
     crate::private_files::private_data_dir(&options.data_dir)?;
     let local = match &options.nats_url {
         Some(_) => None,
-        None => Some(LocalNats::start(&options.data_dir).await?),
+        None => {
+            // The local server admits only zhzj's roles, each with its own NKey.
+            let dir = nats_access::credentials_dir(&options.data_dir);
+            let authorization = nats_access::ensure_credentials(&dir)?;
+            let admin = ClientCredentials::of_role(&dir, NatsRole::Admin);
+            options.security.nats_credentials = Some(dir);
+            Some(LocalNats::start(&options.data_dir, &authorization, &admin).await?)
+        }
     };
     let url = match &local {
         Some(local) => local.url().to_owned(),
@@ -438,20 +583,30 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     let result = async {
-        let conn = connect(&url, &options).await?;
+        if local.is_some() {
+            // The admin credential creates or upgrades the stream, and is closed again.
+            let admin = connect_log(&url, &options, NatsRole::Admin).await?;
+            admin.client.flush().await?;
+            drop(admin);
+        }
+        let store = ReadStore::connect(&database_url(&options)).await?;
+        let mut conns = Vec::new();
+        for role in [Role::Cases, Role::Campaign, Role::Projector, Role::Gateway] {
+            let mut conn = connect_log(&url, &options, nats_role(role)).await?;
+            if !matches!(role, Role::Campaign) {
+                conn.store = Some(store.clone());
+            }
+            conns.push((role, conn));
+        }
         tracing::info!(database = %database_url(&options), "zhzj is up; Ctrl-C stops it");
         let extras = Extras {
             http: Some(args.http),
             demo: args.demo,
             data_dir: Some(options.data_dir.clone()),
             bureau: BureauSettings::from_options(&options)?,
+            seal_interval_secs: options.security.seal_interval_secs,
         };
-        run_until_signal(
-            &conn,
-            &[Role::Cases, Role::Campaign, Role::Projector, Role::Gateway],
-            &extras,
-        )
-        .await
+        run_until_signal(&conns, &extras).await
     }
     .await;
     if let Some(local) = local {
@@ -464,9 +619,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 /// serve without it.
 pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
     let url = nats_url(&args.options)?;
+    let role = nats_role(args.role);
     let conn = match args.role {
-        Role::Cases | Role::Campaign => connect_log(&url, &args.options).await?,
-        Role::Projector | Role::Gateway => connect(&url, &args.options).await?,
+        Role::Cases | Role::Campaign => connect_log(&url, &args.options, role).await?,
+        Role::Projector | Role::Gateway => connect(&url, &args.options, role).await?,
     };
     tracing::info!(role = ?args.role, "running");
     let extras = Extras {
@@ -474,8 +630,9 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
         demo: false,
         data_dir: Some(args.options.data_dir.clone()),
         bureau: BureauSettings::from_options(&args.options)?,
+        seal_interval_secs: args.options.security.seal_interval_secs,
     };
-    run_until_signal(&conn, &[args.role], &extras).await
+    run_until_signal(&[(args.role, conn)], &extras).await
 }
 
 /// `zhzj user add`.
@@ -518,7 +675,7 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
         );
     };
     let url = nats_url(&args.options)?;
-    let conn = connect(&url, &args.options).await?;
+    let conn = connect(&url, &args.options, NatsRole::Cli).await?;
     let settings = BureauSettings::from_options(&args.options)?.projector;
     let report =
         zhzj_projector::rebuild_with(&conn.log, conn.store()?, projection, &settings).await?;
@@ -537,7 +694,7 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
 /// exit code 1 when a projection is missing positions.
 pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::ExitCode> {
     let url = nats_url(&options)?;
-    let conn = connect(&url, &options).await?;
+    let conn = connect(&url, &options, NatsRole::Cli).await?;
     let last = conn.log.last_position().await?;
     println!("log last position: {last}");
     println!(
@@ -602,7 +759,7 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::Exi
         command,
     };
     let url = nats_url(&args.options)?;
-    let client = connect_nats(&url, &args.options).await?;
+    let client = connect_nats(&url, &args.options, NatsRole::Cli).await?;
     let reply = client
         .request(
             zhzj_proto::subjects::CASES_COMMANDS,

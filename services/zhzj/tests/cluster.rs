@@ -19,10 +19,12 @@ use serde_json::{Value, json};
 use zhzj_tests::NatsCluster;
 
 /// The `zhzj` arguments every role and command gets.
-fn cluster_args(urls: &str, database: &str) -> Vec<String> {
+fn cluster_args(urls: &str, credentials: &std::path::Path, database: &str) -> Vec<String> {
     vec![
         "--nats-url".into(),
         urls.into(),
+        "--nats-credentials".into(),
+        credentials.display().to_string(),
         "--stream-replicas".into(),
         "3".into(),
         "--database-url".into(),
@@ -79,7 +81,8 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
     let dir = tempfile::tempdir()?;
     let data = dir.path();
     let database = format!("sqlite://{}?mode=rwc", data.join("zhzj.sqlite").display());
-    let args = cluster_args(&urls, &database);
+    cluster.init_log().await?;
+    let args = cluster_args(&urls, cluster.credentials_dir()?, &database);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     add_coordinator(data, &args).await?;
@@ -94,7 +97,7 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
         .await
         .with_context(|| roles.iter().map(RoleProcess::log).collect::<String>())?;
 
-    add_huli_units(data, &["--nats-url", urls.as_str()])
+    add_huli_units(data, &args[..4])
         .await
         .with_context(|| roles.iter().map(RoleProcess::log).collect::<String>())?;
     let token = login(&base, "xietiao", "password-1").await?;
@@ -107,7 +110,7 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
         .to_owned();
 
     // Kill the node that leads the stream, with writes going on.
-    let client = async_nats::connect(zhzj_store::nats::parse_server_list(&urls)?).await?;
+    let client = cluster.connect().await?;
     let js = async_nats::jetstream::new(client);
     let info = js
         .get_stream(zhzj_proto::subjects::EVENT_STREAM)

@@ -10,7 +10,7 @@ use serde_json::Value;
 const DEMO_PASSWORD: &str = "zhzj-demo-2026";
 
 async fn last_position(up: &Up) -> anyhow::Result<u64> {
-    let client = async_nats::connect(&up.nats_url).await?;
+    let client = up.admin_client().await?;
     let log = zhzj_store::EventLog::open(client, &zhzj_store::LogConfig::default()).await?;
     Ok(log.last_position().await?)
 }

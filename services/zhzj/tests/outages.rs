@@ -30,10 +30,19 @@ use zhzj_tests::{DbKind, NatsServer, TestDb};
 /// user `xietiao` and the units 厦门市 and 湖里区; returns the roles and the gateway's URL.
 async fn split_deployment(
     data: &std::path::Path,
-    nats_url: &str,
+    nats: &NatsServer,
     database: &str,
 ) -> anyhow::Result<(Vec<RoleProcess>, String)> {
-    let args = ["--nats-url", nats_url, "--database-url", database];
+    nats.init_log().await?;
+    let (nats_url, credentials) = (nats.url(), nats.credentials_dir()?.display().to_string());
+    let args = [
+        "--nats-url",
+        &nats_url,
+        "--nats-credentials",
+        &credentials,
+        "--database-url",
+        database,
+    ];
     add_coordinator(data, &args).await?;
     let mut roles = vec![
         RoleProcess::start(data, "cases", &args).await?,
@@ -43,7 +52,7 @@ async fn split_deployment(
     gateway_args.extend(["--http", "127.0.0.1:0"]);
     roles.push(RoleProcess::start(data, "gateway", &gateway_args).await?);
     let base = wait_for_file(&data.join("http.url"), Duration::from_secs(30)).await?;
-    add_huli_units(data, &["--nats-url", nats_url]).await?;
+    add_huli_units(data, &args[..4]).await?;
     Ok((roles, base))
 }
 
@@ -90,7 +99,7 @@ async fn with_nats_down_health_and_writes_answer_fast_and_sigterm_ends_every_rol
     let dir = tempfile::tempdir()?;
     let data = dir.path();
     let database = format!("sqlite://{}?mode=rwc", data.join("zhzj.sqlite").display());
-    let (mut roles, base) = split_deployment(data, &nats.url(), &database).await?;
+    let (mut roles, base) = split_deployment(data, &nats, &database).await?;
 
     // A command service started while the read store is unreachable serves anyway.
     let unreachable = "postgres://postgres@127.0.0.1:1/zhzj";
@@ -98,7 +107,14 @@ async fn with_nats_down_health_and_writes_answer_fast_and_sigterm_ends_every_rol
     let mut second_cases = RoleProcess::start(
         &other_data,
         "cases",
-        &["--nats-url", &nats.url(), "--database-url", unreachable],
+        &[
+            "--nats-url",
+            &nats.url(),
+            "--nats-credentials",
+            &nats.credentials_dir()?.display().to_string(),
+            "--database-url",
+            unreachable,
+        ],
     )
     .await?;
     let client = nats.connect().await?;
@@ -254,7 +270,7 @@ async fn people_signed_in_keep_writing_through_a_short_database_outage() -> anyh
     let database = format!("{before_port}127.0.0.1:{}/{name}", proxy.port);
     let dir = tempfile::tempdir()?;
     let data = dir.path();
-    let (roles, base) = split_deployment(data, &nats.url(), &database).await?;
+    let (roles, base) = split_deployment(data, &nats, &database).await?;
     let token = login(&base, "xietiao", "password-1").await?;
     let http = reqwest::Client::new();
     let case_id = register(&http, &base, &token).await?;

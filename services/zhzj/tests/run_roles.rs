@@ -37,13 +37,15 @@ async fn send(client: &async_nats::Client, subject: &str, command: Value) -> any
 /// Starts `zhzj run <role>` and waits until it answers on its subject.
 async fn run_role(
     client: &async_nats::Client,
-    nats_url: &str,
+    nats: &NatsServer,
     data: &std::path::Path,
     role: &str,
     subject: &str,
 ) -> anyhow::Result<Child> {
     let child = Command::new(env!("CARGO_BIN_EXE_zhzj"))
-        .args(["run", role, "--nats-url", nats_url])
+        .args(["run", role, "--nats-url", &nats.url()])
+        .arg("--nats-credentials")
+        .arg(nats.credentials_dir()?)
         .env("ZHZJ_DATA_DIR", data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -76,17 +78,11 @@ async fn stop(mut child: Child) -> anyhow::Result<std::process::ExitStatus> {
 async fn command_services_run_as_processes_answer_concurrent_commands_and_stop_cleanly()
 -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
+    nats.init_log().await?;
     let client = nats.connect().await?;
     let dir = tempfile::tempdir()?;
-    let cases = run_role(&client, &nats.url(), dir.path(), "cases", CASES_COMMANDS).await?;
-    let campaign = run_role(
-        &client,
-        &nats.url(),
-        dir.path(),
-        "campaign",
-        CAMPAIGN_COMMANDS,
-    )
-    .await?;
+    let cases = run_role(&client, &nats, dir.path(), "cases", CASES_COMMANDS).await?;
+    let campaign = run_role(&client, &nats, dir.path(), "campaign", CAMPAIGN_COMMANDS).await?;
 
     for command in [
         json!({"type": "add_unit", "unit_id": "xm", "name": "厦门市", "kind": "city"}),

@@ -75,7 +75,7 @@ async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow:
     // Start again on the same data dir: every acknowledged write is in the log, on its case,
     // and the projections (resuming from their checkpoints) reach all of them.
     let up = Up::start(data, &[]).await?;
-    let client = async_nats::connect(&up.nats_url).await?;
+    let client = up.admin_client().await?;
     let log = zhzj_store::EventLog::open(client, &zhzj_store::LogConfig::default()).await?;
     for (case_id, version) in &acknowledged {
         let message = log.stream().get_raw_message(*version).await?;

@@ -94,6 +94,27 @@ impl Up {
         })
     }
 
+    /// A client of its nats-server as the admin (whose credential `up` keeps in the data dir).
+    pub async fn admin_client(&self) -> anyhow::Result<async_nats::Client> {
+        self.client_as(zhzj_trust::nats_access::NatsRole::Admin)
+            .await
+    }
+
+    /// A client of its nats-server as `role`.
+    pub async fn client_as(
+        &self,
+        role: zhzj_trust::nats_access::NatsRole,
+    ) -> anyhow::Result<async_nats::Client> {
+        let dir = zhzj_trust::nats_access::credentials_dir(&self.data);
+        Ok(
+            zhzj_trust::nats_access::ClientCredentials::of_role(&dir, role)
+                .apply(async_nats::ConnectOptions::new())
+                .await?
+                .connect(&self.nats_url)
+                .await?,
+        )
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.join("up.log")).unwrap_or_default()
