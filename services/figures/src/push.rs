@@ -71,6 +71,8 @@ pub struct PushProgress {
     pub title: String,
     /// The time the progress is counted at (now, or the quarter's end).
     pub as_of: DateTime<Utc>,
+    /// The log position the figures were counted at (0 when counted from events given).
+    pub as_of_position: i64,
     /// Whether the quarter is over: this is the final result.
     pub final_result: bool,
     /// All hard cases resolved ÷ all hard cases.
@@ -105,8 +107,14 @@ pub async fn push_progress(
     let position: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM event_archive")
         .fetch_one(store.pool())
         .await?;
-    let events = events_up_to(store, &["case", "push"], position.unwrap_or(0)).await?;
-    Ok(push_progress_from(&events, quarter, start, end, now))
+    let position = position.unwrap_or(0);
+    let events = events_up_to(store, &["case", "push"], position).await?;
+    Ok(
+        push_progress_from(&events, quarter, start, end, now).map(|progress| PushProgress {
+            as_of_position: position,
+            ..progress
+        }),
+    )
 }
 
 /// [`push_progress`] over events already read.
@@ -229,6 +237,7 @@ pub fn push_progress_from(
         quarter: launched.quarter,
         title: launched.title,
         as_of: at,
+        as_of_position: 0,
         final_result: now >= end,
         total,
         areas,

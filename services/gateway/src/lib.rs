@@ -7,6 +7,7 @@ mod commands;
 pub mod directory_file;
 mod error;
 mod extract;
+mod log_seal;
 pub mod openapi;
 mod projections;
 mod routes;

@@ -14,6 +14,7 @@ use zhzj_proto::events::UnitKind;
 
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, QueryParams};
+use crate::log_seal::seal_through;
 use crate::{ApiError, AppState, User};
 
 /// What to assess.
@@ -151,14 +152,16 @@ pub async fn export_xlsx(
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
     let (assessment, scheme) = run(&state, &user, &query).await?;
-    let bytes = zhzj_export::to_xlsx(&assessment.tables(&scheme), assessment.created())
-        .map_err(ApiError::internal)?;
-    Ok(attachment(
+    let seal = seal_through(&state, assessment.as_of_position).await;
+    let mut tables = assessment.tables(&scheme);
+    tables.push(seal.table());
+    let bytes = zhzj_export::to_xlsx(&tables, assessment.created()).map_err(ApiError::internal)?;
+    Ok(seal.stamp(attachment(
         bytes,
         XLSX_TYPE,
         &format!("assessment-{}-{}.xlsx", assessment.from, assessment.to),
         &format!("年度考核-{}-{}.xlsx", assessment.from, assessment.to),
-    ))
+    )))
 }
 
 /// `GET /api/v1/assessments/export.csv?…&sheet=N`.
@@ -168,6 +171,7 @@ pub async fn export_csv(
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
     let (assessment, scheme) = run(&state, &user, &query).await?;
+    let seal = seal_through(&state, assessment.as_of_position).await;
     let tables = assessment.tables(&scheme);
     let sheet = query.sheet.unwrap_or(2);
     let Some(table) = sheet.checked_sub(1).and_then(|i| tables.get(i)) else {
@@ -177,7 +181,7 @@ pub async fn export_csv(
         });
     };
     let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(attachment(
+    Ok(seal.stamp(attachment(
         bytes,
         CSV_TYPE,
         &format!(
@@ -185,5 +189,5 @@ pub async fn export_csv(
             assessment.from, assessment.to
         ),
         &format!("年度考核-{}.csv", table.name),
-    ))
+    )))
 }

@@ -16,6 +16,7 @@ use zhzj_proto::commands::PublishBulletin;
 use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::log_seal::seal_through;
 use crate::{ApiError, AppState};
 
 /// A published bulletin.
@@ -111,14 +112,16 @@ pub async fn export_xlsx(
     Path(month): Path<String>,
 ) -> Result<Response, ApiError> {
     let bulletin = draw(&state, &month).await?;
-    let bytes =
-        zhzj_export::to_xlsx(&bulletin.tables(), bulletin.created()).map_err(ApiError::internal)?;
-    Ok(attachment(
+    let seal = seal_through(&state, bulletin.as_of_position).await;
+    let mut tables = bulletin.tables();
+    tables.push(seal.table());
+    let bytes = zhzj_export::to_xlsx(&tables, bulletin.created()).map_err(ApiError::internal)?;
+    Ok(seal.stamp(attachment(
         bytes,
         XLSX_TYPE,
         &format!("bulletin-{month}.xlsx"),
         &format!("{month}月通报.xlsx"),
-    ))
+    )))
 }
 
 /// `?part=districts|towns|departments`.
@@ -137,6 +140,7 @@ pub async fn export_csv(
     QueryParams(query): QueryParams<BulletinPart>,
 ) -> Result<Response, ApiError> {
     let bulletin = draw(&state, &month).await?;
+    let seal = seal_through(&state, bulletin.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("districts");
     let index = match part {
         "districts" => 0,
@@ -154,12 +158,12 @@ pub async fn export_csv(
         return Err(ApiError::internal("bulletin without its three tables"));
     };
     let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(attachment(
+    Ok(seal.stamp(attachment(
         bytes,
         CSV_TYPE,
         &format!("bulletin-{month}-{part}.csv"),
         &format!("{month}月通报-{}.csv", table.name),
-    ))
+    )))
 }
 
 /// Publishing a month's bulletin.

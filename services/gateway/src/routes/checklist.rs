@@ -567,16 +567,31 @@ async fn export(
     for value in &binds {
         select = select.bind(value.clone());
     }
+    // The rows and the position they stand at, read in one transaction (one snapshot).
+    let mut snapshot = state.store().pool().begin().await?;
+    if state.store().dialect() == zhzj_store::Dialect::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *snapshot)
+            .await?;
+    }
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
+            .bind(zhzj_projector::Projection::Checklist.name())
+            .fetch_optional(&mut *snapshot)
+            .await?;
     let rows = select
-        .fetch_all(state.store().pool())
+        .fetch_all(&mut *snapshot)
         .await?
         .iter()
         .map(|row| ChecklistItem::from_row(row, today))
         .collect::<Result<Vec<_>, _>>()?;
+    snapshot.commit().await?;
+    let seal = crate::log_seal::seal_through(state, position.unwrap_or(0)).await;
     let table = export_table(&rows);
     let (bytes, content_type, extension) = match format {
         ExportFormat::Xlsx => (
-            zhzj_export::to_xlsx(&[table], state.now().naive_utc()).map_err(ApiError::internal)?,
+            zhzj_export::to_xlsx(&[table, seal.table()], state.now().naive_utc())
+                .map_err(ApiError::internal)?,
             super::download::XLSX_TYPE,
             "xlsx",
         ),
@@ -586,10 +601,10 @@ async fn export(
             "csv",
         ),
     };
-    Ok(super::download::attachment(
+    Ok(seal.stamp(super::download::attachment(
         bytes,
         content_type,
         &format!("checklist-{today}.{extension}"),
         &format!("清单-{today}.{extension}"),
-    ))
+    )))
 }

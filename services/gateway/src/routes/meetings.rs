@@ -17,6 +17,7 @@ use zhzj_proto::events::UnitRef;
 use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::log_seal::seal_through;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -154,14 +155,16 @@ pub async fn export_xlsx(
     QueryParams(query): QueryParams<AgendaQuery>,
 ) -> Result<Response, ApiError> {
     let agenda = draw_agenda(&state, &user, &id, &query).await?;
-    let bytes =
-        zhzj_export::to_xlsx(&agenda.tables(), agenda.created()).map_err(ApiError::internal)?;
-    Ok(attachment(
+    let seal = seal_through(&state, agenda.as_of_position).await;
+    let mut tables = agenda.tables();
+    tables.push(seal.table());
+    let bytes = zhzj_export::to_xlsx(&tables, agenda.created()).map_err(ApiError::internal)?;
+    Ok(seal.stamp(attachment(
         bytes,
         XLSX_TYPE,
         &format!("agenda-{id}.xlsx"),
         &format!("{}.xlsx", agenda.title),
-    ))
+    )))
 }
 
 /// `GET /api/v1/meetings/{id}/agenda.csv?part=…`: one part of the agenda as CSV.
@@ -172,6 +175,7 @@ pub async fn export_csv(
     QueryParams(query): QueryParams<AgendaQuery>,
 ) -> Result<Response, ApiError> {
     let agenda = draw_agenda(&state, &user, &id, &query).await?;
+    let seal = seal_through(&state, agenda.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("overview");
     let index = match part {
         "overview" => Some(0),
@@ -190,12 +194,12 @@ pub async fn export_csv(
         });
     };
     let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(attachment(
+    Ok(seal.stamp(attachment(
         bytes,
         CSV_TYPE,
         &format!("agenda-{id}-{part}.csv"),
         &format!("{}-{}.csv", agenda.title, table.name),
-    ))
+    )))
 }
 
 /// Holding this week's meeting.

@@ -18,6 +18,7 @@ use zhzj_store::china_midnight;
 use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
+use crate::log_seal::seal_through;
 use crate::{ApiError, AppState};
 
 /// A launched push.
@@ -90,14 +91,17 @@ pub async fn export_xlsx(
     Path(quarter): Path<String>,
 ) -> Result<Response, ApiError> {
     let push = progress(&state, &quarter).await?;
+    let seal = seal_through(&state, push.as_of_position).await;
+    let mut tables = push.tables();
+    tables.push(seal.table());
     let bytes =
-        zhzj_export::to_xlsx(&push.tables(), push.as_of.naive_utc()).map_err(ApiError::internal)?;
-    Ok(attachment(
+        zhzj_export::to_xlsx(&tables, push.as_of.naive_utc()).map_err(ApiError::internal)?;
+    Ok(seal.stamp(attachment(
         bytes,
         XLSX_TYPE,
         &format!("push-{quarter}.xlsx"),
         &format!("{}.xlsx", push.title),
-    ))
+    )))
 }
 
 /// `?part=areas|cases`.
@@ -116,6 +120,7 @@ pub async fn export_csv(
     QueryParams(query): QueryParams<PushPart>,
 ) -> Result<Response, ApiError> {
     let push = progress(&state, &quarter).await?;
+    let seal = seal_through(&state, push.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("areas");
     let index = match part {
         "areas" => 0,
@@ -132,12 +137,12 @@ pub async fn export_csv(
         return Err(ApiError::internal("push without its two tables"));
     };
     let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(attachment(
+    Ok(seal.stamp(attachment(
         bytes,
         CSV_TYPE,
         &format!("push-{quarter}-{part}.csv"),
         &format!("{}-{}.csv", push.title, table.name),
-    ))
+    )))
 }
 
 /// Launching a push.
