@@ -21,6 +21,7 @@ use zhzj_proto::{
 use crate::aggregate::Aggregate;
 use crate::case::{CaseState, measure_id};
 use crate::service::build_commit;
+use zhzj_trust::chain::{KEY_HEADER, PREVIOUS_HEADER, SIGNATURE_HEADER};
 
 /// Publishes in flight at most. Well under the JetStream context's 5,000 acknowledgement
 /// permits: two histories written at once on one connection each hold their own, and a writer
@@ -62,10 +63,20 @@ pub struct WrittenHistory {
     pub last_positions: Vec<(Uuid, u64)>,
 }
 
-/// Writes `history` into the stream behind `js`.
+/// Writes `history` into the stream behind `js`, unsigned (as a log older than the chain).
 pub async fn write_history(
     js: &async_nats::jetstream::Context,
     history: SyntheticHistory,
+) -> Result<WrittenHistory, SyntheticHistoryError> {
+    write_signed_history(js, history, None).await
+}
+
+/// Writes `history` into the stream behind `js`; with a signer, each commit is chained to its
+/// case's previous one and signed, as the service writes them.
+pub async fn write_signed_history(
+    js: &async_nats::jetstream::Context,
+    history: SyntheticHistory,
+    signer: Option<&zhzj_store::CommitSigner>,
 ) -> Result<WrittenHistory, SyntheticHistoryError> {
     let started = Instant::now();
     let cases = history.cases.max(1);
@@ -78,6 +89,7 @@ pub async fn write_history(
         })
         .collect();
     let mut last_positions = vec![0; cases];
+    let mut heads: Vec<Option<zhzj_store::CommitDigest>> = vec![None; cases];
     let district = UnitRef {
         id: "xm-siming".into(),
         name: "思明区".into(),
@@ -151,12 +163,33 @@ pub async fn write_history(
         };
         let id = case_id.to_string();
         let commit = build_commit(&request, AggregateType::Case, &id, &[event], now)?;
-        let publish = async_nats::jetstream::message::PublishMessage::build()
-            .payload(Bytes::from(serde_json::to_vec(&commit)?))
+        let (payload, snapshot) = (
+            serde_json::to_vec(&commit)?,
+            serde_json::to_string(&snapshot)?,
+        );
+        let subject = aggregate_subject(AggregateType::Case, &id);
+        let mut publish = async_nats::jetstream::message::PublishMessage::build()
             .message_id(request.command_id.to_string())
-            .header(SNAPSHOT_HEADER, serde_json::to_string(&snapshot)?.as_str());
+            .header(SNAPSHOT_HEADER, snapshot.as_str());
+        if let Some(signer) = signer {
+            let previous = heads[c];
+            let digest = zhzj_trust::commit_digest(
+                &subject,
+                previous.as_ref(),
+                Some(snapshot.as_bytes()),
+                &payload,
+            );
+            if let Some(previous) = previous {
+                publish = publish.header(PREVIOUS_HEADER, previous.to_hex().as_str());
+            }
+            publish = publish
+                .header(KEY_HEADER, signer.key_id())
+                .header(SIGNATURE_HEADER, signer.sign(&digest).as_str());
+            heads[c] = Some(digest);
+        }
+        let publish = publish.payload(Bytes::from(payload));
         let ack = js
-            .send_publish(aggregate_subject(AggregateType::Case, &id), publish)
+            .send_publish(subject, publish)
             .await
             .map_err(|e| publish_error(&e))?
             .into_future();

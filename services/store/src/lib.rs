@@ -8,6 +8,7 @@ pub mod clock;
 pub mod log;
 pub mod nats;
 pub mod seals;
+pub mod signing;
 pub mod sql;
 
 pub use clock::{Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight};

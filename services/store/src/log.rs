@@ -21,7 +21,9 @@ use zhzj_proto::{
     AggregateType, Commit,
     subjects::{EVENT_STREAM, EVENT_SUBJECTS, SNAPSHOT_HEADER, aggregate_subject},
 };
-use zhzj_trust::chain::{KEY_HEADER, PREVIOUS_HEADER, SIGNATURE_HEADER, stored_commit_digest};
+use zhzj_trust::chain::{
+    KEY_HEADER, PREVIOUS_HEADER, PROOF_HEADER, SIGNATURE_HEADER, stored_commit_digest,
+};
 use zhzj_trust::seal::SEAL_SUBJECT;
 use zhzj_trust::{CommitDigest, CommitSigner, commit_digest};
 
@@ -236,7 +238,7 @@ pub struct EventLog {
     stream: Arc<Stream>,
     /// Signs each commit's digest; None for a log that only reads (and in old tests' writers,
     /// whose commits then verify as unchained).
-    signer: Option<Arc<CommitSigner>>,
+    signer: Option<crate::signing::BatchSigner>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -287,15 +289,16 @@ impl EventLog {
         })
     }
 
-    /// This log, signing every commit it appends with `signer`.
+    /// This log, signing every commit it appends with `signer` (in batches, see
+    /// [`crate::signing`]). Starts the signing task: call it inside the runtime.
     pub fn with_signer(mut self, signer: Arc<CommitSigner>) -> Self {
-        self.signer = Some(signer);
+        self.signer = Some(crate::signing::BatchSigner::spawn(signer));
         self
     }
 
-    /// The signer of its appends, if any.
+    /// The key of its appends' signatures, if any.
     pub fn signer(&self) -> Option<&Arc<CommitSigner>> {
-        self.signer.as_ref()
+        self.signer.as_ref().map(crate::signing::BatchSigner::key)
     }
 
     /// The JetStream context, for consumers.
@@ -334,9 +337,13 @@ impl EventLog {
             if let Some(previous) = &request.previous {
                 publish = publish.header(PREVIOUS_HEADER, previous.to_hex().as_str());
             }
+            let signed = signer.sign(digest).await;
             publish = publish
-                .header(KEY_HEADER, signer.key_id())
-                .header(SIGNATURE_HEADER, signer.sign(&digest).as_str());
+                .header(KEY_HEADER, signed.key_id.as_str())
+                .header(SIGNATURE_HEADER, signed.signature.as_str());
+            if !signed.proof.is_empty() {
+                publish = publish.header(PROOF_HEADER, signed.proof.as_str());
+            }
         }
         let ack = match self.js.send_publish(subject, publish).await {
             Ok(ack_future) => ack_future.await,

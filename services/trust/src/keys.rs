@@ -157,7 +157,7 @@ impl CommitSigner {
 
     /// The signature of a digest, in hex.
     pub fn sign(&self, digest: &CommitDigest) -> String {
-        hex::encode(self.key.sign(&digest.0).to_bytes())
+        crate::chain::lower_hex(&self.key.sign(&digest.0).to_bytes())
     }
 
     /// The public keys that verify this signer's signatures.

@@ -8,11 +8,11 @@
 //! Signatures are checked in batches (Ed25519 batch verification), which is what makes a
 //! million events verify in seconds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::chain::{ChainHeaders, CommitDigest};
+use crate::chain::{ChainHeaders, CommitDigest, root_from_proof};
 use crate::keys::{TrustedKeys, parse_signature};
 use crate::seal::{LogCursor, SEAL_SUBJECT, SealBody, message_digest, seal_digest};
 
@@ -141,6 +141,8 @@ pub struct Verifier {
     cursor: LogCursor,
     heads: HashMap<String, CommitDigest>,
     pending: Vec<PendingSignature>,
+    /// Batch roots whose signature was checked (or is pending): a batch's commits share one.
+    signed_roots: HashSet<(CommitDigest, [u8; 64])>,
     /// Log digests wanted at positions (seals' and the caller's), filled as they pass.
     wanted: BTreeMap<u64, Option<CommitDigest>>,
     /// Seals waiting for their position's digest: (position, body, digest).
@@ -173,6 +175,7 @@ impl Verifier {
             cursor: LogCursor::START,
             heads: HashMap::new(),
             pending: Vec::new(),
+            signed_roots: HashSet::new(),
             wanted: BTreeMap::new(),
             last_seal: None,
             seals: 0,
@@ -316,20 +319,29 @@ impl Verifier {
         self.signed_commits += 1;
         let key = chain.key_id.as_deref().and_then(|id| self.keys.get(id));
         let signature = chain.signature.as_deref().and_then(parse_signature);
-        match (key, signature) {
-            (Some(key), Some(signature)) => self.pending.push(PendingSignature {
-                position,
-                subject: subject.to_owned(),
-                digest: *digest,
-                key: *key,
-                signature,
-            }),
-            (None, _) => {
+        // What was signed: the digest itself, or the root of its batch.
+        let signed = match chain.proof.as_deref() {
+            Some(proof) => root_from_proof(digest, proof),
+            None => Some(*digest),
+        };
+        match (key, signature, signed) {
+            (Some(key), Some(signature), Some(signed)) => {
+                if self.signed_roots.insert((signed, signature.to_bytes())) {
+                    self.pending.push(PendingSignature {
+                        position,
+                        subject: subject.to_owned(),
+                        digest: signed,
+                        key: *key,
+                        signature,
+                    });
+                }
+            }
+            (None, _, _) => {
                 self.flush_signatures();
                 self.found(position, Some(subject.to_owned()), Tampering::UnknownKey);
                 return;
             }
-            (Some(_), None) => {
+            (Some(_), _, _) => {
                 self.flush_signatures();
                 self.found(position, Some(subject.to_owned()), Tampering::Altered);
                 return;

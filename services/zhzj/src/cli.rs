@@ -496,6 +496,15 @@ pub enum Benchmark {
         #[arg(long, default_value = "sqlite")]
         database: String,
     },
+    /// `zhzj verify` over a signed, chained log vs reading the same log with nothing checked.
+    Verify {
+        /// Events (one commit each) in the log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Cases they belong to.
+        #[arg(long, default_value_t = 10_000)]
+        cases: usize,
+    },
 }
 
 #[cfg(test)]

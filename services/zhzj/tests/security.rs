@@ -31,7 +31,10 @@ async fn the_demo_log_verifies_states_its_digest_in_exports_and_names_a_forgery(
     let mut projector = async_nats::jetstream::new(up.client_as(NatsRole::Projector).await?);
     projector.set_timeout(Duration::from_secs(1));
     let appended = match projector
-        .publish("zhzj.ev.case.00000000-0000-0000-0000-000000000001", "{}".into())
+        .publish(
+            "zhzj.ev.case.00000000-0000-0000-0000-000000000001",
+            "{}".into(),
+        )
         .await
     {
         Ok(ack) => ack.await.is_ok(),
