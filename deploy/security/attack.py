@@ -135,7 +135,9 @@ class Attacker:
         """A real commit's payload and headers, if this credential can read one."""
         try:
             message = await asyncio.wait_for(js.get_msg(STREAM, seq=1), TIMEOUT)
-            headers = dict(message.headers or {})
+            # nats-py may hand some header names and values back as its own enum members.
+            plain = lambda x: str(getattr(x, "value", x))  # noqa: E731
+            headers = {plain(k): plain(v) for k, v in (message.headers or {}).items()}
             # Without its sequence expectations the copy is accepted wherever it lands.
             for name in list(headers):
                 if name.lower().startswith("nats-expected") or name.lower() == "nats-msg-id":
