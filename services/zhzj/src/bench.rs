@@ -651,18 +651,11 @@ async fn verify_bench(
 ) -> anyhow::Result<()> {
     println!("generating {events} signed, chained commits (one event each) over {cases} cases …");
     let signer = Arc::new(zhzj_store::CommitSigner::generate()?);
-    let js = async_nats::jetstream::new(client.clone());
-    let history = zhzj_cases::synthetic::SyntheticHistory {
-        commits: events,
-        cases,
-        note_chars: 0,
-        first_case: 0,
-    };
-    let written = zhzj_cases::synthetic::write_signed_history(&js, history, Some(&*signer)).await?;
+    let generated = generate_log(client, events, cases, Some(&signer)).await?;
     println!(
         "generated in {:.1}s ({:.0} commits/s signed and published)",
-        written.elapsed.as_secs_f64(),
-        events as f64 / written.elapsed.as_secs_f64()
+        generated.as_secs_f64(),
+        events as f64 / generated.as_secs_f64()
     );
     let sealer = zhzj_store::Sealer::new(log.clone(), Arc::clone(&signer));
     let started = Instant::now();
@@ -709,6 +702,7 @@ async fn generate_log(
     client: &async_nats::Client,
     events: usize,
     cases: usize,
+    signer: Option<&zhzj_store::CommitSigner>,
 ) -> anyhow::Result<Duration> {
     let js = async_nats::jetstream::new(client.clone());
     let history = zhzj_cases::synthetic::SyntheticHistory {
@@ -717,9 +711,11 @@ async fn generate_log(
         note_chars: 0,
         first_case: 0,
     };
-    Ok(zhzj_cases::synthetic::write_history(&js, history)
-        .await?
-        .elapsed)
+    Ok(
+        zhzj_cases::synthetic::write_signed_history(&js, history, signer)
+            .await?
+            .elapsed,
+    )
 }
 
 async fn catchup_bench(
@@ -730,7 +726,7 @@ async fn catchup_bench(
     database: &str,
 ) -> anyhow::Result<()> {
     println!("generating {events} events over {cases} cases …");
-    let generated = generate_log(client, events, cases).await?;
+    let generated = generate_log(client, events, cases, None).await?;
     println!(
         "generated in {:.1}s ({:.0} events/s published)",
         generated.as_secs_f64(),
