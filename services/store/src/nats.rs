@@ -84,6 +84,18 @@ impl Default for NatsConnectOptions {
     }
 }
 
+/// The last operation a NATS server refused this process for lack of permission, if any. A
+/// refused request is never answered (it times out like an unreachable server), so a caller
+/// that keeps retrying on timeouts asks here whether retrying can help.
+pub fn last_permission_violation() -> Option<String> {
+    PERMISSION_VIOLATION
+        .lock()
+        .ok()
+        .and_then(|last| last.clone())
+}
+
+static PERMISSION_VIOLATION: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// Connects to the first server of `list` that answers; the client then fails over to the
 /// others (and to those the cluster announces) when its server goes away.
 pub async fn connect(
@@ -95,6 +107,12 @@ pub async fn connect(
         // A permissions violation arrives here, not as the failed call's error: say it loudly.
         if let async_nats::Event::ServerError(error) = event {
             tracing::error!(%error, "the NATS server refused an operation");
+            let text = error.to_string();
+            if text.to_lowercase().contains("permissions violation")
+                && let Ok(mut last) = PERMISSION_VIOLATION.lock()
+            {
+                *last = Some(text);
+            }
         }
     });
     options

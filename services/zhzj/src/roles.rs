@@ -151,6 +151,16 @@ async fn open_log(client: &async_nats::Client, config: &LogConfig) -> anyhow::Re
     loop {
         match EventLog::open(client.clone(), config).await {
             Ok(log) => return Ok(log),
+            Err(zhzj_store::LogError::Unavailable(_))
+                if zhzj_store::nats::last_permission_violation().is_some() =>
+            {
+                let refused = zhzj_store::nats::last_permission_violation().unwrap_or_default();
+                bail!(
+                    "NATS refused this credential an operation opening the log needs ({refused}); \
+                     creating or upgrading the stream takes the admin credential: \
+                     `zhzj log init --nats-nkey admin.nk`"
+                );
+            }
             Err(e @ zhzj_store::LogError::Unavailable(_))
                 if tokio::time::Instant::now() < deadline =>
             {

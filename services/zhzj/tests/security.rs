@@ -42,6 +42,26 @@ async fn the_demo_log_verifies_states_its_digest_in_exports_and_names_a_forgery(
     };
     assert!(!appended, "the projector's credential appended to the log");
 
+    // Only the admin credential shapes the stream, and a role's is told so at once.
+    let projector_key = zhzj_trust::nats_access::nkey_file(
+        &zhzj_trust::nats_access::credentials_dir(data),
+        NatsRole::Projector,
+    );
+    let started = std::time::Instant::now();
+    let (ok, out) = zhzj(
+        data,
+        &[
+            "log",
+            "init",
+            "--nats-nkey",
+            &projector_key.display().to_string(),
+        ],
+    )
+    .await?;
+    assert!(!ok, "the projector's credential initialised the log: {out}");
+    assert!(out.contains("admin credential"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(15), "slow: {out}");
+
     // The assessment workbook states its position and the digest there.
     let token = login(&up.http, "admin", DEMO_PASSWORD).await?;
     let response = reqwest::Client::new()
