@@ -821,12 +821,39 @@ impl ProjectionStatus {
     }
 }
 
+/// How many trailing positions of the log [`last_event_position`] looks at.
+const TRAILING_PROBES: u64 = 16;
+
+/// The log's last position that holds an event: a seal (or a deleted message) at the end of the
+/// log is nothing a projection could apply, so it is no lag. (The next event's batch steps over
+/// it as an empty position.)
+async fn last_event_position(log: &EventLog) -> Result<u64, ProjectorError> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    let last = log.last_position().await.map_err(log_error)?;
+    let mut position = last;
+    while position > 0 && last - position < TRAILING_PROBES {
+        match log.stream().get_raw_message(position).await {
+            Ok(message) if message.subject.starts_with(EVENT_SUBJECT_PREFIX) => {
+                return Ok(position);
+            }
+            Ok(_) => position -= 1,
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => position -= 1,
+            Err(e) => return Err(log_error(e)),
+        }
+    }
+    Ok(if last - position >= TRAILING_PROBES {
+        last
+    } else {
+        position
+    })
+}
+
 /// The status of every projection.
 pub async fn status(
     log: &EventLog,
     store: &ReadStore,
 ) -> Result<Vec<ProjectionStatus>, ProjectorError> {
-    let last = log.last_position().await.map_err(log_error)?;
+    let last = last_event_position(log).await?;
     let mut conn = store.pool().acquire().await?;
     let mut result = Vec::new();
     for projection in Projection::ALL {

@@ -93,6 +93,26 @@ async fn the_demo_log_verifies_states_its_digest_in_exports_and_names_a_forgery(
     assert_eq!(digest.len(), 64, "a SHA-256 digest in hex: {digest:?}");
     assert_eq!(header_digest.as_deref(), Some(digest.as_str()));
 
+    // The seal the export appended is the log's last message: nothing for a projection to apply,
+    // so no lag.
+    let mut lags = Vec::new();
+    for _ in 0..50 {
+        let (_, out) = zhzj(data, &["status"]).await?;
+        lags = out
+            .lines()
+            .skip(2)
+            .filter_map(|line| line.split_whitespace().nth(3).map(str::to_owned))
+            .collect();
+        if !lags.is_empty() && lags.iter().all(|lag| lag == "0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !lags.is_empty() && lags.iter().all(|lag| lag == "0"),
+        "projections lag behind a trailing seal: {lags:?}"
+    );
+
     // `zhzj verify` reproduces it from the whole log, and names the last seal.
     let (ok, out) = zhzj(data, &["verify", "--at", &position]).await?;
     assert!(ok, "{out}");
