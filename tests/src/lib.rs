@@ -553,9 +553,13 @@ impl Services {
         // As the command services do: every commit is chained and signed.
         let signer = Arc::new(CommitSigner::generate()?);
         let log = EventLog::open(client, config).await?.with_signer(signer);
-        let clock = FixedClock::new(test_epoch());
+        Ok(Self::on_log(log, FixedClock::new(test_epoch())))
+    }
+
+    /// A service on a log already open (signing or not), reading `clock`.
+    pub fn on_log(log: EventLog, clock: FixedClock) -> Self {
         let cases = CasesService::new(log.clone(), Arc::new(clock.clone()));
-        Ok(Self { log, cases, clock })
+        Self { log, cases, clock }
     }
 
     /// Sends a command straight to the handler; fails the test on an error reply.

@@ -35,11 +35,7 @@ async fn scenario(signer: Arc<CommitSigner>) -> anyhow::Result<(NatsServer, Uuid
     let nats = NatsServer::start().await?;
     let services = Services::open(nats.connect().await?).await?;
     let log = services.log.clone().with_signer(Arc::clone(&signer));
-    let services = Services {
-        cases: zhzj_cases::CasesService::new(log.clone(), Arc::new(services.clock.clone())),
-        log,
-        clock: services.clock,
-    };
+    let services = Services::on_log(log, services.clock);
     services.seed_directory().await?;
     let first: Uuid = services.ok(register_case(1)).await?.aggregate_id.parse()?;
     let sealer = Sealer::new(services.log.clone(), Arc::clone(&signer));
@@ -277,22 +273,14 @@ async fn a_log_older_than_the_chain_verifies_as_unchained_before_its_first_signe
     // An earlier version wrote without signing.
     let unsigned = Services::open(nats.connect().await?).await?;
     let old_log = EventLog::open(nats.connect().await?, &zhzj_store::LogConfig::default()).await?;
-    let old = Services {
-        cases: zhzj_cases::CasesService::new(old_log.clone(), Arc::new(unsigned.clock.clone())),
-        log: old_log,
-        clock: unsigned.clock.clone(),
-    };
+    let old = Services::on_log(old_log, unsigned.clock.clone());
     old.seed_directory().await?;
     let case_id: Uuid = old.ok(register_case(1)).await?.aggregate_id.parse()?;
     let first_signed = old.log.last_position().await? + 1;
     // This version signs, continuing the case's chain from its unsigned commits.
     let signer = Arc::new(CommitSigner::generate()?);
     let log = old.log.clone().with_signer(Arc::clone(&signer));
-    let new = Services {
-        cases: zhzj_cases::CasesService::new(log.clone(), Arc::new(unsigned.clock.clone())),
-        log,
-        clock: unsigned.clock,
-    };
+    let new = Services::on_log(log, unsigned.clock);
     new.ok(record_note(case_id, "升级后的第一条记录")).await?;
     new.ok(register_case(2)).await?;
     let verified = verify(&nats, &signer.trusted())

@@ -197,6 +197,16 @@ impl StoredCommit {
         headers: Option<&async_nats::HeaderMap>,
     ) -> Result<Self, LoadError> {
         let digest = stored_commit_digest(subject, headers, SNAPSHOT_HEADER, payload);
+        Self::decode_with_digest(position, digest, payload, headers)
+    }
+
+    /// [`StoredCommit::decode`] with the message's digest already computed.
+    fn decode_with_digest(
+        position: u64,
+        digest: CommitDigest,
+        payload: &[u8],
+        headers: Option<&async_nats::HeaderMap>,
+    ) -> Result<Self, LoadError> {
         let commit = serde_json::from_slice(payload).map_err(|e| LoadError::Corrupt {
             position,
             reason: e.to_string(),
@@ -510,10 +520,16 @@ impl EventLog {
                 .map_err(|e| LoadError::Unavailable(e.to_string()))?
                 .stream_sequence;
             let headers = message.headers.as_ref();
+            let digest = stored_commit_digest(&subject, headers, SNAPSHOT_HEADER, &message.payload);
             commits.push(StoredMessage {
                 position,
-                digest: stored_commit_digest(&subject, headers, SNAPSHOT_HEADER, &message.payload),
-                commit: StoredCommit::decode(position, &subject, &message.payload, headers),
+                digest,
+                commit: StoredCommit::decode_with_digest(
+                    position,
+                    digest,
+                    &message.payload,
+                    headers,
+                ),
             });
             if position >= up_to {
                 break;

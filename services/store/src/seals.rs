@@ -18,9 +18,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use zhzj_proto::subjects::SNAPSHOT_HEADER;
-use zhzj_trust::seal::{
-    LogCursor, SEAL_SUBJECT, SealBody, SealReply, message_digest, seal_headers,
-};
+use zhzj_trust::seal::{LogCursor, SEAL_SUBJECT, SealBody, SealReply, seal_headers};
 use zhzj_trust::verify::{Finding, VerifiedLog, Verifier};
 use zhzj_trust::{CommitDigest, CommitSigner, TrustedKeys};
 
@@ -220,7 +218,7 @@ impl Sealer {
         let mut cursor = start;
         let mut reader = MessageReader::open(&self.log, None, start.position + 1, through).await?;
         while let Some(message) = reader.next().await? {
-            let digest = message_digest(
+            let digest = zhzj_trust::chain::stored_commit_digest(
                 &message.subject,
                 message.headers.as_ref(),
                 SNAPSHOT_HEADER,

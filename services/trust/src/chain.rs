@@ -183,8 +183,8 @@ pub fn root_from_proof(leaf: &CommitDigest, proof: &str) -> Option<CommitDigest>
 /// The chain headers of a stored message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainHeaders {
-    /// [`PREVIOUS_HEADER`], parsed; `Some(None)` when present but not a digest.
-    pub previous: Option<Option<CommitDigest>>,
+    /// [`PREVIOUS_HEADER`], parsed (None when absent or not a digest).
+    pub previous: Option<CommitDigest>,
     /// [`KEY_HEADER`].
     pub key_id: Option<String>,
     /// [`SIGNATURE_HEADER`], as stored.
@@ -201,7 +201,7 @@ impl ChainHeaders {
         };
         let text = |name: &str| headers.get(name).map(|value| value.as_str().to_owned());
         Self {
-            previous: text(PREVIOUS_HEADER).map(|t| CommitDigest::parse_hex(&t)),
+            previous: text(PREVIOUS_HEADER).and_then(|t| CommitDigest::parse_hex(&t)),
             key_id: text(KEY_HEADER),
             signature: text(SIGNATURE_HEADER),
             proof: text(PROOF_HEADER),
@@ -212,14 +212,10 @@ impl ChainHeaders {
     pub fn is_signed(&self) -> bool {
         self.signature.is_some()
     }
-
-    /// The previous digest the message names (None when absent or unreadable).
-    pub fn previous_digest(&self) -> Option<CommitDigest> {
-        self.previous.flatten()
-    }
 }
 
-/// The digest of a stored commit message, from what the stream holds.
+/// The digest of a stored message, from what the stream holds: for a commit its chain digest,
+/// for a seal (no previous link, no snapshot) the digest its signature covers.
 pub fn stored_commit_digest(
     subject: &str,
     headers: Option<&async_nats::HeaderMap>,
@@ -230,7 +226,7 @@ pub fn stored_commit_digest(
     let snapshot = headers.and_then(|h| h.get(snapshot_header));
     commit_digest(
         subject,
-        chain.previous_digest().as_ref(),
+        chain.previous.as_ref(),
         snapshot.map(|value| value.as_str().as_bytes()),
         payload,
     )

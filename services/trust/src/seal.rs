@@ -58,17 +58,6 @@ pub enum SealReply {
     },
 }
 
-/// The digest of any message of the stream, from what the stream holds: for a commit its chain
-/// digest, for a seal the digest its signature covers.
-pub fn message_digest(
-    subject: &str,
-    headers: Option<&async_nats::HeaderMap>,
-    snapshot_header: &str,
-    payload: &[u8],
-) -> CommitDigest {
-    crate::chain::stored_commit_digest(subject, headers, snapshot_header, payload)
-}
-
 /// The digest a seal's signature covers.
 pub fn seal_digest(payload: &[u8]) -> CommitDigest {
     commit_digest(SEAL_SUBJECT, None, None, payload)

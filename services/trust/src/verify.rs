@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::chain::{ChainHeaders, CommitDigest, root_from_proof};
+use crate::chain::{ChainHeaders, CommitDigest, root_from_proof, stored_commit_digest};
 use crate::keys::{TrustedKeys, parse_signature};
-use crate::seal::{LogCursor, SEAL_SUBJECT, SealBody, message_digest, seal_digest};
+use crate::seal::{LogCursor, SEAL_SUBJECT, SealBody, seal_digest};
 
 /// How many signatures are checked together.
 const SIGNATURE_BATCH: usize = 512;
@@ -263,7 +263,7 @@ impl Verifier {
             self.gap = Some(self.cursor.position + 1);
         }
         self.fill_wanted(position);
-        let digest = message_digest(subject, headers, &self.snapshot_header, payload);
+        let digest = stored_commit_digest(subject, headers, &self.snapshot_header, payload);
         if subject == SEAL_SUBJECT {
             self.check_seal(position, headers, payload);
         } else {
@@ -304,7 +304,7 @@ impl Verifier {
             self.found(at, Some(subject), Tampering::Reordered);
             return;
         }
-        let named = chain.previous_digest();
+        let named = chain.previous;
         let head = self.heads.insert(subject.to_owned(), *digest);
         if !chain.is_signed() {
             if self.chain_starts_at.is_some() {

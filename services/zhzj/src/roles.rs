@@ -149,26 +149,24 @@ const OPEN_LOG_PATIENCE: Duration = Duration::from_secs(30);
 async fn open_log(client: &async_nats::Client, config: &LogConfig) -> anyhow::Result<EventLog> {
     let deadline = tokio::time::Instant::now() + OPEN_LOG_PATIENCE;
     loop {
-        match EventLog::open(client.clone(), config).await {
+        let e = match EventLog::open(client.clone(), config).await {
             Ok(log) => return Ok(log),
-            Err(zhzj_store::LogError::Unavailable(_))
-                if zhzj_store::nats::last_permission_violation().is_some() =>
-            {
-                let refused = zhzj_store::nats::last_permission_violation().unwrap_or_default();
-                bail!(
-                    "NATS refused this credential an operation opening the log needs ({refused}); \
-                     creating or upgrading the stream takes the admin credential: \
-                     `zhzj log init --nats-nkey admin.nk`"
-                );
-            }
-            Err(e @ zhzj_store::LogError::Unavailable(_))
-                if tokio::time::Instant::now() < deadline =>
-            {
-                tracing::warn!(error = %e, "the event stream does not answer yet; trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            Err(e @ zhzj_store::LogError::Unavailable(_)) => e,
             Err(e) => return Err(e.into()),
+        };
+        // A refused request is never answered: no retry helps once NATS said why.
+        if let Some(refused) = zhzj_store::nats::last_permission_violation() {
+            bail!(
+                "NATS refused this credential an operation opening the log needs ({refused}); \
+                 creating or upgrading the stream takes the admin credential: \
+                 `zhzj log init --nats-nkey admin.nk`"
+            );
         }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(e.into());
+        }
+        tracing::warn!(error = %e, "the event stream does not answer yet; trying again");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -18,17 +18,12 @@ pub fn nats_credentials(args: &NatsCredentialsArgs) -> anyhow::Result<()> {
     );
     for role in NatsRole::ALL {
         let holder = match role {
-            NatsRole::Admin => "zhzj log init only; keep it offline",
-            NatsRole::Cli => "operators' zhzj command / status / rebuild / verify",
-            _ => "zhzj run ",
-        };
-        let suffix = if holder.ends_with(' ') {
-            role.name()
-        } else {
-            ""
+            NatsRole::Admin => "zhzj log init only; keep it offline".to_owned(),
+            NatsRole::Cli => "operators' zhzj command / status / rebuild / verify".to_owned(),
+            _ => format!("zhzj run {}", role.name()),
         };
         println!(
-            "{}: {holder}{suffix}",
+            "{}: {holder}",
             nats_access::nkey_file(&args.dir, role).display()
         );
     }
