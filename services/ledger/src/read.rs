@@ -109,7 +109,12 @@ fn csv_grid(bytes: &[u8]) -> Result<Grid, Vec<RowError>> {
         end = usize::try_from(reader.position().byte()).unwrap_or(text.len());
         grid.push((
             row,
-            record.iter().map(|c| Value::Text(c.to_owned())).collect(),
+            // A ledger exported by zhzj guards formula-like text with an apostrophe; it is read
+            // back as the text it was.
+            record
+                .iter()
+                .map(|c| Value::Text(zhzj_export::csv_cell_as_written(c).to_owned()))
+                .collect(),
         ));
     }
     Ok(grid)
