@@ -482,22 +482,23 @@ async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
         .get(t, &format!("/cases/duplicates?id_number={id_number}"))
         .await?;
     assert_eq!(by_id.status, 200, "{by_id:?}");
-    assert_eq!(by_id.json[0]["case_id"], first_id);
-    assert_eq!(by_id.json[0]["matched_by"], "id_number");
+    assert_eq!(by_id.json["cases"][0]["case_id"], first_id);
+    assert_eq!(by_id.json["cases"][0]["matched_by"], "id_number");
+    assert_eq!(by_id.json["outside_your_area"], false);
     let by_name = app
         .get(
             t,
             "/cases/duplicates?name=张三&town=xm-siming-zhonghua&category=征地拆迁",
         )
         .await?;
-    assert_eq!(by_name.json[0]["matched_by"], "name_town_category");
+    assert_eq!(by_name.json["cases"][0]["matched_by"], "name_town_category");
     let none = app
         .get(
             t,
             "/cases/duplicates?name=李四&town=xm-siming-zhonghua&category=征地拆迁",
         )
         .await?;
-    assert_eq!(none.json, json!([]));
+    assert_eq!(none.json, json!({"cases": [], "outside_your_area": false}));
 
     // Registering with the check on: the same person, town and category is refused with the
     // candidates, and nothing is appended; someone else goes through.
@@ -513,11 +514,12 @@ async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
     // Without the check the coordinator may still register it (a different matter).
     app.expect(t, "/cases", registration_json(2), 201).await?;
 
-    // Only cases the user may read are offered.
+    // Only cases the user may read are named; of the others, only that one exists.
     let leader = app.login("liming").await?;
     let hidden = app
         .get(&leader, &format!("/cases/duplicates?id_number={id_number}"))
         .await?;
-    assert_eq!(hidden.json, json!([]));
+    assert_eq!(hidden.json["cases"], json!([]));
+    assert_eq!(hidden.json["outside_your_area"], true);
     app.stop().await
 }

@@ -285,7 +285,11 @@ async fn what_clerks_really_upload_is_read_and_every_petitioner_kept() -> anyhow
             "/cases/duplicates?name=庄辉珠&town=xm-siming-zhonghua&category=征地拆迁",
         )
         .await?;
-    assert_eq!(found.json[0]["case_id"], case_id.as_str(), "{found:?}");
+    assert_eq!(
+        found.json["cases"][0]["case_id"],
+        case_id.as_str(),
+        "{found:?}"
+    );
 
     // The export writes one row per petitioner; another instance imports both.
     let exported = String::from_utf8(app.download(&city, "/ledger/export.csv").await?)?;

@@ -157,5 +157,52 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
     assert_eq!(areas.get_value((2, 7)), Some(&Data::String("是".into())));
     assert_eq!(app.get(&city, "/pushes").await?.json[0]["cases"], 4);
     assert_eq!(app.get(&city, "/pushes/2026-Q3").await?.status, 404);
+
+    // Everyone sees every area's figures, but only their own hard cases: the town its three,
+    // the housing bureau the one it is responsible for; 湖里区's case is named to neither.
+    let case_ids = |push: &Value| -> Vec<String> {
+        push["cases"]
+            .as_array()
+            .map(|cases| {
+                cases
+                    .iter()
+                    .filter_map(|c| c["case_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let town = app.login("zhonghua").await?;
+    let seen_by_town = app.get(&town, "/pushes/2026-Q2").await?.json;
+    assert_eq!(
+        case_ids(&seen_by_town),
+        [s1.clone(), s2.clone(), s3.clone()]
+    );
+    assert_eq!(seen_by_town["areas"], result["areas"]);
+    assert_eq!(seen_by_town["total"], result["total"]);
+    let department = app.login("zhufang").await?;
+    let seen_by_department = app.get(&department, "/pushes/2026-Q2").await?.json;
+    assert_eq!(case_ids(&seen_by_department), std::slice::from_ref(s3));
+    let numbers: Vec<String> = result["cases"]
+        .as_array()
+        .map(|cases| {
+            cases
+                .iter()
+                .filter_map(|c| c["case_number"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let csv = app
+        .http
+        .get(app.api("/pushes/2026-Q2/export.csv?part=cases"))
+        .bearer_auth(&department)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(
+        numbers.iter().filter(|n| csv.contains(n.as_str())).count(),
+        1,
+        "the department's export names its own case only: {csv}"
+    );
     app.stop().await
 }

@@ -352,7 +352,7 @@ async fn names_are_stored_and_compared_in_one_normal_form() -> anyhow::Result<()
             )
             .await?;
         assert_eq!(
-            found.json[0]["case_id"],
+            found.json["cases"][0]["case_id"],
             case_id.as_str(),
             "{asked}: {found:?}"
         );

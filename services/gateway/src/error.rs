@@ -53,6 +53,14 @@ pub enum ApiError {
         /// The field at fault.
         field: Option<String>,
     },
+    /// The user made too many requests of this kind; `Retry-After` says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited.
+        message: String,
+        /// Seconds until the next request is allowed.
+        retry_after_seconds: u64,
+    },
     /// A service behind the gateway did not answer; the request may be retried.
     #[error("{0}")]
     Unavailable(String),
@@ -75,7 +83,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, unauthenticated, forbidden, not_found, conflict,
-    /// precondition_failed, too_large, invalid, unavailable, internal.
+    /// precondition_failed, too_large, invalid, too_many_requests, unavailable, internal.
     pub code: &'static str,
     /// For a person.
     pub message: String,
@@ -110,6 +118,7 @@ impl ApiError {
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::CorruptHistory(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -125,6 +134,7 @@ impl ApiError {
             Self::PreconditionFailed { .. } => "precondition_failed",
             Self::TooLarge(_) => "too_large",
             Self::Unprocessable { .. } => "invalid",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable(_) => "unavailable",
             Self::CorruptHistory(_) => "corrupt_history",
             Self::Internal(_) => "internal",
@@ -212,6 +222,15 @@ impl IntoResponse for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
+        }
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         if let Self::Unauthenticated(_) = &self {
             response.headers_mut().insert(

@@ -42,6 +42,10 @@ pub struct GatewayConfig {
     pub session_ttl: chrono::Duration,
     /// How a registration is matched against existing cases.
     pub duplicate_rule: DuplicateRule,
+    /// Duplicate checks (lookups by ID number or name) one user may make a minute.
+    pub duplicate_checks_per_minute: std::num::NonZeroU32,
+    /// How many of them may come at once.
+    pub duplicate_checks_burst: std::num::NonZeroU32,
     /// The bureau's time limits (the same the projector counts with), for figures drawn from the
     /// archive.
     pub limits: zhzj_deadlines::Limits,
@@ -56,6 +60,10 @@ impl Default for GatewayConfig {
             ready_max_lag: 10_000,
             session_ttl: chrono::Duration::hours(12),
             duplicate_rule: DuplicateRule::default(),
+            duplicate_checks_per_minute: std::num::NonZeroU32::new(30)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+            duplicate_checks_burst: std::num::NonZeroU32::new(10)
+                .unwrap_or(std::num::NonZeroU32::MIN),
             limits: zhzj_deadlines::Limits::statutory(),
         }
     }
@@ -77,6 +85,7 @@ struct StateInner {
     metrics: Option<PrometheusHandle>,
     config: GatewayConfig,
     clock: Arc<dyn Clock>,
+    duplicate_checks: routes::duplicates::DuplicateCheckLimiter,
 }
 
 /// The parts a gateway is made of.
@@ -105,6 +114,10 @@ impl AppState {
             parts.config.session_ttl,
         );
         let projections = ProjectionWatch::start(parts.store.clone(), shutdown);
+        let duplicate_checks = routes::duplicates::DuplicateCheckLimiter::new(
+            parts.config.duplicate_checks_per_minute,
+            parts.config.duplicate_checks_burst,
+        );
         Self {
             inner: Arc::new(StateInner {
                 client: parts.client,
@@ -115,6 +128,7 @@ impl AppState {
                 metrics: parts.metrics,
                 config: parts.config,
                 clock: parts.clock,
+                duplicate_checks,
             }),
         }
     }
@@ -129,6 +143,10 @@ impl AppState {
 
     fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    fn duplicate_checks(&self) -> &routes::duplicates::DuplicateCheckLimiter {
+        &self.inner.duplicate_checks
     }
 
     /// Now, from the injected clock.

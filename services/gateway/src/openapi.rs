@@ -13,7 +13,7 @@ use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCandidate, ExtensionBody, FeedbackBody,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCheck, ExtensionBody, FeedbackBody,
     HoldMeetingBody, ImportRefused, ImportReport, InstructionBody, LaunchPushBody, LeadersView,
     LoginRequest, MeetingListItem, OrgView, PetitionBody, ProcedureBody, PublishBulletinBody,
     PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
@@ -83,6 +83,15 @@ const READ_ERRORS: &[(&str, &str)] = &[
         "422",
         "查询参数不符合规则（日期范围、日志位置等）；field 指出参数",
     ),
+    ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
+];
+const LOOKUP_ERRORS: &[(&str, &str)] = &[
+    ("401", "未登录或登录已失效"),
+    (
+        "422",
+        "须填写完整且校验位正确的身份证号，或同时填写姓名、镇街和类别",
+    ),
+    ("429", "查重过于频繁（见 Retry-After）"),
     ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
 ];
 const WRITE_ERRORS: &[(&str, &str)] = &[
@@ -808,11 +817,11 @@ fn build() -> Value {
     let mut duplicates = operation(
         Operation {
             id: "findDuplicates",
-            summary: "登记前查重：同一身份证号，或同名、同镇街、同类别的已有案件",
+            summary: "登记前查重：同一身份证号（须完整），或同名、同镇街、同类别的已有案件；只返回本辖区案件编号，辖区外只提示存在；每次查询留痕、按用户限频",
             request: None,
             ok_status: "200",
-            ok: json!({"type": "array", "items": responses.of::<DuplicateCandidate>()}),
-            error_statuses: READ_ERRORS,
+            ok: responses.of::<DuplicateCheck>(),
+            error_statuses: LOOKUP_ERRORS,
             writes: false,
         },
         &error,

@@ -144,3 +144,37 @@ impl Scope {
         })
     }
 }
+
+/// Of `case_ids`, those `user` may read (all of them for the city administrator).
+pub async fn readable_cases(
+    state: &AppState,
+    user: &User,
+    case_ids: &[String],
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    let scope = Scope::of(state, user).await?;
+    if matches!(scope, Scope::All) || case_ids.is_empty() {
+        return Ok(case_ids.iter().cloned().collect());
+    }
+    let mut binds: Vec<String> = case_ids.to_vec();
+    let listed = (1..=binds.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut conditions = vec![format!("c.case_id IN ({listed})")];
+    if let Some(condition) = scope.condition(&mut binds) {
+        conditions.push(condition);
+    }
+    let sql = format!(
+        "SELECT c.case_id FROM checklist_rows c WHERE {}",
+        conditions.join(" AND ")
+    );
+    let mut select = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for value in binds {
+        select = select.bind(value);
+    }
+    Ok(select
+        .fetch_all(state.store().pool())
+        .await?
+        .into_iter()
+        .collect())
+}

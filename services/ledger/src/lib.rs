@@ -108,6 +108,14 @@ pub struct Directory {
     pub leaders: HashMap<String, Vec<String>>,
 }
 
+/// The answer when a row's case number is taken by a case outside the importer's area: it names
+/// no case.
+pub const OUTSIDE_SCOPE_CASE_NUMBER: &str =
+    "该案件编号已被您辖区以外的案件使用，请更换编号或联系市专班核实";
+/// The answer when a row's petitioner is on a case outside the importer's area: it names no case.
+pub const OUTSIDE_SCOPE_ID_NUMBER: &str =
+    "您辖区以外已有该身份证号的案件，疑似重复，请联系市专班核实";
+
 /// What already exists, for the duplicate checks and for checking a case imported before.
 #[derive(Debug, Clone, Default)]
 pub struct Existing {
@@ -117,6 +125,10 @@ pub struct Existing {
     pub id_numbers: HashMap<String, String>,
     /// The units the importing user may register cases in (none: everywhere).
     pub scope: Option<HashSet<String>>,
+    /// The numbers of existing cases outside the importing user's area. A duplicate found among
+    /// them is reported without naming the case (条例 第三十条: a district must not learn who
+    /// petitions elsewhere, nor on which case).
+    pub outside_scope: HashSet<String>,
     /// Case number → what the system holds for the case, for every case a ledger imported
     /// (those whose id in `case_numbers` is [`case_id_for`] the number). A ledger row of such a
     /// case is checked against it; one missing here cannot be checked and is refused.
@@ -487,6 +499,9 @@ fn check_case(
             errors.push(error(row, "案件编号", "案件编号最长 64 个字符"));
         }
         match existing.case_numbers.get(number) {
+            Some(_) if existing.outside_scope.contains(number) => {
+                errors.push(error(row, "案件编号", OUTSIDE_SCOPE_CASE_NUMBER))
+            }
             Some(id) if *id == case_id.to_string() => {
                 imported_before = true;
                 stored = existing.cases.get(number);
@@ -739,11 +754,15 @@ fn check_petitioners(
                 } else if let Some(on) = existing.id_numbers.get(&id)
                     && Some(on.as_str()) != number
                 {
-                    errors.push(error(
+                    if existing.outside_scope.contains(on) {
+                        errors.push(error(row, "身份证号", OUTSIDE_SCOPE_ID_NUMBER));
+                    } else {
+                        errors.push(error(
                         row,
                         "身份证号",
                         format!("与已有案件 {on} 的信访人身份证号相同，疑似重复（请在该案件上登记重复信访）"),
                     ));
+                    }
                 }
                 ids_seen.entry(id.clone()).or_insert(row);
                 Some(id)
@@ -1428,6 +1447,44 @@ mod tests {
         let checked =
             check_csv(&exported_csv(&[row])?, &imported()).map_err(|e| format!("{e:?}"))?;
         assert_eq!((checked.cases.len(), checked.already_imported), (0, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn a_duplicate_outside_the_importers_area_names_no_case()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut existing = imported();
+        existing.outside_scope.insert("XF20250601-0001".into());
+        // The same case number: taken, by whom is not said.
+        let Err(errors) = check_csv(&exported_csv(&[exported()])?, &existing) else {
+            panic!("errors expected");
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message == OUTSIDE_SCOPE_CASE_NUMBER),
+            "{errors:?}"
+        );
+        // Another number, the same petitioners: a duplicate somewhere else, not named.
+        let mut row = exported();
+        row.case_number = "XF20260301-0009".into();
+        let Err(errors) = check_csv(&exported_csv(&[row])?, &existing) else {
+            panic!("errors expected");
+        };
+        assert_eq!(
+            errors
+                .iter()
+                .filter(|e| e.message == OUTSIDE_SCOPE_ID_NUMBER)
+                .count(),
+            3,
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .all(|e| !e.message.contains("XF20250601-0001")),
+            "{errors:?}"
+        );
         Ok(())
     }
 

@@ -243,6 +243,11 @@ impl ReadStore {
                     "projection gap accounting",
                     include_str!("../migrations/sqlite/0006_projection_gap_accounting.sql"),
                 ),
+                (
+                    7,
+                    "why personal data was read",
+                    include_str!("../migrations/sqlite/0007_personal_data_read_purpose.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -276,6 +281,11 @@ impl ReadStore {
                     6,
                     "projection gap accounting",
                     include_str!("../migrations/postgres/0006_projection_gap_accounting.sql"),
+                ),
+                (
+                    7,
+                    "why personal data was read",
+                    include_str!("../migrations/postgres/0007_personal_data_read_purpose.sql"),
                 ),
             ],
         };

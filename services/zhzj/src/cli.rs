@@ -146,6 +146,10 @@ pub struct HttpOptions {
         default_value = "id-number-or-name-town-category"
     )]
     pub duplicate_rule: DuplicateRuleArg,
+    /// Duplicate checks (lookups of a petitioner by ID number or name) one user may make a
+    /// minute; more are answered 429.
+    #[arg(long, env = "ZHZJ_DUPLICATE_CHECKS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN))]
+    pub duplicate_checks_per_minute: std::num::NonZeroU32,
 }
 
 /// `--duplicate-rule`.

@@ -328,6 +328,7 @@ fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig 
                 zhzj_gateway::DuplicateRule::IdNumberOrNameTownCategory
             }
         },
+        duplicate_checks_per_minute: http.duplicate_checks_per_minute,
         ..GatewayConfig::default()
     }
 }

@@ -119,30 +119,42 @@ pub async fn register(
         ));
     }
     if options.check_duplicates == Some(true) {
-        let mut candidates = Vec::new();
+        let mut found = super::duplicates::DuplicateCheck::default();
         for petitioner in &body.petitioners {
+            let has_id = petitioner
+                .id_number
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty());
             let query = super::duplicates::DuplicateQuery {
                 id_number: petitioner.id_number.clone(),
                 name: Some(petitioner.name.clone()),
                 town: body.town_id.clone(),
                 category: Some(body.category.clone()),
             };
-            for found in super::duplicates::find(&context.state, &context.user, &query).await? {
-                if !candidates
-                    .iter()
-                    .any(|c: &super::duplicates::DuplicateCandidate| c.case_id == found.case_id)
-                {
-                    candidates.push(found);
+            // A petitioner with neither an ID number nor a town to match by cannot be checked.
+            if !has_id && body.town_id.is_none() {
+                continue;
+            }
+            let check =
+                super::duplicates::find(&context.state, &context.user, &query, context.correlation)
+                    .await?;
+            for case in check.cases {
+                if !found.cases.iter().any(|c| c.case_id == case.case_id) {
+                    found.cases.push(case);
                 }
             }
+            found.outside_your_area |= check.outside_your_area;
+            found.notice = found.notice.or(check.notice);
         }
-        if !candidates.is_empty() {
+        if !found.cases.is_empty() || found.outside_your_area {
             let body = serde_json::json!({
                 "error": {
                     "code": "possible_duplicates",
                     "message": "可能与已有案件重复：请将本次信访登记到已有案件（POST /cases/{id}/petitions），或确认后不带 check_duplicates 重新提交",
                 },
-                "duplicates": candidates,
+                "duplicates": found.cases,
+                "outside_your_area": found.outside_your_area,
+                "notice": found.notice,
             });
             return Ok((axum::http::StatusCode::CONFLICT, Json(body)).into_response());
         }
@@ -848,8 +860,8 @@ async fn reveal_personal_data(
     }
     let mut tx = state.store().begin_write().await?;
     sqlx::query(
-        "INSERT INTO personal_data_reads (username, case_id, read_at, correlation_id) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO personal_data_reads (username, case_id, read_at, correlation_id, purpose) \
+         VALUES ($1, $2, $3, $4, 'reveal')",
     )
     .bind(&user.username)
     .bind(&row.case_id)
@@ -860,6 +872,51 @@ async fn reveal_personal_data(
     tx.commit().await?;
     tracing::info!(username = %user.username, case_id = %row.case_id, "personal data read unmasked");
     Ok(true)
+}
+
+/// Runs of digits a clerk may have typed an ID or a phone number as: 15 to 18 characters (an
+/// old or new resident ID, possibly ending in X), 11 (a mobile number), or an area code and a
+/// number (`0592-1234567`). Case numbers (`XF20250601-0001`) and amounts do not match.
+static FREE_TEXT_NUMBERS: std::sync::LazyLock<Option<regex::Regex>> =
+    std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"0[0-9]{2,3}-[0-9]{7,8}|[0-9]{14,17}[0-9Xx]|1[3-9][0-9]{9}|[0-9]+").ok()
+    });
+
+/// Free text with ID-number and phone-number patterns masked like the structured fields
+/// (`350***********0423`, `138****5678`); other text is left as it is.
+pub(crate) fn mask_free_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(numbers) = FREE_TEXT_NUMBERS.as_ref() else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    numbers.replace_all(text, |found: &regex::Captures<'_>| {
+        let number = &found[0];
+        // Other runs of digits match the last alternative whole and are kept.
+        let mobile = number.len() == 11
+            && number.starts_with('1')
+            && number
+                .as_bytes()
+                .get(1)
+                .is_some_and(|b| (b'3'..=b'9').contains(b));
+        if number.contains('-') || (15..=18).contains(&number.len()) || mobile {
+            mask(number)
+        } else {
+            number.to_owned()
+        }
+    })
+}
+
+/// Masks ID-number and phone-number patterns in every string of `data`.
+fn mask_free_text_in(data: &mut Value) {
+    match data {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(masked) = mask_free_text(text) {
+                *text = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_free_text_in),
+        Value::Object(fields) => fields.values_mut().for_each(mask_free_text_in),
+        _ => {}
+    }
 }
 
 async fn case_events_of(
@@ -882,6 +939,7 @@ async fn case_events_of(
             let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
             if !unmasked {
                 mask_personal_data(&event_type, &mut data);
+                mask_free_text_in(&mut data);
             }
             Ok(CaseEventView {
                 position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
@@ -986,6 +1044,11 @@ pub(crate) async fn case_with_history(
         let data = &event.data;
         match event.event_type.as_str() {
             "CaseRegistered" => {
+                // The checklist row's matter is masked; the registration's is masked only when
+                // the read is.
+                if let Some(matter) = data["matter"].as_str() {
+                    view.row.matter = matter.to_owned();
+                }
                 view.petitioners = data["petitioners"].as_array().cloned().unwrap_or_default();
                 view.channel = text(&data["channel"]);
                 view.first_filed_on = text(&data["first_filed_on"]);
@@ -1093,4 +1156,33 @@ pub async fn events(
     };
     let version = last.version;
     Ok(with_etag(version, Json(events)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_free_text;
+
+    #[test]
+    fn id_and_phone_numbers_in_free_text_are_masked_and_nothing_else() {
+        let cases = [
+            (
+                "约访张三（身份证350203199001010423，电话13812345678）",
+                "约访张三（身份证350***********0423，电话138****5678）",
+            ),
+            (
+                "身份证号 35020319900101042X 已核实",
+                "身份证号 350***********042X 已核实",
+            ),
+            ("旧证 350203900101042", "旧证 350********1042"),
+            ("座机0592-1234567转", "座机059*****4567转"),
+            (
+                "案件 XF20250601-0001，补偿 120000 元，12345678901",
+                "案件 XF20250601-0001，补偿 120000 元，12345678901",
+            ),
+            ("2026年3月2日", "2026年3月2日"),
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask_free_text(text), masked, "{text}");
+        }
+    }
 }

@@ -188,7 +188,9 @@ impl ChecklistItem {
         Ok(Self {
             case_id: row.try_get("case_id")?,
             case_number: row.try_get("case_number")?,
-            matter: row.try_get("matter")?,
+            // Clerks write ID and phone numbers into matters; a list shows them masked (the case,
+            // revealed, shows them as written).
+            matter: super::cases::mask_free_text(&row.try_get::<String, _>("matter")?).into_owned(),
             category: row.try_get("category")?,
             district: Named {
                 id: row.try_get("district_id")?,

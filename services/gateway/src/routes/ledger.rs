@@ -122,13 +122,28 @@ async fn directory(state: &AppState) -> Result<Directory, ApiError> {
 
 async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
     let mut existing = Existing::default();
+    if !has(user, "admin") {
+        let units = match &user.unit_id {
+            Some(unit) => subtree(state, unit).await?,
+            None => Vec::new(),
+        };
+        existing.scope = Some(units.into_iter().collect());
+    }
     let mut numbers_by_case = HashMap::new();
-    for row in sqlx::query("SELECT case_id, case_number FROM checklist_rows")
+    for row in sqlx::query("SELECT case_id, case_number, district_id, town_id FROM checklist_rows")
         .fetch_all(state.store().pool())
         .await?
     {
         let case_id: String = row.try_get("case_id")?;
         let number: String = row.try_get("case_number")?;
+        let district: String = row.try_get("district_id")?;
+        let town: Option<String> = row.try_get("town_id")?;
+        if let Some(units) = &existing.scope
+            && !units.contains(&district)
+            && !town.as_ref().is_some_and(|t| units.contains(t))
+        {
+            existing.outside_scope.insert(number.clone());
+        }
         numbers_by_case.insert(case_id.clone(), number.clone());
         existing.case_numbers.insert(number, case_id);
     }
@@ -157,7 +172,11 @@ async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
         let Some(number) = numbers_by_case.get(&case_id) else {
             continue;
         };
-        if zhzj_ledger::case_id_for(number).to_string() != case_id {
+        // A case outside the importer's area is never compared: the comparison would tell what
+        // it holds.
+        if zhzj_ledger::case_id_for(number).to_string() != case_id
+            || existing.outside_scope.contains(number)
+        {
             continue;
         }
         let data: String = row.try_get("data")?;
@@ -176,13 +195,6 @@ async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
                 group_size: registered.group_size,
             },
         );
-    }
-    if !has(user, "admin") {
-        let units = match &user.unit_id {
-            Some(unit) => subtree(state, unit).await?,
-            None => Vec::new(),
-        };
-        existing.scope = Some(units.into_iter().collect());
     }
     Ok(existing)
 }
@@ -386,8 +398,8 @@ async fn export_rows(
     let mut tx = state.store().begin_write().await?;
     for case_id in listed.keys() {
         sqlx::query(
-            "INSERT INTO personal_data_reads (username, case_id, read_at, correlation_id) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO personal_data_reads (username, case_id, read_at, correlation_id, purpose) \
+             VALUES ($1, $2, $3, $4, 'ledger_export')",
         )
         .bind(&user.username)
         .bind(case_id)

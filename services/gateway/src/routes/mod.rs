@@ -6,7 +6,7 @@ pub(crate) mod bulletins;
 pub(crate) mod cases;
 pub(crate) mod checklist;
 mod download;
-mod duplicates;
+pub(crate) mod duplicates;
 pub(crate) mod leaders;
 pub(crate) mod ledger;
 pub(crate) mod meetings;
@@ -36,7 +36,7 @@ pub use cases::{
     ReviewBody, SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
-pub use duplicates::{DuplicateCandidate, DuplicateRule};
+pub use duplicates::{DuplicateCheck, DuplicateRule};
 pub use leaders::LeadersView;
 pub(crate) use ledger::MAX_LEDGER_BYTES;
 pub use ledger::{ImportRefused, ImportReport};

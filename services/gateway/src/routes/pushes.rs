@@ -1,8 +1,10 @@
 //! `/api/v1/pushes`: the quarterly push on hard cases (季攻坚) — launch one for a quarter with
 //! its hard cases and a target per area, follow its progress per area and per case, and from the
 //! quarter's end read (and export) its final result. Like the bulletin, the progress holds
-//! counted figures per area and the list of hard cases the city named; every signed-in user
-//! reads it.
+//! counted figures per area and the list of hard cases the city named. Every signed-in user reads
+//! the totals and the areas' figures; the list of hard cases shows each user only the cases they
+//! may read (a district its own, a department those it is responsible for): another district's
+//! hard cases — matter, leader, unit — are not theirs to see.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -19,7 +21,8 @@ use super::cases::WriteContext;
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
 use crate::log_seal::seal_through;
-use crate::{ApiError, AppState};
+use crate::scope::readable_cases;
+use crate::{ApiError, AppState, User};
 
 /// A launched push.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -57,7 +60,16 @@ pub async fn list(
     Ok(Json(list))
 }
 
-async fn progress(state: &AppState, quarter: &str) -> Result<PushProgress, ApiError> {
+/// The push's progress as `user` may see it: every area's figures, their own hard cases.
+async fn progress(state: &AppState, user: &User, quarter: &str) -> Result<PushProgress, ApiError> {
+    let mut push = progress_of_all(state, quarter).await?;
+    let ids: Vec<String> = push.cases.iter().map(|c| c.case_id.clone()).collect();
+    let readable = readable_cases(state, user, &ids).await?;
+    push.cases.retain(|c| readable.contains(&c.case_id));
+    Ok(push)
+}
+
+async fn progress_of_all(state: &AppState, quarter: &str) -> Result<PushProgress, ApiError> {
     let not_found = || ApiError::not_found(format!("{quarter} 没有部署季度攻坚"));
     let Some((first, next, _)) = zhzj_deadlines::periods::quarter_bounds(quarter) else {
         return Err(not_found());
@@ -78,19 +90,19 @@ async fn progress(state: &AppState, quarter: &str) -> Result<PushProgress, ApiEr
 /// quarter is over).
 pub async fn show(
     State(state): State<AppState>,
-    CurrentUser(_user): CurrentUser,
+    CurrentUser(user): CurrentUser,
     Path(quarter): Path<String>,
 ) -> Result<Json<PushProgress>, ApiError> {
-    Ok(Json(progress(&state, &quarter).await?))
+    Ok(Json(progress(&state, &user, &quarter).await?))
 }
 
 /// `GET /api/v1/pushes/{quarter}/export.xlsx`.
 pub async fn export_xlsx(
     State(state): State<AppState>,
-    CurrentUser(_user): CurrentUser,
+    CurrentUser(user): CurrentUser,
     Path(quarter): Path<String>,
 ) -> Result<Response, ApiError> {
-    let push = progress(&state, &quarter).await?;
+    let push = progress(&state, &user, &quarter).await?;
     let seal = seal_through(&state, push.as_of_position).await;
     let mut tables = push.tables();
     tables.push(seal.table());
@@ -115,11 +127,11 @@ pub struct PushPart {
 /// `GET /api/v1/pushes/{quarter}/export.csv?part=…`.
 pub async fn export_csv(
     State(state): State<AppState>,
-    CurrentUser(_user): CurrentUser,
+    CurrentUser(user): CurrentUser,
     Path(quarter): Path<String>,
     QueryParams(query): QueryParams<PushPart>,
 ) -> Result<Response, ApiError> {
-    let push = progress(&state, &quarter).await?;
+    let push = progress(&state, &user, &quarter).await?;
     let seal = seal_through(&state, push.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("areas");
     let index = match part {
