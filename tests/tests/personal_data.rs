@@ -57,6 +57,15 @@ async fn the_duplicate_check_tells_an_enumerating_department_nothing() -> anyhow
     assert_eq!(found.json["cases"][0]["case_id"], case_id.as_str());
     assert!(!found.json.to_string().contains("张三"), "{}", found.json);
 
+    // Those who do not register cases may not look petitioners up at all.
+    for user in ["chakan", "shenhe-qu", "liming"] {
+        let token = app.login(user).await?;
+        let refused = app
+            .get(&token, &format!("/cases/duplicates?id_number={id_number}"))
+            .await?;
+        assert_eq!(refused.status, 403, "{user}: {refused:?}");
+    }
+
     // Enumerating the hidden digits of a masked ID: a partial number is refused, and so is a
     // wrong check digit, before anything is looked up.
     let masked = format!("{}***********{}", &id_number[..3], &id_number[14..]);

@@ -4,7 +4,8 @@
 //!
 //! The check is a lookup of personal data, so it is guarded like one (《信访工作条例》 第三十条,
 //! PIPL): it needs a full, valid ID number or an exact name, town and category (no prefix or
-//! partial match to enumerate with); it answers case numbers only, never a name; it names only
+//! partial match to enumerate with); only administrators and coordinators (who register cases) may
+//! ask; it answers case numbers only, never a name; it names only
 //! cases the caller may read, and says no more than "one exists outside your area" about the
 //! rest; every call is recorded in `personal_data_reads`; and each user may make only so many
 //! checks a minute.
@@ -180,6 +181,16 @@ pub async fn find(
     query: &DuplicateQuery,
     correlation: Uuid,
 ) -> Result<DuplicateCheck, ApiError> {
+    // A registration aid: only those who register cases may look petitioners up.
+    if !user
+        .roles
+        .iter()
+        .any(|r| r == "admin" || r == "coordinator")
+    {
+        return Err(ApiError::Forbidden(
+            "只有管理员和专班协调员可以查重 (coordinators only)".into(),
+        ));
+    }
     let Lookup {
         id_number,
         name_town_category: by_name,
