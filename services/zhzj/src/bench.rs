@@ -979,6 +979,9 @@ async fn start_bench_gateway(
             metrics: None,
             config: zhzj_gateway::GatewayConfig {
                 read_your_writes,
+                // The benchmark measures what a duplicate check costs, not its rate limit.
+                duplicate_checks_per_minute: std::num::NonZeroU32::MAX,
+                duplicate_checks_burst: std::num::NonZeroU32::MAX,
                 ..zhzj_gateway::GatewayConfig::default()
             },
         },
@@ -1113,6 +1116,65 @@ async fn http_bench(
     for (label, rate) in rates {
         println!("ratio {label} / NATS: {:.2}", rate / baseline);
     }
+    duplicate_check_bench(&not_waiting, &ids, commands / 4, clients).await?;
     shutdown.cancel();
+    Ok(())
+}
+
+/// A duplicate check by ID number (validated, looked up in and out of the caller's area, and
+/// recorded in `personal_data_reads`) beside a plain case read, by the same clients.
+async fn duplicate_check_bench(
+    gateway: &BenchGateway,
+    ids: &Arc<Vec<uuid::Uuid>>,
+    reads: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
+    println!("HTTP reads: {reads} per path, {clients} concurrent clients");
+    let mut rates = Vec::new();
+    for (label, kind) in [
+        ("signed-in GET /session, HTTP (baseline)", 0),
+        ("duplicate check by ID number, HTTP (recorded)", 1),
+        ("read case with its history, HTTP", 2),
+    ] {
+        let http = reqwest::Client::new();
+        let (base, token, ids) = (gateway.base.clone(), gateway.token.clone(), ids.clone());
+        let (elapsed, hist) = timed_writers(clients, reads, move |_, i| {
+            let (http, base, token, ids) = (http.clone(), base.clone(), token.clone(), ids.clone());
+            async move {
+                let path = match kind {
+                    0 => "/session".to_owned(),
+                    1 => {
+                        let first17 = format!("350203{}{:03}", 19_700_101 + i % 28, i % 1000);
+                        let check =
+                            zhzj_proto::ids::resident_id_check_char(&first17).unwrap_or('0');
+                        format!("/cases/duplicates?id_number={first17}{check}")
+                    }
+                    _ => format!("/cases/{}", ids[i % ids.len()]),
+                };
+                let response = http
+                    .get(format!("{base}/api/v1{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!(
+                        "HTTP read refused: {} {}",
+                        response.status(),
+                        response.text().await?
+                    );
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        rates.push(print_rate(label, reads, elapsed, &hist));
+    }
+    if let [baseline, check, case] = rates[..] {
+        println!(
+            "ratio duplicate check / GET /session: {:.2}",
+            check / baseline
+        );
+        println!("ratio case read / GET /session: {:.2}", case / baseline);
+    }
     Ok(())
 }

@@ -131,9 +131,23 @@ async fn draw_agenda(
         idle_days: query.idle_days.map_or(DEFAULT_IDLE_DAYS, i64::from),
         limits: state.config().limits.clone(),
     };
-    zhzj_figures::agenda(state.store(), &request)
+    let mut agenda = zhzj_figures::agenda(state.store(), &request)
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    // An agenda is read (and exported) by the whole meeting: ID and phone numbers clerks typed
+    // into matters, instructions and feedback are masked.
+    let mask = |text: &mut String| *text = super::cases::mask_free_text(text).into_owned();
+    for row in agenda.sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
+        mask(&mut row.matter);
+        mask(&mut row.detail);
+    }
+    for instruction in &mut agenda.instructions {
+        mask(&mut instruction.text);
+        if let Some(feedback) = &mut instruction.feedback {
+            mask(feedback);
+        }
+    }
+    Ok(agenda)
 }
 
 /// `GET /api/v1/meetings/{id}`: the agenda as it stood at the meeting.

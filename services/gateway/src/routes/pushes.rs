@@ -66,6 +66,9 @@ async fn progress(state: &AppState, user: &User, quarter: &str) -> Result<PushPr
     let ids: Vec<String> = push.cases.iter().map(|c| c.case_id.clone()).collect();
     let readable = readable_cases(state, user, &ids).await?;
     push.cases.retain(|c| readable.contains(&c.case_id));
+    for case in &mut push.cases {
+        case.matter = super::cases::mask_free_text(&case.matter).into_owned();
+    }
     Ok(push)
 }
 
