@@ -167,7 +167,9 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     .await?;
     let town = at(&app, 11, 10, "zhonghua").await?;
     let feedback = |n: u32| format!("/meetings/{m1}/instructions/{n}/feedback");
-    let answer = json!({"text": "已约访，信访人同意按新标准核算", "on": "2026-03-11"});
+    // The clerk writes the petitioner's phone into the feedback; the agenda masks it.
+    let answer =
+        json!({"text": "已约访，信访人同意按新标准核算（电话13912345678）", "on": "2026-03-11"});
     app.expect(&town, &feedback(9), answer.clone(), 404).await?;
     app.expect(
         &town,
@@ -191,6 +193,11 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     let m2 = app.expect(&t, "/meetings", hold.clone(), 201).await?;
     let m2 = m2["aggregate_id"].as_str().unwrap_or("").to_owned();
     let agenda2 = app.get(&t, &format!("/meetings/{m2}")).await?.json;
+    let shown = agenda2["instructions"].to_string();
+    assert!(
+        shown.contains("139****5678") && !shown.contains("13912345678"),
+        "{shown}"
+    );
     assert_eq!(section(&agenda2, "new_cases"), (0, 3, vec![]));
     assert_eq!(section(&agenda2, "crossed_off"), (1, 0, vec![nb.clone()]));
     assert_eq!(section(&agenda2, "relapses"), (1, 0, vec![nb.clone()]));

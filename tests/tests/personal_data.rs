@@ -25,7 +25,17 @@ async fn reads_of(app: &TestApp, username: &str) -> anyhow::Result<Vec<(String, 
 
 #[tokio::test]
 async fn the_duplicate_check_tells_an_enumerating_department_nothing() -> anyhow::Result<()> {
-    let app = spawn_app(DbKind::Sqlite).await?;
+    duplicate_check_on(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn the_duplicate_check_tells_an_enumerating_department_nothing_on_postgres()
+-> anyhow::Result<()> {
+    duplicate_check_on(DbKind::Postgres).await
+}
+
+async fn duplicate_check_on(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
     let city = app.login("xietiao").await?;
     let case = app
         .expect(&city, "/cases", registration_json(1), 201)
@@ -141,7 +151,17 @@ async fn the_duplicate_check_tells_an_enumerating_department_nothing() -> anyhow
 
 #[tokio::test]
 async fn id_and_phone_numbers_in_free_text_are_masked_unless_revealed() -> anyhow::Result<()> {
-    let app = spawn_app(DbKind::Sqlite).await?;
+    free_text_on(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn id_and_phone_numbers_in_free_text_are_masked_unless_revealed_on_postgres()
+-> anyhow::Result<()> {
+    free_text_on(DbKind::Postgres).await
+}
+
+async fn free_text_on(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
     let city = app.login("xietiao").await?;
     let mut body = registration_json(1);
     body["matter"] = json!("要求补偿（联系人李四 13912345678）");
