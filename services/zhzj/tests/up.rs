@@ -58,8 +58,17 @@ async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<(
         r#"{"type":"register_case","case_id":"7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01","petitioners":[{"name":"李四"}],"matter":"要求补缴社会保险","category":"劳动社保","district_id":"xm-huli","channel":"letter","first_filed_on":"2025-03-01","list_source":"handed_down"}"#,
         r#"{"type":"add_measure","case_id":"7d1f7c1e-8c1a-4f53-9a55-0b7f3c2f1a01","description":"协调社保部门核查"}"#,
     ];
+    // The server's URL is written before the services subscribe: until they do, a command
+    // finds no responders, and is sent again (a loaded machine takes a few seconds).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for command in commands {
-        let (ok, reply) = zhzj(data, &["command", command]).await?;
+        let (ok, reply) = loop {
+            let (ok, reply) = zhzj(data, &["command", command]).await?;
+            if ok || !reply.contains("no responders") || tokio::time::Instant::now() > deadline {
+                break (ok, reply);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         assert!(ok, "{command} → {reply}");
         assert!(reply.contains(r#""ok""#), "{reply}");
     }
