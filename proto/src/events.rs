@@ -46,6 +46,34 @@ pub struct Petitioner {
     pub address: Option<String>,
 }
 
+/// A petitioner as the log holds them: sealed under their own data key (every registration since
+/// personal data is encrypted), or in plaintext (registrations written before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RecordedPetitioner {
+    /// Encrypted: see [`SealedPetitioner`].
+    Sealed(SealedPetitioner),
+    /// In plaintext, as registrations before encryption were stored.
+    Plain(Petitioner),
+}
+
+/// A petitioner's [`Petitioner`] fields, sealed (AES-256-GCM or SM4-GCM) under a data key kept
+/// outside the log; destroying the key erases them (crypto-shredding) while the log stays whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SealedPetitioner {
+    /// The data key's id in the key store.
+    pub key_id: String,
+    /// The petitioner as JSON, sealed and bound to `key_id` (`v1.<algorithm>.<base64>`).
+    pub sealed: String,
+    /// Keyed blind index (HMAC) of the ID number, for the duplicate check.
+    #[serde(default)]
+    pub id_index: Option<String>,
+    /// Keyed blind index of the name in the case's town, for the duplicate check.
+    #[serde(default)]
+    pub name_index: Option<String>,
+}
+
 /// How the petition reached the bureau (信访渠道).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -148,7 +176,7 @@ pub struct CaseRegistered {
     /// Human-readable case number (案件编号).
     pub case_number: String,
     /// The petitioners, at least one.
-    pub petitioners: Vec<Petitioner>,
+    pub petitioners: Vec<RecordedPetitioner>,
     /// The matter (诉求).
     pub matter: String,
     /// Subject category, e.g. 征地拆迁.

@@ -72,6 +72,11 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
+    /// The server's store directory (JetStream's files).
+    pub fn store_dir(&self) -> &std::path::Path {
+        self.store.path()
+    }
+
     /// Starts the default binary.
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_binary(default_nats_binary()).await
@@ -356,6 +361,16 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The directory of a SQLite database's files (none for PostgreSQL).
+    pub fn sqlite_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(tempfile::TempDir::path)
+    }
+
+    /// The PostgreSQL database's name.
+    pub fn postgres_database(&self) -> Option<&str> {
+        (self.kind == DbKind::Postgres).then_some(self.name.as_str())
+    }
+
     /// Creates an empty database.
     pub async fn create(kind: DbKind) -> anyhow::Result<Self> {
         match kind {
@@ -540,6 +555,16 @@ pub struct Services {
     pub cases: CasesService,
     /// The clock the service reads.
     pub clock: FixedClock,
+    /// The key store sealing petitioners' personal data (with a master key made for the test).
+    pub vault: Option<zhzj_store::PersonalDataVault>,
+}
+
+/// A master key made for one test.
+pub fn test_master_key() -> anyhow::Result<Arc<zhzj_privacy::MasterKey>> {
+    Ok(Arc::new(zhzj_privacy::MasterKey::from_hex(
+        &zhzj_privacy::MasterKey::generate_hex()?,
+        zhzj_privacy::Algorithm::default(),
+    )?))
 }
 
 impl Services {
@@ -552,14 +577,27 @@ impl Services {
     pub async fn open_with(client: async_nats::Client, config: &LogConfig) -> anyhow::Result<Self> {
         // As the command services do: every commit is chained and signed.
         let signer = Arc::new(CommitSigner::generate()?);
-        let log = EventLog::open(client, config).await?.with_signer(signer);
-        Ok(Self::on_log(log, FixedClock::new(test_epoch())))
+        let log = EventLog::open(client.clone(), config)
+            .await?
+            .with_signer(signer);
+        // As the command services do: petitioners are sealed under keys in the bucket.
+        let vault = zhzj_store::PersonalDataVault::connect(client, test_master_key()?).await?;
+        let mut services = Self::on_log(log, FixedClock::new(test_epoch()));
+        services.cases = services.cases.with_vault(vault.clone());
+        services.vault = Some(vault);
+        Ok(services)
     }
 
-    /// A service on a log already open (signing or not), reading `clock`.
+    /// A service on a log already open (signing or not), reading `clock`; it stores
+    /// registrations in plaintext, as before encryption.
     pub fn on_log(log: EventLog, clock: FixedClock) -> Self {
         let cases = CasesService::new(log.clone(), Arc::new(clock.clone()));
-        Self { log, cases, clock }
+        Self {
+            log,
+            cases,
+            clock,
+            vault: None,
+        }
     }
 
     /// Sends a command straight to the handler; fails the test on an error reply.
@@ -853,6 +891,7 @@ pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<
             // The service's clock, so that "today" is the same on both sides.
             clock: Arc::new(services.clock.clone()),
             metrics: test_metrics(),
+            vault: services.vault.clone(),
             config: zhzj_gateway::GatewayConfig {
                 body_limit: TEST_BODY_LIMIT,
                 // A test that stops NATS waits this long for a write's 503.

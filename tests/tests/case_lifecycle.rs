@@ -514,10 +514,19 @@ async fn registration_finds_possible_duplicates() -> anyhow::Result<()> {
     // Without the check the coordinator may still register it (a different matter).
     app.expect(t, "/cases", registration_json(2), 201).await?;
 
-    // Only cases the user may read are named; of the others, only that one exists.
+    // Only cases the user may read are named; of the others, only that one exists. A leader,
+    // who registers nothing, may not ask at all.
     let leader = app.login("liming").await?;
-    let hidden = app
+    let refused = app
         .get(&leader, &format!("/cases/duplicates?id_number={id_number}"))
+        .await?;
+    assert_eq!(refused.status, 403);
+    let department = app.login("zhufang").await?;
+    let hidden = app
+        .get(
+            &department,
+            &format!("/cases/duplicates?id_number={id_number}"),
+        )
         .await?;
     assert_eq!(hidden.json["cases"], json!([]));
     assert_eq!(hidden.json["outside_your_area"], true);

@@ -6,7 +6,8 @@
 use serde_json::json;
 use sqlx::Row;
 use zhzj_tests::{
-    DbKind, TestApp, registration_json, spawn_app, synthetic_id_number, wait_caught_up,
+    DbKind, TestApp, registration_json, spawn_app, synthetic_id_number, test_master_key,
+    wait_caught_up,
 };
 
 /// The `personal_data_reads` rows of `username`: `(case_id, purpose)`.
@@ -197,6 +198,182 @@ async fn free_text_on(kind: DbKind) -> anyhow::Result<()> {
     assert_eq!(
         reads_of(&app, "xietiao").await?,
         [(case_id, "reveal".to_owned())]
+    );
+    app.stop().await
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                found.push((path, bytes));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+async fn sealed_at_rest_on(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
+    let city = app.login("xietiao").await?;
+    let id_number = synthetic_id_number(4242);
+    let (name, phone, address) = ("欧阳明珠", "13905921234", "思明区湖滨南路八十八号");
+    let mut body = registration_json(1);
+    body["petitioners"] =
+        json!([{"name": name, "id_number": id_number, "phone": phone, "address": address}]);
+    let case = app.expect(&city, "/cases", body, 201).await?;
+    let case_id = case["aggregate_id"].as_str().unwrap_or("").to_owned();
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+
+    // Those allowed see the petitioner, and the duplicate check finds them by ID number and by
+    // name in the town.
+    let revealed = app
+        .get(&city, &format!("/cases/{case_id}?reveal=personal"))
+        .await?;
+    assert_eq!(
+        revealed.json["petitioners"][0]["name"], name,
+        "{revealed:?}"
+    );
+    assert_eq!(
+        revealed.json["petitioners"][0]["id_number"],
+        id_number.as_str()
+    );
+    assert_eq!(revealed.json["petitioners"][0]["phone"], phone);
+    let masked = app.get(&city, &format!("/cases/{case_id}")).await?;
+    assert_eq!(masked.json["petitioners"][0]["name"], "欧***");
+    for query in [
+        format!("id_number={id_number}"),
+        format!("name={name}&town=xm-siming-zhonghua&category=征地拆迁"),
+    ] {
+        let found = app
+            .get(&city, &format!("/cases/duplicates?{query}"))
+            .await?;
+        assert_eq!(
+            found.json["cases"][0]["case_id"],
+            case_id.as_str(),
+            "{query}: {found:?}"
+        );
+    }
+    let exported = String::from_utf8(app.download(&city, "/ledger/export.csv").await?)?;
+    assert!(
+        exported.contains(&id_number) && exported.contains(name),
+        "{exported}"
+    );
+
+    // At rest, nowhere in plaintext: not in the nats-server's store (the log and the key
+    // bucket), not in the read store's files or dump.
+    let mut stored = files_under(app.nats.store_dir())?;
+    if let Some(dir) = app.projecting.db.sqlite_dir() {
+        stored.extend(files_under(dir)?);
+    }
+    if app.projecting.db.postgres_database().is_some() {
+        let dump = std::process::Command::new("pg_dump")
+            .arg("--dbname")
+            .arg(&app.projecting.db.url)
+            .output()?;
+        assert!(
+            dump.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        stored.push(("pg_dump".into(), dump.stdout));
+    }
+    assert!(
+        stored.len() > 2,
+        "{:?}",
+        stored.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    for (path, bytes) in &stored {
+        for secret in [id_number.as_str(), name, phone, address] {
+            assert!(
+                !contains(bytes, secret),
+                "{secret} in plaintext in {}",
+                path.display()
+            );
+        }
+    }
+    app.stop().await
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_at_rest_on_sqlite() -> anyhow::Result<()> {
+    sealed_at_rest_on(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_at_rest_on_postgres() -> anyhow::Result<()> {
+    sealed_at_rest_on(DbKind::Postgres).await
+}
+
+#[tokio::test]
+async fn a_new_master_key_leaves_every_petitioner_readable() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    let case = app
+        .expect(&city, "/cases", registration_json(7), 201)
+        .await?;
+    let case_id = case["aggregate_id"].as_str().unwrap_or("").to_owned();
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let shown = app
+        .get(&city, &format!("/cases/{case_id}?reveal=personal"))
+        .await?
+        .json["petitioners"]
+        .clone();
+    let old = app
+        .services
+        .vault
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the test services seal"))?;
+    let id_index = old.id_index(&synthetic_id_number(7)).await?;
+
+    // What `zhzj keys rotate` does: every wrapped key (the petitioner's and the blind-index key)
+    // wrapped again by the new master key; the log is not touched.
+    let position = app.log_position().await?;
+    let new = zhzj_store::PersonalDataVault::connect(app.nats.connect().await?, test_master_key()?)
+        .await?;
+    assert!(new.rewrap_all(old.master()).await? >= 2);
+    assert_eq!(
+        new.rewrap_all(old.master()).await?,
+        0,
+        "run again: nothing left to do"
+    );
+    assert_eq!(app.log_position().await?, position);
+
+    let data: String = sqlx::query_scalar(
+        "SELECT CAST(data AS TEXT) FROM event_archive WHERE event_type = 'CaseRegistered' AND aggregate_id = $1",
+    )
+    .bind(&case_id)
+    .fetch_one(app.projecting.store.pool())
+    .await?;
+    let registered: zhzj_proto::events::CaseRegistered = serde_json::from_str(&data)?;
+    let zhzj_proto::events::RecordedPetitioner::Sealed(sealed) = &registered.petitioners[0] else {
+        anyhow::bail!("the petitioner is sealed: {data}");
+    };
+    let opened = new
+        .unseal(sealed)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the key is there"))?;
+    assert_eq!(serde_json::to_value(&opened)?, shown[0]);
+    assert!(
+        old.unseal(sealed).await.is_err(),
+        "the old master key opens nothing now"
+    );
+    assert_eq!(
+        new.id_index(&synthetic_id_number(7)).await?,
+        id_index,
+        "indexes unchanged"
     );
     app.stop().await
 }

@@ -368,9 +368,13 @@ pub fn register(
                 &case_id.simple().to_string()[..6].to_ascii_uppercase()
             ),
         };
+    // In plaintext here; the service seals them before the commit is appended.
     Ok(vec![CaseEvent::Registered(CaseRegistered {
         case_number,
-        petitioners,
+        petitioners: petitioners
+            .into_iter()
+            .map(zhzj_proto::events::RecordedPetitioner::Plain)
+            .collect(),
         matter: required_text("command.matter", &command.matter, 2000)?,
         category: required_text("command.category", &command.category, 50)?,
         district: place.district.to_ref(),

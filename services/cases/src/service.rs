@@ -47,6 +47,9 @@ pub struct CasesService {
     settings: Arc<LifecycleSettings>,
     /// Seals the log after a bulletin is published; None when this service does not seal.
     sealer: Option<zhzj_store::Sealer>,
+    /// Seals petitioners' personal data before it is appended; None only in tests of other
+    /// things (a registration is then stored in plaintext, as before encryption).
+    vault: Option<zhzj_store::PersonalDataVault>,
 }
 
 /// One cache per aggregate type.
@@ -143,6 +146,30 @@ fn unavailable(e: impl std::fmt::Display) -> CommandError {
     )
 }
 
+/// The petitioners of a checked registration, sealed.
+async fn seal_petitioners(
+    vault: &zhzj_store::PersonalDataVault,
+    checked: &[zhzj_proto::CaseEvent],
+    town_id: Option<&str>,
+) -> Result<Vec<zhzj_proto::events::SealedPetitioner>, CommandError> {
+    let Some(zhzj_proto::CaseEvent::Registered(registered)) = checked.first() else {
+        return Ok(Vec::new());
+    };
+    let mut sealed = Vec::with_capacity(registered.petitioners.len());
+    for petitioner in &registered.petitioners {
+        if let zhzj_proto::events::RecordedPetitioner::Plain(p) = petitioner {
+            sealed.push(vault.seal(p, town_id).await.map_err(|e| {
+                tracing::error!(error = %e, "personal data could not be sealed");
+                CommandError::new(
+                    zhzj_proto::ErrorKind::Unavailable,
+                    "个人信息加密服务暂不可用，请稍后重试 (the key store did not answer)",
+                )
+            })?);
+        }
+    }
+    Ok(sealed)
+}
+
 fn case_events(events: Vec<zhzj_proto::CaseEvent>) -> Vec<DomainEvent> {
     events.into_iter().map(DomainEvent::Case).collect()
 }
@@ -167,7 +194,15 @@ impl CasesService {
             }),
             settings: Arc::new(LifecycleSettings::default()),
             sealer: None,
+            vault: None,
         }
+    }
+
+    /// The same service, sealing every petitioner's personal data under a data key of their own
+    /// in `vault` before a registration is appended.
+    pub fn with_vault(mut self, vault: zhzj_store::PersonalDataVault) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// The same service, sealing the log whenever a bulletin is published.
@@ -399,14 +434,44 @@ impl CasesService {
                     None => None,
                 };
                 let today = china_date(self.clock.now());
-                self.execute::<CaseState>(request, &case_id.to_string(), None, |state| {
-                    let place = RegistrationPlace {
-                        district: &district,
-                        town: town.as_ref(),
-                    };
-                    case::register(state, case_id, c, place, today).map(case_events)
-                })
-                .await
+                let place = || RegistrationPlace {
+                    district: &district,
+                    town: town.as_ref(),
+                };
+                // The petitioners are checked and normalised first (nothing is sealed for a
+                // command that is refused), then sealed, each under a key of their own.
+                let sealed = match &self.vault {
+                    Some(vault) => {
+                        let checked =
+                            case::register(&CaseState::default(), case_id, c, place(), today)?;
+                        Some(seal_petitioners(vault, &checked, c.town_id.as_deref()).await?)
+                    }
+                    None => None,
+                };
+                let result = self
+                    .execute::<CaseState>(request, &case_id.to_string(), None, |state| {
+                        let mut events = case::register(state, case_id, c, place(), today)?;
+                        if let (Some(sealed), Some(zhzj_proto::CaseEvent::Registered(e))) =
+                            (&sealed, events.first_mut())
+                        {
+                            e.petitioners = sealed
+                                .iter()
+                                .cloned()
+                                .map(zhzj_proto::events::RecordedPetitioner::Sealed)
+                                .collect();
+                        }
+                        Ok(case_events(events))
+                    })
+                    .await;
+                // A registration that was not appended leaves no keys behind.
+                if let (Err(_), Some(vault), Some(sealed)) = (&result, &self.vault, &sealed) {
+                    for petitioner in sealed {
+                        if let Err(e) = vault.erase(&petitioner.key_id).await {
+                            tracing::warn!(error = %e, key_id = %petitioner.key_id, "an unused data key was not erased");
+                        }
+                    }
+                }
+                result
             }
             Command::AssignLeader(c) => {
                 let leader = self

@@ -13,7 +13,7 @@ use zhzj_proto::{
     commands::RecordNote,
     events::{
         CaseRegistered, Channel, ListSource, MeasureAdded, MeasureCompleted, NoteRecorded,
-        Petitioner, UnitRef,
+        Petitioner, RecordedPetitioner, UnitRef,
     },
     subjects::{SNAPSHOT_HEADER, aggregate_subject},
 };
@@ -105,12 +105,12 @@ pub async fn write_signed_history(
         let event = if round == 0 {
             CaseEvent::Registered(CaseRegistered {
                 case_number: format!("BENCH-{c:07}"),
-                petitioners: vec![Petitioner {
+                petitioners: vec![RecordedPetitioner::Plain(Petitioner {
                     name: "测试信访人".into(),
                     id_number: None,
                     phone: Some("13800000000".into()),
                     address: Some("思明区某街道".into()),
-                }],
+                })],
                 matter: "要求解决房屋征收补偿问题".into(),
                 category: "征地拆迁".into(),
                 district: district.clone(),

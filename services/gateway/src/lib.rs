@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod log_seal;
 pub mod openapi;
+mod personal;
 mod projections;
 mod routes;
 mod scope;
@@ -86,6 +87,7 @@ struct StateInner {
     config: GatewayConfig,
     clock: Arc<dyn Clock>,
     duplicate_checks: routes::duplicates::DuplicateCheckLimiter,
+    vault: Option<zhzj_store::PersonalDataVault>,
 }
 
 /// The parts a gateway is made of.
@@ -103,6 +105,8 @@ pub struct GatewayParts {
     pub metrics: Option<PrometheusHandle>,
     /// Settings.
     pub config: GatewayConfig,
+    /// The key store that opens petitioners' sealed personal data.
+    pub vault: Option<zhzj_store::PersonalDataVault>,
 }
 
 impl AppState {
@@ -129,6 +133,7 @@ impl AppState {
                 config: parts.config,
                 clock: parts.clock,
                 duplicate_checks,
+                vault: parts.vault,
             }),
         }
     }
@@ -143,6 +148,10 @@ impl AppState {
 
     fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    fn vault(&self) -> Option<&zhzj_store::PersonalDataVault> {
+        self.inner.vault.as_ref()
     }
 
     fn duplicate_checks(&self) -> &routes::duplicates::DuplicateCheckLimiter {

@@ -13,7 +13,7 @@ use zhzj_deadlines::{HolidayCalendar, Limits, StatutoryStep};
 use zhzj_store::china_date;
 
 use sqlx::Row;
-use zhzj_proto::events::{ListSource, ProcedureStep, ProcedureStepRecorded};
+use zhzj_proto::events::{ListSource, ProcedureStep, ProcedureStepRecorded, RecordedPetitioner};
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, sql::timestamp_text};
 
@@ -71,8 +71,10 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
             "CREATE TABLE case_petitioners{suffix} (
                 case_id     TEXT    NOT NULL,
                 idx         BIGINT  NOT NULL,
-                name        TEXT    NOT NULL,
+                name        TEXT,
                 id_number   TEXT,
+                id_index    TEXT,
+                name_index  TEXT,
                 district_id TEXT    NOT NULL,
                 town_id     TEXT,
                 category    TEXT    NOT NULL,
@@ -91,6 +93,12 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
         format!("CREATE INDEX case_petitioners{suffix}_id ON case_petitioners{suffix} (id_number)"),
         format!(
             "CREATE INDEX case_petitioners{suffix}_name ON case_petitioners{suffix} (name, town_id)"
+        ),
+        format!(
+            "CREATE INDEX case_petitioners{suffix}_id_index ON case_petitioners{suffix} (id_index)"
+        ),
+        format!(
+            "CREATE INDEX case_petitioners{suffix}_name_index ON case_petitioners{suffix} (name_index)"
         ),
     ]
 }
@@ -184,7 +192,7 @@ const COLUMNS: [crate::sqlbuild::Column; 24] = [
 
 /// The version of this projection's table shapes and rules: a projection computed under another
 /// version (or other limits) is rebuilt when the projector starts.
-pub(crate) const SHAPE_VERSION: u32 = 2;
+pub(crate) const SHAPE_VERSION: u32 = 3;
 
 fn date(text: Option<&str>) -> Option<NaiveDate> {
     text.and_then(|d| d.parse::<NaiveDate>().ok())
@@ -502,11 +510,23 @@ pub(crate) async fn apply(
             };
             if let CaseEvent::Registered(e) = event {
                 for (idx, p) in (0_i64..).zip(&e.petitioners) {
+                    // A sealed petitioner is found by their blind indexes only; one registered
+                    // before encryption by the plaintext it was stored with.
+                    let (name, id_number, id_index, name_index) = match p {
+                        RecordedPetitioner::Sealed(p) => {
+                            (None, None, p.id_index.clone(), p.name_index.clone())
+                        }
+                        RecordedPetitioner::Plain(p) => {
+                            (Some(p.name.clone()), p.id_number.clone(), None, None)
+                        }
+                    };
                     petitioners.push(vec![
                         SqlValue::Text(envelope.aggregate_id.clone()),
                         SqlValue::Int(idx),
-                        SqlValue::Text(p.name.clone()),
-                        SqlValue::OptText(p.id_number.clone()),
+                        SqlValue::OptText(name),
+                        SqlValue::OptText(id_number),
+                        SqlValue::OptText(id_index),
+                        SqlValue::OptText(name_index),
                         SqlValue::Text(e.district.id.clone()),
                         SqlValue::OptText(e.town.as_ref().map(|t| t.id.clone())),
                         SqlValue::Text(e.category.clone()),
@@ -571,6 +591,8 @@ pub(crate) async fn apply(
             col("idx"),
             col("name"),
             col("id_number"),
+            col("id_index"),
+            col("name_index"),
             col("district_id"),
             col("town_id"),
             col("category"),

@@ -10,6 +10,7 @@ pub mod nats;
 pub mod seals;
 pub mod signing;
 pub mod sql;
+pub mod vault;
 
 pub use clock::{Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight};
 pub use log::{
@@ -18,4 +19,5 @@ pub use log::{
 };
 pub use seals::{SealError, Sealer, verify_log};
 pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError};
+pub use vault::{DATA_KEY_BUCKET, PersonalDataVault, VaultError};
 pub use zhzj_trust::{CommitDigest, CommitSigner, TrustedKeys};

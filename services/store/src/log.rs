@@ -256,8 +256,15 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 }
 
 impl EventLog {
-    /// Creates the stream if it is missing, or checks that the existing one fits.
+    /// Creates the stream (and the personal-data key bucket) if it is missing, or checks that the
+    /// existing one fits.
     pub async fn open(client: async_nats::Client, config: &LogConfig) -> Result<Self, LogError> {
+        if config.administer {
+            // The key store of personal data lives beside the log and is made with it.
+            crate::vault::create_bucket(client.clone(), config.replicas)
+                .await
+                .map_err(unavailable)?;
+        }
         let js = jetstream::new(client);
         let stream = match js.get_stream(EVENT_STREAM).await {
             Ok(mut stream) => {

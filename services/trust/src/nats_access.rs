@@ -59,6 +59,17 @@ fn read_stream_subjects() -> Vec<String> {
     .into()
 }
 
+/// Reading the personal-data key bucket (`zhzj_store::vault`): the gateway opens sealed fields
+/// for those allowed to see them, the command services seal and erase.
+fn read_key_subjects() -> Vec<String> {
+    [
+        "$JS.API.STREAM.INFO.KV_ZHZJ_DATA_KEYS".to_owned(),
+        "$JS.API.STREAM.MSG.GET.KV_ZHZJ_DATA_KEYS".to_owned(),
+        "$JS.API.DIRECT.GET.KV_ZHZJ_DATA_KEYS.>".to_owned(),
+    ]
+    .into()
+}
+
 impl NatsRole {
     /// Every role, in the order the configuration lists them.
     pub const ALL: [Self; 6] = [
@@ -95,10 +106,16 @@ impl NatsRole {
             Self::Admin => return None,
             Self::Gateway | Self::Cli => {
                 publish.push("zhzj.cmd.>".into());
+                publish.extend(read_key_subjects());
                 (vec![inbox], false)
             }
             Self::Cases | Self::Campaign => {
                 publish.extend(["zhzj.ev.>".to_owned(), "zhzj.seal".to_owned()]);
+                publish.extend(read_key_subjects());
+                publish.extend([
+                    "$KV.ZHZJ_DATA_KEYS.>".to_owned(),
+                    "$JS.API.STREAM.MSG.DELETE.KV_ZHZJ_DATA_KEYS".to_owned(),
+                ]);
                 let own = if self == Self::Cases {
                     "zhzj.cmd.cases"
                 } else {

@@ -977,6 +977,7 @@ async fn start_bench_gateway(
             store: store.clone(),
             clock: Arc::new(SystemClock),
             metrics: None,
+            vault: None,
             config: zhzj_gateway::GatewayConfig {
                 read_your_writes,
                 // The benchmark measures what a duplicate check costs, not its rate limit.

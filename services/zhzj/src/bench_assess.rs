@@ -112,12 +112,13 @@ fn case_events(
             day(0),
             CaseEvent::Registered(CaseRegistered {
                 case_number: format!("BENCH-{n:06}"),
-                petitioners: vec![Petitioner {
+                // Written straight into the archive, as registrations before encryption were.
+                petitioners: vec![zhzj_proto::events::RecordedPetitioner::Plain(Petitioner {
                     name: format!("信访人{n}"),
                     id_number: None,
                     phone: Some("13800000000".into()),
                     address: None,
-                }],
+                })],
                 matter: format!("要求解决征收补偿问题（第{n}件）"),
                 category: "征地拆迁".into(),
                 district: district.clone(),

@@ -75,6 +75,34 @@ pub enum Commands {
     Log(LogAction),
     /// Read the whole log and check every commit's signature and chain and every seal.
     Verify(VerifyArgs),
+    /// The master key of petitioners' personal data.
+    #[command(subcommand)]
+    Keys(KeysAction),
+}
+
+/// `zhzj keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new random master key (64 hex digits, mode 0600) to a file that must not exist.
+    NewMasterKey {
+        /// The file to write.
+        path: PathBuf,
+    },
+    /// Wrap every data key again with a new master key (the admin credential): the sealed data
+    /// in the log does not change. Afterwards start every role with the new key
+    /// (`--master-key-file`) and destroy the old one.
+    Rotate(Box<RotateArgs>),
+}
+
+/// `zhzj keys rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The new master key's file (`zhzj keys new-master-key`); the current one is
+    /// `--master-key-file` (default `<data dir>/master.key`).
+    #[arg(long)]
+    pub new_master_key_file: PathBuf,
+    #[command(flatten)]
+    pub options: CommonOptions,
 }
 
 /// `zhzj nats-credentials`.
@@ -338,6 +366,14 @@ pub struct SecurityOptions {
     /// a rotation). Default: `<data dir>/trusted-keys`, to which a new signing key adds itself.
     #[arg(long, env = "ZHZJ_TRUSTED_KEYS")]
     pub trusted_keys: Option<PathBuf>,
+    /// The master key that wraps petitioners' data keys (64 hex digits, mode 0600). Default:
+    /// `<data dir>/master.key`, made by `zhzj up` on first start; keep a copy offline — without it
+    /// no petitioner's personal data can be read.
+    #[arg(long, env = "ZHZJ_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// The cipher of petitioners' personal data: `aes-256-gcm` or `sm4-gcm` (国密 SM4).
+    #[arg(long, env = "ZHZJ_PERSONAL_DATA_CIPHER", default_value = "aes-256-gcm")]
+    pub personal_data_cipher: String,
     /// Seconds between the seals a command service appends while the log grows.
     #[arg(long, env = "ZHZJ_SEAL_INTERVAL_SECS", default_value_t = 300)]
     pub seal_interval_secs: u64,

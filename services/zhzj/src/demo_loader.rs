@@ -12,7 +12,7 @@ use zhzj_cases::CasesService;
 use zhzj_gateway::{Accounts, NewUser};
 use zhzj_proto::events::ReviewLevel;
 use zhzj_proto::{Actor, AggregateType, Command, CommandReply, CommandRequest, ErrorKind};
-use zhzj_store::{EventLog, FixedClock};
+use zhzj_store::{EventLog, FixedClock, PersonalDataVault};
 
 use crate::demo::{DEMO_ACCOUNTS, DemoCase, DemoStep, demo_data};
 
@@ -106,12 +106,16 @@ async fn apply(
 }
 
 /// Loads one case's history; false when the case was there already.
-async fn load_case(log: &EventLog, case: &DemoCase) -> anyhow::Result<bool> {
+async fn load_case(
+    log: &EventLog,
+    vault: &PersonalDataVault,
+    case: &DemoCase,
+) -> anyhow::Result<bool> {
     let Some(first) = case.steps.first() else {
         return Ok(false);
     };
     let clock = FixedClock::new(first.at);
-    let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
+    let service = CasesService::new(log.clone(), Arc::new(clock.clone())).with_vault(vault.clone());
     let district_id = match &first.command {
         Command::RegisterCase(c) => c.district_id.clone(),
         _ => String::new(),
@@ -136,13 +140,14 @@ async fn load_case(log: &EventLog, case: &DemoCase) -> anyhow::Result<bool> {
 /// Loads the demo, stopping early (between cases) on `shutdown`.
 pub async fn load(
     log: &EventLog,
+    vault: &PersonalDataVault,
     accounts: &Accounts,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<DemoReport> {
     let data = demo_data(chrono::Utc::now());
     let mut report = DemoReport::default();
     let clock = FixedClock::new(chrono::Utc::now());
-    let service = CasesService::new(log.clone(), Arc::new(clock.clone()));
+    let service = CasesService::new(log.clone(), Arc::new(clock.clone())).with_vault(vault.clone());
     let admin = actor("admin", "admin", "xm");
     for step in &data.directory {
         if apply(&service, log, &clock, step, &admin).await? {
@@ -154,7 +159,7 @@ pub async fn load(
         .map(|case| {
             let log = log.clone();
             async move {
-                load_case(&log, &case)
+                load_case(&log, vault, &case)
                     .await
                     .with_context(|| format!("demo case {}", case.case_id))
             }

@@ -110,6 +110,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
         Commands::NatsCredentials(args) => trust_cli::nats_credentials(&args)?,
         Commands::Log(cli::LogAction::Init(options)) => roles::log_init(options).await?,
+        Commands::Keys(cli::KeysAction::NewMasterKey { path }) => roles::new_master_key(&path)?,
+        Commands::Keys(cli::KeysAction::Rotate(args)) => {
+            roles::rotate_master_key(args.options, &args.new_master_key_file).await?;
+        }
         Commands::Verify(args) => return trust_cli::verify(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -118,6 +118,8 @@ pub struct Connections {
     pub store: Option<ReadStore>,
     /// Seals the log; the command services' connections only.
     pub sealer: Option<zhzj_store::Sealer>,
+    /// Seals and opens petitioners' personal data; the command services' and the gateway's.
+    pub vault: Option<zhzj_store::PersonalDataVault>,
 }
 
 impl Connections {
@@ -217,12 +219,102 @@ async fn connect_log(
         log = log.with_signer(Arc::clone(&signer));
         sealer = Some(zhzj_store::Sealer::new(log.clone(), signer));
     }
+    let vault = if matches!(
+        role,
+        NatsRole::Cases | NatsRole::Campaign | NatsRole::Gateway
+    ) {
+        Some(zhzj_store::PersonalDataVault::connect(client.clone(), master_key(options)?).await?)
+    } else {
+        None
+    };
     Ok(Connections {
         client,
         log,
         store: None,
         sealer,
+        vault,
     })
+}
+
+/// The master key file the options name.
+pub fn master_key_path(options: &CommonOptions) -> std::path::PathBuf {
+    options
+        .security
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("master.key"))
+}
+
+/// The master key that wraps petitioners' data keys: the default one is made on first start
+/// (like the signing key), one given with `--master-key-file` must exist. Every process of a
+/// deployment must use the same one.
+pub fn master_key(options: &CommonOptions) -> anyhow::Result<Arc<zhzj_privacy::MasterKey>> {
+    ensure_master_key(options)?;
+    let algorithm: zhzj_privacy::Algorithm = options
+        .security
+        .personal_data_cipher
+        .parse()
+        .context("--personal-data-cipher")?;
+    let path = master_key_path(options);
+    Ok(Arc::new(
+        zhzj_privacy::MasterKey::load(&path, algorithm).with_context(|| {
+            format!(
+                "the master key of personal data ({}; `zhzj up` makes one, or give --master-key-file)",
+                path.display()
+            )
+        })?,
+    ))
+}
+
+/// `zhzj keys new-master-key PATH`.
+pub fn new_master_key(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!(
+            "{} exists; a master key is never overwritten",
+            path.display()
+        );
+    }
+    let key = zhzj_privacy::MasterKey::generate_hex()?;
+    zhzj_trust::keys::write_private_file(path, &format!("{}\n", key.as_str()))?;
+    println!("wrote a new master key to {} (mode 0600)", path.display());
+    Ok(())
+}
+
+/// `zhzj keys rotate`: every data key wrapped again by the new master key, with the admin
+/// credential; the sealed data in the log is not touched.
+pub async fn rotate_master_key(
+    options: CommonOptions,
+    new_key: &std::path::Path,
+) -> anyhow::Result<()> {
+    let old = master_key(&options)?;
+    let new = Arc::new(
+        zhzj_privacy::MasterKey::load(new_key, old.algorithm()).context("--new-master-key-file")?,
+    );
+    let url = nats_url(&options)?;
+    let conn = connect_log(&url, &options, NatsRole::Admin).await?;
+    let vault =
+        zhzj_store::PersonalDataVault::connect(conn.client.clone(), Arc::clone(&new)).await?;
+    let rewrapped = vault.rewrap_all(&old).await?;
+    conn.client.flush().await?;
+    println!(
+        "{rewrapped} data keys now wrapped by master key {} (was {}); start every role with \
+         --master-key-file {} and destroy the old key",
+        new.id(),
+        old.id(),
+        new_key.display()
+    );
+    Ok(())
+}
+
+/// Makes the default master key file if it is missing.
+pub fn ensure_master_key(options: &CommonOptions) -> anyhow::Result<()> {
+    let path = master_key_path(options);
+    if options.security.master_key_file.is_none() && !path.exists() {
+        let key = zhzj_privacy::MasterKey::generate_hex()?;
+        zhzj_trust::keys::write_private_file(&path, &format!("{}\n", key.as_str()))?;
+        tracing::info!(path = %path.display(), "made the master key of personal data; keep a copy offline");
+    }
+    Ok(())
 }
 
 /// `zhzj log init`: creates or upgrades the stream with the admin credential.
@@ -366,6 +458,9 @@ async fn spawn_role(
         Role::Cases | Role::Campaign => {
             let mut service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
                 .with_settings((*extras.bureau.lifecycle).clone());
+            if let Some(vault) = &conn.vault {
+                service = service.with_vault(vault.clone());
+            }
             let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
             let service_role = match role {
                 Role::Campaign => ServiceRole::Campaign,
@@ -432,6 +527,7 @@ async fn spawn_role(
                     clock: Arc::new(SystemClock),
                     metrics: crate::metrics_handle(),
                     config: gateway_config(&http, &extras.bureau),
+                    vault: conn.vault.clone(),
                 },
                 tasks.front.clone(),
             );
@@ -467,11 +563,16 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
         return;
     };
     let (log, accounts) = (conn.log.clone(), accounts(store));
+    let Some(vault) = conn.vault.clone() else {
+        tracing::error!("the demo needs the key store of personal data");
+        tasks.stopped.cancel();
+        return;
+    };
     let shutdown = tasks.front.clone();
     let stopped = tasks.stopped.clone();
     tasks.front_tracker.spawn(async move {
         tracing::info!("loading the demo (厦门市, about 300 cases)");
-        match crate::demo_loader::load(&log, &accounts, &shutdown).await {
+        match crate::demo_loader::load(&log, &vault, &accounts, &shutdown).await {
             Ok(report) => tracing::info!(
                 directory_added = report.directory_added,
                 cases_added = report.cases_added,
@@ -569,6 +670,7 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut options = args.options;
     crate::private_files::private_data_dir(&options.data_dir)?;
+    ensure_master_key(&options)?;
     let local = match &options.nats_url {
         Some(_) => None,
         None => {

@@ -932,11 +932,19 @@ async fn case_events_of(
     .bind(case_id.to_string())
     .fetch_all(state.store().pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let event_type: String = row.try_get("event_type")?;
-            let data: String = row.try_get("data")?;
-            let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let event_type: String = row.try_get("event_type")?;
+        let data: String = row.try_get("data")?;
+        let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        if event_type == "CaseRegistered" {
+            crate::personal::open_in_event(state, &mut data).await?;
+        }
+        events.push((row, event_type, data));
+    }
+    events
+        .into_iter()
+        .map(|(row, event_type, mut data)| {
             if !unmasked {
                 mask_personal_data(&event_type, &mut data);
                 mask_free_text_in(&mut data);

@@ -201,24 +201,39 @@ pub async fn find(
             retry_after_seconds: wait.as_secs().max(1),
         });
     }
+    // Petitioners are found by their keyed blind indexes (the read store holds no plaintext of
+    // sealed ones), and those registered before encryption by the plaintext they were stored with.
+    let vault = state.vault();
+    let index_failed = |e: zhzj_store::VaultError| {
+        ApiError::Unavailable(format!("个人信息密钥库暂不可用，请稍后重试 ({e})"))
+    };
     let mut binds: Vec<String> = Vec::new();
     let mut matches = Vec::new();
     if let Some(id) = id_number {
-        binds.push(id);
-        matches.push(format!("p.id_number = ${}", binds.len()));
+        let index = match vault {
+            Some(vault) => vault.id_index(&id).await.map_err(index_failed)?,
+            None => String::new(),
+        };
+        binds.extend([id, index]);
+        matches.push("(p.id_number = $1 OR p.id_index = $2)".to_owned());
     }
     let id_match = if matches.is_empty() {
         "'name_town_category'"
     } else {
-        "CASE WHEN p.id_number = $1 THEN 'id_number' ELSE 'name_town_category' END"
+        "CASE WHEN p.id_number = $1 OR p.id_index = $2 THEN 'id_number' ELSE 'name_town_category' END"
     };
     if let Some((name, town, category)) = by_name {
+        let index = match vault {
+            Some(vault) => vault.name_index(&name, &town).await.map_err(index_failed)?,
+            None => String::new(),
+        };
         let first = binds.len() + 1;
-        binds.extend([name, town, category]);
+        binds.extend([name, town, index, category]);
         matches.push(format!(
-            "(p.name = ${first} AND p.town_id = ${} AND p.category = ${})",
+            "(((p.name = ${first} AND p.town_id = ${}) OR p.name_index = ${}) AND p.category = ${})",
             first + 1,
-            first + 2
+            first + 2,
+            first + 3
         ));
     }
     let matching = format!("({})", matches.join(" OR "));

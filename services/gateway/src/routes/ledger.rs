@@ -147,44 +147,52 @@ async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
         numbers_by_case.insert(case_id.clone(), number.clone());
         existing.case_numbers.insert(number, case_id);
     }
-    for row in
-        sqlx::query("SELECT case_id, id_number FROM case_petitioners WHERE id_number IS NOT NULL")
-            .fetch_all(state.store().pool())
-            .await?
-    {
-        let case_id: String = row.try_get("case_id")?;
-        if let Some(number) = numbers_by_case.get(&case_id) {
-            existing
-                .id_numbers
-                .insert(row.try_get("id_number")?, number.clone());
-        }
-    }
-    // What the ledger registered, for the cases an earlier import derived from their numbers:
-    // a later ledger naming one of them is compared with it, row by row and column by column.
-    for row in sqlx::query(
+    // Every registration, its petitioners opened (in memory only): their ID numbers for the
+    // duplicate check; and, for the cases an earlier import derived from their numbers, what the
+    // ledger registered — a later ledger naming one is compared with it, column by column.
+    let registrations = sqlx::query(
         "SELECT aggregate_id, CAST(data AS TEXT) AS data FROM event_archive \
          WHERE event_type = 'CaseRegistered'",
     )
     .fetch_all(state.store().pool())
-    .await?
-    {
+    .await?;
+    let mut registered_cases = Vec::with_capacity(registrations.len());
+    for row in registrations {
         let case_id: String = row.try_get("aggregate_id")?;
-        let Some(number) = numbers_by_case.get(&case_id) else {
-            continue;
-        };
+        if let Some(number) = numbers_by_case.get(&case_id) {
+            let data: String = row.try_get("data")?;
+            let registered: CaseRegistered =
+                serde_json::from_str(&data).map_err(ApiError::internal)?;
+            registered_cases.push((case_id, number.clone(), registered));
+        }
+    }
+    let opened: Vec<Result<_, ApiError>> = futures::stream::iter(registered_cases)
+        .map(|(case_id, number, registered)| async move {
+            let mut petitioners = Vec::with_capacity(registered.petitioners.len());
+            for recorded in &registered.petitioners {
+                petitioners.push(crate::personal::open(state, recorded).await?);
+            }
+            Ok((case_id, number, registered, petitioners))
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for opened in opened {
+        let (case_id, number, registered, petitioners) = opened?;
+        for id in petitioners.iter().filter_map(|p| p.id_number.clone()) {
+            existing.id_numbers.insert(id, number.clone());
+        }
         // A case outside the importer's area is never compared: the comparison would tell what
         // it holds.
-        if zhzj_ledger::case_id_for(number).to_string() != case_id
-            || existing.outside_scope.contains(number)
+        if zhzj_ledger::case_id_for(&number).to_string() != case_id
+            || existing.outside_scope.contains(&number)
         {
             continue;
         }
-        let data: String = row.try_get("data")?;
-        let registered: CaseRegistered = serde_json::from_str(&data).map_err(ApiError::internal)?;
         existing.cases.insert(
-            number.clone(),
+            number,
             ExistingCase {
-                petitioners: registered.petitioners.iter().map(Into::into).collect(),
+                petitioners: petitioners.iter().map(Into::into).collect(),
                 matter: registered.matter,
                 category: registered.category,
                 district_id: registered.district.id,
@@ -369,7 +377,8 @@ async fn export_rows(
             continue;
         };
         let data: String = row.try_get("data")?;
-        let data: Value = serde_json::from_str(&data).map_err(ApiError::internal)?;
+        let mut data: Value = serde_json::from_str(&data).map_err(ApiError::internal)?;
+        crate::personal::open_in_event(state, &mut data).await?;
         let petitioners: Vec<Petitioner> =
             serde_json::from_value(data["petitioners"].clone()).map_err(ApiError::internal)?;
         let text = |key: &str| data[key].as_str().map(str::to_owned);
