@@ -71,6 +71,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             database,
         } => catchup_bench(&client, &log, events, cases, &database).await,
         Benchmark::Verify { events, cases } => verify_bench(&client, &log, events, cases).await,
+        Benchmark::Registrations { count, writers } => {
+            registrations_bench(&client, &log, count, writers).await
+        }
         Benchmark::Assess { .. } | Benchmark::Forwarder { .. } => Ok(()),
     };
     nats.stop().await?;
@@ -150,6 +153,63 @@ fn registration(n: usize) -> Command {
         list_source: ListSource::Screening,
         group_size: None,
     })
+}
+
+/// A registration whose petitioner has an ID number, a phone and an address.
+fn registration_with_personal_data(n: usize) -> Command {
+    let mut command = registration(n);
+    if let Command::RegisterCase(c) = &mut command {
+        let first17 = format!("350203{}{:03}", 19_700_101 + n % 28, n % 1000);
+        let check = zhzj_proto::ids::resident_id_check_char(&first17).unwrap_or('0');
+        c.petitioners[0].id_number = Some(format!("{first17}{check}"));
+        c.petitioners[0].phone = Some("13905921234".into());
+        c.petitioners[0].address = Some("思明区湖滨南路八十八号".into());
+    }
+    command
+}
+
+/// Registrations straight through the service's handler, in plaintext (the baseline) and with
+/// each petitioner sealed under a new data key stored in the bucket (one JetStream round trip
+/// and an AES-256-GCM seal more per petitioner).
+async fn registrations_bench(
+    client: &async_nats::Client,
+    log: &EventLog,
+    count: usize,
+    writers: usize,
+) -> anyhow::Result<()> {
+    let plain = CasesService::new(log.clone(), Arc::new(SystemClock));
+    seed_directory(&plain).await?;
+    let master = Arc::new(zhzj_privacy::MasterKey::from_hex(
+        &zhzj_privacy::MasterKey::generate_hex()?,
+        zhzj_privacy::Algorithm::default(),
+    )?);
+    let vault = zhzj_store::PersonalDataVault::connect(client.clone(), master).await?;
+    let sealed = CasesService::new(log.clone(), Arc::new(SystemClock)).with_vault(vault);
+    println!("Registrations: {count} per path, {writers} concurrent writers, one petitioner each");
+    let mut rates = Vec::new();
+    for (label, service, first) in [
+        ("register, plaintext (baseline)", plain, 0),
+        ("register, petitioner sealed (AES-256-GCM)", sealed, count),
+    ] {
+        let (elapsed, hist) = timed_writers(writers, count, move |_, i| {
+            let service = service.clone();
+            async move {
+                match service
+                    .handle(request(registration_with_personal_data(first + i)))
+                    .await
+                {
+                    zhzj_proto::CommandReply::Ok(_) => Ok(()),
+                    zhzj_proto::CommandReply::Error(e) => bail!("registration refused: {e:?}"),
+                }
+            }
+        })
+        .await?;
+        rates.push(print_rate(label, count, elapsed, &hist));
+    }
+    if let [plain, sealed] = rates[..] {
+        println!("ratio sealed / plaintext: {:.2}", sealed / plain);
+    }
+    Ok(())
 }
 
 async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {

@@ -505,6 +505,16 @@ pub enum Benchmark {
         #[arg(long, default_value_t = 32)]
         clients: usize,
     },
+    /// Registrations through the cases service with the petitioner's personal data sealed (a
+    /// data key of their own in the key bucket) vs the same in plaintext.
+    Registrations {
+        /// Registrations to time on each path.
+        #[arg(long, default_value_t = 5_000)]
+        count: usize,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+    },
     /// The year-end assessment and its XLSX export over a large archive (written straight into
     /// SQLite) vs reading and decoding the same archive.
     Assess {

@@ -306,15 +306,29 @@ pub async fn rotate_master_key(
     Ok(())
 }
 
-/// Makes the default master key file if it is missing.
+/// Makes the default master key file if it is missing. Processes of one data dir start at once
+/// (`zhzj run cases` beside `zhzj run gateway`): the key is written to a file of this process's
+/// own and linked into place, which fails for all but the first, so every process reads the same
+/// complete key.
 pub fn ensure_master_key(options: &CommonOptions) -> anyhow::Result<()> {
     let path = master_key_path(options);
-    if options.security.master_key_file.is_none() && !path.exists() {
-        let key = zhzj_privacy::MasterKey::generate_hex()?;
-        zhzj_trust::keys::write_private_file(&path, &format!("{}\n", key.as_str()))?;
-        tracing::info!(path = %path.display(), "made the master key of personal data; keep a copy offline");
+    if options.security.master_key_file.is_some() || path.exists() {
+        return Ok(());
     }
-    Ok(())
+    let key = zhzj_privacy::MasterKey::generate_hex()?;
+    let own = path.with_extension(format!("{}.tmp", std::process::id()));
+    zhzj_trust::keys::write_private_file(&own, &format!("{}\n", key.as_str()))?;
+    let linked = std::fs::hard_link(&own, &path);
+    std::fs::remove_file(&own).with_context(|| format!("removing {}", own.display()))?;
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "made the master key of personal data; keep a copy offline");
+            Ok(())
+        }
+        // Another process of this data dir made it first: its key is the one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
 }
 
 /// `zhzj log init`: creates or upgrades the stream with the admin credential.
