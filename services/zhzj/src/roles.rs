@@ -307,16 +307,16 @@ pub async fn rotate_master_key(
 }
 
 /// Makes the default master key file if it is missing. Processes of one data dir start at once
-/// (`zhzj run cases` beside `zhzj run gateway`): the key is written to a file of this process's
-/// own and linked into place, which fails for all but the first, so every process reads the same
-/// complete key.
+/// (`zhzj run cases` beside `zhzj run gateway`): the key is written to a file of its own (a random
+/// name) and linked into place, which fails for all but the first, so every process reads the
+/// same complete key.
 pub fn ensure_master_key(options: &CommonOptions) -> anyhow::Result<()> {
     let path = master_key_path(options);
     if options.security.master_key_file.is_some() || path.exists() {
         return Ok(());
     }
     let key = zhzj_privacy::MasterKey::generate_hex()?;
-    let own = path.with_extension(format!("{}.tmp", std::process::id()));
+    let own = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
     zhzj_trust::keys::write_private_file(&own, &format!("{}\n", key.as_str()))?;
     let linked = std::fs::hard_link(&own, &path);
     std::fs::remove_file(&own).with_context(|| format!("removing {}", own.display()))?;
@@ -935,4 +935,47 @@ pub async fn print_checklist(options: CommonOptions) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Commands};
+
+    /// Processes of one data dir starting together all end up with the one same master key.
+    #[test]
+    fn processes_starting_together_share_one_master_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().display().to_string();
+        let cli = Cli::try_parse_from(["zhzj", "up", "--data-dir", data.as_str()])?;
+        let Commands::Up(up) = cli.command else {
+            anyhow::bail!("parsed `up` as another command");
+        };
+        let options = std::sync::Arc::new(up.options);
+        let starters: Vec<_> = (0..8)
+            .map(|_| {
+                let options = std::sync::Arc::clone(&options);
+                std::thread::spawn(move || {
+                    super::master_key(&options).map(|key| key.id().to_owned())
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for starter in starters {
+            ids.push(
+                starter
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a starter panicked"))??,
+            );
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "one key: {ids:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["master.key"], "no temporary file is left");
+        Ok(())
+    }
 }
