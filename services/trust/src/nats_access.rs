@@ -112,10 +112,9 @@ impl NatsRole {
             Self::Cases | Self::Campaign => {
                 publish.extend(["zhzj.ev.>".to_owned(), "zhzj.seal".to_owned()]);
                 publish.extend(read_key_subjects());
-                publish.extend([
-                    "$KV.ZHZJ_DATA_KEYS.>".to_owned(),
-                    "$JS.API.STREAM.MSG.DELETE.KV_ZHZJ_DATA_KEYS".to_owned(),
-                ]);
+                // Keys are added, never deleted by a service: no service may delete a message
+                // (erasure, when it comes, is the administrator's).
+                publish.push("$KV.ZHZJ_DATA_KEYS.>".to_owned());
                 let own = if self == Self::Cases {
                     "zhzj.cmd.cases"
                 } else {
