@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 use zhzj_cases::CasesService;
 use zhzj_proto::{CommandReply, commands::AddUnit, events::UnitKind, subjects::EVENT_STREAM};
 use zhzj_store::{CommitSigner, EventLog, LogConfig, SystemClock};
-use zhzj_tests::{NatsServer, current_nats_binary, default_nats_binary, request};
+use zhzj_tests::{
+    NatsServer, current_nats_binary, default_nats_binary, directory_commands, register_case,
+    request, send, test_master_key,
+};
 use zhzj_trust::nats_access::{ClientCredentials, NatsRole};
 
 fn servers() -> Vec<PathBuf> {
@@ -230,6 +233,71 @@ async fn refusals_on(binary: &std::path::Path) -> anyhow::Result<()> {
 
     shutdown.cancel();
     served.await?;
+    Ok(())
+}
+
+/// The data keys in the bucket now.
+async fn live_data_keys(nats: &NatsServer) -> anyhow::Result<usize> {
+    let bucket = jetstream::new(nats.connect().await?)
+        .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+        .await?;
+    let keys: Vec<String> = futures::TryStreamExt::try_collect(bucket.keys().await?).await?;
+    Ok(keys.len())
+}
+
+/// A registration the log refuses (the case exists) had its petitioner sealed under a fresh key
+/// first: the cases service drops that key with its own credential and answers at once. It once
+/// waited on a message delete it may not make, and the gateway gave up with a 503.
+async fn refused_registration_on(binary: &std::path::Path) -> anyhow::Result<()> {
+    let nats = NatsServer::start_binary(binary.to_owned()).await?;
+    nats.init_log().await?;
+    let shutdown = CancellationToken::new();
+    let cases_client = client_as(&nats, NatsRole::Cases).await?;
+    let config = LogConfig {
+        administer: false,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(cases_client.clone(), &config)
+        .await?
+        .with_signer(std::sync::Arc::new(CommitSigner::generate()?));
+    let vault =
+        zhzj_store::PersonalDataVault::connect(cases_client.clone(), test_master_key()?).await?;
+    let service = CasesService::new(log, std::sync::Arc::new(SystemClock)).with_vault(vault);
+    let served = zhzj_cases::spawn(cases_client, service, shutdown.clone()).await?;
+
+    // The command line's requests give up after a second.
+    let cli = client_as(&nats, NatsRole::Cli).await?;
+    for command in directory_commands() {
+        let reply = send(&cli, &request(command)).await?;
+        assert!(matches!(reply, CommandReply::Ok(_)), "{reply:?}");
+    }
+    let mut registration = register_case(1);
+    if let zhzj_proto::Command::RegisterCase(c) = &mut registration {
+        c.case_id = Some(uuid::Uuid::new_v4());
+    }
+    let first = send(&cli, &request(registration.clone())).await?;
+    assert!(matches!(first, CommandReply::Ok(_)), "{first:?}");
+    let keys = live_data_keys(&nats).await?;
+    assert!(keys >= 2, "the petitioner's key and the index key: {keys}");
+    let again = send(&cli, &request(registration)).await;
+    assert!(
+        matches!(again, Ok(CommandReply::Error(_))),
+        "{}: the second registration was not refused in time: {again:?}",
+        binary.display()
+    );
+    assert_eq!(live_data_keys(&nats).await?, keys, "{}", binary.display());
+
+    shutdown.cancel();
+    served.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_registration_is_answered_and_its_key_dropped() -> anyhow::Result<()> {
+    zhzj_tests::init_tracing();
+    for binary in servers() {
+        refused_registration_on(&binary).await?;
+    }
     Ok(())
 }
 

@@ -377,3 +377,42 @@ async fn a_new_master_key_leaves_every_petitioner_readable() -> anyhow::Result<(
     );
     app.stop().await
 }
+
+/// The data keys live in the bucket now.
+async fn live_data_keys(app: &TestApp) -> anyhow::Result<usize> {
+    use futures::TryStreamExt as _;
+    let bucket = async_nats::jetstream::new(app.nats.connect().await?)
+        .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+        .await?;
+    let keys: Vec<String> = bucket.keys().await?.try_collect().await?;
+    Ok(keys.len())
+}
+
+#[tokio::test]
+async fn a_refused_registration_answers_at_once_and_leaves_no_key() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    let mut body = registration_json(11);
+    body["case_id"] = json!(uuid::Uuid::new_v4());
+    app.expect(&city, "/cases", body.clone(), 201).await?;
+    let keys = live_data_keys(&app).await?;
+
+    // The same case again (a retry without an idempotency key, as the API fuzzer sends): the
+    // petitioner is sealed under a fresh key before the log refuses the append. The cases
+    // service may not delete a message of the bucket, so it must not wait on a secure erase
+    // it has no right to (that wait once turned this 409 into a 503 after ten seconds).
+    let started = std::time::Instant::now();
+    let again = app.post(&city, "/cases", &body).await?;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        live_data_keys(&app).await?,
+        keys,
+        "the refused registration's key is gone"
+    );
+    app.stop().await
+}

@@ -466,8 +466,8 @@ impl CasesService {
                 // A registration that was not appended leaves no keys behind.
                 if let (Err(_), Some(vault), Some(sealed)) = (&result, &self.vault, &sealed) {
                     for petitioner in sealed {
-                        if let Err(e) = vault.erase(&petitioner.key_id).await {
-                            tracing::warn!(error = %e, key_id = %petitioner.key_id, "an unused data key was not erased");
+                        if let Err(e) = vault.discard_unused(&petitioner.key_id).await {
+                            tracing::warn!(error = %e, key_id = %petitioner.key_id, "an unused data key was not discarded");
                         }
                     }
                 }

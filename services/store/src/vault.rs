@@ -214,6 +214,13 @@ impl PersonalDataVault {
             .map_err(unavailable)
     }
 
+    /// Drops the data key `key_id` that sealed nothing the log holds (its registration was
+    /// refused): a purge marker replaces it, which the command services may publish. What the
+    /// key sealed was never stored, so no secure erase of its bytes is needed.
+    pub async fn discard_unused(&self, key_id: &str) -> Result<(), VaultError> {
+        self.keys.purge(key_id).await.map_err(unavailable)
+    }
+
     /// Every wrapped key wrapped again by this vault's master key, from `old`'s (rotation); the
     /// sealed data in the log does not change. Returns how many keys were rewrapped.
     pub async fn rewrap_all(&self, old: &MasterKey) -> Result<usize, VaultError> {
