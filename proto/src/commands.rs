@@ -61,6 +61,8 @@ pub enum Command {
     RecordNote(RecordNote),
     /// Skip a case's unreadable commits (administrators only).
     SkipUnreadableCommits(SkipUnreadableCommits),
+    /// Erase a petitioner's personal data (administrators only).
+    ErasePetitioner(ErasePetitioner),
     /// Log a leader's work on the case (接访、约访、下访 …).
     RecordActivity(RecordActivity),
     /// Extend the handling period once (at most 30 days, with approval).
@@ -126,6 +128,7 @@ impl Command {
             Self::CompleteMeasure(_) => "complete_measure",
             Self::RecordNote(_) => "record_note",
             Self::SkipUnreadableCommits(_) => "skip_unreadable_commits",
+            Self::ErasePetitioner(_) => "erase_petitioner",
             Self::RecordActivity(_) => "record_activity",
             Self::ExtendHandling(_) => "extend_handling",
             Self::ClassifyCase(_) => "classify_case",
@@ -256,6 +259,19 @@ pub struct SkipUnreadableCommits {
     /// The unreadable log positions, as the error naming them says.
     pub positions: Vec<u64>,
     /// Why (kept in the history).
+    pub reason: String,
+}
+
+/// Erase one petitioner of a case (PIPL 第四十七条): their data key is destroyed, so their
+/// sealed fields can never be opened again; [`crate::events::PetitionerErased`] records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasePetitioner {
+    /// The case.
+    pub case_id: Uuid,
+    /// Which petitioner, as the case lists them: 1 for the first.
+    pub petitioner: u32,
+    /// Why (kept in the history), e.g. 保存期限届满.
     pub reason: String,
 }
 

@@ -295,6 +295,19 @@ pub struct UnreadableCommitsSkipped {
     pub reason: String,
 }
 
+/// A petitioner's personal data was erased (crypto-shredding): their data key is destroyed, so
+/// the sealed fields of the registration can never be opened again and show as 已删除. The case,
+/// its figures and its history stay whole. Carries no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PetitionerErased {
+    /// Which petitioner, as the registration lists them: 1 for the first.
+    pub petitioner: u32,
+    /// The destroyed data key's id.
+    pub key_id: String,
+    /// Why, e.g. 保存期限届满.
+    pub reason: String,
+}
+
 /// The handling period (办理期限, 60 days) is extended once, with approval and reasons
 /// (《信访工作条例》第三十四条: at most 30 days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -739,6 +752,7 @@ event_data! {
     HandlingExtended => 1,
     ProcedureStepRecorded => 1,
     UnreadableCommitsSkipped => 1,
+    PetitionerErased => 1,
     UnitAdded => 1,
     LeaderAdded => 1,
     MeetingHeld => 1,
@@ -889,6 +903,8 @@ pub enum CaseEvent {
     ProcedureStep(ProcedureStepRecorded),
     /// See [`UnreadableCommitsSkipped`].
     UnreadableCommitsSkipped(UnreadableCommitsSkipped),
+    /// See [`PetitionerErased`].
+    PetitionerErased(PetitionerErased),
 }
 
 /// Events of the org directory (unit and leader aggregates).
@@ -1040,6 +1056,9 @@ impl DomainEvent {
             UnreadableCommitsSkipped::EVENT_TYPE => {
                 Self::Case(C::UnreadableCommitsSkipped(decode_data(version, data)?))
             }
+            PetitionerErased::EVENT_TYPE => {
+                Self::Case(C::PetitionerErased(decode_data(version, data)?))
+            }
             UnitAdded::EVENT_TYPE => Self::Directory(D::UnitAdded(decode_data(version, data)?)),
             LeaderAdded::EVENT_TYPE => Self::Directory(D::LeaderAdded(decode_data(version, data)?)),
             MeetingHeld::EVENT_TYPE => {
@@ -1084,6 +1103,7 @@ impl DomainEvent {
                 CaseEvent::HandlingExtended(d) => encode_data(d),
                 CaseEvent::ProcedureStep(d) => encode_data(d),
                 CaseEvent::UnreadableCommitsSkipped(d) => encode_data(d),
+                CaseEvent::PetitionerErased(d) => encode_data(d),
             },
             Self::Directory(event) => match event {
                 DirectoryEvent::UnitAdded(d) => encode_data(d),

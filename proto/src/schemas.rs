@@ -5,9 +5,10 @@ use schemars::{JsonSchema, schema_for};
 
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
-    CompleteMeasure, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush, PublishBulletin,
-    RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote, RecordPetition,
-    RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits, SkipUnreadableCommits,
+    CompleteMeasure, ErasePetitioner, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush,
+    PublishBulletin, RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote,
+    RecordPetition, RecordProcedureStep, RegisterCase, ReviewClaim, SetResponsibleUnits,
+    SkipUnreadableCommits,
 };
 use crate::envelope::{Commit, EventEnvelope, Snapshot};
 use crate::events::{
@@ -15,8 +16,8 @@ use crate::events::{
     ClaimSentBack, EventData, HandlingExtended, InstructionFeedbackRecorded, InstructionIssued,
     LeaderActivityRecorded, LeaderAdded, LeaderAssigned, LeaderReassigned, MeasureAdded,
     MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
-    ProcedureStepRecorded, PushLaunched, ResolutionClaimed, ResponsibleUnitsSet, SatisfactionRated,
-    UnitAdded, UnreadableCommitsSkipped,
+    PetitionerErased, ProcedureStepRecorded, PushLaunched, ResolutionClaimed, ResponsibleUnitsSet,
+    SatisfactionRated, UnitAdded, UnreadableCommitsSkipped,
 };
 use crate::replies::CommandReply;
 
@@ -65,6 +66,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<HandlingExtended>(),
         event::<ProcedureStepRecorded>(),
         event::<UnreadableCommitsSkipped>(),
+        event::<PetitionerErased>(),
         event::<UnitAdded>(),
         event::<LeaderAdded>(),
         event::<MeetingHeld>(),
@@ -91,6 +93,7 @@ pub fn all() -> Vec<(String, String)> {
         named::<RateSatisfaction>("commands/RateSatisfaction.schema.json"),
         named::<RecordProcedureStep>("commands/RecordProcedureStep.schema.json"),
         named::<SkipUnreadableCommits>("commands/SkipUnreadableCommits.schema.json"),
+        named::<ErasePetitioner>("commands/ErasePetitioner.schema.json"),
         named::<HoldMeeting>("commands/HoldMeeting.schema.json"),
         named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
         named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),

@@ -287,6 +287,31 @@ async fn refused_registration_on(binary: &std::path::Path) -> anyhow::Result<()>
     );
     assert_eq!(live_data_keys(&nats).await?, keys, "{}", binary.display());
 
+    // An administrator's erasure: the service destroys the key with its own credential.
+    let zhzj_proto::Command::RegisterCase(registered) = &register_case(1) else {
+        anyhow::bail!("a registration");
+    };
+    let CommandReply::Ok(first) = first else {
+        anyhow::bail!("registered");
+    };
+    let erasure = zhzj_proto::Command::ErasePetitioner(zhzj_proto::commands::ErasePetitioner {
+        case_id: uuid::Uuid::parse_str(&first.aggregate_id)?,
+        petitioner: 1,
+        reason: format!("{} 申请删除", registered.petitioners[0].name),
+    });
+    let erased = send(&cli, &request(erasure)).await;
+    assert!(
+        matches!(erased, Ok(CommandReply::Ok(_))),
+        "{}: {erased:?}",
+        binary.display()
+    );
+    assert_eq!(
+        live_data_keys(&nats).await?,
+        keys - 1,
+        "{}",
+        binary.display()
+    );
+
     shutdown.cancel();
     served.await?;
     Ok(())

@@ -274,6 +274,13 @@ async fn sealed_at_rest_on(kind: DbKind) -> anyhow::Result<()> {
 
     // At rest, nowhere in plaintext: not in the nats-server's store (the log and the key
     // bucket), not in the read store's files or dump.
+    assert_nowhere(&stored_bytes(&app)?, &[&id_number, name, phone, address]);
+    app.stop().await
+}
+
+/// Everything the system stores: the nats-server's store directory (the log and the key
+/// bucket) and the read store's files (SQLite) or dump (PostgreSQL).
+fn stored_bytes(app: &TestApp) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
     let mut stored = files_under(app.nats.store_dir())?;
     if let Some(dir) = app.projecting.db.sqlite_dir() {
         stored.extend(files_under(dir)?);
@@ -283,20 +290,25 @@ async fn sealed_at_rest_on(kind: DbKind) -> anyhow::Result<()> {
             .arg("--dbname")
             .arg(&app.projecting.db.url)
             .output()?;
-        assert!(
+        anyhow::ensure!(
             dump.status.success(),
             "{}",
             String::from_utf8_lossy(&dump.stderr)
         );
         stored.push(("pg_dump".into(), dump.stdout));
     }
-    assert!(
+    anyhow::ensure!(
         stored.len() > 2,
         "{:?}",
         stored.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
-    for (path, bytes) in &stored {
-        for secret in [id_number.as_str(), name, phone, address] {
+    Ok(stored)
+}
+
+/// Fails naming the file that holds one of `secrets`.
+fn assert_nowhere(stored: &[(std::path::PathBuf, Vec<u8>)], secrets: &[&str]) {
+    for (path, bytes) in stored {
+        for secret in secrets {
             assert!(
                 !contains(bytes, secret),
                 "{secret} in plaintext in {}",
@@ -304,7 +316,6 @@ async fn sealed_at_rest_on(kind: DbKind) -> anyhow::Result<()> {
             );
         }
     }
-    app.stop().await
 }
 
 #[tokio::test]
@@ -414,5 +425,311 @@ async fn a_refused_registration_answers_at_once_and_leaves_no_key() -> anyhow::R
         keys,
         "the refused registration's key is gone"
     );
+    app.stop().await
+}
+
+/// The wrapped data key of the first petitioner of `case_id` and its id, as the bucket holds it.
+async fn first_petitioner_key(app: &TestApp, case_id: &str) -> anyhow::Result<(String, String)> {
+    let data: String = sqlx::query_scalar(
+        "SELECT CAST(data AS TEXT) FROM event_archive WHERE event_type = 'CaseRegistered' AND aggregate_id = $1",
+    )
+    .bind(case_id)
+    .fetch_one(app.projecting.store.pool())
+    .await?;
+    let registered: zhzj_proto::events::CaseRegistered = serde_json::from_str(&data)?;
+    let zhzj_proto::events::RecordedPetitioner::Sealed(sealed) = &registered.petitioners[0] else {
+        anyhow::bail!("the petitioner is sealed: {data}");
+    };
+    let bucket = async_nats::jetstream::new(app.nats.connect().await?)
+        .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+        .await?;
+    let wrapped = bucket
+        .get(&sealed.key_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no key {}", sealed.key_id))?;
+    Ok((sealed.key_id.clone(), String::from_utf8(wrapped.to_vec())?))
+}
+
+async fn erasure_on(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
+    let city = app.login("xietiao").await?;
+    let admin = app.login("guanli").await?;
+    let id_number = synthetic_id_number(4343);
+    let (name, phone, address) = ("司马青衫", "13905929876", "思明区鹭江道一百零八号");
+    let mut body = registration_json(2);
+    body["petitioners"] =
+        json!([{"name": name, "id_number": id_number, "phone": phone, "address": address}]);
+    let case = app.expect(&city, "/cases", body, 201).await?;
+    let case_id = case["aggregate_id"].as_str().unwrap_or("").to_owned();
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let secrets = [id_number.as_str(), name, phone, address];
+    let (key_id, wrapped) = first_petitioner_key(&app, &case_id).await?;
+
+    // Before: the petitioner is nowhere in plaintext, and their wrapped key is in the nats
+    // store (which shows the byte search finds what is there).
+    let before = stored_bytes(&app)?;
+    assert_nowhere(&before, &secrets);
+    assert!(
+        before.iter().any(|(_, bytes)| contains(bytes, &wrapped)),
+        "the wrapped key {key_id} is in the nats store before erasure"
+    );
+    let checklist_before = app.get(&city, "/checklist").await?.json["total"].clone();
+
+    // Only an administrator erases, only with a reason, only a listed petitioner.
+    let erasure = format!("/cases/{case_id}/erasures");
+    let refused = app
+        .post(
+            &city,
+            &erasure,
+            &json!({"petitioner": 1, "reason": "信访人申请删除"}),
+        )
+        .await?;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    for (wrong, status) in [
+        (json!({"petitioner": 1, "reason": " "}), 422),
+        (json!({"petitioner": 2, "reason": "信访人申请删除"}), 422),
+        (json!({"petitioner": 0, "reason": "信访人申请删除"}), 422),
+        (json!({"reason": "信访人申请删除"}), 422),
+    ] {
+        let answer = app.post(&admin, &erasure, &wrong).await?;
+        assert_eq!(answer.status, status, "{wrong}: {answer:?}");
+    }
+    let position = app.log_position().await?;
+    assert_eq!(
+        first_petitioner_key(&app, &case_id).await?.1,
+        wrapped,
+        "refusals destroyed nothing"
+    );
+    app.expect(
+        &admin,
+        &erasure,
+        json!({"petitioner": 1, "reason": "信访人申请删除"}),
+        201,
+    )
+    .await?;
+    assert_eq!(app.log_position().await?, position + 1);
+    let again = app
+        .post(
+            &admin,
+            &erasure,
+            &json!({"petitioner": 1, "reason": "再次删除"}),
+        )
+        .await?;
+    assert_eq!(again.status, 409, "{again:?}");
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+
+    // Every answer shows 已删除, to those who may reveal too; the history says who erased
+    // whom and why; the case and its figures stay.
+    for path in [
+        format!("/cases/{case_id}"),
+        format!("/cases/{case_id}?reveal=personal"),
+    ] {
+        let shown = app.get(&city, &path).await?;
+        assert_eq!(shown.status, 200, "{shown:?}");
+        for field in ["name", "id_number", "phone", "address"] {
+            assert_eq!(
+                shown.json["petitioners"][0][field], "已删除",
+                "{path}: {field}"
+            );
+        }
+    }
+    let history = app
+        .get(&city, &format!("/cases/{case_id}/events?reveal=personal"))
+        .await?;
+    let erased = history
+        .json
+        .as_array()
+        .and_then(|events| {
+            events
+                .iter()
+                .find(|e| e["event_type"] == "PetitionerErased")
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        erased["data"]["reason"], "信访人申请删除",
+        "{}",
+        history.json
+    );
+    assert_eq!(erased["actor_id"], "guanli", "{erased}");
+    assert_eq!(
+        app.get(&city, "/checklist").await?.json["total"],
+        checklist_before
+    );
+    let page = app
+        .http
+        .get(format!("{}/cases/{case_id}", app.base))
+        .header(reqwest::header::COOKIE, format!("zhzj_session={city}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("删除信访人个人信息") && page.contains("已删除"),
+        "{page}"
+    );
+    // The duplicate check no longer finds them.
+    let found = app
+        .get(&city, &format!("/cases/duplicates?id_number={id_number}"))
+        .await?;
+    assert_eq!(found.json["cases"], json!([]), "{found:?}");
+    assert_eq!(found.json["outside_your_area"], false);
+
+    // At the byte level: the key is gone from the nats store, and the petitioner is nowhere,
+    // stored or exported.
+    let mut after = stored_bytes(&app)?;
+    for export in [
+        "/ledger/export.csv",
+        "/ledger/export.xlsx",
+        "/checklist/export.csv",
+    ] {
+        after.push((export.into(), app.download(&city, export).await?));
+    }
+    assert_nowhere(&after, &secrets);
+    assert_nowhere(&after, &[wrapped.as_str()]);
+    let ledger = String::from_utf8(app.download(&city, "/ledger/export.csv").await?)?;
+    assert!(ledger.contains("已删除"), "{ledger}");
+
+    // The log was not edited: it still verifies whole.
+    let keys = app
+        .services
+        .log
+        .signer()
+        .ok_or_else(|| anyhow::anyhow!("the test log signs"))?
+        .trusted();
+    let verified = zhzj_store::verify_log(&app.services.log, keys, &[]).await?;
+    assert!(verified.is_ok(), "{verified:?}");
+    app.stop().await
+}
+
+#[tokio::test]
+async fn an_erased_petitioner_is_gone_from_every_byte_and_the_case_stays_on_sqlite()
+-> anyhow::Result<()> {
+    erasure_on(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn an_erased_petitioner_is_gone_from_every_byte_and_the_case_stays_on_postgres()
+-> anyhow::Result<()> {
+    erasure_on(DbKind::Postgres).await
+}
+
+/// On each nats-server (Debian's 2.9 and a current release): the erased key's bytes are
+/// overwritten in the store, not only marked deleted.
+#[tokio::test]
+async fn an_erased_key_is_overwritten_in_the_store_of_each_nats_server() -> anyhow::Result<()> {
+    use futures::TryStreamExt as _;
+    let mut servers = vec![zhzj_tests::default_nats_binary()];
+    servers.extend(zhzj_tests::current_nats_binary());
+    for binary in servers {
+        let nats = zhzj_tests::NatsServer::start_binary(binary.clone()).await?;
+        let services = zhzj_tests::Services::open(nats.connect().await?).await?;
+        services.seed_directory().await?;
+        let bucket = async_nats::jetstream::new(nats.connect().await?)
+            .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+            .await?;
+        let before: Vec<String> = bucket.keys().await?.try_collect().await?;
+        let case_id = services
+            .ok(zhzj_tests::register_case(5))
+            .await?
+            .aggregate_id;
+        let after: Vec<String> = bucket.keys().await?.try_collect().await?;
+        let key_id = after
+            .into_iter()
+            .find(|k| !before.contains(k) && k.starts_with("pk-"))
+            .ok_or_else(|| anyhow::anyhow!("no new petitioner key"))?;
+        let wrapped = String::from_utf8(
+            bucket
+                .get(&key_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no key"))?
+                .to_vec(),
+        )?;
+        let stored = files_under(nats.store_dir())?;
+        assert!(
+            stored.iter().any(|(_, b)| contains(b, &wrapped)),
+            "{}: the key is stored before",
+            binary.display()
+        );
+        services
+            .ok(zhzj_proto::Command::ErasePetitioner(
+                zhzj_proto::commands::ErasePetitioner {
+                    case_id: uuid::Uuid::parse_str(&case_id)?,
+                    petitioner: 1,
+                    reason: "信访人申请删除".into(),
+                },
+            ))
+            .await?;
+        assert!(bucket.get(&key_id).await?.is_none());
+        for (path, bytes) in files_under(nats.store_dir())? {
+            assert!(
+                !contains(&bytes, &wrapped),
+                "{}: the erased key is still in {}",
+                binary.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_retention_rule_erases_only_petitioners_of_cases_crossed_off_long_enough_ago()
+-> anyhow::Result<()> {
+    use zhzj_gateway::retention::{cut_off, due_for_erasure};
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = app.login("xietiao").await?;
+    let mut ids = Vec::new();
+    for n in 21..24 {
+        let case = app
+            .expect(&city, "/cases", registration_json(n), 201)
+            .await?;
+        ids.push(case["aggregate_id"].as_str().unwrap_or("").to_owned());
+    }
+    // One crossed off, one crossed off and petitioned again (live), one open.
+    app.cross_off(&ids[0]).await?;
+    app.cross_off(&ids[1]).await?;
+    app.command(
+        json!({"type": "record_petition", "case_id": ids[1], "received_on": "2026-03-02",
+        "channel": "visit", "summary": "再次来访"}),
+    )
+    .await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let crossed_off = zhzj_tests::test_epoch().date_naive();
+    let years = 3;
+    let due_on = |offset: i64| -> anyhow::Result<chrono::NaiveDate> {
+        let day = crossed_off
+            .checked_add_months(chrono::Months::new(12 * years))
+            .ok_or_else(|| anyhow::anyhow!("date"))?;
+        Ok(day + chrono::Duration::days(offset))
+    };
+    let store = &app.projecting.store;
+    // On the anniversary nothing is due yet; the day after, the crossed-off case's petitioner.
+    let not_yet = cut_off(due_on(0)?, years).ok_or_else(|| anyhow::anyhow!("cut-off"))?;
+    assert_eq!(due_for_erasure(store, not_yet).await?, []);
+    let cut = cut_off(due_on(1)?, years).ok_or_else(|| anyhow::anyhow!("cut-off"))?;
+    let due = due_for_erasure(store, cut).await?;
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.case_id.as_str(), d.petitioner, d.sealed))
+            .collect::<Vec<_>>(),
+        [(ids[0].as_str(), 1, true)],
+        "{due:?}"
+    );
+
+    // What `zhzj retention` sends for each: the erasure with the rule's reason; then nothing
+    // is due any more, and the case stays crossed off.
+    app.command(
+        json!({"type": "erase_petitioner", "case_id": ids[0], "petitioner": 1,
+        "reason": zhzj_gateway::retention::RETENTION_REASON}),
+    )
+    .await?;
+    wait_caught_up(&app.services.log, store).await?;
+    assert_eq!(due_for_erasure(store, cut).await?, []);
+    let shown = app
+        .get(&city, &format!("/cases/{}?reveal=personal", ids[0]))
+        .await?;
+    assert_eq!(shown.json["petitioners"][0]["name"], "已删除");
+    assert_eq!(shown.json["status"], "crossed_off", "{}", shown.json);
     app.stop().await
 }

@@ -32,6 +32,8 @@ pub enum Action {
     Review(ReviewLevel),
     /// Repair a case's history.
     Repair,
+    /// Erase a petitioner's personal data.
+    Erase,
 }
 
 /// The action a command asks for.
@@ -39,6 +41,7 @@ pub fn action_of(command: &Command) -> Action {
     match command {
         Command::AddUnit(_) | Command::AddLeader(_) => Action::Directory,
         Command::SkipUnreadableCommits(_) => Action::Repair,
+        Command::ErasePetitioner(_) => Action::Erase,
         Command::RecordActivity(_)
         | Command::RecordNote(_)
         | Command::AddMeasure(_)
@@ -68,6 +71,17 @@ pub fn check_directory(actor: &Actor) -> Result<(), CommandError> {
         Ok(())
     } else {
         Err(forbidden("只有系统管理员可以维护组织架构 (admin only)"))
+    }
+}
+
+/// Checks an erasure of a petitioner's personal data.
+pub fn check_erase(actor: &Actor) -> Result<(), CommandError> {
+    if has(actor, "admin") {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "只有系统管理员可以删除信访人个人信息 (admin only)",
+        ))
     }
 }
 
@@ -125,7 +139,7 @@ pub fn check_case(
         ));
     }
     let allowed = match action {
-        Action::Directory | Action::Repair => false,
+        Action::Directory | Action::Repair | Action::Erase => false,
         Action::Register | Action::CaseWork => in_scope && has(actor, "coordinator"),
         Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns || responsible,
         Action::Review(level) => {
@@ -161,6 +175,7 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         Command::CompleteMeasure(c) => c.case_id,
         Command::RecordNote(c) => c.case_id,
         Command::SkipUnreadableCommits(c) => c.case_id,
+        Command::ErasePetitioner(c) => c.case_id,
         Command::RecordActivity(c) => c.case_id,
         Command::ExtendHandling(c) => c.case_id,
         Command::ClassifyCase(c) => c.case_id,

@@ -3,10 +3,12 @@
 use serde::{Deserialize, Serialize};
 use zhzj_proto::{
     AggregateType, CaseEvent, CommandError, DomainEvent,
-    commands::{AddMeasure, AssignLeader, CompleteMeasure, RecordNote, SetResponsibleUnits},
+    commands::{
+        AddMeasure, AssignLeader, CompleteMeasure, ErasePetitioner, RecordNote, SetResponsibleUnits,
+    },
     events::{
         LeaderAssigned, LeaderReassigned, LeaderRef, MeasureAdded, MeasureCompleted, NoteRecorded,
-        ResponsibleUnitsSet, UnitRef,
+        PetitionerErased, RecordedPetitioner, ResponsibleUnitsSet, UnitRef,
     },
 };
 
@@ -80,11 +82,18 @@ pub struct CaseState {
     /// on it is recorded but not accepted again.
     #[serde(default)]
     pub concluded: bool,
+    /// Each petitioner's data key, in the registration's order (None: stored in plaintext,
+    /// before encryption).
+    #[serde(default)]
+    pub petitioner_keys: Vec<Option<String>>,
+    /// The petitioners erased (1-based, as listed).
+    #[serde(default)]
+    pub erased_petitioners: std::collections::BTreeSet<u32>,
 }
 
 impl Aggregate for CaseState {
     const TYPE: AggregateType = AggregateType::Case;
-    const SNAPSHOT_VERSION: u32 = 3;
+    const SNAPSHOT_VERSION: u32 = 4;
 
     fn apply(&mut self, event: &DomainEvent) {
         let DomainEvent::Case(event) = event else {
@@ -97,6 +106,17 @@ impl Aggregate for CaseState {
                 self.case_number = e.case_number.clone();
                 self.district_id = e.district.id.clone();
                 self.town_id = e.town.as_ref().map(|t| t.id.clone());
+                self.petitioner_keys = e
+                    .petitioners
+                    .iter()
+                    .map(|p| match p {
+                        RecordedPetitioner::Sealed(sealed) => Some(sealed.key_id.clone()),
+                        RecordedPetitioner::Plain(_) => None,
+                    })
+                    .collect();
+            }
+            CaseEvent::PetitionerErased(e) => {
+                self.erased_petitioners.insert(e.petitioner);
             }
             CaseEvent::LeaderAssigned(e) => self.leader = Some(e.leader.clone()),
             CaseEvent::LeaderReassigned(e) => self.leader = Some(e.to.clone()),
@@ -261,6 +281,49 @@ pub fn complete_measure(
 pub fn record_note(command: &RecordNote) -> Result<Vec<CaseEvent>, CommandError> {
     let text = required_text("command.text", &command.text, 5000)?;
     Ok(vec![CaseEvent::NoteRecorded(NoteRecorded { text })])
+}
+
+/// Decides on erasing a petitioner: they must be listed, sealed (a registration stored in
+/// plaintext before encryption cannot be shredded) and not erased yet; the reason is required.
+pub fn erase_petitioner(
+    state: &CaseState,
+    command: &ErasePetitioner,
+) -> Result<Vec<CaseEvent>, CommandError> {
+    let reason = required_text("command.reason", &command.reason, 500)?;
+    let listed = usize::try_from(command.petitioner)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| state.petitioner_keys.get(i));
+    let Some(key) = listed else {
+        return Err(CommandError::invalid(
+            "command.petitioner",
+            format!(
+                "本案共有 {} 位信访人，没有第 {} 位",
+                state.petitioner_keys.len(),
+                command.petitioner
+            ),
+        ));
+    };
+    if state.erased_petitioners.contains(&command.petitioner) {
+        return Err(CommandError::new(
+            zhzj_proto::ErrorKind::Conflict,
+            format!("第 {} 位信访人的个人信息已删除", command.petitioner),
+        ));
+    }
+    let Some(key_id) = key else {
+        return Err(CommandError::invalid(
+            "command.petitioner",
+            format!(
+                "第 {} 位信访人登记于个人信息加密之前，日志中为明文，无法以销毁密钥的方式删除",
+                command.petitioner
+            ),
+        ));
+    };
+    Ok(vec![CaseEvent::PetitionerErased(PetitionerErased {
+        petitioner: command.petitioner,
+        key_id: key_id.clone(),
+        reason,
+    })])
 }
 
 /// The facts of a registration that come from the directory, already loaded.

@@ -305,6 +305,9 @@ impl CasesService {
         if action == Action::Repair {
             return access::check_repair(actor);
         }
+        if action == Action::Erase {
+            return access::check_erase(actor);
+        }
         if access::sees_everything(actor) {
             return Ok(());
         }
@@ -521,6 +524,7 @@ impl CasesService {
                     .await
             }
             Command::SkipUnreadableCommits(c) => self.skip_unreadable_commits(request, c).await,
+            Command::ErasePetitioner(c) => self.erase_petitioner(request, c).await,
             Command::RecordActivity(c) => {
                 let leader = match &c.leader_id {
                     Some(id) => Some(
@@ -903,6 +907,44 @@ impl CasesService {
             ErrorKind::Unavailable,
             "并发写入过多，请重试 (too much contention, retry)",
         ))
+    }
+
+    /// Erases a petitioner: decides on the case as it is (a refused erasure destroys nothing),
+    /// destroys the data key, then appends `PetitionerErased`. The key goes first: if the append
+    /// fails the petitioner already shows as 已删除 and a retry records it; a retry of a command
+    /// that was recorded answers as the first time did.
+    async fn erase_petitioner(
+        &self,
+        request: &CommandRequest,
+        command: &zhzj_proto::commands::ErasePetitioner,
+    ) -> Result<CommandAccepted, CommandError> {
+        let Some(vault) = &self.vault else {
+            return Err(CommandError::new(
+                ErrorKind::Unavailable,
+                "未配置个人信息密钥库，无法删除 (no key store: --master-key-file)",
+            ));
+        };
+        let id = command.case_id.to_string();
+        let loaded = load::<CaseState>(&self.log, &id)
+            .await
+            .map_err(|e| load_failed(AggregateType::Case, &id, e))?;
+        if !loaded.state.exists() {
+            return Err(CommandError::not_found(
+                "command.case_id",
+                format!("案件 {id} 不存在 (not found)"),
+            ));
+        }
+        if loaded.remembered(request.command_id).is_none() {
+            for event in case::erase_petitioner(&loaded.state, command)? {
+                if let zhzj_proto::CaseEvent::PetitionerErased(erased) = event {
+                    vault.erase(&erased.key_id).await.map_err(unavailable)?;
+                }
+            }
+        }
+        self.execute_on_case(request, command.case_id, |state| {
+            case::erase_petitioner(state, command)
+        })
+        .await
     }
 
     /// Repairs a case whose history holds unreadable commits: the command must name every

@@ -11,6 +11,7 @@ mod log_seal;
 pub mod openapi;
 mod personal;
 mod projections;
+pub mod retention;
 mod routes;
 mod scope;
 mod web;

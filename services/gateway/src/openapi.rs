@@ -13,11 +13,11 @@ use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCheck, ExtensionBody, FeedbackBody,
-    HoldMeetingBody, ImportRefused, ImportReport, InstructionBody, LaunchPushBody, LeadersView,
-    LoginRequest, MeetingListItem, OrgView, PetitionBody, ProcedureBody, PublishBulletinBody,
-    PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody, SatisfactionBody, SessionReply,
-    SetUnitsBody,
+    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCheck, ErasureBody, ExtensionBody,
+    FeedbackBody, HoldMeetingBody, ImportRefused, ImportReport, InstructionBody, LaunchPushBody,
+    LeadersView, LoginRequest, MeetingListItem, OrgView, PetitionBody, ProcedureBody,
+    PublishBulletinBody, PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody,
+    SatisfactionBody, SessionReply, SetUnitsBody,
 };
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -292,7 +292,14 @@ fn build() -> Value {
     );
     history["parameters"] = json!([path_parameter("id"), reveal_parameter()]);
     add("/api/v1/cases/{id}/events", "get", history);
-    let case_writes: [(&str, &str, &str, Value, &str); 13] = [
+    let case_writes: [(&str, &str, &str, Value, &str); 14] = [
+        (
+            "/api/v1/cases/{id}/erasures",
+            "erasePetitioner",
+            "删除信访人个人信息（仅系统管理员，须说明理由）：销毁其数据密钥，此后各处显示“已删除”，案件、统计与历史不变",
+            requests.of::<ErasureBody>(),
+            "201",
+        ),
         (
             "/api/v1/cases/{id}/extension",
             "extendHandling",

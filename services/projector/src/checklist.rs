@@ -317,8 +317,9 @@ pub(crate) async fn apply(
                 | CaseEvent::LeaderActivity(_)
                 | CaseEvent::HandlingExtended(_)
                 | CaseEvent::ProcedureStep(_) => {}
-                // A repair of the history is no work on the case: it moves only its version.
-                CaseEvent::UnreadableCommitsSkipped(_) => {
+                // A repair of the history, or an erasure, is no work on the case: it moves only
+                // its version.
+                CaseEvent::UnreadableCommitsSkipped(_) | CaseEvent::PetitionerErased(_) => {
                     row.version = position;
                     touched.insert(envelope.aggregate_id.as_str());
                     continue;

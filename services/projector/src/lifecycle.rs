@@ -501,6 +501,8 @@ pub(crate) async fn apply(
     let mut rows: BTreeMap<String, LifecycleRow> = BTreeMap::new();
     let mut activities = Vec::new();
     let mut petitioners = Vec::new();
+    // Petitioners erased in this batch: (case, idx).
+    let mut erased = Vec::new();
     // The responsible units as the batch leaves them, per case.
     let mut units: BTreeMap<String, Vec<Vec<SqlValue>>> = BTreeMap::new();
     for commit in batch {
@@ -532,6 +534,10 @@ pub(crate) async fn apply(
                         SqlValue::Text(e.category.clone()),
                     ]);
                 }
+            }
+            if let CaseEvent::PetitionerErased(e) = event {
+                erased.push((envelope.aggregate_id.clone(), i64::from(e.petitioner) - 1));
+                continue;
             }
             if let CaseEvent::ResponsibleUnitsSet(e) = event {
                 let case_id = &envelope.aggregate_id;
@@ -601,6 +607,17 @@ pub(crate) async fn apply(
         "ON CONFLICT DO NOTHING",
     )
     .await?;
+    // An erased petitioner is found by no duplicate check: their blind indexes go too.
+    for (case_id, idx) in erased {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE case_petitioners{suffix} SET name = NULL, id_number = NULL, id_index = NULL, \
+             name_index = NULL WHERE case_id = $1 AND idx = $2"
+        )))
+        .bind(&case_id)
+        .bind(idx)
+        .execute(&mut *conn)
+        .await?;
+    }
     // Which units are responsible for which case, for the scope of department users.
     for (case_id, rows) in units {
         sqlx::query(sqlx::AssertSqlSafe(format!(

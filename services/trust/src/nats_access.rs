@@ -112,9 +112,13 @@ impl NatsRole {
             Self::Cases | Self::Campaign => {
                 publish.extend(["zhzj.ev.>".to_owned(), "zhzj.seal".to_owned()]);
                 publish.extend(read_key_subjects());
-                // Keys are added, never deleted by a service: no service may delete a message
-                // (erasure, when it comes, is the administrator's).
+                // Keys are added; a petitioner's key is securely deleted when an administrator's
+                // erasure command is accepted (the command service checks who asks). No more
+                // power than writing a key already gives, and no message of the log.
                 publish.push("$KV.ZHZJ_DATA_KEYS.>".to_owned());
+                if self == Self::Cases {
+                    publish.push("$JS.API.STREAM.MSG.DELETE.KV_ZHZJ_DATA_KEYS".to_owned());
+                }
                 let own = if self == Self::Cases {
                     "zhzj.cmd.cases"
                 } else {
@@ -383,7 +387,11 @@ mod tests {
                 for forbidden in ["STREAM.CREATE", "STREAM.UPDATE", "STREAM.DELETE", "PURGE"] {
                     assert!(!subject.contains(forbidden), "{role:?} may {subject}");
                 }
-                assert!(!subject.contains("MSG.DELETE"), "{role:?} may {subject}");
+                // Only a key of the bucket may be deleted, only by the case service (erasure).
+                if subject.contains("MSG.DELETE") {
+                    assert_eq!(role, NatsRole::Cases, "{role:?} may {subject}");
+                    assert_eq!(subject, "$JS.API.STREAM.MSG.DELETE.KV_ZHZJ_DATA_KEYS");
+                }
                 assert_ne!(subject, ">", "{role:?}");
             }
             assert!(

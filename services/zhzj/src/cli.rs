@@ -78,6 +78,52 @@ pub enum Commands {
     /// The master key of petitioners' personal data.
     #[command(subcommand)]
     Keys(KeysAction),
+    /// Erase one petitioner's personal data (PIPL 第四十七条): their data key is destroyed and
+    /// everything shows 已删除; the case, its figures and its history stay.
+    Erase(EraseArgs),
+    /// The retention rule: list (`--dry-run`) or erase the petitioners of cases crossed off
+    /// longer ago than the retention period, with the reason 保存期限届满.
+    Retention(RetentionArgs),
+}
+
+/// `zhzj erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The case's id (as in its address, `/cases/<id>`).
+    #[arg(long = "case")]
+    pub case_id: uuid::Uuid,
+    /// Which petitioner, as the case lists them: 1 for the first.
+    #[arg(long)]
+    pub petitioner: u32,
+    /// Why (kept in the case's history), e.g. 信访人申请删除.
+    #[arg(long)]
+    pub reason: String,
+    /// The administrator erasing (recorded as the actor).
+    #[arg(long, env = "ZHZJ_ACTOR", default_value = "admin")]
+    pub actor: String,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
+}
+
+/// `zhzj retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// How many years after crossing off (销号) a case's petitioners are kept.
+    #[arg(long, env = "ZHZJ_RETENTION_YEARS")]
+    pub retention_years: u32,
+    /// Only print who is due; erase nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The day to count from (YYYY-MM-DD); default today.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// The administrator erasing (recorded as the actor).
+    #[arg(long, env = "ZHZJ_ACTOR", default_value = "admin")]
+    pub actor: String,
+    /// Settings.
+    #[command(flatten)]
+    pub options: CommonOptions,
 }
 
 /// `zhzj keys …`.

@@ -115,6 +115,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             roles::rotate_master_key(args.options, &args.new_master_key_file).await?;
         }
         Commands::Verify(args) => return trust_cli::verify(args).await,
+        Commands::Erase(args) => return roles::erase(args).await,
+        Commands::Retention(args) => return roles::retention(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

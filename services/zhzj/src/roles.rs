@@ -883,21 +883,122 @@ pub async fn send_command(args: CommandArgs) -> anyhow::Result<std::process::Exi
         unknown_outcome_retry: false,
         command,
     };
-    let url = nats_url(&args.options)?;
-    let client = connect_nats(&url, &args.options, NatsRole::Cli).await?;
+    let client = connect_nats(&nats_url(&args.options)?, &args.options, NatsRole::Cli).await?;
+    let reply = request_command(&client, &request).await?;
+    println!("{}", serde_json::to_string(&reply)?);
+    Ok(exit_code(&reply))
+}
+
+/// Sends one command request and reads the reply.
+async fn request_command(
+    client: &async_nats::Client,
+    request: &zhzj_proto::CommandRequest,
+) -> anyhow::Result<zhzj_proto::CommandReply> {
     let reply = client
         .request(
             zhzj_proto::subjects::CASES_COMMANDS,
-            serde_json::to_vec(&request)?.into(),
+            serde_json::to_vec(request)?.into(),
         )
         .await
         .context("no answer from the cases service")?;
-    let reply: zhzj_proto::CommandReply = serde_json::from_slice(&reply.payload)?;
-    println!("{}", serde_json::to_string(&reply)?);
-    Ok(match reply {
+    Ok(serde_json::from_slice(&reply.payload)?)
+}
+
+/// Success when the command was accepted.
+fn exit_code(reply: &zhzj_proto::CommandReply) -> std::process::ExitCode {
+    match reply {
         zhzj_proto::CommandReply::Ok(_) => std::process::ExitCode::SUCCESS,
         zhzj_proto::CommandReply::Error(_) => std::process::ExitCode::FAILURE,
-    })
+    }
+}
+
+/// An erasure request from the administrator `actor`.
+fn erasure_request(
+    actor: &str,
+    case_id: uuid::Uuid,
+    petitioner: u32,
+    reason: &str,
+) -> zhzj_proto::CommandRequest {
+    zhzj_proto::CommandRequest {
+        command_id: uuid::Uuid::new_v4(),
+        correlation_id: None,
+        causation_id: None,
+        actor: zhzj_proto::Actor {
+            user_id: actor.to_owned(),
+            roles: vec!["admin".into()],
+            unit_id: None,
+            leader_id: None,
+        },
+        expected_version: None,
+        unknown_outcome_retry: false,
+        command: zhzj_proto::Command::ErasePetitioner(zhzj_proto::commands::ErasePetitioner {
+            case_id,
+            petitioner,
+            reason: reason.to_owned(),
+        }),
+    }
+}
+
+/// `zhzj erase`: erases one petitioner; prints the reply; exit code 1 when it is refused.
+pub async fn erase(args: crate::cli::EraseArgs) -> anyhow::Result<std::process::ExitCode> {
+    let client = connect_nats(&nats_url(&args.options)?, &args.options, NatsRole::Cli).await?;
+    let request = erasure_request(&args.actor, args.case_id, args.petitioner, &args.reason);
+    let reply = request_command(&client, &request).await?;
+    println!("{}", serde_json::to_string(&reply)?);
+    Ok(exit_code(&reply))
+}
+
+/// `zhzj retention`: the petitioners due under the retention rule, erased unless `--dry-run`.
+/// Prints one line per petitioner (no personal data); exit code 1 if any erasure was refused.
+pub async fn retention(args: crate::cli::RetentionArgs) -> anyhow::Result<std::process::ExitCode> {
+    use zhzj_gateway::retention::{RETENTION_REASON, cut_off, due_for_erasure};
+    let today = args
+        .as_of
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let before = cut_off(today, args.retention_years)
+        .context("--retention-years reaches before the calendar")?;
+    let store = ReadStore::connect(&database_url(&args.options)).await?;
+    let due = due_for_erasure(&store, before).await?;
+    println!(
+        "保存期限 {} 年：{before} 之前销号、仍为销号状态的案件，待删除的信访人 {} 位{}",
+        args.retention_years,
+        due.len(),
+        if args.dry_run {
+            "（试运行，不删除）"
+        } else {
+            ""
+        }
+    );
+    let client = if args.dry_run || due.is_empty() {
+        None
+    } else {
+        Some(connect_nats(&nats_url(&args.options)?, &args.options, NatsRole::Cli).await?)
+    };
+    let mut code = std::process::ExitCode::SUCCESS;
+    for entry in &due {
+        let line = format!(
+            "{}\t{}\t销号于 {}\t第 {} 位信访人",
+            entry.case_number, entry.case_id, entry.crossed_off_at, entry.petitioner
+        );
+        if !entry.sealed {
+            println!("{line}\t登记于加密之前，日志中为明文，无法删除");
+            continue;
+        }
+        let Some(client) = &client else {
+            println!("{line}\t待删除");
+            continue;
+        };
+        let case_id = uuid::Uuid::parse_str(&entry.case_id)?;
+        let request = erasure_request(&args.actor, case_id, entry.petitioner, RETENTION_REASON);
+        match request_command(client, &request).await? {
+            zhzj_proto::CommandReply::Ok(_) => println!("{line}\t已删除"),
+            zhzj_proto::CommandReply::Error(e) => {
+                println!("{line}\t未删除：{}", e.message);
+                code = std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// `zhzj checklist`: the checklist view as text.

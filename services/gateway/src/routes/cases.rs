@@ -334,6 +334,34 @@ pub async fn extend(
         .await)
 }
 
+/// Erase a petitioner's personal data (administrators only).
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureBody {
+    /// Which petitioner, as the case lists them: 1 for the first.
+    pub petitioner: u32,
+    /// Why (kept in the history), e.g. 保存期限届满 or 信访人申请删除.
+    pub reason: String,
+}
+
+/// `POST /api/v1/cases/{id}/erasures` (删除信访人个人信息: the data key is destroyed, the case
+/// and its history stay; PIPL 第四十七条).
+pub async fn erase_petitioner(
+    Path(id): Path<String>,
+    context: WriteContext,
+    JsonBody(body): JsonBody<ErasureBody>,
+) -> Result<Response, ApiError> {
+    let case_id = case_id(&id)?;
+    let command = Command::ErasePetitioner(zhzj_proto::commands::ErasePetitioner {
+        case_id,
+        petitioner: body.petitioner,
+        reason: body.reason,
+    });
+    Ok(context
+        .run(format!("POST /cases/{case_id}/erasures"), command, true)
+        .await)
+}
+
 /// A leader's work on the case.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -797,8 +825,10 @@ fn mask_personal_data(event_type: &str, data: &mut Value) {
     if let Some(petitioners) = data.get_mut("petitioners").and_then(Value::as_array_mut) {
         for petitioner in petitioners {
             for (field, masker) in maskers {
+                // An erased field says so; there is nothing left to mask.
                 if let Some(value) = petitioner.get_mut(field)
                     && let Some(text) = value.as_str()
+                    && text != crate::personal::ERASED
                 {
                     *value = Value::String(masker(text));
                 }

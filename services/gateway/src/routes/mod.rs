@@ -32,8 +32,8 @@ use crate::extract::{CORRELATION_HEADER, CorrelationId};
 pub use bulletins::{PublishBulletinBody, PublishedBulletin};
 pub use cases::{
     ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
-    ClassifyBody, CompleteMeasureBody, ExtensionBody, PetitionBody, ProcedureBody, RecordNoteBody,
-    ReviewBody, SatisfactionBody, SetUnitsBody,
+    ClassifyBody, CompleteMeasureBody, ErasureBody, ExtensionBody, PetitionBody, ProcedureBody,
+    RecordNoteBody, ReviewBody, SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCheck, DuplicateRule};
@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/notes", post(cases::record_note))
         .route("/cases/{id}/activities", post(cases::record_activity))
         .route("/cases/{id}/extension", post(cases::extend))
+        .route("/cases/{id}/erasures", post(cases::erase_petitioner))
         .route("/leaders", get(leaders::list))
         .route("/cases/{id}/classification", post(cases::classify))
         .route("/cases/{id}/claims", post(cases::claim))

@@ -742,6 +742,10 @@ fn describe(event: &CaseEventView) -> (String, String) {
                 s("reason")
             ),
         ),
+        "PetitionerErased" => (
+            "删除信访人个人信息",
+            format!("第 {} 位信访人；理由：{}", s("petitioner"), s("reason")),
+        ),
         "ProcedureStepRecorded" => (
             "法定程序",
             format!(
