@@ -559,6 +559,29 @@ pub struct Services {
     pub vault: Option<zhzj_store::PersonalDataVault>,
 }
 
+/// The wrapped data key `key_id` as the bucket holds it now (in its own entry, or in its
+/// batch's `kb-<id>` entry under its slot), read with the admin credential; None once erased.
+pub async fn stored_wrapped_key(nats: &NatsServer, key_id: &str) -> anyhow::Result<Option<String>> {
+    let bucket = async_nats::jetstream::new(nats.connect().await?)
+        .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+        .await?;
+    let (entry, slot) = match key_id.rsplit_once('.') {
+        Some((entry, slot)) if entry.starts_with("kb-") => (entry, Some(slot)),
+        _ => (key_id, None),
+    };
+    let Some(bytes) = bucket.get(entry).await? else {
+        return Ok(None);
+    };
+    Ok(match slot {
+        None => Some(String::from_utf8(bytes.to_vec())?),
+        Some(slot) => {
+            let mut batch: std::collections::BTreeMap<String, String> =
+                serde_json::from_slice(&bytes)?;
+            batch.remove(slot)
+        }
+    })
+}
+
 /// A master key made for one test.
 pub fn test_master_key() -> anyhow::Result<Arc<zhzj_privacy::MasterKey>> {
     Ok(Arc::new(zhzj_privacy::MasterKey::from_hex(

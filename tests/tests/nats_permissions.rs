@@ -307,8 +307,32 @@ async fn refused_registration_on(binary: &std::path::Path) -> anyhow::Result<()>
     );
     assert_eq!(
         live_data_keys(&nats).await?,
-        keys - 1,
-        "{}",
+        keys,
+        "{}: the batch stays, without the key",
+        binary.display()
+    );
+    let bucket = jetstream::new(nats.connect().await?)
+        .get_key_value(zhzj_store::DATA_KEY_BUCKET)
+        .await?;
+    let batches: Vec<String> = futures::TryStreamExt::try_collect(bucket.keys().await?).await?;
+    let batch = batches
+        .iter()
+        .find(|k| k.starts_with("kb-"))
+        .ok_or_else(|| anyhow::anyhow!("a batch of keys: {batches:?}"))?;
+    let slots: std::collections::BTreeMap<String, String> = serde_json::from_slice(
+        &bucket
+            .get(batch)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the batch"))?,
+    )?;
+    assert!(
+        !slots.contains_key("0"),
+        "{}: slot 0 erased",
+        binary.display()
+    );
+    assert!(
+        slots.contains_key("1"),
+        "{}: the refused registration's key stays",
         binary.display()
     );
 

@@ -1,7 +1,14 @@
 //! The key store of petitioners' personal data: a JetStream key-value bucket beside the log, not
 //! in it. Every petitioner's fields are sealed under a data key of their own, stored here only
-//! wrapped by the master key; erasing a petitioner securely erases their key's message, after which
-//! the sealed fields in the log open for no one (crypto-shredding) and the log stays whole.
+//! wrapped by the master key; erasing a petitioner securely erases their key, after which the
+//! sealed fields in the log open for no one (crypto-shredding) and the log stays whole.
+//!
+//! Keys are made ahead in batches of [`KEYS_PER_BATCH`], one bucket entry per batch (`kb-<id>`,
+//! a JSON map from slot to wrapped key; a key's id is `kb-<id>.<slot>`), so that registering a
+//! case costs no round trip to the bucket most of the time. Erasing one key rewrites its batch
+//! without it and then securely deletes the previous revision (the bucket keeps two revisions, so
+//! that the server never drops the old one unerased). Keys made one per entry (`pk-<id>`) by
+//! earlier releases are read and erased as before.
 //!
 //! Why a bucket on NATS and not a table in the read store: the cases service, which seals at the
 //! moment it appends, has only NATS; the bucket is replicated and backed up with the log it
@@ -18,6 +25,22 @@ use zhzj_proto::events::{Petitioner, SealedPetitioner};
 pub const DATA_KEY_BUCKET: &str = "ZHZJ_DATA_KEYS";
 /// The entry holding the blind-index key.
 const INDEX_KEY_ENTRY: &str = "blind-index";
+/// Data keys made, wrapped and stored together in one bucket entry.
+pub const KEYS_PER_BATCH: usize = 64;
+/// Revisions the bucket keeps of an entry: two, so that rewriting a batch never lets the server
+/// drop the previous revision (and the erased key in it) without erasing it.
+const BUCKET_HISTORY: i64 = 2;
+
+/// Where a key is kept: its entry, and its slot in a batch entry.
+fn locate(key_id: &str) -> (&str, Option<&str>) {
+    match key_id.rsplit_once('.') {
+        Some((entry, slot)) if entry.starts_with("kb-") => (entry, Some(slot)),
+        _ => (key_id, None),
+    }
+}
+
+/// Keys made ahead and not handed out yet, the next one last.
+type ReadyKeys = Vec<(String, DataKey)>;
 
 /// What the vault can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -43,19 +66,26 @@ pub struct PersonalDataVault {
     keys: kv::Store,
     master: Arc<MasterKey>,
     index: Arc<tokio::sync::OnceCell<BlindIndexKey>>,
+    ready: Arc<tokio::sync::Mutex<ReadyKeys>>,
 }
 
 /// Creates the bucket if it is missing (an administrator's step, with the log's stream).
 pub async fn create_bucket(client: async_nats::Client, replicas: usize) -> Result<(), VaultError> {
     let js = jetstream::new(client);
     let name = format!("KV_{DATA_KEY_BUCKET}");
-    if js.get_stream(&name).await.is_ok() {
+    if let Ok(mut existing) = js.get_stream(&name).await {
+        // A bucket made by an earlier release kept one revision: keep two from now on.
+        let mut config = existing.info().await.map_err(unavailable)?.config.clone();
+        if config.max_messages_per_subject < BUCKET_HISTORY {
+            config.max_messages_per_subject = BUCKET_HISTORY;
+            js.update_stream(&config).await.map_err(unavailable)?;
+        }
         return Ok(());
     }
     js.create_stream(stream::Config {
         name,
         subjects: vec![format!("$KV.{DATA_KEY_BUCKET}.>")],
-        max_messages_per_subject: 1,
+        max_messages_per_subject: BUCKET_HISTORY,
         storage: stream::StorageType::File,
         num_replicas: replicas,
         allow_rollup: true,
@@ -88,6 +118,7 @@ impl PersonalDataVault {
             keys,
             master,
             index: Arc::new(tokio::sync::OnceCell::new()),
+            ready: Arc::new(tokio::sync::Mutex::new(Vec::new())),
         })
     }
 
@@ -96,13 +127,51 @@ impl PersonalDataVault {
         &self.master
     }
 
+    /// The wrapped key `key_id`, from its own entry or its batch's.
     async fn wrapped(&self, key_id: &str) -> Result<Option<String>, VaultError> {
-        match self.keys.get(key_id).await.map_err(unavailable)? {
-            Some(bytes) => Ok(Some(
+        let (entry, slot) = locate(key_id);
+        let Some(bytes) = self.keys.get(entry).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        match slot {
+            None => Ok(Some(
                 String::from_utf8(bytes.to_vec()).map_err(unavailable)?,
             )),
-            None => Ok(None),
+            Some(slot) => {
+                let mut batch: std::collections::BTreeMap<String, String> =
+                    serde_json::from_slice(&bytes)?;
+                Ok(batch.remove(slot))
+            }
         }
+    }
+
+    /// A data key that is stored (wrapped) and used for nothing yet: the next of the batch made
+    /// ahead, or the first of a new batch.
+    async fn next_key(&self) -> Result<(String, DataKey), VaultError> {
+        let mut ready = self.ready.lock().await;
+        if let Some(key) = ready.pop() {
+            return Ok(key);
+        }
+        let batch_id = format!("kb-{}", uuid::Uuid::new_v4().simple());
+        let mut entry = std::collections::BTreeMap::new();
+        let mut made = Vec::with_capacity(KEYS_PER_BATCH);
+        for slot in 0..KEYS_PER_BATCH {
+            let key_id = format!("{batch_id}.{slot}");
+            let key = DataKey::generate()?;
+            entry.insert(slot.to_string(), self.master.wrap(&key_id, &key)?);
+            made.push((key_id, key));
+        }
+        self.keys
+            .create(&batch_id, serde_json::to_vec(&entry)?.into())
+            .await
+            .map_err(unavailable)?;
+        // Handed out from slot 0 up.
+        made.reverse();
+        let first = made
+            .pop()
+            .ok_or_else(|| VaultError::Unavailable("an empty batch of keys".into()))?;
+        *ready = made;
+        Ok(first)
     }
 
     /// The blind-index key, made on first use and kept for good.
@@ -160,13 +229,7 @@ impl PersonalDataVault {
         petitioner: &Petitioner,
         town_id: Option<&str>,
     ) -> Result<SealedPetitioner, VaultError> {
-        let key_id = format!("pk-{}", uuid::Uuid::new_v4().simple());
-        let data_key = DataKey::generate()?;
-        let wrapped = self.master.wrap(&key_id, &data_key)?;
-        self.keys
-            .create(&key_id, wrapped.into_bytes().into())
-            .await
-            .map_err(unavailable)?;
+        let (key_id, data_key) = self.next_key().await?;
         let sealed = data_key.seal(
             self.master.algorithm(),
             key_id.as_bytes(),
@@ -201,23 +264,94 @@ impl PersonalDataVault {
         Ok(Some(serde_json::from_slice(&json)?))
     }
 
-    /// Destroys the data key `key_id`: its message is securely erased from the bucket (the
-    /// server overwrites it). True if there was one.
+    /// Destroys the data key `key_id`: every stored revision holding it is securely erased (the
+    /// server overwrites the message); a batch is first written again without it. True if it
+    /// was there.
     pub async fn erase(&self, key_id: &str) -> Result<bool, VaultError> {
-        let Some(entry) = self.keys.entry(key_id).await.map_err(unavailable)? else {
-            return Ok(false);
-        };
-        self.keys
-            .stream
-            .delete_message(entry.revision)
-            .await
-            .map_err(unavailable)
+        let (entry_name, slot) = locate(key_id);
+        for _ in 0..8 {
+            let Some(entry) = self.keys.entry(entry_name).await.map_err(unavailable)? else {
+                return Ok(false);
+            };
+            let rest = match slot {
+                None => None,
+                Some(slot) => {
+                    let mut batch: std::collections::BTreeMap<String, String> =
+                        serde_json::from_slice(&entry.value)?;
+                    if batch.remove(slot).is_none() {
+                        // Gone already; a revision an interrupted erasure left is erased now.
+                        self.erase_revisions_before(entry_name, entry.revision)
+                            .await?;
+                        return Ok(false);
+                    }
+                    (!batch.is_empty()).then_some(batch)
+                }
+            };
+            if let Some(rest) = rest {
+                match self
+                    .keys
+                    .update(
+                        entry_name,
+                        serde_json::to_vec(&rest)?.into(),
+                        entry.revision,
+                    )
+                    .await
+                {
+                    Ok(revision) => {
+                        self.erase_revisions_before(entry_name, revision).await?;
+                        return Ok(true);
+                    }
+                    // Another erasure in the same batch got there first: read it again.
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            self.erase_revisions_before(entry_name, entry.revision + 1)
+                .await?;
+            return Ok(true);
+        }
+        Err(VaultError::Unavailable(format!(
+            "{entry_name}: too many concurrent erasures, retry"
+        )))
+    }
+
+    /// Securely erases every stored revision of `entry` older than `revision` (read by sequence:
+    /// the command services may get messages, not make consumers).
+    async fn erase_revisions_before(&self, entry: &str, revision: u64) -> Result<(), VaultError> {
+        let subject = format!("$KV.{DATA_KEY_BUCKET}.{entry}");
+        let mut from = 1;
+        while from < revision {
+            let found = match self
+                .keys
+                .stream
+                .get_first_raw_message_by_subject(&subject, from)
+                .await
+            {
+                Ok(message) => message.sequence,
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => break,
+                Err(e) => return Err(unavailable(e)),
+            };
+            if found >= revision {
+                break;
+            }
+            self.keys
+                .stream
+                .delete_message(found)
+                .await
+                .map_err(unavailable)?;
+            from = found + 1;
+        }
+        Ok(())
     }
 
     /// Drops the data key `key_id` that sealed nothing the log holds (its registration was
-    /// refused): a purge marker replaces it, which the command services may publish. What the
-    /// key sealed was never stored, so no secure erase of its bytes is needed.
+    /// refused). A key of a batch stays in it: what it sealed was never stored. A key with an
+    /// entry of its own (earlier releases) is replaced by a purge marker, which the command
+    /// services may publish.
     pub async fn discard_unused(&self, key_id: &str) -> Result<(), VaultError> {
+        if locate(key_id).1.is_some() {
+            return Ok(());
+        }
         self.keys.purge(key_id).await.map_err(unavailable)
     }
 
@@ -235,16 +369,38 @@ impl PersonalDataVault {
             .map_err(unavailable)?;
         let mut count = 0;
         for name in names {
-            let Some(wrapped) = self.wrapped(&name).await? else {
+            let Some(entry) = self.keys.entry(&name).await.map_err(unavailable)? else {
                 continue;
             };
-            let rewrapped = self.master.rewrap(old, &name, &wrapped)?;
-            if rewrapped != wrapped {
-                self.keys
-                    .put(&name, rewrapped.into_bytes().into())
+            let (rewrapped, changed) = if name.starts_with("kb-") {
+                let mut batch: std::collections::BTreeMap<String, String> =
+                    serde_json::from_slice(&entry.value)?;
+                let mut changed = 0;
+                for (slot, wrapped) in &mut batch {
+                    let again = self
+                        .master
+                        .rewrap(old, &format!("{name}.{slot}"), wrapped)?;
+                    if again != *wrapped {
+                        *wrapped = again;
+                        changed += 1;
+                    }
+                }
+                (serde_json::to_vec(&batch)?, changed)
+            } else {
+                let wrapped = String::from_utf8(entry.value.to_vec()).map_err(unavailable)?;
+                let again = self.master.rewrap(old, &name, &wrapped)?;
+                let changed = usize::from(again != wrapped);
+                (again.into_bytes(), changed)
+            };
+            if changed > 0 {
+                let revision = self
+                    .keys
+                    .update(&name, rewrapped.into(), entry.revision)
                     .await
                     .map_err(unavailable)?;
-                count += 1;
+                // The copy wrapped by the old master key goes too.
+                self.erase_revisions_before(&name, revision).await?;
+                count += changed;
             }
         }
         Ok(count)
