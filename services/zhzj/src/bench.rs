@@ -185,26 +185,44 @@ async fn registrations_bench(
     )?);
     let vault = zhzj_store::PersonalDataVault::connect(client.clone(), master).await?;
     let sealed = CasesService::new(log.clone(), Arc::new(SystemClock)).with_vault(vault);
-    println!("Registrations: {count} per path, {writers} concurrent writers, one petitioner each");
-    let mut rates = Vec::new();
-    for (label, service, first) in [
-        ("register, plaintext (baseline)", plain, 0),
-        ("register, petitioner sealed (AES-256-GCM)", sealed, count),
-    ] {
-        let (elapsed, hist) = timed_writers(writers, count, move |_, i| {
-            let service = service.clone();
-            async move {
-                match service
-                    .handle(request(registration_with_personal_data(first + i)))
-                    .await
-                {
-                    zhzj_proto::CommandReply::Ok(_) => Ok(()),
-                    zhzj_proto::CommandReply::Error(e) => bail!("registration refused: {e:?}"),
+    println!(
+        "Registrations: {count} per path, {writers} concurrent writers, one petitioner each; \
+         in two rounds, plaintext first then sealed first (the log grows as it runs)"
+    );
+    let paths = [
+        ("register, plaintext (baseline)", plain),
+        ("register, petitioner sealed (AES-256-GCM)", sealed),
+    ];
+    let half = count / 2;
+    let mut totals = [(Duration::ZERO, histogram()?), (Duration::ZERO, histogram()?)];
+    let mut next = 0;
+    for order in [[0, 1], [1, 0]] {
+        for path in order {
+            let service = paths[path].1.clone();
+            let first = next;
+            next += half;
+            let (elapsed, hist) = timed_writers(writers, half, move |_, i| {
+                let service = service.clone();
+                async move {
+                    match service
+                        .handle(request(registration_with_personal_data(first + i)))
+                        .await
+                    {
+                        zhzj_proto::CommandReply::Ok(_) => Ok(()),
+                        zhzj_proto::CommandReply::Error(e) => {
+                            bail!("registration refused: {e:?}")
+                        }
+                    }
                 }
-            }
-        })
-        .await?;
-        rates.push(print_rate(label, count, elapsed, &hist));
+            })
+            .await?;
+            totals[path].0 += elapsed;
+            totals[path].1.add(&hist)?;
+        }
+    }
+    let mut rates = Vec::new();
+    for ((label, _), (elapsed, hist)) in paths.iter().zip(&totals) {
+        rates.push(print_rate(label, half * 2, *elapsed, hist));
     }
     if let [plain, sealed] = rates[..] {
         println!("ratio sealed / plaintext: {:.2}", sealed / plain);
