@@ -127,12 +127,15 @@ async fn edits_fail(
     Ok(())
 }
 
-async fn refusals_on(binary: &std::path::Path) -> anyhow::Result<()> {
-    let nats = NatsServer::start_binary(binary.to_owned()).await?;
+/// Creates the log with the admin credential and starts the cases service as deployed: its own
+/// credential, a log it may not reconfigure, and (`sealing`) the key store.
+async fn cases_service_as_deployed(
+    nats: &NatsServer,
+    sealing: bool,
+) -> anyhow::Result<(CancellationToken, tokio::task::JoinHandle<()>)> {
     nats.init_log().await?;
     let shutdown = CancellationToken::new();
-    // The cases service as deployed: its own credential, a log it may not reconfigure.
-    let cases_client = client_as(&nats, NatsRole::Cases).await?;
+    let cases_client = client_as(nats, NatsRole::Cases).await?;
     let config = LogConfig {
         administer: false,
         ..LogConfig::default()
@@ -140,8 +143,20 @@ async fn refusals_on(binary: &std::path::Path) -> anyhow::Result<()> {
     let log = EventLog::open(cases_client.clone(), &config)
         .await?
         .with_signer(std::sync::Arc::new(CommitSigner::generate()?));
-    let service = CasesService::new(log, std::sync::Arc::new(SystemClock));
+    let mut service = CasesService::new(log, std::sync::Arc::new(SystemClock));
+    if sealing {
+        let vault =
+            zhzj_store::PersonalDataVault::connect(cases_client.clone(), test_master_key()?)
+                .await?;
+        service = service.with_vault(vault);
+    }
     let served = zhzj_cases::spawn(cases_client, service, shutdown.clone()).await?;
+    Ok((shutdown, served))
+}
+
+async fn refusals_on(binary: &std::path::Path) -> anyhow::Result<()> {
+    let nats = NatsServer::start_binary(binary.to_owned()).await?;
+    let (shutdown, served) = cases_service_as_deployed(&nats, false).await?;
 
     // Only the gateway's and the command line's credentials get a command answered.
     for role in [NatsRole::Gateway, NatsRole::Cli] {
@@ -250,20 +265,7 @@ async fn live_data_keys(nats: &NatsServer) -> anyhow::Result<usize> {
 /// waited on a message delete it may not make, and the gateway gave up with a 503.
 async fn refused_registration_on(binary: &std::path::Path) -> anyhow::Result<()> {
     let nats = NatsServer::start_binary(binary.to_owned()).await?;
-    nats.init_log().await?;
-    let shutdown = CancellationToken::new();
-    let cases_client = client_as(&nats, NatsRole::Cases).await?;
-    let config = LogConfig {
-        administer: false,
-        ..LogConfig::default()
-    };
-    let log = EventLog::open(cases_client.clone(), &config)
-        .await?
-        .with_signer(std::sync::Arc::new(CommitSigner::generate()?));
-    let vault =
-        zhzj_store::PersonalDataVault::connect(cases_client.clone(), test_master_key()?).await?;
-    let service = CasesService::new(log, std::sync::Arc::new(SystemClock)).with_vault(vault);
-    let served = zhzj_cases::spawn(cases_client, service, shutdown.clone()).await?;
+    let (shutdown, served) = cases_service_as_deployed(&nats, true).await?;
 
     // The command line's requests give up after a second.
     let cli = client_as(&nats, NatsRole::Cli).await?;

@@ -194,7 +194,10 @@ async fn registrations_bench(
         ("register, petitioner sealed (AES-256-GCM)", sealed),
     ];
     let half = count / 2;
-    let mut totals = [(Duration::ZERO, histogram()?), (Duration::ZERO, histogram()?)];
+    let mut totals = [
+        (Duration::ZERO, histogram()?),
+        (Duration::ZERO, histogram()?),
+    ];
     let mut next = 0;
     for order in [[0, 1], [1, 0]] {
         for path in order {
