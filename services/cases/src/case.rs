@@ -82,10 +82,6 @@ pub struct CaseState {
     /// on it is recorded but not accepted again.
     #[serde(default)]
     pub concluded: bool,
-    /// Each petitioner's data key, in the registration's order (None: stored in plaintext,
-    /// before encryption).
-    #[serde(default)]
-    pub petitioner_keys: Vec<Option<String>>,
     /// The petitioners erased (1-based, as listed).
     #[serde(default)]
     pub erased_petitioners: std::collections::BTreeSet<u32>,
@@ -106,14 +102,6 @@ impl Aggregate for CaseState {
                 self.case_number = e.case_number.clone();
                 self.district_id = e.district.id.clone();
                 self.town_id = e.town.as_ref().map(|t| t.id.clone());
-                self.petitioner_keys = e
-                    .petitioners
-                    .iter()
-                    .map(|p| match p {
-                        RecordedPetitioner::Sealed(sealed) => Some(sealed.key_id.clone()),
-                        RecordedPetitioner::Plain(_) => None,
-                    })
-                    .collect();
             }
             CaseEvent::PetitionerErased(e) => {
                 self.erased_petitioners.insert(e.petitioner);
@@ -283,23 +271,39 @@ pub fn record_note(command: &RecordNote) -> Result<Vec<CaseEvent>, CommandError>
     Ok(vec![CaseEvent::NoteRecorded(NoteRecorded { text })])
 }
 
-/// Decides on erasing a petitioner: they must be listed, sealed (a registration stored in
-/// plaintext before encryption cannot be shredded) and not erased yet; the reason is required.
+/// Each petitioner's data key as `registered` lists them (None: stored in plaintext, before
+/// encryption). Kept out of [`CaseState`], whose snapshot travels with every commit: erasure,
+/// which alone needs them, reads the registration.
+pub fn petitioner_keys(registered: &zhzj_proto::events::CaseRegistered) -> Vec<Option<String>> {
+    registered
+        .petitioners
+        .iter()
+        .map(|p| match p {
+            RecordedPetitioner::Sealed(sealed) => Some(sealed.key_id.clone()),
+            RecordedPetitioner::Plain(_) => None,
+        })
+        .collect()
+}
+
+/// Decides on erasing a petitioner, given the case's [`petitioner_keys`]: they must be listed,
+/// sealed (a registration stored in plaintext before encryption cannot be shredded) and not
+/// erased yet; the reason is required.
 pub fn erase_petitioner(
     state: &CaseState,
     command: &ErasePetitioner,
+    petitioner_keys: &[Option<String>],
 ) -> Result<Vec<CaseEvent>, CommandError> {
     let reason = required_text("command.reason", &command.reason, 500)?;
     let listed = usize::try_from(command.petitioner)
         .ok()
         .and_then(|n| n.checked_sub(1))
-        .and_then(|i| state.petitioner_keys.get(i));
+        .and_then(|i| petitioner_keys.get(i));
     let Some(key) = listed else {
         return Err(CommandError::invalid(
             "command.petitioner",
             format!(
                 "本案共有 {} 位信访人，没有第 {} 位",
-                state.petitioner_keys.len(),
+                petitioner_keys.len(),
                 command.petitioner
             ),
         ));

@@ -934,17 +934,51 @@ impl CasesService {
                 format!("案件 {id} 不存在 (not found)"),
             ));
         }
+        let keys = self
+            .petitioner_keys(&id, loaded.version.unwrap_or(0))
+            .await?;
         if loaded.remembered(request.command_id).is_none() {
-            for event in case::erase_petitioner(&loaded.state, command)? {
+            for event in case::erase_petitioner(&loaded.state, command, &keys)? {
                 if let zhzj_proto::CaseEvent::PetitionerErased(erased) = event {
                     vault.erase(&erased.key_id).await.map_err(unavailable)?;
                 }
             }
         }
         self.execute_on_case(request, command.case_id, |state| {
-            case::erase_petitioner(state, command)
+            case::erase_petitioner(state, command, &keys)
         })
         .await
+    }
+
+    /// The data keys of case `id`'s petitioners, from its registration (its first commit).
+    async fn petitioner_keys(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<Vec<Option<String>>, CommandError> {
+        use crate::aggregate::commit_events;
+        let messages = self
+            .log
+            .read_aggregate_messages(AggregateType::Case, id, 1, version)
+            .await
+            .map_err(unavailable)?;
+        let registration = messages
+            .first()
+            .and_then(|m| m.commit.as_ref().ok())
+            .and_then(|stored| commit_events(stored).ok())
+            .and_then(|events| {
+                events.into_iter().find_map(|event| match event {
+                    DomainEvent::Case(zhzj_proto::CaseEvent::Registered(e)) => Some(e),
+                    _ => None,
+                })
+            });
+        match registration {
+            Some(registered) => Ok(case::petitioner_keys(&registered)),
+            None => Err(CommandError::new(
+                ErrorKind::Unavailable,
+                format!("案件 {id} 的登记记录无法读取 (the registration is unreadable)"),
+            )),
+        }
     }
 
     /// Repairs a case whose history holds unreadable commits: the command must name every
