@@ -555,11 +555,15 @@ pub enum Benchmark {
     /// data key of their own in the key bucket) vs the same in plaintext.
     Registrations {
         /// Registrations to time on each path.
-        #[arg(long, default_value_t = 5_000)]
+        #[arg(long, default_value_t = 40_000)]
         count: usize,
         /// Concurrent writers.
         #[arg(long, default_value_t = 32)]
         writers: usize,
+        /// Rounds: each path runs its share of `count` once per round, the order alternating, so
+        /// that a slow moment of the machine falls on both.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
     },
     /// The year-end assessment and its XLSX export over a large archive (written straight into
     /// SQLite) vs reading and decoding the same archive.
