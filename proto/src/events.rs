@@ -64,13 +64,15 @@ pub enum RecordedPetitioner {
 pub struct SealedPetitioner {
     /// The data key's id in the key store.
     pub key_id: String,
-    /// The petitioner as JSON, sealed and bound to `key_id` (`v1.<algorithm>.<base64>`).
+    /// The petitioner as the JSON array `[name, id_number, phone, address]` (an object in
+    /// registrations sealed before 2026-12-03), sealed and bound to `key_id`
+    /// (`v1.<algorithm>.<base64>`).
     pub sealed: String,
     /// Keyed blind index (HMAC) of the ID number, for the duplicate check.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_index: Option<String>,
     /// Keyed blind index of the name in the case's town, for the duplicate check.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_index: Option<String>,
 }
 

@@ -49,6 +49,13 @@ pub enum PrivacyError {
     },
 }
 
+/// A random identifier: 96 bits from the operating system in 16 base64url characters (short,
+/// because key ids travel in every sealed registration).
+pub fn random_id() -> Result<String, PrivacyError> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<12>()?))
+}
+
 /// `len` random bytes from the operating system.
 fn random_bytes<const N: usize>() -> Result<[u8; N], PrivacyError> {
     let mut bytes = [0_u8; N];

@@ -39,8 +39,46 @@ fn locate(key_id: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// `petitioner` as the JSON array `[name, id_number, phone, address]`: what is sealed, a third
+/// shorter than the object (every byte is stored and copied with each registration). Unsealing
+/// reads the array and the object form earlier registrations were sealed in alike.
+fn compact_json(petitioner: &Petitioner) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&(
+        &petitioner.name,
+        &petitioner.id_number,
+        &petitioner.phone,
+        &petitioner.address,
+    ))
+}
+
 /// Keys made ahead and not handed out yet, the next one last.
 type ReadyKeys = Vec<(String, DataKey)>;
+
+/// The data keys a vault hands out: the batch in hand, and the next one being made.
+#[derive(Debug, Default)]
+struct KeySupply {
+    ready: ReadyKeys,
+    ahead: Option<tokio::task::JoinHandle<Result<ReadyKeys, VaultError>>>,
+}
+
+/// A new batch of [`KEYS_PER_BATCH`] data keys, stored wrapped in one bucket entry before this
+/// returns; handed out from slot 0 up.
+async fn make_batch(keys: &kv::Store, master: &MasterKey) -> Result<ReadyKeys, VaultError> {
+    let batch_id = format!("kb-{}", zhzj_privacy::random_id()?);
+    let mut entry = std::collections::BTreeMap::new();
+    let mut made = Vec::with_capacity(KEYS_PER_BATCH);
+    for slot in 0..KEYS_PER_BATCH {
+        let key_id = format!("{batch_id}.{slot}");
+        let key = DataKey::generate()?;
+        entry.insert(slot.to_string(), master.wrap(&key_id, &key)?);
+        made.push((key_id, key));
+    }
+    keys.create(&batch_id, serde_json::to_vec(&entry)?.into())
+        .await
+        .map_err(unavailable)?;
+    made.reverse();
+    Ok(made)
+}
 
 /// What the vault can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +104,7 @@ pub struct PersonalDataVault {
     keys: kv::Store,
     master: Arc<MasterKey>,
     index: Arc<tokio::sync::OnceCell<BlindIndexKey>>,
-    ready: Arc<tokio::sync::Mutex<ReadyKeys>>,
+    supply: Arc<tokio::sync::Mutex<KeySupply>>,
 }
 
 /// Creates the bucket if it is missing (an administrator's step, with the log's stream).
@@ -118,7 +156,7 @@ impl PersonalDataVault {
             keys,
             master,
             index: Arc::new(tokio::sync::OnceCell::new()),
-            ready: Arc::new(tokio::sync::Mutex::new(Vec::new())),
+            supply: Arc::new(tokio::sync::Mutex::new(KeySupply::default())),
         })
     }
 
@@ -145,33 +183,36 @@ impl PersonalDataVault {
         }
     }
 
-    /// A data key that is stored (wrapped) and used for nothing yet: the next of the batch made
-    /// ahead, or the first of a new batch.
+    /// A data key that is stored (wrapped) and used for nothing yet: the next of the batch in
+    /// hand. Half-way through a batch the next one is made in the background, so that a
+    /// registration waits for the bucket only when keys are used faster than one round trip
+    /// per half batch (or on the first registration).
     async fn next_key(&self) -> Result<(String, DataKey), VaultError> {
-        let mut ready = self.ready.lock().await;
-        if let Some(key) = ready.pop() {
-            return Ok(key);
+        let mut supply = self.supply.lock().await;
+        if supply.ready.is_empty() {
+            let made_ahead = match supply.ahead.take() {
+                Some(task) => task
+                    .await
+                    .unwrap_or_else(|e| Err(VaultError::Unavailable(e.to_string()))),
+                None => Err(VaultError::Unavailable("no batch made ahead".into())),
+            };
+            supply.ready = match made_ahead {
+                Ok(batch) => batch,
+                // Not made ahead, or that failed: make one now (and report its failure).
+                Err(_) => make_batch(&self.keys, &self.master).await?,
+            };
         }
-        let batch_id = format!("kb-{}", uuid::Uuid::new_v4().simple());
-        let mut entry = std::collections::BTreeMap::new();
-        let mut made = Vec::with_capacity(KEYS_PER_BATCH);
-        for slot in 0..KEYS_PER_BATCH {
-            let key_id = format!("{batch_id}.{slot}");
-            let key = DataKey::generate()?;
-            entry.insert(slot.to_string(), self.master.wrap(&key_id, &key)?);
-            made.push((key_id, key));
-        }
-        self.keys
-            .create(&batch_id, serde_json::to_vec(&entry)?.into())
-            .await
-            .map_err(unavailable)?;
-        // Handed out from slot 0 up.
-        made.reverse();
-        let first = made
+        let key = supply
+            .ready
             .pop()
             .ok_or_else(|| VaultError::Unavailable("an empty batch of keys".into()))?;
-        *ready = made;
-        Ok(first)
+        if supply.ready.len() <= KEYS_PER_BATCH / 2 && supply.ahead.is_none() {
+            let (keys, master) = (self.keys.clone(), self.master.clone());
+            supply.ahead = Some(tokio::spawn(
+                async move { make_batch(&keys, &master).await },
+            ));
+        }
+        Ok(key)
     }
 
     /// The blind-index key, made on first use and kept for good.
@@ -233,7 +274,7 @@ impl PersonalDataVault {
         let sealed = data_key.seal(
             self.master.algorithm(),
             key_id.as_bytes(),
-            &serde_json::to_vec(petitioner)?,
+            &compact_json(petitioner)?,
         )?;
         let id_index = match &petitioner.id_number {
             Some(id) => Some(self.id_index(id).await?),
@@ -404,5 +445,32 @@ impl PersonalDataVault {
             }
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compact_form_and_the_object_form_both_read_back()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let petitioner = Petitioner {
+            name: "陈某".into(),
+            id_number: Some("350203197001010011".into()),
+            phone: None,
+            address: Some("思明区".into()),
+        };
+        let compact = compact_json(&petitioner)?;
+        assert_eq!(
+            String::from_utf8(compact.clone())?,
+            r#"["陈某","350203197001010011",null,"思明区"]"#
+        );
+        let object = serde_json::to_vec(&petitioner)?;
+        assert!(compact.len() < object.len());
+        for form in [compact, object] {
+            assert_eq!(serde_json::from_slice::<Petitioner>(&form)?, petitioner);
+        }
+        Ok(())
     }
 }
