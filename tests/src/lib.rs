@@ -861,6 +861,8 @@ pub struct TestApp {
     pub projecting: Projecting,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the `/metrics` listener.
+    pub metrics_base: String,
     /// An HTTP client.
     pub http: reqwest::Client,
     shutdown: CancellationToken,
@@ -874,6 +876,26 @@ pub async fn spawn_app(kind: DbKind) -> anyhow::Result<TestApp> {
 
 /// [`spawn_app`] with the stream created with `config` (a short de-duplication window, say).
 pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<TestApp> {
+    spawn_app_configured(kind, config, test_gateway_config()).await
+}
+
+/// The test gateway's settings: the defaults, with a small body limit and a short command
+/// timeout.
+pub fn test_gateway_config() -> zhzj_gateway::GatewayConfig {
+    zhzj_gateway::GatewayConfig {
+        body_limit: TEST_BODY_LIMIT,
+        // A test that stops NATS waits this long for a write's 503.
+        command_timeout: Duration::from_secs(3),
+        ..zhzj_gateway::GatewayConfig::default()
+    }
+}
+
+/// [`spawn_app_with`] with the gateway configured by `gateway` (lockout, sessions, …).
+pub async fn spawn_app_configured(
+    kind: DbKind,
+    config: &LogConfig,
+    gateway: zhzj_gateway::GatewayConfig,
+) -> anyhow::Result<TestApp> {
     let (nats, services) = seeded_stack_with(config).await?;
     let client = nats.connect().await?;
     let shutdown = CancellationToken::new();
@@ -890,7 +912,7 @@ pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<
     let accounts = zhzj_gateway::Accounts::new(
         store.clone(),
         Arc::new(zhzj_store::SystemClock),
-        chrono::Duration::hours(1),
+        zhzj_gateway::AccountSettings::default(),
     );
     for (username, role, unit, leader) in TEST_ACCOUNTS {
         accounts
@@ -901,6 +923,7 @@ pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<
                 roles: vec![(*role).into()],
                 unit_id: unit.map(str::to_owned),
                 leader_id: leader.map(str::to_owned),
+                must_change_password: false,
             })
             .await?;
     }
@@ -915,21 +938,24 @@ pub async fn spawn_app_with(kind: DbKind, config: &LogConfig) -> anyhow::Result<
             clock: Arc::new(services.clock.clone()),
             metrics: test_metrics(),
             vault: services.vault.clone(),
-            config: zhzj_gateway::GatewayConfig {
-                body_limit: TEST_BODY_LIMIT,
-                // A test that stops NATS waits this long for a write's 503.
-                command_timeout: Duration::from_secs(3),
-                ..zhzj_gateway::GatewayConfig::default()
-            },
+            config: gateway,
         },
         shutdown.clone(),
     );
+    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_base = format!("http://{}", metrics_listener.local_addr()?);
+    tokio::spawn(zhzj_gateway::serve_metrics(
+        metrics_listener,
+        state.clone(),
+        shutdown.clone(),
+    ));
     let gateway = tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
     Ok(TestApp {
         nats,
         services,
         projecting,
         base,
+        metrics_base,
         http: reqwest::Client::new(),
         shutdown,
         gateway,

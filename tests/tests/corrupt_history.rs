@@ -115,7 +115,7 @@ async fn an_unreadable_commit_is_a_clear_permanent_fault_until_an_administrator_
     }
     let metrics = app
         .http
-        .get(format!("{}/metrics", app.base))
+        .get(format!("{}/metrics", app.metrics_base))
         .send()
         .await?
         .text()

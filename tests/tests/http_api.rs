@@ -659,7 +659,7 @@ async fn health_readiness_and_metrics() -> anyhow::Result<()> {
 
     let metrics = app
         .http
-        .get(format!("{}/metrics", app.base))
+        .get(format!("{}/metrics", app.metrics_base))
         .send()
         .await?
         .text()

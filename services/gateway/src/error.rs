@@ -20,6 +20,13 @@ pub enum ApiError {
     /// No valid session.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A login refused because failed logins locked the account or the client address: answered
+    /// as a wrong password (401), with `Retry-After`.
+    #[error("用户名或密码错误")]
+    LoginLocked {
+        /// Seconds until the lock ends.
+        retry_after_seconds: u64,
+    },
     /// The user may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -111,7 +118,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_) | Self::LoginLocked { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -127,7 +134,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { .. } => "bad_request",
-            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Unauthenticated(_) | Self::LoginLocked { .. } => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict { .. } => "conflict",
@@ -198,6 +205,29 @@ impl ApiError {
 /// What a 503 tells the client: try again in a second (with the same Idempotency-Key).
 pub(crate) const RETRY_AFTER_SECONDS: &str = "1";
 
+impl From<crate::AccountError> for ApiError {
+    fn from(e: crate::AccountError) -> Self {
+        use crate::AccountError;
+        match e {
+            AccountError::Invalid { field, message } => Self::Unprocessable {
+                message,
+                field: Some(field.into()),
+            },
+            AccountError::Exists(_) => Self::Conflict {
+                message: e.to_string(),
+                current_version: None,
+            },
+            AccountError::NoSuchUser(_) => Self::NotFound(e.to_string()),
+            AccountError::WrongPassword => Self::Unprocessable {
+                message: e.to_string(),
+                field: Some("current_password".into()),
+            },
+            AccountError::Busy => Self::Unavailable(e.to_string()),
+            AccountError::Database(_) | AccountError::Hash(_) => Self::internal(e),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::internal(e)
@@ -226,13 +256,16 @@ impl IntoResponse for ApiError {
         if let Self::TooManyRequests {
             retry_after_seconds,
             ..
+        }
+        | Self::LoginLocked {
+            retry_after_seconds,
         } = &self
         {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
-        if let Self::Unauthenticated(_) = &self {
+        if let Self::Unauthenticated(_) | Self::LoginLocked { .. } = &self {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"zhzj\""),

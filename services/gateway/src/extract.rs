@@ -19,19 +19,43 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// Longest accepted idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// The bearer token or session cookie of a request.
-pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    let bearer = headers
+/// Header carrying the CSRF token of a write authenticated by the session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The bearer token of a request.
+fn bearer_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    bearer.or_else(|| {
-        CookieJar::from_headers(headers)
-            .get(SESSION_COOKIE)
-            .map(|c| c.value().to_owned())
-    })
+        .map(|t| t.trim().to_owned())
 }
+
+/// The session cookie of a request.
+fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// The bearer token or session cookie of a request.
+pub fn session_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    bearer_token(headers).or_else(|| cookie_token(headers))
+}
+
+/// The CSRF token of a session: derived from the session token (which no page script can read:
+/// the cookie is `HttpOnly`), so it needs no storage and dies with the session.
+pub fn csrf_of(session_token: &str) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"zhzj-csrf\n");
+    hasher.update(session_token.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The API paths a user whose password must be changed may still use (as the nested API router
+/// sees them, without `/api/v1`).
+const PASSWORD_CHANGE_PATHS: &[&str] = &["/session", "/session/password"];
 
 /// The signed-in user; a request without a valid session is answered 401.
 #[derive(Debug, Clone)]
@@ -41,11 +65,38 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = session_token(&parts.headers) else {
-            return Err(ApiError::Unauthenticated("请先登录".into()));
+        let (token, by_cookie) = match bearer_token(&parts.headers) {
+            Some(token) => (token, false),
+            None => match cookie_token(&parts.headers) {
+                Some(token) => (token, true),
+                None => return Err(ApiError::Unauthenticated("请先登录".into())),
+            },
         };
+        // A write carried by the cookie alone could come from any page the browser shows: it
+        // must also carry the session's CSRF token, which only our pages and API clients know.
+        if by_cookie && !parts.method.is_safe() {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sent != csrf_of(&token) {
+                return Err(ApiError::Forbidden(format!(
+                    "以登录 Cookie 提交的写请求须带 {CSRF_HEADER} 请求头（登录时返回的 csrf_token）"
+                )));
+            }
+        }
         match state.accounts().session_user(&token).await {
-            Ok(Some(user)) => Ok(Self(user)),
+            Ok(Some(user)) => {
+                let path = parts.uri.path();
+                if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path) {
+                    return Err(ApiError::Forbidden(
+                        "请先修改密码（初始密码、重置的密码或已过期的密码）: POST /api/v1/session/password"
+                            .into(),
+                    ));
+                }
+                Ok(Self(user))
+            }
             Ok(None) => Err(ApiError::Unauthenticated("登录已失效，请重新登录".into())),
             Err(e) => {
                 tracing::warn!(error = %e, "could not check a session");
@@ -54,6 +105,20 @@ impl FromRequestParts<AppState> for CurrentUser {
                 ))
             }
         }
+    }
+}
+
+/// The client address of a request (see `AppState::client_address`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(
+            state.client_address(&parts.headers, &parts.extensions),
+        ))
     }
 }
 

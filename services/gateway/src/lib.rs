@@ -24,7 +24,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use zhzj_store::{Clock, EventLog, ReadStore};
 
-pub use accounts::{AccountError, Accounts, NewUser, Session, User};
+pub use accounts::{
+    AccountError, AccountSettings, AccountSummary, Accounts, LockoutPolicy, LoginOutcome, NewUser,
+    PasswordPolicy, ROLES, Session, User,
+};
 pub use error::{ApiError, ErrorBody};
 pub use projections::ProjectionWatch;
 pub use routes::DuplicateRule;
@@ -40,8 +43,15 @@ pub struct GatewayConfig {
     pub read_your_writes: Duration,
     /// `/readyz` fails when a projection is further behind than this many events.
     pub ready_max_lag: u64,
-    /// How long a login lasts.
-    pub session_ttl: chrono::Duration,
+    /// Sessions, passwords and lockouts.
+    pub accounts: AccountSettings,
+    /// The gateway is reached over https (`--public-url https://…`): the session cookie is
+    /// `Secure`.
+    pub public_https: bool,
+    /// The gateway stands behind a reverse proxy whose `X-Forwarded-For` (the client address
+    /// failed logins are counted by) and `X-Forwarded-Proto` (https: a `Secure` cookie) it
+    /// trusts. Off, they are ignored: anyone could send them.
+    pub trust_forwarded_headers: bool,
     /// How a registration is matched against existing cases.
     pub duplicate_rule: DuplicateRule,
     /// Duplicate checks (lookups by ID number or name) one user may make a minute.
@@ -60,7 +70,9 @@ impl Default for GatewayConfig {
             command_timeout: Duration::from_secs(10),
             read_your_writes: Duration::from_secs(5),
             ready_max_lag: 10_000,
-            session_ttl: chrono::Duration::hours(12),
+            accounts: AccountSettings::default(),
+            public_https: false,
+            trust_forwarded_headers: false,
             duplicate_rule: DuplicateRule::default(),
             duplicate_checks_per_minute: std::num::NonZeroU32::new(30)
                 .unwrap_or(std::num::NonZeroU32::MIN),
@@ -116,7 +128,7 @@ impl AppState {
         let accounts = Accounts::new(
             parts.store.clone(),
             Arc::clone(&parts.clock),
-            parts.config.session_ttl,
+            parts.config.accounts.clone(),
         );
         let projections = ProjectionWatch::start(parts.store.clone(), shutdown);
         let duplicate_checks = routes::duplicates::DuplicateCheckLimiter::new(
@@ -168,6 +180,38 @@ impl AppState {
     fn today(&self) -> chrono::NaiveDate {
         zhzj_store::china_date(self.now())
     }
+
+    /// The address of the client of a request: the first of `X-Forwarded-For` behind a trusted
+    /// proxy, else the peer of the connection (none when the router is called without one).
+    fn client_address(
+        &self,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> Option<std::net::IpAddr> {
+        if self.config().trust_forwarded_headers {
+            let forwarded = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            if forwarded.is_some() {
+                return forwarded;
+            }
+        }
+        extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+    }
+
+    /// Whether cookies set in answer to a request with `headers` are `Secure`.
+    fn secure_cookies(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.config().public_https
+            || (self.config().trust_forwarded_headers
+                && headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|proto| proto.eq_ignore_ascii_case("https")))
+    }
 }
 
 /// The `ETag` of an aggregate version.
@@ -188,7 +232,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app)
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
+/// Serves `/metrics` (Prometheus text) on `listener`, apart from the application's listener so
+/// that it can stay on loopback or a monitoring network, until `shutdown`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes::metrics_router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
 }

@@ -19,6 +19,9 @@ use crate::routes::{
     PublishBulletinBody, PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody,
     SatisfactionBody, SessionReply, SetUnitsBody,
 };
+use crate::routes::{
+    AssignmentBody, NewUserBody, PasswordChangeBody, ResetPasswordBody, UserActionReply,
+};
 
 /// Builds schemas for one direction (requests are read, responses written).
 struct Schemas {
@@ -72,6 +75,21 @@ struct Operation<'a> {
 
 const AUTH_ERRORS: &[(&str, &str)] = &[
     ("401", "未登录或登录已失效"),
+    ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
+];
+const ACCOUNT_ERRORS: &[(&str, &str)] = &[
+    ("400", "请求体不是有效的 JSON"),
+    ("401", "未登录或登录已失效"),
+    (
+        "403",
+        "只有系统管理员可以管理用户；以 Cookie 提交须带 X-CSRF-Token",
+    ),
+    ("404", "没有该用户"),
+    ("409", "用户名已存在"),
+    (
+        "422",
+        "不符合规则（密码规则、未知角色或单位、当前密码不正确）；field 指出字段",
+    ),
     ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
 ];
 const READ_ERRORS: &[(&str, &str)] = &[
@@ -248,6 +266,113 @@ fn build() -> Value {
     );
     logout["responses"]["204"] = json!({"description": "已退出"});
     add("/api/v1/session", "delete", logout);
+    let mut change_password = operation(
+        Operation {
+            id: "changePassword",
+            summary: "修改本人密码（初始密码、重置或过期的密码须先修改）；其他会话随之结束",
+            request: Some(requests.of::<PasswordChangeBody>()),
+            ok_status: "204",
+            ok: json!({}),
+            error_statuses: ACCOUNT_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    change_password["responses"]["204"] = json!({"description": "已修改"});
+    add("/api/v1/session/password", "post", change_password);
+    add(
+        "/api/v1/users",
+        "get",
+        operation(
+            Operation {
+                id: "listUsers",
+                summary: "用户管理：全部账号（含停用、锁定状态），限系统管理员",
+                request: None,
+                ok_status: "200",
+                ok: responses.of::<Vec<crate::AccountSummary>>(),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    add(
+        "/api/v1/users",
+        "post",
+        operation(
+            Operation {
+                id: "createUser",
+                summary: "新建账号（角色、单位、领导须在目录中；首次登录须修改密码），限系统管理员",
+                request: Some(requests.of::<NewUserBody>()),
+                ok_status: "201",
+                ok: responses.of::<UserActionReply>(),
+                error_statuses: ACCOUNT_ERRORS,
+                writes: false,
+            },
+            &error,
+        ),
+    );
+    let user_actions: [(&str, &str, &str, &str, Option<Value>); 6] = [
+        (
+            "/api/v1/users/{username}/assignment",
+            "post",
+            "assignUser",
+            "修改账号的角色、单位与对应领导",
+            Some(requests.of::<AssignmentBody>()),
+        ),
+        (
+            "/api/v1/users/{username}/password",
+            "post",
+            "resetPassword",
+            "重置密码（下次登录须修改），并结束其全部会话",
+            Some(requests.of::<ResetPasswordBody>()),
+        ),
+        (
+            "/api/v1/users/{username}/unlock",
+            "post",
+            "unlockUser",
+            "解除登录失败锁定",
+            None,
+        ),
+        (
+            "/api/v1/users/{username}/disable",
+            "post",
+            "disableUser",
+            "停用账号并结束其会话",
+            None,
+        ),
+        (
+            "/api/v1/users/{username}/enable",
+            "post",
+            "enableUser",
+            "启用账号",
+            None,
+        ),
+        (
+            "/api/v1/users/{username}/sessions",
+            "delete",
+            "endUserSessions",
+            "强制下线：结束其全部会话",
+            None,
+        ),
+    ];
+    let action_reply = responses.of::<UserActionReply>();
+    for (path, method, id, summary, request) in user_actions {
+        let mut op = operation(
+            Operation {
+                id,
+                summary,
+                request,
+                ok_status: "200",
+                ok: action_reply.clone(),
+                error_statuses: ACCOUNT_ERRORS,
+                writes: false,
+            },
+            &error,
+        );
+        op["parameters"] = json!([path_parameter("username")]);
+        add(path, method, op);
+    }
     add(
         "/api/v1/cases",
         "post",
@@ -965,7 +1090,7 @@ fn build() -> Value {
         "info": {
             "title": "zhzj 治重化积 积案化解跟踪系统 API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "除登录外，所有接口需 Authorization: Bearer <token> 或会话 Cookie。错误均为 {\"error\": {\"code\", \"message\", \"field\"}}。",
+            "description": "除登录外，所有接口需 Authorization: Bearer <token> 或会话 Cookie；以 Cookie 提交的写请求（POST、DELETE）还须带 X-CSRF-Token 请求头（登录返回的 csrf_token）。登录连续失败达到上限后账号或来源地址被锁定，返回 401 及 Retry-After。错误均为 {\"error\": {\"code\", \"message\", \"field\"}}。",
         },
         "servers": [{"url": "/"}],
         "components": {

@@ -248,6 +248,11 @@ impl ReadStore {
                     "why personal data was read",
                     include_str!("../migrations/sqlite/0007_personal_data_read_purpose.sql"),
                 ),
+                (
+                    8,
+                    "account security: password changes, disabled accounts, idle sessions, lockouts",
+                    include_str!("../migrations/sqlite/0008_account_security.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -286,6 +291,11 @@ impl ReadStore {
                     7,
                     "why personal data was read",
                     include_str!("../migrations/postgres/0007_personal_data_read_purpose.sql"),
+                ),
+                (
+                    8,
+                    "account security: password changes, disabled accounts, idle sessions, lockouts",
+                    include_str!("../migrations/postgres/0008_account_security.sql"),
                 ),
             ],
         };

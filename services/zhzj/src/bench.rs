@@ -28,6 +28,8 @@ use zhzj_trust::nats_access::{
     ClientCredentials, NatsRole, credentials_dir, ensure_credentials, nkey_file,
 };
 
+/// The password of the benchmarks' account (by the default password rules).
+const BENCH_PASSWORD: &str = "Bench-password-1";
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.benchmark {
@@ -1113,7 +1115,7 @@ async fn start_bench_gateway(
     tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
     let login: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/session"))
-        .json(&serde_json::json!({"username": "bench", "password": "bench-password"}))
+        .json(&serde_json::json!({"username": "bench", "password": BENCH_PASSWORD}))
         .send()
         .await?
         .error_for_status()?
@@ -1154,15 +1156,16 @@ async fn http_bench(
     zhzj_gateway::Accounts::new(
         store.clone(),
         Arc::new(SystemClock),
-        chrono::Duration::hours(1),
+        zhzj_gateway::AccountSettings::default(),
     )
     .add_user(&zhzj_gateway::NewUser {
         username: "bench".into(),
-        password: "bench-password".into(),
+        password: BENCH_PASSWORD.into(),
         display_name: "压测".into(),
         roles: vec!["coordinator".into()],
         unit_id: Some("xm".into()),
         leader_id: None,
+        must_change_password: false,
     })
     .await?;
     let waiting =

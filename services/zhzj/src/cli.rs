@@ -224,6 +224,36 @@ pub struct HttpOptions {
     /// minute; more are answered 429.
     #[arg(long, env = "ZHZJ_DUPLICATE_CHECKS_PER_MINUTE", default_value_t = std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN))]
     pub duplicate_checks_per_minute: std::num::NonZeroU32,
+    /// A session unused this many minutes ends (beside `--session-hours`).
+    #[arg(long, env = "ZHZJ_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+    /// Failed logins of one account within the lockout window that lock it.
+    #[arg(long, env = "ZHZJ_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// Failed logins from one client address within the lockout window that lock it.
+    #[arg(
+        long,
+        env = "ZHZJ_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 30
+    )]
+    pub login_max_failures_per_address: u32,
+    /// How long failed logins are counted, and a lock lasts, in minutes.
+    #[arg(long, env = "ZHZJ_LOGIN_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub login_lockout_minutes: i64,
+    /// The address users reach the gateway at (`https://…` makes the session cookie `Secure`).
+    #[arg(long, env = "ZHZJ_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Trust `X-Forwarded-For` and `X-Forwarded-Proto` (set only behind a reverse proxy that
+    /// overwrites them).
+    #[arg(long, env = "ZHZJ_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
+    /// Where `/metrics` is served, apart from the application (default 127.0.0.1:9464, or a
+    /// free loopback port when that one is taken; written to `<data dir>/metrics.url`).
+    #[arg(long, env = "ZHZJ_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Password rules.
+    #[command(flatten)]
+    pub accounts: AccountOptions,
 }
 
 /// `--duplicate-rule`.
@@ -298,15 +328,17 @@ pub struct UserArgs {
     pub action: UserAction,
 }
 
-/// Account actions.
+/// Account actions (用户管理 from the command line; the same rules as the API and the page).
 #[derive(Debug, Subcommand)]
 pub enum UserAction {
-    /// Create an account.
+    /// Create an account. Its password must be changed at the first login unless
+    /// `--ready-to-use` (an account its own holder set up).
     Add {
         /// Login name (letters, digits, `-`, `_`, `.`).
         #[arg(long)]
         username: String,
-        /// Password (at least 8 characters).
+        /// Password, by the password rules (default: 10+ characters, three of lower-case,
+        /// upper-case, digits and other symbols, not containing the username).
         #[arg(long, env = "ZHZJ_NEW_PASSWORD")]
         password: String,
         /// Name shown in the interface; the username when absent.
@@ -315,16 +347,117 @@ pub enum UserAction {
         /// Roles, comma-separated: admin, coordinator, reviewer, leader, viewer (read-only).
         #[arg(long, default_value = "coordinator", value_delimiter = ',')]
         roles: Vec<String>,
-        /// The org unit the user works in (bounds what they see and do).
+        /// The org unit the user works in (bounds what they see and do); must be in the
+        /// directory.
         #[arg(long)]
         unit: Option<String>,
         /// The leader (from the directory) the user is, for the `leader` role.
+        #[arg(long)]
+        leader: Option<String>,
+        /// The password need not be changed at the first login.
+        #[arg(long)]
+        ready_to_use: bool,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+        /// Password rules.
+        #[command(flatten)]
+        rules: AccountOptions,
+    },
+    /// List every account with its roles, unit and state (disabled, locked, password to change).
+    List {
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
+    /// Change an account's roles, unit and leader (checked against the directory).
+    Set {
+        /// The account.
+        username: String,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// The org unit.
+        #[arg(long)]
+        unit: Option<String>,
+        /// The leader the user is.
         #[arg(long)]
         leader: Option<String>,
         /// Settings.
         #[command(flatten)]
         options: CommonOptions,
     },
+    /// Set a new password that must be changed at the next login; ends the account's sessions.
+    ResetPassword {
+        /// The account.
+        username: String,
+        /// The new password (by the password rules).
+        #[arg(long, env = "ZHZJ_NEW_PASSWORD")]
+        password: String,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+        /// Password rules.
+        #[command(flatten)]
+        rules: AccountOptions,
+    },
+    /// Lift a lockout by failed logins.
+    Unlock {
+        /// The account.
+        username: String,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
+    /// Disable an account (its sessions end; it can no longer log in).
+    Disable {
+        /// The account.
+        username: String,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// The account.
+        username: String,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
+    /// End every session of an account (强制下线).
+    EndSessions {
+        /// The account.
+        username: String,
+        /// Settings.
+        #[command(flatten)]
+        options: CommonOptions,
+    },
+}
+
+/// Password, lockout and session rules (the gateway's, and `zhzj user`'s password rules).
+#[derive(Debug, Clone, Args)]
+pub struct AccountOptions {
+    /// Fewest characters of a password.
+    #[arg(long, env = "ZHZJ_PASSWORD_MIN_LENGTH", default_value_t = 10)]
+    pub password_min_length: usize,
+    /// Fewest character classes of a password (of lower-case, upper-case, digits, others).
+    #[arg(long, env = "ZHZJ_PASSWORD_MIN_CLASSES", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub password_min_classes: u8,
+    /// A password older than this many days must be changed at the next login (default: no
+    /// maximum age).
+    #[arg(long, env = "ZHZJ_PASSWORD_MAX_AGE_DAYS")]
+    pub password_max_age_days: Option<u32>,
+}
+
+impl AccountOptions {
+    /// The password rules.
+    pub fn password_policy(&self) -> zhzj_gateway::PasswordPolicy {
+        zhzj_gateway::PasswordPolicy {
+            min_length: self.password_min_length,
+            min_classes: usize::from(self.password_min_classes),
+        }
+    }
 }
 
 /// Settings shared by the commands that talk to a running system.

@@ -202,6 +202,8 @@ pub async fn load(
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             unit_id: Some((*unit).to_owned()),
             leader_id: None,
+            // The demo's accounts are ready to use: their password is in the README.
+            must_change_password: false,
         };
         if accounts.ensure_user(&user).await? {
             report.accounts_added += 1;

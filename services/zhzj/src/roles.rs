@@ -427,7 +427,26 @@ fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig 
         body_limit: http.body_limit,
         read_your_writes: Duration::from_millis(http.read_your_writes_ms),
         ready_max_lag: http.ready_max_lag,
-        session_ttl: chrono::Duration::hours(http.session_hours),
+        accounts: zhzj_gateway::AccountSettings {
+            session_ttl: chrono::Duration::hours(http.session_hours),
+            idle_timeout: chrono::Duration::minutes(http.session_idle_minutes),
+            password_policy: http.accounts.password_policy(),
+            password_max_age: http
+                .accounts
+                .password_max_age_days
+                .map(|days| chrono::Duration::days(i64::from(days))),
+            lockout: zhzj_gateway::LockoutPolicy {
+                max_failures_per_account: http.login_max_failures.max(1),
+                max_failures_per_address: http.login_max_failures_per_address.max(1),
+                window: chrono::Duration::minutes(http.login_lockout_minutes.max(1)),
+            },
+            ..zhzj_gateway::AccountSettings::default()
+        },
+        public_https: http
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://")),
+        trust_forwarded_headers: http.trust_forwarded_headers,
         duplicate_rule: match http.duplicate_rule {
             crate::cli::DuplicateRuleArg::IdNumber => zhzj_gateway::DuplicateRule::IdNumber,
             crate::cli::DuplicateRuleArg::IdNumberOrNameTownCategory => {
@@ -439,12 +458,15 @@ fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig 
     }
 }
 
-/// The accounts of a read store.
-pub fn accounts(store: &ReadStore) -> Accounts {
+/// The accounts of a read store, with `policy` for passwords.
+pub fn accounts(store: &ReadStore, policy: zhzj_gateway::PasswordPolicy) -> Accounts {
     Accounts::new(
         store.clone(),
         Arc::new(SystemClock),
-        GatewayConfig::default().session_ttl,
+        zhzj_gateway::AccountSettings {
+            password_policy: policy,
+            ..zhzj_gateway::AccountSettings::default()
+        },
     )
 }
 
@@ -545,6 +567,42 @@ async fn spawn_role(
                 },
                 tasks.front.clone(),
             );
+            let metrics_listener = match &http.metrics_addr {
+                Some(address) => {
+                    tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot listen on {address} (--metrics-addr / ZHZJ_METRICS_ADDR)"
+                            )
+                        })?
+                }
+                None => match tokio::net::TcpListener::bind(DEFAULT_METRICS_ADDR).await {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "{DEFAULT_METRICS_ADDR} is taken; /metrics on a free loopback port (see metrics.url)");
+                        tokio::net::TcpListener::bind("127.0.0.1:0").await?
+                    }
+                },
+            };
+            let metrics_address = metrics_listener.local_addr()?;
+            if let Some(dir) = &extras.data_dir {
+                std::fs::write(
+                    dir.join("metrics.url"),
+                    format!("http://{metrics_address}/metrics\n"),
+                )
+                .context("writing metrics.url")?;
+            }
+            let (metrics_state, metrics_shutdown) = (state.clone(), tasks.front.clone());
+            tasks.front_tracker.spawn(async move {
+                if let Err(e) =
+                    zhzj_gateway::serve_metrics(metrics_listener, metrics_state, metrics_shutdown)
+                        .await
+                {
+                    tracing::error!(error = %e, "/metrics listener stopped");
+                }
+            });
+            tracing::info!("metrics on http://{metrics_address}/metrics");
             let shutdown = tasks.front.clone();
             tasks.front_tracker.spawn(async move {
                 if let Err(e) = zhzj_gateway::serve(listener, state, shutdown).await {
@@ -559,6 +617,9 @@ async fn spawn_role(
     }
     Ok(())
 }
+
+/// Where `/metrics` is served unless `--metrics-addr` says otherwise.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 fn default_http() -> HttpOptions {
     use clap::Parser;
@@ -576,7 +637,10 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
         tasks.stopped.cancel();
         return;
     };
-    let (log, accounts) = (conn.log.clone(), accounts(store));
+    let (log, accounts) = (
+        conn.log.clone(),
+        accounts(store, zhzj_gateway::PasswordPolicy::default()),
+    );
     let Some(vault) = conn.vault.clone() else {
         tracing::error!("the demo needs the key store of personal data");
         tasks.stopped.cancel();
@@ -760,34 +824,137 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
     run_until_signal(&[(args.role, conn)], &extras).await
 }
 
-/// `zhzj user add`.
+/// `zhzj user …`.
 pub async fn user(args: UserArgs) -> anyhow::Result<()> {
-    let UserAction::Add {
-        username,
-        password,
-        display_name,
-        roles,
-        unit,
-        leader,
-        options,
-    } = args.action;
+    let options = match &args.action {
+        UserAction::Add { options, .. }
+        | UserAction::List { options }
+        | UserAction::Set { options, .. }
+        | UserAction::ResetPassword { options, .. }
+        | UserAction::Unlock { options, .. }
+        | UserAction::Disable { options, .. }
+        | UserAction::Enable { options, .. }
+        | UserAction::EndSessions { options, .. } => options.clone(),
+    };
     crate::private_files::private_data_dir(&options.data_dir)?;
     let store = ReadStore::connect(&database_url(&options)).await?;
-    let user = NewUser {
-        display_name: display_name.unwrap_or_else(|| username.clone()),
-        username,
-        password,
-        roles,
-        unit_id: unit,
-        leader_id: leader,
-    };
-    accounts(&store).add_user(&user).await?;
-    println!(
-        "已创建用户 {} (角色: {})",
-        user.username,
-        user.roles.join(",")
-    );
+    let result = user_action(&store, args.action).await;
     store.close().await;
+    result
+}
+
+async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()> {
+    let default_rules = zhzj_gateway::PasswordPolicy::default();
+    match action {
+        UserAction::Add {
+            username,
+            password,
+            display_name,
+            roles,
+            unit,
+            leader,
+            ready_to_use,
+            rules,
+            ..
+        } => {
+            let accounts = accounts(store, rules.password_policy());
+            accounts
+                .check_directory(unit.as_deref(), leader.as_deref())
+                .await?;
+            let user = NewUser {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username,
+                password,
+                roles,
+                unit_id: unit,
+                leader_id: leader,
+                must_change_password: !ready_to_use,
+            };
+            accounts.add_user(&user).await?;
+            println!(
+                "已创建用户 {} (角色: {}){}",
+                user.username,
+                user.roles.join(","),
+                if ready_to_use {
+                    ""
+                } else {
+                    "，首次登录须修改密码"
+                }
+            );
+        }
+        UserAction::List { .. } => {
+            println!("用户名\t姓名\t角色\t单位\t对应领导\t状态");
+            for account in accounts(store, default_rules).list().await? {
+                let state = match (&account.disabled_at, &account.locked_until) {
+                    (Some(at), _) => format!("已停用 ({at})"),
+                    (None, Some(until)) => format!("已锁定至 {until}"),
+                    (None, None) if account.user.must_change_password => "待修改密码".into(),
+                    (None, None) => "正常".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    account.user.username,
+                    account.user.display_name,
+                    account.user.roles.join(","),
+                    account.user.unit_id.as_deref().unwrap_or("-"),
+                    account.user.leader_id.as_deref().unwrap_or("-"),
+                    state
+                );
+            }
+        }
+        UserAction::Set {
+            username,
+            roles,
+            unit,
+            leader,
+            ..
+        } => {
+            accounts(store, default_rules)
+                .set_assignment(&username, &roles, unit.as_deref(), leader.as_deref())
+                .await?;
+            println!("已修改用户 {username}: 角色 {}", roles.join(","));
+        }
+        UserAction::ResetPassword {
+            username,
+            password,
+            rules,
+            ..
+        } => {
+            accounts(store, rules.password_policy())
+                .reset_password(&username, &password)
+                .await?;
+            println!("已重置用户 {username} 的密码，下次登录须修改；其登录会话已结束");
+        }
+        UserAction::Unlock { username, .. } => {
+            let had = accounts(store, default_rules).unlock(&username).await?;
+            println!(
+                "{}",
+                if had {
+                    format!("已解除用户 {username} 的锁定")
+                } else {
+                    format!("用户 {username} 未被锁定")
+                }
+            );
+        }
+        UserAction::Disable { username, .. } => {
+            accounts(store, default_rules)
+                .set_disabled(&username, true)
+                .await?;
+            println!("已停用用户 {username}，其登录会话已结束");
+        }
+        UserAction::Enable { username, .. } => {
+            accounts(store, default_rules)
+                .set_disabled(&username, false)
+                .await?;
+            println!("已启用用户 {username}");
+        }
+        UserAction::EndSessions { username, .. } => {
+            let ended = accounts(store, default_rules)
+                .end_sessions(&username)
+                .await?;
+            println!("已结束用户 {username} 的 {ended} 个登录会话");
+        }
+    }
     Ok(())
 }
 

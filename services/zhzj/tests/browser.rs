@@ -529,3 +529,150 @@ fn dir_file(up: &Up, name: &str, text: &str) -> anyhow::Result<PathBuf> {
     std::fs::write(&path, text)?;
     Ok(path)
 }
+
+#[tokio::test]
+async fn an_administrator_manages_accounts_through_the_page() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let up = Up::start(dir.path(), &["--demo"]).await?;
+    demo_loaded(&up, 1).await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    let result = administer_accounts(&up, &browser).await;
+    let _ = browser.close().await;
+    result
+}
+
+/// Submits the form `form` of the row of `username` on the 用户管理 page.
+async fn row_action(browser: &Client, username: &str, action: &str) -> anyhow::Result<()> {
+    click(
+        browser,
+        &format!("#user-{username} form[action$='/{action}'] button"),
+    )
+    .await
+}
+
+async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
+    let base = up.http.as_str();
+    // Not in a coordinator's menu, and refused to them.
+    sign_in(browser, base, "siming").await?;
+    ensure!(!text_of(browser, "header nav").await?.contains("用户管理"));
+    browser.goto(&format!("{base}/users")).await?;
+    ensure!(
+        page_source(browser)
+            .await?
+            .contains("只有系统管理员可以管理用户")
+    );
+    click(browser, ".whoami button").await?;
+    wait_for(browser, "#username").await?;
+
+    sign_in(browser, base, "admin").await?;
+    click(browser, "header nav a[href='/users']").await?;
+    wait_for(browser, "#accounts").await?;
+    ensure!(text_of(browser, "#user-siming").await?.contains("正常"));
+    screenshot(browser, "20-users", 1366).await?;
+
+    // A weak password is refused with its reason; a good one creates the account.
+    type_into(browser, "#new-username", "huli-clerk").await?;
+    type_into(browser, "#new-display-name", "湖里区信访干部").await?;
+    browser
+        .find(Locator::Css("#new-unit option[value='xm-huli']"))
+        .await?
+        .click()
+        .await?;
+    type_into(browser, "#new-password", "password").await?;
+    click(browser, "#add-user button").await?;
+    ensure!(
+        text_of(browser, "#users-error")
+            .await?
+            .contains("至少 10 个字符")
+    );
+    type_into(browser, "#new-username", "huli-clerk").await?;
+    type_into(browser, "#new-display-name", "湖里区信访干部").await?;
+    browser
+        .find(Locator::Css("#new-unit option[value='xm-huli']"))
+        .await?
+        .click()
+        .await?;
+    type_into(browser, "#new-password", "Huli-first-2026").await?;
+    click(browser, "#add-user button").await?;
+    saved(browser, "已创建用户 huli-clerk").await?;
+    ensure!(
+        text_of(browser, "#user-huli-clerk")
+            .await?
+            .contains("待修改密码")
+    );
+
+    // Its role changes to 查看人员.
+    browser
+        .find(Locator::Css(
+            "#user-huli-clerk form[action$='/assignment'] select[name=role] option[value=viewer]",
+        ))
+        .await?
+        .click()
+        .await?;
+    row_action(browser, "huli-clerk", "assignment").await?;
+    saved(browser, "已修改 huli-clerk").await?;
+    ensure!(
+        text_of(browser, "#user-huli-clerk")
+            .await?
+            .contains("查看人员")
+    );
+
+    // Five wrong passwords lock it; the page shows it and unlocks it.
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        http.post(format!("{base}/api/v1/session"))
+            .json(&json!({"username": "huli-clerk", "password": "Wrong-pass-2026"}))
+            .send()
+            .await?;
+    }
+    let locked = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": "huli-clerk", "password": "Huli-first-2026"}))
+        .send()
+        .await?;
+    ensure!(locked.status() == 401 && locked.headers().contains_key("retry-after"));
+    browser.goto(&format!("{base}/users")).await?;
+    ensure!(
+        text_of(browser, "#user-huli-clerk")
+            .await?
+            .contains("已锁定")
+    );
+    row_action(browser, "huli-clerk", "unlock").await?;
+    saved(browser, "已解除 huli-clerk 的锁定").await?;
+
+    // Disabled, it cannot log in; enabled, it can.
+    row_action(browser, "huli-clerk", "disable").await?;
+    saved(browser, "已停用 huli-clerk").await?;
+    ensure!(
+        text_of(browser, "#user-huli-clerk")
+            .await?
+            .contains("已停用")
+    );
+    let refused = http
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": "huli-clerk", "password": "Huli-first-2026"}))
+        .send()
+        .await?;
+    ensure!(refused.status() == 401);
+    row_action(browser, "huli-clerk", "enable").await?;
+    saved(browser, "已启用 huli-clerk").await?;
+    click(browser, ".whoami button").await?;
+    wait_for(browser, "#username").await?;
+
+    // Its first login goes to 修改密码 before anything else.
+    browser.goto(&format!("{base}/login")).await?;
+    type_into(browser, "#username", "huli-clerk").await?;
+    type_into(browser, "#password", "Huli-first-2026").await?;
+    click(browser, ".login button[type=submit]").await?;
+    wait_for(browser, "#change-password").await?;
+    browser.goto(&format!("{base}/checklist")).await?;
+    wait_for(browser, "#change-password").await?;
+    screenshot(browser, "21-first-login-password", 1366).await?;
+    type_into(browser, "#current_password", "Huli-first-2026").await?;
+    type_into(browser, "#new_password", "Huli-second-2026").await?;
+    type_into(browser, "#confirm_password", "Huli-second-2026").await?;
+    click(browser, "#change-password button").await?;
+    wait_for(browser, "#checklist").await?;
+    Ok(())
+}

@@ -35,7 +35,7 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
         "--username",
         "wangke",
         "--password",
-        "wangke-pass-1",
+        "Xiamen-Kezhang-1",
         "--display-name",
         "王科长",
     ];
@@ -44,18 +44,40 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
     let (ok, out) = zhzj(data, &add).await?;
     assert!(!ok, "a taken username is refused");
     assert!(out.contains("已存在"), "{out}");
-    let (ok, out) = zhzj(
-        data,
-        &["user", "add", "--username", "short", "--password", "1234"],
-    )
-    .await?;
-    assert!(!ok && out.contains("password"), "{out}");
+    // Weak passwords, unknown roles and units are refused, each with its reason.
+    for (args, reason) in [
+        (&["--password", "1234"][..], "至少 10 个字符"),
+        (&["--password", "11111111"][..], "至少 10 个字符"),
+        (&["--password", "passwordpassword"][..], "至少 3 类"),
+        (&["--password", "Short-user-2026"][..], "不能包含用户名"),
+        (
+            &["--password", "Xiamen-Kezhang-2", "--roles", "admn,supreme"][..],
+            "没有角色",
+        ),
+        (
+            &["--password", "Xiamen-Kezhang-2", "--unit", "no-such-unit"][..],
+            "没有单位",
+        ),
+    ] {
+        let mut command = vec!["user", "add", "--username", "short"];
+        command.extend_from_slice(args);
+        let (ok, out) = zhzj(data, &command).await?;
+        assert!(!ok && out.contains(reason), "{args:?}: {out}");
+    }
 
     let up = Up::start(data, &["--demo"]).await?;
     let first = demo_loaded(&up, 1).await?;
     assert!(first.contains("cases_added=300"), "{first}");
     let token = login(&up.http, "admin", DEMO_PASSWORD).await?;
-    login(&up.http, "wangke", "wangke-pass-1").await?;
+    // An account made by `zhzj user add` must change its password at the first login.
+    let wangke = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", up.http))
+        .json(&serde_json::json!({"username": "wangke", "password": "Xiamen-Kezhang-1"}))
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
+    assert_eq!(wangke["user"]["must_change_password"], true, "{wangke}");
 
     let rows = all_rows(&up, &token).await?;
     assert_eq!(rows.len(), 300);

@@ -14,12 +14,13 @@ mod ops;
 pub(crate) mod org;
 pub(crate) mod pushes;
 mod session;
+pub(crate) mod users;
 
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -43,8 +44,9 @@ pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, HoldMeetingBody, InstructionBody, MeetingListItem};
 pub use org::{DirectoryImportRefused, DirectoryImportReport, OrgView};
 pub use pushes::{LaunchPushBody, PushListItem};
-pub(crate) use session::session_cookie;
-pub use session::{LoginRequest, SessionReply};
+pub use session::{LoginRequest, PasswordChangeBody, SessionReply};
+pub(crate) use session::{session_cookie, sign_in};
+pub use users::{AssignmentBody, NewUserBody, ResetPasswordBody, UserActionReply};
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
@@ -55,6 +57,17 @@ pub fn router(state: AppState) -> Router {
             post(session::login)
                 .delete(session::logout)
                 .get(session::current),
+        )
+        .route("/session/password", post(session::change_password))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{username}/assignment", post(users::assign))
+        .route("/users/{username}/password", post(users::reset_password))
+        .route("/users/{username}/unlock", post(users::unlock))
+        .route("/users/{username}/disable", post(users::disable))
+        .route("/users/{username}/enable", post(users::enable))
+        .route(
+            "/users/{username}/sessions",
+            axum::routing::delete(users::end_sessions),
         )
         .route("/cases", post(cases::register))
         .route("/cases/duplicates", get(duplicates::list))
@@ -128,11 +141,31 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
+        .layer(middleware::from_fn(no_store))
         .layer(middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-addr`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(state)
+}
+
+/// Every answer but the stylesheet says `Cache-Control: no-store` unless it says otherwise:
+/// answers are per user, and many carry personal data that no browser or proxy cache may keep.
+async fn no_store(request: Request, next: Next) -> Response {
+    let cacheable = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    if !cacheable && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -144,10 +177,11 @@ async fn not_found() -> ApiError {
 async fn trace_request(mut request: Request, next: Next) -> Response {
     let correlation = CorrelationId::of(request.headers());
     request.extensions_mut().insert(correlation);
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
+    // The route's pattern, never the raw path: labels stay bounded whatever paths are asked.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!(
         "http",
         method = %request.method(),

@@ -12,23 +12,17 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::view::{Layout, html_with, role_label};
-use crate::extract::{SESSION_COOKIE, session_token};
+use crate::extract::{ClientAddress, SESSION_COOKIE, csrf_of, session_token};
 use crate::routes::session_cookie;
 use crate::{ApiError, AppState, User};
 
 /// The cookie of the login form's CSRF token.
 const LOGIN_CSRF_COOKIE: &str = "zhzj_login_csrf";
 
-/// The CSRF token of a session.
-fn csrf_of(session_token: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"zhzj-csrf\n");
-    hasher.update(session_token.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
-}
+/// The pages a user whose password must be changed may still open.
+const PASSWORD_PAGES: &[&str] = &[super::account_page::PASSWORD_PAGE, "/logout"];
 
 /// The signed-in user of a page request; without a valid session the request is sent to the
 /// login page, which comes back here after signing in.
@@ -59,6 +53,12 @@ impl FromRequestParts<AppState> for WebSession {
             return Err(to_login());
         };
         match state.accounts().session_user(&token).await {
+            // A first, reset or expired password is changed before anything else.
+            Ok(Some(user))
+                if user.must_change_password && !PASSWORD_PAGES.contains(&parts.uri.path()) =>
+            {
+                Err(super::view::see_other(super::account_page::PASSWORD_PAGE))
+            }
             Ok(Some(user)) => Ok(Self {
                 user,
                 csrf: csrf_of(&token),
@@ -81,6 +81,7 @@ impl WebSession {
             csrf: self.csrf.clone(),
             today: self.state.today().to_string(),
             flash: None,
+            is_admin: self.has("admin"),
         }
     }
 
@@ -200,6 +201,7 @@ pub struct LoginForm {
 /// `POST /login`: signs in and goes on to the page asked for.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -207,38 +209,56 @@ pub async fn login(
     let cookie_csrf = CookieJar::from_headers(&headers)
         .get(LOGIN_CSRF_COOKIE)
         .map(|c| c.value().to_owned());
-    let answer = async {
-        if cookie_csrf.as_deref() != Some(form.csrf.as_str()) {
-            return login_form(
-                &state,
-                StatusCode::FORBIDDEN,
-                next.clone(),
-                form.username.clone(),
-                "登录表单已失效，请重新输入".into(),
-            );
-        }
-        let session = state
-            .accounts()
-            .login(form.username.trim(), &form.password)
-            .await
-            .map_err(ApiError::internal)?;
-        let Some(session) = session else {
-            return login_form(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                next.clone(),
-                form.username.clone(),
-                "用户名或密码错误".into(),
-            );
+    let answer =
+        async {
+            if cookie_csrf.as_deref() != Some(form.csrf.as_str()) {
+                return login_form(
+                    &state,
+                    StatusCode::FORBIDDEN,
+                    next.clone(),
+                    form.username.clone(),
+                    "登录表单已失效，请重新输入".into(),
+                );
+            }
+            let session =
+                match crate::routes::sign_in(&state, form.username.trim(), &form.password, client)
+                    .await
+                {
+                    Ok(session) => session,
+                    Err(
+                        refusal @ (ApiError::Unauthenticated(_) | ApiError::LoginLocked { .. }),
+                    ) => {
+                        let mut page = login_form(
+                            &state,
+                            StatusCode::UNAUTHORIZED,
+                            next.clone(),
+                            form.username.clone(),
+                            refusal.to_string(),
+                        )?;
+                        if let ApiError::LoginLocked {
+                            retry_after_seconds,
+                        } = refusal
+                        {
+                            page.headers_mut()
+                                .insert(header::RETRY_AFTER, retry_after_seconds.into());
+                        }
+                        return Ok(page);
+                    }
+                    Err(other) => return Err(other),
+                };
+            let max_age = (session.expires_at - state.now()).num_seconds().max(0);
+            let next = if session.user.must_change_password {
+                super::account_page::PASSWORD_PAGE.to_owned()
+            } else {
+                next
+            };
+            let mut response = super::view::see_other(&next);
+            let secure = state.secure_cookies(&headers);
+            if let Ok(value) = session_cookie(&session.token, max_age, secure).parse() {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
         };
-        tracing::info!(username = %session.user.username, "signed in (web)");
-        let max_age = (session.expires_at - state.now()).num_seconds().max(0);
-        let mut response = super::view::see_other(&next);
-        if let Ok(value) = session_cookie(&session.token, max_age).parse() {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-        Ok(response)
-    };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -265,7 +285,8 @@ pub async fn logout(
                 .map_err(ApiError::internal)?;
         }
         let mut response = super::view::see_other("/login");
-        if let Ok(value) = session_cookie("", 0).parse() {
+        let secure = session.state.secure_cookies(&headers);
+        if let Ok(value) = session_cookie("", 0, secure).parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
         Ok(response)

@@ -4,6 +4,7 @@
 //! every form carries a CSRF token; charts are SVG drawn here; the one stylesheet is served from
 //! the binary, and no script or style is loaded from anywhere else.
 
+mod account_page;
 mod auth;
 mod case_page;
 mod charts;
@@ -57,6 +58,18 @@ pub fn routes() -> Router<AppState> {
         .route("/pushes/{quarter}", get(reports::push))
         .route("/assessments", get(reports::assessment))
         .route("/org", get(org_page::show))
+        .route(
+            account_page::PASSWORD_PAGE,
+            get(account_page::password_page).post(account_page::change_password),
+        )
+        .route(
+            "/users",
+            get(account_page::users).post(account_page::create_user),
+        )
+        .route(
+            "/users/{username}/{action}",
+            post(account_page::user_action),
+        )
         .route("/org/units", post(org_page::add_unit))
         .route("/org/leaders", post(org_page::add_leader))
         .route(

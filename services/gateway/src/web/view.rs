@@ -24,6 +24,8 @@ pub struct Layout {
     pub today: String,
     /// A one-line notice (a write went through).
     pub flash: Option<String>,
+    /// The signed-in user administers accounts (the menu shows 用户管理).
+    pub is_admin: bool,
 }
 
 /// The menu: key, address, label.
@@ -40,8 +42,12 @@ const MENU: [(&str, &str, &str); 8] = [
 
 impl Layout {
     /// The menu entries.
-    pub fn menu(&self) -> &'static [(&'static str, &'static str, &'static str)] {
-        &MENU
+    pub fn menu(&self) -> Vec<(&'static str, &'static str, &'static str)> {
+        let mut menu = MENU.to_vec();
+        if self.is_admin {
+            menu.push(("users", "/users", "用户管理"));
+        }
+        menu
     }
 }
 

@@ -1,0 +1,213 @@
+//! `/api/v1/users`: user administration (用户管理) for administrators: list accounts, create
+//! one, change its roles, unit or leader, reset its password, unlock it, disable or enable it,
+//! end its sessions. Roles, units and leaders are checked against the directory.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{CurrentUser, JsonBody};
+use crate::{AccountSummary, ApiError, AppState, NewUser, User};
+
+/// A new account. Its password is a first one: it must be changed at the first login.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    /// Login name (letters, digits, `-`, `_`, `.`).
+    pub username: String,
+    /// First password (by the password rules).
+    pub password: String,
+    /// Name shown in the interface.
+    pub display_name: String,
+    /// Roles: admin, coordinator, reviewer, leader, viewer.
+    pub roles: Vec<String>,
+    /// The org unit the user works in.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+    /// The leader (from the directory) the user is, for the `leader` role.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+}
+
+/// New roles, unit and leader of an account.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentBody {
+    /// Roles: admin, coordinator, reviewer, leader, viewer.
+    pub roles: Vec<String>,
+    /// The org unit the user works in.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+    /// The leader the user is, for the `leader` role.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+}
+
+/// A password reset by an administrator; it must be changed at the next login.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordBody {
+    /// The new password (by the password rules).
+    pub password: String,
+}
+
+/// What an administrative action did.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct UserActionReply {
+    /// The account.
+    pub username: String,
+    /// What was done, for a person.
+    pub message: String,
+}
+
+fn require_admin(user: &User) -> Result<(), ApiError> {
+    if user.roles.iter().any(|r| r == "admin") {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("只有系统管理员可以管理用户".into()))
+    }
+}
+
+fn done(username: String, message: impl Into<String>) -> Json<UserActionReply> {
+    Json(UserActionReply {
+        username,
+        message: message.into(),
+    })
+}
+
+/// `GET /api/v1/users`.
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Vec<AccountSummary>>, ApiError> {
+    require_admin(&user)?;
+    Ok(Json(state.accounts().list().await?))
+}
+
+/// `POST /api/v1/users`.
+pub async fn create(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    JsonBody(body): JsonBody<NewUserBody>,
+) -> Result<(StatusCode, Json<UserActionReply>), ApiError> {
+    require_admin(&admin)?;
+    let accounts = state.accounts();
+    accounts
+        .check_directory(body.unit_id.as_deref(), body.leader_id.as_deref())
+        .await?;
+    accounts
+        .add_user(&NewUser {
+            username: body.username.clone(),
+            password: body.password,
+            display_name: body.display_name,
+            roles: body.roles,
+            unit_id: body.unit_id,
+            leader_id: body.leader_id,
+            must_change_password: true,
+        })
+        .await?;
+    tracing::info!(by = %admin.username, username = %body.username, "account created");
+    Ok((
+        StatusCode::CREATED,
+        done(body.username, "已创建用户，首次登录须修改密码"),
+    ))
+}
+
+/// `POST /api/v1/users/{username}/assignment`.
+pub async fn assign(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<AssignmentBody>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    state
+        .accounts()
+        .set_assignment(
+            &username,
+            &body.roles,
+            body.unit_id.as_deref(),
+            body.leader_id.as_deref(),
+        )
+        .await?;
+    tracing::info!(by = %admin.username, %username, roles = ?body.roles, unit = ?body.unit_id, "account roles changed");
+    Ok(done(username, "已修改角色与单位"))
+}
+
+/// `POST /api/v1/users/{username}/password`.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<ResetPasswordBody>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    state
+        .accounts()
+        .reset_password(&username, &body.password)
+        .await?;
+    tracing::info!(by = %admin.username, %username, "password reset");
+    Ok(done(username, "已重置密码，下次登录须修改"))
+}
+
+/// `POST /api/v1/users/{username}/unlock`.
+pub async fn unlock(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    let had = state.accounts().unlock(&username).await?;
+    tracing::info!(by = %admin.username, %username, had, "account unlocked");
+    Ok(done(
+        username,
+        if had {
+            "已解除锁定"
+        } else {
+            "该用户未被锁定"
+        },
+    ))
+}
+
+/// `POST /api/v1/users/{username}/disable`.
+pub async fn disable(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    if username == admin.username {
+        return Err(ApiError::Unprocessable {
+            message: "不能停用自己的账号".into(),
+            field: None,
+        });
+    }
+    state.accounts().set_disabled(&username, true).await?;
+    tracing::info!(by = %admin.username, %username, "account disabled");
+    Ok(done(username, "已停用，其登录会话已结束"))
+}
+
+/// `POST /api/v1/users/{username}/enable`.
+pub async fn enable(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    state.accounts().set_disabled(&username, false).await?;
+    tracing::info!(by = %admin.username, %username, "account enabled");
+    Ok(done(username, "已启用"))
+}
+
+/// `DELETE /api/v1/users/{username}/sessions`.
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    CurrentUser(admin): CurrentUser,
+    Path(username): Path<String>,
+) -> Result<Json<UserActionReply>, ApiError> {
+    require_admin(&admin)?;
+    let ended = state.accounts().end_sessions(&username).await?;
+    tracing::info!(by = %admin.username, %username, ended, "sessions ended");
+    Ok(done(username, format!("已结束 {ended} 个登录会话")))
+}
