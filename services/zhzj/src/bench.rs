@@ -29,7 +29,7 @@ use zhzj_trust::nats_access::{
 };
 
 /// The password of the benchmarks' account (by the default password rules).
-const BENCH_PASSWORD: &str = "Bench-password-1";
+pub(crate) const BENCH_PASSWORD: &str = "Xiamen-load-2026";
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.benchmark {
@@ -78,24 +78,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             writers,
             rounds,
         } => registrations_bench(&client, &log, count, writers, rounds).await,
+        Benchmark::Logins {
+            seconds,
+            flooders,
+            readers,
+        } => crate::bench_logins::run(&client, &log, seconds, flooders, readers).await,
         Benchmark::Assess { .. } | Benchmark::Forwarder { .. } => Ok(()),
     };
     nats.stop().await?;
     result
 }
 
-fn histogram() -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
 }
 
-fn record(hist: &mut Histogram<u64>, elapsed: Duration) {
+pub(crate) fn record(hist: &mut Histogram<u64>, elapsed: Duration) {
     let micros = u64::try_from(elapsed.as_micros())
         .unwrap_or(u64::MAX)
         .max(1);
     let _ = hist.record(micros.min(60_000_000));
 }
 
-fn ms(micros: u64) -> f64 {
+pub(crate) fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
@@ -119,7 +124,7 @@ fn actor() -> Actor {
     }
 }
 
-fn request(command: Command) -> CommandRequest {
+pub(crate) fn request(command: Command) -> CommandRequest {
     CommandRequest {
         command_id: Uuid::new_v4(),
         correlation_id: None,
@@ -131,14 +136,17 @@ fn request(command: Command) -> CommandRequest {
     }
 }
 
-async fn send(client: &async_nats::Client, request: &CommandRequest) -> anyhow::Result<u64> {
+pub(crate) async fn send(
+    client: &async_nats::Client,
+    request: &CommandRequest,
+) -> anyhow::Result<u64> {
     let reply = client
         .request(CASES_COMMANDS, Bytes::from(serde_json::to_vec(request)?))
         .await?;
     accepted_version(&reply.payload)
 }
 
-fn registration(n: usize) -> Command {
+pub(crate) fn registration(n: usize) -> Command {
     Command::RegisterCase(RegisterCase {
         case_id: None,
         case_number: Some(format!("BENCH-{n:07}")),
@@ -276,7 +284,7 @@ async fn log_bytes(log: &EventLog) -> anyhow::Result<u64> {
     Ok(stream.info().await?.state.bytes)
 }
 
-async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
+pub(crate) async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
     for command in directory_commands() {
         if let CommandReply::Error(e) = service.handle(request(command)).await {
             bail!("seeding the directory failed: {e:?}");

@@ -675,6 +675,19 @@ pub enum Benchmark {
         #[arg(long, default_value_t = 2_000)]
         samples: usize,
     },
+    /// Signed-in users' reads during a flood of bad logins (hashing unbounded, bounded, and with
+    /// the lockout), and a script of 200 wrong passwords against one account.
+    Logins {
+        /// Seconds each phase runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients sending bad logins.
+        #[arg(long, default_value_t = 64)]
+        flooders: usize,
+        /// Signed-in users reading the checklist, one request at a time each.
+        #[arg(long, default_value_t = 4)]
+        readers: usize,
+    },
     /// HTTP writes through the gateway vs the same commands straight to the cases service.
     Http {
         /// Commands to time on each path.

@@ -6,6 +6,7 @@ mod assess_cli;
 mod bench;
 mod bench_assess;
 mod bench_forwarder;
+mod bench_logins;
 mod cli;
 mod demo;
 mod demo_loader;

@@ -100,7 +100,7 @@ async fn every_role_runs_on_a_cluster_url_list_and_survives_the_stream_leader_dy
     add_huli_units(data, &args[..4])
         .await
         .with_context(|| roles.iter().map(RoleProcess::log).collect::<String>())?;
-    let token = login(&base, "xietiao", "password-1").await?;
+    let token = login(&base, "xietiao", common::COORDINATOR_PASSWORD).await?;
     let http = reqwest::Client::new();
     let registered = register_over_http(&http, &base, &token, 1).await?;
     ensure!(registered["visible"] == true, "{registered}");

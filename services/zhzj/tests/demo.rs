@@ -54,10 +54,6 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
             &["--password", "Xiamen-Kezhang-2", "--roles", "admn,supreme"][..],
             "没有角色",
         ),
-        (
-            &["--password", "Xiamen-Kezhang-2", "--unit", "no-such-unit"][..],
-            "没有单位",
-        ),
     ] {
         let mut command = vec!["user", "add", "--username", "short"];
         command.extend_from_slice(args);
@@ -69,6 +65,26 @@ async fn the_demo_loads_once_and_loading_it_again_adds_nothing() -> anyhow::Resu
     let first = demo_loaded(&up, 1).await?;
     assert!(first.contains("cases_added=300"), "{first}");
     let token = login(&up.http, "admin", DEMO_PASSWORD).await?;
+    // With the directory there, a unit or leader it does not hold is refused.
+    for (args, reason) in [
+        (&["--unit", "no-such-unit"][..], "没有单位"),
+        (
+            &["--unit", "xm", "--leader", "no-such-leader"][..],
+            "没有领导",
+        ),
+    ] {
+        let mut command = vec![
+            "user",
+            "add",
+            "--username",
+            "short",
+            "--password",
+            "Xiamen-Kezhang-2",
+        ];
+        command.extend_from_slice(args);
+        let (ok, out) = zhzj(data, &command).await?;
+        assert!(!ok && out.contains(reason), "{args:?}: {out}");
+    }
     // An account made by `zhzj user add` must change its password at the first login.
     let wangke = reqwest::Client::new()
         .post(format!("{}/api/v1/session", up.http))

@@ -144,7 +144,7 @@ async fn with_nats_down_health_and_writes_answer_fast_and_sigterm_ends_every_rol
     .await;
     probe.context("the second cases service did not start")??;
 
-    let token = login(&base, "xietiao", "password-1").await?;
+    let token = login(&base, "xietiao", common::COORDINATOR_PASSWORD).await?;
     let http = reqwest::Client::new();
     let case_id = register(&http, &base, &token).await?;
     let (status, ..) = note(&http, &base, &token, &case_id, None).await?;
@@ -271,7 +271,7 @@ async fn people_signed_in_keep_writing_through_a_short_database_outage() -> anyh
     let dir = tempfile::tempdir()?;
     let data = dir.path();
     let (roles, base) = split_deployment(data, &nats, &database).await?;
-    let token = login(&base, "xietiao", "password-1").await?;
+    let token = login(&base, "xietiao", common::COORDINATOR_PASSWORD).await?;
     let http = reqwest::Client::new();
     let case_id = register(&http, &base, &token).await?;
 

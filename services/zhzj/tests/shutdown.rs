@@ -25,7 +25,7 @@ async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow:
         let (ok, out) = zhzj(data, &["command", command]).await?;
         assert!(ok, "{out}");
     }
-    let token = login(&up.http, "xietiao", "password-1").await?;
+    let token = login(&up.http, "xietiao", common::COORDINATOR_PASSWORD).await?;
     let http = reqwest::Client::new();
     let mut cases = Vec::new();
     for n in 0..8 {
@@ -85,7 +85,7 @@ async fn stopping_with_writes_in_flight_loses_no_acknowledged_write() -> anyhow:
             "acknowledged version {version} is that case's commit"
         );
     }
-    let token = login(&up.http, "xietiao", "password-1").await?;
+    let token = login(&up.http, "xietiao", common::COORDINATOR_PASSWORD).await?;
     let mut notes = 0;
     for _ in 0..100 {
         notes = 0;

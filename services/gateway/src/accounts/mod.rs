@@ -409,12 +409,26 @@ impl Accounts {
         }
     }
 
-    /// Refuses a unit or a leader the org directory does not hold (when it holds any unit).
+    /// Refuses a unit or a leader the org directory does not hold. A system whose directory is
+    /// still empty (its first administrator is made before the directory is imported) checks
+    /// nothing and says so in the log.
     pub async fn check_directory(
         &self,
         unit_id: Option<&str>,
         leader_id: Option<&str>,
     ) -> Result<(), AccountError> {
+        if (unit_id.is_some() || leader_id.is_some())
+            && !self
+                .directory_holds("SELECT unit_id FROM org_units LIMIT 1", "")
+                .await?
+        {
+            tracing::warn!(
+                unit = ?unit_id,
+                leader = ?leader_id,
+                "the org directory is empty: the account's unit and leader are not checked"
+            );
+            return Ok(());
+        }
         if let Some(unit) = unit_id {
             let known = self
                 .directory_holds("SELECT unit_id FROM org_units WHERE unit_id = $1", unit)
@@ -445,13 +459,14 @@ impl Accounts {
         Ok(())
     }
 
-    /// Whether `query` finds `id`; false before the directory's projection made its tables.
+    /// Whether `query` (with `id` as `$1`, or none if empty) finds a row; false before the
+    /// directory's projection made its tables.
     async fn directory_holds(&self, query: &'static str, id: &str) -> Result<bool, AccountError> {
-        match sqlx::query_scalar::<_, String>(query)
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await
-        {
+        let mut lookup = sqlx::query_scalar::<_, String>(query);
+        if !id.is_empty() {
+            lookup = lookup.bind(id);
+        }
+        match lookup.fetch_optional(self.store.pool()).await {
             Ok(found) => Ok(found.is_some()),
             Err(sqlx::Error::Database(e))
                 if e.code().as_deref() == Some("42P01")

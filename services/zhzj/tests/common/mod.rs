@@ -280,7 +280,11 @@ pub async fn register_over_http(
         .await?)
 }
 
-/// `zhzj user add` of the coordinator `xietiao` (password `password-1`) of 厦门市, with `args`.
+/// The password of the coordinator [`add_coordinator`] makes.
+pub const COORDINATOR_PASSWORD: &str = "Xiamen-pass-1";
+
+/// `zhzj user add` of the coordinator `xietiao` ([`COORDINATOR_PASSWORD`], ready to use) of
+/// 厦门市, with `args`.
 pub async fn add_coordinator(data: &Path, args: &[&str]) -> anyhow::Result<()> {
     let mut user_add = vec![
         "user",
@@ -288,9 +292,10 @@ pub async fn add_coordinator(data: &Path, args: &[&str]) -> anyhow::Result<()> {
         "--username",
         "xietiao",
         "--password",
-        "password-1",
+        COORDINATOR_PASSWORD,
         "--unit",
         "xm",
+        "--ready-to-use",
     ];
     user_add.extend(args);
     let (ok, out) = zhzj(data, &user_add).await?;
