@@ -284,7 +284,7 @@ async fn log_bytes(log: &EventLog) -> anyhow::Result<u64> {
     Ok(stream.info().await?.state.bytes)
 }
 
-pub(crate) async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
+async fn seed_directory(service: &CasesService) -> anyhow::Result<()> {
     for command in directory_commands() {
         if let CommandReply::Error(e) = service.handle(request(command)).await {
             bail!("seeding the directory failed: {e:?}");
@@ -1093,13 +1093,65 @@ struct BenchGateway {
     token: String,
 }
 
-async fn start_bench_gateway(
+/// What the HTTP benchmarks run on: a SQLite read store in a temporary directory, the `cases`
+/// service, every projection and the seeded directory, and the account `bench` (coordinator of
+/// 厦门市, [`BENCH_PASSWORD`]). Everything stops with `shutdown`.
+pub(crate) struct BenchStack {
+    _dir: tempfile::TempDir,
+    pub(crate) store: ReadStore,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl BenchStack {
+    pub(crate) async fn start(client: &async_nats::Client, log: &EventLog) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let store = ReadStore::connect(&zhzj_store::sql::sqlite_url(
+            &dir.path().join("bench.sqlite"),
+        ))
+        .await?;
+        let shutdown = CancellationToken::new();
+        let service = CasesService::new(log.clone(), Arc::new(SystemClock));
+        zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
+        for projection in Projection::ALL {
+            tokio::spawn(zhzj_projector::run(
+                log.clone(),
+                store.clone(),
+                projection,
+                shutdown.clone(),
+            ));
+        }
+        seed_directory(&service).await?;
+        zhzj_gateway::Accounts::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            zhzj_gateway::AccountSettings::default(),
+        )
+        .add_user(&zhzj_gateway::NewUser {
+            username: "bench".into(),
+            password: BENCH_PASSWORD.into(),
+            display_name: "压测".into(),
+            roles: vec!["coordinator".into()],
+            unit_id: Some("xm".into()),
+            leader_id: None,
+            must_change_password: false,
+        })
+        .await?;
+        Ok(Self {
+            _dir: dir,
+            store,
+            shutdown,
+        })
+    }
+}
+
+/// A gateway with `config` on the benchmark's read store, serving until `shutdown`; its base URL.
+pub(crate) async fn serve_bench_gateway(
     client: &async_nats::Client,
     log: &EventLog,
     store: &ReadStore,
-    read_your_writes: Duration,
+    config: zhzj_gateway::GatewayConfig,
     shutdown: &CancellationToken,
-) -> anyhow::Result<BenchGateway> {
+) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let state = zhzj_gateway::AppState::new(
@@ -1110,18 +1162,17 @@ async fn start_bench_gateway(
             clock: Arc::new(SystemClock),
             metrics: None,
             vault: None,
-            config: zhzj_gateway::GatewayConfig {
-                read_your_writes,
-                // The benchmark measures what a duplicate check costs, not its rate limit.
-                duplicate_checks_per_minute: std::num::NonZeroU32::MAX,
-                duplicate_checks_burst: std::num::NonZeroU32::MAX,
-                ..zhzj_gateway::GatewayConfig::default()
-            },
+            config,
         },
         shutdown.clone(),
     );
     tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
-    let login: serde_json::Value = reqwest::Client::new()
+    Ok(base)
+}
+
+/// Signs in as `bench` at the gateway `base`; the bearer token.
+pub(crate) async fn bench_login(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value = http
         .post(format!("{base}/api/v1/session"))
         .json(&serde_json::json!({"username": "bench", "password": BENCH_PASSWORD}))
         .send()
@@ -1129,10 +1180,28 @@ async fn start_bench_gateway(
         .error_for_status()?
         .json()
         .await?;
-    let token = login["token"]
+    Ok(login["token"]
         .as_str()
         .context("login answered no token")?
-        .to_owned();
+        .to_owned())
+}
+
+async fn start_bench_gateway(
+    client: &async_nats::Client,
+    log: &EventLog,
+    store: &ReadStore,
+    read_your_writes: Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<BenchGateway> {
+    let config = zhzj_gateway::GatewayConfig {
+        read_your_writes,
+        // The benchmark measures what a duplicate check costs, not its rate limit.
+        duplicate_checks_per_minute: std::num::NonZeroU32::MAX,
+        duplicate_checks_burst: std::num::NonZeroU32::MAX,
+        ..zhzj_gateway::GatewayConfig::default()
+    };
+    let base = serve_bench_gateway(client, log, store, config, shutdown).await?;
+    let token = bench_login(&reqwest::Client::new(), &base).await?;
     Ok(BenchGateway { base, token })
 }
 
@@ -1144,41 +1213,10 @@ async fn http_bench(
     commands: usize,
     clients: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = ReadStore::connect(&zhzj_store::sql::sqlite_url(
-        &dir.path().join("bench.sqlite"),
-    ))
-    .await?;
-    let shutdown = CancellationToken::new();
-    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
-    zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
-    for projection in Projection::ALL {
-        tokio::spawn(zhzj_projector::run(
-            log.clone(),
-            store.clone(),
-            projection,
-            shutdown.clone(),
-        ));
-    }
-    seed_directory(&service).await?;
-    zhzj_gateway::Accounts::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        zhzj_gateway::AccountSettings::default(),
-    )
-    .add_user(&zhzj_gateway::NewUser {
-        username: "bench".into(),
-        password: BENCH_PASSWORD.into(),
-        display_name: "压测".into(),
-        roles: vec!["coordinator".into()],
-        unit_id: Some("xm".into()),
-        leader_id: None,
-        must_change_password: false,
-    })
-    .await?;
-    let waiting =
-        start_bench_gateway(client, log, &store, Duration::from_secs(5), &shutdown).await?;
-    let not_waiting = start_bench_gateway(client, log, &store, Duration::ZERO, &shutdown).await?;
+    let stack = BenchStack::start(client, log).await?;
+    let (store, shutdown) = (&stack.store, &stack.shutdown);
+    let waiting = start_bench_gateway(client, log, store, Duration::from_secs(5), shutdown).await?;
+    let not_waiting = start_bench_gateway(client, log, store, Duration::ZERO, shutdown).await?;
     let cases = clients * 16;
     let mut ids = Vec::with_capacity(cases);
     for n in 0..cases {

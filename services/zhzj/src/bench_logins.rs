@@ -9,21 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
-use zhzj_cases::CasesService;
-use zhzj_projector::Projection;
-use zhzj_store::{EventLog, ReadStore, SystemClock};
+use zhzj_store::{EventLog, ReadStore};
 
 use crate::bench::{
-    BENCH_PASSWORD, histogram, ms, record, registration, request, seed_directory, send,
+    BENCH_PASSWORD, BenchStack, bench_login, histogram, ms, record, registration, request, send,
+    serve_bench_gateway,
 };
 
 /// Cases in the checklist the readers page through.
 const CASES: usize = 1_000;
 
-/// A gateway on the benchmark's read store with `accounts` settings; its base URL.
+/// A gateway with `accounts` on the benchmark's read store; its base URL.
 async fn gateway(
     client: &async_nats::Client,
     log: &EventLog,
@@ -31,40 +29,11 @@ async fn gateway(
     accounts: zhzj_gateway::AccountSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = zhzj_gateway::AppState::new(
-        zhzj_gateway::GatewayParts {
-            client: client.clone(),
-            log: log.clone(),
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-            metrics: None,
-            vault: None,
-            config: zhzj_gateway::GatewayConfig {
-                accounts,
-                ..zhzj_gateway::GatewayConfig::default()
-            },
-        },
-        shutdown.clone(),
-    );
-    tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
-    Ok(base)
-}
-
-async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/session"))
-        .json(&serde_json::json!({"username": "bench", "password": BENCH_PASSWORD}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(login["token"]
-        .as_str()
-        .context("login answered no token")?
-        .to_owned())
+    let config = zhzj_gateway::GatewayConfig {
+        accounts,
+        ..zhzj_gateway::GatewayConfig::default()
+    };
+    serve_bench_gateway(client, log, store, config, shutdown).await
 }
 
 /// What the flood got back.
@@ -85,7 +54,7 @@ async fn phase(
     flooders: usize,
 ) -> anyhow::Result<(Histogram<u64>, FloodAnswers, usize)> {
     let http = reqwest::Client::new();
-    let token = sign_in(&http, base).await?;
+    let token = bench_login(&http, base).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let answers = Arc::new(FloodAnswers::default());
     let sent = Arc::new(AtomicUsize::new(0));
@@ -169,38 +138,12 @@ pub async fn run(
     flooders: usize,
     readers: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = ReadStore::connect(&zhzj_store::sql::sqlite_url(
-        &dir.path().join("bench.sqlite"),
-    ))
-    .await?;
-    let shutdown = CancellationToken::new();
-    let service = CasesService::new(log.clone(), Arc::new(SystemClock));
-    zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
-    for projection in Projection::ALL {
-        tokio::spawn(zhzj_projector::run(
-            log.clone(),
-            store.clone(),
-            projection,
-            shutdown.clone(),
-        ));
-    }
-    seed_directory(&service).await?;
+    let stack = BenchStack::start(client, log).await?;
+    let (store, shutdown) = (&stack.store, &stack.shutdown);
     for n in 0..CASES {
         send(client, &request(registration(n))).await?;
     }
     let defaults = zhzj_gateway::AccountSettings::default();
-    zhzj_gateway::Accounts::new(store.clone(), Arc::new(SystemClock), defaults.clone())
-        .add_user(&zhzj_gateway::NewUser {
-            username: "bench".into(),
-            password: BENCH_PASSWORD.into(),
-            display_name: "压测".into(),
-            roles: vec!["coordinator".into()],
-            unit_id: Some("xm".into()),
-            leader_id: None,
-            must_change_password: false,
-        })
-        .await?;
     // Let the projector catch up with the registrations.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let no_lockout = zhzj_gateway::LockoutPolicy {
@@ -237,7 +180,7 @@ pub async fn run(
             flooders,
         ),
     ] {
-        let base = gateway(client, log, &store, settings, &shutdown).await?;
+        let base = gateway(client, log, store, settings, shutdown).await?;
         let (hist, answers, sent) = phase(&base, seconds, readers, flood).await?;
         let secs = seconds as f64;
         println!(
@@ -258,7 +201,7 @@ pub async fn run(
     }
 
     // A script of 200 wrong passwords for one account.
-    let base = gateway(client, log, &store, defaults.clone(), &shutdown).await?;
+    let base = gateway(client, log, store, defaults.clone(), shutdown).await?;
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut first_locked = None;
@@ -299,6 +242,6 @@ pub async fn run(
         }
     );
     shutdown.cancel();
-    store.close().await;
+    stack.store.close().await;
     Ok(())
 }

@@ -885,12 +885,7 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
         UserAction::List { .. } => {
             println!("用户名\t姓名\t角色\t单位\t对应领导\t状态");
             for account in accounts(store, default_rules).list().await? {
-                let state = match (&account.disabled_at, &account.locked_until) {
-                    (Some(at), _) => format!("已停用 ({at})"),
-                    (None, Some(until)) => format!("已锁定至 {until}"),
-                    (None, None) if account.user.must_change_password => "待修改密码".into(),
-                    (None, None) => "正常".into(),
-                };
+                let state = account.state_label();
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     account.user.username,

@@ -133,6 +133,18 @@ pub struct AccountSummary {
     pub created_at: String,
 }
 
+impl AccountSummary {
+    /// The account's state in words: 已停用, 已锁定至 …, 待修改密码 or 正常.
+    pub fn state_label(&self) -> String {
+        match (&self.disabled_at, &self.locked_until) {
+            (Some(_), _) => "已停用".to_owned(),
+            (None, Some(until)) => format!("已锁定至 {until}"),
+            (None, None) if self.user.must_change_password => "待修改密码".to_owned(),
+            (None, None) => "正常".to_owned(),
+        }
+    }
+}
+
 /// A new session.
 #[derive(Debug, Clone)]
 pub struct Session {

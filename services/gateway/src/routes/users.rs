@@ -61,7 +61,8 @@ pub struct UserActionReply {
     pub message: String,
 }
 
-fn require_admin(user: &User) -> Result<(), ApiError> {
+/// Refuses anyone but an administrator (the API and the 用户管理 page alike).
+pub(crate) fn require_admin(user: &User) -> Result<(), ApiError> {
     if user.roles.iter().any(|r| r == "admin") {
         Ok(())
     } else {

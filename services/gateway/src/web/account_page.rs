@@ -10,9 +10,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::WebSession;
-use super::view::{Choice, Layout, choice, html_with, role_label, see_other};
+use super::view::{Choice, Layout, choice, html_with, role_label, role_name, see_other};
 use crate::extract::session_token;
-use crate::{ApiError, AppState, NewUser, ROLES, User};
+use crate::{ApiError, AppState, NewUser, ROLES};
 
 /// The address of the password page.
 pub const PASSWORD_PAGE: &str = "/account/password";
@@ -137,11 +137,7 @@ struct UsersPage {
 }
 
 fn require_admin(session: &WebSession) -> Result<(), ApiError> {
-    if session.has("admin") {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("只有系统管理员可以管理用户".into()))
-    }
+    crate::routes::users::require_admin(&session.user)
 }
 
 async fn users_page(
@@ -167,12 +163,7 @@ async fn users_page(
         .into_iter()
         .map(|account| {
             let unit_id = account.user.unit_id.clone().unwrap_or_default();
-            let status = match (&account.disabled_at, &account.locked_until) {
-                (Some(_), _) => "已停用".to_owned(),
-                (None, Some(until)) => format!("已锁定至 {until}"),
-                (None, None) if account.user.must_change_password => "待修改密码".to_owned(),
-                (None, None) => "正常".to_owned(),
-            };
+            let status = account.state_label();
             AccountLine {
                 username: account.user.username.clone(),
                 display_name: account.user.display_name.clone(),
@@ -191,17 +182,7 @@ async fn users_page(
         .collect();
     let roles = ROLES
         .iter()
-        .map(|role| {
-            let label = role_label(&User {
-                username: String::new(),
-                display_name: String::new(),
-                roles: vec![(*role).to_owned()],
-                unit_id: None,
-                leader_id: None,
-                must_change_password: false,
-            });
-            choice(role, &label)
-        })
+        .map(|role| choice(role, role_name(role)))
         .collect();
     let mut layout = session.layout("用户管理", "users");
     layout.flash = flash;

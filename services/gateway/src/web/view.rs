@@ -51,20 +51,21 @@ impl Layout {
     }
 }
 
-/// The role names as users know them.
+/// A role's name as users know it.
+pub fn role_name(role: &str) -> &str {
+    match role {
+        "admin" => "系统管理员",
+        "coordinator" => "专班协调员",
+        "leader" => "包案领导",
+        "reviewer" => "审核人员",
+        "viewer" => "查看人员",
+        other => other,
+    }
+}
+
+/// The user's role names as users know them.
 pub fn role_label(user: &User) -> String {
-    let labels: Vec<&str> = user
-        .roles
-        .iter()
-        .map(|role| match role.as_str() {
-            "admin" => "系统管理员",
-            "coordinator" => "专班协调员",
-            "leader" => "包案领导",
-            "reviewer" => "审核人员",
-            "viewer" => "查看人员",
-            other => other,
-        })
-        .collect();
+    let labels: Vec<&str> = user.roles.iter().map(|role| role_name(role)).collect();
     labels.join("、")
 }
 
