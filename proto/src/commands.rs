@@ -93,6 +93,8 @@ pub enum Command {
     AddUnit(AddUnit),
     /// Add a leader to a unit.
     AddLeader(AddLeader),
+    /// Record a change to an account, a login, a failed login or a lockout.
+    RecordAccount(crate::accounts::RecordAccount),
 }
 
 impl Command {
@@ -144,6 +146,7 @@ impl Command {
             Self::LaunchPush(_) => "launch_push",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
+            Self::RecordAccount(_) => "record_account",
         }
     }
 }

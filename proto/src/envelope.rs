@@ -23,6 +23,8 @@ pub enum AggregateType {
     Bulletin,
     /// A quarterly push on hard cases (季攻坚).
     Push,
+    /// A user's account: its rights and its logins (see [`crate::accounts`]).
+    Account,
 }
 
 impl AggregateType {
@@ -35,6 +37,7 @@ impl AggregateType {
             Self::Meeting => "meeting",
             Self::Bulletin => "bulletin",
             Self::Push => "push",
+            Self::Account => "account",
         }
     }
 
@@ -47,6 +50,7 @@ impl AggregateType {
             "meeting" => Some(Self::Meeting),
             "bulletin" => Some(Self::Bulletin),
             "push" => Some(Self::Push),
+            "account" => Some(Self::Account),
             _ => None,
         }
     }

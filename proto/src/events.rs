@@ -927,6 +927,8 @@ pub enum DomainEvent {
     Directory(DirectoryEvent),
     /// A campaign event (dispatch meetings and instructions).
     Campaign(CampaignEvent),
+    /// An account event (creation, rights, logins): see [`crate::accounts`].
+    Account(crate::accounts::AccountEvent),
 }
 
 /// Why an envelope's data could not be read as a domain event.
@@ -974,7 +976,10 @@ impl EventJson for &serde_json::value::RawValue {
     }
 }
 
-fn decode_data<T: EventData>(version: u32, data: impl EventJson) -> Result<T, EventDecodeError> {
+pub(crate) fn decode_data<T: EventData>(
+    version: u32,
+    data: impl EventJson,
+) -> Result<T, EventDecodeError> {
     let malformed = |source| EventDecodeError::Malformed {
         event_type: T::EVENT_TYPE.to_owned(),
         version,
@@ -999,7 +1004,7 @@ fn decode_data<T: EventData>(version: u32, data: impl EventJson) -> Result<T, Ev
 /// The envelope fields of an event: type, schema version, data as JSON text.
 pub type EncodedEvent = (&'static str, u32, Box<serde_json::value::RawValue>);
 
-fn encode_data<T: EventData>(data: &T) -> Result<EncodedEvent, serde_json::Error> {
+pub(crate) fn encode_data<T: EventData>(data: &T) -> Result<EncodedEvent, serde_json::Error> {
     Ok((
         T::EVENT_TYPE,
         T::SCHEMA_VERSION,
@@ -1078,7 +1083,10 @@ impl DomainEvent {
             InstructionFeedbackRecorded::EVENT_TYPE => {
                 Self::Campaign(CampaignEvent::FeedbackRecorded(decode_data(version, data)?))
             }
-            other => return Err(EventDecodeError::UnknownType(other.to_owned())),
+            other => match crate::accounts::AccountEvent::decode(other, version, data) {
+                Some(event) => Self::Account(event?),
+                None => return Err(EventDecodeError::UnknownType(other.to_owned())),
+            },
         })
     }
 
@@ -1118,6 +1126,7 @@ impl DomainEvent {
                 CampaignEvent::BulletinPublished(d) => encode_data(d),
                 CampaignEvent::PushLaunched(d) => encode_data(d),
             },
+            Self::Account(event) => event.encode(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Schemas in `proto/schemas/` are generated from them (`schemas::all`) and a test fails when the
 //! committed files drift from the code.
 
+pub mod accounts;
 pub mod commands;
 pub mod dates;
 pub mod envelope;
@@ -15,6 +16,7 @@ pub mod replies;
 pub mod schemas;
 pub mod subjects;
 
+pub use accounts::AccountEvent;
 pub use commands::{Command, CommandRequest};
 pub use envelope::{Actor, AggregateType, Commit, EventEnvelope, Snapshot};
 pub use events::{CampaignEvent, CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError};

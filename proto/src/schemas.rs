@@ -3,6 +3,10 @@
 
 use schemars::{JsonSchema, schema_for};
 
+use crate::accounts::{
+    AccountAction, AccountCreated, AccountRightsChanged, AccountTouched, LoginAttempt, LoginFailed,
+    LoginLockedOut, RecordAccount,
+};
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
     CompleteMeasure, ErasePetitioner, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush,
@@ -45,7 +49,14 @@ fn named<T: JsonSchema>(path: &str) -> (String, String) {
 
 /// Every schema file: its path relative to `proto/schemas/` and its content.
 pub fn all() -> Vec<(String, String)> {
-    vec![
+    let account_actions = AccountAction::ALL.map(|action| {
+        named::<AccountTouched>(&format!(
+            "events/{}.v{}.schema.json",
+            action.event_type(),
+            AccountTouched::SCHEMA_VERSION
+        ))
+    });
+    let mut all = vec![
         event::<CaseRegistered>(),
         event::<LeaderAssigned>(),
         event::<LeaderReassigned>(),
@@ -74,6 +85,11 @@ pub fn all() -> Vec<(String, String)> {
         event::<InstructionFeedbackRecorded>(),
         event::<BulletinPublished>(),
         event::<PushLaunched>(),
+        event::<AccountCreated>(),
+        event::<AccountRightsChanged>(),
+        event::<LoginAttempt>(),
+        event::<LoginFailed>(),
+        event::<LoginLockedOut>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),
         named::<Commit>("Commit.schema.json"),
         named::<Snapshot>("Snapshot.schema.json"),
@@ -98,9 +114,12 @@ pub fn all() -> Vec<(String, String)> {
         named::<IssueInstruction>("commands/IssueInstruction.schema.json"),
         named::<RecordInstructionFeedback>("commands/RecordInstructionFeedback.schema.json"),
         named::<PublishBulletin>("commands/PublishBulletin.schema.json"),
+        named::<RecordAccount>("commands/RecordAccount.schema.json"),
         named::<LaunchPush>("commands/LaunchPush.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),
-    ]
+    ];
+    all.extend(account_actions);
+    all
 }

@@ -842,6 +842,7 @@ pub const TEST_ACCOUNTS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     ("liming", "leader", None, Some("ldr-siming-1")),
     ("chakan", "viewer", Some("xm"), None),
     ("zhufang", "coordinator", Some("xm-dept-zjj"), None),
+    ("shenji", "auditor", Some("xm"), None),
 ];
 
 /// Password of every account [`spawn_app`] creates.
@@ -865,6 +866,8 @@ pub struct TestApp {
     pub metrics_base: String,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// The gateway's accounts.
+    pub accounts: zhzj_gateway::Accounts,
     shutdown: CancellationToken,
     gateway: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -913,18 +916,23 @@ pub async fn spawn_app_configured(
         store.clone(),
         Arc::new(zhzj_store::SystemClock),
         zhzj_gateway::AccountSettings::default(),
+        zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
     );
+    let by = zhzj_gateway::AccountJournal::system_admin("test");
     for (username, role, unit, leader) in TEST_ACCOUNTS {
         accounts
-            .add_user(&zhzj_gateway::NewUser {
-                username: (*username).into(),
-                password: TEST_PASSWORD.into(),
-                display_name: format!("测试{username}"),
-                roles: vec![(*role).into()],
-                unit_id: unit.map(str::to_owned),
-                leader_id: leader.map(str::to_owned),
-                must_change_password: false,
-            })
+            .add_user(
+                &by,
+                &zhzj_gateway::NewUser {
+                    username: (*username).into(),
+                    password: TEST_PASSWORD.into(),
+                    display_name: format!("测试{username}"),
+                    roles: vec![(*role).into()],
+                    unit_id: unit.map(str::to_owned),
+                    leader_id: leader.map(str::to_owned),
+                    must_change_password: false,
+                },
+            )
             .await?;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -949,6 +957,7 @@ pub async fn spawn_app_configured(
         state.clone(),
         shutdown.clone(),
     ));
+    let accounts = state.accounts().clone();
     let gateway = tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
     Ok(TestApp {
         nats,
@@ -957,6 +966,7 @@ pub async fn spawn_app_configured(
         base,
         metrics_base,
         http: reqwest::Client::new(),
+        accounts,
         shutdown,
         gateway,
     })

@@ -191,7 +191,8 @@ pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
         | Command::IssueInstruction(_)
         | Command::RecordInstructionFeedback(_)
         | Command::PublishBulletin(_)
-        | Command::LaunchPush(_) => return None,
+        | Command::LaunchPush(_)
+        | Command::RecordAccount(_) => return None,
     })
 }
 

@@ -9,6 +9,7 @@
 //! restart loses nothing.
 
 pub mod access;
+pub mod account;
 pub mod aggregate;
 pub mod campaign;
 pub mod case;

@@ -21,6 +21,7 @@ use zhzj_store::{
 };
 
 use crate::access::{self, Action, CasePlace};
+use crate::account::{self, AccountState};
 use crate::aggregate::{Aggregate, AggregateCache, AggregateLoadError, Loaded, load, remember};
 use crate::campaign::{self, BulletinState, MeetingState, PushState};
 use crate::case::{self, CaseState, RegistrationPlace};
@@ -61,6 +62,7 @@ struct Caches {
     meetings: AggregateCache<MeetingState>,
     bulletins: AggregateCache<BulletinState>,
     pushes: AggregateCache<PushState>,
+    accounts: AggregateCache<AccountState>,
 }
 
 /// An aggregate type with its cache.
@@ -95,6 +97,12 @@ impl Cached for MeetingState {
 impl Cached for BulletinState {
     fn cache(caches: &Caches) -> &AggregateCache<Self> {
         &caches.bulletins
+    }
+}
+
+impl Cached for AccountState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.accounts
     }
 }
 
@@ -191,6 +199,7 @@ impl CasesService {
                 meetings: AggregateCache::new(CACHED_AGGREGATES),
                 bulletins: AggregateCache::new(64),
                 pushes: AggregateCache::new(64),
+                accounts: AggregateCache::new(4_096),
             }),
             settings: Arc::new(LifecycleSettings::default()),
             sealer: None,
@@ -298,6 +307,9 @@ impl CasesService {
     /// Checks the actor's role and scope for the command (see [`access`]).
     async fn authorize(&self, request: &CommandRequest) -> Result<(), CommandError> {
         let actor = &request.actor;
+        if let Command::RecordAccount(c) = &request.command {
+            return account::check(actor, c);
+        }
         let action = access::action_of(&request.command);
         if action == Action::Directory {
             return access::check_directory(actor);
@@ -719,6 +731,11 @@ impl CasesService {
                     directory::add_leader(state, c).map(directory_events)
                 })
                 .await
+            }
+            Command::RecordAccount(c) => {
+                let id = zhzj_proto::accounts::account_stream_id(&c.username);
+                self.execute::<AccountState>(request, &id, None, |state| account::decide(state, c))
+                    .await
             }
         }
     }

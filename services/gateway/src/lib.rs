@@ -3,6 +3,7 @@
 //! It never appends events itself.
 
 pub mod accounts;
+pub mod audit;
 mod commands;
 pub mod directory_file;
 mod error;
@@ -25,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use zhzj_store::{Clock, EventLog, ReadStore};
 
 pub use accounts::{
-    AccountError, AccountSettings, AccountSummary, Accounts, LockoutPolicy, LoginOutcome, NewUser,
-    PasswordPolicy, ROLES, Session, User,
+    AccountError, AccountJournal, AccountSettings, AccountSummary, Accounts, GATEWAY_ACTOR,
+    LockoutPolicy, LoginOutcome, NewUser, PasswordPolicy, Session, User, role_names,
 };
 pub use error::{ApiError, ErrorBody};
 pub use projections::ProjectionWatch;
@@ -129,6 +130,7 @@ impl AppState {
             parts.store.clone(),
             Arc::clone(&parts.clock),
             parts.config.accounts.clone(),
+            AccountJournal::new(parts.client.clone(), parts.store.clone()),
         );
         let projections = ProjectionWatch::start(parts.store.clone(), shutdown);
         let duplicate_checks = routes::duplicates::DuplicateCheckLimiter::new(
@@ -151,11 +153,12 @@ impl AppState {
         }
     }
 
-    fn store(&self) -> &ReadStore {
+    pub(crate) fn store(&self) -> &ReadStore {
         &self.inner.store
     }
 
-    fn accounts(&self) -> &Accounts {
+    /// The accounts and sessions.
+    pub fn accounts(&self) -> &Accounts {
         &self.inner.accounts
     }
 

@@ -373,6 +373,50 @@ fn build() -> Value {
         op["parameters"] = json!([path_parameter("username")]);
         add(path, method, op);
     }
+    let audit_parameters = json!([
+        {"name": "category", "in": "query", "required": false,
+         "schema": {"type": "string", "enum": ["login", "login_failure", "account", "personal_data_read"]}},
+        {"name": "username", "in": "query", "required": false, "schema": {"type": "string"},
+         "description": "关于该账号或由该账号所做的记录"},
+        {"name": "from", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+        {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}},
+        {"name": "per_page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ]);
+    let mut audit = operation(
+        Operation {
+            id: "listAudit",
+            summary: "审计记录：登录、登录失败与锁定、账号变更（日志事件）及查看个人信息，按时间倒序；限审计员",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<crate::audit::AuditPage>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        &error,
+    );
+    audit["parameters"] = audit_parameters.clone();
+    add("/api/v1/audit", "get", audit);
+    for (path, id, summary, media) in [
+        (
+            "/api/v1/audit/export.xlsx",
+            "exportAuditXlsx",
+            "导出审计记录（XLSX，按同样的筛选条件，至多 100000 条）；限审计员",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (
+            "/api/v1/audit/export.csv",
+            "exportAuditCsv",
+            "导出审计记录（CSV，UTF-8 带 BOM）；限审计员",
+            "text/csv",
+        ),
+    ] {
+        add(
+            path,
+            "get",
+            export_operation(id, summary, media, &audit_parameters, false, &error),
+        );
+    }
     add(
         "/api/v1/cases",
         "post",

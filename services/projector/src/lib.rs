@@ -10,6 +10,7 @@
 //! dead-lettered with its reason and the projection goes on. `rebuild` replays the log into a new
 //! generation of tables and swaps them in while the old ones keep serving.
 
+pub mod accounts;
 mod archive;
 mod campaign;
 mod checklist;

@@ -62,7 +62,7 @@ pub(crate) async fn apply(
                     at,
                     version.clone(),
                 ]),
-                DomainEvent::Case(_) | DomainEvent::Campaign(_) => {}
+                DomainEvent::Case(_) | DomainEvent::Campaign(_) | DomainEvent::Account(_) => {}
             }
         }
     }

@@ -7,7 +7,7 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{archive, campaign, checklist, lifecycle, org};
+use crate::{accounts, archive, campaign, checklist, lifecycle, org};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
 /// computes with, and the rows it wrote in earlier batches, kept so the next batch need not read
@@ -48,7 +48,8 @@ impl ProjectorSettings {
             Projection::Archive
             | Projection::Checklist
             | Projection::Org
-            | Projection::Campaign => "shape=1".to_owned(),
+            | Projection::Campaign
+            | Projection::Accounts => "shape=1".to_owned(),
         }
     }
 }
@@ -66,16 +67,19 @@ pub enum Projection {
     Lifecycle,
     /// The campaign views: dispatch meetings and their instructions.
     Campaign,
+    /// The accounts view: rights as the log gives them, and the audit trail.
+    Accounts,
 }
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 5] = [
+    pub const ALL: [Projection; 6] = [
         Self::Archive,
         Self::Checklist,
         Self::Org,
         Self::Lifecycle,
         Self::Campaign,
+        Self::Accounts,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.
@@ -86,6 +90,7 @@ impl Projection {
             Self::Org => "org",
             Self::Lifecycle => "lifecycle",
             Self::Campaign => "campaign",
+            Self::Accounts => "accounts",
         }
     }
 
@@ -113,6 +118,7 @@ impl Projection {
                 "bulletins",
                 "pushes",
             ],
+            Self::Accounts => &["account_rights", "account_audit"],
         }
     }
 
@@ -125,6 +131,7 @@ impl Projection {
             Self::Org => org::create_tables(&suffix),
             Self::Lifecycle => lifecycle::create_tables(&suffix),
             Self::Campaign => campaign::create_tables(&suffix),
+            Self::Accounts => accounts::create_tables(&suffix),
         }
     }
 
@@ -149,6 +156,7 @@ impl Projection {
                 lifecycle::apply(conn, dialect, &suffix, batch, limits).await
             }
             Self::Campaign => campaign::apply(conn, dialect, &suffix, batch).await,
+            Self::Accounts => accounts::apply(conn, dialect, &suffix, batch).await,
         }
     }
 }

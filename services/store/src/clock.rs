@@ -63,11 +63,15 @@ pub fn china_midnight(day: chrono::NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(8)
 }
 
+/// An instant in China Standard Time (UTC+8, no daylight saving), for showing it.
+pub fn china_time(at: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix()))
+}
+
 /// The calendar date in China (UTC+8, no daylight saving) at an instant: deadlines and "today"
 /// are counted in it.
 pub fn china_date(at: DateTime<Utc>) -> chrono::NaiveDate {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix());
-    at.with_timezone(&offset).date_naive()
+    china_time(at).date_naive()
 }
 
 /// The calendar date in China of a stored RFC 3339 timestamp; None when it is not one.

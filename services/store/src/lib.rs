@@ -12,7 +12,9 @@ pub mod signing;
 pub mod sql;
 pub mod vault;
 
-pub use clock::{Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight};
+pub use clock::{
+    Clock, FixedClock, SystemClock, china_date, china_date_of, china_midnight, china_time,
+};
 pub use log::{
     AppendError, AppendOutcome, AppendRequest, EventLog, ExpectedVersion, LoadError, LogConfig,
     LogError, StoredCommit, StoredMessage,

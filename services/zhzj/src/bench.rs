@@ -1125,16 +1125,20 @@ impl BenchStack {
             store.clone(),
             Arc::new(SystemClock),
             zhzj_gateway::AccountSettings::default(),
+            zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
         )
-        .add_user(&zhzj_gateway::NewUser {
-            username: "bench".into(),
-            password: BENCH_PASSWORD.into(),
-            display_name: "压测".into(),
-            roles: vec!["coordinator".into()],
-            unit_id: Some("xm".into()),
-            leader_id: None,
-            must_change_password: false,
-        })
+        .add_user(
+            &zhzj_gateway::AccountJournal::system_admin("bench"),
+            &zhzj_gateway::NewUser {
+                username: "bench".into(),
+                password: BENCH_PASSWORD.into(),
+                display_name: "压测".into(),
+                roles: vec!["coordinator".into()],
+                unit_id: Some("xm".into()),
+                leader_id: None,
+                must_change_password: false,
+            },
+        )
         .await?;
         Ok(Self {
             _dir: dir,

@@ -598,7 +598,7 @@ impl Commands {
 }
 
 /// Roles of a distributed deployment.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
     /// The cases command service (any number of instances share the queue group).
     Cases,
@@ -636,7 +636,7 @@ pub struct CommandArgs {
 /// `zhzj rebuild <projection>`.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// The projection: archive, checklist, org or lifecycle.
+    /// The projection: archive, checklist, org, lifecycle, campaign or accounts.
     pub projection: String,
     /// Settings.
     #[command(flatten)]

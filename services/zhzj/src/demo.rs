@@ -95,6 +95,13 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[&str], &str)] = &[
         "xm-siming",
     ),
     ("chakan", "zhzj-demo-2026", "只读查看员", &["viewer"], "xm"),
+    (
+        "shenji",
+        "zhzj-demo-2026",
+        "市信访局审计员",
+        &["auditor"],
+        "xm",
+    ),
 ];
 
 /// Builds the demo relative to `now`: ids, names and contents never depend on `now`, only times do.

@@ -205,7 +205,8 @@ pub async fn load(
             // The demo's accounts are ready to use: their password is in the README.
             must_change_password: false,
         };
-        if accounts.ensure_user(&user).await? {
+        let by = zhzj_gateway::AccountJournal::system_admin("demo");
+        if accounts.ensure_user(&by, &user).await? {
             report.accounts_added += 1;
         }
     }

@@ -458,8 +458,13 @@ fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig 
     }
 }
 
-/// The accounts of a read store, with `policy` for passwords.
-pub fn accounts(store: &ReadStore, policy: zhzj_gateway::PasswordPolicy) -> Accounts {
+/// The accounts of a read store, with `policy` for passwords, recording their changes in the log
+/// through `client`.
+pub fn accounts(
+    store: &ReadStore,
+    client: &async_nats::Client,
+    policy: zhzj_gateway::PasswordPolicy,
+) -> Accounts {
     Accounts::new(
         store.clone(),
         Arc::new(SystemClock),
@@ -467,6 +472,7 @@ pub fn accounts(store: &ReadStore, policy: zhzj_gateway::PasswordPolicy) -> Acco
             password_policy: policy,
             ..zhzj_gateway::AccountSettings::default()
         },
+        zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
     )
 }
 
@@ -567,6 +573,12 @@ async fn spawn_role(
                 },
                 tasks.front.clone(),
             );
+            let log_end = conn.log.last_position().await.unwrap_or(0);
+            let adopting = state.accounts().clone();
+            let stop_adopting = tasks.front.clone();
+            tasks.front_tracker.spawn(async move {
+                adopting.adopt_when_caught_up(log_end, stop_adopting).await;
+            });
             let metrics_listener = match &http.metrics_addr {
                 Some(address) => {
                     tokio::net::TcpListener::bind(address)
@@ -631,7 +643,9 @@ fn default_http() -> HttpOptions {
     Defaults::parse_from(["zhzj"]).http
 }
 
-fn spawn_demo(tasks: &Tasks, conn: &Connections) {
+/// Loads the demo through the cases service's engine on `conn`; its accounts are recorded through
+/// `accounts_client`, a connection that may send commands (the gateway's).
+fn spawn_demo(tasks: &Tasks, conn: &Connections, accounts_client: &async_nats::Client) {
     let Ok(store) = conn.store() else {
         tracing::error!("the demo needs the read store");
         tasks.stopped.cancel();
@@ -639,7 +653,11 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections) {
     };
     let (log, accounts) = (
         conn.log.clone(),
-        accounts(store, zhzj_gateway::PasswordPolicy::default()),
+        accounts(
+            store,
+            accounts_client,
+            zhzj_gateway::PasswordPolicy::default(),
+        ),
     );
     let Some(vault) = conn.vault.clone() else {
         tracing::error!("the demo needs the key store of personal data");
@@ -687,10 +705,11 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
     }
     if extras.demo {
         // The demo is loaded through the cases service's own engine, with its credential and key.
-        match conns.iter().find(|(role, _)| matches!(role, Role::Cases)) {
-            Some((_, conn)) => spawn_demo(&tasks, conn),
-            None => {
-                tracing::error!("the demo needs the cases role");
+        let find = |wanted: Role| conns.iter().find(|(role, _)| *role == wanted);
+        match (find(Role::Cases), find(Role::Gateway)) {
+            (Some((_, conn)), Some((_, gateway))) => spawn_demo(&tasks, conn, &gateway.client),
+            _ => {
+                tracing::error!("the demo needs the cases and gateway roles");
                 tasks.stopped.cancel();
             }
         }
@@ -838,13 +857,46 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
     };
     crate::private_files::private_data_dir(&options.data_dir)?;
     let store = ReadStore::connect(&database_url(&options)).await?;
-    let result = user_action(&store, args.action).await;
+    // Accounts are recorded in the log through the running system; without it only a new account
+    // can be made, pending until the gateway records it.
+    let client = match nats_url(&options) {
+        Ok(url) => tokio::time::timeout(
+            Duration::from_secs(5),
+            connect_nats(&url, &options, NatsRole::Cli),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok),
+        Err(_) => None,
+    };
+    let result = user_action(&store, client, args.action).await;
     store.close().await;
     result
 }
 
-async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()> {
+async fn user_action(
+    store: &ReadStore,
+    client: Option<async_nats::Client>,
+    action: UserAction,
+) -> anyhow::Result<()> {
     let default_rules = zhzj_gateway::PasswordPolicy::default();
+    let operator = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    let by = zhzj_gateway::AccountJournal::system_admin(&format!("cli:{operator}"));
+    let journal = match &client {
+        Some(client) => zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
+        None => zhzj_gateway::AccountJournal::offline(store.clone()),
+    };
+    let accounts = |policy| {
+        Accounts::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            zhzj_gateway::AccountSettings {
+                password_policy: policy,
+                ..zhzj_gateway::AccountSettings::default()
+            },
+            journal.clone(),
+        )
+    };
     match action {
         UserAction::Add {
             username,
@@ -857,7 +909,7 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
             rules,
             ..
         } => {
-            let accounts = accounts(store, rules.password_policy());
+            let accounts = accounts(rules.password_policy());
             accounts
                 .check_directory(unit.as_deref(), leader.as_deref())
                 .await?;
@@ -870,21 +922,34 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
                 leader_id: leader,
                 must_change_password: !ready_to_use,
             };
-            accounts.add_user(&user).await?;
+            let pending = match accounts.add_user(&by, &user).await {
+                Ok(()) => false,
+                Err(zhzj_gateway::AccountError::Unavailable(why)) => {
+                    tracing::debug!(%why, "the log cannot be reached; the account is pending");
+                    accounts.add_pending(&user).await?;
+                    true
+                }
+                Err(e) => return Err(e.into()),
+            };
             println!(
-                "已创建用户 {} (角色: {}){}",
+                "已创建用户 {} (角色: {}){}{}",
                 user.username,
                 user.roles.join(","),
                 if ready_to_use {
                     ""
                 } else {
                     "，首次登录须修改密码"
+                },
+                if pending {
+                    "。系统未运行：账号在网关启动或首次登录时写入日志，此前不能使用"
+                } else {
+                    ""
                 }
             );
         }
         UserAction::List { .. } => {
             println!("用户名\t姓名\t角色\t单位\t对应领导\t状态");
-            for account in accounts(store, default_rules).list().await? {
+            for account in accounts(default_rules).list().await? {
                 let state = account.state_label();
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
@@ -904,8 +969,8 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
             leader,
             ..
         } => {
-            accounts(store, default_rules)
-                .set_assignment(&username, &roles, unit.as_deref(), leader.as_deref())
+            accounts(default_rules)
+                .set_assignment(&by, &username, &roles, unit.as_deref(), leader.as_deref())
                 .await?;
             println!("已修改用户 {username}: 角色 {}", roles.join(","));
         }
@@ -915,13 +980,13 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
             rules,
             ..
         } => {
-            accounts(store, rules.password_policy())
-                .reset_password(&username, &password)
+            accounts(rules.password_policy())
+                .reset_password(&by, &username, &password)
                 .await?;
             println!("已重置用户 {username} 的密码，下次登录须修改；其登录会话已结束");
         }
         UserAction::Unlock { username, .. } => {
-            let had = accounts(store, default_rules).unlock(&username).await?;
+            let had = accounts(default_rules).unlock(&by, &username).await?;
             println!(
                 "{}",
                 if had {
@@ -932,21 +997,19 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
             );
         }
         UserAction::Disable { username, .. } => {
-            accounts(store, default_rules)
-                .set_disabled(&username, true)
+            accounts(default_rules)
+                .set_disabled(&by, &username, true)
                 .await?;
             println!("已停用用户 {username}，其登录会话已结束");
         }
         UserAction::Enable { username, .. } => {
-            accounts(store, default_rules)
-                .set_disabled(&username, false)
+            accounts(default_rules)
+                .set_disabled(&by, &username, false)
                 .await?;
             println!("已启用用户 {username}");
         }
         UserAction::EndSessions { username, .. } => {
-            let ended = accounts(store, default_rules)
-                .end_sessions(&username)
-                .await?;
+            let ended = accounts(default_rules).end_sessions(&by, &username).await?;
             println!("已结束用户 {username} 的 {ended} 个登录会话");
         }
     }
@@ -957,7 +1020,7 @@ async fn user_action(store: &ReadStore, action: UserAction) -> anyhow::Result<()
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let Some(projection) = Projection::parse(&args.projection) else {
         bail!(
-            "unknown projection `{}`; choose one of archive, checklist, org, lifecycle",
+            "unknown projection `{}`; choose one of archive, checklist, org, lifecycle, campaign, accounts",
             args.projection
         );
     };

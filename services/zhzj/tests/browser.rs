@@ -566,6 +566,7 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
     wait_for(browser, "#username").await?;
 
     sign_in(browser, base, "admin").await?;
+    ensure!(!text_of(browser, "header nav").await?.contains("审计记录"));
     click(browser, "header nav a[href='/users']").await?;
     wait_for(browser, "#accounts").await?;
     ensure!(text_of(browser, "#user-siming").await?.contains("正常"));
@@ -674,5 +675,48 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
     type_into(browser, "#confirm_password", "Huli-second-2026").await?;
     click(browser, "#change-password button").await?;
     wait_for(browser, "#checklist").await?;
+    click(browser, ".whoami button").await?;
+    wait_for(browser, "#username").await?;
+
+    // The auditor sees each change and each login in the audit trail; the administrator's menu
+    // has no trail, the auditor's no user administration.
+    sign_in(browser, base, "shenji").await?;
+    let menu = text_of(browser, "header nav").await?;
+    ensure!(
+        menu.contains("审计记录") && !menu.contains("用户管理"),
+        "{menu}"
+    );
+    click(browser, "header nav a[href='/audit']").await?;
+    wait_for(browser, "#audit-records").await?;
+    type_into(browser, "#audit-username", "huli-clerk").await?;
+    click(browser, "#audit-filter button").await?;
+    wait_for(browser, "#audit-records").await?;
+    let trail = text_of(browser, "#audit-records").await?;
+    for seen in [
+        "新建账号（湖里区信访干部）",
+        "变更权限：角色 专班协调员",
+        "登录失败：密码错误",
+        "连续登录失败，锁定账号至",
+        "解除登录锁定",
+        "停用账号",
+        "登录失败：账号已停用",
+        "启用账号",
+        "登录成功",
+        "本人修改密码",
+    ] {
+        ensure!(trail.contains(seen), "{seen} is not in the trail: {trail}");
+    }
+    ensure!(
+        trail.contains("admin"),
+        "the administrator is named: {trail}"
+    );
+    screenshot(browser, "22-audit-trail", 1366).await?;
+    let export = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/audit/export.csv?username=huli-clerk"
+        ))
+        .send()
+        .await?;
+    ensure!(export.status() == 401, "the export needs a session");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! rules a level-3 system is assessed on: password complexity and first-login change, lockout
 //! after failed logins, idle and absolute session timeouts, disabled accounts.
 
+mod journal;
 mod login_throttle;
 mod password_policy;
 
@@ -17,15 +18,26 @@ use sqlx::Row;
 use zhzj_store::sql::timestamp_text;
 use zhzj_store::{Clock, ReadStore};
 
+pub use journal::{AccountJournal, GATEWAY_ACTOR};
 pub use login_throttle::LockoutPolicy;
 use login_throttle::{HashingGate, LoginThrottle, account_subject, address_subject};
 pub use password_policy::PasswordPolicy;
+use zhzj_proto::Actor;
+use zhzj_proto::accounts::{
+    AccountAction, AccountChange, AccountRights, LockoutScope, LoginFailure,
+};
 
 /// Longest username.
 const MAX_USERNAME: usize = 64;
 
-/// The roles an account may hold.
-pub const ROLES: &[&str] = &["admin", "coordinator", "reviewer", "leader", "viewer"];
+/// The roles an account may hold, by name.
+pub fn role_names() -> impl Iterator<Item = &'static str> {
+    zhzj_proto::accounts::ROLES.iter().map(|(name, _)| *name)
+}
+
+fn role_list() -> String {
+    role_names().collect::<Vec<_>>().join("、")
+}
 
 /// How often a session's last use is written (the idle timeout is counted from it).
 const LAST_SEEN_RESOLUTION_SECS: i64 = 60;
@@ -59,6 +71,12 @@ pub enum AccountError {
     /// Hashing failed.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// The log refused to record the change (the actor may not make it).
+    #[error("{0}")]
+    Refused(String),
+    /// The change could not be recorded in the log, so it was not made.
+    #[error("账号变更无法写入日志，未执行: {0}")]
+    Unavailable(String),
 }
 
 /// An account to create.
@@ -100,10 +118,16 @@ pub struct User {
 }
 
 impl User {
-    /// Whether the user may send commands. Until roles and scopes arrive, only `viewer`-only
-    /// accounts are read-only.
+    /// Whether the user may send commands: `viewer` and `auditor` accounts are read-only.
     pub fn may_write(&self) -> bool {
-        self.roles.iter().any(|role| role != "viewer")
+        self.roles
+            .iter()
+            .any(|role| !matches!(role.as_str(), "viewer" | "auditor"))
+    }
+
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
     }
 
     /// The actor the user's commands carry.
@@ -211,6 +235,7 @@ pub struct Accounts {
     throttle: LoginThrottle,
     hashing: HashingGate,
     recent_sessions: Arc<RecentSessions>,
+    journal: AccountJournal,
 }
 
 /// Sessions this gateway confirmed lately, by token hash: used only while the read store does
@@ -299,18 +324,21 @@ fn check_username(username: &str) -> Result<(), AccountError> {
     }
 }
 
-/// Refuses a role that is not one of [`ROLES`], and an account with none.
+/// Refuses a role that is not one of [`role_names`], and an account with none.
 fn check_roles(roles: &[String]) -> Result<(), AccountError> {
     if roles.is_empty() {
         return Err(AccountError::Invalid {
             field: "roles",
-            message: format!("至少要有一个角色（{}）", ROLES.join("、")),
+            message: format!("至少要有一个角色（{}）", role_list()),
         });
     }
-    match roles.iter().find(|role| !ROLES.contains(&role.as_str())) {
+    match roles
+        .iter()
+        .find(|role| !role_names().any(|name| name == role.as_str()))
+    {
         Some(unknown) => Err(AccountError::Invalid {
             field: "roles",
-            message: format!("没有角色 {unknown:?}；可选: {}", ROLES.join("、")),
+            message: format!("没有角色 {unknown:?}；可选: {}", role_list()),
         }),
         None => Ok(()),
     }
@@ -341,11 +369,22 @@ fn password_matches(password: &str, hash: &str) -> bool {
 /// password and does not tell which names exist.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$o1m0m4v1JcZcJm3qbUQk2cTtCkP6o0V6w1dW1HnU6uA";
 
-/// The columns `Accounts::user_from_row` reads, from `users u`.
+/// The columns of a credential row `users u` that [`Accounts::adopt`] records.
+macro_rules! pending_columns {
+    () => {
+        "u.username, u.display_name, u.roles, u.unit_id, u.leader_id, u.disabled_at FROM users u"
+    };
+}
+
+/// The columns `Accounts::user_from_row` reads: the rights from the accounts view
+/// `account_rights a` (what the log gave the account), the password's state from the credential
+/// table `users u`.
 macro_rules! user_columns {
     () => {
-        "u.username, u.display_name, u.roles, u.unit_id, u.leader_id, \
-         u.must_change_password, u.password_changed_at, u.created_at"
+        "a.username, a.display_name, a.roles, a.unit_id, a.leader_id, \
+         COALESCE(u.must_change_password, 1) AS must_change_password, \
+         COALESCE(u.password_changed_at, a.created_at) AS password_changed_at, \
+         a.created_at"
     };
 }
 
@@ -357,8 +396,14 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 impl Accounts {
     /// Accounts in `store`, by `settings`.
-    pub fn new(store: ReadStore, clock: Arc<dyn Clock>, settings: AccountSettings) -> Self {
+    pub fn new(
+        store: ReadStore,
+        clock: Arc<dyn Clock>,
+        settings: AccountSettings,
+        journal: AccountJournal,
+    ) -> Self {
         Self {
+            journal,
             throttle: LoginThrottle::new(store.clone(), settings.lockout.clone()),
             hashing: HashingGate::new(settings.concurrent_hashes, settings.max_waiting_logins),
             store,
@@ -396,18 +441,166 @@ impl Accounts {
         })
     }
 
-    /// Creates an account; [`AccountError::Exists`] if the username is taken.
-    pub async fn add_user(&self, user: &NewUser) -> Result<(), AccountError> {
-        if self.insert_user(user).await? {
-            Ok(())
-        } else {
-            Err(AccountError::Exists(user.username.clone()))
-        }
+    /// Creates an account as `by` (an administrator); [`AccountError::Exists`] if the username
+    /// is taken. The creation is recorded in the log first.
+    pub async fn add_user(&self, by: &Actor, user: &NewUser) -> Result<(), AccountError> {
+        self.insert_user(by, user).await
     }
 
     /// Creates an account unless the username exists; true if it was created.
-    pub async fn ensure_user(&self, user: &NewUser) -> Result<bool, AccountError> {
-        self.insert_user(user).await
+    pub async fn ensure_user(&self, by: &Actor, user: &NewUser) -> Result<bool, AccountError> {
+        match self.insert_user(by, user).await {
+            Ok(()) => Ok(true),
+            Err(AccountError::Exists(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Once the accounts view has reached `log_position` (the log's end when the gateway
+    /// started), records the accounts it lacks as adopted ([`Accounts::adopt_unrecorded`]).
+    /// Gives up quietly at `shutdown`.
+    pub async fn adopt_when_caught_up(
+        &self,
+        log_position: u64,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            let reached: Result<Option<i64>, _> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoints WHERE projection = 'accounts'",
+            )
+            .fetch_optional(self.store.pool())
+            .await;
+            if let Ok(Some(reached)) = reached
+                && u64::try_from(reached).unwrap_or(0) >= log_position
+            {
+                break;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            }
+        }
+        match self.adopt_unrecorded().await {
+            Ok(0) => {}
+            Ok(adopted) => tracing::info!(
+                adopted,
+                "accounts made before the log recorded them are now in the log"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "accounts not in the log could not be recorded; the gateway will try at its next start")
+            }
+        }
+    }
+
+    /// Records in the log, as adopted, every account of the credential table the log does not
+    /// hold yet (accounts made before accounts were recorded in the log); how many it recorded.
+    pub async fn adopt_unrecorded(&self) -> Result<usize, AccountError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            pending_columns!(),
+            " WHERE NOT EXISTS \
+             (SELECT 1 FROM account_rights a WHERE a.username = u.username)"
+        ))
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut adopted = 0;
+        for row in rows {
+            if self.adopt(&row).await? {
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// Records one account of the credential table that the log does not hold ([`Accounts::
+    /// adopt_unrecorded`]) and waits until the accounts view shows it: a login of an account
+    /// made by `zhzj user add` while the system was not running. False when it has no such row.
+    async fn adopt_pending(&self, username: &str) -> Result<bool, AccountError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            pending_columns!(),
+            " WHERE u.username = $1 \
+             AND NOT EXISTS (SELECT 1 FROM account_rights a WHERE a.username = u.username)"
+        ))
+        .bind(username)
+        .fetch_optional(self.store.pool())
+        .await?;
+        match row {
+            Some(row) => {
+                self.adopt(&row).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Records a credential row as an adopted account (and disabled, if it is); false when the
+    /// log already held it.
+    async fn adopt(&self, row: &sqlx::any::AnyRow) -> Result<bool, AccountError> {
+        let actor = AccountJournal::system_admin("adopt");
+        let username: String = row.try_get("username")?;
+        let roles: String = row.try_get("roles")?;
+        let change = AccountChange::Create {
+            display_name: row.try_get("display_name")?,
+            rights: AccountRights {
+                roles: roles
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                unit_id: row.try_get("unit_id")?,
+                leader_id: row.try_get("leader_id")?,
+            },
+            adopted: true,
+        };
+        match self
+            .journal
+            .record_visible(actor.clone(), &username, change)
+            .await
+        {
+            Ok(_) => {}
+            Err(AccountError::Exists(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        if row.try_get::<Option<String>, _>("disabled_at")?.is_some() {
+            let disabled = AccountChange::Action {
+                action: AccountAction::Disabled,
+            };
+            self.journal
+                .record_visible(actor, &username, disabled)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Creates an account in the credential table only, for `zhzj user add` while the log cannot
+    /// be reached (the system is not running yet: its first administrator). It has no rights
+    /// until the log records it, which the gateway does at its start or at the account's first
+    /// login (as 登记原有账号). [`AccountError::Exists`] if the username is taken.
+    pub async fn add_pending(&self, user: &NewUser) -> Result<(), AccountError> {
+        self.check_new_user(user)?;
+        let hash = self.hash(&user.password).await?;
+        let now = timestamp_text(self.clock.now());
+        let inserted = sqlx::query(
+            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
+             created_at, must_change_password, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(hash)
+        .bind(user.roles.join(","))
+        .bind(&user.unit_id)
+        .bind(&user.leader_id)
+        .bind(&now)
+        .bind(i64::from(user.must_change_password))
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(AccountError::Exists(user.username.clone()));
+        }
+        Ok(())
     }
 
     /// Refuses a password the rules do not allow for `username`, with the reason.
@@ -498,7 +691,8 @@ impl Accounts {
             .map_err(|_| AccountError::Busy)?
     }
 
-    async fn insert_user(&self, user: &NewUser) -> Result<bool, AccountError> {
+    /// Refuses a new account whose username, roles, password or name break a rule.
+    fn check_new_user(&self, user: &NewUser) -> Result<(), AccountError> {
         check_username(&user.username)?;
         check_roles(&user.roles)?;
         self.check_password(&user.username, &user.password)?;
@@ -508,12 +702,35 @@ impl Accounts {
                 message: "姓名不能为空".into(),
             });
         }
+        Ok(())
+    }
+
+    async fn insert_user(&self, by: &Actor, user: &NewUser) -> Result<(), AccountError> {
+        self.check_new_user(user)?;
         let hash = self.hash(&user.password).await?;
         let now = timestamp_text(self.clock.now());
-        let inserted = sqlx::query(
+        let rights = AccountRights {
+            roles: user.roles.clone(),
+            unit_id: user.unit_id.clone(),
+            leader_id: user.leader_id.clone(),
+        };
+        let create = AccountChange::Create {
+            display_name: user.display_name.clone(),
+            rights,
+            adopted: false,
+        };
+        self.journal
+            .record_visible(by.clone(), &user.username, create)
+            .await?;
+        // The credential row; `roles`, `unit_id` and `leader_id` there are as created, for
+        // reference only: rights are read from `account_rights`.
+        sqlx::query(
             "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
              created_at, must_change_password, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) ON CONFLICT (username) DO UPDATE SET \
+             password_hash = excluded.password_hash, \
+             must_change_password = excluded.must_change_password, \
+             password_changed_at = excluded.password_changed_at",
         )
         .bind(&user.username)
         .bind(&user.display_name)
@@ -524,9 +741,8 @@ impl Accounts {
         .bind(&now)
         .bind(i64::from(user.must_change_password))
         .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        .await?;
+        Ok(())
     }
 
     /// Checks a username and password from `client`; on success opens a session. Failed logins
@@ -548,44 +764,65 @@ impl Accounts {
             tracing::warn!(%username, client = ?client, "login refused: locked by failed logins");
             return Ok(LoginOutcome::Locked(left));
         }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", u.password_hash, u.disabled_at FROM users u WHERE u.username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let mut row = self.credentials_and_rights(username).await?;
+        if row.is_none() && self.adopt_pending(username).await? {
+            row = self.credentials_and_rights(username).await?;
+        }
         let (user, hash, disabled) = match &row {
             Some(row) => (
                 Some(self.user_from_row(row)?),
                 row.try_get::<String, _>("password_hash")?,
-                row.try_get::<Option<String>, _>("disabled_at")?.is_some(),
+                row.try_get::<i64, _>("disabled")? != 0,
             ),
             None => (None, DECOY_HASH.to_owned(), false),
         };
+        let client_address = client.map(|ip| ip.to_string());
         let given = password.to_owned();
         let matches = self
             .hashing
             .run(move || password_matches(&given, &hash))
             .await
             .map_err(|_| AccountError::Busy)?;
-        let Some(user) = user.filter(|_| matches && !disabled) else {
+        let Some(user) = user.clone().filter(|_| matches && !disabled) else {
+            let reason = match (&user, disabled) {
+                (None, _) => LoginFailure::UnknownAccount,
+                (Some(_), true) => LoginFailure::Disabled,
+                (Some(_), false) => LoginFailure::WrongPassword,
+            };
+            self.record_failure(
+                username,
+                AccountChange::LoginFailed {
+                    client_address: client_address.clone(),
+                    reason,
+                },
+            )
+            .await;
             let policy = self.throttle.policy();
             let mut locked = self
                 .throttle
                 .record_failure(&account, policy.max_failures_per_account, now)
-                .await?;
+                .await?
+                .map(|until| (until, LockoutScope::Account));
             if let Some(address) = &address {
                 let by_address = self
                     .throttle
                     .record_failure(address, policy.max_failures_per_address, now)
-                    .await?;
+                    .await?
+                    .map(|until| (until, LockoutScope::Address));
                 locked = locked.or(by_address);
             }
             match locked {
-                Some(until) => {
+                Some((until, scope)) => {
                     tracing::warn!(%username, client = ?client, %until, "failed login; locked");
+                    self.record_failure(
+                        username,
+                        AccountChange::LockedOut {
+                            client_address,
+                            scope,
+                            until,
+                        },
+                    )
+                    .await;
                     return Ok(LoginOutcome::Locked(until - now));
                 }
                 None => {
@@ -594,6 +831,14 @@ impl Accounts {
                 }
             }
         };
+        // A login the log cannot record does not happen (fail closed: the trail must be whole).
+        self.journal
+            .record(
+                user.actor(),
+                &user.username,
+                AccountChange::LoginSucceeded { client_address },
+            )
+            .await?;
         self.throttle.clear(&account).await?;
         let mut token_bytes = [0_u8; 32];
         getrandom::fill(&mut token_bytes).map_err(|e| AccountError::Hash(e.to_string()))?;
@@ -616,6 +861,35 @@ impl Accounts {
         }))
     }
 
+    /// The account's rights (from the log) and password hash, for a login.
+    async fn credentials_and_rights(
+        &self,
+        username: &str,
+    ) -> Result<Option<sqlx::any::AnyRow>, AccountError> {
+        Ok(sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", u.password_hash, a.disabled \
+             FROM account_rights a JOIN users u ON u.username = a.username \
+             WHERE a.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.store.pool())
+        .await?)
+    }
+
+    /// Records a failed login or a lockout in the log, as the gateway. Best effort: the login is
+    /// refused either way, and a log that cannot be reached is said in the service's log.
+    async fn record_failure(&self, username: &str, change: AccountChange) {
+        if let Err(e) = self
+            .journal
+            .record(AccountJournal::gateway_actor(), username, change)
+            .await
+        {
+            tracing::error!(error = %e, %username, "a failed login could not be recorded in the log");
+        }
+    }
+
     /// The user a token belongs to, if the session is open: not expired, not idle longer than
     /// the idle timeout, the account not disabled. While the read store does not answer, a
     /// session it confirmed in the last minutes still counts (see `RecentSessions`).
@@ -626,8 +900,9 @@ impl Accounts {
             "SELECT ",
             user_columns!(),
             ", s.expires_at, s.last_seen_at, s.created_at AS opened_at \
-             FROM sessions s JOIN users u ON u.username = s.username \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
+             FROM sessions s JOIN account_rights a ON a.username = s.username \
+             LEFT JOIN users u ON u.username = s.username \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.disabled = 0"
         ))
         .bind(&hash)
         .bind(timestamp_text(now))
@@ -692,8 +967,16 @@ impl Accounts {
         self.end_session_hash(&sha256_hex(token)).await
     }
 
-    /// Ends every session of `username`; how many there were.
-    pub async fn end_sessions(&self, username: &str) -> Result<u64, AccountError> {
+    /// Ends every session of `username` as `by` (an administrator), recorded in the log; how
+    /// many there were.
+    pub async fn end_sessions(&self, by: &Actor, username: &str) -> Result<u64, AccountError> {
+        self.administer(by, username, AccountAction::SessionsEnded)
+            .await?;
+        self.drop_sessions(username).await
+    }
+
+    /// Deletes every session of `username`; how many there were.
+    async fn drop_sessions(&self, username: &str) -> Result<u64, AccountError> {
         self.recent_sessions.forget_user(username);
         Ok(sqlx::query("DELETE FROM sessions WHERE username = $1")
             .bind(username)
@@ -702,8 +985,20 @@ impl Accounts {
             .rows_affected())
     }
 
+    /// Records an administrator's action in the log and waits until the accounts view shows it.
+    async fn administer(
+        &self,
+        by: &Actor,
+        username: &str,
+        action: AccountAction,
+    ) -> Result<u64, AccountError> {
+        self.journal
+            .record_visible(by.clone(), username, AccountChange::Action { action })
+            .await
+    }
+
     /// The user's own change of their password: the current one must be right, the new one
-    /// follow the rules and differ from it. Their other sessions end.
+    /// follow the rules and differ from it. Their other sessions end. Recorded in the log.
     pub async fn change_password(
         &self,
         token: &str,
@@ -732,7 +1027,24 @@ impl Accounts {
                 message: "新密码不能与当前密码相同".into(),
             });
         }
-        self.set_password(username, new, false).await?;
+        self.check_password(username, new)?;
+        let hash = self.hash(new).await?;
+        let own = Actor {
+            user_id: username.to_owned(),
+            roles: Vec::new(),
+            unit_id: None,
+            leader_id: None,
+        };
+        self.journal
+            .record(
+                own,
+                username,
+                AccountChange::Action {
+                    action: AccountAction::PasswordChanged,
+                },
+            )
+            .await?;
+        self.store_password(username, &hash, false).await?;
         sqlx::query("DELETE FROM sessions WHERE username = $1 AND token_hash <> $2")
             .bind(username)
             .bind(sha256_hex(token))
@@ -743,69 +1055,97 @@ impl Accounts {
     }
 
     /// An administrator's reset: the new password follows the rules, must be changed at the
-    /// next login, and every session of the account ends.
-    pub async fn reset_password(&self, username: &str, new: &str) -> Result<(), AccountError> {
-        self.set_password(username, new, true).await?;
-        self.end_sessions(username).await?;
-        Ok(())
-    }
-
-    async fn set_password(
+    /// next login, and every session of the account ends. The log records that it was reset
+    /// (never the password). An account the log holds without a credential row (its read store
+    /// was rebuilt from the log) gets one.
+    pub async fn reset_password(
         &self,
+        by: &Actor,
         username: &str,
         new: &str,
-        must_change: bool,
     ) -> Result<(), AccountError> {
         self.check_password(username, new)?;
         let hash = self.hash(new).await?;
-        let updated = sqlx::query(
-            "UPDATE users SET password_hash = $1, must_change_password = $2, \
-             password_changed_at = $3 WHERE username = $4",
+        self.administer(by, username, AccountAction::PasswordReset)
+            .await?;
+        self.store_password(username, &hash, true).await?;
+        self.drop_sessions(username).await?;
+        Ok(())
+    }
+
+    /// Writes a password hash for an account of `account_rights`, creating its credential row
+    /// when it has none.
+    async fn store_password(
+        &self,
+        username: &str,
+        hash: &str,
+        must_change: bool,
+    ) -> Result<(), AccountError> {
+        let now = timestamp_text(self.clock.now());
+        let written = sqlx::query(
+            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
+             created_at, must_change_password, password_changed_at) \
+             SELECT a.username, a.display_name, $1, a.roles, a.unit_id, a.leader_id, \
+             a.created_at, $2, $3 FROM account_rights a WHERE a.username = $4 \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+             must_change_password = excluded.must_change_password, \
+             password_changed_at = excluded.password_changed_at",
         )
         .bind(hash)
         .bind(i64::from(must_change))
-        .bind(timestamp_text(self.clock.now()))
+        .bind(&now)
         .bind(username)
         .execute(self.store.pool())
         .await?
         .rows_affected();
-        if updated == 0 {
+        if written == 0 {
             return Err(AccountError::NoSuchUser(username.to_owned()));
         }
         Ok(())
     }
 
-    /// Lifts a lockout of the account by failed logins; true if it had failures recorded.
-    pub async fn unlock(&self, username: &str) -> Result<bool, AccountError> {
-        self.require(username).await?;
+    /// Lifts a lockout of the account by failed logins, as `by` (recorded in the log); true if
+    /// it had failures recorded.
+    pub async fn unlock(&self, by: &Actor, username: &str) -> Result<bool, AccountError> {
+        self.administer(by, username, AccountAction::Unlocked)
+            .await?;
         Ok(self.throttle.clear(&account_subject(username)).await?)
     }
 
-    /// Disables (true) or enables an account; disabling ends its sessions.
-    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), AccountError> {
+    /// Disables (true) or enables an account as `by`, recorded in the log; disabling ends its
+    /// sessions.
+    pub async fn set_disabled(
+        &self,
+        by: &Actor,
+        username: &str,
+        disabled: bool,
+    ) -> Result<(), AccountError> {
+        let action = if disabled {
+            AccountAction::Disabled
+        } else {
+            AccountAction::Enabled
+        };
+        self.administer(by, username, action).await?;
         let at = disabled.then(|| timestamp_text(self.clock.now()));
-        let updated = sqlx::query(
+        sqlx::query(
             "UPDATE users SET disabled_at = CASE WHEN CAST($1 AS TEXT) IS NULL THEN NULL \
              ELSE COALESCE(disabled_at, CAST($1 AS TEXT)) END WHERE username = $2",
         )
         .bind(at)
         .bind(username)
         .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(AccountError::NoSuchUser(username.to_owned()));
-        }
+        .await?;
         if disabled {
-            self.end_sessions(username).await?;
+            self.drop_sessions(username).await?;
         }
         Ok(())
     }
 
-    /// Changes an account's roles, unit and bound leader (checked like a new account's); its
-    /// sessions carry the change from their next request.
+    /// Changes an account's roles, unit and bound leader as `by` (checked like a new
+    /// account's, recorded in the log); its sessions carry the change from their next request.
     pub async fn set_assignment(
         &self,
+        by: &Actor,
         username: &str,
         roles: &[String],
         unit_id: Option<&str>,
@@ -813,7 +1153,15 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         check_roles(roles)?;
         self.check_directory(unit_id, leader_id).await?;
-        let updated = sqlx::query(
+        let rights = AccountRights {
+            roles: roles.to_vec(),
+            unit_id: unit_id.map(str::to_owned),
+            leader_id: leader_id.map(str::to_owned),
+        };
+        self.journal
+            .record_visible(by.clone(), username, AccountChange::ChangeRights { rights })
+            .await?;
+        sqlx::query(
             "UPDATE users SET roles = $1, unit_id = $2, leader_id = $3 WHERE username = $4",
         )
         .bind(roles.join(","))
@@ -821,36 +1169,23 @@ impl Accounts {
         .bind(leader_id)
         .bind(username)
         .execute(self.store.pool())
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Err(AccountError::NoSuchUser(username.to_owned()));
-        }
+        .await?;
         self.recent_sessions.forget_user(username);
         Ok(())
     }
 
-    async fn require(&self, username: &str) -> Result<(), AccountError> {
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT username FROM users WHERE username = $1")
-                .bind(username)
-                .fetch_optional(self.store.pool())
-                .await?;
-        known
-            .map(|_| ())
-            .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
-    }
-
-    /// Every account, by username, with whether it is disabled or locked now.
+    /// Every account the log holds, by username, with whether it is disabled or locked now.
     pub async fn list(&self) -> Result<Vec<AccountSummary>, AccountError> {
         let now = timestamp_text(self.clock.now());
         let rows = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
-            ", u.disabled_at, \
+            ", CASE WHEN a.disabled <> 0 THEN COALESCE(u.disabled_at, a.created_at) END \
+             AS disabled_at, \
              (SELECT f.locked_until FROM login_failures f \
-              WHERE f.subject = 'user:' || u.username AND f.locked_until > $1) AS locked_until \
-             FROM users u ORDER BY u.username"
+              WHERE f.subject = 'user:' || a.username AND f.locked_until > $1) AS locked_until \
+             FROM account_rights a LEFT JOIN users u ON u.username = a.username \
+             ORDER BY a.username"
         ))
         .bind(&now)
         .fetch_all(self.store.pool())

@@ -2,6 +2,7 @@
 //! carries the correlation id (and, once known, the command id), and the body size limit.
 
 pub(crate) mod assessments;
+pub(crate) mod audit;
 pub(crate) mod bulletins;
 pub(crate) mod cases;
 pub(crate) mod checklist;
@@ -60,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/session/password", post(session::change_password))
         .route("/users", get(users::list).post(users::create))
+        .route("/audit", get(audit::list))
+        .route("/audit/export.csv", get(audit::export_csv))
+        .route("/audit/export.xlsx", get(audit::export_xlsx))
         .route("/users/{username}/assignment", post(users::assign))
         .route("/users/{username}/password", post(users::reset_password))
         .route("/users/{username}/unlock", post(users::unlock))

@@ -98,15 +98,18 @@ pub async fn create(
         .check_directory(body.unit_id.as_deref(), body.leader_id.as_deref())
         .await?;
     accounts
-        .add_user(&NewUser {
-            username: body.username.clone(),
-            password: body.password,
-            display_name: body.display_name,
-            roles: body.roles,
-            unit_id: body.unit_id,
-            leader_id: body.leader_id,
-            must_change_password: true,
-        })
+        .add_user(
+            &admin.actor(),
+            &NewUser {
+                username: body.username.clone(),
+                password: body.password,
+                display_name: body.display_name,
+                roles: body.roles,
+                unit_id: body.unit_id,
+                leader_id: body.leader_id,
+                must_change_password: true,
+            },
+        )
         .await?;
     tracing::info!(by = %admin.username, username = %body.username, "account created");
     Ok((
@@ -126,6 +129,7 @@ pub async fn assign(
     state
         .accounts()
         .set_assignment(
+            &admin.actor(),
             &username,
             &body.roles,
             body.unit_id.as_deref(),
@@ -146,7 +150,7 @@ pub async fn reset_password(
     require_admin(&admin)?;
     state
         .accounts()
-        .reset_password(&username, &body.password)
+        .reset_password(&admin.actor(), &username, &body.password)
         .await?;
     tracing::info!(by = %admin.username, %username, "password reset");
     Ok(done(username, "已重置密码，下次登录须修改"))
@@ -159,7 +163,7 @@ pub async fn unlock(
     Path(username): Path<String>,
 ) -> Result<Json<UserActionReply>, ApiError> {
     require_admin(&admin)?;
-    let had = state.accounts().unlock(&username).await?;
+    let had = state.accounts().unlock(&admin.actor(), &username).await?;
     tracing::info!(by = %admin.username, %username, had, "account unlocked");
     Ok(done(
         username,
@@ -184,7 +188,10 @@ pub async fn disable(
             field: None,
         });
     }
-    state.accounts().set_disabled(&username, true).await?;
+    state
+        .accounts()
+        .set_disabled(&admin.actor(), &username, true)
+        .await?;
     tracing::info!(by = %admin.username, %username, "account disabled");
     Ok(done(username, "已停用，其登录会话已结束"))
 }
@@ -196,7 +203,10 @@ pub async fn enable(
     Path(username): Path<String>,
 ) -> Result<Json<UserActionReply>, ApiError> {
     require_admin(&admin)?;
-    state.accounts().set_disabled(&username, false).await?;
+    state
+        .accounts()
+        .set_disabled(&admin.actor(), &username, false)
+        .await?;
     tracing::info!(by = %admin.username, %username, "account enabled");
     Ok(done(username, "已启用"))
 }
@@ -208,7 +218,10 @@ pub async fn end_sessions(
     Path(username): Path<String>,
 ) -> Result<Json<UserActionReply>, ApiError> {
     require_admin(&admin)?;
-    let ended = state.accounts().end_sessions(&username).await?;
+    let ended = state
+        .accounts()
+        .end_sessions(&admin.actor(), &username)
+        .await?;
     tracing::info!(by = %admin.username, %username, ended, "sessions ended");
     Ok(done(username, format!("已结束 {ended} 个登录会话")))
 }

@@ -10,9 +10,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::WebSession;
-use super::view::{Choice, Layout, choice, html_with, role_label, role_name, see_other};
+use super::view::{Choice, Layout, choice, html_with, role_label, see_other};
 use crate::extract::session_token;
-use crate::{ApiError, AppState, NewUser, ROLES};
+use crate::{ApiError, AppState, NewUser};
 
 /// The address of the password page.
 pub const PASSWORD_PAGE: &str = "/account/password";
@@ -180,9 +180,9 @@ async fn users_page(
             }
         })
         .collect();
-    let roles = ROLES
+    let roles = zhzj_proto::accounts::ROLES
         .iter()
-        .map(|role| choice(role, role_name(role)))
+        .map(|(role, label)| choice(role, label))
         .collect();
     let mut layout = session.layout("用户管理", "users");
     layout.flash = flash;
@@ -258,13 +258,14 @@ pub async fn create_user(
         session.check_csrf(&form.csrf)?;
         require_admin(&session)?;
         let accounts = session.state.accounts();
+        let admin = session.user.actor();
         let (unit_id, leader_id) = (non_empty(&form.unit_id), non_empty(&form.leader_id));
         let outcome = async {
             accounts
                 .check_directory(unit_id.as_deref(), leader_id.as_deref())
                 .await?;
             accounts
-                .add_user(&NewUser {
+                .add_user(&admin, &NewUser {
                     username: form.username.trim().to_owned(),
                     password: form.password.clone(),
                     display_name: form.display_name.trim().to_owned(),
@@ -309,11 +310,13 @@ pub async fn user_action(
         session.check_csrf(&form.csrf)?;
         require_admin(&session)?;
         let accounts = session.state.accounts();
+        let admin = session.user.actor();
         let outcome = async {
             let message = match action.as_str() {
                 "assignment" => {
                     accounts
                         .set_assignment(
+                            &admin,
                             &username,
                             std::slice::from_ref(&form.role),
                             non_empty(&form.unit_id).as_deref(),
@@ -323,11 +326,11 @@ pub async fn user_action(
                     format!("已修改 {username} 的角色与单位")
                 }
                 "password" => {
-                    accounts.reset_password(&username, &form.password).await?;
+                    accounts.reset_password(&admin, &username, &form.password).await?;
                     format!("已重置 {username} 的密码，下次登录须修改")
                 }
                 "unlock" => {
-                    accounts.unlock(&username).await?;
+                    accounts.unlock(&admin, &username).await?;
                     format!("已解除 {username} 的锁定")
                 }
                 "disable" if username == session.user.username => {
@@ -337,15 +340,15 @@ pub async fn user_action(
                     });
                 }
                 "disable" => {
-                    accounts.set_disabled(&username, true).await?;
+                    accounts.set_disabled(&admin, &username, true).await?;
                     format!("已停用 {username}")
                 }
                 "enable" => {
-                    accounts.set_disabled(&username, false).await?;
+                    accounts.set_disabled(&admin, &username, false).await?;
                     format!("已启用 {username}")
                 }
                 "sessions" => {
-                    let ended = accounts.end_sessions(&username).await?;
+                    let ended = accounts.end_sessions(&admin, &username).await?;
                     format!("已结束 {username} 的 {ended} 个登录会话")
                 }
                 _ => return Err(ApiError::not_found("没有这个操作")),

@@ -82,6 +82,7 @@ impl WebSession {
             today: self.state.today().to_string(),
             flash: None,
             is_admin: self.has("admin"),
+            is_auditor: self.has(crate::audit::AUDITOR),
         }
     }
 

@@ -5,6 +5,7 @@
 //! the binary, and no script or style is loaded from anywhere else.
 
 mod account_page;
+mod audit_page;
 mod auth;
 mod case_page;
 mod charts;
@@ -70,6 +71,7 @@ pub fn routes() -> Router<AppState> {
             "/users/{username}/{action}",
             post(account_page::user_action),
         )
+        .route("/audit", get(audit_page::show))
         .route("/org/units", post(org_page::add_unit))
         .route("/org/leaders", post(org_page::add_leader))
         .route(

@@ -26,6 +26,8 @@ pub struct Layout {
     pub flash: Option<String>,
     /// The signed-in user administers accounts (the menu shows 用户管理).
     pub is_admin: bool,
+    /// The signed-in user reads the audit trail (the menu shows 审计记录).
+    pub is_auditor: bool,
 }
 
 /// The menu: key, address, label.
@@ -47,20 +49,16 @@ impl Layout {
         if self.is_admin {
             menu.push(("users", "/users", "用户管理"));
         }
+        if self.is_auditor {
+            menu.push(("audit", "/audit", "审计记录"));
+        }
         menu
     }
 }
 
 /// A role's name as users know it.
 pub fn role_name(role: &str) -> &str {
-    match role {
-        "admin" => "系统管理员",
-        "coordinator" => "专班协调员",
-        "leader" => "包案领导",
-        "reviewer" => "审核人员",
-        "viewer" => "查看人员",
-        other => other,
-    }
+    zhzj_proto::accounts::role_label(role)
 }
 
 /// The user's role names as users know them.

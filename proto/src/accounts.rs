@@ -1,0 +1,457 @@
+//! Accounts in the log: the events of the account aggregate (creation, rights, disabling,
+//! password resets, logins, failed logins, lockouts) and the command that records them, so that
+//! who was given which rights, and who signed in when, is as tamper-evident as the cases.
+//!
+//! No event carries a password or a password hash: those stay in the gateway's credential table.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::events::{EncodedEvent, EventData, EventDecodeError, EventJson};
+
+/// The account aggregate id of a username: the username itself when it is a subject token
+/// (letters, digits, `-`, `_`, at most 64), otherwise `h-` and 16 hex digits of its SHA-256 (a
+/// username with a `.`, or a name typed into a failed login). The events carry the username.
+pub fn account_stream_id(username: &str) -> String {
+    if crate::ids::is_valid_token_id(username) {
+        username.to_owned()
+    } else {
+        let digest = Sha256::digest(username.as_bytes());
+        format!("h-{}", hex::encode(&digest[..8]))
+    }
+}
+
+/// Every role an account may hold, with the name users know it by. `auditor` reads the audit
+/// trail and nothing else; it administers no account (separation of duties).
+pub const ROLES: [(&str, &str); 6] = [
+    ("admin", "系统管理员"),
+    ("auditor", "审计员"),
+    ("coordinator", "专班协调员"),
+    ("reviewer", "审核人员"),
+    ("leader", "包案领导"),
+    ("viewer", "查看人员"),
+];
+
+/// The Chinese name of a role (the role itself when unknown).
+pub fn role_label(role: &str) -> &str {
+    ROLES
+        .iter()
+        .find(|(name, _)| *name == role)
+        .map_or(role, |(_, label)| label)
+}
+
+/// What a user's account gives them: roles, the unit they work in, the leader they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRights {
+    /// Role names (`admin`, `auditor`, `coordinator`, `reviewer`, `leader`, `viewer`).
+    pub roles: Vec<String>,
+    /// The org unit the user works in.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+    /// The leader (from the directory) the user is, for the `leader` role.
+    #[serde(default)]
+    pub leader_id: Option<String>,
+}
+
+/// An account is created (or an account made before accounts were in the log is adopted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountCreated {
+    /// Username.
+    pub username: String,
+    /// The person's name, as shown.
+    pub display_name: String,
+    /// What the account may do.
+    pub rights: AccountRights,
+    /// True for an account that existed before accounts were recorded in the log.
+    #[serde(default)]
+    pub adopted: bool,
+}
+
+/// An account's roles, unit or bound leader are changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountRightsChanged {
+    /// Username.
+    pub username: String,
+    /// The rights before.
+    pub before: AccountRights,
+    /// The rights after.
+    pub after: AccountRights,
+}
+
+/// An event about one account that carries nothing but its username.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountTouched {
+    /// Username.
+    pub username: String,
+}
+
+/// A sign-in attempt, with the client address the gateway saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginAttempt {
+    /// The username given (for a failed login, possibly no account's).
+    pub username: String,
+    /// The client address, when known.
+    #[serde(default)]
+    pub client_address: Option<String>,
+}
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    /// 密码错误: the account exists, the password is wrong.
+    WrongPassword,
+    /// 账号不存在: no account has that username.
+    UnknownAccount,
+    /// 账号已停用: the account is disabled.
+    Disabled,
+}
+
+impl LoginFailure {
+    /// The Chinese label shown to auditors.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WrongPassword => "密码错误",
+            Self::UnknownAccount => "账号不存在",
+            Self::Disabled => "账号已停用",
+        }
+    }
+}
+
+/// A login failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginFailed {
+    /// Who tried, and from where.
+    #[serde(flatten)]
+    pub attempt: LoginAttempt,
+    /// Why it failed.
+    pub reason: LoginFailure,
+}
+
+/// What failed logins locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LockoutScope {
+    /// The account (too many failures for this username).
+    Account,
+    /// The client address (too many failures from it).
+    Address,
+}
+
+/// Failed logins locked an account or a client address until `until`. Attempts while it stays
+/// locked are refused without checking the password and are not recorded one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoginLockedOut {
+    /// The attempt that reached the limit.
+    #[serde(flatten)]
+    pub attempt: LoginAttempt,
+    /// What is locked.
+    pub scope: LockoutScope,
+    /// Until when.
+    pub until: DateTime<Utc>,
+}
+
+impl EventData for AccountCreated {
+    const EVENT_TYPE: &'static str = "AccountCreated";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl EventData for AccountRightsChanged {
+    const EVENT_TYPE: &'static str = "AccountRightsChanged";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl EventData for LoginAttempt {
+    const EVENT_TYPE: &'static str = "LoginSucceeded";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl EventData for LoginFailed {
+    const EVENT_TYPE: &'static str = "LoginFailed";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl EventData for LoginLockedOut {
+    const EVENT_TYPE: &'static str = "LoginLockedOut";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl EventData for AccountTouched {
+    // Written under the names of [`AccountAction`]; this name is only the schema's.
+    const EVENT_TYPE: &'static str = "AccountTouched";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// An administrator's action on an account, or the user's own password change, that carries
+/// nothing but the username.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    /// 停用账号.
+    Disabled,
+    /// 启用账号.
+    Enabled,
+    /// 重置密码 by an administrator (to be changed at the next login).
+    PasswordReset,
+    /// 修改密码 by the user.
+    PasswordChanged,
+    /// 解除锁定 by an administrator.
+    Unlocked,
+    /// 结束会话 by an administrator.
+    SessionsEnded,
+}
+
+impl AccountAction {
+    /// Every action.
+    pub const ALL: [Self; 6] = [
+        Self::Disabled,
+        Self::Enabled,
+        Self::PasswordReset,
+        Self::PasswordChanged,
+        Self::Unlocked,
+        Self::SessionsEnded,
+    ];
+
+    /// The event type it is stored as.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::Disabled => "AccountDisabled",
+            Self::Enabled => "AccountEnabled",
+            Self::PasswordReset => "PasswordReset",
+            Self::PasswordChanged => "PasswordChanged",
+            Self::Unlocked => "AccountUnlocked",
+            Self::SessionsEnded => "SessionsEnded",
+        }
+    }
+}
+
+/// Events of the account aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEvent {
+    /// See [`AccountCreated`].
+    Created(AccountCreated),
+    /// See [`AccountRightsChanged`].
+    RightsChanged(AccountRightsChanged),
+    /// One of [`AccountAction`].
+    Action(AccountAction, AccountTouched),
+    /// A login succeeded.
+    LoginSucceeded(LoginAttempt),
+    /// See [`LoginFailed`].
+    LoginFailed(LoginFailed),
+    /// See [`LoginLockedOut`].
+    LockedOut(LoginLockedOut),
+}
+
+impl AccountEvent {
+    /// The event type it is stored as.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Created(_) => AccountCreated::EVENT_TYPE,
+            Self::RightsChanged(_) => AccountRightsChanged::EVENT_TYPE,
+            Self::Action(action, _) => action.event_type(),
+            Self::LoginSucceeded(_) => LoginAttempt::EVENT_TYPE,
+            Self::LoginFailed(_) => LoginFailed::EVENT_TYPE,
+            Self::LockedOut(_) => LoginLockedOut::EVENT_TYPE,
+        }
+    }
+
+    /// The username the event is about.
+    pub fn username(&self) -> &str {
+        match self {
+            Self::Created(e) => &e.username,
+            Self::RightsChanged(e) => &e.username,
+            Self::Action(_, e) => &e.username,
+            Self::LoginSucceeded(e) => &e.username,
+            Self::LoginFailed(e) => &e.attempt.username,
+            Self::LockedOut(e) => &e.attempt.username,
+        }
+    }
+
+    /// Reads an account event, or None when `event_type` is not one.
+    pub(crate) fn decode(
+        event_type: &str,
+        version: u32,
+        data: impl EventJson,
+    ) -> Option<Result<Self, EventDecodeError>> {
+        use crate::events::decode_data as d;
+        Some(match event_type {
+            AccountCreated::EVENT_TYPE => d(version, data).map(Self::Created),
+            AccountRightsChanged::EVENT_TYPE => d(version, data).map(Self::RightsChanged),
+            LoginAttempt::EVENT_TYPE => d(version, data).map(Self::LoginSucceeded),
+            LoginFailed::EVENT_TYPE => d(version, data).map(Self::LoginFailed),
+            LoginLockedOut::EVENT_TYPE => d(version, data).map(Self::LockedOut),
+            other => {
+                let action = AccountAction::ALL
+                    .into_iter()
+                    .find(|a| a.event_type() == other)?;
+                d::<AccountTouched>(version, data).map(|e| Self::Action(action, e))
+            }
+        })
+    }
+
+    /// The envelope fields of the event.
+    pub(crate) fn encode(&self) -> Result<EncodedEvent, serde_json::Error> {
+        use crate::events::encode_data as e;
+        match self {
+            Self::Created(d) => e(d),
+            Self::RightsChanged(d) => e(d),
+            Self::Action(action, d) => {
+                let (_, version, data) = e(d)?;
+                Ok((action.event_type(), version, data))
+            }
+            Self::LoginSucceeded(d) => e(d),
+            Self::LoginFailed(d) => e(d),
+            Self::LockedOut(d) => e(d),
+        }
+    }
+}
+
+/// Record something about an account. Administrative changes need the `admin` role; a password
+/// change and a login are the user's own; failed logins and lockouts are recorded by the gateway
+/// (an actor `system:…`). The gateway validates passwords and keeps the hashes; this command
+/// only records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordAccount {
+    /// The account's username (for a failed login: the name given).
+    pub username: String,
+    /// What happened.
+    pub change: AccountChange,
+}
+
+/// What [`RecordAccount`] records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AccountChange {
+    /// Create the account.
+    Create {
+        /// The person's name.
+        display_name: String,
+        /// Roles, unit and leader.
+        rights: AccountRights,
+        /// An account that existed before accounts were in the log.
+        #[serde(default)]
+        adopted: bool,
+    },
+    /// Change its roles, unit and bound leader.
+    ChangeRights {
+        /// The new rights.
+        rights: AccountRights,
+    },
+    /// One of the actions that carry nothing else.
+    Action {
+        /// Which.
+        action: AccountAction,
+    },
+    /// A login succeeded.
+    LoginSucceeded {
+        /// Client address.
+        #[serde(default)]
+        client_address: Option<String>,
+    },
+    /// A login failed.
+    LoginFailed {
+        /// Client address.
+        #[serde(default)]
+        client_address: Option<String>,
+        /// Why.
+        reason: LoginFailure,
+    },
+    /// Failed logins locked the account or the address.
+    LockedOut {
+        /// Client address.
+        #[serde(default)]
+        client_address: Option<String>,
+        /// What is locked.
+        scope: LockoutScope,
+        /// Until when.
+        until: DateTime<Utc>,
+    },
+}
+
+impl AccountChange {
+    /// Whether only an administrator may record it.
+    pub fn is_administration(&self) -> bool {
+        match self {
+            Self::Create { .. } | Self::ChangeRights { .. } => true,
+            Self::Action { action } => *action != AccountAction::PasswordChanged,
+            Self::LoginSucceeded { .. } | Self::LoginFailed { .. } | Self::LockedOut { .. } => {
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DomainEvent;
+
+    #[test]
+    fn account_events_round_trip() {
+        let at = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let attempt = LoginAttempt {
+            username: "siming".into(),
+            client_address: Some("10.0.0.7".into()),
+        };
+        let rights = AccountRights {
+            roles: vec!["coordinator".into()],
+            unit_id: Some("siming".into()),
+            leader_id: None,
+        };
+        let mut events = vec![
+            AccountEvent::Created(AccountCreated {
+                username: "siming".into(),
+                display_name: "思明区专班".into(),
+                rights: rights.clone(),
+                adopted: false,
+            }),
+            AccountEvent::RightsChanged(AccountRightsChanged {
+                username: "siming".into(),
+                before: rights.clone(),
+                after: AccountRights {
+                    roles: vec!["viewer".into()],
+                    ..rights
+                },
+            }),
+            AccountEvent::LoginSucceeded(attempt.clone()),
+            AccountEvent::LoginFailed(LoginFailed {
+                attempt: attempt.clone(),
+                reason: LoginFailure::WrongPassword,
+            }),
+            AccountEvent::LockedOut(LoginLockedOut {
+                attempt,
+                scope: LockoutScope::Address,
+                until: at,
+            }),
+        ];
+        events.extend(AccountAction::ALL.map(|action| {
+            AccountEvent::Action(
+                action,
+                AccountTouched {
+                    username: "siming".into(),
+                },
+            )
+        }));
+        for event in events {
+            let event = DomainEvent::Account(event);
+            let (kind, version, data) = event.encode().expect("encode");
+            let back = DomainEvent::decode(kind, version, &*data).expect("decode");
+            assert_eq!(back, event, "{kind}");
+        }
+    }
+
+    #[test]
+    fn usernames_that_are_not_tokens_get_a_hashed_stream_id() {
+        assert_eq!(account_stream_id("siming-1"), "siming-1");
+        let dotted = account_stream_id("wang.wei");
+        assert!(dotted.starts_with("h-") && dotted.len() == 18, "{dotted}");
+        assert_ne!(dotted, account_stream_id("wang.wej"));
+        assert!(crate::ids::is_valid_token_id(&account_stream_id("a b.c*>")));
+    }
+}
