@@ -344,7 +344,8 @@ pub enum UserAction {
         /// Name shown in the interface; the username when absent.
         #[arg(long)]
         display_name: Option<String>,
-        /// Roles, comma-separated: admin, coordinator, reviewer, leader, viewer (read-only).
+        /// Roles, comma-separated: admin, auditor (the audit trail only), coordinator, reviewer,
+        /// leader, viewer (read-only).
         #[arg(long, default_value = "coordinator", value_delimiter = ',')]
         roles: Vec<String>,
         /// The org unit the user works in (bounds what they see and do); must be in the

@@ -602,6 +602,12 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
             .await?
             .contains("待修改密码")
     );
+    // A new account is a coordinator unless the administrator picks another role.
+    ensure!(
+        text_of(browser, "#user-huli-clerk")
+            .await?
+            .contains("专班协调员")
+    );
 
     // Its role changes to 查看人员.
     browser
@@ -680,7 +686,11 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
 
     // The auditor sees each change and each login in the audit trail; the administrator's menu
     // has no trail, the auditor's no user administration.
-    sign_in(browser, base, "shenji").await?;
+    browser.goto(&format!("{base}/login")).await?;
+    type_into(browser, "#username", "shenji").await?;
+    type_into(browser, "#password", DEMO_PASSWORD).await?;
+    click(browser, ".login button[type=submit]").await?;
+    wait_for(browser, "#audit-records").await?;
     let menu = text_of(browser, "header nav").await?;
     ensure!(
         menu.contains("审计记录") && !menu.contains("用户管理"),
@@ -694,7 +704,7 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
     let trail = text_of(browser, "#audit-records").await?;
     for seen in [
         "新建账号（湖里区信访干部）",
-        "变更权限：角色 专班协调员",
+        "变更权限：角色 专班协调员；单位 xm-huli；领导 — → 角色 查看人员",
         "登录失败：密码错误",
         "连续登录失败，锁定账号至",
         "解除登录锁定",

@@ -20,7 +20,7 @@ pub struct NewUserBody {
     pub password: String,
     /// Name shown in the interface.
     pub display_name: String,
-    /// Roles: admin, coordinator, reviewer, leader, viewer.
+    /// Roles: admin, auditor, coordinator, reviewer, leader, viewer.
     pub roles: Vec<String>,
     /// The org unit the user works in.
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct NewUserBody {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentBody {
-    /// Roles: admin, coordinator, reviewer, leader, viewer.
+    /// Roles: admin, auditor, coordinator, reviewer, leader, viewer.
     pub roles: Vec<String>,
     /// The org unit the user works in.
     #[serde(default)]

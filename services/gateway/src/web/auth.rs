@@ -83,6 +83,11 @@ impl WebSession {
             flash: None,
             is_admin: self.has("admin"),
             is_auditor: self.has(crate::audit::AUDITOR),
+            reads_cases: self
+                .user
+                .roles
+                .iter()
+                .any(|role| role != crate::audit::AUDITOR),
         }
     }
 
@@ -250,6 +255,15 @@ pub async fn login(
             let max_age = (session.expires_at - state.now()).num_seconds().max(0);
             let next = if session.user.must_change_password {
                 super::account_page::PASSWORD_PAGE.to_owned()
+            } else if next == "/checklist"
+                && session
+                    .user
+                    .roles
+                    .iter()
+                    .all(|role| role == crate::audit::AUDITOR)
+            {
+                // An auditor alone has no checklist: their page is the trail.
+                "/audit".to_owned()
             } else {
                 next
             };

@@ -28,6 +28,9 @@ pub struct Layout {
     pub is_admin: bool,
     /// The signed-in user reads the audit trail (the menu shows 审计记录).
     pub is_auditor: bool,
+    /// The signed-in user holds a role that works with cases (an auditor alone does not: their
+    /// menu is the trail only).
+    pub reads_cases: bool,
 }
 
 /// The menu: key, address, label.
@@ -45,7 +48,11 @@ const MENU: [(&str, &str, &str); 8] = [
 impl Layout {
     /// The menu entries.
     pub fn menu(&self) -> Vec<(&'static str, &'static str, &'static str)> {
-        let mut menu = MENU.to_vec();
+        let mut menu = if self.reads_cases {
+            MENU.to_vec()
+        } else {
+            Vec::new()
+        };
         if self.is_admin {
             menu.push(("users", "/users", "用户管理"));
         }
