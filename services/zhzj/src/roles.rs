@@ -459,10 +459,10 @@ fn gateway_config(http: &HttpOptions, bureau: &BureauSettings) -> GatewayConfig 
 }
 
 /// The accounts of a read store, with `policy` for passwords, recording their changes in the log
-/// through `client`.
+/// through `journal`.
 pub fn accounts(
     store: &ReadStore,
-    client: &async_nats::Client,
+    journal: zhzj_gateway::AccountJournal,
     policy: zhzj_gateway::PasswordPolicy,
 ) -> Accounts {
     Accounts::new(
@@ -472,7 +472,7 @@ pub fn accounts(
             password_policy: policy,
             ..zhzj_gateway::AccountSettings::default()
         },
-        zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
+        journal,
     )
 }
 
@@ -655,7 +655,7 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections, accounts_client: &async_nats::C
         conn.log.clone(),
         accounts(
             store,
-            accounts_client,
+            zhzj_gateway::AccountJournal::new(accounts_client.clone(), store.clone()),
             zhzj_gateway::PasswordPolicy::default(),
         ),
     );
@@ -886,17 +886,7 @@ async fn user_action(
         Some(client) => zhzj_gateway::AccountJournal::new(client.clone(), store.clone()),
         None => zhzj_gateway::AccountJournal::offline(store.clone()),
     };
-    let accounts = |policy| {
-        Accounts::new(
-            store.clone(),
-            Arc::new(SystemClock),
-            zhzj_gateway::AccountSettings {
-                password_policy: policy,
-                ..zhzj_gateway::AccountSettings::default()
-            },
-            journal.clone(),
-        )
-    };
+    let accounts = |policy| accounts(store, journal.clone(), policy);
     match action {
         UserAction::Add {
             username,

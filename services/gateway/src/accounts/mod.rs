@@ -580,23 +580,7 @@ impl Accounts {
     pub async fn add_pending(&self, user: &NewUser) -> Result<(), AccountError> {
         self.check_new_user(user)?;
         let hash = self.hash(&user.password).await?;
-        let now = timestamp_text(self.clock.now());
-        let inserted = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
-             created_at, must_change_password, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(hash)
-        .bind(user.roles.join(","))
-        .bind(&user.unit_id)
-        .bind(&user.leader_id)
-        .bind(&now)
-        .bind(i64::from(user.must_change_password))
-        .execute(self.store.pool())
-        .await?
-        .rows_affected();
+        let inserted = self.write_credentials(user, &hash, false).await?;
         if inserted == 0 {
             return Err(AccountError::Exists(user.username.clone()));
         }
@@ -691,6 +675,39 @@ impl Accounts {
             .map_err(|_| AccountError::Busy)?
     }
 
+    /// Writes the credential row of a new account; with `replace`, over one already there (the
+    /// log has just accepted the account, so a row left from before is stale). Rows written.
+    async fn write_credentials(
+        &self,
+        user: &NewUser,
+        hash: &str,
+        replace: bool,
+    ) -> Result<u64, AccountError> {
+        let conflict = if replace {
+            "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+             must_change_password = excluded.must_change_password, \
+             password_changed_at = excluded.password_changed_at"
+        } else {
+            "ON CONFLICT DO NOTHING"
+        };
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
+             created_at, must_change_password, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) {conflict}"
+        )))
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(hash)
+        .bind(user.roles.join(","))
+        .bind(&user.unit_id)
+        .bind(&user.leader_id)
+        .bind(timestamp_text(self.clock.now()))
+        .bind(i64::from(user.must_change_password))
+        .execute(self.store.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Refuses a new account whose username, roles, password or name break a rule.
     fn check_new_user(&self, user: &NewUser) -> Result<(), AccountError> {
         check_username(&user.username)?;
@@ -708,7 +725,6 @@ impl Accounts {
     async fn insert_user(&self, by: &Actor, user: &NewUser) -> Result<(), AccountError> {
         self.check_new_user(user)?;
         let hash = self.hash(&user.password).await?;
-        let now = timestamp_text(self.clock.now());
         let rights = AccountRights {
             roles: user.roles.clone(),
             unit_id: user.unit_id.clone(),
@@ -724,24 +740,7 @@ impl Accounts {
             .await?;
         // The credential row; `roles`, `unit_id` and `leader_id` there are as created, for
         // reference only: rights are read from `account_rights`.
-        sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, roles, unit_id, leader_id, \
-             created_at, must_change_password, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7) ON CONFLICT (username) DO UPDATE SET \
-             password_hash = excluded.password_hash, \
-             must_change_password = excluded.must_change_password, \
-             password_changed_at = excluded.password_changed_at",
-        )
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(hash)
-        .bind(user.roles.join(","))
-        .bind(&user.unit_id)
-        .bind(&user.leader_id)
-        .bind(&now)
-        .bind(i64::from(user.must_change_password))
-        .execute(self.store.pool())
-        .await?;
+        self.write_credentials(user, &hash, true).await?;
         Ok(())
     }
 

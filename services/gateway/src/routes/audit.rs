@@ -27,17 +27,7 @@ pub async fn export_csv(
     CurrentUser(user): CurrentUser,
     QueryParams(filter): QueryParams<AuditFilter>,
 ) -> Result<Response, ApiError> {
-    audit::require_auditor(&user)?;
-    let records = audit::all(state.store(), &filter).await?;
-    let bytes = zhzj_export::to_csv(&audit::table(&records)).map_err(ApiError::internal)?;
-    let today = state.today();
-    tracing::info!(by = %user.username, rows = records.len(), "audit trail exported (csv)");
-    Ok(attachment(
-        bytes,
-        CSV_TYPE,
-        &format!("audit-{today}.csv"),
-        &format!("审计记录-{today}.csv"),
-    ))
+    export(&state, &user, &filter, Format::Csv).await
 }
 
 /// `GET /api/v1/audit/export.xlsx`.
@@ -46,16 +36,41 @@ pub async fn export_xlsx(
     CurrentUser(user): CurrentUser,
     QueryParams(filter): QueryParams<AuditFilter>,
 ) -> Result<Response, ApiError> {
-    audit::require_auditor(&user)?;
-    let records = audit::all(state.store(), &filter).await?;
-    let bytes = zhzj_export::to_xlsx(&[audit::table(&records)], state.now().naive_utc())
-        .map_err(ApiError::internal)?;
+    export(&state, &user, &filter, Format::Xlsx).await
+}
+
+/// The file an export is written as.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    Csv,
+    Xlsx,
+}
+
+/// The records the filter matches, as a file; the export itself is logged.
+async fn export(
+    state: &AppState,
+    user: &crate::User,
+    filter: &AuditFilter,
+    format: Format,
+) -> Result<Response, ApiError> {
+    audit::require_auditor(user)?;
+    let records = audit::all(state.store(), filter).await?;
+    let table = audit::table(&records);
+    let (bytes, media, extension) = match format {
+        Format::Csv => (zhzj_export::to_csv(&table), CSV_TYPE, "csv"),
+        Format::Xlsx => (
+            zhzj_export::to_xlsx(&[table], state.now().naive_utc()),
+            XLSX_TYPE,
+            "xlsx",
+        ),
+    };
+    let bytes = bytes.map_err(ApiError::internal)?;
     let today = state.today();
-    tracing::info!(by = %user.username, rows = records.len(), "audit trail exported (xlsx)");
+    tracing::info!(by = %user.username, rows = records.len(), extension, "audit trail exported");
     Ok(attachment(
         bytes,
-        XLSX_TYPE,
-        &format!("audit-{today}.xlsx"),
-        &format!("审计记录-{today}.xlsx"),
+        media,
+        &format!("audit-{today}.{extension}"),
+        &format!("审计记录-{today}.{extension}"),
     ))
 }
