@@ -154,35 +154,17 @@ pub struct LoginLockedOut {
     pub until: DateTime<Utc>,
 }
 
-impl EventData for AccountCreated {
-    const EVENT_TYPE: &'static str = "AccountCreated";
-    const SCHEMA_VERSION: u32 = 1;
-}
+/// The data of a `LoginSucceeded` event: who signed in, from where.
+pub type LoginSucceeded = LoginAttempt;
 
-impl EventData for AccountRightsChanged {
-    const EVENT_TYPE: &'static str = "AccountRightsChanged";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-impl EventData for LoginAttempt {
-    const EVENT_TYPE: &'static str = "LoginSucceeded";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-impl EventData for LoginFailed {
-    const EVENT_TYPE: &'static str = "LoginFailed";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-impl EventData for LoginLockedOut {
-    const EVENT_TYPE: &'static str = "LoginLockedOut";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-impl EventData for AccountTouched {
-    // Written under the names of [`AccountAction`]; this name is only the schema's.
-    const EVENT_TYPE: &'static str = "AccountTouched";
-    const SCHEMA_VERSION: u32 = 1;
+crate::events::event_data! {
+    AccountCreated => 1,
+    AccountRightsChanged => 1,
+    LoginSucceeded => 1,
+    LoginFailed => 1,
+    LoginLockedOut => 1,
+    // Stored under the names of [`AccountAction`]; this name is only the schema type's.
+    AccountTouched => 1,
 }
 
 /// An administrator's action on an account, or the user's own password change, that carries
@@ -252,7 +234,7 @@ impl AccountEvent {
             Self::Created(_) => AccountCreated::EVENT_TYPE,
             Self::RightsChanged(_) => AccountRightsChanged::EVENT_TYPE,
             Self::Action(action, _) => action.event_type(),
-            Self::LoginSucceeded(_) => LoginAttempt::EVENT_TYPE,
+            Self::LoginSucceeded(_) => LoginSucceeded::EVENT_TYPE,
             Self::LoginFailed(_) => LoginFailed::EVENT_TYPE,
             Self::LockedOut(_) => LoginLockedOut::EVENT_TYPE,
         }
@@ -280,7 +262,7 @@ impl AccountEvent {
         Some(match event_type {
             AccountCreated::EVENT_TYPE => d(version, data).map(Self::Created),
             AccountRightsChanged::EVENT_TYPE => d(version, data).map(Self::RightsChanged),
-            LoginAttempt::EVENT_TYPE => d(version, data).map(Self::LoginSucceeded),
+            LoginSucceeded::EVENT_TYPE => d(version, data).map(Self::LoginSucceeded),
             LoginFailed::EVENT_TYPE => d(version, data).map(Self::LoginFailed),
             LoginLockedOut::EVENT_TYPE => d(version, data).map(Self::LockedOut),
             other => {

@@ -726,6 +726,7 @@ impl EventData for MeasureAdded {
     }
 }
 
+/// Implements [`EventData`] for types whose event type is their name.
 macro_rules! event_data {
     ($($ty:ident => $version:expr),* $(,)?) => {
         $(impl EventData for $ty {
@@ -734,6 +735,7 @@ macro_rules! event_data {
         })*
     };
 }
+pub(crate) use event_data;
 
 event_data! {
     CaseRegistered => 1,

@@ -4,8 +4,8 @@
 use schemars::{JsonSchema, schema_for};
 
 use crate::accounts::{
-    AccountAction, AccountCreated, AccountRightsChanged, AccountTouched, LoginAttempt, LoginFailed,
-    LoginLockedOut, RecordAccount,
+    AccountAction, AccountCreated, AccountRightsChanged, AccountTouched, LoginFailed,
+    LoginLockedOut, LoginSucceeded, RecordAccount,
 };
 use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
@@ -87,7 +87,7 @@ pub fn all() -> Vec<(String, String)> {
         event::<PushLaunched>(),
         event::<AccountCreated>(),
         event::<AccountRightsChanged>(),
-        event::<LoginAttempt>(),
+        event::<LoginSucceeded>(),
         event::<LoginFailed>(),
         event::<LoginLockedOut>(),
         named::<EventEnvelope>("EventEnvelope.schema.json"),

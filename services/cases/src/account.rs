@@ -71,11 +71,9 @@ pub fn check(actor: &Actor, command: &RecordAccount) -> Result<(), CommandError>
     let is_system = actor.user_id.starts_with("system:");
     let allowed = match &command.change {
         change if change.is_administration() => is_admin,
-        AccountChange::Action { .. } | AccountChange::LoginSucceeded { .. } => {
-            actor.user_id == command.username
-        }
         AccountChange::LoginFailed { .. } | AccountChange::LockedOut { .. } => is_system,
-        _ => false,
+        // The user's own password change, or their login.
+        _ => actor.user_id == command.username,
     };
     if allowed {
         Ok(())

@@ -59,9 +59,14 @@ pub async fn lowest_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
 /// The position the event archive has reached: every figure drawn "as of" a position at or below
 /// it is final, since nothing can be appended there any more.
 pub async fn archive_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
+    position_of(store, Projection::Archive).await
+}
+
+/// The position `projection` has reached (0 before it has started).
+pub async fn position_of(store: &ReadStore, projection: Projection) -> Result<u64, sqlx::Error> {
     let position: Option<i64> =
         sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
-            .bind(zhzj_projector::Projection::Archive.name())
+            .bind(projection.name())
             .fetch_optional(store.pool())
             .await?;
     Ok(position.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))

@@ -80,9 +80,7 @@ impl Scope {
             .any(|r| r == "coordinator")
             .then(|| user.unit_id.clone())
             .flatten();
-        // An auditor reads the audit trail, not the cases: whatever unit the account names.
-        let reads_cases = user.roles.iter().any(|r| r != crate::audit::AUDITOR);
-        let Some(root) = user.unit_id.as_ref().filter(|_| reads_cases) else {
+        let Some(root) = user.unit_id.as_ref().filter(|_| user.reads_cases()) else {
             return Ok(Self::Within {
                 units: Vec::new(),
                 leader_id,

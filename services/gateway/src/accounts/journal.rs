@@ -111,12 +111,7 @@ impl AccountJournal {
         let position = self.record(actor, username, change).await?;
         let started = Instant::now();
         loop {
-            let reached: Option<i64> = sqlx::query_scalar(
-                "SELECT position FROM projection_checkpoints WHERE projection = 'accounts'",
-            )
-            .fetch_optional(self.store.pool())
-            .await?;
-            if reached.and_then(|p| u64::try_from(p).ok()) >= Some(position) {
+            if self.accounts_view_position().await? >= position {
                 return Ok(position);
             }
             if started.elapsed() > VISIBLE_WITHIN {
@@ -128,6 +123,11 @@ impl AccountJournal {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// The position the accounts view has reached.
+    pub async fn accounts_view_position(&self) -> Result<u64, sqlx::Error> {
+        crate::projections::position_of(&self.store, zhzj_projector::Projection::Accounts).await
     }
 
     /// An administrator that is the system itself (`system:<name>`): the command line, the demo

@@ -130,6 +130,12 @@ impl User {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// Whether the user holds a role that works with cases: an auditor alone reads the audit
+    /// trail and no case, whatever unit the account names.
+    pub fn reads_cases(&self) -> bool {
+        self.roles.iter().any(|r| r != crate::audit::AUDITOR)
+    }
+
     /// The actor the user's commands carry.
     pub fn actor(&self) -> zhzj_proto::Actor {
         zhzj_proto::Actor {
@@ -465,13 +471,8 @@ impl Accounts {
         shutdown: tokio_util::sync::CancellationToken,
     ) {
         loop {
-            let reached: Result<Option<i64>, _> = sqlx::query_scalar(
-                "SELECT position FROM projection_checkpoints WHERE projection = 'accounts'",
-            )
-            .fetch_optional(self.store.pool())
-            .await;
-            if let Ok(Some(reached)) = reached
-                && u64::try_from(reached).unwrap_or(0) >= log_position
+            if let Ok(reached) = self.journal.accounts_view_position().await
+                && reached >= log_position
             {
                 break;
             }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::WebSession;
-use super::view::{Choice, Layout, choice, html_with, role_label, see_other};
+use super::view::{Choice, Layout, choice, html_with, non_empty, role_label, see_other};
 use crate::extract::session_token;
 use crate::{ApiError, AppState, NewUser};
 
@@ -218,11 +218,6 @@ pub struct NewUserForm {
     unit_id: String,
     leader_id: String,
     password: String,
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// A refusal the administrator can correct is shown on the page; anything else is an error page.

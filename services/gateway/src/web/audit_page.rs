@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::WebSession;
-use super::view::{Choice, Layout, choice, html};
+use super::view::{Choice, Layout, choice, html, non_empty};
 use crate::ApiError;
 use crate::audit::{self, AuditFilter};
 
@@ -62,11 +62,6 @@ fn day(field: &'static str, text: &str) -> Result<Option<chrono::NaiveDate>, Api
         message: format!("“{text}”不是有效的日期（YYYY-MM-DD）"),
         field: Some(field.into()),
     })
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// `GET /audit`.

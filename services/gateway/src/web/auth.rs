@@ -83,11 +83,7 @@ impl WebSession {
             flash: None,
             is_admin: self.has("admin"),
             is_auditor: self.has(crate::audit::AUDITOR),
-            reads_cases: self
-                .user
-                .roles
-                .iter()
-                .any(|role| role != crate::audit::AUDITOR),
+            reads_cases: self.user.reads_cases(),
         }
     }
 
@@ -255,13 +251,7 @@ pub async fn login(
             let max_age = (session.expires_at - state.now()).num_seconds().max(0);
             let next = if session.user.must_change_password {
                 super::account_page::PASSWORD_PAGE.to_owned()
-            } else if next == "/checklist"
-                && session
-                    .user
-                    .roles
-                    .iter()
-                    .all(|role| role == crate::audit::AUDITOR)
-            {
+            } else if next == "/checklist" && !session.user.reads_cases() {
                 // An auditor alone has no checklist: their page is the trail.
                 "/audit".to_owned()
             } else {

@@ -63,6 +63,12 @@ impl Layout {
     }
 }
 
+/// A form field's trimmed text, or None when it is empty ("any", "none").
+pub fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 /// A role's name as users know it.
 pub fn role_name(role: &str) -> &str {
     zhzj_proto::accounts::role_label(role)
