@@ -288,6 +288,8 @@ async fn accounts_are_events_and_the_auditor_reads_them(kind: DbKind) -> anyhow:
 
     // The trail and the rights survive a rebuild of the accounts view ...
     let store = &app.projecting.store;
+    // The logins just above are recorded before their sessions open; let the view apply them.
+    wait_caught_up(&app.services.log, store).await?;
     let trail_before = stored_trail(store).await?;
     let rights_before = stored_rights(store).await?;
     assert!(trail_before.len() >= expected.len() + 3);
@@ -348,4 +350,58 @@ async fn accounts_made_before_the_log_are_adopted() -> anyhow::Result<()> {
         trail[0]
     );
     app.stop().await
+}
+
+/// On a fresh system the gateway may start before the projector has made the accounts view:
+/// adopting then must wait for it, not fail once and give up until the next start (found by the
+/// API fuzzing run's log: "no such table: account_rights").
+#[tokio::test]
+async fn adoption_at_start_waits_for_the_accounts_view() -> anyhow::Result<()> {
+    let (nats, services) = zhzj_tests::seeded_stack().await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let client = nats.connect().await?;
+    zhzj_tests::serve_cases(client.clone(), services.cases.clone(), shutdown.clone()).await?;
+    let db = TestDb::create(DbKind::Sqlite).await?;
+    let store = db.store().await?;
+    sqlx::query(
+        "INSERT INTO users (username, display_name, password_hash, roles, unit_id, created_at, \
+         must_change_password) VALUES ('laozhang', '老张', 'x', 'viewer', 'xm', \
+         '2025-01-01T00:00:00Z', 0)",
+    )
+    .execute(store.pool())
+    .await?;
+    let accounts = zhzj_gateway::Accounts::new(
+        store.clone(),
+        std::sync::Arc::new(zhzj_store::SystemClock),
+        zhzj_gateway::AccountSettings::default(),
+        zhzj_gateway::AccountJournal::new(client, store.clone()),
+    );
+    // A fresh system: the gateway saw an empty log, and no projection has started yet.
+    let adopting = tokio::spawn({
+        let (accounts, shutdown) = (accounts.clone(), shutdown.clone());
+        async move { accounts.adopt_when_caught_up(0, shutdown).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let projecting = Projecting::start_on(&services.log, db).await?;
+    let mut adopted = false;
+    for _ in 0..100 {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT username FROM account_rights WHERE username = 'laozhang'")
+                .fetch_optional(projecting.store.pool())
+                .await
+                .unwrap_or(None);
+        if found.is_some() {
+            adopted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        adopted,
+        "the pending account was adopted once the view existed"
+    );
+    shutdown.cancel();
+    adopting.await?;
+    projecting.stop().await?;
+    Ok(())
 }

@@ -463,32 +463,44 @@ impl Accounts {
     }
 
     /// Once the accounts view has reached `log_position` (the log's end when the gateway
-    /// started), records the accounts it lacks as adopted ([`Accounts::adopt_unrecorded`]).
-    /// Gives up quietly at `shutdown`.
+    /// started), records the accounts it lacks as adopted ([`Accounts::adopt_unrecorded`]). On a
+    /// fresh system the view may not exist yet: a failure is tried again every half second, for
+    /// a minute. Gives up quietly at `shutdown`.
     pub async fn adopt_when_caught_up(
         &self,
         log_position: u64,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
+        const RETRIES: u32 = 120;
+        let mut failures = 0;
         loop {
-            if let Ok(reached) = self.journal.accounts_view_position().await
-                && reached >= log_position
-            {
-                break;
+            let caught_up = matches!(
+                self.journal.accounts_view_position().await,
+                Ok(reached) if reached >= log_position
+            );
+            if caught_up {
+                match self.adopt_unrecorded().await {
+                    Ok(0) => return,
+                    Ok(adopted) => {
+                        tracing::info!(
+                            adopted,
+                            "accounts made before the log recorded them are now in the log"
+                        );
+                        return;
+                    }
+                    Err(e) if failures >= RETRIES => {
+                        tracing::error!(error = %e, "accounts not in the log could not be recorded; they are recorded at their first login or the gateway's next start");
+                        return;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        tracing::debug!(error = %e, "accounts not in the log: trying again");
+                    }
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-            }
-        }
-        match self.adopt_unrecorded().await {
-            Ok(0) => {}
-            Ok(adopted) => tracing::info!(
-                adopted,
-                "accounts made before the log recorded them are now in the log"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "accounts not in the log could not be recorded; the gateway will try at its next start")
             }
         }
     }
