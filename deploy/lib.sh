@@ -20,6 +20,13 @@ ensure_rust() {
     rustup default stable
 }
 
+# rustfmt and clippy, which the full test run checks the tree with.
+ensure_rust_lints() {
+    if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then return; fi
+    echo "== installing rustfmt and clippy"
+    rustup component add rustfmt clippy
+}
+
 ensure_nats_server() {
     if command -v nats-server >/dev/null 2>&1; then return; fi
     echo "== installing nats-server (Debian package)"

@@ -2,17 +2,27 @@
 # Runs every test of zhzj. On a fresh Debian machine it first installs what the tests need
 # (Rust, nats-server, PostgreSQL, a current nats-server release, Chromium with chromedriver for
 # the browser tests) and starts PostgreSQL when it is not running. The tests start their own nats-server processes on free ports.
-# A full run ends with a bounded Schemathesis run over the API (deploy/fuzz-api.sh).
+# A full run checks formatting and lints first (cargo fmt, cargo clippy -D warnings) and ends
+# with a bounded Schemathesis run over the API (deploy/fuzz-api.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
 
 ensure_rust
+ensure_rust_lints
 ensure_nats_server
 ensure_postgres
 ensure_current_nats_server
 ensure_chromium
 echo "== nats-server on PATH: $(nats-server --version)"
+
+# The house rules first, on a full run: formatting and every workspace lint, warnings as errors.
+if [ "$#" -eq 0 ]; then
+    echo "== cargo fmt --check"
+    cargo fmt --all --check
+    echo "== cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

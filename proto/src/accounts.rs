@@ -23,23 +23,84 @@ pub fn account_stream_id(username: &str) -> String {
     }
 }
 
-/// Every role an account may hold, with the name users know it by. `auditor` reads the audit
-/// trail and nothing else; it administers no account (separation of duties).
-pub const ROLES: [(&str, &str); 6] = [
-    ("admin", "系统管理员"),
-    ("auditor", "审计员"),
-    ("coordinator", "专班协调员"),
-    ("reviewer", "审核人员"),
-    ("leader", "包案领导"),
-    ("viewer", "查看人员"),
-];
+/// A role an account may hold. Accounts and actors carry role names (`Role::as_str`) so that a
+/// name the log holds but this version does not know is kept and grants nothing; every check of
+/// a role goes through this type. `Auditor` reads the audit trail and nothing else; it
+/// administers no account (separation of duties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// 系统管理员: the city administrator, who may do everything but read the audit trail.
+    Admin,
+    /// 审计员: reads the audit trail, nothing else.
+    Auditor,
+    /// 专班协调员: a task force's coordinator, working the cases of their unit's area.
+    Coordinator,
+    /// 审核人员: reviews resolution claims at their unit's level.
+    Reviewer,
+    /// 包案领导: works the cases they own.
+    Leader,
+    /// 查看人员: reads their unit's area.
+    Viewer,
+}
 
-/// The Chinese name of a role (the role itself when unknown).
+impl Role {
+    /// Every role, in the order the pages list them.
+    pub const ALL: [Role; 6] = [
+        Self::Admin,
+        Self::Auditor,
+        Self::Coordinator,
+        Self::Reviewer,
+        Self::Leader,
+        Self::Viewer,
+    ];
+
+    /// Its name in accounts, actors and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Auditor => "auditor",
+            Self::Coordinator => "coordinator",
+            Self::Reviewer => "reviewer",
+            Self::Leader => "leader",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// The name users know it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Admin => "系统管理员",
+            Self::Auditor => "审计员",
+            Self::Coordinator => "专班协调员",
+            Self::Reviewer => "审核人员",
+            Self::Leader => "包案领导",
+            Self::Viewer => "查看人员",
+        }
+    }
+
+    /// The inverse of [`Role::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+
+    /// Whether `names` (an account's or actor's role names) include this role.
+    pub fn is_in<S: AsRef<str>>(self, names: &[S]) -> bool {
+        names.iter().any(|name| name.as_ref() == self.as_str())
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Chinese name of a role name (the name itself when unknown).
 pub fn role_label(role: &str) -> &str {
-    ROLES
-        .iter()
-        .find(|(name, _)| *name == role)
-        .map_or(role, |(_, label)| label)
+    match Role::parse(role) {
+        Some(known) => known.label(),
+        None => role,
+    }
 }
 
 /// What a user's account gives them: roles, the unit they work in, the leader they are.
@@ -371,6 +432,24 @@ impl AccountChange {
 mod tests {
     use super::*;
     use crate::DomainEvent;
+
+    #[test]
+    fn role_names_round_trip_and_an_unknown_name_grants_nothing() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(role_label(role.as_str()), role.label());
+        }
+        assert_eq!(Role::parse("Admin"), None, "names are exact");
+        assert_eq!(role_label("superuser"), "superuser");
+        let actor = crate::Actor {
+            user_id: "wang".into(),
+            roles: vec!["superuser".into(), "viewer".into()],
+            unit_id: None,
+            leader_id: None,
+        };
+        assert!(actor.has_role(Role::Viewer));
+        assert!(Role::ALL[..5].iter().all(|role| !actor.has_role(*role)));
+    }
 
     #[test]
     fn account_events_round_trip() {

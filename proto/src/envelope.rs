@@ -74,6 +74,13 @@ pub struct Actor {
     pub leader_id: Option<String>,
 }
 
+impl Actor {
+    /// Whether the actor holds `role`.
+    pub fn has_role(&self, role: crate::accounts::Role) -> bool {
+        role.is_in(&self.roles)
+    }
+}
+
 /// One event as stored: metadata plus the event's own data, whose shape depends on
 /// `event_type` and `schema_version` (see [`crate::events`]). Readers that only pass the data on
 /// may keep it as raw JSON text (`EventEnvelope<Box<RawValue>>`).

@@ -15,6 +15,7 @@
 //! A case outside the actor's scope is answered as not found, so that its existence does not
 //! leak; a command the actor's role does not allow on a case in scope is forbidden.
 
+use zhzj_proto::accounts::Role;
 use zhzj_proto::{Actor, Command, CommandError, ErrorKind, events::ReviewLevel, events::UnitKind};
 
 /// What a command asks to do.
@@ -52,22 +53,18 @@ pub fn action_of(command: &Command) -> Action {
     }
 }
 
-fn has(actor: &Actor, role: &str) -> bool {
-    actor.roles.iter().any(|r| r == role)
-}
-
 fn forbidden(message: impl Into<String>) -> CommandError {
     CommandError::new(ErrorKind::Forbidden, message)
 }
 
 /// Whether the actor may act on a case regardless of where it is.
 pub fn sees_everything(actor: &Actor) -> bool {
-    has(actor, "admin")
+    actor.has_role(Role::Admin)
 }
 
 /// Checks a directory command.
 pub fn check_directory(actor: &Actor) -> Result<(), CommandError> {
-    if has(actor, "admin") {
+    if actor.has_role(Role::Admin) {
         Ok(())
     } else {
         Err(forbidden("只有系统管理员可以维护组织架构 (admin only)"))
@@ -76,7 +73,7 @@ pub fn check_directory(actor: &Actor) -> Result<(), CommandError> {
 
 /// Checks an erasure of a petitioner's personal data.
 pub fn check_erase(actor: &Actor) -> Result<(), CommandError> {
-    if has(actor, "admin") {
+    if actor.has_role(Role::Admin) {
         Ok(())
     } else {
         Err(forbidden(
@@ -87,7 +84,7 @@ pub fn check_erase(actor: &Actor) -> Result<(), CommandError> {
 
 /// Checks a repair of a case's history.
 pub fn check_repair(actor: &Actor) -> Result<(), CommandError> {
-    if has(actor, "admin") {
+    if actor.has_role(Role::Admin) {
         Ok(())
     } else {
         Err(forbidden("只有系统管理员可以修复案件历史 (admin only)"))
@@ -113,21 +110,22 @@ pub fn check_case(
     place: &CasePlace,
     actor_unit_kind: Option<UnitKind>,
 ) -> Result<(), CommandError> {
-    if has(actor, "admin") {
+    if actor.has_role(Role::Admin) {
         return Ok(());
     }
     let in_scope = actor
         .unit_id
         .as_ref()
         .is_some_and(|unit| place.ancestry.contains(unit));
-    let owns =
-        has(actor, "leader") && actor.leader_id.is_some() && actor.leader_id == place.leader_id;
+    let owns = actor.has_role(Role::Leader)
+        && actor.leader_id.is_some()
+        && actor.leader_id == place.leader_id;
     if action == Action::Register && !in_scope {
         return Err(forbidden(
             "只能在本单位管辖范围内登记案件 (outside your unit)",
         ));
     }
-    let responsible = has(actor, "coordinator")
+    let responsible = actor.has_role(Role::Coordinator)
         && actor
             .unit_id
             .as_ref()
@@ -140,21 +138,23 @@ pub fn check_case(
     }
     let allowed = match action {
         Action::Directory | Action::Repair | Action::Erase => false,
-        Action::Register | Action::CaseWork => in_scope && has(actor, "coordinator"),
-        Action::LeaderWork => (in_scope && has(actor, "coordinator")) || owns || responsible,
+        Action::Register | Action::CaseWork => in_scope && actor.has_role(Role::Coordinator),
+        Action::LeaderWork => {
+            (in_scope && actor.has_role(Role::Coordinator)) || owns || responsible
+        }
         Action::Review(level) => {
             let own_level = match actor_unit_kind {
                 Some(UnitKind::City) => Some(ReviewLevel::City),
                 Some(UnitKind::District) => Some(ReviewLevel::District),
                 _ => None,
             };
-            if in_scope && has(actor, "reviewer") && own_level != Some(level) {
+            if in_scope && actor.has_role(Role::Reviewer) && own_level != Some(level) {
                 return Err(forbidden(format!(
                     "您不能以{}身份审核 (review at your own level only)",
                     level.label()
                 )));
             }
-            in_scope && has(actor, "reviewer")
+            in_scope && actor.has_role(Role::Reviewer)
         }
     };
     if allowed {
@@ -206,17 +206,17 @@ pub fn check_campaign(
     addressee_ancestry: &[String],
     addressee_leader: Option<&str>,
 ) -> Result<(), CommandError> {
-    if has(actor, "admin") {
+    if actor.has_role(Role::Admin) {
         return Ok(());
     }
     let within = |chain: &[String]| {
-        has(actor, "coordinator")
+        actor.has_role(Role::Coordinator)
             && actor
                 .unit_id
                 .as_ref()
                 .is_some_and(|unit| chain.contains(unit))
     };
-    let addressed = has(actor, "leader")
+    let addressed = actor.has_role(Role::Leader)
         && addressee_leader.is_some()
         && actor.leader_id.as_deref() == addressee_leader;
     if within(meeting_ancestry) || within(addressee_ancestry) || addressed {

@@ -67,7 +67,7 @@ fn forbidden(message: &str) -> CommandError {
 /// the trail but administers nothing); a password change and a successful login are the user's
 /// own; failed logins and lockouts are recorded by the gateway itself (`system:…`).
 pub fn check(actor: &Actor, command: &RecordAccount) -> Result<(), CommandError> {
-    let is_admin = actor.roles.iter().any(|r| r == "admin");
+    let is_admin = actor.has_role(zhzj_proto::accounts::Role::Admin);
     let is_system = actor.user_id.starts_with("system:");
     let allowed = match &command.change {
         change if change.is_administration() => is_admin,

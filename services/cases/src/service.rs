@@ -396,7 +396,11 @@ impl CasesService {
                 };
                 let is_city =
                     city.is_some_and(|u| u.kind == Some(zhzj_proto::events::UnitKind::City));
-                if is_city && request.actor.roles.iter().any(|r| r == "coordinator") {
+                if is_city
+                    && request
+                        .actor
+                        .has_role(zhzj_proto::accounts::Role::Coordinator)
+                {
                     return Ok(());
                 }
                 return Err(CommandError::new(

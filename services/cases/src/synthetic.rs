@@ -146,7 +146,7 @@ pub async fn write_signed_history(
             causation_id: None,
             actor: Actor {
                 user_id: "bench".into(),
-                roles: vec!["admin".into()],
+                roles: vec![zhzj_proto::accounts::Role::Admin.as_str().into()],
                 unit_id: None,
                 leader_id: None,
             },

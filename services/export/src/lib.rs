@@ -188,7 +188,6 @@ pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, Expo
                     }
                     Cell::Int(n) => {
                         // Whole numbers well inside f64's exact range (counts, days).
-                        #[allow(clippy::cast_precision_loss)]
                         sheet.write_number(r, col, *n as f64)?;
                     }
                     Cell::Number(x) => {

@@ -257,7 +257,6 @@ pub fn score(
     figures: &AreaFigures,
     months: i64,
 ) -> Result<Vec<IndicatorScore>, ScoreError> {
-    #[allow(clippy::cast_precision_loss)]
     let float = |n: i64| n as f64;
     let mut values: Vec<(String, f64)> = Vec::new();
     for name in RATIOS {

@@ -46,7 +46,6 @@ impl Ratio {
     /// The rate in percent, rounded to 0.1; none when nothing was counted.
     pub fn percent(self) -> Option<f64> {
         (self.denominator > 0).then(|| {
-            #[allow(clippy::cast_precision_loss)]
             let rate = self.numerator as f64 * 1000.0 / self.denominator as f64;
             rate.round() / 10.0
         })

@@ -6,12 +6,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use zhzj_proto::accounts::Role;
 use zhzj_store::{ReadStore, china_midnight, sql::timestamp_text};
 
 use crate::{ApiError, User};
-
-/// The role that reads the trail.
-pub const AUDITOR: &str = "auditor";
 
 /// Most rows on one page; an export takes at most [`MAX_EXPORT_ROWS`].
 pub const MAX_PER_PAGE: u32 = 500;
@@ -96,7 +94,7 @@ pub struct AuditPage {
 /// Refuses anyone but an auditor: the administrator, who changes accounts, does not also read
 /// the trail of those changes (separation of duties).
 pub fn require_auditor(user: &User) -> Result<(), ApiError> {
-    if user.has_role(AUDITOR) {
+    if user.has_role(Role::Auditor) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(

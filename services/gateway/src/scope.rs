@@ -4,6 +4,7 @@
 //! the same rules on writes. A case outside the scope is answered 404 and counted nowhere.
 
 use std::collections::{HashMap, VecDeque};
+use zhzj_proto::accounts::Role;
 
 use sqlx::Row;
 
@@ -65,19 +66,15 @@ pub async fn unit_kind(state: &AppState, user: &User) -> Result<Option<String>, 
 impl Scope {
     /// The scope of `user`, from the directory in the read store.
     pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
-        if user.roles.iter().any(|r| r == "admin") {
+        if user.has_role(Role::Admin) {
             return Ok(Self::All);
         }
         let leader_id = user
-            .roles
-            .iter()
-            .any(|r| r == "leader")
+            .has_role(Role::Leader)
             .then(|| user.leader_id.clone())
             .flatten();
         let responsible_unit = user
-            .roles
-            .iter()
-            .any(|r| r == "coordinator")
+            .has_role(Role::Coordinator)
             .then(|| user.unit_id.clone())
             .flatten();
         let Some(root) = user.unit_id.as_ref().filter(|_| user.reads_cases()) else {

@@ -140,7 +140,6 @@ fn xlsx_grid(bytes: &[u8]) -> Result<Grid, Vec<RowError>> {
                 .map(|cell| match cell {
                     Data::String(s) => Value::Text(s.clone()),
                     Data::Float(f) => Value::Number(*f),
-                    #[allow(clippy::cast_precision_loss)]
                     Data::Int(i) => Value::Number(*i as f64),
                     Data::DateTime(d) => d
                         .as_datetime()

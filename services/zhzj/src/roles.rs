@@ -1140,7 +1140,7 @@ fn erasure_request(
         causation_id: None,
         actor: zhzj_proto::Actor {
             user_id: actor.to_owned(),
-            roles: vec!["admin".into()],
+            roles: vec![zhzj_proto::accounts::Role::Admin.as_str().into()],
             unit_id: None,
             leader_id: None,
         },

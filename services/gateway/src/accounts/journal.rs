@@ -135,7 +135,7 @@ impl AccountJournal {
     pub fn system_admin(name: &str) -> Actor {
         Actor {
             user_id: format!("system:{name}"),
-            roles: vec!["admin".to_owned()],
+            roles: vec![zhzj_proto::accounts::Role::Admin.as_str().to_owned()],
             unit_id: None,
             leader_id: None,
         }

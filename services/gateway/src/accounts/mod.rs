@@ -24,7 +24,7 @@ use login_throttle::{HashingGate, LoginThrottle, account_subject, address_subjec
 pub use password_policy::PasswordPolicy;
 use zhzj_proto::Actor;
 use zhzj_proto::accounts::{
-    AccountAction, AccountChange, AccountRights, LockoutScope, LoginFailure,
+    AccountAction, AccountChange, AccountRights, LockoutScope, LoginFailure, Role,
 };
 
 /// Longest username.
@@ -32,7 +32,7 @@ const MAX_USERNAME: usize = 64;
 
 /// The roles an account may hold, by name.
 pub fn role_names() -> impl Iterator<Item = &'static str> {
-    zhzj_proto::accounts::ROLES.iter().map(|(name, _)| *name)
+    Role::ALL.into_iter().map(Role::as_str)
 }
 
 fn role_list() -> String {
@@ -120,20 +120,29 @@ pub struct User {
 impl User {
     /// Whether the user may send commands: `viewer` and `auditor` accounts are read-only.
     pub fn may_write(&self) -> bool {
-        self.roles
-            .iter()
-            .any(|role| !matches!(role.as_str(), "viewer" | "auditor"))
+        self.known_roles()
+            .any(|role| !matches!(role, Role::Viewer | Role::Auditor))
     }
 
     /// Whether the user holds `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    pub fn has_role(&self, role: Role) -> bool {
+        role.is_in(&self.roles)
+    }
+
+    /// Whether the user holds any of `roles`.
+    pub fn has_any_role(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|role| self.has_role(*role))
+    }
+
+    /// The roles the user holds that this version knows (a name it does not know grants nothing).
+    fn known_roles(&self) -> impl Iterator<Item = Role> + '_ {
+        self.roles.iter().filter_map(|name| Role::parse(name))
     }
 
     /// Whether the user holds a role that works with cases: an auditor alone reads the audit
     /// trail and no case, whatever unit the account names.
     pub fn reads_cases(&self) -> bool {
-        self.roles.iter().any(|r| r != crate::audit::AUDITOR)
+        self.known_roles().any(|role| role != Role::Auditor)
     }
 
     /// The actor the user's commands carry.

@@ -10,6 +10,7 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use zhzj_figures::assessment::{self, Assessment, Scheme};
+use zhzj_proto::accounts::Role;
 use zhzj_proto::events::UnitKind;
 
 use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
@@ -65,7 +66,7 @@ pub fn level(name: Option<&str>) -> Result<UnitKind, ApiError> {
 }
 
 async fn for_the_city(state: &AppState, user: &User) -> Result<(), ApiError> {
-    if user.roles.iter().any(|r| r == "admin") {
+    if user.has_role(Role::Admin) {
         return Ok(());
     }
     if crate::scope::unit_kind(state, user).await?.as_deref() == Some("city") {

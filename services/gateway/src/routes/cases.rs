@@ -12,6 +12,7 @@ use sqlx::Row;
 use uuid::Uuid;
 use zhzj_deadlines::{HolidayCalendar, StatutoryStep};
 use zhzj_proto::Command;
+use zhzj_proto::accounts::Role;
 use zhzj_proto::commands::{
     AddMeasure, AssignLeader, CompleteMeasure, RecordNote, RegisterCase, SetResponsibleUnits,
 };
@@ -108,11 +109,7 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     // Only those who may register are told about possible duplicates: anyone else is refused
     // before any existing case is looked at (the service decides the scope on the write).
-    let may_register = context
-        .user
-        .roles
-        .iter()
-        .any(|r| r == "admin" || r == "coordinator");
+    let may_register = context.user.has_any_role(&[Role::Admin, Role::Coordinator]);
     if !may_register {
         return Err(ApiError::Forbidden(
             "只有专班协调员可以登记案件 (coordinators only)".into(),
@@ -866,14 +863,14 @@ async fn reveal_personal_data(
             });
         }
     }
-    let has = |role: &str| user.roles.iter().any(|r| r == role);
-    let allowed = if has("admin") {
+    let has = |role: Role| user.has_role(role);
+    let allowed = if has(Role::Admin) {
         true
     } else {
-        let owns = has("leader")
+        let owns = has(Role::Leader)
             && user.leader_id.is_some()
             && row.leader.as_ref().map(|l| &l.id) == user.leader_id.as_ref();
-        let own_area = has("coordinator")
+        let own_area = has(Role::Coordinator)
             && match crate::scope::Scope::of(state, user).await? {
                 crate::scope::Scope::All => true,
                 crate::scope::Scope::Within { units, .. } => {
@@ -966,7 +963,14 @@ async fn case_events_of(
     for row in &rows {
         let event_type: String = row.try_get("event_type")?;
         let data: String = row.try_get("data")?;
-        let mut data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        let mut data: Value = serde_json::from_str(&data).map_err(|e| {
+            let position = row.try_get::<i64, _>("position").unwrap_or(-1);
+            tracing::error!(%case_id, position, error = %e, "unreadable event in the archive");
+            ApiError::CorruptHistory(format!(
+                "案件历史中第 {position} 号事件 ({event_type}) 无法读取，请管理员重建事件档案 \
+                 (event at position {position} unreadable: {e})"
+            ))
+        })?;
         if event_type == "CaseRegistered" {
             crate::personal::open_in_event(state, &mut data).await?;
         }

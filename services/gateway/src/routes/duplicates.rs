@@ -12,6 +12,7 @@
 
 use std::num::NonZeroU32;
 use std::time::Duration;
+use zhzj_proto::accounts::Role;
 
 use axum::Json;
 use axum::extract::State;
@@ -182,11 +183,7 @@ pub async fn find(
     correlation: Uuid,
 ) -> Result<DuplicateCheck, ApiError> {
     // A registration aid: only those who register cases may look petitioners up.
-    if !user
-        .roles
-        .iter()
-        .any(|r| r == "admin" || r == "coordinator")
-    {
+    if !user.has_any_role(&[Role::Admin, Role::Coordinator]) {
         return Err(ApiError::Forbidden(
             "只有管理员和专班协调员可以查重 (coordinators only)".into(),
         ));

@@ -6,6 +6,7 @@
 //! recorded as an unmasked read.
 
 use std::collections::{HashMap, HashSet};
+use zhzj_proto::accounts::Role;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -80,10 +81,6 @@ pub struct ImportRefused {
     pub errors: Vec<RowError>,
 }
 
-fn has(user: &User, role: &str) -> bool {
-    user.roles.iter().any(|r| r == role)
-}
-
 async fn directory(state: &AppState) -> Result<Directory, ApiError> {
     let mut directory = Directory::default();
     for row in sqlx::query("SELECT unit_id, parent_id, name, kind FROM org_units")
@@ -122,7 +119,7 @@ async fn directory(state: &AppState) -> Result<Directory, ApiError> {
 
 async fn existing(state: &AppState, user: &User) -> Result<Existing, ApiError> {
     let mut existing = Existing::default();
-    if !has(user, "admin") {
+    if !user.has_role(Role::Admin) {
         let units = match &user.unit_id {
             Some(unit) => subtree(state, unit).await?,
             None => Vec::new(),
@@ -258,7 +255,7 @@ pub(crate) async fn import(
     body: &[u8],
     format: Format,
 ) -> Result<Response, ApiError> {
-    if !(has(user, "admin") || has(user, "coordinator")) {
+    if !(user.has_role(Role::Admin) || user.has_role(Role::Coordinator)) {
         return Err(ApiError::Forbidden(
             "只有专班协调员可以导入台账 (coordinators only)".into(),
         ));
@@ -324,9 +321,9 @@ async fn export_rows(
     user: &User,
     correlation: Uuid,
 ) -> Result<Vec<LedgerRow>, ApiError> {
-    let units: Option<HashSet<String>> = if has(user, "admin") {
+    let units: Option<HashSet<String>> = if user.has_role(Role::Admin) {
         None
-    } else if has(user, "coordinator")
+    } else if user.has_role(Role::Coordinator)
         && let Some(unit) = &user.unit_id
     {
         let kind: Option<String> =

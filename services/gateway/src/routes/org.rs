@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sqlx::Row;
+use zhzj_proto::accounts::Role;
 use zhzj_proto::commands::{AddLeader, AddUnit};
 use zhzj_proto::{Command, CommandReply, ErrorKind};
 
@@ -132,7 +133,7 @@ pub struct DirectoryImportRefused {
 }
 
 fn administrators_only(user: &User) -> Result<(), ApiError> {
-    if user.roles.iter().any(|r| r == "admin") {
+    if user.has_role(Role::Admin) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(

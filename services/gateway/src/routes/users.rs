@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use zhzj_proto::accounts::Role;
 
 use crate::extract::{CurrentUser, JsonBody};
 use crate::{AccountSummary, ApiError, AppState, NewUser, User};
@@ -63,7 +64,7 @@ pub struct UserActionReply {
 
 /// Refuses anyone but an administrator (the API and the 用户管理 page alike).
 pub(crate) fn require_admin(user: &User) -> Result<(), ApiError> {
-    if user.roles.iter().any(|r| r == "admin") {
+    if user.has_role(Role::Admin) {
         Ok(())
     } else {
         Err(ApiError::Forbidden("只有系统管理员可以管理用户".into()))

@@ -180,9 +180,9 @@ async fn users_page(
             }
         })
         .collect();
-    let roles = zhzj_proto::accounts::ROLES
-        .iter()
-        .map(|(role, label)| choice(role, label))
+    let roles = zhzj_proto::accounts::Role::ALL
+        .into_iter()
+        .map(|role| choice(role.as_str(), role.label()))
         .collect();
     let mut layout = session.layout("用户管理", "users");
     layout.flash = flash;

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use zhzj_proto::accounts::Role;
 
 use super::view::{Layout, html_with, role_label};
 use crate::extract::{ClientAddress, SESSION_COOKIE, csrf_of, session_token};
@@ -81,8 +82,8 @@ impl WebSession {
             csrf: self.csrf.clone(),
             today: self.state.today().to_string(),
             flash: None,
-            is_admin: self.has("admin"),
-            is_auditor: self.has(crate::audit::AUDITOR),
+            is_admin: self.has(Role::Admin),
+            is_auditor: self.has(Role::Auditor),
             reads_cases: self.user.reads_cases(),
         }
     }
@@ -104,8 +105,8 @@ impl WebSession {
     }
 
     /// Whether the user holds `role`.
-    pub fn has(&self, role: &str) -> bool {
-        self.user.roles.iter().any(|r| r == role)
+    pub fn has(&self, role: Role) -> bool {
+        self.user.has_role(role)
     }
 }
 

@@ -5,6 +5,7 @@
 //! the page says so, shows the new state and keeps what the user typed.
 
 use std::collections::HashMap;
+use zhzj_proto::accounts::Role;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -398,14 +399,14 @@ async fn allowed(state: &AppState, session: &WebSession) -> Result<Allowed, ApiE
     if !session.user.may_write() {
         return Ok(Allowed::default());
     }
-    let admin = session.has("admin");
+    let admin = session.has(Role::Admin);
     let kind = crate::scope::unit_kind(state, &session.user).await?;
-    let area_coordinator = session.has("coordinator") && kind.as_deref() != Some("department");
+    let area_coordinator = session.has(Role::Coordinator) && kind.as_deref() != Some("department");
     let manage = admin || area_coordinator;
     Ok(Allowed {
         manage,
-        work: manage || session.has("coordinator") || session.has("leader"),
-        review: admin || session.has("reviewer"),
+        work: manage || session.has(Role::Coordinator) || session.has(Role::Leader),
+        review: admin || session.has(Role::Reviewer),
         review_level: if kind.as_deref() == Some("district") {
             "district"
         } else {

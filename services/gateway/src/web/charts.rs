@@ -64,13 +64,11 @@ pub fn bar_chart(title: &str, bars: &[Bar], scale: f64) -> String {
         .fold(scale, f64::max)
         .max(f64::EPSILON);
     let x = |value: f64| LABEL_WIDTH + BAR_WIDTH * (value.max(0.0) / top);
-    #[allow(clippy::cast_precision_loss)]
     let rows = bars.len() as f64;
     let drawn = bars
         .iter()
         .enumerate()
         .map(|(i, bar)| {
-            #[allow(clippy::cast_precision_loss)]
             let y = TOP + ROW_HEIGHT * i as f64;
             let end = x(bar.value);
             DrawnBar {

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde_json::Value;
 use uuid::Uuid;
 use zhzj_ledger::Format;
+use zhzj_proto::accounts::Role;
 
 use super::auth::WebSession;
 use super::view::{Layout, html_with};
@@ -31,7 +32,7 @@ impl ImportPage {
     fn new(session: &WebSession) -> Self {
         Self {
             layout: session.layout("导入台账", "import"),
-            may_import: session.has("admin") || session.has("coordinator"),
+            may_import: session.user.has_any_role(&[Role::Admin, Role::Coordinator]),
             error: None,
             report: None,
             problems: Vec::new(),

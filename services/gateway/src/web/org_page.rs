@@ -6,6 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use zhzj_proto::accounts::Role;
 use zhzj_proto::events::{LeaderLevel, UnitKind};
 
 use super::auth::WebSession;
@@ -70,7 +71,7 @@ async fn org_page(
     };
     let page = OrgPage {
         layout: session.layout("组织架构", "org"),
-        may_edit: session.has("admin"),
+        may_edit: session.has(Role::Admin),
         units: directory
             .units
             .iter()

@@ -5,6 +5,7 @@
 //! write handlers like the case page's.
 
 use std::collections::HashMap;
+use zhzj_proto::accounts::Role;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -211,14 +212,14 @@ async fn meetings_page(
         .units
         .iter()
         .filter(|u| matches!(u.kind.as_str(), "city" | "district" | "town"))
-        .filter(|u| session.has("admin") || session.user.unit_id.as_ref() == Some(&u.unit_id))
+        .filter(|u| session.has(Role::Admin) || session.user.unit_id.as_ref() == Some(&u.unit_id))
         .map(|u| choice(&u.unit_id, &u.name))
         .collect();
     let page = MeetingsPage {
         layout: session.layout("周调度", "meetings"),
         meetings,
         units,
-        may_hold: session.has("admin") || session.has("coordinator"),
+        may_hold: session.user.has_any_role(&[Role::Admin, Role::Coordinator]),
         error,
     };
     let status = if page.error.is_some() {
@@ -497,7 +498,7 @@ async fn bulletins_page(
         layout: session.layout("月通报", "bulletins"),
         months: recent_months(state.today()),
         published,
-        may_publish: session.has("admin") || session.has("coordinator"),
+        may_publish: session.user.has_any_role(&[Role::Admin, Role::Coordinator]),
         error,
     };
     html(&page)
@@ -657,7 +658,6 @@ pub async fn push(
             .areas
             .iter()
             .map(|area| {
-                #[allow(clippy::cast_precision_loss)]
                 let (resolved, target) = (area.resolved.numerator as f64, area.target_count as f64);
                 Bar {
                     label: area.name.clone(),
