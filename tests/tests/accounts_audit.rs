@@ -293,7 +293,7 @@ async fn accounts_are_events_and_the_auditor_reads_them(kind: DbKind) -> anyhow:
     let trail_before = stored_trail(store).await?;
     let rights_before = stored_rights(store).await?;
     assert!(trail_before.len() >= expected.len() + 3);
-    zhzj_projector::rebuild(&app.services.log, store, Projection::Accounts).await?;
+    zhzj_projector::rebuild(&app.services.log, store, Projection::ACCOUNTS).await?;
     assert_eq!(stored_trail(store).await?, trail_before);
     assert_eq!(stored_rights(store).await?, rights_before);
     assert_eq!(

@@ -262,7 +262,7 @@ async fn rebuild_swaps_in_under_a_live_projector(kind: DbKind) -> anyhow::Result
         let services = services.clone();
         tokio::spawn(async move { write_history_from(&services, 40, 80).await })
     };
-    let report = rebuild(&services.log, &store, Projection::Checklist).await?;
+    let report = rebuild(&services.log, &store, Projection::CHECKLIST).await?;
     assert_eq!(report.generation, 2);
     writer.await??;
     wait_caught_up(&services.log, &store).await?;
@@ -309,7 +309,7 @@ async fn idle_projector_notices_a_swap_behind_it() -> anyhow::Result<()> {
     }
     wait_caught_up(&services.log, &store).await?;
     let expected = dump_view(&store, "checklist_rows", "case_id").await?;
-    let report = rebuild(&services.log, &store, Projection::Checklist).await?;
+    let report = rebuild(&services.log, &store, Projection::CHECKLIST).await?;
     let table = format!("checklist_rows_g{}", report.generation);
     for case_id in &last_cases {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -367,8 +367,8 @@ async fn concurrent_rebuilds_never_mix_their_tables() -> anyhow::Result<()> {
     wait_caught_up(&services.log, &projecting.store).await?;
     let before = dump_view(&projecting.store, "checklist_rows", "case_id").await?;
     let (a, b) = tokio::join!(
-        rebuild(&services.log, &projecting.store, Projection::Checklist),
-        rebuild(&services.log, &projecting.store, Projection::Checklist),
+        rebuild(&services.log, &projecting.store, Projection::CHECKLIST),
+        rebuild(&services.log, &projecting.store, Projection::CHECKLIST),
     );
     let outcomes = [a.is_ok(), b.is_ok()];
     assert!(

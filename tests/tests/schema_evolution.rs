@@ -95,7 +95,7 @@ async fn version_1_measures_still_load_project_and_rebuild() -> anyhow::Result<(
     let dead = dump_view(&projecting.store, "dead_letters", "position").await?;
     assert!(dead.is_empty(), "nothing dead-lettered: {dead:?}");
 
-    rebuild(&services.log, &projecting.store, Projection::Checklist).await?;
+    rebuild(&services.log, &projecting.store, Projection::CHECKLIST).await?;
     assert_eq!(
         dump_view(&projecting.store, "checklist_rows", "case_id").await?,
         live,

@@ -364,18 +364,18 @@ async fn internal_limits_recompute_the_view_when_the_projector_starts() -> anyho
         limits: Limits::parse("handling=45, acceptance_notice=10")?,
     });
     let before = generation_of(&services.log, &store, "lifecycle").await?;
-    ensure_settings(&services.log, &store, Projection::Lifecycle, &settings).await?;
+    ensure_settings(&services.log, &store, Projection::LIFECYCLE, &settings).await?;
     assert_eq!(handling_deadlines(&store).await?, vec!["2026-04-16"; 3]);
     let rebuilt = generation_of(&services.log, &store, "lifecycle").await?;
     assert_ne!(before, rebuilt, "rebuilt into a new generation");
-    ensure_settings(&services.log, &store, Projection::Lifecycle, &settings).await?;
+    ensure_settings(&services.log, &store, Projection::LIFECYCLE, &settings).await?;
     assert_eq!(
         generation_of(&services.log, &store, "lifecycle").await?,
         rebuilt,
         "same settings: no rebuild"
     );
     // The checklist did not depend on the limits and was left alone.
-    ensure_settings(&services.log, &store, Projection::Checklist, &settings).await?;
+    ensure_settings(&services.log, &store, Projection::CHECKLIST, &settings).await?;
     let checklist = zhzj_projector::status(&services.log, &store).await?;
     assert_eq!(
         checklist

@@ -59,7 +59,7 @@ pub async fn lowest_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
 /// The position the event archive has reached: every figure drawn "as of" a position at or below
 /// it is final, since nothing can be appended there any more.
 pub async fn archive_position(store: &ReadStore) -> Result<u64, sqlx::Error> {
-    position_of(store, Projection::Archive).await
+    position_of(store, Projection::ARCHIVE).await
 }
 
 /// The position `projection` has reached (0 before it has started).

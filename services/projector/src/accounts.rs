@@ -223,3 +223,13 @@ async fn apply_rights(
     }
     Ok(())
 }
+
+crate::projection::projection_kind! {
+    /// The accounts view: rights as the log gives them, and the audit trail.
+    AccountsView {
+        name: "accounts",
+        tables: ["account_rights", "account_audit"],
+        create: |_dialect, suffix| create_tables(suffix),
+        apply: |conn, dialect, suffix, batch, _run| apply(conn, dialect, suffix, batch).await,
+    }
+}

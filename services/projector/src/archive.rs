@@ -98,3 +98,13 @@ pub(crate) async fn apply(
     .await?;
     Ok(Vec::new())
 }
+
+crate::projection::projection_kind! {
+    /// The event archive: every event with its position.
+    ArchiveView {
+        name: "archive",
+        tables: ["event_archive"],
+        create: |dialect, suffix| create_tables(dialect, suffix),
+        apply: |conn, dialect, suffix, batch, _run| apply(conn, dialect, suffix, batch).await,
+    }
+}

@@ -158,3 +158,13 @@ pub(crate) async fn apply(
     }
     Ok(Vec::new())
 }
+
+crate::projection::projection_kind! {
+    /// The campaign views: dispatch meetings and their instructions, bulletins, pushes.
+    CampaignView {
+        name: "campaign",
+        tables: ["dispatch_meetings", "dispatch_instructions", "bulletins", "pushes"],
+        create: |_dialect, suffix| create_tables(suffix),
+        apply: |conn, dialect, suffix, batch, _run| apply(conn, dialect, suffix, batch).await,
+    }
+}

@@ -353,3 +353,18 @@ pub(crate) async fn apply(
     update_rows(conn, dialect, &table, &PROGRESS_COLUMNS, progressed).await?;
     Ok(dead)
 }
+
+crate::projection::projection_kind! {
+    /// The checklist view: one row per case.
+    ChecklistView {
+        name: "checklist",
+        tables: ["checklist_rows"],
+        create: |_dialect, suffix| create_tables(suffix),
+        apply: |conn, dialect, suffix, batch, run| {
+            let mut memory = run.take_memory::<RowMemory>();
+            let dead = apply(conn, dialect, suffix, batch, &mut memory).await?;
+            run.keep_memory(memory);
+            Ok(dead)
+        },
+    }
+}

@@ -705,3 +705,17 @@ pub(crate) async fn apply(
     .await?;
     Ok(Vec::new())
 }
+
+crate::projection::projection_kind! {
+    /// The lifecycle view: classification, claims, review, crossing off, relapse, satisfaction.
+    LifecycleView {
+        name: "lifecycle",
+        tables: ["case_lifecycle", "leader_activities", "case_petitioners", "case_units"],
+        create: |_dialect, suffix| create_tables(suffix),
+        fingerprint: |settings| format!("shape={SHAPE_VERSION};limits={}", settings.limits.describe()),
+        apply: |conn, dialect, suffix, batch, run| {
+            let settings = std::sync::Arc::clone(&run.settings);
+            apply(conn, dialect, suffix, batch, &settings.limits).await
+        },
+    }
+}

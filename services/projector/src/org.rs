@@ -106,3 +106,13 @@ pub(crate) async fn apply(
     .await?;
     Ok(Vec::new())
 }
+
+crate::projection::projection_kind! {
+    /// The org directory view: units and leaders.
+    OrgView {
+        name: "org",
+        tables: ["org_units", "org_leaders"],
+        create: |_dialect, suffix| create_tables(suffix),
+        apply: |conn, dialect, suffix, batch, _run| apply(conn, dialect, suffix, batch).await,
+    }
+}

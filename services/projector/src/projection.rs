@@ -1,6 +1,14 @@
-//! The projections the projector keeps, their tables, and how a batch of commits is read before
-//! it is applied.
+//! What a projection is (the [`ProjectionKind`] trait), the registry of the projections the
+//! projector keeps, and how a batch of commits is read before it is applied.
+//!
+//! A new projection is one new module with a unit struct implementing [`ProjectionKind`], and
+//! one line in [`Projection::ALL`]: the runner, checkpoints, rebuilds, `zhzj rebuild <name>` and
+//! the gateway's readiness take it from there.
 
+use std::any::Any;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use serde_json::value::RawValue;
 use zhzj_proto::{
     DomainEvent, EventEnvelope, envelope::RawCommit, subjects::parse_aggregate_subject,
@@ -10,21 +18,36 @@ use zhzj_store::Dialect;
 use crate::{accounts, archive, campaign, checklist, lifecycle, org};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
-/// computes with, and the rows it wrote in earlier batches, kept so the next batch need not read
-/// them back. Whoever holds it must drop it when a batch fails to commit.
+/// computes with, and whatever the projection keeps between batches (rows it wrote earlier, so
+/// the next batch need not read them back). Whoever holds it must drop it when a batch fails to
+/// commit.
 #[derive(Debug, Default)]
 pub struct ProjectionRun {
-    pub(crate) settings: std::sync::Arc<ProjectorSettings>,
-    pub(crate) checklist: checklist::RowMemory,
+    pub(crate) settings: Arc<ProjectorSettings>,
+    memory: Option<Box<dyn Any + Send>>,
 }
 
 impl ProjectionRun {
     /// A run computing with `settings`.
-    pub fn new(settings: std::sync::Arc<ProjectorSettings>) -> Self {
+    pub fn new(settings: Arc<ProjectorSettings>) -> Self {
         Self {
             settings,
-            checklist: checklist::RowMemory::default(),
+            memory: None,
         }
+    }
+
+    /// Takes the projection's memory of this run (empty at its start); give it back with
+    /// [`ProjectionRun::keep_memory`] once the batch is applied.
+    pub(crate) fn take_memory<T: Default + Send + 'static>(&mut self) -> Box<T> {
+        self.memory
+            .take()
+            .and_then(|memory| memory.downcast::<T>().ok())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the projection's memory for the next batch of this run.
+    pub(crate) fn keep_memory<T: Send + 'static>(&mut self, memory: Box<T>) {
+        self.memory = Some(memory);
     }
 }
 
@@ -39,59 +62,140 @@ impl ProjectorSettings {
     /// What a projection's tables depend on besides the log: its shape version and, for the
     /// lifecycle view, the limits. A projection stored under another fingerprint is rebuilt.
     pub fn fingerprint(&self, projection: Projection) -> String {
-        match projection {
-            Projection::Lifecycle => format!(
-                "shape={};limits={}",
-                lifecycle::SHAPE_VERSION,
-                self.limits.describe()
-            ),
-            Projection::Archive
-            | Projection::Checklist
-            | Projection::Org
-            | Projection::Campaign
-            | Projection::Accounts => "shape=1".to_owned(),
-        }
+        projection.0.fingerprint(self)
     }
 }
 
-/// A projection: a set of SQL tables kept from the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Projection {
-    /// The event archive: every event with its position.
-    Archive,
-    /// The checklist view: one row per case.
-    Checklist,
-    /// The org directory view: units and leaders.
-    Org,
-    /// The lifecycle view: classification, claims, review, crossing off, relapse, satisfaction.
-    Lifecycle,
-    /// The campaign views: dispatch meetings and their instructions.
-    Campaign,
-    /// The accounts view: rights as the log gives them, and the audit trail.
-    Accounts,
+/// One projection: a set of SQL tables kept from the log, and how a batch of commits changes
+/// them. Implemented by a unit struct in the projection's own module.
+pub trait ProjectionKind: Send + Sync + std::fmt::Debug {
+    /// Its name: checkpoint key, consumer name, CLI argument.
+    fn name(&self) -> &'static str;
+
+    /// The tables it keeps, by the view name readers use. Each has a physical table per
+    /// generation, `<name>_g<generation>`.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// What its tables depend on besides the log (see [`ProjectorSettings::fingerprint`]).
+    fn fingerprint(&self, _settings: &ProjectorSettings) -> String {
+        "shape=1".to_owned()
+    }
+
+    /// DDL creating its tables with the physical suffix `suffix` (`_g<generation>`).
+    fn create_tables(&self, dialect: Dialect, suffix: &str) -> Vec<String>;
+
+    /// Applies commits to the tables with suffix `suffix`, inside the caller's transaction;
+    /// returns the events it could not apply.
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        dialect: Dialect,
+        suffix: &'a str,
+        batch: &'a [ReadCommit],
+        run: &'a mut ProjectionRun,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, sqlx::Error>>;
+}
+
+/// Declares a projection's unit struct and its [`ProjectionKind`] impl from the module's own
+/// functions: `apply` is an async block over `conn`, `dialect`, `suffix`, `batch` and `run`.
+macro_rules! projection_kind {
+    (
+        $(#[$doc:meta])*
+        $view:ident {
+            name: $name:literal,
+            tables: [$($table:literal),+ $(,)?],
+            create: |$dialect_in:pat_param, $suffix_in:ident| $create:expr,
+            $(fingerprint: |$settings:ident| $fingerprint:expr,)?
+            apply: |$conn:ident, $dialect:ident, $suffix:ident, $batch:ident, $run:pat_param| $apply:expr $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $view;
+
+        impl $crate::projection::ProjectionKind for $view {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn tables(&self) -> &'static [&'static str] {
+                &[$($table),+]
+            }
+
+            $(fn fingerprint(&self, $settings: &$crate::projection::ProjectorSettings) -> String {
+                $fingerprint
+            })?
+
+            fn create_tables(&self, $dialect_in: zhzj_store::Dialect, $suffix_in: &str) -> Vec<String> {
+                $create
+            }
+
+            fn apply<'a>(
+                &'a self,
+                $conn: &'a mut sqlx::AnyConnection,
+                $dialect: zhzj_store::Dialect,
+                $suffix: &'a str,
+                $batch: &'a [$crate::projection::ReadCommit],
+                $run: &'a mut $crate::projection::ProjectionRun,
+            ) -> futures::future::BoxFuture<'a, Result<Vec<$crate::projection::DeadLetter>, sqlx::Error>> {
+                Box::pin(async move { $apply })
+            }
+        }
+    };
+}
+pub(crate) use projection_kind;
+
+/// A projection of the registry: a handle, compared by name.
+#[derive(Clone, Copy)]
+pub struct Projection(&'static dyn ProjectionKind);
+
+impl PartialEq for Projection {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Projection {}
+
+impl std::hash::Hash for Projection {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Projection({})", self.name())
+    }
 }
 
 impl Projection {
-    /// Every projection.
+    /// The event archive: every event with its position.
+    pub const ARCHIVE: Projection = Projection(&archive::ArchiveView);
+    /// The checklist view: one row per case.
+    pub const CHECKLIST: Projection = Projection(&checklist::ChecklistView);
+    /// The org directory view: units and leaders.
+    pub const ORG: Projection = Projection(&org::OrgView);
+    /// The lifecycle view: classification, claims, review, crossing off, relapse, satisfaction.
+    pub const LIFECYCLE: Projection = Projection(&lifecycle::LifecycleView);
+    /// The campaign views: dispatch meetings and their instructions, bulletins, pushes.
+    pub const CAMPAIGN: Projection = Projection(&campaign::CampaignView);
+    /// The accounts view: rights as the log gives them, and the audit trail.
+    pub const ACCOUNTS: Projection = Projection(&accounts::AccountsView);
+
+    /// The registry: every projection the projector keeps.
     pub const ALL: [Projection; 6] = [
-        Self::Archive,
-        Self::Checklist,
-        Self::Org,
-        Self::Lifecycle,
-        Self::Campaign,
-        Self::Accounts,
+        Self::ARCHIVE,
+        Self::CHECKLIST,
+        Self::ORG,
+        Self::LIFECYCLE,
+        Self::CAMPAIGN,
+        Self::ACCOUNTS,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Archive => "archive",
-            Self::Checklist => "checklist",
-            Self::Org => "org",
-            Self::Lifecycle => "lifecycle",
-            Self::Campaign => "campaign",
-            Self::Accounts => "accounts",
-        }
+        self.0.name()
     }
 
     /// The inverse of [`Projection::name`].
@@ -102,37 +206,12 @@ impl Projection {
     /// The tables it keeps, by the view name readers use. Each has a physical table per
     /// generation, `<name>_g<generation>`.
     pub fn tables(self) -> &'static [&'static str] {
-        match self {
-            Self::Archive => &["event_archive"],
-            Self::Checklist => &["checklist_rows"],
-            Self::Org => &["org_units", "org_leaders"],
-            Self::Lifecycle => &[
-                "case_lifecycle",
-                "leader_activities",
-                "case_petitioners",
-                "case_units",
-            ],
-            Self::Campaign => &[
-                "dispatch_meetings",
-                "dispatch_instructions",
-                "bulletins",
-                "pushes",
-            ],
-            Self::Accounts => &["account_rights", "account_audit"],
-        }
+        self.0.tables()
     }
 
     /// DDL creating generation `generation` of its tables.
     pub fn create_tables(self, dialect: Dialect, generation: i64) -> Vec<String> {
-        let suffix = format!("_g{generation}");
-        match self {
-            Self::Archive => archive::create_tables(dialect, &suffix),
-            Self::Checklist => checklist::create_tables(&suffix),
-            Self::Org => org::create_tables(&suffix),
-            Self::Lifecycle => lifecycle::create_tables(&suffix),
-            Self::Campaign => campaign::create_tables(&suffix),
-            Self::Accounts => accounts::create_tables(&suffix),
-        }
+        self.0.create_tables(dialect, &format!("_g{generation}"))
     }
 
     /// Applies commits to generation `generation`; returns events it could not apply.
@@ -145,19 +224,7 @@ impl Projection {
         run: &mut ProjectionRun,
     ) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let suffix = format!("_g{generation}");
-        match self {
-            Self::Archive => archive::apply(conn, dialect, &suffix, batch).await,
-            Self::Checklist => {
-                checklist::apply(conn, dialect, &suffix, batch, &mut run.checklist).await
-            }
-            Self::Org => org::apply(conn, dialect, &suffix, batch).await,
-            Self::Lifecycle => {
-                let limits = &run.settings.limits;
-                lifecycle::apply(conn, dialect, &suffix, batch, limits).await
-            }
-            Self::Campaign => campaign::apply(conn, dialect, &suffix, batch).await,
-            Self::Accounts => accounts::apply(conn, dialect, &suffix, batch).await,
-        }
+        self.0.apply(conn, dialect, &suffix, batch, run).await
     }
 }
 
@@ -239,4 +306,39 @@ pub fn read_message(position: u64, subject: &str, payload: &[u8]) -> ReadMessage
         envelopes: commit.events,
         events,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_names_each_projection_once_and_no_table_twice() {
+        let mut names = std::collections::HashSet::new();
+        let mut tables = std::collections::HashSet::new();
+        for projection in Projection::ALL {
+            assert!(names.insert(projection.name()), "{projection:?} twice");
+            assert_eq!(Projection::parse(projection.name()), Some(projection));
+            for table in projection.tables() {
+                assert!(tables.insert(*table), "{table} kept by two projections");
+            }
+            let ddl = projection.create_tables(Dialect::Sqlite, 7).join("\n");
+            for table in projection.tables() {
+                assert!(ddl.contains(&format!("{table}_g7")), "{table} created");
+            }
+        }
+        assert_eq!(Projection::parse("nothing"), None);
+    }
+
+    #[test]
+    fn a_run_keeps_a_projection_memory_between_batches() {
+        let mut run = ProjectionRun::default();
+        let mut memory = run.take_memory::<Vec<u64>>();
+        assert!(memory.is_empty(), "empty at the start of a run");
+        memory.push(7);
+        run.keep_memory(memory);
+        assert_eq!(*run.take_memory::<Vec<u64>>(), vec![7]);
+        // Taken and not given back (a failed batch): the next batch starts empty.
+        assert!(run.take_memory::<Vec<u64>>().is_empty());
+    }
 }

@@ -870,7 +870,7 @@ pub async fn status(
         .fetch_one(&mut *conn)
         .await?
         .try_get("n")?;
-        let unreadable_positions = if projection == Projection::Archive && dead_letters > 0 {
+        let unreadable_positions = if projection == Projection::ARCHIVE && dead_letters > 0 {
             sqlx::query_scalar::<_, i64>(
                 "SELECT position FROM dead_letters WHERE projection = $1 AND repaired_by IS NULL \
                  ORDER BY position LIMIT 100",

@@ -944,7 +944,7 @@ async fn catchup_bench(
     let projector = tokio::spawn(zhzj_projector::run(
         log.clone(),
         store.clone(),
-        Projection::Checklist,
+        Projection::CHECKLIST,
         shutdown.clone(),
     ));
     loop {
@@ -988,7 +988,7 @@ async fn catchup_bench(
     let dialect = store.dialect();
     {
         let mut conn = store.pool().acquire().await?;
-        for ddl in Projection::Checklist.create_tables(dialect, 999) {
+        for ddl in Projection::CHECKLIST.create_tables(dialect, 999) {
             sqlx::query(sqlx::AssertSqlSafe(ddl))
                 .execute(&mut *conn)
                 .await?;
@@ -1066,7 +1066,7 @@ async fn catchup_bench(
         catchup_rate / raw_rate
     );
 
-    for projection in [Projection::Org, Projection::Checklist, Projection::Archive] {
+    for projection in [Projection::ORG, Projection::CHECKLIST, Projection::ARCHIVE] {
         let report = zhzj_projector::rebuild(log, &store, projection).await?;
         println!(
             "rebuild {:<10} {:>9} events in {:>7.2}s = {:>9.0} events/s",

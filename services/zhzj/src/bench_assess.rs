@@ -273,7 +273,7 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
     let store = ReadStore::connect(&url).await?;
-    checkpoint::initialise(&store, Projection::Archive).await?;
+    checkpoint::initialise(&store, Projection::ARCHIVE).await?;
     // The directory: the city, six districts with a town and a leader each, a department.
     let unit = |id: &str, name: &str| UnitRef {
         id: id.into(),

@@ -127,7 +127,7 @@ impl AccountJournal {
 
     /// The position the accounts view has reached.
     pub async fn accounts_view_position(&self) -> Result<u64, sqlx::Error> {
-        crate::projections::position_of(&self.store, zhzj_projector::Projection::Accounts).await
+        crate::projections::position_of(&self.store, zhzj_projector::Projection::ACCOUNTS).await
     }
 
     /// An administrator that is the system itself (`system:<name>`): the command line, the demo

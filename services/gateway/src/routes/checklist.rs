@@ -578,7 +578,7 @@ async fn export(
     }
     let position: Option<i64> =
         sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
-            .bind(zhzj_projector::Projection::Checklist.name())
+            .bind(zhzj_projector::Projection::CHECKLIST.name())
             .fetch_optional(&mut *snapshot)
             .await?;
     let rows = select

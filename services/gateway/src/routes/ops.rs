@@ -166,7 +166,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                     .set(position);
                 metrics::gauge!("zhzj_projection_missing_positions", "projection" => status.name)
                     .set(status.missing as f64);
-                if status.name == zhzj_projector::Projection::Archive.name() {
+                if status.name == zhzj_projector::Projection::ARCHIVE.name() {
                     metrics::gauge!("zhzj_unreadable_commits")
                         .set(status.unreadable_positions.len() as f64);
                 }
