@@ -14,7 +14,7 @@ use zhzj_proto::events::ReviewLevel;
 use zhzj_proto::{Actor, AggregateType, Command, CommandReply, CommandRequest, ErrorKind};
 use zhzj_store::{EventLog, FixedClock, PersonalDataVault};
 
-use crate::demo::{DEMO_ACCOUNTS, DemoCase, DemoStep, demo_data};
+use zhzj_demo::{DEMO_ACCOUNTS, DemoCase, DemoStep, demo_data};
 
 /// Cases loaded at once.
 const WORKERS: usize = 4;

@@ -8,7 +8,6 @@ mod bench_assess;
 mod bench_forwarder;
 mod bench_logins;
 mod cli;
-mod demo;
 mod demo_loader;
 mod ledger_cli;
 mod local_nats;
