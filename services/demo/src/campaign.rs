@@ -4,7 +4,7 @@ use crate::clock::*;
 use crate::directory::*;
 use crate::rng::*;
 use crate::tables::*;
-use crate::*;
+use crate::{DemoCase, DemoStep};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use zhzj_proto::Command;
 use zhzj_proto::commands::{

@@ -1,11 +1,11 @@
 //! The demo's case histories: registration, the leader's work, claims and reviews.
 
+use crate::DemoCase;
 use crate::clock::*;
 use crate::course::*;
 use crate::directory::*;
 use crate::rng::*;
 use crate::tables::*;
-use crate::*;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use uuid::Uuid;
 use zhzj_proto::Command;

@@ -1,12 +1,12 @@
 //! How a demo case runs: where its matter lies, the course it is dealt, and the plan of its
 //! history.
 
+use crate::DemoStep;
 use crate::cases::*;
 use crate::clock::*;
 use crate::directory::*;
 use crate::rng::*;
 use crate::tables::*;
-use crate::*;
 use chrono::{NaiveDate, TimeDelta};
 use uuid::Uuid;
 use zhzj_proto::Command;

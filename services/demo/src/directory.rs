@@ -1,8 +1,8 @@
 //! The demo's org directory: unit and leader ids, and the commands that add them.
 
+use crate::DemoStep;
 use crate::rng::*;
 use crate::tables::*;
-use crate::*;
 use chrono::{DateTime, Utc};
 use zhzj_proto::Command;
 use zhzj_proto::commands::{AddLeader, AddUnit};

@@ -67,7 +67,7 @@ pub enum Commands {
     /// Run the year-end assessment (年考核) of a period from the read store.
     Assess(AssessArgs),
     /// Run a benchmark (see BENCHMARKS.md).
-    Bench(BenchArgs),
+    Bench(zhzj_bench::BenchArgs),
     /// Write per-role NATS credentials and the nats-server configuration that admits them.
     NatsCredentials(NatsCredentialsArgs),
     /// Administer the log's stream with the admin credential.
@@ -592,7 +592,7 @@ impl Commands {
     pub fn single_threaded(&self) -> bool {
         match self {
             Commands::Run(args) => matches!(args.role, Role::Cases | Role::Campaign),
-            Commands::Bench(args) => matches!(args.benchmark, Benchmark::Forwarder { .. }),
+            Commands::Bench(args) => args.is_forwarder(),
             _ => false,
         }
     }
@@ -642,116 +642,6 @@ pub struct RebuildArgs {
     /// Settings.
     #[command(flatten)]
     pub options: CommonOptions,
-}
-
-/// `zhzj bench <benchmark>`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Which benchmark.
-    #[command(subcommand)]
-    pub benchmark: Benchmark,
-}
-
-/// The benchmarks.
-#[derive(Debug, Subcommand)]
-pub enum Benchmark {
-    /// Commits through the cases service vs raw JetStream publishes of the same payloads.
-    Commits {
-        /// Cases to spread the commits over.
-        #[arg(long, default_value_t = 10_000)]
-        cases: usize,
-        /// Commits to time (after the cases are registered).
-        #[arg(long, default_value_t = 100_000)]
-        commits: usize,
-        /// Concurrent writers.
-        #[arg(long, default_value_t = 32)]
-        writers: usize,
-    },
-    /// Load time of a case with many events: snapshot get vs raw get vs full replay.
-    Load {
-        /// Events on the case.
-        #[arg(long, default_value_t = 50)]
-        events: usize,
-        /// Loads to time.
-        #[arg(long, default_value_t = 2_000)]
-        samples: usize,
-    },
-    /// Signed-in users' reads during a flood of bad logins (hashing unbounded, bounded, and with
-    /// the lockout), and a script of 200 wrong passwords against one account.
-    Logins {
-        /// Seconds each phase runs.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent clients sending bad logins.
-        #[arg(long, default_value_t = 64)]
-        flooders: usize,
-        /// Signed-in users reading the checklist, one request at a time each.
-        #[arg(long, default_value_t = 4)]
-        readers: usize,
-    },
-    /// HTTP writes through the gateway vs the same commands straight to the cases service.
-    Http {
-        /// Commands to time on each path.
-        #[arg(long, default_value_t = 20_000)]
-        commands: usize,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 32)]
-        clients: usize,
-    },
-    /// Registrations through the cases service with the petitioner's personal data sealed (a
-    /// data key of their own in the key bucket) vs the same in plaintext.
-    Registrations {
-        /// Registrations to time on each path.
-        #[arg(long, default_value_t = 40_000)]
-        count: usize,
-        /// Concurrent writers.
-        #[arg(long, default_value_t = 32)]
-        writers: usize,
-        /// Rounds: each path runs its share of `count` once per round, the order alternating, so
-        /// that a slow moment of the machine falls on both.
-        #[arg(long, default_value_t = 10)]
-        rounds: usize,
-    },
-    /// The year-end assessment and its XLSX export over a large archive (written straight into
-    /// SQLite) vs reading and decoding the same archive.
-    Assess {
-        /// Cases, 20 events each.
-        #[arg(long, default_value_t = 100_000)]
-        cases: usize,
-    },
-    /// The reference responder of the `commits` benchmark, which starts it: appends prepared
-    /// commits and replies, deciding nothing.
-    #[command(hide = true)]
-    Forwarder {
-        /// The NATS server to answer on.
-        #[arg(long)]
-        nats_url: String,
-        /// The NKey seed file it connects with.
-        #[arg(long)]
-        nkey: PathBuf,
-    },
-    /// Projection catch-up into the checklist view vs raw multi-row inserts, then a rebuild.
-    Catchup {
-        /// Events in the log.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        /// Cases they belong to.
-        #[arg(long, default_value_t = 10_000)]
-        cases: usize,
-        /// Read store: sqlite (a temp file) or a postgres:// URL of an existing server (a fresh
-        /// database is created on it and dropped after).
-        #[arg(long, default_value = "sqlite")]
-        database: String,
-    },
-    /// `zhzj verify` over a signed, chained log vs reading the same log with nothing checked.
-    Verify {
-        /// Events (one commit each) in the log.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        /// Cases they belong to.
-        #[arg(long, default_value_t = 10_000)]
-        cases: usize,
-    },
 }
 
 #[cfg(test)]

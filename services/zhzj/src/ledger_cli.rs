@@ -14,7 +14,7 @@ pub(crate) fn base_url(args: &LedgerArgs) -> anyhow::Result<String> {
     if let Some(url) = &args.url {
         return Ok(url.trim_end_matches('/').to_owned());
     }
-    let file = crate::local_nats::http_url_file(&args.data_dir);
+    let file = zhzj_local_nats::http_url_file(&args.data_dir);
     let url = std::fs::read_to_string(&file).with_context(|| {
         format!(
             "no --url given and no running `zhzj up` found ({} is missing)",

@@ -3,14 +3,9 @@
 //! benchmarks (`bench`).
 
 mod assess_cli;
-mod bench;
-mod bench_assess;
-mod bench_forwarder;
-mod bench_logins;
 mod cli;
 mod demo_loader;
 mod ledger_cli;
-mod local_nats;
 mod org_cli;
 mod private_files;
 mod roles;
@@ -107,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Org(cli::OrgAction::Import(args)) => return org_cli::import(args).await,
         Commands::Assess(args) => assess_cli::assess(args).await?,
         Commands::Checklist(options) => roles::print_checklist(options).await?,
-        Commands::Bench(args) => bench::run(args).await.context("benchmark failed")?,
+        Commands::Bench(args) => zhzj_bench::run(args).await.context("benchmark failed")?,
         Commands::NatsCredentials(args) => trust_cli::nats_credentials(&args)?,
         Commands::Log(cli::LogAction::Init(options)) => roles::log_init(options).await?,
         Commands::Keys(cli::KeysAction::NewMasterKey { path }) => roles::new_master_key(&path)?,

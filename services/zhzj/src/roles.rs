@@ -22,7 +22,7 @@ use crate::cli::{
     CommandArgs, CommonOptions, HttpOptions, RebuildArgs, ReviewLevelArg, Role, RunArgs, UpArgs,
     UserAction, UserArgs,
 };
-use crate::local_nats::{LocalNats, http_url_file, url_file};
+use zhzj_local_nats::{LocalNats, http_url_file, url_file};
 
 /// How long each stage of a shutdown (HTTP requests, then in-flight commands and projection
 /// batches) may take after a shutdown signal before it is cut off. With the final flush and the

@@ -13,10 +13,9 @@ use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use zhzj_store::{EventLog, ReadStore};
 
-use crate::bench::{
-    BENCH_PASSWORD, BenchStack, bench_login, histogram, ms, record, registration, request, send,
-    serve_bench_gateway,
-};
+use crate::BENCH_PASSWORD;
+use crate::common::{histogram, ms, record, registration, request, send};
+use crate::http::{BenchStack, bench_login, serve_bench_gateway};
 
 /// Cases in the checklist the readers page through.
 const CASES: usize = 1_000;

@@ -9,8 +9,46 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
+
+/// Why the local nats-server could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalNatsError {
+    /// `nats-server --version` could not be run.
+    #[error("running `{binary} --version`: is nats-server installed? {source}")]
+    NotInstalled {
+        /// The binary tried.
+        binary: String,
+        /// Why it could not run.
+        source: std::io::Error,
+    },
+    /// `nats-server --version` printed no version.
+    #[error("`{0} --version` printed no version")]
+    NoVersion(String),
+    /// The server could not be started.
+    #[error("starting {binary}: {source}")]
+    Spawn {
+        /// The binary.
+        binary: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It started but admitted no client in ten seconds.
+    #[error("the local nats-server did not come up; see {0}")]
+    NotUp(String),
+    /// Its files under the data dir could not be written.
+    #[error("the local nats-server's files: {0}")]
+    Files(#[from] std::io::Error),
+    /// Its configuration could not be written.
+    #[error("the local nats-server's configuration: {0}")]
+    Config(#[from] zhzj_trust::keys::KeyError),
+    /// The probe credential could not be read.
+    #[error("the probe credential: {0}")]
+    Credentials(#[from] zhzj_trust::nats_access::CredentialsError),
+    /// Stopping it failed.
+    #[error("stopping the local nats-server: {0}")]
+    Stop(String),
+}
 
 /// A nats-server child process.
 #[derive(Debug)]
@@ -32,16 +70,19 @@ pub fn url_file(data_dir: &Path) -> PathBuf {
     data_dir.join("nats.url")
 }
 
-fn server_version(binary: &str) -> anyhow::Result<(u32, u32)> {
+fn server_version(binary: &str) -> Result<(u32, u32), LocalNatsError> {
     let output = std::process::Command::new(binary)
         .arg("--version")
         .output()
-        .with_context(|| format!("running `{binary} --version`: is nats-server installed?"))?;
+        .map_err(|source| LocalNatsError::NotInstalled {
+            binary: binary.to_owned(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&output.stdout);
     let version = text
         .split_whitespace()
         .find_map(|word| word.strip_prefix('v'))
-        .context("nats-server printed no version")?;
+        .ok_or_else(|| LocalNatsError::NoVersion(binary.to_owned()))?;
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     Ok((parts.next().unwrap_or(0), parts.next().unwrap_or(0)))
 }
@@ -53,7 +94,7 @@ impl LocalNats {
         data_dir: &Path,
         authorization: &str,
         probe: &zhzj_trust::nats_access::ClientCredentials,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, LocalNatsError> {
         let binary = std::env::var("ZHZJ_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let version = server_version(&binary)?;
         let syncs_every_commit = version >= (2, 10);
@@ -85,7 +126,10 @@ impl LocalNats {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {binary}"))?;
+            .map_err(|source| LocalNatsError::Spawn {
+                binary: binary.clone(),
+                source,
+            })?;
         let url = format!("nats://127.0.0.1:{port}");
         for _ in 0..100 {
             let options = probe.apply(async_nats::ConnectOptions::new()).await?;
@@ -103,10 +147,9 @@ impl LocalNats {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!(
-            "the local nats-server did not come up; see {}",
-            data_dir.join("nats-server.log").display()
-        )
+        Err(LocalNatsError::NotUp(
+            data_dir.join("nats-server.log").display().to_string(),
+        ))
     }
 
     /// Its client URL.
@@ -120,13 +163,15 @@ impl LocalNats {
     }
 
     /// Stops it cleanly (SIGTERM, then waits).
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> Result<(), LocalNatsError> {
         let _ = std::fs::remove_file(&self.url_file);
         if let Some(pid) = self.child.id() {
+            let pid = i32::try_from(pid).map_err(|e| LocalNatsError::Stop(e.to_string()))?;
             nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+                nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
-            )?;
+            )
+            .map_err(|e| LocalNatsError::Stop(e.to_string()))?;
         }
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(status) => {
