@@ -151,6 +151,42 @@ impl Command {
     }
 }
 
+/// Expands to a `match` on a [`Command`] with one arm per variant, each binding the variant's
+/// command as `$c` and evaluating `$body`: for code that treats every command alike through a
+/// trait its commands implement (the command service's dispatch), so that a new command is
+/// added here, beside its variant, and nowhere else in that code.
+#[macro_export]
+macro_rules! match_command {
+    ($command:expr, $c:ident => $body:expr) => {
+        match $command {
+            $crate::Command::RegisterCase($c) => $body,
+            $crate::Command::AssignLeader($c) => $body,
+            $crate::Command::SetResponsibleUnits($c) => $body,
+            $crate::Command::AddMeasure($c) => $body,
+            $crate::Command::CompleteMeasure($c) => $body,
+            $crate::Command::RecordNote($c) => $body,
+            $crate::Command::SkipUnreadableCommits($c) => $body,
+            $crate::Command::ErasePetitioner($c) => $body,
+            $crate::Command::RecordActivity($c) => $body,
+            $crate::Command::ExtendHandling($c) => $body,
+            $crate::Command::ClassifyCase($c) => $body,
+            $crate::Command::ClaimResolution($c) => $body,
+            $crate::Command::ReviewClaim($c) => $body,
+            $crate::Command::RecordPetition($c) => $body,
+            $crate::Command::RateSatisfaction($c) => $body,
+            $crate::Command::RecordProcedureStep($c) => $body,
+            $crate::Command::HoldMeeting($c) => $body,
+            $crate::Command::IssueInstruction($c) => $body,
+            $crate::Command::RecordInstructionFeedback($c) => $body,
+            $crate::Command::PublishBulletin($c) => $body,
+            $crate::Command::LaunchPush($c) => $body,
+            $crate::Command::AddUnit($c) => $body,
+            $crate::Command::AddLeader($c) => $body,
+            $crate::Command::RecordAccount($c) => $body,
+        }
+    };
+}
+
 /// Register a backlog case (登记、列入清单).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,18 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+mod campaign;
+mod vocabulary;
+
+pub use campaign::{
+    BulletinPublished, CampaignEvent, InstructionFeedbackRecorded, InstructionIssued, MeetingHeld,
+    PushLaunched, PushTarget,
+};
+pub use vocabulary::{
+    ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, ProcedureStep, ResolutionGround,
+    ReviewLevel, Satisfaction, UnitKind,
+};
+
 /// A reference to an org unit, with the name it had when the event was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnitRef {
@@ -74,102 +86,6 @@ pub struct SealedPetitioner {
     /// Keyed blind index of the name in the case's town, for the duplicate check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_index: Option<String>,
-}
-
-/// How the petition reached the bureau (信访渠道).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// 网上
-    Online,
-    /// 来信
-    Letter,
-    /// 来访
-    Visit,
-    /// 电话
-    Phone,
-}
-
-impl Channel {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 4] = [Self::Online, Self::Letter, Self::Visit, Self::Phone];
-
-    /// The Chinese label shown to users.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Online => "网上",
-            Self::Letter => "来信",
-            Self::Visit => "来访",
-            Self::Phone => "电话",
-        }
-    }
-}
-
-/// How a case came onto the checklist (列入清单的来源).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ListSource {
-    /// 新发信访: a new petition.
-    NewPetition,
-    /// 上级交办: handed down from a higher level.
-    HandedDown,
-    /// 滚动排查: found by the rolling screening.
-    Screening,
-}
-
-/// The kind of an org unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnitKind {
-    /// 市
-    City,
-    /// 区
-    District,
-    /// 镇、街道
-    Town,
-    /// 职能部门
-    Department,
-}
-
-impl UnitKind {
-    /// Every value, top down.
-    pub const ALL: [Self; 4] = [Self::City, Self::District, Self::Town, Self::Department];
-
-    /// Its name in the interface.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::City => "市",
-            Self::District => "区",
-            Self::Town => "镇街",
-            Self::Department => "职能部门",
-        }
-    }
-}
-
-/// The level a leader belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LeaderLevel {
-    /// 市级
-    City,
-    /// 区级
-    District,
-    /// 镇街级
-    Town,
-}
-
-impl LeaderLevel {
-    /// Every value, top down.
-    pub const ALL: [Self; 3] = [Self::City, Self::District, Self::Town];
-
-    /// Its name in the interface.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::City => "市级",
-            Self::District => "区级",
-            Self::Town => "镇街级",
-        }
-    }
 }
 
 /// 登记、列入清单: a backlog case is registered and put on the checklist.
@@ -322,56 +238,6 @@ pub struct HandlingExtended {
     pub approved_by: String,
 }
 
-/// A step of the statutory procedure (《信访工作条例》第二十三、三十四至三十六条) that starts or
-/// stops a clock.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ProcedureStep {
-    /// 告知受理: the petitioner was told in writing that the matter is accepted (15 days, 第23条).
-    AcceptanceNotified,
-    /// 出具处理意见: the handling ended with a written reply (办结, 60 days, 第34条); opens the
-    /// petitioner's 30 days to ask for a first review.
-    Replied,
-    /// 申请复查: the petitioner asked for a first review (within 30 days of the reply, 第35条).
-    FirstReviewRequested,
-    /// 复查答复: the first review was answered (30 days, 第35条); opens 30 days to ask for a second.
-    FirstReviewAnswered,
-    /// 申请复核: the petitioner asked for a second review (within 30 days of the answer, 第36条).
-    SecondReviewRequested,
-    /// 听证: a hearing during the second review; its days are not counted (第36条).
-    HearingHeld,
-    /// 复核答复: the second review was answered; the matter is concluded (终结, 第36条).
-    SecondReviewAnswered,
-}
-
-impl ProcedureStep {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 7] = [
-        Self::AcceptanceNotified,
-        Self::Replied,
-        Self::FirstReviewRequested,
-        Self::FirstReviewAnswered,
-        Self::SecondReviewRequested,
-        Self::HearingHeld,
-        Self::SecondReviewAnswered,
-    ];
-
-    /// Its name in the interface.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::AcceptanceNotified => "告知受理",
-            Self::Replied => "出具处理意见",
-            Self::FirstReviewRequested => "申请复查",
-            Self::FirstReviewAnswered => "复查答复",
-            Self::SecondReviewRequested => "申请复核",
-            Self::HearingHeld => "听证",
-            Self::SecondReviewAnswered => "复核答复（终结）",
-        }
-    }
-}
-
 /// A step of the statutory procedure is recorded, on the date it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProcedureStepRecorded {
@@ -384,56 +250,6 @@ pub struct ProcedureStepRecorded {
     /// For a hearing, the days it took (not counted in the second review's limit); else 0.
     #[serde(default)]
     pub hearing_days: u32,
-}
-
-/// What kind of work a leader did on a case (领导包案).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivityKind {
-    /// 接访: received the petitioner.
-    Reception,
-    /// 约访: invited the petitioner to a talk.
-    InvitedTalk,
-    /// 下访: visited the petitioner at home.
-    HomeVisit,
-    /// 听证: held a hearing.
-    Hearing,
-    /// 评理: held a public reasoning session.
-    Reasoning,
-    /// 专家会诊: consulted the expert pool (复查复核专家库).
-    ExpertConsultation,
-    /// 律师参与: consulted lawyers (律师+信访).
-    LawyerConsultation,
-    /// 协调会: held a coordination meeting.
-    Meeting,
-}
-
-impl ActivityKind {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 8] = [
-        Self::Reception,
-        Self::InvitedTalk,
-        Self::HomeVisit,
-        Self::Hearing,
-        Self::Reasoning,
-        Self::ExpertConsultation,
-        Self::LawyerConsultation,
-        Self::Meeting,
-    ];
-
-    /// The kind as the interface names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Reception => "接访",
-            Self::InvitedTalk => "约访",
-            Self::HomeVisit => "下访",
-            Self::Hearing => "听证",
-            Self::Reasoning => "评理",
-            Self::ExpertConsultation => "专家会诊",
-            Self::LawyerConsultation => "律师参与",
-            Self::Meeting => "协调会",
-        }
-    }
 }
 
 /// A leader's work on the case is logged (接访、约访、下访、听证 …).
@@ -451,40 +267,6 @@ pub struct LeaderActivityRecorded {
     pub summary: String,
 }
 
-/// The 三到位一处理 class of a claim (《信访工作条例》第二十七条).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimClass {
-    /// A reasonable claim: solve the problem (解决问题到位).
-    Reasonable,
-    /// An unreasonable claim: explain and educate (思想教育到位).
-    Unreasonable,
-    /// Real hardship: help and relief (帮扶救助到位).
-    Hardship,
-    /// Unlawful behaviour: handle by law (依法处理).
-    Unlawful,
-}
-
-impl ClaimClass {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 4] = [
-        Self::Reasonable,
-        Self::Unreasonable,
-        Self::Hardship,
-        Self::Unlawful,
-    ];
-
-    /// The class as the interface names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Reasonable => "诉求合理·解决问题到位",
-            Self::Unreasonable => "诉求无理·思想教育到位",
-            Self::Hardship => "生活困难·帮扶救助到位",
-            Self::Unlawful => "行为违法·依法处理",
-        }
-    }
-}
-
 /// The case is classified (分类施策), or classified again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CaseClassified {
@@ -494,59 +276,6 @@ pub struct CaseClassified {
     pub category: String,
     /// Why (required when the case was classified before).
     pub reason: Option<String>,
-}
-
-/// On what ground a case is claimed resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResolutionGround {
-    /// The problem is solved (问题已解决).
-    Solved,
-    /// A settlement agreement is signed (息诉罢访协议 / 调解协议书).
-    SettlementAgreement,
-    /// Legally concluded, and help given (依法终结并落实帮扶).
-    LegallyConcluded,
-}
-
-impl ResolutionGround {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 3] = [
-        Self::Solved,
-        Self::SettlementAgreement,
-        Self::LegallyConcluded,
-    ];
-
-    /// The ground as the interface names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Solved => "问题已解决",
-            Self::SettlementAgreement => "签订息诉罢访协议",
-            Self::LegallyConcluded => "依法终结并落实帮扶",
-        }
-    }
-}
-
-/// A level of the review chain (审核把关).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewLevel {
-    /// The district joint-conference office (区联席办).
-    District,
-    /// The city petition bureau (市信访局).
-    City,
-}
-
-impl ReviewLevel {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 2] = [Self::District, Self::City];
-
-    /// The level as the interface names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::District => "区联席办",
-            Self::City => "市信访局",
-        }
-    }
 }
 
 /// The case is claimed resolved (申请化解销号), with its ground and evidence.
@@ -612,40 +341,6 @@ pub struct CaseReopened {
     pub crossed_off_by_claim: u32,
     /// The case's relapse count with this one.
     pub relapse_count: u32,
-}
-
-/// How satisfied the petitioner is with the reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Satisfaction {
-    /// 满意.
-    Satisfied,
-    /// 基本满意.
-    BasicallySatisfied,
-    /// 不满意.
-    Dissatisfied,
-    /// 未评价.
-    NotRated,
-}
-
-impl Satisfaction {
-    /// Every value, in the order the interface lists them.
-    pub const ALL: [Self; 4] = [
-        Self::Satisfied,
-        Self::BasicallySatisfied,
-        Self::Dissatisfied,
-        Self::NotRated,
-    ];
-
-    /// Its name in the interface.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Satisfied => "满意",
-            Self::BasicallySatisfied => "基本满意",
-            Self::Dissatisfied => "不满意",
-            Self::NotRated => "未评价",
-        }
-    }
 }
 
 /// The petitioner's satisfaction with the reply is recorded (满意度).
@@ -766,106 +461,6 @@ event_data! {
     PushLaunched => 1,
 }
 
-/// A weekly dispatch meeting (周调度) of a unit is held. One per unit per ISO week; its agenda is
-/// the state of the log at `as_of_position`, and can be regenerated from the archive at any time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct MeetingHeld {
-    /// The unit whose task force meets.
-    pub unit: UnitRef,
-    /// The ISO week, `2026-W10`.
-    pub week: String,
-    /// When it was held.
-    pub held_at: chrono::DateTime<chrono::Utc>,
-    /// The log position the agenda was drawn at.
-    pub as_of_position: u64,
-    /// Its title.
-    pub title: String,
-}
-
-/// A dispatch instruction (调度指令) is issued at a meeting, to a unit and/or a leader, about a
-/// case or not, with a feedback deadline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct InstructionIssued {
-    /// Its number within the meeting, from 1.
-    pub number: u32,
-    /// The case it is about.
-    pub case_id: Option<uuid::Uuid>,
-    /// The unit it is issued to.
-    pub unit: Option<UnitRef>,
-    /// The leader it is issued to.
-    pub leader: Option<LeaderRef>,
-    /// What is to be done.
-    pub text: String,
-    /// By when feedback is due.
-    pub feedback_due_on: NaiveDate,
-}
-
-/// Feedback on a dispatch instruction is recorded (反馈).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct InstructionFeedbackRecorded {
-    /// The instruction's number.
-    pub number: u32,
-    /// What was done.
-    pub text: String,
-    /// When.
-    pub on: NaiveDate,
-}
-
-/// A monthly bulletin (月通报) is published: frozen at the log position it records, so that it
-/// exports identically whenever it is asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct BulletinPublished {
-    /// The month, `2026-03`.
-    pub month: String,
-    /// The log position its figures are drawn at.
-    pub as_of_position: u64,
-    /// When it was published.
-    pub published_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What a quarterly push expects of one area.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PushTarget {
-    /// The area: a district, a town or a department.
-    pub unit: UnitRef,
-    /// A number of its hard cases to resolve, or
-    #[serde(default)]
-    pub cases: Option<u32>,
-    /// a share of them, in percent.
-    #[serde(default)]
-    pub rate_percent: Option<u32>,
-}
-
-/// A quarterly push on hard cases (季攻坚) is launched: its quarter, its hard cases (攻坚案件)
-/// and a target per area.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PushLaunched {
-    /// The quarter, `2026-Q2`.
-    pub quarter: String,
-    /// Its title.
-    pub title: String,
-    /// The hard cases.
-    pub case_ids: Vec<uuid::Uuid>,
-    /// The targets per area.
-    pub targets: Vec<PushTarget>,
-}
-
-/// Events of the campaign aggregates (a dispatch meeting and its instructions; a bulletin; a
-/// quarterly push).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CampaignEvent {
-    /// See [`BulletinPublished`].
-    BulletinPublished(BulletinPublished),
-    /// See [`PushLaunched`].
-    PushLaunched(PushLaunched),
-    /// See [`MeetingHeld`].
-    MeetingHeld(MeetingHeld),
-    /// See [`InstructionIssued`].
-    InstructionIssued(InstructionIssued),
-    /// See [`InstructionFeedbackRecorded`].
-    FeedbackRecorded(InstructionFeedbackRecorded),
-}
-
 /// Events of the case aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseEvent {
@@ -931,6 +526,30 @@ pub enum DomainEvent {
     Campaign(CampaignEvent),
     /// An account event (creation, rights, logins): see [`crate::accounts`].
     Account(crate::accounts::AccountEvent),
+}
+
+impl From<CaseEvent> for DomainEvent {
+    fn from(event: CaseEvent) -> Self {
+        Self::Case(event)
+    }
+}
+
+impl From<DirectoryEvent> for DomainEvent {
+    fn from(event: DirectoryEvent) -> Self {
+        Self::Directory(event)
+    }
+}
+
+impl From<CampaignEvent> for DomainEvent {
+    fn from(event: CampaignEvent) -> Self {
+        Self::Campaign(event)
+    }
+}
+
+impl From<crate::accounts::AccountEvent> for DomainEvent {
+    fn from(event: crate::accounts::AccountEvent) -> Self {
+        Self::Account(event)
+    }
 }
 
 /// Why an envelope's data could not be read as a domain event.

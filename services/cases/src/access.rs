@@ -16,6 +16,8 @@
 //! leak; a command the actor's role does not allow on a case in scope is forbidden.
 
 use zhzj_proto::accounts::Role;
+
+use crate::handle::HandledCommand;
 use zhzj_proto::{Actor, Command, CommandError, ErrorKind, events::ReviewLevel, events::UnitKind};
 
 /// What a command asks to do.
@@ -37,20 +39,9 @@ pub enum Action {
     Erase,
 }
 
-/// The action a command asks for.
+/// The action a command asks for (each command says, beside its aggregate).
 pub fn action_of(command: &Command) -> Action {
-    match command {
-        Command::AddUnit(_) | Command::AddLeader(_) => Action::Directory,
-        Command::SkipUnreadableCommits(_) => Action::Repair,
-        Command::ErasePetitioner(_) => Action::Erase,
-        Command::RecordActivity(_)
-        | Command::RecordNote(_)
-        | Command::AddMeasure(_)
-        | Command::CompleteMeasure(_) => Action::LeaderWork,
-        Command::ReviewClaim(c) => Action::Review(c.level),
-        Command::RegisterCase(_) => Action::Register,
-        _ => Action::CaseWork,
-    }
+    zhzj_proto::match_command!(command, c => c.action())
 }
 
 fn forbidden(message: impl Into<String>) -> CommandError {
@@ -168,32 +159,7 @@ pub fn check_case(
 
 /// The case a case command names (none for a registration or a directory command).
 pub fn case_id_of(command: &Command) -> Option<uuid::Uuid> {
-    Some(match command {
-        Command::AssignLeader(c) => c.case_id,
-        Command::SetResponsibleUnits(c) => c.case_id,
-        Command::AddMeasure(c) => c.case_id,
-        Command::CompleteMeasure(c) => c.case_id,
-        Command::RecordNote(c) => c.case_id,
-        Command::SkipUnreadableCommits(c) => c.case_id,
-        Command::ErasePetitioner(c) => c.case_id,
-        Command::RecordActivity(c) => c.case_id,
-        Command::ExtendHandling(c) => c.case_id,
-        Command::ClassifyCase(c) => c.case_id,
-        Command::ClaimResolution(c) => c.case_id,
-        Command::ReviewClaim(c) => c.case_id,
-        Command::RecordPetition(c) => c.case_id,
-        Command::RateSatisfaction(c) => c.case_id,
-        Command::RecordProcedureStep(c) => c.case_id,
-        Command::RegisterCase(_)
-        | Command::AddUnit(_)
-        | Command::AddLeader(_)
-        | Command::HoldMeeting(_)
-        | Command::IssueInstruction(_)
-        | Command::RecordInstructionFeedback(_)
-        | Command::PublishBulletin(_)
-        | Command::LaunchPush(_)
-        | Command::RecordAccount(_) => return None,
-    })
+    zhzj_proto::match_command!(command, c => c.case_id())
 }
 
 /// Checks a campaign command. `meeting_ancestry` is the chain of units from the meeting's unit up

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use zhzj_proto::{
-    AggregateType, CommandError, DomainEvent, ErrorKind,
+    AggregateType, CommandAccepted, CommandError, DomainEvent, ErrorKind,
     accounts::{
         AccountChange, AccountCreated, AccountEvent, AccountRightsChanged, AccountTouched,
         LoginAttempt, LoginFailed, LoginLockedOut, RecordAccount,
@@ -13,6 +13,7 @@ use zhzj_proto::{
 };
 
 use crate::aggregate::Aggregate;
+use crate::handle::{Context, HandledCommand};
 use crate::validate::check_no_control;
 
 /// Longest username or display name recorded; a longer name in a failed login is cut.
@@ -177,6 +178,15 @@ pub fn decide(
         }),
     };
     Ok(vec![DomainEvent::Account(event)])
+}
+
+impl HandledCommand for RecordAccount {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let id = zhzj_proto::accounts::account_stream_id(&self.username);
+        context
+            .decide::<AccountState>(&id, None, |state| decide(state, self))
+            .await
+    }
 }
 
 #[cfg(test)]

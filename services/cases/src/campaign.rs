@@ -8,14 +8,23 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use zhzj_proto::{
-    AggregateType, CampaignEvent, CommandError, DomainEvent, ErrorKind,
-    commands::{HoldMeeting, IssueInstruction, RecordInstructionFeedback},
-    events::{InstructionFeedbackRecorded, InstructionIssued, LeaderRef, MeetingHeld, UnitRef},
+    AggregateType, CampaignEvent, CommandAccepted, CommandError, DomainEvent, ErrorKind,
+    commands::{
+        HoldMeeting, IssueInstruction, LaunchPush, PublishBulletin, RecordInstructionFeedback,
+    },
+    events::{
+        InstructionFeedbackRecorded, InstructionIssued, LeaderRef, MeetingHeld, PushTarget,
+        UnitKind, UnitRef,
+    },
 };
 
 use zhzj_deadlines::periods::month_bounds;
 
 use crate::aggregate::Aggregate;
+use crate::case::CaseState;
+use crate::directory::{LeaderState, UnitState};
+use crate::handle::{Context, HandledCommand};
+use crate::service::unavailable;
 use crate::validate::{optional_text, required_text};
 use zhzj_proto::dates::DateKind;
 
@@ -269,8 +278,8 @@ pub const MAX_PUSH_CASES: usize = 1_000;
 /// exist (checked by the caller), with one target (a number or a rate) per area.
 pub fn launch(
     state: &PushState,
-    command: &zhzj_proto::commands::LaunchPush,
-    targets: Vec<zhzj_proto::events::PushTarget>,
+    command: &LaunchPush,
+    targets: Vec<PushTarget>,
     today: NaiveDate,
 ) -> Result<Vec<DomainEvent>, CommandError> {
     let Some((first, next, number)) = zhzj_deadlines::periods::quarter_bounds(&command.quarter)
@@ -351,3 +360,133 @@ pub fn launch(
         },
     ))])
 }
+
+// How each campaign command is handled: what it looks up, then which decision above it takes.
+
+impl HandledCommand for HoldMeeting {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let unit = context
+            .require::<UnitState>("command.unit_id", &self.unit_id)
+            .await?;
+        let held_at = context.now();
+        let id = meeting_id(&self.unit_id, zhzj_store::china_date(held_at));
+        let position = context.log().last_position().await.map_err(unavailable)?;
+        context
+            .decide::<MeetingState>(&id, None, |state| {
+                hold(state, self, unit.to_ref(), held_at, position)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for IssueInstruction {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let meeting = context
+            .require::<MeetingState>("command.meeting_id", &self.meeting_id)
+            .await?;
+        let unit = context
+            .require_optional::<UnitState>("command.unit_id", self.unit_id.as_deref())
+            .await?
+            .map(|unit| unit.to_ref());
+        let leader = context
+            .require_optional::<LeaderState>("command.leader_id", self.leader_id.as_deref())
+            .await?
+            .map(|leader| leader.to_ref());
+        if let Some(case_id) = self.case_id {
+            let case = context
+                .require::<CaseState>("command.case_id", &case_id.to_string())
+                .await?;
+            let place = case.town_id.clone().unwrap_or(case.district_id.clone());
+            if !context.ancestry(&place).await?.contains(&meeting.unit_id) {
+                return Err(CommandError::invalid(
+                    "command.case_id",
+                    "案件不在本次调度会单位的管辖范围内 (case outside the meeting's unit)",
+                ));
+            }
+        }
+        let today = context.today();
+        context
+            .decide::<MeetingState>(&self.meeting_id, Some("command.meeting_id"), |state| {
+                issue(state, self, unit.clone(), leader.clone(), today)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for RecordInstructionFeedback {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let today = context.today();
+        context
+            .decide::<MeetingState>(&self.meeting_id, Some("command.meeting_id"), |state| {
+                feedback(state, self, today)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for PublishBulletin {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let published_at = context.now();
+        let position = context.log().last_position().await.map_err(unavailable)?;
+        let id = if month_bounds(&self.month).is_some() {
+            self.month.clone()
+        } else {
+            "invalid".to_owned()
+        };
+        let accepted = context
+            .decide::<BulletinState>(&id, None, |state| {
+                publish(state, &self.month, published_at, position)
+            })
+            .await?;
+        if let Some(sealer) = context.sealer() {
+            // The published figures stand on the log up to here: seal it. A failure leaves the
+            // bulletin published; the next interval's seal covers it.
+            if let Err(e) = sealer.seal(Some(accepted.version), "bulletin").await {
+                tracing::warn!(error = %e, month = %self.month, "could not seal the log after publishing");
+            }
+        }
+        Ok(accepted)
+    }
+}
+
+impl HandledCommand for LaunchPush {
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        for (i, case_id) in self.case_ids.iter().enumerate() {
+            context
+                .require::<CaseState>(&format!("command.case_ids[{i}]"), &case_id.to_string())
+                .await?;
+        }
+        let mut targets = Vec::with_capacity(self.targets.len());
+        for (i, target) in self.targets.iter().enumerate() {
+            let field = format!("command.targets[{i}].unit_id");
+            let unit = context
+                .require::<UnitState>(&field, &target.unit_id)
+                .await?;
+            if unit.kind == Some(UnitKind::City) {
+                return Err(CommandError::invalid(
+                    field,
+                    "目标须落到区、镇街或职能部门 (not the city)",
+                ));
+            }
+            targets.push(PushTarget {
+                unit: unit.to_ref(),
+                cases: target.cases,
+                rate_percent: target.rate_percent,
+            });
+        }
+        let today = context.today();
+        let id = if zhzj_deadlines::periods::quarter_bounds(&self.quarter).is_some() {
+            self.quarter.clone()
+        } else {
+            "invalid".to_owned()
+        };
+        context
+            .decide::<PushState>(&id, None, |state| {
+                launch(state, self, targets.clone(), today)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,24 @@
 //! The case aggregate (积案): its state, and the decisions that turn case commands into events.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 use zhzj_proto::{
-    AggregateType, CaseEvent, CommandError, DomainEvent,
+    AggregateType, CaseEvent, CommandAccepted, CommandError, DomainEvent,
     commands::{
-        AddMeasure, AssignLeader, CompleteMeasure, ErasePetitioner, RecordNote, SetResponsibleUnits,
+        AddMeasure, AssignLeader, CompleteMeasure, ErasePetitioner, RecordNote, RegisterCase,
+        SetResponsibleUnits,
     },
     events::{
         LeaderAssigned, LeaderReassigned, LeaderRef, MeasureAdded, MeasureCompleted, NoteRecorded,
-        PetitionerErased, RecordedPetitioner, ResponsibleUnitsSet, UnitRef,
+        PetitionerErased, RecordedPetitioner, ResponsibleUnitsSet, SealedPetitioner, UnitRef,
     },
 };
 
-use crate::aggregate::Aggregate;
+use crate::access::Action;
+use crate::aggregate::{Aggregate, commit_events, load};
+use crate::directory::{LeaderState, UnitState};
+use crate::handle::{Context, HandledCommand};
+use crate::service::{case_id_for_command, load_failed, unavailable};
 use crate::validate::{optional_text, required_text};
 use zhzj_proto::dates::DateKind;
 
@@ -343,7 +349,7 @@ pub struct RegistrationPlace<'a> {
 pub fn register(
     state: &CaseState,
     case_id: uuid::Uuid,
-    command: &zhzj_proto::commands::RegisterCase,
+    command: &RegisterCase,
     place: RegistrationPlace<'_>,
     today: chrono::NaiveDate,
 ) -> Result<Vec<CaseEvent>, CommandError> {
@@ -451,4 +457,248 @@ pub fn register(
         list_source: command.list_source,
         group_size,
     })])
+}
+
+// How each case command is handled: what it looks up, then which decision above it takes.
+
+impl HandledCommand for RegisterCase {
+    fn action(&self) -> Action {
+        Action::Register
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let case_id = self
+            .case_id
+            .unwrap_or_else(|| case_id_for_command(context.request.command_id));
+        let district = context
+            .require::<UnitState>("command.district_id", &self.district_id)
+            .await?;
+        let town = context
+            .require_optional::<UnitState>("command.town_id", self.town_id.as_deref())
+            .await?;
+        let today = context.today();
+        let place = || RegistrationPlace {
+            district: &district,
+            town: town.as_ref(),
+        };
+        // The petitioners are checked and normalised first (nothing is sealed for a command that
+        // is refused), then sealed, each under a key of their own.
+        let sealed = match context.vault() {
+            Some(vault) => {
+                let checked = register(&CaseState::default(), case_id, self, place(), today)?;
+                Some(seal_petitioners(vault, &checked, self.town_id.as_deref()).await?)
+            }
+            None => None,
+        };
+        let result = context
+            .decide::<CaseState>(&case_id.to_string(), None, |state| {
+                let mut events = register(state, case_id, self, place(), today)?;
+                if let (Some(sealed), Some(CaseEvent::Registered(e))) =
+                    (&sealed, events.first_mut())
+                {
+                    e.petitioners = sealed
+                        .iter()
+                        .cloned()
+                        .map(RecordedPetitioner::Sealed)
+                        .collect();
+                }
+                Ok(events.into_iter().map(DomainEvent::Case).collect())
+            })
+            .await;
+        // A registration that was not appended leaves no keys behind.
+        if let (Err(_), Some(vault), Some(sealed)) = (&result, context.vault(), &sealed) {
+            for petitioner in sealed {
+                if let Err(e) = vault.discard_unused(&petitioner.key_id).await {
+                    tracing::warn!(error = %e, key_id = %petitioner.key_id, "an unused data key was not discarded");
+                }
+            }
+        }
+        result
+    }
+}
+
+/// The petitioners of a checked registration, sealed.
+async fn seal_petitioners(
+    vault: &zhzj_store::PersonalDataVault,
+    checked: &[CaseEvent],
+    town_id: Option<&str>,
+) -> Result<Vec<SealedPetitioner>, CommandError> {
+    let Some(CaseEvent::Registered(registered)) = checked.first() else {
+        return Ok(Vec::new());
+    };
+    let mut sealed = Vec::with_capacity(registered.petitioners.len());
+    for petitioner in &registered.petitioners {
+        if let RecordedPetitioner::Plain(p) = petitioner {
+            sealed.push(vault.seal(p, town_id).await.map_err(|e| {
+                tracing::error!(error = %e, "personal data could not be sealed");
+                CommandError::new(
+                    zhzj_proto::ErrorKind::Unavailable,
+                    "个人信息加密服务暂不可用，请稍后重试 (the key store did not answer)",
+                )
+            })?);
+        }
+    }
+    Ok(sealed)
+}
+
+impl HandledCommand for AssignLeader {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let leader = context
+            .require::<LeaderState>("command.leader_id", &self.leader_id)
+            .await?
+            .to_ref();
+        context
+            .decide_on_case(self.case_id, |state| {
+                assign_leader(state, self, leader.clone())
+            })
+            .await
+    }
+}
+
+impl HandledCommand for SetResponsibleUnits {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let lead = context
+            .require::<UnitState>("command.lead_unit_id", &self.lead_unit_id)
+            .await?
+            .to_ref();
+        let mut assisting = Vec::with_capacity(self.assisting_unit_ids.len());
+        for (i, id) in self.assisting_unit_ids.iter().enumerate() {
+            let field = format!("command.assisting_unit_ids[{i}]");
+            assisting.push(context.require::<UnitState>(&field, id).await?.to_ref());
+        }
+        context
+            .decide_on_case(self.case_id, |_| {
+                set_responsible_units(self, lead.clone(), assisting.clone())
+            })
+            .await
+    }
+}
+
+impl HandledCommand for AddMeasure {
+    fn action(&self) -> Action {
+        Action::LeaderWork
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let unit = context
+            .require_optional::<UnitState>(
+                "command.responsible_unit_id",
+                self.responsible_unit_id.as_deref(),
+            )
+            .await?
+            .map(|unit| unit.to_ref());
+        let today = context.today();
+        context
+            .decide_on_case(self.case_id, |state| {
+                add_measure(state, self, unit.clone(), today)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for CompleteMeasure {
+    fn action(&self) -> Action {
+        Action::LeaderWork
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        context
+            .decide_on_case(self.case_id, |state| complete_measure(state, self))
+            .await
+    }
+}
+
+impl HandledCommand for RecordNote {
+    fn action(&self) -> Action {
+        Action::LeaderWork
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        context
+            .decide_on_case(self.case_id, |_| record_note(self))
+            .await
+    }
+}
+
+/// Erases a petitioner: decides on the case as it is (a refused erasure destroys nothing),
+/// destroys the data key, then appends `PetitionerErased`. The key goes first: if the append
+/// fails the petitioner already shows as 已删除 and a retry records it; a retry of a command
+/// that was recorded answers as the first time did.
+impl HandledCommand for ErasePetitioner {
+    fn action(&self) -> Action {
+        Action::Erase
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let Some(vault) = context.vault() else {
+            return Err(CommandError::new(
+                zhzj_proto::ErrorKind::Unavailable,
+                "未配置个人信息密钥库，无法删除 (no key store: --master-key-file)",
+            ));
+        };
+        let id = self.case_id.to_string();
+        let loaded = load::<CaseState>(context.log(), &id)
+            .await
+            .map_err(|e| load_failed(AggregateType::Case, &id, e))?;
+        if !loaded.state.exists() {
+            return Err(CommandError::not_found(
+                "command.case_id",
+                format!("案件 {id} 不存在 (not found)"),
+            ));
+        }
+        let keys =
+            registered_petitioner_keys(context.log(), &id, loaded.version.unwrap_or(0)).await?;
+        if loaded.remembered(context.request.command_id).is_none() {
+            for event in erase_petitioner(&loaded.state, self, &keys)? {
+                if let CaseEvent::PetitionerErased(erased) = event {
+                    vault.erase(&erased.key_id).await.map_err(unavailable)?;
+                }
+            }
+        }
+        context
+            .decide_on_case(self.case_id, |state| erase_petitioner(state, self, &keys))
+            .await
+    }
+}
+
+/// The data keys of case `id`'s petitioners, from its registration (its first commit).
+async fn registered_petitioner_keys(
+    log: &zhzj_store::EventLog,
+    id: &str,
+    version: u64,
+) -> Result<Vec<Option<String>>, CommandError> {
+    let messages = log
+        .read_aggregate_messages(AggregateType::Case, id, 1, version)
+        .await
+        .map_err(unavailable)?;
+    let registration = messages
+        .first()
+        .and_then(|m| m.commit.as_ref().ok())
+        .and_then(|stored| commit_events(stored).ok())
+        .and_then(|events| {
+            events.into_iter().find_map(|event| match event {
+                DomainEvent::Case(CaseEvent::Registered(e)) => Some(e),
+                _ => None,
+            })
+        });
+    match registration {
+        Some(registered) => Ok(petitioner_keys(&registered)),
+        None => Err(CommandError::new(
+            zhzj_proto::ErrorKind::Unavailable,
+            format!("案件 {id} 的登记记录无法读取 (the registration is unreadable)"),
+        )),
+    }
 }

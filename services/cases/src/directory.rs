@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 use zhzj_proto::{
-    AggregateType, CommandError, DirectoryEvent, DomainEvent,
+    AggregateType, CommandAccepted, CommandError, DirectoryEvent, DomainEvent,
     commands::{AddLeader, AddUnit},
     events::{LeaderAdded, LeaderLevel, LeaderRef, UnitAdded, UnitKind, UnitRef},
     ids::is_valid_token_id,
 };
 
+use crate::access::Action;
 use crate::aggregate::Aggregate;
+use crate::handle::{Context, HandledCommand};
 use crate::validate::required_text;
 
 /// An org unit as the service knows it.
@@ -192,3 +194,45 @@ pub fn add_leader(
         level: command.level,
     })])
 }
+
+/// The directory's events as domain events.
+fn directory_events(events: Vec<DirectoryEvent>) -> Vec<DomainEvent> {
+    events.into_iter().map(DomainEvent::Directory).collect()
+}
+
+impl HandledCommand for AddUnit {
+    fn action(&self) -> Action {
+        Action::Directory
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        check_token_id("command.unit_id", &self.unit_id)?;
+        let parent = context
+            .require_optional::<UnitState>("command.parent_id", self.parent_id.as_deref())
+            .await?;
+        context
+            .decide::<UnitState>(&self.unit_id, None, |state| {
+                add_unit(state, self, parent.as_ref()).map(directory_events)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for AddLeader {
+    fn action(&self) -> Action {
+        Action::Directory
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        check_token_id("command.leader_id", &self.leader_id)?;
+        context
+            .require::<UnitState>("command.unit_id", &self.unit_id)
+            .await?;
+        context
+            .decide::<LeaderState>(&self.leader_id, None, |state| {
+                add_leader(state, self).map(directory_events)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -11,14 +11,21 @@
 pub mod access;
 pub mod account;
 pub mod aggregate;
+mod authorize;
 pub mod campaign;
 pub mod case;
 pub mod directory;
+#[cfg(test)]
+mod given;
+mod handle;
 pub mod lifecycle;
+mod repair;
 pub mod sealing;
 pub mod service;
+pub mod subscription;
 pub mod synthetic;
 mod validate;
 
 pub use lifecycle::LifecycleSettings;
-pub use service::{CasesService, ServiceRole, serve, serve_as, spawn, spawn_as};
+pub use service::CasesService;
+pub use subscription::{ServiceRole, serve, serve_as, spawn, spawn_as};

@@ -3,8 +3,9 @@
 //! reopen a crossed-off one (回潮), and the petitioner's satisfaction.
 
 use chrono::NaiveDate;
+use uuid::Uuid;
 use zhzj_proto::{
-    CaseEvent, CommandError, ErrorKind,
+    CaseEvent, CommandAccepted, CommandError, ErrorKind,
     commands::{
         ClaimResolution, ClassifyCase, ExtendHandling, RateSatisfaction, RecordActivity,
         RecordPetition, RecordProcedureStep, ReviewClaim,
@@ -16,7 +17,10 @@ use zhzj_proto::{
     },
 };
 
+use crate::access::Action;
 use crate::case::CaseState;
+use crate::directory::LeaderState;
+use crate::handle::{Context, HandledCommand};
 use crate::validate::{optional_text, required_text};
 
 /// The bureau's settings for the case lifecycle.
@@ -381,3 +385,116 @@ pub fn record_procedure_step(
         hearing_days,
     })])
 }
+
+// How each lifecycle command is handled: what it looks up, then which decision above it takes.
+
+impl HandledCommand for RecordActivity {
+    fn action(&self) -> Action {
+        Action::LeaderWork
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let leader = context
+            .require_optional::<LeaderState>("command.leader_id", self.leader_id.as_deref())
+            .await?
+            .map(|leader| leader.to_ref());
+        let today = context.today();
+        context
+            .decide_on_case(self.case_id, |state| {
+                record_activity(state, self, leader.clone(), today)
+            })
+            .await
+    }
+}
+
+impl HandledCommand for ExtendHandling {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        context
+            .decide_on_case(self.case_id, |state| extend_handling(state, self))
+            .await
+    }
+}
+
+impl HandledCommand for ClassifyCase {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let settings = context.settings();
+        context
+            .decide_on_case(self.case_id, |state| classify(state, self, &settings))
+            .await
+    }
+}
+
+impl HandledCommand for ClaimResolution {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        context
+            .decide_on_case(self.case_id, |state| claim(state, self))
+            .await
+    }
+}
+
+impl HandledCommand for ReviewClaim {
+    fn action(&self) -> Action {
+        Action::Review(self.level)
+    }
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let settings = context.settings();
+        context
+            .decide_on_case(self.case_id, |state| review(state, self, &settings))
+            .await
+    }
+}
+
+impl HandledCommand for RecordPetition {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let today = context.today();
+        context
+            .decide_on_case(self.case_id, |state| record_petition(state, self, today))
+            .await
+    }
+}
+
+impl HandledCommand for RateSatisfaction {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let today = context.today();
+        context
+            .decide_on_case(self.case_id, |state| rate(state, self, today))
+            .await
+    }
+}
+
+impl HandledCommand for RecordProcedureStep {
+    fn case_id(&self) -> Option<Uuid> {
+        Some(self.case_id)
+    }
+    async fn handle(&self, context: &Context<'_>) -> Result<CommandAccepted, CommandError> {
+        let today = context.today();
+        context
+            .decide_on_case(self.case_id, |state| {
+                record_procedure_step(state, self, today)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

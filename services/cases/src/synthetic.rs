@@ -102,61 +102,10 @@ pub async fn write_signed_history(
         let c = n % cases;
         let (case_id, state) = &mut states[c];
         let round = n / cases;
-        let event = if round == 0 {
-            CaseEvent::Registered(CaseRegistered {
-                case_number: format!("BENCH-{c:07}"),
-                petitioners: vec![RecordedPetitioner::Plain(Petitioner {
-                    name: "测试信访人".into(),
-                    id_number: None,
-                    phone: Some("13800000000".into()),
-                    address: Some("思明区某街道".into()),
-                })],
-                matter: "要求解决房屋征收补偿问题".into(),
-                category: "征地拆迁".into(),
-                district: district.clone(),
-                town: None,
-                channel: Channel::Visit,
-                first_filed_on: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
-                list_source: ListSource::Screening,
-                group_size: 1,
-            })
-        } else if round % 3 == 1 {
-            CaseEvent::MeasureAdded(MeasureAdded {
-                measure_id: measure_id(state.measures_added + 1),
-                description: "约谈信访人并制定化解方案".into(),
-                due_on: None,
-                responsible_unit: None,
-            })
-        } else if let Some(open) = (1..=state.measures_added)
-            .find(|n| !state.measures_completed.contains(n))
-            .filter(|_| round % 3 == 2)
-        {
-            CaseEvent::MeasureCompleted(MeasureCompleted {
-                measure_id: measure_id(open),
-                result: "已完成".into(),
-            })
-        } else {
-            CaseEvent::NoteRecorded(NoteRecorded { text: note.clone() })
-        };
+        let event = synthetic_event(c, round, state, &district, &note);
         let event = DomainEvent::Case(event);
         state.apply(&event);
-        let request = CommandRequest {
-            command_id: Uuid::new_v4(),
-            correlation_id: None,
-            causation_id: None,
-            actor: Actor {
-                user_id: "bench".into(),
-                roles: vec![zhzj_proto::accounts::Role::Admin.as_str().into()],
-                unit_id: None,
-                leader_id: None,
-            },
-            expected_version: None,
-            unknown_outcome_retry: false,
-            command: Command::RecordNote(RecordNote {
-                case_id: *case_id,
-                text: String::new(),
-            }),
-        };
+        let request = note_request(*case_id);
         let snapshot = Snapshot {
             schema_version: CaseState::SNAPSHOT_VERSION,
             state: &*state,
@@ -213,6 +162,76 @@ pub async fn write_signed_history(
             .zip(last_positions)
             .collect(),
     })
+}
+
+/// The `round`th event of case `c`: its registration, then measures added and completed in
+/// turn, and notes.
+fn synthetic_event(
+    c: usize,
+    round: usize,
+    state: &CaseState,
+    district: &UnitRef,
+    note: &str,
+) -> CaseEvent {
+    if round == 0 {
+        CaseEvent::Registered(CaseRegistered {
+            case_number: format!("BENCH-{c:07}"),
+            petitioners: vec![RecordedPetitioner::Plain(Petitioner {
+                name: "测试信访人".into(),
+                id_number: None,
+                phone: Some("13800000000".into()),
+                address: Some("思明区某街道".into()),
+            })],
+            matter: "要求解决房屋征收补偿问题".into(),
+            category: "征地拆迁".into(),
+            district: district.clone(),
+            town: None,
+            channel: Channel::Visit,
+            first_filed_on: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap_or_default(),
+            list_source: ListSource::Screening,
+            group_size: 1,
+        })
+    } else if round % 3 == 1 {
+        CaseEvent::MeasureAdded(MeasureAdded {
+            measure_id: measure_id(state.measures_added + 1),
+            description: "约谈信访人并制定化解方案".into(),
+            due_on: None,
+            responsible_unit: None,
+        })
+    } else if let Some(open) = (1..=state.measures_added)
+        .find(|n| !state.measures_completed.contains(n))
+        .filter(|_| round % 3 == 2)
+    {
+        CaseEvent::MeasureCompleted(MeasureCompleted {
+            measure_id: measure_id(open),
+            result: "已完成".into(),
+        })
+    } else {
+        CaseEvent::NoteRecorded(NoteRecorded {
+            text: note.to_owned(),
+        })
+    }
+}
+
+/// The request a synthetic commit is recorded under (a note by `bench`, as an administrator).
+fn note_request(case_id: Uuid) -> CommandRequest {
+    CommandRequest {
+        command_id: Uuid::new_v4(),
+        correlation_id: None,
+        causation_id: None,
+        actor: Actor {
+            user_id: "bench".into(),
+            roles: vec![zhzj_proto::accounts::Role::Admin.as_str().into()],
+            unit_id: None,
+            leader_id: None,
+        },
+        expected_version: None,
+        unknown_outcome_retry: false,
+        command: Command::RecordNote(RecordNote {
+            case_id,
+            text: String::new(),
+        }),
+    }
 }
 
 /// A note of about `chars` characters: the usual sentence, repeated.
