@@ -92,87 +92,17 @@ impl Writer {
     }
 }
 
-/// The events of one generated case: 20 of them, in a year.
-fn case_events(
+/// The later events of generated case `n` (registered at `start`): the leader's work, the
+/// procedure, the claim and its review, crossing off, satisfaction and a new petition.
+fn later_events(
     n: usize,
-    districts: &[(UnitRef, UnitRef, LeaderRef)],
-    department: &UnitRef,
+    leader: &LeaderRef,
+    start: chrono::DateTime<Utc>,
 ) -> Vec<(chrono::DateTime<Utc>, CaseEvent)> {
-    let (district, town, leader) = &districts[n % districts.len()];
-    let start = Utc
-        .with_ymd_and_hms(2026, 1, 1, 1, 0, 0)
-        .single()
-        .unwrap_or_else(Utc::now)
-        + Duration::hours(i64::try_from(n % 6_000).unwrap_or(0));
     let day = |d: i64| start + Duration::days(d);
     let date = |d: i64| day(d).date_naive();
     let new_petition = n.is_multiple_of(3);
-    let mut events = vec![
-        (
-            day(0),
-            CaseEvent::Registered(CaseRegistered {
-                case_number: format!("BENCH-{n:06}"),
-                // Written straight into the archive, as registrations before encryption were.
-                petitioners: vec![zhzj_proto::events::RecordedPetitioner::Plain(Petitioner {
-                    name: format!("信访人{n}"),
-                    id_number: None,
-                    phone: Some("13800000000".into()),
-                    address: None,
-                })],
-                matter: format!("要求解决征收补偿问题（第{n}件）"),
-                category: "征地拆迁".into(),
-                district: district.clone(),
-                town: Some(town.clone()),
-                channel: Channel::Visit,
-                first_filed_on: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default(),
-                list_source: if new_petition {
-                    ListSource::NewPetition
-                } else {
-                    ListSource::Screening
-                },
-                group_size: 1,
-            }),
-        ),
-        (
-            day(1),
-            CaseEvent::LeaderAssigned(LeaderAssigned {
-                leader: leader.clone(),
-                reason: None,
-            }),
-        ),
-        (
-            day(1),
-            CaseEvent::ResponsibleUnitsSet(ResponsibleUnitsSet {
-                lead: if n.is_multiple_of(5) {
-                    department.clone()
-                } else {
-                    town.clone()
-                },
-                assisting: Vec::new(),
-                handler: None,
-            }),
-        ),
-    ];
-    for m in 1..=3_u32 {
-        events.push((
-            day(2),
-            CaseEvent::MeasureAdded(MeasureAdded {
-                measure_id: format!("m{m}"),
-                description: "核查补偿标准".into(),
-                due_on: None,
-                responsible_unit: None,
-            }),
-        ));
-    }
-    for m in 1..=2_u32 {
-        events.push((
-            day(20),
-            CaseEvent::MeasureCompleted(MeasureCompleted {
-                measure_id: format!("m{m}"),
-                result: "已落实".into(),
-            }),
-        ));
-    }
+    let mut events = Vec::new();
     for (k, kind) in [
         ActivityKind::Reception,
         ActivityKind::HomeVisit,
@@ -268,20 +198,99 @@ fn case_events(
     events
 }
 
-/// Runs the benchmark.
-pub async fn run(cases: usize) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
-    let store = ReadStore::connect(&url).await?;
-    checkpoint::initialise(&store, Projection::ARCHIVE).await?;
-    // The directory: the city, six districts with a town and a leader each, a department.
+/// The events of one generated case: 20 of them, in a year.
+fn case_events(
+    n: usize,
+    districts: &[BenchDistrict],
+    department: &UnitRef,
+) -> Vec<(chrono::DateTime<Utc>, CaseEvent)> {
+    let (district, town, leader) = &districts[n % districts.len()];
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 1, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+        + Duration::hours(i64::try_from(n % 6_000).unwrap_or(0));
+    let day = |d: i64| start + Duration::days(d);
+    let new_petition = n.is_multiple_of(3);
+    let mut events = vec![
+        (
+            day(0),
+            CaseEvent::Registered(CaseRegistered {
+                case_number: format!("BENCH-{n:06}"),
+                // Written straight into the archive, as registrations before encryption were.
+                petitioners: vec![zhzj_proto::events::RecordedPetitioner::Plain(Petitioner {
+                    name: format!("信访人{n}"),
+                    id_number: None,
+                    phone: Some("13800000000".into()),
+                    address: None,
+                })],
+                matter: format!("要求解决征收补偿问题（第{n}件）"),
+                category: "征地拆迁".into(),
+                district: district.clone(),
+                town: Some(town.clone()),
+                channel: Channel::Visit,
+                first_filed_on: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap_or_default(),
+                list_source: if new_petition {
+                    ListSource::NewPetition
+                } else {
+                    ListSource::Screening
+                },
+                group_size: 1,
+            }),
+        ),
+        (
+            day(1),
+            CaseEvent::LeaderAssigned(LeaderAssigned {
+                leader: leader.clone(),
+                reason: None,
+            }),
+        ),
+        (
+            day(1),
+            CaseEvent::ResponsibleUnitsSet(ResponsibleUnitsSet {
+                lead: if n.is_multiple_of(5) {
+                    department.clone()
+                } else {
+                    town.clone()
+                },
+                assisting: Vec::new(),
+                handler: None,
+            }),
+        ),
+    ];
+    for m in 1..=3_u32 {
+        events.push((
+            day(2),
+            CaseEvent::MeasureAdded(MeasureAdded {
+                measure_id: format!("m{m}"),
+                description: "核查补偿标准".into(),
+                due_on: None,
+                responsible_unit: None,
+            }),
+        ));
+    }
+    for m in 1..=2_u32 {
+        events.push((
+            day(20),
+            CaseEvent::MeasureCompleted(MeasureCompleted {
+                measure_id: format!("m{m}"),
+                result: "已落实".into(),
+            }),
+        ));
+    }
+    events.extend(later_events(n, leader, start));
+    events
+}
+
+/// A generated district: the district, its town, its leader.
+type BenchDistrict = (UnitRef, UnitRef, LeaderRef);
+
+/// Writes the directory: the city, six districts with a town and a leader each, a department;
+/// the districts, and the department.
+fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, UnitRef)> {
     let unit = |id: &str, name: &str| UnitRef {
         id: id.into(),
         name: name.into(),
-    };
-    let mut writer = Writer {
-        position: 0,
-        rows: Vec::new(),
     };
     let at = Utc
         .with_ymd_and_hms(2025, 12, 1, 0, 0, 0)
@@ -302,9 +311,9 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
                 })),
             )
         };
-    add_unit(&mut writer, "xm", None, "厦门市", UnitKind::City)?;
+    add_unit(writer, "xm", None, "厦门市", UnitKind::City)?;
     add_unit(
-        &mut writer,
+        writer,
         "xm-dept",
         Some("xm"),
         "市住房局",
@@ -317,9 +326,9 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
     {
         let id = format!("xm-d{i}");
         let town = format!("xm-d{i}-t");
-        add_unit(&mut writer, &id, Some("xm"), name, UnitKind::District)?;
+        add_unit(writer, &id, Some("xm"), name, UnitKind::District)?;
         add_unit(
-            &mut writer,
+            writer,
             &town,
             Some(&id),
             &format!("{name}某街道"),
@@ -351,6 +360,20 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
         ));
     }
     let department = unit("xm-dept", "市住房局");
+    Ok((districts, department))
+}
+
+/// Runs the benchmark.
+pub async fn run(cases: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
+    let store = ReadStore::connect(&url).await?;
+    checkpoint::initialise(&store, Projection::ARCHIVE).await?;
+    let mut writer = Writer {
+        position: 0,
+        rows: Vec::new(),
+    };
+    let (districts, department) = write_directory(&mut writer)?;
     let started = Instant::now();
     for n in 0..cases {
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("bench-{n}").as_bytes()).to_string();

@@ -12,81 +12,71 @@ use zhzj_store::{EventLog, ReadStore};
 
 use crate::verify::*;
 
-pub(crate) async fn catchup_bench(
-    client: &async_nats::Client,
-    log: &EventLog,
-    events: usize,
-    cases: usize,
-    database: &str,
-) -> anyhow::Result<()> {
-    println!("generating {events} events over {cases} cases …");
-    let generated = generate_log(client, events, cases, None).await?;
-    println!(
-        "generated in {:.1}s ({:.0} events/s published)",
-        generated.as_secs_f64(),
-        events as f64 / generated.as_secs_f64()
-    );
-    // Reference: how fast this machine hands the log to one pull consumer, nothing else done.
-    {
-        use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-        let consumer = log
-            .stream()
-            .create_consumer(pull::Config {
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::None,
-                ..Default::default()
-            })
-            .await?;
-        let started = Instant::now();
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(zhzj_projector::runner::BATCH)
-            .messages()
-            .await?;
-        let sample = events.min(100_000);
-        let mut kept = Vec::with_capacity(sample);
-        let mut read = 0;
-        while read < events {
-            match messages.next().await {
-                Some(Ok(message)) => {
-                    if kept.len() < sample {
-                        kept.push((message.subject.to_string(), message.payload.clone()));
-                    }
-                    read += 1;
+/// Reference: how fast this machine hands the log to one pull consumer, nothing else done, and
+/// decodes it on one thread.
+async fn reference_reads(log: &EventLog, events: usize) -> anyhow::Result<()> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    let consumer = log
+        .stream()
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let started = Instant::now();
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(zhzj_projector::runner::BATCH)
+        .messages()
+        .await?;
+    let sample = events.min(100_000);
+    let mut kept = Vec::with_capacity(sample);
+    let mut read = 0;
+    while read < events {
+        match messages.next().await {
+            Some(Ok(message)) => {
+                if kept.len() < sample {
+                    kept.push((message.subject.to_string(), message.payload.clone()));
                 }
-                Some(Err(e)) => bail!("reading the log: {e}"),
-                None => bail!("log ended early"),
+                read += 1;
             }
+            Some(Err(e)) => bail!("reading the log: {e}"),
+            None => bail!("log ended early"),
         }
-        let elapsed = started.elapsed();
-        println!(
-            "{:<44} {events:>9} in {:>7.2}s = {:>9.0} events/s",
-            "reference: pull consumer, read only",
-            elapsed.as_secs_f64(),
-            events as f64 / elapsed.as_secs_f64()
-        );
-        let started = Instant::now();
-        for (i, (subject, payload)) in kept.iter().enumerate() {
-            std::hint::black_box(zhzj_projector::projection::read_message(
-                i as u64 + 1,
-                subject,
-                payload,
-            ));
-        }
-        let elapsed = started.elapsed();
-        println!(
-            "{:<44} {sample:>9} in {:>7.2}s = {:>9.0} events/s",
-            "reference: decode only, one thread",
-            elapsed.as_secs_f64(),
-            sample as f64 / elapsed.as_secs_f64()
-        );
     }
-    let dir = tempfile::tempdir()?;
-    let (url, pg_cleanup) = if database == "sqlite" {
-        (
-            zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite")),
-            None,
-        )
+    let elapsed = started.elapsed();
+    println!(
+        "{:<44} {events:>9} in {:>7.2}s = {:>9.0} events/s",
+        "reference: pull consumer, read only",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64()
+    );
+    let started = Instant::now();
+    for (i, (subject, payload)) in kept.iter().enumerate() {
+        std::hint::black_box(zhzj_projector::projection::read_message(
+            i as u64 + 1,
+            subject,
+            payload,
+        ));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{:<44} {sample:>9} in {:>7.2}s = {:>9.0} events/s",
+        "reference: decode only, one thread",
+        elapsed.as_secs_f64(),
+        sample as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A database dropped after the run: its URL, and what drops it (PostgreSQL).
+type BenchDatabase = (String, Option<(sqlx::PgConnection, String)>);
+
+/// A fresh read store for the run: a SQLite file in `dir`, or a new PostgreSQL database.
+async fn bench_database(database: &str, dir: &std::path::Path) -> anyhow::Result<BenchDatabase> {
+    Ok(if database == "sqlite" {
+        (zhzj_store::sql::sqlite_url(&dir.join("bench.sqlite")), None)
     } else if database.starts_with("postgres") {
         use sqlx::Connection;
         let name = format!("zhzj_bench_{}", Uuid::new_v4().simple());
@@ -98,9 +88,11 @@ pub(crate) async fn catchup_bench(
         (format!("{base}/{name}"), Some((admin, name)))
     } else {
         bail!("--database is `sqlite` or a postgres:// URL");
-    };
-    let store = ReadStore::connect(&url).await.context("read store")?;
+    })
+}
 
+/// The checklist projection catching up from position 0 on an empty store; its rate.
+async fn measure_catchup(log: &EventLog, store: &ReadStore, events: usize) -> anyhow::Result<f64> {
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let projector = tokio::spawn(zhzj_projector::run(
@@ -110,7 +102,7 @@ pub(crate) async fn catchup_bench(
         shutdown.clone(),
     ));
     loop {
-        let status = zhzj_projector::status(log, &store).await?;
+        let status = zhzj_projector::status(log, store).await?;
         if status
             .iter()
             .any(|s| s.name == "checklist" && s.lag == 0 && s.generation > 0)
@@ -123,7 +115,7 @@ pub(crate) async fn catchup_bench(
     shutdown.cancel();
     projector.await??;
     // A fast catch-up that skipped positions would be no result at all.
-    let status = zhzj_projector::status(log, &store).await?;
+    let status = zhzj_projector::status(log, store).await?;
     let checklist = status
         .iter()
         .find(|s| s.name == "checklist")
@@ -143,9 +135,12 @@ pub(crate) async fn catchup_bench(
         "checklist catch-up from position 0",
         catchup.as_secs_f64()
     );
+    Ok(catchup_rate)
+}
 
-    // Baseline: the same number of checklist-shaped rows, multi-row inserted into a table of
-    // the same shape in the same database, in transactions of the projector's batch size.
+/// Baseline: the same number of checklist-shaped rows, multi-row inserted into a table of the
+/// same shape in the same database, in transactions of the projector's batch size; its rate.
+async fn raw_insert_rate(store: &ReadStore, events: usize) -> anyhow::Result<f64> {
     let batch = zhzj_projector::runner::BATCH;
     let dialect = store.dialect();
     {
@@ -218,6 +213,32 @@ pub(crate) async fn catchup_bench(
         "baseline: raw multi-row inserts",
         raw.as_secs_f64()
     );
+    Ok(raw_rate)
+}
+
+pub(crate) async fn catchup_bench(
+    client: &async_nats::Client,
+    log: &EventLog,
+    events: usize,
+    cases: usize,
+    database: &str,
+) -> anyhow::Result<()> {
+    println!("generating {events} events over {cases} cases …");
+    let generated = generate_log(client, events, cases, None).await?;
+    println!(
+        "generated in {:.1}s ({:.0} events/s published)",
+        generated.as_secs_f64(),
+        events as f64 / generated.as_secs_f64()
+    );
+    reference_reads(log, events).await?;
+    let dir = tempfile::tempdir()?;
+    let (url, pg_cleanup) = bench_database(database, dir.path()).await?;
+    let store = ReadStore::connect(&url).await.context("read store")?;
+
+    let catchup_rate = measure_catchup(log, &store, events).await?;
+
+    let raw_rate = raw_insert_rate(&store, events).await?;
+    let dialect = store.dialect();
     println!(
         "ratio catch-up/raw on {}: {:.2} (bar >= 0.5)",
         if dialect == zhzj_store::Dialect::Sqlite {

@@ -31,6 +31,15 @@ pub(crate) fn campaign_step(label: &str, at: DateTime<Utc>, command: Command) ->
 
 /// Meetings, instructions and feedback, bulletins and the push, all before `now`.
 pub(crate) fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<DemoStep> {
+    let mut steps = meeting_steps(now, cases);
+    steps.extend(bulletin_steps(now));
+    steps.extend(push_steps(now, cases));
+    steps.sort_by_key(|step| step.at);
+    steps
+}
+
+/// 思明区's meetings of the last three Mondays, with their instructions and feedback.
+fn meeting_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<DemoStep> {
     let today = china_date(now);
     let mut steps = Vec::new();
     // The last three Mondays at 10:00 before now.
@@ -105,6 +114,13 @@ pub(crate) fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<Demo
             ));
         }
     }
+    steps
+}
+
+/// The bulletins of the last two complete months.
+fn bulletin_steps(now: DateTime<Utc>) -> Vec<DemoStep> {
+    let today = china_date(now);
+    let mut steps = Vec::new();
     // The bulletins of the last two complete months; in the first minutes of a month, when the
     // one just over cannot be published yet, the two before them.
     let this_month = today.with_day(1).unwrap_or(today);
@@ -127,6 +143,13 @@ pub(crate) fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<Demo
             Command::PublishBulletin(PublishBulletin { month: label }),
         ));
     }
+    steps
+}
+
+/// This quarter's push.
+fn push_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<DemoStep> {
+    let today = china_date(now);
+    let mut steps = Vec::new();
     // This quarter's push: twelve cases then on the list, half of each district's to resolve.
     let quarter = (today.month() - 1) / 3 + 1;
     let quarter_start = NaiveDate::from_ymd_opt(today.year(), 3 * quarter - 2, 1).unwrap_or(today);
@@ -161,7 +184,6 @@ pub(crate) fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<Demo
             }),
         ));
     }
-    steps.sort_by_key(|step| step.at);
     steps
 }
 

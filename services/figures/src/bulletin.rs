@@ -275,53 +275,8 @@ pub fn period_figures(
             _ => {}
         }
     }
-    // Clocks whose deadline fell in the month and are still running at its end.
     for case in cases.values_mut() {
-        if let Some(due) = case.lifecycle.acceptance_pending_until()
-            && in_month(due)
-        {
-            case.counts.acceptance.add(false);
-            case.counts.note(
-                "timely_acceptance",
-                false,
-                format!("告知期限 {due} 已过，未告知"),
-            );
-        }
-        if let Some(due) = case.lifecycle.handling_running_until()
-            && in_month(due)
-        {
-            case.counts.completion.add(false);
-            case.counts.note(
-                "on_time_completion",
-                false,
-                format!("办理期限 {due} 已过，未办结"),
-            );
-        }
-        case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
-        case.counts.owned_count = i64::from(case.counts.on_list && case.owned);
-        case.counts.owned_crossed_off_count = i64::from(case.owned && case.counts.crossed_off);
-        if case.counts.on_list {
-            let crossed = case.counts.crossed_off;
-            let reason = if crossed {
-                "在清单，本期销号"
-            } else {
-                "在清单，本期未销号"
-            };
-            case.counts.note("resolution", crossed, reason);
-            let owned = case.owned;
-            case.counts.note(
-                "ownership",
-                owned,
-                if owned {
-                    "已落实包案领导"
-                } else {
-                    "未落实包案领导"
-                },
-            );
-            if owned {
-                case.counts.note("owned_resolution", crossed, reason);
-            }
-        }
+        close_period(case, &in_month, end);
     }
     let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
     let mut details: BTreeMap<String, Vec<CountedCase>> = BTreeMap::new();
@@ -382,6 +337,56 @@ pub fn period_figures(
         towns,
         departments,
         details,
+    }
+}
+
+/// Counts what the period's end decides for a case: clocks whose deadline fell in the period and
+/// are still running at its end, whether it was on the list, owned, crossed off.
+fn close_period(case: &mut CaseTrack, in_month: &impl Fn(NaiveDate) -> bool, end: DateTime<Utc>) {
+    if let Some(due) = case.lifecycle.acceptance_pending_until()
+        && in_month(due)
+    {
+        case.counts.acceptance.add(false);
+        case.counts.note(
+            "timely_acceptance",
+            false,
+            format!("告知期限 {due} 已过，未告知"),
+        );
+    }
+    if let Some(due) = case.lifecycle.handling_running_until()
+        && in_month(due)
+    {
+        case.counts.completion.add(false);
+        case.counts.note(
+            "on_time_completion",
+            false,
+            format!("办理期限 {due} 已过，未办结"),
+        );
+    }
+    case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
+    case.counts.owned_count = i64::from(case.counts.on_list && case.owned);
+    case.counts.owned_crossed_off_count = i64::from(case.owned && case.counts.crossed_off);
+    if case.counts.on_list {
+        let crossed = case.counts.crossed_off;
+        let reason = if crossed {
+            "在清单，本期销号"
+        } else {
+            "在清单，本期未销号"
+        };
+        case.counts.note("resolution", crossed, reason);
+        let owned = case.owned;
+        case.counts.note(
+            "ownership",
+            owned,
+            if owned {
+                "已落实包案领导"
+            } else {
+                "未落实包案领导"
+            },
+        );
+        if owned {
+            case.counts.note("owned_resolution", crossed, reason);
+        }
     }
 }
 

@@ -117,6 +117,34 @@ pub async fn push_progress(
     )
 }
 
+impl Track {
+    /// Folds one event of the hard case into its track; a crossing off counts from the quarter's
+    /// `start`.
+    fn follow(&mut self, event: &CaseEvent, occurred_at: DateTime<Utc>, start: DateTime<Utc>) {
+        match event {
+            CaseEvent::Registered(e) => {
+                self.case_number.clone_from(&e.case_number);
+                self.matter.clone_from(&e.matter);
+                self.district = (e.district.id.clone(), e.district.name.clone());
+                self.town = e.town.as_ref().map(|t| (t.id.clone(), t.name.clone()));
+            }
+            CaseEvent::ResponsibleUnitsSet(e) => {
+                self.lead_unit = Some((e.lead.id.clone(), e.lead.name.clone()));
+            }
+            CaseEvent::LeaderAssigned(e) => self.leader = Some(e.leader.name.clone()),
+            CaseEvent::LeaderReassigned(e) => self.leader = Some(e.to.name.clone()),
+            CaseEvent::CrossedOff(_) if occurred_at >= start => {
+                self.crossed_off_on = Some(china_date(occurred_at));
+                self.reopened_after = false;
+            }
+            CaseEvent::Reopened(_) if self.crossed_off_on.is_some() => {
+                self.reopened_after = true;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// [`push_progress`] over events already read.
 pub fn push_progress_from(
     events: &[ArchivedEvent],
@@ -148,27 +176,7 @@ pub fn push_progress_from(
         let Some(track) = tracks.get_mut(*index) else {
             continue;
         };
-        match event {
-            CaseEvent::Registered(e) => {
-                track.case_number.clone_from(&e.case_number);
-                track.matter.clone_from(&e.matter);
-                track.district = (e.district.id.clone(), e.district.name.clone());
-                track.town = e.town.as_ref().map(|t| (t.id.clone(), t.name.clone()));
-            }
-            CaseEvent::ResponsibleUnitsSet(e) => {
-                track.lead_unit = Some((e.lead.id.clone(), e.lead.name.clone()));
-            }
-            CaseEvent::LeaderAssigned(e) => track.leader = Some(e.leader.name.clone()),
-            CaseEvent::LeaderReassigned(e) => track.leader = Some(e.to.name.clone()),
-            CaseEvent::CrossedOff(_) if archived.occurred_at >= start => {
-                track.crossed_off_on = Some(china_date(archived.occurred_at));
-                track.reopened_after = false;
-            }
-            CaseEvent::Reopened(_) if track.crossed_off_on.is_some() => {
-                track.reopened_after = true;
-            }
-            _ => {}
-        }
+        track.follow(event, archived.occurred_at, start);
     }
     let resolved = |t: &Track| t.crossed_off_on.is_some() && !t.reopened_after;
     let cases: Vec<PushCaseProgress> = launched

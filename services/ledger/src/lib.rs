@@ -8,7 +8,21 @@
 //! with what the system holds, and adds nothing. The same template is how the ledger is exported,
 //! so export then import round-trips.
 
+mod checks;
+mod compare;
+mod existing;
+mod export;
 mod read;
+
+use checks::{
+    check_case_number, check_channel, check_first_filed, check_group_size, check_later_rows,
+    check_list_source, check_named, check_place,
+};
+use compare::{LedgerValues, compare};
+pub use existing::{
+    Existing, ExistingCase, ExistingPetitioner, OUTSIDE_SCOPE_CASE_NUMBER, OUTSIDE_SCOPE_ID_NUMBER,
+};
+pub use export::{LedgerRow, table};
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -106,75 +120,6 @@ pub struct Directory {
     pub units: HashMap<String, Vec<String>>,
     /// Leaders: name → leader ids.
     pub leaders: HashMap<String, Vec<String>>,
-}
-
-/// The answer when a row's case number is taken by a case outside the importer's area: it names
-/// no case.
-pub const OUTSIDE_SCOPE_CASE_NUMBER: &str =
-    "该案件编号已被您辖区以外的案件使用，请更换编号或联系市专班核实";
-/// The answer when a row's petitioner is on a case outside the importer's area: it names no case.
-pub const OUTSIDE_SCOPE_ID_NUMBER: &str =
-    "您辖区以外已有该身份证号的案件，疑似重复，请联系市专班核实";
-
-/// What already exists, for the duplicate checks and for checking a case imported before.
-#[derive(Debug, Clone, Default)]
-pub struct Existing {
-    /// Case number → case id.
-    pub case_numbers: HashMap<String, String>,
-    /// Petitioner ID number → the case number it is on.
-    pub id_numbers: HashMap<String, String>,
-    /// The units the importing user may register cases in (none: everywhere).
-    pub scope: Option<HashSet<String>>,
-    /// The numbers of existing cases outside the importing user's area. A duplicate found among
-    /// them is reported without naming the case (条例 第三十条: a district must not learn who
-    /// petitions elsewhere, nor on which case).
-    pub outside_scope: HashSet<String>,
-    /// Case number → what the system holds for the case, for every case a ledger imported
-    /// (those whose id in `case_numbers` is [`case_id_for`] the number). A ledger row of such a
-    /// case is checked against it; one missing here cannot be checked and is refused.
-    pub cases: HashMap<String, ExistingCase>,
-}
-
-/// A case the system holds, as far as a ledger import compares it: what the registration set.
-/// The leader and the lead unit are left out — they change after an import, as they should.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExistingCase {
-    /// The petitioners, in the registration's order.
-    pub petitioners: Vec<ExistingPetitioner>,
-    /// 诉求.
-    pub matter: String,
-    /// 类别.
-    pub category: String,
-    /// The district's unit id.
-    pub district_id: String,
-    /// The town's unit id.
-    pub town_id: Option<String>,
-    /// 信访渠道.
-    pub channel: Channel,
-    /// 首次信访日期.
-    pub first_filed_on: NaiveDate,
-    /// 列入方式.
-    pub list_source: ListSource,
-    /// 涉及人数 as stored (1 when the registration gave none).
-    pub group_size: u32,
-}
-
-/// A petitioner of a case the system holds, as a ledger import compares it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingPetitioner {
-    /// Name.
-    pub name: String,
-    /// Resident ID number.
-    pub id_number: Option<String>,
-}
-
-impl From<&Petitioner> for ExistingPetitioner {
-    fn from(petitioner: &Petitioner) -> Self {
-        Self {
-            name: petitioner.name.clone(),
-            id_number: petitioner.id_number.clone(),
-        }
-    }
 }
 
 /// A valid case, ready to become commands.
@@ -476,174 +421,36 @@ fn check_case(
     };
     let number = required(errors, "案件编号");
     let case_id = number.as_deref().map(case_id_for);
-    // The case's later rows: one more petitioner each, the case's columns the same or empty.
-    for &&(later, ref later_cells) in group.iter().skip(1) {
-        for column in CASE_COLUMNS {
-            if let Some(value) = later_cells.get(column)
-                && !same_value(column, cells.get(column), value)
-            {
-                errors.push(error(
-                    later,
-                    column,
-                    format!(
-                        "与第 {row} 行同一案件的“{column}”不一致（同一案件的各行，此列须相同或留空）"
-                    ),
-                ));
-            }
-        }
-    }
-    let mut stored = None;
-    let mut imported_before = false;
-    if let (Some(number), Some(case_id)) = (&number, case_id) {
-        if number.chars().count() > 64 {
-            errors.push(error(row, "案件编号", "案件编号最长 64 个字符"));
-        }
-        match existing.case_numbers.get(number) {
-            Some(_) if existing.outside_scope.contains(number) => {
-                errors.push(error(row, "案件编号", OUTSIDE_SCOPE_CASE_NUMBER))
-            }
-            Some(id) if *id == case_id.to_string() => {
-                imported_before = true;
-                stored = existing.cases.get(number);
-                if stored.is_none() {
-                    errors.push(error(
-                        row,
-                        "案件编号",
-                        format!("案件编号 {number} 已导入，但无法核对系统中的该案件，请稍后重试"),
-                    ));
-                }
-            }
-            Some(_) => errors.push(error(
-                row,
-                "案件编号",
-                format!("案件编号 {number} 已有案件登记，疑似重复"),
-            )),
-            None => {}
-        }
-    }
+    check_later_rows(group, errors);
+    let (imported_before, stored) = match (&number, case_id) {
+        (Some(number), Some(case_id)) => check_case_number(row, number, case_id, existing, errors),
+        _ => (false, None),
+    };
     let petitioners = check_petitioners(group, number.as_deref(), existing, errors);
     let matter = required(errors, "诉求");
     let category = required(errors, "类别");
     let district_name = required(errors, "区").map(|n| normalize_name(&n));
     let channel_label = required(errors, "信访渠道");
     let first_filed = cells.get("首次信访日期");
-    if first_filed.is_none() {
-        errors.push(error(row, "首次信访日期", "“首次信访日期”不能为空"));
-    }
     let source_label = required(errors, "列入方式");
-    let district_id = district_name.as_ref().and_then(|name| {
-        unique(
-            errors,
-            (row, "区"),
-            &lookup.districts,
-            name,
-            name,
-            "区",
-            format!("没有名为“{name}”的区"),
-        )
-    });
-    // Some(None): no town given; None: the town could not be determined.
-    let town_id = match (text("镇街").map(|t| normalize_name(&t)), &district_id) {
-        (None, _) => Some(None),
-        (Some(town), Some(district)) => unique(
-            errors,
-            (row, "镇街"),
-            &lookup.towns,
-            &(district.clone(), town.clone()),
-            &town,
-            "镇街",
-            format!(
-                "{}没有名为“{town}”的镇街",
-                district_name.clone().unwrap_or_default()
-            ),
-        )
-        .map(Some),
-        (Some(_), None) => None,
-    };
-    if let (Some(scope), Some(district)) = (&existing.scope, &district_id) {
-        let place = town_id
-            .as_ref()
-            .and_then(Option::as_ref)
-            .unwrap_or(district);
-        if !scope.contains(place) {
-            errors.push(error(row, "区", "不在您的管辖范围内，不能导入"));
-        }
-    }
-    let channel = channel_label.as_deref().and_then(|label| {
-        let found = channel(label);
-        if found.is_none() {
-            errors.push(error(
-                row,
-                "信访渠道",
-                format!("信访渠道须为 网上、来信、来访、电话，收到“{label}”"),
-            ));
-        }
-        found
-    });
-    let list_source = source_label.as_deref().and_then(|label| {
-        let found = list_source(label);
-        if found.is_none() {
-            errors.push(error(
-                row,
-                "列入方式",
-                format!("列入方式须为 新发信访、上级交办、滚动排查，收到“{label}”"),
-            ));
-        }
-        found
-    });
-    let first_filed_on = first_filed.and_then(|value| {
-        let found = parse_date(value);
-        match found {
-            None => errors.push(error(
-                row,
-                "首次信访日期",
-                format!("无法识别的日期“{}”（应为 YYYY-MM-DD）", value.text()),
-            )),
-            // The system's one date rule (zhzj_proto::dates), said in the ledger's words.
-            Some(day) if day < zhzj_proto::dates::EARLIEST => errors.push(error(
-                row,
-                "首次信访日期",
-                format!(
-                    "首次信访日期不能早于 {}（收到 {day}）",
-                    zhzj_proto::dates::EARLIEST
-                ),
-            )),
-            Some(day) if day > today => {
-                errors.push(error(row, "首次信访日期", "首次信访日期不能晚于今天"))
-            }
-            Some(_) => {}
-        }
-        found
-    });
-    // Some(None): not given; None: not a valid number.
-    let group_size = match text("涉及人数") {
-        Some(n) => match n.parse::<u32>() {
-            Ok(n) if n > 0 => Some(Some(n)),
-            _ => {
-                errors.push(error(
-                    row,
-                    "涉及人数",
-                    format!("涉及人数须为正整数，收到“{n}”"),
-                ));
-                None
-            }
-        },
-        None => Some(None),
-    };
-    let mut named = |column: &str, pool: &HashMap<String, Vec<String>>, what: &str| {
-        let name = normalize_name(&text(column)?);
-        unique(
-            errors,
-            (row, column),
-            pool,
-            &name,
-            &name,
-            what,
-            format!("组织架构中没有名为“{name}”的{what}"),
-        )
-    };
-    let leader_id = named("包案领导", &lookup.leaders, "领导");
-    let unit_id = named("责任单位", &lookup.units, "单位");
+    let (district_id, town_id) = check_place(
+        row,
+        district_name.as_deref(),
+        text("镇街").map(|t| normalize_name(&t)),
+        lookup,
+        existing,
+        errors,
+    );
+    let channel = channel_label
+        .as_deref()
+        .and_then(|label| check_channel(row, label, errors));
+    let list_source = source_label
+        .as_deref()
+        .and_then(|label| check_list_source(row, label, errors));
+    let first_filed_on = check_first_filed(row, first_filed, today, errors);
+    let group_size = check_group_size(row, text("涉及人数"), errors);
+    let leader_id = check_named((row, cells), "包案领导", &lookup.leaders, "领导", errors);
+    let unit_id = check_named((row, cells), "责任单位", &lookup.units, "单位", errors);
     if let (Some(stored), Some(number)) = (stored, &number) {
         let ledger = LedgerValues {
             matter: matter.as_deref(),
@@ -793,200 +600,6 @@ fn check_petitioners(
         petitioners.push((row, petitioner));
     }
     petitioners
-}
-
-/// A ledger case's values as the system would store them; None where the ledger's value is
-/// missing or wrong (already reported, so not compared).
-struct LedgerValues<'a> {
-    matter: Option<&'a str>,
-    category: Option<&'a str>,
-    district_id: Option<&'a str>,
-    town_id: Option<Option<&'a str>>,
-    channel: Option<Channel>,
-    first_filed_on: Option<NaiveDate>,
-    list_source: Option<ListSource>,
-    group_size: Option<u32>,
-}
-
-/// Reports where a case imported before differs from what the system holds. A petitioner's
-/// stored data is never shown: the case may lie outside the importing user's area.
-fn compare(
-    stored: &ExistingCase,
-    number: &str,
-    row: usize,
-    ledger: &LedgerValues<'_>,
-    petitioners: &[(usize, Option<Petitioner>)],
-    lookup: &Lookup,
-    errors: &mut Vec<RowError>,
-) {
-    let hint = "（修改已导入的案件请在系统中进行）";
-    let mut differs = |column: &str, value: Option<&str>| {
-        let value = value.map_or_else(|| "为空".to_owned(), |v| format!("为“{v}”"));
-        errors.push(error(
-            row,
-            column,
-            format!("案件编号 {number} 已导入，系统中的“{column}”{value}，与本行不一致{hint}"),
-        ));
-    };
-    if ledger.matter.is_some_and(|m| m != stored.matter.trim()) {
-        differs("诉求", Some(&stored.matter));
-    }
-    if ledger.category.is_some_and(|c| c != stored.category.trim()) {
-        differs("类别", Some(&stored.category));
-    }
-    if ledger.district_id.is_some_and(|d| d != stored.district_id) {
-        differs("区", Some(lookup.name(&stored.district_id)));
-    }
-    if ledger
-        .town_id
-        .is_some_and(|t| t != stored.town_id.as_deref())
-    {
-        differs("镇街", stored.town_id.as_deref().map(|t| lookup.name(t)));
-    }
-    if ledger.channel.is_some_and(|c| c != stored.channel) {
-        differs("信访渠道", Some(stored.channel.label()));
-    }
-    if ledger
-        .first_filed_on
-        .is_some_and(|d| d != stored.first_filed_on)
-    {
-        differs("首次信访日期", Some(&stored.first_filed_on.to_string()));
-    }
-    if ledger.list_source.is_some_and(|s| s != stored.list_source) {
-        differs("列入方式", Some(list_source_label(stored.list_source)));
-    }
-    if ledger.group_size.is_some_and(|n| n != stored.group_size) {
-        differs("涉及人数", Some(&stored.group_size.to_string()));
-    }
-    // Petitioners: matched by name and ID number, then by name alone (an ID number that
-    // differs); what is left on either side differs.
-    let mut unmatched: Vec<(String, Option<String>)> = stored
-        .petitioners
-        .iter()
-        .map(|p| {
-            (
-                normalize_name(&p.name),
-                p.id_number
-                    .as_deref()
-                    .map(|id| id.trim().to_ascii_uppercase()),
-            )
-        })
-        .collect();
-    let mut left = Vec::new();
-    for (prow, petitioner) in petitioners {
-        let Some(petitioner) = petitioner else {
-            continue;
-        };
-        match unmatched
-            .iter()
-            .position(|(name, id)| *name == petitioner.name && *id == petitioner.id_number)
-        {
-            Some(i) => {
-                unmatched.swap_remove(i);
-            }
-            None => left.push((*prow, petitioner)),
-        }
-    }
-    let checked_all = petitioners.iter().all(|(_, p)| p.is_some());
-    for (prow, petitioner) in left {
-        let (column, what) = match unmatched
-            .iter()
-            .position(|(name, _)| *name == petitioner.name)
-        {
-            Some(i) => {
-                unmatched.swap_remove(i);
-                ("身份证号", "该信访人的身份证号")
-            }
-            None => ("信访人姓名", "信访人"),
-        };
-        errors.push(error(
-            prow,
-            column,
-            format!("案件编号 {number} 已导入，与系统中{what}不一致{hint}"),
-        ));
-    }
-    if checked_all && !unmatched.is_empty() {
-        errors.push(error(
-            row,
-            "信访人姓名",
-            format!("案件编号 {number} 已导入，系统中该案件另有信访人未列入本台账{hint}"),
-        ));
-    }
-}
-
-/// One case as the ledger exports it.
-#[derive(Debug, Clone)]
-pub struct LedgerRow {
-    /// 案件编号.
-    pub case_number: String,
-    /// Every petitioner, in the registration's order: one spreadsheet row each.
-    pub petitioners: Vec<Petitioner>,
-    /// 诉求.
-    pub matter: String,
-    /// 类别.
-    pub category: String,
-    /// 区 (name).
-    pub district: String,
-    /// 镇街 (name).
-    pub town: Option<String>,
-    /// 信访渠道.
-    pub channel: Option<Channel>,
-    /// 首次信访日期.
-    pub first_filed_on: Option<NaiveDate>,
-    /// 列入方式.
-    pub list_source: Option<ListSource>,
-    /// 涉及人数.
-    pub group_size: Option<u32>,
-    /// 包案领导 (name).
-    pub leader: Option<String>,
-    /// 责任单位 (name).
-    pub lead_unit: Option<String>,
-}
-
-/// The ledger as a table in the template's columns (the template itself when `rows` is empty):
-/// one row per petitioner, the case's columns repeated on each (a case without petitioners
-/// still gets one row).
-pub fn table(rows: &[LedgerRow]) -> Table {
-    let text = |value: &Option<String>| Cell::from(value.clone());
-    let mut out = Vec::new();
-    for r in rows {
-        let nobody = [Petitioner {
-            name: String::new(),
-            id_number: None,
-            phone: None,
-            address: None,
-        }];
-        let petitioners = if r.petitioners.is_empty() {
-            &nobody[..]
-        } else {
-            &r.petitioners[..]
-        };
-        for p in petitioners {
-            out.push(vec![
-                Cell::from(r.case_number.clone()),
-                Cell::from(p.name.clone()),
-                text(&p.id_number),
-                text(&p.phone),
-                text(&p.address),
-                Cell::from(r.matter.clone()),
-                Cell::from(r.category.clone()),
-                Cell::from(r.district.clone()),
-                text(&r.town),
-                text(&r.channel.map(|c| c.label().to_owned())),
-                Cell::from(r.first_filed_on),
-                text(&r.list_source.map(|s| list_source_label(s).to_owned())),
-                r.group_size
-                    .map_or(Cell::Empty, |n| Cell::Int(i64::from(n))),
-                text(&r.leader),
-                text(&r.lead_unit),
-            ]);
-        }
-    }
-    Table {
-        name: "台账".into(),
-        headers: COLUMNS.iter().map(|(name, _)| (*name).to_owned()).collect(),
-        rows: out,
-    }
 }
 
 #[cfg(test)]

@@ -202,18 +202,12 @@ async fn load_rows(
     Ok(rows)
 }
 
-pub(crate) async fn apply(
-    conn: &mut sqlx::AnyConnection,
-    dialect: Dialect,
-    suffix: &str,
-    batch: &[ReadCommit],
-    memory: &mut RowMemory,
-) -> Result<Vec<DeadLetter>, sqlx::Error> {
-    let table = format!("checklist_rows{suffix}");
-    if memory.len() > REMEMBERED_ROWS {
-        memory.clear();
-    }
-    // Rows to read first: cases touched by this batch, not registered in it, not in memory.
+/// The cases a batch touches that it does not register and that are not in memory (their rows
+/// are read first), and the cases it registers.
+fn cases_to_load<'a>(
+    batch: &'a [ReadCommit],
+    memory: &RowMemory,
+) -> (HashSet<&'a str>, Vec<String>) {
     let mut registered_here = HashSet::new();
     let mut to_load = Vec::new();
     for commit in batch {
@@ -234,6 +228,93 @@ pub(crate) async fn apply(
     }
     to_load.sort_unstable();
     to_load.dedup();
+    (registered_here, to_load)
+}
+
+/// A case's checklist row as its registration makes it.
+fn registered_row(
+    case_id: &str,
+    e: &zhzj_proto::events::CaseRegistered,
+    at: chrono::DateTime<chrono::Utc>,
+    position: i64,
+) -> ChecklistRow {
+    ChecklistRow {
+        case_id: case_id.to_owned(),
+        case_number: e.case_number.clone(),
+        matter: e.matter.clone(),
+        category: e.category.clone(),
+        district_id: e.district.id.clone(),
+        district_name: e.district.name.clone(),
+        town_id: e.town.as_ref().map(|t| t.id.clone()),
+        town_name: e.town.as_ref().map(|t| t.name.clone()),
+        leader_id: None,
+        leader_name: None,
+        lead_unit_id: None,
+        lead_unit_name: None,
+        assisting_units: None,
+        measures_total: 0,
+        measures_done: 0,
+        registered_at: timestamp_text(at),
+        last_activity_at: at,
+        version: position,
+    }
+}
+
+/// Applies a later event of a case to its row; whether it is work on the case (a repair of the
+/// history, or an erasure, is not: it moves only the row's version).
+fn is_work(row: &mut ChecklistRow, event: &CaseEvent) -> bool {
+    match event {
+        CaseEvent::Registered(_) => {}
+        CaseEvent::LeaderAssigned(e) => {
+            row.leader_id = Some(e.leader.id.clone());
+            row.leader_name = Some(e.leader.name.clone());
+        }
+        CaseEvent::LeaderReassigned(e) => {
+            row.leader_id = Some(e.to.id.clone());
+            row.leader_name = Some(e.to.name.clone());
+        }
+        CaseEvent::ResponsibleUnitsSet(e) => {
+            row.lead_unit_id = Some(e.lead.id.clone());
+            row.lead_unit_name = Some(e.lead.name.clone());
+            let names: Vec<&str> = e.assisting.iter().map(|u| u.name.as_str()).collect();
+            row.assisting_units = (!names.is_empty()).then(|| names.join("、"));
+        }
+        CaseEvent::MeasureAdded(_) => row.measures_total += 1,
+        CaseEvent::MeasureCompleted(_) => row.measures_done += 1,
+        // The lifecycle view keeps these; here they only count as activity.
+        CaseEvent::NoteRecorded(_)
+        | CaseEvent::Classified(_)
+        | CaseEvent::ResolutionClaimed(_)
+        | CaseEvent::ClaimAccepted(_)
+        | CaseEvent::ClaimSentBack(_)
+        | CaseEvent::CrossedOff(_)
+        | CaseEvent::PetitionRecorded(_)
+        | CaseEvent::Reopened(_)
+        | CaseEvent::SatisfactionRated(_)
+        | CaseEvent::LeaderActivity(_)
+        | CaseEvent::HandlingExtended(_)
+        | CaseEvent::ProcedureStep(_) => {}
+        // A repair of the history, or an erasure, is no work on the case: it moves only
+        // its version.
+        CaseEvent::UnreadableCommitsSkipped(_) | CaseEvent::PetitionerErased(_) => {
+            return false;
+        }
+    }
+    true
+}
+
+pub(crate) async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    suffix: &str,
+    batch: &[ReadCommit],
+    memory: &mut RowMemory,
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let table = format!("checklist_rows{suffix}");
+    if memory.len() > REMEMBERED_ROWS {
+        memory.clear();
+    }
+    let (registered_here, to_load) = cases_to_load(batch, memory);
     // The memory is the working set: rows are changed in place. If this batch does not commit,
     // the caller drops the memory with everything else.
     memory.extend(load_rows(conn, dialect, &table, to_load).await?);
@@ -250,26 +331,7 @@ pub(crate) async fn apply(
             if let CaseEvent::Registered(e) = event {
                 rows.insert(
                     envelope.aggregate_id.clone(),
-                    ChecklistRow {
-                        case_id: envelope.aggregate_id.clone(),
-                        case_number: e.case_number.clone(),
-                        matter: e.matter.clone(),
-                        category: e.category.clone(),
-                        district_id: e.district.id.clone(),
-                        district_name: e.district.name.clone(),
-                        town_id: e.town.as_ref().map(|t| t.id.clone()),
-                        town_name: e.town.as_ref().map(|t| t.name.clone()),
-                        leader_id: None,
-                        leader_name: None,
-                        lead_unit_id: None,
-                        lead_unit_name: None,
-                        assisting_units: None,
-                        measures_total: 0,
-                        measures_done: 0,
-                        registered_at: timestamp_text(at),
-                        last_activity_at: at,
-                        version: position,
-                    },
+                    registered_row(&envelope.aggregate_id, e, at, position),
                 );
                 touched.insert(envelope.aggregate_id.as_str());
                 continue;
@@ -286,46 +348,9 @@ pub(crate) async fn apply(
                 });
                 continue;
             };
-            match event {
-                CaseEvent::Registered(_) => {}
-                CaseEvent::LeaderAssigned(e) => {
-                    row.leader_id = Some(e.leader.id.clone());
-                    row.leader_name = Some(e.leader.name.clone());
-                }
-                CaseEvent::LeaderReassigned(e) => {
-                    row.leader_id = Some(e.to.id.clone());
-                    row.leader_name = Some(e.to.name.clone());
-                }
-                CaseEvent::ResponsibleUnitsSet(e) => {
-                    row.lead_unit_id = Some(e.lead.id.clone());
-                    row.lead_unit_name = Some(e.lead.name.clone());
-                    let names: Vec<&str> = e.assisting.iter().map(|u| u.name.as_str()).collect();
-                    row.assisting_units = (!names.is_empty()).then(|| names.join("、"));
-                }
-                CaseEvent::MeasureAdded(_) => row.measures_total += 1,
-                CaseEvent::MeasureCompleted(_) => row.measures_done += 1,
-                // The lifecycle view keeps these; here they only count as activity.
-                CaseEvent::NoteRecorded(_)
-                | CaseEvent::Classified(_)
-                | CaseEvent::ResolutionClaimed(_)
-                | CaseEvent::ClaimAccepted(_)
-                | CaseEvent::ClaimSentBack(_)
-                | CaseEvent::CrossedOff(_)
-                | CaseEvent::PetitionRecorded(_)
-                | CaseEvent::Reopened(_)
-                | CaseEvent::SatisfactionRated(_)
-                | CaseEvent::LeaderActivity(_)
-                | CaseEvent::HandlingExtended(_)
-                | CaseEvent::ProcedureStep(_) => {}
-                // A repair of the history, or an erasure, is no work on the case: it moves only
-                // its version.
-                CaseEvent::UnreadableCommitsSkipped(_) | CaseEvent::PetitionerErased(_) => {
-                    row.version = position;
-                    touched.insert(envelope.aggregate_id.as_str());
-                    continue;
-                }
+            if is_work(row, event) {
+                row.last_activity_at = at;
             }
-            row.last_activity_at = at;
             row.version = position;
             touched.insert(envelope.aggregate_id.as_str());
         }

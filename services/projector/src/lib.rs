@@ -18,11 +18,13 @@ pub mod checkpoint;
 pub mod lifecycle;
 mod org;
 pub mod projection;
+mod rebuild;
 pub mod runner;
 pub mod sqlbuild;
+mod status;
 
 pub use archive::COLUMNS as ARCHIVE_COLUMNS;
 pub use projection::{Projection, ProjectorSettings};
-pub use runner::{
-    ProjectionStatus, ProjectorError, ensure_settings, rebuild, rebuild_with, run, run_with, status,
-};
+pub use rebuild::{RebuildReport, ensure_settings, rebuild, rebuild_with};
+pub use runner::{ProjectorError, run, run_with};
+pub use status::{ProjectionStatus, status};

@@ -511,29 +511,7 @@ pub(crate) async fn apply(
                 continue;
             };
             if let CaseEvent::Registered(e) = event {
-                for (idx, p) in (0_i64..).zip(&e.petitioners) {
-                    // A sealed petitioner is found by their blind indexes only; one registered
-                    // before encryption by the plaintext it was stored with.
-                    let (name, id_number, id_index, name_index) = match p {
-                        RecordedPetitioner::Sealed(p) => {
-                            (None, None, p.id_index.clone(), p.name_index.clone())
-                        }
-                        RecordedPetitioner::Plain(p) => {
-                            (Some(p.name.clone()), p.id_number.clone(), None, None)
-                        }
-                    };
-                    petitioners.push(vec![
-                        SqlValue::Text(envelope.aggregate_id.clone()),
-                        SqlValue::Int(idx),
-                        SqlValue::OptText(name),
-                        SqlValue::OptText(id_number),
-                        SqlValue::OptText(id_index),
-                        SqlValue::OptText(name_index),
-                        SqlValue::Text(e.district.id.clone()),
-                        SqlValue::OptText(e.town.as_ref().map(|t| t.id.clone())),
-                        SqlValue::Text(e.category.clone()),
-                    ]);
-                }
+                petitioners.extend(petitioner_rows(&envelope.aggregate_id, e));
             }
             if let CaseEvent::PetitionerErased(e) = event {
                 erased.push((envelope.aggregate_id.clone(), i64::from(e.petitioner) - 1));
@@ -556,16 +534,7 @@ pub(crate) async fn apply(
                 continue;
             }
             if let CaseEvent::LeaderActivity(e) = event {
-                activities.push(vec![
-                    SqlValue::Int(sql_position(commit.position)),
-                    SqlValue::Text(envelope.aggregate_id.clone()),
-                    SqlValue::Text(e.leader.id.clone()),
-                    SqlValue::Text(e.leader.name.clone()),
-                    SqlValue::Text(enum_text(&e.kind)),
-                    SqlValue::Text(e.held_on.to_string()),
-                    SqlValue::Text(e.participants.join("、")),
-                    SqlValue::Text(e.summary.clone()),
-                ]);
+                activities.push(activity_row(commit.position, &envelope.aggregate_id, e));
                 continue;
             }
             if !is_lifecycle(event) {
@@ -587,6 +556,89 @@ pub(crate) async fn apply(
             }
         }
     }
+    write_side_tables(
+        conn,
+        dialect,
+        suffix,
+        SideRows {
+            petitioners,
+            erased,
+            units,
+            activities,
+        },
+    )
+    .await?;
+    write_lifecycle_rows(conn, dialect, suffix, rows).await?;
+    Ok(Vec::new())
+}
+
+/// A registration's petitioners as `case_petitioners` rows. A sealed petitioner is found by
+/// their blind indexes only; one registered before encryption by the plaintext it was stored with.
+fn petitioner_rows(
+    case_id: &str,
+    e: &zhzj_proto::events::CaseRegistered,
+) -> impl Iterator<Item = Vec<SqlValue>> {
+    (0_i64..).zip(&e.petitioners).map(move |(idx, p)| {
+        let (name, id_number, id_index, name_index) = match p {
+            RecordedPetitioner::Sealed(p) => (None, None, p.id_index.clone(), p.name_index.clone()),
+            RecordedPetitioner::Plain(p) => (Some(p.name.clone()), p.id_number.clone(), None, None),
+        };
+        vec![
+            SqlValue::Text(case_id.to_owned()),
+            SqlValue::Int(idx),
+            SqlValue::OptText(name),
+            SqlValue::OptText(id_number),
+            SqlValue::OptText(id_index),
+            SqlValue::OptText(name_index),
+            SqlValue::Text(e.district.id.clone()),
+            SqlValue::OptText(e.town.as_ref().map(|t| t.id.clone())),
+            SqlValue::Text(e.category.clone()),
+        ]
+    })
+}
+
+/// A leader's activity as a `leader_activities` row, keyed by its commit's position.
+fn activity_row(
+    position: u64,
+    case_id: &str,
+    e: &zhzj_proto::events::LeaderActivityRecorded,
+) -> Vec<SqlValue> {
+    vec![
+        SqlValue::Int(sql_position(position)),
+        SqlValue::Text(case_id.to_owned()),
+        SqlValue::Text(e.leader.id.clone()),
+        SqlValue::Text(e.leader.name.clone()),
+        SqlValue::Text(enum_text(&e.kind)),
+        SqlValue::Text(e.held_on.to_string()),
+        SqlValue::Text(e.participants.join("、")),
+        SqlValue::Text(e.summary.clone()),
+    ]
+}
+
+/// What a batch changes in the lifecycle view's side tables.
+struct SideRows {
+    /// New `case_petitioners` rows.
+    petitioners: Vec<Vec<SqlValue>>,
+    /// Petitioners erased: (case, idx).
+    erased: Vec<(String, i64)>,
+    /// The responsible units as the batch leaves them, per case.
+    units: BTreeMap<String, Vec<Vec<SqlValue>>>,
+    /// New `leader_activities` rows.
+    activities: Vec<Vec<SqlValue>>,
+}
+
+async fn write_side_tables(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    suffix: &str,
+    side: SideRows,
+) -> Result<(), sqlx::Error> {
+    let SideRows {
+        petitioners,
+        erased,
+        units,
+        activities,
+    } = side;
     // Who petitions on which case, for the duplicate check at registration.
     insert_rows(
         conn,
@@ -655,8 +707,18 @@ pub(crate) async fn apply(
         "ON CONFLICT DO NOTHING",
     )
     .await?;
+    Ok(())
+}
+
+/// Upserts the lifecycle rows a batch changed.
+async fn write_lifecycle_rows(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    suffix: &str,
+    rows: BTreeMap<String, LifecycleRow>,
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let values = rows
         .into_iter()
@@ -703,7 +765,7 @@ pub(crate) async fn apply(
         &tail,
     )
     .await?;
-    Ok(Vec::new())
+    Ok(())
 }
 
 crate::projection::projection_kind! {

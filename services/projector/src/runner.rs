@@ -2,14 +2,13 @@
 //! how far behind each one is.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
 };
 use futures::StreamExt;
-use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use zhzj_proto::subjects::EVENT_SUBJECTS;
 use zhzj_store::{EventLog, ReadStore};
@@ -18,6 +17,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::projection::{
     DeadLetter, Projection, ProjectionRun, ProjectorSettings, ReadCommit, ReadMessage, read_message,
 };
+use crate::rebuild::ensure_settings;
 
 /// Messages applied in one SQL transaction at most.
 pub const BATCH: usize = 20_000;
@@ -67,7 +67,7 @@ fn store_error(e: zhzj_store::SqlError) -> ProjectorError {
     }
 }
 
-fn log_error(e: impl std::fmt::Display) -> ProjectorError {
+pub(crate) fn log_error(e: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Log(e.to_string())
 }
 
@@ -139,7 +139,7 @@ async fn remove_legacy_consumer(log: &EventLog, store: &ReadStore, projection: P
 
 /// One message as the projector sees it.
 struct LogMessage {
-    position: u64,
+    pub(crate) position: u64,
     subject: String,
     payload: bytes::Bytes,
 }
@@ -158,26 +158,26 @@ fn split(messages: Vec<LogMessage>) -> (Vec<ReadCommit>, Vec<DeadLetter>) {
 
 /// A batch read and decoded, ready to apply.
 #[derive(Default)]
-struct DecodedBatch {
+pub(crate) struct DecodedBatch {
     commits: Vec<ReadCommit>,
     dead: Vec<DeadLetter>,
     /// Stream sequence of the last message (0 for an empty batch).
-    last_position: u64,
+    pub(crate) last_position: u64,
     /// Runs of positions skipped between consecutive messages, to be explained (deleted
     /// messages) before the batch is applied, or refetched.
-    gaps: Vec<PositionRun>,
+    pub(crate) gaps: Vec<PositionRun>,
 }
 
 /// Positions `from..=to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PositionRun {
+pub(crate) struct PositionRun {
     from: u64,
     to: u64,
 }
 
 impl DecodedBatch {
     /// Messages in it.
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.commits.len() + self.dead.len()
     }
 
@@ -204,7 +204,7 @@ const MAX_GAP_PROBES: u64 = 100_000;
 /// Explains the positions a batch stepped over: each must be a deleted message (or one outside
 /// the event subjects). A position the stream still holds means messages were lost on the way:
 /// that is [`ProjectorError::DeliveryGap`], and nothing of the batch may be applied.
-async fn explain_gaps(
+pub(crate) async fn explain_gaps(
     log: &EventLog,
     projection: Projection,
     gaps: &[PositionRun],
@@ -246,7 +246,7 @@ async fn explain_gaps(
 }
 
 /// Event subjects all start with this.
-const EVENT_SUBJECT_PREFIX: &str = "zhzj.ev.";
+pub(crate) const EVENT_SUBJECT_PREFIX: &str = "zhzj.ev.";
 
 fn gap_error(projection: Projection, run: PositionRun) -> ProjectorError {
     metrics::counter!("zhzj_projection_delivery_gaps_total", "projection" => projection.name())
@@ -265,7 +265,7 @@ fn gap_error(projection: Projection, run: PositionRun) -> ProjectorError {
 
 /// Takes the next decoded batch and joins to it whatever else is already decoded, up to
 /// [`BATCH`] messages: when the writer falls behind, its transactions grow instead of its lag.
-async fn next_batch(
+pub(crate) async fn next_batch(
     batches: &mut tokio::sync::mpsc::Receiver<DecodedBatch>,
 ) -> Option<DecodedBatch> {
     let mut batch = batches.recv().await?;
@@ -280,7 +280,7 @@ async fn next_batch(
 
 /// Reads batches from a consumer and decodes them on another thread, so that decoding the next
 /// batch overlaps with writing this one. Messages at or below `after` are dropped (redeliveries).
-fn spawn_decoder<S, E>(
+pub(crate) fn spawn_decoder<S, E>(
     chunks: S,
     mut after: u64,
 ) -> (
@@ -347,7 +347,7 @@ where
 }
 
 /// Applies a decoded batch into a generation inside an open transaction.
-async fn apply_batch(
+pub(crate) async fn apply_batch(
     conn: &mut sqlx::AnyConnection,
     store: &ReadStore,
     projection: Projection,
@@ -584,11 +584,11 @@ async fn checkpoint_moved(
 }
 
 /// Aborts a task when dropped.
-struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) Option<tokio::task::JoinHandle<T>>);
 
 impl<T> AbortOnDrop<T> {
     /// Waits for the task to end and returns its result (None if it panicked or was aborted).
-    async fn join(mut self) -> Option<T> {
+    pub(crate) async fn join(mut self) -> Option<T> {
         self.0.take()?.await.ok()
     }
 }
@@ -599,303 +599,4 @@ impl<T> Drop for AbortOnDrop<T> {
             task.abort();
         }
     }
-}
-
-/// What a rebuild did.
-#[derive(Debug, Clone, Copy)]
-pub struct RebuildReport {
-    /// Messages replayed.
-    pub messages: u64,
-    /// Position the new tables stand at.
-    pub position: u64,
-    /// The generation now live.
-    pub generation: i64,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
-/// Replays the whole log into a new generation of the projection's tables, then swaps them in.
-/// The live tables keep serving until the swap; a live projector notices the swap and continues
-/// on the new tables from where the rebuild stopped.
-pub async fn rebuild(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-) -> Result<RebuildReport, ProjectorError> {
-    rebuild_with(log, store, projection, &Arc::default()).await
-}
-
-/// Rebuilds a projection when its live tables were computed with other settings than
-/// `settings` (another shape version, other internal limits), or before settings were recorded;
-/// a projection that has applied nothing into its first tables just records them.
-pub async fn ensure_settings(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-    settings: &Arc<ProjectorSettings>,
-) -> Result<(), ProjectorError> {
-    let wanted = settings.fingerprint(projection);
-    let live = checkpoint::initialise(store, projection).await?;
-    let stored = checkpoint::stored_settings(store, projection).await?;
-    let counted = {
-        let mut conn = store.pool().acquire().await?;
-        checkpoint::accounting(&mut conn, projection, live)
-            .await?
-            .applied
-            .is_some()
-    };
-    if stored.as_deref() == Some(wanted.as_str()) && counted {
-        return Ok(());
-    }
-    // A projection that has never applied anything, in the tables this code just created.
-    if stored.is_none() && live.position == 0 && live.generation == 1 {
-        checkpoint::record_settings(store, projection, live.generation, &wanted).await?;
-        return Ok(());
-    }
-    tracing::info!(
-        projection = projection.name(),
-        stored = stored.as_deref().unwrap_or("(none)"),
-        wanted,
-        counted,
-        "projection computed with other settings, or before applied positions were counted; \
-         rebuilding"
-    );
-    rebuild_with(log, store, projection, settings).await?;
-    Ok(())
-}
-
-/// [`rebuild`] computing with the bureau's `settings`, which it records with the new generation.
-pub async fn rebuild_with(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-    settings: &Arc<ProjectorSettings>,
-) -> Result<RebuildReport, ProjectorError> {
-    let started = Instant::now();
-    let live = checkpoint::initialise(store, projection).await?;
-    // A generation of our own: a concurrent rebuild builds into other tables, and only the first
-    // to swap wins.
-    let generation = checkpoint::claim_generation(store, projection).await?;
-    checkpoint::create_generation(store, projection, generation).await?;
-    let rebuilt = replay_into(log, store, projection, generation, settings).await;
-    let (messages, position) = match rebuilt {
-        Ok(done) => done,
-        Err(e) => {
-            // Leave nothing behind but the error.
-            if let Err(drop_error) =
-                checkpoint::drop_generation(store, projection, generation).await
-            {
-                tracing::warn!(error = %drop_error, "could not drop the abandoned generation");
-            }
-            return Err(e);
-        }
-    };
-    let current = {
-        let mut conn = store.pool().acquire().await?;
-        checkpoint::read(&mut conn, projection)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?
-    };
-    if current.generation != live.generation
-        || !checkpoint::swap_in(
-            store,
-            projection,
-            live.generation,
-            generation,
-            position,
-            messages,
-        )
-        .await?
-    {
-        checkpoint::drop_generation(store, projection, generation).await?;
-        return Err(ProjectorError::RebuildRaced(projection.name()));
-    }
-    checkpoint::record_settings(
-        store,
-        projection,
-        generation,
-        &settings.fingerprint(projection),
-    )
-    .await?;
-    Ok(RebuildReport {
-        messages,
-        position,
-        generation,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// Replays the whole log into generation `generation`; returns the messages read and the
-/// position reached (the log's end, including what arrived meanwhile).
-async fn replay_into(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-    generation: i64,
-    settings: &Arc<ProjectorSettings>,
-) -> Result<(u64, u64), ProjectorError> {
-    let mut target = log.last_position().await.map_err(log_error)?;
-    let mut position = 0;
-    let mut count = 0;
-    let mut memory = ProjectionRun::new(Arc::clone(settings));
-    if target > 0 {
-        let consumer = log
-            .stream()
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: EVENT_SUBJECTS.to_owned(),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .map_err(log_error)?;
-        let chunks = consumer
-            .messages()
-            .await
-            .map_err(log_error)?
-            .ready_chunks(BATCH);
-        let (decoder, mut batches) = spawn_decoder(chunks, 0);
-        let decoder = AbortOnDrop(Some(decoder));
-        while position < target {
-            let batch = tokio::time::timeout(Duration::from_secs(30), next_batch(&mut batches))
-                .await
-                .map_err(|_| log_error("replay stalled"))?;
-            let Some(batch) = batch else {
-                return match decoder.join().await {
-                    Some(Err(e)) => Err(e),
-                    _ => Err(log_error("replay stopped")),
-                };
-            };
-            count += batch.len() as u64;
-            position = position.max(batch.last_position);
-            let empty = explain_gaps(log, projection, &batch.gaps).await?;
-            let mut tx = store.begin_write().await?;
-            apply_batch(
-                &mut tx,
-                store,
-                projection,
-                generation,
-                batch,
-                empty,
-                &mut memory,
-            )
-            .await?;
-            tx.commit().await?;
-            if position >= target {
-                // Catch up with what arrived meanwhile before swapping.
-                target = log.last_position().await.map_err(log_error)?;
-            }
-        }
-    }
-    Ok((count, position))
-}
-
-/// How far a projection stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectionStatus {
-    /// Projection name.
-    pub name: &'static str,
-    /// Last applied stream sequence.
-    pub position: u64,
-    /// Live generation of its tables.
-    pub generation: i64,
-    /// Stream last sequence minus position.
-    pub lag: u64,
-    /// Messages it dead-lettered that no repair has skipped yet.
-    pub dead_letters: i64,
-    /// Of those, the positions of messages that cannot be read at all (on the archive: commits
-    /// that make their aggregate unwritable until an administrator repairs it).
-    pub unreadable_positions: Vec<u64>,
-    /// Positions applied (commits and dead letters); None before the count was kept.
-    pub applied: Option<u64>,
-    /// Positions it stepped over because the stream holds nothing there (deleted messages).
-    pub empty_positions: u64,
-    /// Positions up to its checkpoint that it neither applied nor recorded as empty. Anything
-    /// but 0 means the projection is missing events: rebuild it.
-    pub missing: u64,
-}
-
-impl ProjectionStatus {
-    /// Whether its account of the log adds up (see [`checkpoint::Accounting`]).
-    pub fn is_complete(&self) -> bool {
-        self.missing == 0 && self.applied.is_some()
-    }
-}
-
-/// How many trailing positions of the log [`last_event_position`] looks at.
-const TRAILING_PROBES: u64 = 16;
-
-/// The log's last position that holds an event: a seal (or a deleted message) at the end of the
-/// log is nothing a projection could apply, so it is no lag. (The next event's batch steps over
-/// it as an empty position.)
-async fn last_event_position(log: &EventLog) -> Result<u64, ProjectorError> {
-    use async_nats::jetstream::stream::RawMessageErrorKind;
-    let last = log.last_position().await.map_err(log_error)?;
-    let mut position = last;
-    while position > 0 && last - position < TRAILING_PROBES {
-        match log.stream().get_raw_message(position).await {
-            Ok(message) if message.subject.starts_with(EVENT_SUBJECT_PREFIX) => {
-                return Ok(position);
-            }
-            Ok(_) => position -= 1,
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => position -= 1,
-            Err(e) => return Err(log_error(e)),
-        }
-    }
-    Ok(if last - position >= TRAILING_PROBES {
-        last
-    } else {
-        position
-    })
-}
-
-/// The status of every projection.
-pub async fn status(
-    log: &EventLog,
-    store: &ReadStore,
-) -> Result<Vec<ProjectionStatus>, ProjectorError> {
-    let last = last_event_position(log).await?;
-    let mut conn = store.pool().acquire().await?;
-    let mut result = Vec::new();
-    for projection in Projection::ALL {
-        let checkpoint = checkpoint::read(&mut conn, projection)
-            .await?
-            .unwrap_or(Checkpoint {
-                position: 0,
-                generation: 0,
-            });
-        let dead_letters: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM dead_letters WHERE projection = $1 AND repaired_by IS NULL",
-        )
-        .bind(projection.name())
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
-        let unreadable_positions = if projection == Projection::ARCHIVE && dead_letters > 0 {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT position FROM dead_letters WHERE projection = $1 AND repaired_by IS NULL \
-                 ORDER BY position LIMIT 100",
-            )
-            .bind(projection.name())
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|p| u64::try_from(p).unwrap_or(0))
-            .collect()
-        } else {
-            Vec::new()
-        };
-        let accounting = checkpoint::accounting(&mut conn, projection, checkpoint).await?;
-        result.push(ProjectionStatus {
-            name: projection.name(),
-            position: checkpoint.position,
-            generation: checkpoint.generation,
-            lag: last.saturating_sub(checkpoint.position),
-            dead_letters,
-            unreadable_positions,
-            applied: accounting.applied,
-            empty_positions: accounting.empty,
-            missing: accounting.missing,
-        });
-    }
-    Ok(result)
 }

@@ -10,7 +10,8 @@ use zhzj_proto::events::UnitKind;
 use zhzj_store::ReadStore;
 
 use crate::cli::AssessArgs;
-use crate::roles::{BureauSettings, database_url};
+use crate::connections::database_url;
+use crate::roles::BureauSettings;
 
 fn scheme(name: &str) -> anyhow::Result<Scheme> {
     let text = match name {

@@ -2,9 +2,12 @@
 //! distributed deployment (`run`), plus the operator commands (`rebuild`, `status`) and the
 //! benchmarks (`bench`).
 
+mod admin;
 mod assess_cli;
 mod cli;
+mod connections;
 mod demo_loader;
+mod keys;
 mod ledger_cli;
 mod org_cli;
 mod private_files;
@@ -90,28 +93,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     init_metrics();
     match cli.command {
         Commands::Up(args) => roles::up(args).await?,
-        Commands::User(args) => roles::user(args).await?,
+        Commands::User(args) => admin::user(args).await?,
         Commands::Run(args) => roles::run_role(args).await?,
-        Commands::Rebuild(args) => roles::rebuild(args).await?,
-        Commands::Status(options) => return roles::status(options).await,
+        Commands::Rebuild(args) => admin::rebuild(args).await?,
+        Commands::Status(options) => return admin::status(options).await,
         // A refused command is an answer, not a failure of zhzj: exit 1 without an error report.
-        Commands::Command(args) => return roles::send_command(args).await,
+        Commands::Command(args) => return admin::send_command(args).await,
         Commands::Import(args) => return ledger_cli::import(args).await,
         Commands::Export(args) => return ledger_cli::export(args).await,
         Commands::Org(cli::OrgAction::Export(args)) => return org_cli::export(args).await,
         Commands::Org(cli::OrgAction::Import(args)) => return org_cli::import(args).await,
         Commands::Assess(args) => assess_cli::assess(args).await?,
-        Commands::Checklist(options) => roles::print_checklist(options).await?,
+        Commands::Checklist(options) => admin::print_checklist(options).await?,
         Commands::Bench(args) => zhzj_bench::run(args).await.context("benchmark failed")?,
         Commands::NatsCredentials(args) => trust_cli::nats_credentials(&args)?,
-        Commands::Log(cli::LogAction::Init(options)) => roles::log_init(options).await?,
-        Commands::Keys(cli::KeysAction::NewMasterKey { path }) => roles::new_master_key(&path)?,
+        Commands::Log(cli::LogAction::Init(options)) => keys::log_init(options).await?,
+        Commands::Keys(cli::KeysAction::NewMasterKey { path }) => keys::new_master_key(&path)?,
         Commands::Keys(cli::KeysAction::Rotate(args)) => {
-            roles::rotate_master_key(args.options, &args.new_master_key_file).await?;
+            keys::rotate_master_key(args.options, &args.new_master_key_file).await?;
         }
         Commands::Verify(args) => return trust_cli::verify(args).await,
-        Commands::Erase(args) => return roles::erase(args).await,
-        Commands::Retention(args) => return roles::retention(args).await,
+        Commands::Erase(args) => return admin::erase(args).await,
+        Commands::Retention(args) => return admin::retention(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use zhzj_store::TrustedKeys;
 use zhzj_trust::nats_access::{self, NatsRole};
 
 use crate::cli::{NatsCredentialsArgs, VerifyArgs};
-use crate::roles::{connect_nats, nats_url, trusted_keys_path};
+use crate::connections::{connect_nats, nats_url, trusted_keys_path};
 
 /// `zhzj nats-credentials --dir DIR`.
 pub fn nats_credentials(args: &NatsCredentialsArgs) -> anyhow::Result<()> {

@@ -190,7 +190,8 @@ impl ChecklistItem {
             case_number: row.try_get("case_number")?,
             // Clerks write ID and phone numbers into matters; a list shows them masked (the case,
             // revealed, shows them as written).
-            matter: super::cases::mask_free_text(&row.try_get::<String, _>("matter")?).into_owned(),
+            matter: super::case_masking::mask_free_text(&row.try_get::<String, _>("matter")?)
+                .into_owned(),
             category: row.try_get("category")?,
             district: Named {
                 id: row.try_get("district_id")?,

@@ -1,7 +1,7 @@
 //! `GET /api/v1/leaders`: the leader view (领导包案) — each leader's owned cases, their last
 //! activity, activities per month, and the owned open cases with no activity for N days.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::State;
@@ -67,6 +67,114 @@ struct OwnedCase {
     open: bool,
 }
 
+/// The owned cases the user may read.
+async fn owned_cases(pool: &sqlx::AnyPool, scope: &Scope) -> Result<Vec<OwnedCase>, ApiError> {
+    let mut binds = Vec::new();
+    let condition = scope
+        .condition(&mut binds)
+        .map(|c| format!(" AND {c}"))
+        .unwrap_or_default();
+    let mut owned_query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT c.case_id, c.leader_id, substr(c.registered_at, 1, 10) AS registered_on, \
+         COALESCE(l.stage, 'open') AS stage \
+         FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
+         WHERE c.leader_id IS NOT NULL{condition}"
+    )));
+    for value in binds {
+        owned_query = owned_query.bind(value);
+    }
+    let owned = owned_query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(OwnedCase {
+                case_id: row.try_get("case_id")?,
+                leader_id: row.try_get("leader_id")?,
+                registered_on: row.try_get("registered_on")?,
+                open: row.try_get::<String, _>("stage")? != "crossed_off",
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(owned)
+}
+
+/// The cases the user may read, when that is not all of them: activities count only on these.
+async fn readable_cases(
+    pool: &sqlx::AnyPool,
+    scope: &Scope,
+) -> Result<Option<HashSet<String>>, ApiError> {
+    match scope {
+        Scope::All => Ok(None),
+        Scope::Within { .. } => {
+            let mut binds = Vec::new();
+            let condition = scope
+                .condition(&mut binds)
+                .unwrap_or_else(|| "1 = 1".into());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT c.case_id FROM checklist_rows c WHERE {condition}"
+            )));
+            for value in binds {
+                query = query.bind(value);
+            }
+            let mut ids = HashSet::new();
+            for row in query.fetch_all(pool).await? {
+                ids.insert(row.try_get::<String, _>("case_id")?);
+            }
+            Ok(Some(ids))
+        }
+    }
+}
+
+/// The leaders' activities, counted.
+#[derive(Debug, Default)]
+struct ActivityFigures {
+    /// The last activity per (leader, case).
+    last_on_case: HashMap<(String, String), String>,
+    /// Activities per leader and month.
+    by_month: HashMap<String, BTreeMap<String, u32>>,
+    /// The last activity per leader.
+    last_by_leader: HashMap<String, String>,
+}
+
+/// Counts the activities on the `readable` cases (all when None).
+async fn activity_figures(
+    pool: &sqlx::AnyPool,
+    readable: Option<&HashSet<String>>,
+) -> Result<ActivityFigures, ApiError> {
+    let mut figures = ActivityFigures::default();
+    for row in sqlx::query("SELECT case_id, leader_id, held_on FROM leader_activities")
+        .fetch_all(pool)
+        .await?
+    {
+        let case_id: String = row.try_get("case_id")?;
+        if readable.is_some_and(|ids| !ids.contains(&case_id)) {
+            continue;
+        }
+        let leader_id: String = row.try_get("leader_id")?;
+        let held_on: String = row.try_get("held_on")?;
+        let month = held_on.get(..7).unwrap_or(&held_on).to_owned();
+        *figures
+            .by_month
+            .entry(leader_id.clone())
+            .or_default()
+            .entry(month)
+            .or_default() += 1;
+        let latest = figures.last_by_leader.entry(leader_id.clone()).or_default();
+        if held_on > *latest {
+            latest.clone_from(&held_on);
+        }
+        let on_case = figures
+            .last_on_case
+            .entry((leader_id, case_id))
+            .or_default();
+        if held_on > *on_case {
+            *on_case = held_on;
+        }
+    }
+    Ok(figures)
+}
+
 /// `GET /api/v1/leaders`.
 pub async fn list(
     State(state): State<AppState>,
@@ -88,83 +196,13 @@ pub async fn list(
     let pool = state.store().pool();
     // Only the cases the user may read count.
     let scope = Scope::of(&state, &user).await?;
-    let mut binds = Vec::new();
-    let condition = scope
-        .condition(&mut binds)
-        .map(|c| format!(" AND {c}"))
-        .unwrap_or_default();
-    let mut owned_query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT c.case_id, c.leader_id, substr(c.registered_at, 1, 10) AS registered_on, \
-         COALESCE(l.stage, 'open') AS stage \
-         FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
-         WHERE c.leader_id IS NOT NULL{condition}"
-    )));
-    for value in binds {
-        owned_query = owned_query.bind(value);
-    }
-    let owned: Vec<OwnedCase> = owned_query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(OwnedCase {
-                case_id: row.try_get("case_id")?,
-                leader_id: row.try_get("leader_id")?,
-                registered_on: row.try_get("registered_on")?,
-                open: row.try_get::<String, _>("stage")? != "crossed_off",
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-    // Last activity per (leader, case), and counts per (leader, month).
-    let mut last_on_case: HashMap<(String, String), String> = HashMap::new();
-    let mut by_month: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-    let mut last_by_leader: HashMap<String, String> = HashMap::new();
-    // Activities count only on cases the user may read.
-    let readable: Option<std::collections::HashSet<String>> = match &scope {
-        Scope::All => None,
-        Scope::Within { .. } => {
-            let mut binds = Vec::new();
-            let condition = scope
-                .condition(&mut binds)
-                .unwrap_or_else(|| "1 = 1".into());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT c.case_id FROM checklist_rows c WHERE {condition}"
-            )));
-            for value in binds {
-                query = query.bind(value);
-            }
-            let mut ids = std::collections::HashSet::new();
-            for row in query.fetch_all(pool).await? {
-                ids.insert(row.try_get::<String, _>("case_id")?);
-            }
-            Some(ids)
-        }
-    };
-    for row in sqlx::query("SELECT case_id, leader_id, held_on FROM leader_activities")
-        .fetch_all(pool)
-        .await?
-    {
-        let case_id: String = row.try_get("case_id")?;
-        if readable.as_ref().is_some_and(|ids| !ids.contains(&case_id)) {
-            continue;
-        }
-        let leader_id: String = row.try_get("leader_id")?;
-        let held_on: String = row.try_get("held_on")?;
-        let month = held_on.get(..7).unwrap_or(&held_on).to_owned();
-        *by_month
-            .entry(leader_id.clone())
-            .or_default()
-            .entry(month)
-            .or_default() += 1;
-        let latest = last_by_leader.entry(leader_id.clone()).or_default();
-        if held_on > *latest {
-            latest.clone_from(&held_on);
-        }
-        let on_case = last_on_case.entry((leader_id, case_id)).or_default();
-        if held_on > *on_case {
-            *on_case = held_on;
-        }
-    }
+    let owned = owned_cases(pool, &scope).await?;
+    let readable = readable_cases(pool, &scope).await?;
+    let ActivityFigures {
+        last_on_case,
+        mut by_month,
+        last_by_leader,
+    } = activity_figures(pool, readable.as_ref()).await?;
     let mut leaders = Vec::new();
     for row in sqlx::query("SELECT leader_id, name, title, unit_id FROM org_leaders")
         .fetch_all(pool)

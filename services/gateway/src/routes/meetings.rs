@@ -136,7 +136,7 @@ async fn draw_agenda(
         .map_err(ApiError::internal)?;
     // An agenda is read (and exported) by the whole meeting: ID and phone numbers clerks typed
     // into matters, instructions and feedback are masked.
-    let mask = |text: &mut String| *text = super::cases::mask_free_text(text).into_owned();
+    let mask = |text: &mut String| *text = super::case_masking::mask_free_text(text).into_owned();
     for row in agenda.sections.iter_mut().flat_map(|s| s.rows.iter_mut()) {
         mask(&mut row.matter);
         mask(&mut row.detail);

@@ -4,6 +4,8 @@
 pub(crate) mod assessments;
 pub(crate) mod audit;
 pub(crate) mod bulletins;
+pub(crate) mod case_masking;
+pub(crate) mod case_view;
 pub(crate) mod cases;
 pub(crate) mod checklist;
 mod download;
@@ -32,10 +34,11 @@ use crate::AppState;
 use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use bulletins::{PublishBulletinBody, PublishedBulletin};
+pub use case_view::{CaseEventView, CaseView};
 pub use cases::{
-    ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ClaimBody,
-    ClassifyBody, CompleteMeasureBody, ErasureBody, ExtensionBody, PetitionBody, ProcedureBody,
-    RecordNoteBody, ReviewBody, SatisfactionBody, SetUnitsBody,
+    ActivityBody, AddMeasureBody, AssignLeaderBody, ClaimBody, ClassifyBody, CompleteMeasureBody,
+    ErasureBody, ExtensionBody, PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody,
+    SatisfactionBody, SetUnitsBody,
 };
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCheck, DuplicateRule};
@@ -75,8 +78,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cases", post(cases::register))
         .route("/cases/duplicates", get(duplicates::list))
-        .route("/cases/{id}", get(cases::show))
-        .route("/cases/{id}/events", get(cases::events))
+        .route("/cases/{id}", get(case_view::show))
+        .route("/cases/{id}/events", get(case_view::events))
         .route("/cases/{id}/leader", post(cases::assign_leader))
         .route("/cases/{id}/units", post(cases::set_units))
         .route("/cases/{id}/measures", post(cases::add_measure))

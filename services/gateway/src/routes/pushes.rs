@@ -67,7 +67,7 @@ async fn progress(state: &AppState, user: &User, quarter: &str) -> Result<PushPr
     let readable = readable_cases(state, user, &ids).await?;
     push.cases.retain(|c| readable.contains(&c.case_id));
     for case in &mut push.cases {
-        case.matter = super::cases::mask_free_text(&case.matter).into_owned();
+        case.matter = super::case_masking::mask_free_text(&case.matter).into_owned();
     }
     Ok(push)
 }

@@ -24,7 +24,9 @@ use super::checklist_page::{class_choices, deadline_words};
 use super::forms::{Field, FormData, Outcome, outcome, parse_body};
 use super::view::{Choice, Layout, choice, day_of, enum_choices, html_with, minute_of};
 use crate::extract::{CurrentUser, JsonBody};
-use crate::routes::cases::{self, CaseEventView, CaseView, MeasureView, RevealQuery, WriteContext};
+use crate::routes::case_masking::RevealQuery;
+use crate::routes::case_view::{self, CaseEventView, CaseView, MeasureView};
+use crate::routes::cases::{self, WriteContext};
 use crate::routes::org;
 use crate::{ApiError, AppState};
 
@@ -438,7 +440,7 @@ async fn page(
     status: axum::http::StatusCode,
 ) -> Result<Response, ApiError> {
     let (case, events) =
-        cases::case_with_history(state, &session.user, id, reveal, Uuid::new_v4()).await?;
+        case_view::case_with_history(state, &session.user, id, reveal, Uuid::new_v4()).await?;
     let directory = org::show(State(state.clone()), CurrentUser(session.user.clone()))
         .await?
         .0;
@@ -605,18 +607,21 @@ fn facts_of(case: &CaseView) -> Vec<(String, String)> {
     facts
 }
 
+/// `main`, followed by the reason when one is given.
+fn with_reason(main: String, reason: &Value) -> String {
+    let reason = text(reason);
+    if reason.is_empty() {
+        main
+    } else {
+        format!("{main}；理由：{reason}")
+    }
+}
+
 /// An event of the case in words: what happened, and its particulars.
 fn describe(event: &CaseEventView) -> (String, String) {
     let d = &event.data;
     let s = |key: &str| text(&d[key]);
-    let with_reason = |main: String, key: &str| {
-        let reason = s(key);
-        if reason.is_empty() {
-            main
-        } else {
-            format!("{main}；理由：{reason}")
-        }
-    };
+    let and_reason = |main: String, key: &str| with_reason(main, &d[key]);
     let (what, detail) = match event.event_type.as_str() {
         "CaseRegistered" => (
             "登记列入清单",
@@ -624,11 +629,11 @@ fn describe(event: &CaseEventView) -> (String, String) {
         ),
         "LeaderAssigned" => (
             "指定包案领导",
-            with_reason(text(&d["leader"]["name"]), "reason"),
+            and_reason(text(&d["leader"]["name"]), "reason"),
         ),
         "LeaderReassigned" => (
             "更换包案领导",
-            with_reason(
+            and_reason(
                 format!("{} → {}", text(&d["from"]["name"]), text(&d["to"]["name"])),
                 "reason",
             ),
@@ -665,9 +670,21 @@ fn describe(event: &CaseEventView) -> (String, String) {
         ),
         "MeasureCompleted" => ("措施落实", format!("{}：{}", s("measure_id"), s("result"))),
         "NoteRecorded" => ("备注", s("text")),
+        _ => return describe_lifecycle(event),
+    };
+    (what.to_owned(), detail)
+}
+
+/// An event of the case's lifecycle in words (classification, claims and reviews, petitions,
+/// satisfaction, the leader's work, the statutory procedure).
+fn describe_lifecycle(event: &CaseEventView) -> (String, String) {
+    let d = &event.data;
+    let s = |key: &str| text(&d[key]);
+    let and_reason = |main: String, key: &str| with_reason(main, &d[key]);
+    let (what, detail) = match event.event_type.as_str() {
         "CaseClassified" => (
             "分类施策",
-            with_reason(
+            and_reason(
                 format!(
                     "{}（{}）",
                     label_of(&d["class"], ClaimClass::label),

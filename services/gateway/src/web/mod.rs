@@ -5,6 +5,7 @@
 //! the binary, and no script or style is loaded from anywhere else.
 
 mod account_page;
+mod assessment_page;
 mod audit_page;
 mod auth;
 mod case_page;
@@ -12,6 +13,7 @@ mod charts;
 mod checklist_page;
 mod forms;
 mod import_page;
+mod meeting_pages;
 mod org_page;
 mod reports;
 mod view;
@@ -39,16 +41,16 @@ pub fn routes() -> Router<AppState> {
         .route("/leaders", get(reports::leaders))
         .route(
             "/meetings",
-            get(reports::meetings).post(reports::hold_meeting),
+            get(meeting_pages::meetings).post(meeting_pages::hold_meeting),
         )
-        .route("/meetings/{id}", get(reports::meeting))
+        .route("/meetings/{id}", get(meeting_pages::meeting))
         .route(
             "/meetings/{id}/instructions",
-            post(reports::issue_instruction),
+            post(meeting_pages::issue_instruction),
         )
         .route(
             "/meetings/{id}/instructions/{number}/feedback",
-            post(reports::instruction_feedback),
+            post(meeting_pages::instruction_feedback),
         )
         .route(
             "/bulletins",
@@ -57,7 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/bulletins/{month}", get(reports::bulletin))
         .route("/pushes", get(reports::pushes))
         .route("/pushes/{quarter}", get(reports::push))
-        .route("/assessments", get(reports::assessment))
+        .route("/assessments", get(assessment_page::assessment))
         .route("/org", get(org_page::show))
         .route(
             account_page::PASSWORD_PAGE,

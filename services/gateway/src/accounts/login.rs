@@ -1,0 +1,151 @@
+//! Logging in: throttled per account and per address, locked out after repeated failures, each
+//! attempt recorded in the account's journal.
+
+use super::*;
+
+impl Accounts {
+    /// Checks a username and password from `client`; on success opens a session. Failed logins
+    /// are counted against the account (known or not) and the client address; either locked
+    /// answers [`LoginOutcome::Locked`] without checking the password at all.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, AccountError> {
+        let now = self.clock.now();
+        let account = account_subject(username);
+        let address = client.map(address_subject);
+        let subjects: Vec<String> = std::iter::once(account.clone())
+            .chain(address.clone())
+            .collect();
+        if let Some(left) = self.throttle.locked_for(&subjects, now).await? {
+            tracing::warn!(%username, client = ?client, "login refused: locked by failed logins");
+            return Ok(LoginOutcome::Locked(left));
+        }
+        let mut row = self.credentials_and_rights(username).await?;
+        if row.is_none() && self.adopt_pending(username).await? {
+            row = self.credentials_and_rights(username).await?;
+        }
+        let (user, hash, disabled) = match &row {
+            Some(row) => (
+                Some(self.user_from_row(row)?),
+                row.try_get::<String, _>("password_hash")?,
+                row.try_get::<i64, _>("disabled")? != 0,
+            ),
+            None => (None, DECOY_HASH.to_owned(), false),
+        };
+        let client_address = client.map(|ip| ip.to_string());
+        let given = password.to_owned();
+        let matches = self
+            .hashing
+            .run(move || password_matches(&given, &hash))
+            .await
+            .map_err(|_| AccountError::Busy)?;
+        let Some(user) = user.clone().filter(|_| matches && !disabled) else {
+            let reason = match (&user, disabled) {
+                (None, _) => LoginFailure::UnknownAccount,
+                (Some(_), true) => LoginFailure::Disabled,
+                (Some(_), false) => LoginFailure::WrongPassword,
+            };
+            self.record_failure(
+                username,
+                AccountChange::LoginFailed {
+                    client_address: client_address.clone(),
+                    reason,
+                },
+            )
+            .await;
+            let policy = self.throttle.policy();
+            let mut locked = self
+                .throttle
+                .record_failure(&account, policy.max_failures_per_account, now)
+                .await?
+                .map(|until| (until, LockoutScope::Account));
+            if let Some(address) = &address {
+                let by_address = self
+                    .throttle
+                    .record_failure(address, policy.max_failures_per_address, now)
+                    .await?
+                    .map(|until| (until, LockoutScope::Address));
+                locked = locked.or(by_address);
+            }
+            match locked {
+                Some((until, scope)) => {
+                    tracing::warn!(%username, client = ?client, %until, "failed login; locked");
+                    self.record_failure(
+                        username,
+                        AccountChange::LockedOut {
+                            client_address,
+                            scope,
+                            until,
+                        },
+                    )
+                    .await;
+                    return Ok(LoginOutcome::Locked(until - now));
+                }
+                None => {
+                    tracing::info!(%username, client = ?client, disabled, "failed login");
+                    return Ok(LoginOutcome::Refused);
+                }
+            }
+        };
+        // A login the log cannot record does not happen (fail closed: the trail must be whole).
+        self.journal
+            .record(
+                user.actor(),
+                &user.username,
+                AccountChange::LoginSucceeded { client_address },
+            )
+            .await?;
+        self.throttle.clear(&account).await?;
+        let mut token_bytes = [0_u8; 32];
+        getrandom::fill(&mut token_bytes).map_err(|e| AccountError::Hash(e.to_string()))?;
+        let token = hex::encode(token_bytes);
+        let expires_at = now + self.settings.session_ttl;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, username, created_at, expires_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $3)",
+        )
+        .bind(sha256_hex(&token))
+        .bind(&user.username)
+        .bind(timestamp_text(now))
+        .bind(timestamp_text(expires_at))
+        .execute(self.store.pool())
+        .await?;
+        Ok(LoginOutcome::SignedIn(Session {
+            token,
+            expires_at,
+            user,
+        }))
+    }
+
+    /// The account's rights (from the log) and password hash, for a login.
+    pub(crate) async fn credentials_and_rights(
+        &self,
+        username: &str,
+    ) -> Result<Option<sqlx::any::AnyRow>, AccountError> {
+        Ok(sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", u.password_hash, a.disabled \
+             FROM account_rights a JOIN users u ON u.username = a.username \
+             WHERE a.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.store.pool())
+        .await?)
+    }
+
+    /// Records a failed login or a lockout in the log, as the gateway. Best effort: the login is
+    /// refused either way, and a log that cannot be reached is said in the service's log.
+    pub(crate) async fn record_failure(&self, username: &str, change: AccountChange) {
+        if let Err(e) = self
+            .journal
+            .record(AccountJournal::gateway_actor(), username, change)
+            .await
+        {
+            tracing::error!(error = %e, %username, "a failed login could not be recorded in the log");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Rebuilding a projection beside the live one: claim a new generation, fill its tables from the
+//! log, then swap the views and the checkpoint in one transaction; and rebuilding at start a
+//! projection computed under other settings or an older shape.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy};
+use futures::StreamExt;
+use zhzj_proto::subjects::EVENT_SUBJECTS;
+use zhzj_store::{EventLog, ReadStore};
+
+use crate::checkpoint::{self};
+use crate::projection::{Projection, ProjectionRun, ProjectorSettings};
+use crate::runner::{
+    AbortOnDrop, BATCH, ProjectorError, apply_batch, explain_gaps, log_error, next_batch,
+    spawn_decoder,
+};
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildReport {
+    /// Messages replayed.
+    pub messages: u64,
+    /// Position the new tables stand at.
+    pub position: u64,
+    /// The generation now live.
+    pub generation: i64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Replays the whole log into a new generation of the projection's tables, then swaps them in.
+/// The live tables keep serving until the swap; a live projector notices the swap and continues
+/// on the new tables from where the rebuild stopped.
+pub async fn rebuild(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+) -> Result<RebuildReport, ProjectorError> {
+    rebuild_with(log, store, projection, &Arc::default()).await
+}
+
+/// Rebuilds a projection when its live tables were computed with other settings than
+/// `settings` (another shape version, other internal limits), or before settings were recorded;
+/// a projection that has applied nothing into its first tables just records them.
+pub async fn ensure_settings(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    settings: &Arc<ProjectorSettings>,
+) -> Result<(), ProjectorError> {
+    let wanted = settings.fingerprint(projection);
+    let live = checkpoint::initialise(store, projection).await?;
+    let stored = checkpoint::stored_settings(store, projection).await?;
+    let counted = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::accounting(&mut conn, projection, live)
+            .await?
+            .applied
+            .is_some()
+    };
+    if stored.as_deref() == Some(wanted.as_str()) && counted {
+        return Ok(());
+    }
+    // A projection that has never applied anything, in the tables this code just created.
+    if stored.is_none() && live.position == 0 && live.generation == 1 {
+        checkpoint::record_settings(store, projection, live.generation, &wanted).await?;
+        return Ok(());
+    }
+    tracing::info!(
+        projection = projection.name(),
+        stored = stored.as_deref().unwrap_or("(none)"),
+        wanted,
+        counted,
+        "projection computed with other settings, or before applied positions were counted; \
+         rebuilding"
+    );
+    rebuild_with(log, store, projection, settings).await?;
+    Ok(())
+}
+
+/// [`rebuild`] computing with the bureau's `settings`, which it records with the new generation.
+pub async fn rebuild_with(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    settings: &Arc<ProjectorSettings>,
+) -> Result<RebuildReport, ProjectorError> {
+    let started = Instant::now();
+    let live = checkpoint::initialise(store, projection).await?;
+    // A generation of our own: a concurrent rebuild builds into other tables, and only the first
+    // to swap wins.
+    let generation = checkpoint::claim_generation(store, projection).await?;
+    checkpoint::create_generation(store, projection, generation).await?;
+    let rebuilt = replay_into(log, store, projection, generation, settings).await;
+    let (messages, position) = match rebuilt {
+        Ok(done) => done,
+        Err(e) => {
+            // Leave nothing behind but the error.
+            if let Err(drop_error) =
+                checkpoint::drop_generation(store, projection, generation).await
+            {
+                tracing::warn!(error = %drop_error, "could not drop the abandoned generation");
+            }
+            return Err(e);
+        }
+    };
+    let current = {
+        let mut conn = store.pool().acquire().await?;
+        checkpoint::read(&mut conn, projection)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?
+    };
+    if current.generation != live.generation
+        || !checkpoint::swap_in(
+            store,
+            projection,
+            live.generation,
+            generation,
+            position,
+            messages,
+        )
+        .await?
+    {
+        checkpoint::drop_generation(store, projection, generation).await?;
+        return Err(ProjectorError::RebuildRaced(projection.name()));
+    }
+    checkpoint::record_settings(
+        store,
+        projection,
+        generation,
+        &settings.fingerprint(projection),
+    )
+    .await?;
+    Ok(RebuildReport {
+        messages,
+        position,
+        generation,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Replays the whole log into generation `generation`; returns the messages read and the
+/// position reached (the log's end, including what arrived meanwhile).
+pub(crate) async fn replay_into(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+    settings: &Arc<ProjectorSettings>,
+) -> Result<(u64, u64), ProjectorError> {
+    let mut target = log.last_position().await.map_err(log_error)?;
+    let mut position = 0;
+    let mut count = 0;
+    let mut memory = ProjectionRun::new(Arc::clone(settings));
+    if target > 0 {
+        let consumer = log
+            .stream()
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: EVENT_SUBJECTS.to_owned(),
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(log_error)?;
+        let chunks = consumer
+            .messages()
+            .await
+            .map_err(log_error)?
+            .ready_chunks(BATCH);
+        let (decoder, mut batches) = spawn_decoder(chunks, 0);
+        let decoder = AbortOnDrop(Some(decoder));
+        while position < target {
+            let batch = tokio::time::timeout(Duration::from_secs(30), next_batch(&mut batches))
+                .await
+                .map_err(|_| log_error("replay stalled"))?;
+            let Some(batch) = batch else {
+                return match decoder.join().await {
+                    Some(Err(e)) => Err(e),
+                    _ => Err(log_error("replay stopped")),
+                };
+            };
+            count += batch.len() as u64;
+            position = position.max(batch.last_position);
+            let empty = explain_gaps(log, projection, &batch.gaps).await?;
+            let mut tx = store.begin_write().await?;
+            apply_batch(
+                &mut tx,
+                store,
+                projection,
+                generation,
+                batch,
+                empty,
+                &mut memory,
+            )
+            .await?;
+            tx.commit().await?;
+            if position >= target {
+                // Catch up with what arrived meanwhile before swapping.
+                target = log.last_position().await.map_err(log_error)?;
+            }
+        }
+    }
+    Ok((count, position))
+}
