@@ -781,3 +781,6 @@ crate::projection::projection_kind! {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
