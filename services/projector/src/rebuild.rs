@@ -10,7 +10,7 @@ use futures::StreamExt;
 use zhzj_proto::subjects::EVENT_SUBJECTS;
 use zhzj_store::{EventLog, ReadStore};
 
-use crate::checkpoint::{self};
+use crate::checkpoint;
 use crate::projection::{Projection, ProjectionRun, ProjectorSettings};
 use crate::runner::{
     AbortOnDrop, BATCH, ProjectorError, apply_batch, explain_gaps, log_error, next_batch,
