@@ -222,7 +222,9 @@ impl From<crate::AccountError> for ApiError {
                 message: e.to_string(),
                 field: Some("current_password".into()),
             },
-            AccountError::Busy | AccountError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            AccountError::Busy | AccountError::Unavailable(_) | AccountError::NotReady => {
+                Self::Unavailable(e.to_string())
+            }
             AccountError::Refused(message) => Self::Forbidden(message),
             AccountError::Database(_) | AccountError::Hash(_) => Self::internal(e),
         }

@@ -26,5 +26,5 @@ mod status;
 pub use archive::COLUMNS as ARCHIVE_COLUMNS;
 pub use projection::{Projection, ProjectorSettings};
 pub use rebuild::{RebuildReport, ensure_settings, rebuild, rebuild_with};
-pub use runner::{ProjectorError, run, run_with};
+pub use runner::{ProjectorError, prepare, run, run_with};
 pub use status::{ProjectionStatus, status};

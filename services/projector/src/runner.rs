@@ -434,6 +434,18 @@ pub async fn run(
     run_with(log, store, projection, Arc::default(), shutdown).await
 }
 
+/// Creates every projection's tables and checkpoint that do not exist yet, so that a gateway
+/// started after this finds the views (empty until the projector catches up) rather than
+/// missing tables. [`run_with`] does the same on its own; this only does it first.
+pub async fn prepare(store: &ReadStore) -> Result<(), ProjectorError> {
+    for projection in Projection::ALL {
+        checkpoint::initialise(store, projection)
+            .await
+            .map_err(ProjectorError::Sql)?;
+    }
+    Ok(())
+}
+
 /// [`run`] computing with the bureau's `settings`. It first rebuilds the projection if its tables
 /// were computed with other settings or an older shape (see [`ensure_settings`]).
 pub async fn run_with(

@@ -32,6 +32,10 @@ const GRACE: Duration = Duration::from_secs(10);
 /// How long the last flush to NATS and the read store's close may take each.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long the projector role waits at its start for the read store to take the projections'
+/// tables before it starts anyway (see `spawn_projector`).
+const PREPARE_WITHIN: Duration = Duration::from_secs(5);
+
 /// The NATS role a zhzj role connects as.
 fn nats_role(role: Role) -> NatsRole {
     match role {
@@ -186,7 +190,7 @@ async fn spawn_role(
     match role {
         Role::Cases => spawn_command_service(tasks, ServiceRole::Cases, conn, extras).await,
         Role::Campaign => spawn_command_service(tasks, ServiceRole::Campaign, conn, extras).await,
-        Role::Projector => spawn_projector(tasks, conn, extras),
+        Role::Projector => spawn_projector(tasks, conn, extras).await,
         Role::Gateway => spawn_gateway(tasks, conn, extras).await,
     }
 }
@@ -234,9 +238,16 @@ async fn spawn_command_service(
     Ok(())
 }
 
-/// One task per projection.
-fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
+/// One task per projection, once their tables exist: a gateway started next in the same
+/// process then finds the views. A read store that is down is not waited for: the projections
+/// make their tables when it is back.
+async fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
     let stopped = tasks.stopped.clone();
+    match tokio::time::timeout(PREPARE_WITHIN, zhzj_projector::prepare(conn.store()?)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the projections' tables could not be made yet"),
+        Err(_) => tracing::warn!("the read store did not answer within {PREPARE_WITHIN:?}"),
+    }
     for projection in Projection::ALL {
         let (log, store) = (conn.log.clone(), conn.store()?.clone());
         let (shutdown, stopped) = (tasks.back.clone(), stopped.clone());

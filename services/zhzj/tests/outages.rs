@@ -339,3 +339,138 @@ async fn people_signed_in_keep_writing_through_a_short_database_outage() -> anyh
     }
     Ok(())
 }
+
+/// Posts a login; its status, Retry-After header and body.
+async fn try_login(
+    base: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<(u16, bool, Value)> {
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"username": username, "password": password}))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await?;
+    let status = answer.status().as_u16();
+    let retry_after = answer.headers().contains_key("retry-after");
+    Ok((status, retry_after, answer.json().await?))
+}
+
+/// Signs in as `xietiao` through the login page; the answer's status, whether it has
+/// Retry-After, and its page.
+async fn login_through_the_form(base: &str) -> anyhow::Result<(u16, bool, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let form = http.get(format!("{base}/login")).send().await?;
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("zhzj_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .context("no login CSRF cookie")?
+        .to_owned();
+    let page = form.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).context("no csrf field")? + marker.len();
+    let token = page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let answer = http
+        .post(format!("{base}/login"))
+        .header("cookie", format!("zhzj_login_csrf={cookie}"))
+        .form(&[
+            ("username", "xietiao"),
+            ("password", common::COORDINATOR_PASSWORD),
+            ("csrf", &token),
+            ("next", "/checklist"),
+        ])
+        .send()
+        .await?;
+    let status = answer.status().as_u16();
+    let retry_after = answer.headers().contains_key("retry-after");
+    Ok((status, retry_after, answer.text().await?))
+}
+
+/// A gateway that serves before any projector built the accounts view (a split deployment whose
+/// projector starts last, or `zhzj up` in its first instant) asks logins to come back (503 with
+/// Retry-After) without counting them as failures, and signs them in once the view exists.
+/// Outside drills found these first logins answered 500 ("no such table: account_rights"), or
+/// 401 counted against the account when the projector lagged.
+#[tokio::test]
+async fn logins_before_the_accounts_view_exists_are_asked_to_retry_not_refused()
+-> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    nats.init_log().await?;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path();
+    let database = format!("sqlite://{}?mode=rwc", data.join("zhzj.sqlite").display());
+    let (nats_url, credentials) = (nats.url(), nats.credentials_dir()?.display().to_string());
+    let args = [
+        "--nats-url",
+        &nats_url,
+        "--nats-credentials",
+        &credentials,
+        "--database-url",
+        &database,
+    ];
+    add_coordinator(data, &args).await?;
+    let mut roles = vec![RoleProcess::start(data, "cases", &args).await?];
+    let mut gateway_args = args.to_vec();
+    gateway_args.extend(["--http", "127.0.0.1:0"]);
+    roles.push(RoleProcess::start(data, "gateway", &gateway_args).await?);
+    let base = wait_for_file(&data.join("http.url"), Duration::from_secs(30)).await?;
+
+    // More attempts than the lockout allows: none of them is a failure of the account.
+    for attempt in 0..7 {
+        let (status, retry_after, body) =
+            try_login(&base, "xietiao", common::COORDINATOR_PASSWORD).await?;
+        ensure!(
+            status == 503 && retry_after,
+            "login {attempt} without an accounts view answered {status} \
+             (Retry-After: {retry_after}): {body}"
+        );
+        ensure!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("稍后")),
+            "the refusal says to come back later: {body}"
+        );
+    }
+
+    // The login page says the same, with the form kept for the next try.
+    let (status, retry_after, page) = login_through_the_form(&base).await?;
+    ensure!(
+        status == 503
+            && retry_after
+            && page.contains("稍后重试")
+            && page.contains("name=\"password\""),
+        "the login form without an accounts view answered {status}: {page}"
+    );
+
+    roles.push(RoleProcess::start(data, "projector", &args).await?);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, retry_after, body) =
+            try_login(&base, "xietiao", common::COORDINATOR_PASSWORD).await?;
+        if status == 201 {
+            ensure!(body["token"].is_string(), "{body}");
+            break;
+        }
+        ensure!(
+            status == 503 && retry_after && Instant::now() < deadline,
+            "login once the projector runs answered {status}: {body}\n{}",
+            roles.iter().map(RoleProcess::log).collect::<String>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for mut role in roles {
+        role.terminate(Duration::from_secs(25)).await?;
+    }
+    Ok(())
+}

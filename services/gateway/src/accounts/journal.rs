@@ -125,6 +125,17 @@ impl AccountJournal {
         }
     }
 
+    /// Whether the projector has built the accounts view (its checkpoint and tables are made in
+    /// one transaction).
+    pub async fn accounts_view_exists(&self) -> Result<bool, sqlx::Error> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM projection_checkpoints WHERE projection = $1")
+                .bind(zhzj_projector::Projection::ACCOUNTS.name())
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// The position the accounts view has reached.
     pub async fn accounts_view_position(&self) -> Result<u64, sqlx::Error> {
         crate::projections::position_of(&self.store, zhzj_projector::Projection::ACCOUNTS).await

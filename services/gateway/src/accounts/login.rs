@@ -26,6 +26,10 @@ impl Accounts {
         let mut row = self.credentials_and_rights(username).await?;
         if row.is_none() && self.adopt_pending(username).await? {
             row = self.credentials_and_rights(username).await?;
+            if row.is_none() {
+                // Recorded, but the view lags: not a failure of the account.
+                return Err(AccountError::NotReady);
+            }
         }
         let (user, hash, disabled) = match &row {
             Some(row) => (
@@ -120,12 +124,13 @@ impl Accounts {
         }))
     }
 
-    /// The account's rights (from the log) and password hash, for a login.
+    /// The account's rights (from the log) and password hash, for a login;
+    /// [`AccountError::NotReady`] before the projector first built the accounts view.
     pub(crate) async fn credentials_and_rights(
         &self,
         username: &str,
     ) -> Result<Option<sqlx::any::AnyRow>, AccountError> {
-        Ok(sqlx::query(concat!(
+        let found = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
             ", u.password_hash, a.disabled \
@@ -134,7 +139,16 @@ impl Accounts {
         ))
         .bind(username)
         .fetch_optional(self.store.pool())
-        .await?)
+        .await;
+        let error = match found {
+            Ok(row) => return Ok(row),
+            Err(e) => e,
+        };
+        if matches!(self.journal.accounts_view_exists().await, Ok(false)) {
+            tracing::info!(%error, "a login before the accounts view exists");
+            return Err(AccountError::NotReady);
+        }
+        Err(error.into())
     }
 
     /// Records a failed login or a lockout in the log, as the gateway. Best effort: the login is

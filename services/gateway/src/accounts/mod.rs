@@ -77,6 +77,10 @@ pub enum AccountError {
     /// The change could not be recorded in the log, so it was not made.
     #[error("账号变更无法写入日志，未执行: {0}")]
     Unavailable(String),
+    /// The accounts view is not built yet (the projector has not started, or has not caught up
+    /// with the account's adoption): nothing was checked or counted; try again shortly.
+    #[error("系统正在启动，账号信息尚未就绪，请稍后重试")]
+    NotReady,
 }
 
 /// The account rules of a gateway.

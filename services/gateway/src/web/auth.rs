@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -245,6 +245,21 @@ pub async fn login(
                             page.headers_mut()
                                 .insert(header::RETRY_AFTER, retry_after_seconds.into());
                         }
+                        return Ok(page);
+                    }
+                    Err(ApiError::Unavailable(message)) => {
+                        // Starting up or an outage: the form again, saying to come back.
+                        let mut page = login_form(
+                            &state,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            next.clone(),
+                            form.username.clone(),
+                            message,
+                        )?;
+                        page.headers_mut().insert(
+                            header::RETRY_AFTER,
+                            HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+                        );
                         return Ok(page);
                     }
                     Err(other) => return Err(other),

@@ -134,17 +134,25 @@ impl Up {
     }
 }
 
-/// Logs in over HTTP; returns the bearer token.
+/// Logs in over HTTP; returns the bearer token. Like a browser's user, it comes back when asked
+/// to (503 with Retry-After: the system is starting), for at most 30 s.
 pub async fn login(http: &str, username: &str, password: &str) -> anyhow::Result<String> {
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{http}/api/v1/session"))
-        .json(&serde_json::json!({"username": username, "password": password}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(reply["token"].as_str().context("no token")?.to_owned())
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = reqwest::Client::new()
+            .post(format!("{http}/api/v1/session"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await?;
+        let come_back = answer.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            && answer.headers().contains_key("retry-after");
+        if come_back && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let reply: serde_json::Value = answer.error_for_status()?.json().await?;
+        return Ok(reply["token"].as_str().context("no token")?.to_owned());
+    }
 }
 
 /// Waits until the log says the demo is loaded for the `nth` time; returns that line.
