@@ -443,6 +443,15 @@ async fn logins_before_the_accounts_view_exists_are_asked_to_retry_not_refused()
         );
     }
 
+    let ready = reqwest::get(format!("{base}/readyz")).await?;
+    let (ready_status, ready_body) = (ready.status().as_u16(), ready.json::<Value>().await?);
+    let accounts_check = ready_body["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == "projection:accounts"));
+    ensure!(
+        ready_status == 503 && accounts_check.is_some_and(|c| c["ok"] == false),
+        "/readyz without an accounts view: {ready_status} {ready_body}"
+    );
     // The login page says the same, with the form kept for the next try.
     let (status, retry_after, page) = login_through_the_form(&base).await?;
     ensure!(
