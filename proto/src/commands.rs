@@ -97,6 +97,45 @@ pub enum Command {
     RecordAccount(crate::accounts::RecordAccount),
 }
 
+/// `From<X> for Command` for commands whose variant is named as their type.
+macro_rules! command_from {
+    ($($command:ident),+ $(,)?) => {
+        $(
+            impl From<$command> for Command {
+                fn from(command: $command) -> Self {
+                    Self::$command(command)
+                }
+            }
+        )+
+    };
+}
+
+command_from!(
+    RegisterCase,
+    AssignLeader,
+    SetResponsibleUnits,
+    AddMeasure,
+    CompleteMeasure,
+    RecordNote,
+    SkipUnreadableCommits,
+    ErasePetitioner,
+    RecordActivity,
+    ExtendHandling,
+    ClassifyCase,
+    ClaimResolution,
+    ReviewClaim,
+    RecordPetition,
+    RateSatisfaction,
+    RecordProcedureStep,
+    HoldMeeting,
+    IssueInstruction,
+    RecordInstructionFeedback,
+    PublishBulletin,
+    LaunchPush,
+    AddUnit,
+    AddLeader,
+);
+
 impl Command {
     /// Whether the `campaign` service answers it (on [`crate::subjects::CAMPAIGN_COMMANDS`]);
     /// the `cases` service answers the rest.

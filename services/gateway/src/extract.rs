@@ -122,25 +122,29 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
+/// A body that is JSON but not what the route takes: 422 naming the field's path; anything
+/// else (not JSON at all) 400.
+pub(crate) fn data_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = (path != ".").then_some(path);
+    match inner.classify() {
+        serde_json::error::Category::Data => ApiError::Unprocessable {
+            message: format!("请求内容不符合要求: {inner}"),
+            field,
+        },
+        _ => ApiError::BadRequest {
+            message: format!("请求体不是有效的 JSON: {inner}"),
+            field: None,
+        },
+    }
+}
+
 /// Parses JSON, naming the JSON path of the field at fault. Syntax errors are 400; well-formed
 /// JSON of the wrong shape (missing field, wrong type, unknown field) is 422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = (path != ".").then_some(path);
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::Unprocessable {
-                message: format!("请求内容不符合要求: {inner}"),
-                field,
-            },
-            _ => ApiError::BadRequest {
-                message: format!("请求体不是有效的 JSON: {inner}"),
-                field: None,
-            },
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(data_error)?;
     deserializer.end().map_err(|e| ApiError::BadRequest {
         message: format!("请求体不是有效的 JSON: {e}"),
         field: None,

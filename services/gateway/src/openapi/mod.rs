@@ -12,15 +12,12 @@ use serde_json::{Map, Value, json};
 use crate::commands::WriteReply;
 use crate::error::ErrorBody;
 use crate::routes::{
-    ActivityBody, AddMeasureBody, AssignLeaderBody, CaseEventView, CaseView, ChecklistPage,
-    ClaimBody, ClassifyBody, CompleteMeasureBody, DuplicateCheck, ErasureBody, ExtensionBody,
-    FeedbackBody, HoldMeetingBody, ImportRefused, ImportReport, InstructionBody, LaunchPushBody,
-    LeadersView, LoginRequest, MeetingListItem, OrgView, PetitionBody, ProcedureBody,
-    PublishBulletinBody, PublishedBulletin, PushListItem, RecordNoteBody, ReviewBody,
-    SatisfactionBody, SessionReply, SetUnitsBody,
+    AssignmentBody, NewUserBody, PasswordChangeBody, ResetPasswordBody, UserActionReply,
 };
 use crate::routes::{
-    AssignmentBody, NewUserBody, PasswordChangeBody, ResetPasswordBody, UserActionReply,
+    CaseEventView, CaseView, ChecklistPage, DuplicateCheck, FeedbackBody, HoldMeetingBody,
+    ImportRefused, ImportReport, InstructionBody, LaunchPushBody, LeadersView, LoginRequest,
+    MeetingListItem, OrgView, PublishBulletinBody, PublishedBulletin, PushListItem, SessionReply,
 };
 
 mod accounts;

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod bulletins;
 pub(crate) mod case_masking;
 pub(crate) mod case_view;
+pub(crate) mod case_writes;
 pub(crate) mod cases;
 pub(crate) mod checklist;
 mod download;
@@ -35,11 +36,6 @@ use crate::extract::{CORRELATION_HEADER, CorrelationId};
 
 pub use bulletins::{PublishBulletinBody, PublishedBulletin};
 pub use case_view::{CaseEventView, CaseView};
-pub use cases::{
-    ActivityBody, AddMeasureBody, AssignLeaderBody, ClaimBody, ClassifyBody, CompleteMeasureBody,
-    ErasureBody, ExtensionBody, PetitionBody, ProcedureBody, RecordNoteBody, ReviewBody,
-    SatisfactionBody, SetUnitsBody,
-};
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCheck, DuplicateRule};
 pub use leaders::LeadersView;
@@ -80,24 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/duplicates", get(duplicates::list))
         .route("/cases/{id}", get(case_view::show))
         .route("/cases/{id}/events", get(case_view::events))
-        .route("/cases/{id}/leader", post(cases::assign_leader))
-        .route("/cases/{id}/units", post(cases::set_units))
-        .route("/cases/{id}/measures", post(cases::add_measure))
-        .route(
-            "/cases/{id}/measures/{measure_id}/complete",
-            post(cases::complete_measure),
-        )
-        .route("/cases/{id}/notes", post(cases::record_note))
-        .route("/cases/{id}/activities", post(cases::record_activity))
-        .route("/cases/{id}/extension", post(cases::extend))
-        .route("/cases/{id}/erasures", post(cases::erase_petitioner))
         .route("/leaders", get(leaders::list))
-        .route("/cases/{id}/classification", post(cases::classify))
-        .route("/cases/{id}/claims", post(cases::claim))
-        .route("/cases/{id}/claims/review", post(cases::review))
-        .route("/cases/{id}/petitions", post(cases::record_petition))
-        .route("/cases/{id}/satisfaction", post(cases::rate))
-        .route("/cases/{id}/procedure", post(cases::record_procedure_step))
         .route("/checklist", get(checklist::list))
         .route("/checklist/export.xlsx", get(checklist::export_xlsx))
         .route("/checklist/export.csv", get(checklist::export_csv))
@@ -143,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/org/leaders", post(org::add_leader))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);
+    let api = case_writes::routes(api);
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::web::routes())

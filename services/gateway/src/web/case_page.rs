@@ -21,14 +21,20 @@ use zhzj_proto::events::{
 
 use super::auth::WebSession;
 use super::checklist_page::{class_choices, deadline_words};
-use super::forms::{Field, FormData, Outcome, outcome, parse_body};
+use super::forms::{Field, FormData, Outcome, json_body, name_missing_field, outcome};
 use super::view::{Choice, Layout, choice, day_of, enum_choices, html_with, minute_of};
-use crate::extract::{CurrentUser, JsonBody};
+use crate::extract::CurrentUser;
 use crate::routes::case_masking::RevealQuery;
 use crate::routes::case_view::{self, CaseEventView, CaseView, MeasureView};
-use crate::routes::cases::{self, WriteContext};
+use crate::routes::case_writes::{CaseWrite, submit};
+use crate::routes::cases::WriteContext;
 use crate::routes::org;
 use crate::{ApiError, AppState};
+use zhzj_proto::commands::{
+    AddMeasure, AssignLeader, ClaimResolution, ClassifyCase, CompleteMeasure, ExtendHandling,
+    RateSatisfaction, RecordActivity, RecordNote, RecordPetition, RecordProcedureStep, ReviewClaim,
+    SetResponsibleUnits,
+};
 
 /// What the user's role lets them do on a case (the `cases` service decides; this only chooses
 /// which forms to show).
@@ -299,7 +305,7 @@ pub async fn act(
     session.respond(result, "checklist")
 }
 
-/// Sends form `action` to its API handler.
+/// Sends form `action` to the write on the case it names.
 async fn send(
     action: &str,
     id: &str,
@@ -307,17 +313,25 @@ async fn send(
     context: WriteContext,
 ) -> Result<Response, ApiError> {
     use Field::{Bool, Lines, Many, Number, Optional, Required};
-    fn body<T: DeserializeOwned>(
+    /// The form's `fields` as the write `C` on case `id` (and, for a measure, `measure_id`).
+    async fn write<C: CaseWrite>(
+        id: &str,
         form: &FormData,
         fields: &[Field],
-    ) -> Result<JsonBody<T>, ApiError> {
-        parse_body(form, fields).map(JsonBody)
+        context: WriteContext,
+    ) -> Result<Response, ApiError> {
+        let mut params = vec![("id".to_owned(), id.to_owned())];
+        if C::PATH.contains("{measure_id}") {
+            params.push(("measure_id".to_owned(), form.get("measure_id").to_owned()));
+        }
+        submit::<C>(&params, json_body(form, fields), context)
+            .await
+            .map_err(|error| name_missing_field(error, fields))
     }
-    let path = Path(id.to_owned());
     match action {
         "leader" => {
-            let body = body(form, &[Required("leader_id"), Optional("reason")])?;
-            cases::assign_leader(path, context, body).await
+            let fields = [Required("leader_id"), Optional("reason")];
+            write::<AssignLeader>(id, form, &fields, context).await
         }
         "units" => {
             let fields = [
@@ -325,7 +339,7 @@ async fn send(
                 Many("assisting_unit_ids"),
                 Optional("handler"),
             ];
-            cases::set_units(path, context, body(form, &fields)?).await
+            write::<SetResponsibleUnits>(id, form, &fields, context).await
         }
         "measures" => {
             let fields = [
@@ -333,14 +347,10 @@ async fn send(
                 Optional("due_on"),
                 Optional("responsible_unit_id"),
             ];
-            cases::add_measure(path, context, body(form, &fields)?).await
+            write::<AddMeasure>(id, form, &fields, context).await
         }
-        "complete" => {
-            let measure = form.get("measure_id").to_owned();
-            let body = body(form, &[Required("result")])?;
-            cases::complete_measure(Path((id.to_owned(), measure)), context, body).await
-        }
-        "notes" => cases::record_note(path, context, body(form, &[Required("text")])?).await,
+        "complete" => write::<CompleteMeasure>(id, form, &[Required("result")], context).await,
+        "notes" => write::<RecordNote>(id, form, &[Required("text")], context).await,
         "activities" => {
             let fields = [
                 Optional("kind"),
@@ -349,7 +359,7 @@ async fn send(
                 Lines("participants"),
                 Required("summary"),
             ];
-            cases::record_activity(path, context, body(form, &fields)?).await
+            write::<RecordActivity>(id, form, &fields, context).await
         }
         "petitions" => {
             let fields = [
@@ -357,19 +367,19 @@ async fn send(
                 Optional("channel"),
                 Required("summary"),
             ];
-            cases::record_petition(path, context, body(form, &fields)?).await
+            write::<RecordPetition>(id, form, &fields, context).await
         }
         "classification" => {
             let fields = [Optional("class"), Required("category"), Optional("reason")];
-            cases::classify(path, context, body(form, &fields)?).await
+            write::<ClassifyCase>(id, form, &fields, context).await
         }
         "claims" => {
             let fields = [Optional("ground"), Required("summary"), Lines("evidence")];
-            cases::claim(path, context, body(form, &fields)?).await
+            write::<ClaimResolution>(id, form, &fields, context).await
         }
         "review" => {
             let fields = [Optional("level"), Bool("accept"), Optional("reasons")];
-            cases::review(path, context, body(form, &fields)?).await
+            write::<ReviewClaim>(id, form, &fields, context).await
         }
         "satisfaction" => {
             let fields = [
@@ -377,7 +387,7 @@ async fn send(
                 Optional("rated_on"),
                 Required("rated_by"),
             ];
-            cases::rate(path, context, body(form, &fields)?).await
+            write::<RateSatisfaction>(id, form, &fields, context).await
         }
         "procedure" => {
             let fields = [
@@ -386,11 +396,11 @@ async fn send(
                 Required("summary"),
                 Number("hearing_days"),
             ];
-            cases::record_procedure_step(path, context, body(form, &fields)?).await
+            write::<RecordProcedureStep>(id, form, &fields, context).await
         }
         "extension" => {
             let fields = [Number("days"), Required("reason"), Required("approved_by")];
-            cases::extend(path, context, body(form, &fields)?).await
+            write::<ExtendHandling>(id, form, &fields, context).await
         }
         other => Err(ApiError::not_found(format!("没有“{other}”这项操作"))),
     }

@@ -132,7 +132,7 @@ pub fn parse_body<T: DeserializeOwned>(form: &FormData, fields: &[Field]) -> Res
 }
 
 /// serde names a missing field only in its message; give it to the page as the field.
-fn name_missing_field(error: ApiError, fields: &[Field]) -> ApiError {
+pub(crate) fn name_missing_field(error: ApiError, fields: &[Field]) -> ApiError {
     match error {
         ApiError::Unprocessable {
             message,
