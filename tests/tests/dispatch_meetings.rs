@@ -86,9 +86,16 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
     // Mon 9 March 10:00 (2026-W11): the district's first meeting.
     let t = at(&app, 9, 10, "xietiao").await?;
     let hold = json!({"unit_id": "xm-siming"});
-    let m1 = app.expect(&t, "/meetings", hold.clone(), 201).await?;
-    let m1 = m1["aggregate_id"].as_str().unwrap_or("").to_owned();
+    let held = app.post(&t, "/meetings", &hold).await?;
+    assert_eq!(held.status, 201, "{held:?}");
+    let m1 = held.json["aggregate_id"].as_str().unwrap_or("").to_owned();
     assert_eq!(m1, "xm-siming-2026w11");
+    // Where the new meeting is, as 201 says: its own page, not a case's.
+    assert_eq!(
+        held.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some("/api/v1/meetings/xm-siming-2026w11"),
+        "{held:?}"
+    );
     // Once a week; not by a viewer, not by a town for its district.
     app.expect(&t, "/meetings", hold.clone(), 409).await?;
     let viewer = app.login("chakan").await?;

@@ -96,7 +96,17 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
     let mut bad = launch.clone();
     bad["case_ids"][1] = json!(s1);
     assert_eq!(refused(bad).await?, 422, "a case listed twice");
-    assert_eq!(app.post(&city, "/pushes", &launch).await?.status, 201);
+    let launched = app.post(&city, "/pushes", &launch).await?;
+    assert_eq!(launched.status, 201);
+    // Where the new push is, as 201 says: its own page, not a case's.
+    assert_eq!(
+        launched
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/api/v1/pushes/2026-Q2"),
+        "{launched:?}"
+    );
     assert_eq!(refused(launch.clone()).await?, 409);
 
     let push = app.get(&city, "/pushes/2026-Q2").await?.json;

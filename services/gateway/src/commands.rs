@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
+use zhzj_proto::envelope::AggregateType;
 use zhzj_proto::{Command, CommandAccepted, CommandReply, CommandRequest};
 use zhzj_store::sql::timestamp_text;
 
@@ -21,7 +22,7 @@ const IDEMPOTENT_COMMAND_NAMESPACE: Uuid =
 /// What a write answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WriteReply {
-    /// `case`, `unit` or `leader`.
+    /// `case`, `unit`, `leader`, `meeting`, `bulletin` or `push`.
     pub aggregate_type: String,
     /// The aggregate's id (for a registration: the new case's id).
     pub aggregate_id: String,
@@ -199,8 +200,8 @@ fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
             headers.insert(header::ETAG, value);
         }
         if write.creates
-            && let Ok(value) =
-                HeaderValue::from_str(&format!("/api/v1/cases/{}", reply.aggregate_id))
+            && let Some(location) = location_of(&reply)
+            && let Ok(value) = HeaderValue::from_str(&location)
         {
             headers.insert(header::LOCATION, value);
         }
@@ -212,6 +213,19 @@ fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
         headers.insert(header::ETAG, value);
     }
     response
+}
+
+/// Where a written aggregate is read: a case, meeting, bulletin or push has a page of its own;
+/// units and leaders are read in the directory (`/api/v1/org`), so their writes name none.
+fn location_of(reply: &WriteReply) -> Option<String> {
+    let collection = match AggregateType::parse(&reply.aggregate_type)? {
+        AggregateType::Case => "cases",
+        AggregateType::Meeting => "meetings",
+        AggregateType::Bulletin => "bulletins",
+        AggregateType::Push => "pushes",
+        AggregateType::Unit | AggregateType::Leader | AggregateType::Account => return None,
+    };
+    Some(format!("/api/v1/{collection}/{}", reply.aggregate_id))
 }
 
 /// What is kept of an Idempotency-Key.
