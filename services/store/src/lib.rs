@@ -20,6 +20,6 @@ pub use log::{
     LogError, StoredCommit, StoredMessage,
 };
 pub use seals::{SealError, Sealer, verify_log};
-pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError};
+pub use sql::{Dialect, ProjectionFault, ProjectionFaults, ReadStore, SqlError, WriteTransaction};
 pub use vault::{DATA_KEY_BUCKET, PersonalDataVault, VaultError};
 pub use zhzj_trust::{CommitDigest, CommitSigner, TrustedKeys};
