@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use zhzj_projector::Projection;
 use zhzj_store::ReadStore;
 
-/// How often the checkpoints are read while someone waits.
+/// How often the checkpoints are read while someone waits (and no commit of this process's
+/// projectors woke the poller first).
 const POLL_WHILE_WAITING: Duration = Duration::from_millis(2);
 /// How often they are read otherwise.
 const POLL_IDLE: Duration = Duration::from_secs(1);
@@ -84,6 +85,10 @@ impl ProjectionWatch {
         let poller = Arc::clone(&inner);
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
+                // Listening before reading: a commit made meanwhile wakes the next round.
+                let committed = store.committed();
+                tokio::pin!(committed);
+                committed.as_mut().enable();
                 match lowest_position(&store).await {
                     Ok(position) => {
                         poller.reached.send_if_modified(|current| {
@@ -94,14 +99,18 @@ impl ProjectionWatch {
                     }
                     Err(e) => tracing::debug!(error = %e, "could not read checkpoints"),
                 }
-                let pause = if poller.waiters.load(Ordering::SeqCst) > 0 {
+                let waiting = poller.waiters.load(Ordering::SeqCst) > 0;
+                let pause = if waiting {
                     POLL_WHILE_WAITING
                 } else {
                     POLL_IDLE
                 };
+                // While someone waits, a projection's commit in this process (`zhzj up`) wakes
+                // the poller at once; the poll is for projectors in other processes.
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     () = poller.wake.notified() => {}
+                    () = &mut committed, if waiting => {}
                     () = tokio::time::sleep(pause) => {}
                 }
             }

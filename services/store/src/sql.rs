@@ -77,6 +77,8 @@ pub struct ReadStore {
     /// On SQLite, whose turn it is to write, among this process's handles (see
     /// [`ReadStore::begin_write`]).
     write_turn: Arc<tokio::sync::Mutex<()>>,
+    /// Told of every commit of a [`WriteTransaction`] through this process's handles.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 /// A transaction that writes, from [`ReadStore::begin_write`]: use it as the connection
@@ -85,6 +87,7 @@ pub struct ReadStore {
 pub struct WriteTransaction {
     transaction: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for WriteTransaction {
@@ -96,9 +99,12 @@ impl std::fmt::Debug for WriteTransaction {
 }
 
 impl WriteTransaction {
-    /// Commits, and gives the turn to the next writer.
+    /// Commits, gives the turn to the next writer and tells those waiting for a commit
+    /// ([`ReadStore::committed`]).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.transaction.commit().await
+        self.transaction.commit().await?;
+        self.committed.notify_waiters();
+        Ok(())
     }
 
     /// Rolls back, and gives the turn to the next writer.
@@ -224,6 +230,7 @@ impl ReadStore {
             dialect,
             faults: ProjectionFaults::default(),
             write_turn: Arc::default(),
+            committed: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -250,13 +257,23 @@ impl ReadStore {
                 Ok(WriteTransaction {
                     transaction,
                     _turn: Some(turn),
+                    committed: Arc::clone(&self.committed),
                 })
             }
             Dialect::Postgres => Ok(WriteTransaction {
                 transaction: self.pool.begin().await?,
                 _turn: None,
+                committed: Arc::clone(&self.committed),
             }),
         }
+    }
+
+    /// Completes at the next commit of a [`WriteTransaction`] of this process (a projection's
+    /// batch, among others): what a reader waiting for the views to move listens to, rather
+    /// than polling. Commits of other processes are not seen. Call `enable` on the pinned future
+    /// before looking at the store, so that a commit in between is not missed.
+    pub fn committed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.committed.notified()
     }
 
     /// The projections of this process failing to write into it.
@@ -441,6 +458,30 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(count, 16);
+    }
+
+    /// Given a reader listening for commits, when a write rolls back nothing wakes it, and when
+    /// one commits it wakes at once (what read-your-writes waits on instead of polling).
+    #[tokio::test]
+    async fn a_commit_wakes_those_listening_and_a_rollback_does_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = sqlite_store(&dir).await;
+        let committed = store.committed();
+        tokio::pin!(committed);
+        committed.as_mut().enable();
+        let rolled_back = store.begin_write().await.expect("write");
+        rolled_back.rollback().await.expect("rollback");
+        let woken = tokio::time::timeout(Duration::from_millis(100), committed.as_mut()).await;
+        assert!(woken.is_err(), "a rollback woke the listener");
+        let mut tx = store.begin_write().await.expect("write");
+        sqlx::query("INSERT INTO written (writer) VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        tokio::time::timeout(Duration::from_secs(5), committed)
+            .await
+            .expect("the commit woke the listener");
     }
 
     /// Given a writer whose task is dropped mid-transaction (a cancelled request), when the next
