@@ -146,7 +146,7 @@ pub(crate) fn push_paths(
             Operation {
                 id: "launchPush",
                 summary: "部署季度攻坚：季度、攻坚案件、各区域目标（化解件数或化解率）；市级协调员",
-                request: Some(requests.of::<LaunchPushBody>()),
+                request: Some(requests.of::<LaunchPush>()),
                 ok_status: "201",
                 ok: write.clone(),
                 error_statuses: WRITE_ERRORS,
@@ -224,7 +224,7 @@ pub(crate) fn bulletin_paths(
             Operation {
                 id: "publishBulletin",
                 summary: "发布月通报（月份结束后，由市级协调员发布；发布即按当时的日志位置冻结）",
-                request: Some(requests.of::<PublishBulletinBody>()),
+                request: Some(requests.of::<PublishBulletin>()),
                 ok_status: "201",
                 ok: write.clone(),
                 error_statuses: WRITE_ERRORS,
@@ -302,7 +302,7 @@ pub(crate) fn meeting_paths(
             Operation {
                 id: "holdMeeting",
                 summary: "召开本周调度会（每个单位每周一次），议程按召开时的日志位置生成",
-                request: Some(requests.of::<HoldMeetingBody>()),
+                request: Some(requests.of::<HoldMeeting>()),
                 ok_status: "201",
                 ok: write.clone(),
                 error_statuses: WRITE_ERRORS,

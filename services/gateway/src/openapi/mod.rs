@@ -15,10 +15,11 @@ use crate::routes::{
     AssignmentBody, NewUserBody, PasswordChangeBody, ResetPasswordBody, UserActionReply,
 };
 use crate::routes::{
-    CaseEventView, CaseView, ChecklistPage, DuplicateCheck, FeedbackBody, HoldMeetingBody,
-    ImportRefused, ImportReport, InstructionBody, LaunchPushBody, LeadersView, LoginRequest,
-    MeetingListItem, OrgView, PublishBulletinBody, PublishedBulletin, PushListItem, SessionReply,
+    CaseEventView, CaseView, ChecklistPage, DuplicateCheck, FeedbackBody, ImportRefused,
+    ImportReport, InstructionBody, LeadersView, LoginRequest, MeetingListItem, OrgView,
+    PublishedBulletin, PushListItem, SessionReply,
 };
+use zhzj_proto::commands::{HoldMeeting, LaunchPush, PublishBulletin};
 
 mod accounts;
 mod campaign;

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use zhzj_figures::Bulletin;
-use zhzj_proto::Command;
 use zhzj_proto::commands::PublishBulletin;
 
 use super::cases::WriteContext;
@@ -166,21 +165,12 @@ pub async fn export_csv(
     )))
 }
 
-/// Publishing a month's bulletin.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishBulletinBody {
-    /// The month, `2026-03`; it must be over.
-    pub month: String,
-}
-
 /// `POST /api/v1/bulletins`: publish (freeze) a month's bulletin; city coordinators only.
 pub async fn publish(
     context: WriteContext,
-    JsonBody(body): JsonBody<PublishBulletinBody>,
+    JsonBody(command): JsonBody<PublishBulletin>,
 ) -> Result<Response, ApiError> {
-    let command = Command::PublishBulletin(PublishBulletin { month: body.month });
     Ok(context
-        .run("POST /bulletins".to_owned(), command, true)
+        .run("POST /bulletins".to_owned(), command.into(), true)
         .await)
 }

@@ -216,28 +216,13 @@ pub async fn export_csv(
     )))
 }
 
-/// Holding this week's meeting.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HoldMeetingBody {
-    /// The unit whose task force meets.
-    pub unit_id: String,
-    /// Its title; `<unit>2026年第N周调度会` when absent.
-    #[serde(default)]
-    pub title: Option<String>,
-}
-
 /// `POST /api/v1/meetings`: hold this week's meeting of a unit (one per unit and ISO week).
 pub async fn hold(
     context: WriteContext,
-    JsonBody(body): JsonBody<HoldMeetingBody>,
+    JsonBody(command): JsonBody<HoldMeeting>,
 ) -> Result<Response, ApiError> {
-    let command = Command::HoldMeeting(HoldMeeting {
-        unit_id: body.unit_id,
-        title: body.title,
-    });
     Ok(context
-        .run("POST /meetings".to_owned(), command, true)
+        .run("POST /meetings".to_owned(), command.into(), true)
         .await)
 }
 

@@ -11,10 +11,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use uuid::Uuid;
 use zhzj_figures::PushProgress;
-use zhzj_proto::Command;
-use zhzj_proto::commands::{LaunchPush, PushTargetRequest};
+use zhzj_proto::commands::LaunchPush;
 use zhzj_store::china_midnight;
 
 use super::cases::WriteContext;
@@ -160,32 +158,12 @@ pub async fn export_csv(
     )))
 }
 
-/// Launching a push.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LaunchPushBody {
-    /// The quarter, `2026-Q2`; not one already over.
-    pub quarter: String,
-    /// Its title.
-    #[serde(default)]
-    pub title: Option<String>,
-    /// The hard cases (攻坚案件).
-    pub case_ids: Vec<Uuid>,
-    /// Per area (district, town or department): `{unit_id, cases}` or `{unit_id,
-    /// rate_percent}`.
-    pub targets: Vec<PushTargetRequest>,
-}
-
 /// `POST /api/v1/pushes`: launch a quarter's push; city coordinators only.
 pub async fn launch(
     context: WriteContext,
-    JsonBody(body): JsonBody<LaunchPushBody>,
+    JsonBody(command): JsonBody<LaunchPush>,
 ) -> Result<Response, ApiError> {
-    let command = Command::LaunchPush(LaunchPush {
-        quarter: body.quarter,
-        title: body.title,
-        case_ids: body.case_ids,
-        targets: body.targets,
-    });
-    Ok(context.run("POST /pushes".to_owned(), command, true).await)
+    Ok(context
+        .run("POST /pushes".to_owned(), command.into(), true)
+        .await)
 }
