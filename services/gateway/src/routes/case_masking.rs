@@ -133,12 +133,31 @@ pub(crate) async fn reveal_personal_data(
 }
 
 /// Runs of digits a clerk may have typed an ID or a phone number as: 15 to 18 characters (an
-/// old or new resident ID, possibly ending in X), 11 (a mobile number), or an area code and a
-/// number (`0592-1234567`). Case numbers (`XF20250601-0001`) and amounts do not match.
+/// old or new resident ID, possibly ending in X), 11 (a mobile number), 13 (one with the country
+/// code, `+8613812345678`), or an area code and a number (`0592-1234567`, `05921234567`). Case
+/// numbers (`XF20250601-0001`) and amounts do not match.
 pub(crate) static FREE_TEXT_NUMBERS: std::sync::LazyLock<Option<regex::Regex>> =
     std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"0[0-9]{2,3}-[0-9]{7,8}|[0-9]{14,17}[0-9Xx]|1[3-9][0-9]{9}|[0-9]+").ok()
+        regex::Regex::new(
+            r"0[0-9]{2,3}-[0-9]{7,8}|[0-9]{14,17}[0-9Xx]|(?:86)?1[3-9][0-9]{9}|[0-9]+",
+        )
+        .ok()
     });
+
+/// Whether a run of digits found in free text is a mobile number (with or without the country
+/// code 86) or a landline with its area code, written without a dash.
+fn is_phone_number(number: &str) -> bool {
+    let mobile = |digits: &str| {
+        digits.len() == 11
+            && digits.starts_with('1')
+            && digits
+                .as_bytes()
+                .get(1)
+                .is_some_and(|b| (b'3'..=b'9').contains(b))
+    };
+    let landline = number.starts_with('0') && (10..=12).contains(&number.len());
+    mobile(number) || number.strip_prefix("86").is_some_and(mobile) || landline
+}
 
 /// Free text with ID-number and phone-number patterns masked like the structured fields
 /// (`350***********0423`, `138****5678`); other text is left as it is.
@@ -149,13 +168,7 @@ pub(crate) fn mask_free_text(text: &str) -> std::borrow::Cow<'_, str> {
     numbers.replace_all(text, |found: &regex::Captures<'_>| {
         let number = &found[0];
         // Other runs of digits match the last alternative whole and are kept.
-        let mobile = number.len() == 11
-            && number.starts_with('1')
-            && number
-                .as_bytes()
-                .get(1)
-                .is_some_and(|b| (b'3'..=b'9').contains(b));
-        if number.contains('-') || (15..=18).contains(&number.len()) || mobile {
+        if number.contains('-') || (15..=18).contains(&number.len()) || is_phone_number(number) {
             mask(number)
         } else {
             number.to_owned()
@@ -199,6 +212,10 @@ mod tests {
                 "案件 XF20250601-0001，补偿 120000 元，12345678901",
             ),
             ("2026年3月2日", "2026年3月2日"),
+            // The country code or no dash after the area code hid these numbers.
+            ("电话+8613812345678", "电话+861******5678"),
+            ("座机05921234567", "座机059****4567"),
+            ("金额 1000000000 元", "金额 1000000000 元"),
         ];
         for (text, masked) in cases {
             assert_eq!(mask_free_text(text), masked, "{text}");
