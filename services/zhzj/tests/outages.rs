@@ -26,6 +26,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use zhzj_tests::{DbKind, NatsServer, TestDb};
 
+/// The arguments every role of a split deployment on `nats` and `database` takes.
+fn role_args(nats: &NatsServer, database: &str) -> anyhow::Result<Vec<String>> {
+    Ok(vec![
+        "--nats-url".into(),
+        nats.url(),
+        "--nats-credentials".into(),
+        nats.credentials_dir()?.display().to_string(),
+        "--database-url".into(),
+        database.into(),
+    ])
+}
+
 /// Starts the cases, projector and gateway roles against `nats_url` and `database`, adds the
 /// user `xietiao` and the units 厦门市 and 湖里区; returns the roles and the gateway's URL.
 async fn split_deployment(
@@ -34,15 +46,8 @@ async fn split_deployment(
     database: &str,
 ) -> anyhow::Result<(Vec<RoleProcess>, String)> {
     nats.init_log().await?;
-    let (nats_url, credentials) = (nats.url(), nats.credentials_dir()?.display().to_string());
-    let args = [
-        "--nats-url",
-        &nats_url,
-        "--nats-credentials",
-        &credentials,
-        "--database-url",
-        database,
-    ];
+    let args = role_args(nats, database)?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     add_coordinator(data, &args).await?;
     let mut roles = vec![
         RoleProcess::start(data, "cases", &args).await?,
@@ -410,15 +415,8 @@ async fn logins_before_the_accounts_view_exists_are_asked_to_retry_not_refused()
     let dir = tempfile::tempdir()?;
     let data = dir.path();
     let database = format!("sqlite://{}?mode=rwc", data.join("zhzj.sqlite").display());
-    let (nats_url, credentials) = (nats.url(), nats.credentials_dir()?.display().to_string());
-    let args = [
-        "--nats-url",
-        &nats_url,
-        "--nats-credentials",
-        &credentials,
-        "--database-url",
-        &database,
-    ];
+    let args = role_args(&nats, &database)?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     add_coordinator(data, &args).await?;
     let mut roles = vec![RoleProcess::start(data, "cases", &args).await?];
     let mut gateway_args = args.to_vec();

@@ -2,7 +2,7 @@
 //! work it.
 
 use super::*;
-use crate::routes::case_writes::{CaseWrite, CaseWriteBody, CaseWriteVisitor};
+use crate::routes::case_writes::{CaseWrite, CaseWriteBody, CaseWriteVisitor, path_parameters};
 
 /// Registering a case, and reading one with its history.
 pub(crate) fn case_read_paths(
@@ -86,9 +86,9 @@ pub(crate) fn case_write_paths(
                 self.error,
             );
             if let Some(parameters) = op["parameters"].as_array_mut() {
-                parameters.insert(0, path_parameter("id"));
-                if C::PATH.contains("{measure_id}") {
-                    parameters.insert(1, path_parameter("measure_id"));
+                let in_path = std::iter::once("id").chain(path_parameters::<C>());
+                for (at, name) in in_path.enumerate() {
+                    parameters.insert(at, path_parameter(name));
                 }
             }
             (self.add)(&format!("/api/v1/cases/{{id}}{}", C::PATH), "post", op);

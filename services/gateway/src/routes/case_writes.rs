@@ -109,15 +109,18 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     routes.0.unwrap_or_default()
 }
 
-/// The fields of `C` its path gives (`case_id` and any `{name}` of [`CaseWrite::PATH`]).
+/// The parameters `{name}` of [`CaseWrite::PATH`] (below the case's own `{id}`), in order.
+pub(crate) fn path_parameters<C: CaseWrite>() -> impl Iterator<Item = &'static str> {
+    C::PATH
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The fields of `C` its path gives: `case_id`, and each of its [`path_parameters`].
 fn path_fields<C: CaseWrite>() -> Vec<&'static str> {
-    let mut fields = vec!["case_id"];
-    fields.extend(
-        C::PATH
-            .split('/')
-            .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}')),
-    );
-    fields
+    std::iter::once("case_id")
+        .chain(path_parameters::<C>())
+        .collect()
 }
 
 /// `POST /api/v1/cases/{id}<C::PATH>`.

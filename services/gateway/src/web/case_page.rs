@@ -26,7 +26,7 @@ use super::view::{Choice, Layout, choice, day_of, enum_choices, html_with, minut
 use crate::extract::CurrentUser;
 use crate::routes::case_masking::RevealQuery;
 use crate::routes::case_view::{self, CaseEventView, CaseView, MeasureView};
-use crate::routes::case_writes::{CaseWrite, submit};
+use crate::routes::case_writes::{CaseWrite, path_parameters, submit};
 use crate::routes::cases::WriteContext;
 use crate::routes::org;
 use crate::{ApiError, AppState};
@@ -313,7 +313,8 @@ async fn send(
     context: WriteContext,
 ) -> Result<Response, ApiError> {
     use Field::{Bool, Lines, Many, Number, Optional, Required};
-    /// The form's `fields` as the write `C` on case `id` (and, for a measure, `measure_id`).
+    /// The form's `fields` as the write `C` on case `id`; the form names any other parameter of
+    /// its path (a measure's `measure_id`).
     async fn write<C: CaseWrite>(
         id: &str,
         form: &FormData,
@@ -321,9 +322,9 @@ async fn send(
         context: WriteContext,
     ) -> Result<Response, ApiError> {
         let mut params = vec![("id".to_owned(), id.to_owned())];
-        if C::PATH.contains("{measure_id}") {
-            params.push(("measure_id".to_owned(), form.get("measure_id").to_owned()));
-        }
+        params.extend(
+            path_parameters::<C>().map(|name| (name.to_owned(), form.get(name).to_owned())),
+        );
         submit::<C>(&params, json_body(form, fields), context)
             .await
             .map_err(|error| name_missing_field(error, fields))
