@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 use zhzj_proto::accounts::Role;
+use zhzj_proto::events::{CaseEvent, Petitioner, RecordedPetitioner};
 
 use super::checklist::ChecklistItem;
 use crate::{ApiError, AppState};
@@ -50,6 +51,7 @@ pub(crate) fn mask_personal_data(event_type: &str, data: &mut Value) {
         ("phone", mask),
         ("address", mask_address),
     ];
+    // Field by field on the JSON as stored, whatever else a petitioner object holds.
     if let Some(petitioners) = data.get_mut("petitioners").and_then(Value::as_array_mut) {
         for petitioner in petitioners {
             for (field, masker) in maskers {
@@ -62,6 +64,81 @@ pub(crate) fn mask_personal_data(event_type: &str, data: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// A petitioner's fields masked for a reader who may not see them; an erased field says so and
+/// stays as it is.
+pub(crate) fn mask_petitioner(petitioner: &mut Petitioner) {
+    let masked = |text: &mut String, masker: Masker| {
+        if text != crate::personal::ERASED {
+            *text = masker(text);
+        }
+    };
+    masked(&mut petitioner.name, mask_name);
+    for (field, masker) in [
+        (&mut petitioner.id_number, mask as Masker),
+        (&mut petitioner.phone, mask),
+        (&mut petitioner.address, mask_address),
+    ] {
+        if let Some(text) = field {
+            masked(text, masker);
+        }
+    }
+}
+
+/// A case event as a reader without `?reveal=personal` sees it: the petitioners' fields masked
+/// and ID and phone numbers masked in every free-text field. The match names every event, so a
+/// new event (or a new text field in one) is a decision made here, not a leak.
+pub(crate) fn mask_case_event(event: &mut CaseEvent) {
+    fn free(text: &mut String) {
+        if let std::borrow::Cow::Owned(masked) = mask_free_text(text) {
+            *text = masked;
+        }
+    }
+    fn free_opt(text: &mut Option<String>) {
+        if let Some(text) = text {
+            free(text);
+        }
+    }
+    match event {
+        CaseEvent::Registered(registered) => {
+            for recorded in &mut registered.petitioners {
+                match recorded {
+                    RecordedPetitioner::Plain(petitioner) => mask_petitioner(petitioner),
+                    // Sealed fields are ciphertext; nothing readable to mask.
+                    RecordedPetitioner::Sealed(_) => {}
+                }
+            }
+            free(&mut registered.matter);
+        }
+        CaseEvent::LeaderAssigned(assigned) => free_opt(&mut assigned.reason),
+        CaseEvent::LeaderReassigned(reassigned) => free(&mut reassigned.reason),
+        CaseEvent::ResponsibleUnitsSet(units) => free_opt(&mut units.handler),
+        CaseEvent::MeasureAdded(added) => free(&mut added.description),
+        CaseEvent::MeasureCompleted(completed) => free(&mut completed.result),
+        CaseEvent::NoteRecorded(note) => free(&mut note.text),
+        CaseEvent::Classified(classified) => free_opt(&mut classified.reason),
+        CaseEvent::ResolutionClaimed(claimed) => {
+            free(&mut claimed.summary);
+            claimed.evidence.iter_mut().for_each(free);
+        }
+        CaseEvent::ClaimAccepted(accepted) => free_opt(&mut accepted.opinion),
+        CaseEvent::ClaimSentBack(sent_back) => free(&mut sent_back.reasons),
+        CaseEvent::PetitionRecorded(petition) => free(&mut petition.summary),
+        CaseEvent::SatisfactionRated(rated) => free(&mut rated.rated_by),
+        CaseEvent::LeaderActivity(activity) => {
+            activity.participants.iter_mut().for_each(free);
+            free(&mut activity.summary);
+        }
+        CaseEvent::HandlingExtended(extended) => {
+            free(&mut extended.reason);
+            free(&mut extended.approved_by);
+        }
+        CaseEvent::ProcedureStep(step) => free(&mut step.summary),
+        CaseEvent::UnreadableCommitsSkipped(skipped) => free(&mut skipped.reason),
+        CaseEvent::PetitionerErased(erased) => free(&mut erased.reason),
+        CaseEvent::CrossedOff(_) | CaseEvent::Reopened(_) => {}
     }
 }
 
@@ -192,7 +269,90 @@ pub(crate) fn mask_free_text_in(data: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_free_text;
+    use super::{mask_case_event, mask_free_text};
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+    use zhzj_proto::DomainEvent;
+    use zhzj_proto::events::CaseEvent;
+
+    const PHONE: &str = "电话13912345678";
+
+    fn of<T: DeserializeOwned>(data: Value) -> T {
+        serde_json::from_value(data).expect("sample event data")
+    }
+
+    /// One event of every kind a case has, with a phone number in every text field.
+    fn every_case_event() -> Vec<CaseEvent> {
+        let unit = json!({"id": "u1", "name": PHONE});
+        let leader = json!({"id": "l1", "name": PHONE, "title": PHONE, "unit_id": "u1"});
+        let petitioner =
+            json!({"name": PHONE, "id_number": PHONE, "phone": PHONE, "address": PHONE});
+        vec![
+            CaseEvent::Registered(of(json!({
+                "case_number": "XF1", "petitioners": [petitioner], "matter": PHONE,
+                "category": "征地拆迁", "district": unit, "town": null, "channel": "visit",
+                "first_filed_on": "2025-06-01", "list_source": "screening", "group_size": 1}))),
+            CaseEvent::LeaderAssigned(of(json!({"leader": leader, "reason": PHONE}))),
+            CaseEvent::LeaderReassigned(of(json!({"from": leader, "to": leader, "reason": PHONE}))),
+            CaseEvent::ResponsibleUnitsSet(of(
+                json!({"lead": unit, "assisting": [], "handler": PHONE}),
+            )),
+            CaseEvent::MeasureAdded(of(json!({"measure_id": "m1", "description": PHONE,
+                "due_on": null, "responsible_unit": null}))),
+            CaseEvent::MeasureCompleted(of(json!({"measure_id": "m1", "result": PHONE}))),
+            CaseEvent::NoteRecorded(of(json!({"text": PHONE}))),
+            CaseEvent::Classified(of(
+                json!({"class": "reasonable", "category": "征地", "reason": PHONE}),
+            )),
+            CaseEvent::ResolutionClaimed(of(json!({"claim": 1, "ground": "solved",
+                "summary": PHONE, "evidence": [PHONE]}))),
+            CaseEvent::ClaimAccepted(of(json!({"claim": 1, "level": "district",
+                "opinion": PHONE}))),
+            CaseEvent::ClaimSentBack(of(json!({"claim": 1, "level": "district",
+                "reasons": PHONE}))),
+            CaseEvent::CrossedOff(of(json!({"claim": 1}))),
+            CaseEvent::PetitionRecorded(of(json!({"received_on": "2026-01-02",
+                "channel": "visit", "summary": PHONE, "repeat_count": 1}))),
+            CaseEvent::Reopened(of(json!({"crossed_off_by_claim": 1, "relapse_count": 1}))),
+            CaseEvent::SatisfactionRated(of(json!({"rating": "satisfied",
+                "rated_on": "2026-01-02", "rated_by": PHONE}))),
+            CaseEvent::LeaderActivity(of(json!({"leader": leader, "kind": "home_visit",
+                "held_on": "2026-01-02", "participants": [PHONE], "summary": PHONE}))),
+            CaseEvent::HandlingExtended(of(
+                json!({"days": 30, "reason": PHONE, "approved_by": PHONE}),
+            )),
+            CaseEvent::ProcedureStep(of(json!({"step": "replied", "on": "2026-01-02",
+                "summary": PHONE, "hearing_days": 0}))),
+            CaseEvent::UnreadableCommitsSkipped(of(json!({"positions": [3], "reason": PHONE}))),
+            CaseEvent::PetitionerErased(of(
+                json!({"petitioner": 1, "key_id": "k1", "reason": PHONE}),
+            )),
+        ]
+    }
+
+    /// The case view shows typed events masked by `mask_case_event`: no field a clerk can type
+    /// into keeps a phone number. Names, titles and units are not personal data of the
+    /// petitioner and stay as they are, so the sample only checks the fields that are masked.
+    #[test]
+    fn every_text_field_of_every_case_event_is_masked() {
+        let events = every_case_event();
+        for mut event in events {
+            mask_case_event(&mut event);
+            let (event_type, _, data) = DomainEvent::Case(event).encode().expect("encodable event");
+            let mut data: Value = serde_json::from_str(data.get()).expect("JSON");
+            // Directory references (units, leaders) are not free text.
+            for reference in ["leader", "from", "to", "lead", "district"] {
+                if let Some(fields) = data.as_object_mut() {
+                    fields.remove(reference);
+                }
+            }
+            let text = data.to_string();
+            assert!(
+                !text.contains("13912345678"),
+                "{event_type} shows a phone number: {text}"
+            );
+        }
+    }
 
     #[test]
     fn id_and_phone_numbers_in_free_text_are_masked_and_nothing_else() {

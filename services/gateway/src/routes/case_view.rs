@@ -11,10 +11,14 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 use zhzj_deadlines::{HolidayCalendar, StatutoryStep};
-use zhzj_proto::events::ProcedureStep;
+use zhzj_proto::DomainEvent;
+use zhzj_proto::events::{
+    CaseClassified, CaseEvent, Channel, LeaderActivityRecorded, PetitionRecorded, Petitioner,
+    ProcedureStepRecorded, RecordedPetitioner, ResolutionClaimed, ReviewLevel, SatisfactionRated,
+};
 
 use super::case_masking::{
-    RevealQuery, mask_free_text_in, mask_personal_data, reveal_personal_data,
+    RevealQuery, mask_case_event, mask_free_text_in, mask_personal_data, reveal_personal_data,
 };
 use super::cases::case_id;
 use super::checklist::{ChecklistItem, FROM_SQL, item_columns};
@@ -49,40 +53,107 @@ pub struct NoteView {
     pub text: String,
 }
 
+/// The classification of a case (分类施策) and when it was made.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ClassificationView {
+    /// The classification as recorded.
+    #[serde(flatten)]
+    pub classified: CaseClassified,
+    /// When.
+    pub at: String,
+}
+
+/// Where a resolution claim stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    /// Awaiting its reviews.
+    UnderReview,
+    /// Sent back by a review.
+    SentBack,
+    /// Accepted at the last level: the case was crossed off (销号).
+    CrossedOff,
+}
+
+/// One review of a resolution claim.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ReviewView {
+    /// The reviewing level.
+    pub level: ReviewLevel,
+    /// Whether it accepted the claim.
+    pub accepted: bool,
+    /// The opinion (accepted) or the reasons (sent back).
+    pub reasons: Option<String>,
+    /// When.
+    pub at: String,
+}
+
+/// A resolution claim (申请化解销号), its reviews and its outcome.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ClaimView {
+    /// The claim as recorded.
+    #[serde(flatten)]
+    pub claimed: ResolutionClaimed,
+    /// When it was made.
+    pub at: String,
+    /// Its reviews, in order.
+    pub reviews: Vec<ReviewView>,
+    /// Where it stands.
+    pub outcome: ClaimOutcome,
+}
+
+/// A new petition on the case, and whether it reopened a crossed-off case (回潮).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct PetitionView {
+    /// The petition as recorded.
+    #[serde(flatten)]
+    pub petition: PetitionRecorded,
+    /// Whether it reopened the case.
+    pub reopened: bool,
+}
+
+/// A step of the statutory procedure, with its label.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ProcedureView {
+    /// The step as recorded.
+    #[serde(flatten)]
+    pub step: ProcedureStepRecorded,
+    /// 受理、答复、复查… in words.
+    pub label: String,
+}
+
 /// One case: its checklist row, the registration details, measures and notes.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CaseView {
     /// The checklist row.
     #[serde(flatten)]
     pub row: ChecklistItem,
-    /// Petitioners, with ID numbers and phones masked.
-    pub petitioners: Vec<Value>,
-    /// Channel (网上、来信、来访、电话).
-    pub channel: Option<String>,
+    /// Petitioners, with names, ID numbers, phones and addresses masked unless revealed.
+    pub petitioners: Vec<Petitioner>,
+    /// Channel of the first petition.
+    pub channel: Option<Channel>,
     /// First filed date.
-    pub first_filed_on: Option<String>,
+    pub first_filed_on: Option<NaiveDate>,
     /// People involved.
-    pub group_size: Option<u64>,
+    pub group_size: Option<u32>,
     /// The named handler (具体责任人).
     pub handler: Option<String>,
     /// The measures.
     pub measures: Vec<MeasureView>,
     /// The notes.
     pub notes: Vec<NoteView>,
-    /// The classification (分类施策): `{class, category, reason, at}`, once classified.
-    pub classification: Option<Value>,
-    /// Resolution claims, each `{claim, ground, summary, evidence, at, reviews: [{level,
-    /// accepted, reasons, at}], outcome}` with outcome `under_review`, `sent_back` or
-    /// `crossed_off`.
-    pub claims: Vec<Value>,
-    /// New petitions on the case: `{received_on, channel, summary, reopened}`.
-    pub petitions: Vec<Value>,
-    /// Satisfaction ratings: `{rating, rated_on, rated_by}`.
-    pub satisfaction_ratings: Vec<Value>,
-    /// The leaders' work on the case: `{leader, kind, held_on, participants, summary}`.
-    pub activities: Vec<Value>,
-    /// The statutory procedure so far: `{step, label, on, summary, hearing_days}`.
-    pub procedure: Vec<Value>,
+    /// The classification (分类施策), once classified.
+    pub classification: Option<ClassificationView>,
+    /// Resolution claims, each with its reviews and outcome.
+    pub claims: Vec<ClaimView>,
+    /// New petitions on the case.
+    pub petitions: Vec<PetitionView>,
+    /// Satisfaction ratings.
+    pub satisfaction_ratings: Vec<SatisfactionRated>,
+    /// The leaders' work on the case.
+    pub activities: Vec<LeaderActivityRecorded>,
+    /// The statutory procedure so far.
+    pub procedure: Vec<ProcedureView>,
     /// The statutory clocks of the current handling period.
     pub clocks: Vec<ClockView>,
     /// Whether the petitioners' personal data is shown unmasked (`?reveal=personal`).
@@ -201,8 +272,11 @@ pub struct CaseEventView {
     pub command_id: String,
     /// The user action it belongs to.
     pub correlation_id: String,
-    /// The event's data (personal data masked).
+    /// The event's data as stored (personal data masked unless revealed).
     pub data: Value,
+    /// The event, decoded (and upcast) from `data`, masked as `data` is.
+    #[serde(skip)]
+    pub event: CaseEvent,
 }
 
 pub(crate) async fn case_events_of(
@@ -220,43 +294,53 @@ pub(crate) async fn case_events_of(
     .await?;
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
+        let position: i64 = row.try_get("position")?;
         let event_type: String = row.try_get("event_type")?;
-        let data: String = row.try_get("data")?;
-        let mut data: Value = serde_json::from_str(&data).map_err(|e| {
-            let position = row.try_get::<i64, _>("position").unwrap_or(-1);
-            tracing::error!(%case_id, position, error = %e, "unreadable event in the archive");
+        let schema_version: i64 = row.try_get("schema_version")?;
+        let corrupt = |error: &dyn std::fmt::Display| {
+            tracing::error!(%case_id, position, %error, "unreadable event in the archive");
             ApiError::CorruptHistory(format!(
                 "案件历史中第 {position} 号事件 ({event_type}) 无法读取，请管理员重建事件档案 \
-                 (event at position {position} unreadable: {e})"
+                 (event at position {position} unreadable: {error})"
             ))
-        })?;
-        if event_type == "CaseRegistered" {
-            crate::personal::open_in_event(state, &mut data).await?;
-        }
-        events.push((row, event_type, data));
-    }
-    events
-        .into_iter()
-        .map(|(row, event_type, mut data)| {
-            if !unmasked {
-                mask_personal_data(&event_type, &mut data);
-                mask_free_text_in(&mut data);
+        };
+        let data: String = row.try_get("data")?;
+        let mut data: Value = serde_json::from_str(&data).map_err(|e| corrupt(&e))?;
+        let version = u32::try_from(schema_version).unwrap_or(0);
+        let mut event = match DomainEvent::decode(&event_type, version, data.clone()) {
+            Ok(DomainEvent::Case(event)) => event,
+            Ok(_) => return Err(corrupt(&"not an event of a case")),
+            Err(e) => return Err(corrupt(&e)),
+        };
+        if let CaseEvent::Registered(registered) = &mut event {
+            let mut opened = Vec::with_capacity(registered.petitioners.len());
+            for recorded in &mut registered.petitioners {
+                let petitioner = crate::personal::open(state, recorded).await?;
+                opened.push(serde_json::to_value(&petitioner).map_err(ApiError::internal)?);
+                *recorded = RecordedPetitioner::Plain(petitioner);
             }
-            Ok(CaseEventView {
-                position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
-                version: u64::try_from(row.try_get::<i64, _>("aggregate_version")?).unwrap_or(0),
-                event_id: row.try_get("event_id")?,
-                schema_version: row.try_get::<i64, _>("schema_version")?,
-                occurred_at: row.try_get("occurred_at")?,
-                actor_id: row.try_get("actor_id")?,
-                command_id: row.try_get("command_id")?,
-                correlation_id: row.try_get("correlation_id")?,
-                event_type,
-                data,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(ApiError::from)
+            data["petitioners"] = Value::Array(opened);
+        }
+        if !unmasked {
+            mask_case_event(&mut event);
+            mask_personal_data(&event_type, &mut data);
+            mask_free_text_in(&mut data);
+        }
+        events.push(CaseEventView {
+            position: u64::try_from(position).unwrap_or(0),
+            version: u64::try_from(row.try_get::<i64, _>("aggregate_version")?).unwrap_or(0),
+            event_id: row.try_get("event_id")?,
+            schema_version,
+            occurred_at: row.try_get("occurred_at")?,
+            actor_id: row.try_get("actor_id")?,
+            command_id: row.try_get("command_id")?,
+            correlation_id: row.try_get("correlation_id")?,
+            event_type,
+            data,
+            event,
+        });
+    }
+    Ok(events)
 }
 
 /// The case's checklist row, if the user may read it (404 otherwise, as if it did not exist).
@@ -293,105 +377,112 @@ pub(crate) fn with_etag(version: u64, body: impl IntoResponse) -> Response {
     response
 }
 
-pub(crate) fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
-}
-
 impl CaseView {
-    /// Adds one event of the case's history (from the archive, masked as the read is) to the view.
+    /// Adds one event of the case's history (decoded, and masked as the read is) to the view.
     fn apply(&mut self, event: &CaseEventView) {
-        let data = &event.data;
-        match event.event_type.as_str() {
-            "CaseRegistered" => {
+        let at = || event.occurred_at.clone();
+        match &event.event {
+            CaseEvent::Registered(registered) => {
                 // The checklist row's matter is masked; the registration's is masked only when
                 // the read is.
-                if let Some(matter) = data["matter"].as_str() {
-                    self.row.matter = matter.to_owned();
-                }
-                self.petitioners = data["petitioners"].as_array().cloned().unwrap_or_default();
-                self.channel = text(&data["channel"]);
-                self.first_filed_on = text(&data["first_filed_on"]);
-                self.group_size = data["group_size"].as_u64();
+                self.row.matter.clone_from(&registered.matter);
+                self.petitioners = registered
+                    .petitioners
+                    .iter()
+                    .filter_map(|recorded| match recorded {
+                        RecordedPetitioner::Plain(petitioner) => Some(petitioner.clone()),
+                        // Opened when the history was read: never sealed here.
+                        RecordedPetitioner::Sealed(_) => None,
+                    })
+                    .collect();
+                self.channel = Some(registered.channel);
+                self.first_filed_on = Some(registered.first_filed_on);
+                self.group_size = Some(registered.group_size);
             }
-            "ResponsibleUnitsSet" => self.handler = text(&data["handler"]),
-            "MeasureAdded" => self.measures.push(MeasureView {
-                measure_id: text(&data["measure_id"]).unwrap_or_default(),
-                description: text(&data["description"]).unwrap_or_default(),
-                due_on: text(&data["due_on"]),
-                responsible_unit: text(&data["responsible_unit"]["name"]),
+            CaseEvent::ResponsibleUnitsSet(units) => self.handler.clone_from(&units.handler),
+            CaseEvent::MeasureAdded(added) => self.measures.push(MeasureView {
+                measure_id: added.measure_id.clone(),
+                description: added.description.clone(),
+                due_on: added.due_on.map(|day| day.to_string()),
+                responsible_unit: added.responsible_unit.as_ref().map(|u| u.name.clone()),
                 done: false,
                 result: None,
             }),
-            "MeasureCompleted" => {
-                let id = text(&data["measure_id"]);
+            CaseEvent::MeasureCompleted(completed) => {
                 if let Some(measure) = self
                     .measures
                     .iter_mut()
-                    .find(|m| Some(&m.measure_id) == id.as_ref())
+                    .find(|m| m.measure_id == completed.measure_id)
                 {
                     measure.done = true;
-                    measure.result = text(&data["result"]);
+                    measure.result = Some(completed.result.clone());
                 }
             }
-            "NoteRecorded" => self.notes.push(NoteView {
-                at: event.occurred_at.clone(),
+            CaseEvent::NoteRecorded(note) => self.notes.push(NoteView {
+                at: at(),
                 by: event.actor_id.clone(),
-                text: text(&data["text"]).unwrap_or_default(),
+                text: note.text.clone(),
             }),
-            "CaseClassified" => {
-                let mut classification = data.clone();
-                classification["at"] = Value::String(event.occurred_at.clone());
-                self.classification = Some(classification);
+            CaseEvent::Classified(classified) => {
+                self.classification = Some(ClassificationView {
+                    classified: classified.clone(),
+                    at: at(),
+                });
             }
-            "ResolutionClaimed" => {
-                let mut claim = data.clone();
-                claim["at"] = Value::String(event.occurred_at.clone());
-                claim["reviews"] = Value::Array(Vec::new());
-                claim["outcome"] = Value::String("under_review".into());
-                self.claims.push(claim);
-            }
-            "ClaimAccepted" | "ClaimSentBack" => {
-                let accepted = event.event_type == "ClaimAccepted";
+            CaseEvent::ResolutionClaimed(claimed) => self.claims.push(ClaimView {
+                claimed: claimed.clone(),
+                at: at(),
+                reviews: Vec::new(),
+                outcome: ClaimOutcome::UnderReview,
+            }),
+            CaseEvent::ClaimAccepted(accepted) => self.review(ReviewView {
+                level: accepted.level,
+                accepted: true,
+                reasons: accepted.opinion.clone(),
+                at: at(),
+            }),
+            CaseEvent::ClaimSentBack(sent_back) => self.review(ReviewView {
+                level: sent_back.level,
+                accepted: false,
+                reasons: Some(sent_back.reasons.clone()),
+                at: at(),
+            }),
+            CaseEvent::CrossedOff(_) => {
                 if let Some(claim) = self.claims.last_mut() {
-                    if let Some(reviews) = claim["reviews"].as_array_mut() {
-                        reviews.push(serde_json::json!({
-                            "level": data["level"],
-                            "accepted": accepted,
-                            "reasons": if accepted { &data["opinion"] } else { &data["reasons"] },
-                            "at": event.occurred_at,
-                        }));
-                    }
-                    if !accepted {
-                        claim["outcome"] = Value::String("sent_back".into());
-                    }
+                    claim.outcome = ClaimOutcome::CrossedOff;
                 }
             }
-            "CaseCrossedOff" => {
-                if let Some(claim) = self.claims.last_mut() {
-                    claim["outcome"] = Value::String("crossed_off".into());
-                }
-            }
-            "PetitionRecorded" => {
-                let mut petition = data.clone();
-                petition["reopened"] = Value::Bool(false);
-                self.petitions.push(petition);
-            }
-            "CaseReopened" => {
+            CaseEvent::PetitionRecorded(petition) => self.petitions.push(PetitionView {
+                petition: petition.clone(),
+                reopened: false,
+            }),
+            CaseEvent::Reopened(_) => {
                 if let Some(petition) = self.petitions.last_mut() {
-                    petition["reopened"] = Value::Bool(true);
+                    petition.reopened = true;
                 }
             }
-            "SatisfactionRated" => self.satisfaction_ratings.push(data.clone()),
-            "LeaderActivityRecorded" => self.activities.push(data.clone()),
-            "ProcedureStepRecorded" => {
-                let mut step = data.clone();
-                let label = serde_json::from_value::<ProcedureStep>(data["step"].clone())
-                    .map(ProcedureStep::label)
-                    .unwrap_or_default();
-                step["label"] = Value::String(label.to_owned());
-                self.procedure.push(step);
+            CaseEvent::SatisfactionRated(rated) => self.satisfaction_ratings.push(rated.clone()),
+            CaseEvent::LeaderActivity(activity) => self.activities.push(activity.clone()),
+            CaseEvent::ProcedureStep(step) => self.procedure.push(ProcedureView {
+                step: step.clone(),
+                label: step.step.label().to_owned(),
+            }),
+            // Shown in the timeline; the checklist row carries what they change.
+            CaseEvent::LeaderAssigned(_)
+            | CaseEvent::LeaderReassigned(_)
+            | CaseEvent::HandlingExtended(_)
+            | CaseEvent::UnreadableCommitsSkipped(_)
+            | CaseEvent::PetitionerErased(_) => {}
+        }
+    }
+
+    /// A review of the latest claim.
+    fn review(&mut self, review: ReviewView) {
+        if let Some(claim) = self.claims.last_mut() {
+            if !review.accepted {
+                claim.outcome = ClaimOutcome::SentBack;
             }
-            _ => {}
+            claim.reviews.push(review);
         }
     }
 }

@@ -11,12 +11,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 use zhzj_proto::events::{
-    ActivityKind, Channel, ClaimClass, ProcedureStep, ResolutionGround, ReviewLevel, Satisfaction,
+    ActivityKind, CaseEvent, Channel, ProcedureStep, ResolutionGround, ReviewLevel, Satisfaction,
 };
 
 use super::auth::WebSession;
@@ -465,12 +463,12 @@ async fn page(
         .map(|event| {
             let (what, detail) = describe(event);
             TimelineEntry {
+                what: what.to_owned(),
                 at: minute_of(&event.occurred_at),
                 who: names
                     .get(&event.actor_id)
                     .cloned()
                     .unwrap_or_else(|| event.actor_id.clone()),
-                what,
                 detail,
                 version: event.version,
             }
@@ -480,10 +478,10 @@ async fn page(
         .petitioners
         .iter()
         .map(|p| PetitionerLine {
-            name: text(&p["name"]),
-            id_number: text(&p["id_number"]),
-            phone: text(&p["phone"]),
-            address: text(&p["address"]),
+            name: p.name.clone(),
+            id_number: p.id_number.clone().unwrap_or_default(),
+            phone: p.phone.clone().unwrap_or_default(),
+            address: p.address.clone().unwrap_or_default(),
         })
         .collect();
     let facts = facts_of(&case);
@@ -522,19 +520,6 @@ async fn page(
     html_with(status, &page)
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// The label of an enum value of the contracts, given as JSON.
-fn label_of<T: DeserializeOwned>(value: &Value, label: fn(T) -> &'static str) -> String {
-    serde_json::from_value::<T>(value.clone()).map_or_else(|_| text(value), |v| label(v).to_owned())
-}
-
 /// The facts table of a case (label, value).
 fn facts_of(case: &CaseView) -> Vec<(String, String)> {
     let row = &case.row;
@@ -552,13 +537,15 @@ fn facts_of(case: &CaseView) -> Vec<(String, String)> {
         (
             "信访渠道".into(),
             case.channel
-                .as_ref()
-                .map(|c| label_of(&Value::String(c.clone()), Channel::label))
-                .unwrap_or_default(),
+                .map(Channel::label)
+                .unwrap_or_default()
+                .to_owned(),
         ),
         (
             "首次信访日期".into(),
-            case.first_filed_on.clone().unwrap_or_default(),
+            case.first_filed_on
+                .map(|day| day.to_string())
+                .unwrap_or_default(),
         ),
         (
             "涉及人数".into(),
@@ -599,19 +586,15 @@ fn facts_of(case: &CaseView) -> Vec<(String, String)> {
             "分类施策".into(),
             format!(
                 "{}（{}）",
-                label_of(&classification["class"], ClaimClass::label),
-                text(&classification["category"])
+                classification.classified.class.label(),
+                classification.classified.category
             ),
         ));
     }
     if let Some(rating) = case.satisfaction_ratings.last() {
         facts.push((
             "最近满意度".into(),
-            format!(
-                "{}（{}）",
-                label_of(&rating["rating"], Satisfaction::label),
-                text(&rating["rated_on"])
-            ),
+            format!("{}（{}）", rating.rating.label(), rating.rated_on),
         ));
     }
     facts.push(("版本".into(), row.version.to_string()));
@@ -619,46 +602,44 @@ fn facts_of(case: &CaseView) -> Vec<(String, String)> {
 }
 
 /// `main`, followed by the reason when one is given.
-fn with_reason(main: String, reason: &Value) -> String {
-    let reason = text(reason);
-    if reason.is_empty() {
-        main
-    } else {
-        format!("{main}；理由：{reason}")
+fn with_reason(main: String, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) if !reason.is_empty() => format!("{main}；理由：{reason}"),
+        _ => main,
     }
 }
 
 /// An event of the case in words: what happened, and its particulars.
-fn describe(event: &CaseEventView) -> (String, String) {
-    let d = &event.data;
-    let s = |key: &str| text(&d[key]);
-    let and_reason = |main: String, key: &str| with_reason(main, &d[key]);
-    let (what, detail) = match event.event_type.as_str() {
-        "CaseRegistered" => (
+fn describe(event: &CaseEventView) -> (&'static str, String) {
+    describe_event(&event.event)
+}
+
+/// A case event in words (registration, ownership, measures, notes; the rest in
+/// [`describe_lifecycle`]).
+fn describe_event(event: &CaseEvent) -> (&'static str, String) {
+    match event {
+        CaseEvent::Registered(registered) => (
             "登记列入清单",
-            format!("{}（{}）", s("matter"), s("category")),
+            format!("{}（{}）", registered.matter, registered.category),
         ),
-        "LeaderAssigned" => (
+        CaseEvent::LeaderAssigned(assigned) => (
             "指定包案领导",
-            and_reason(text(&d["leader"]["name"]), "reason"),
+            with_reason(assigned.leader.name.clone(), assigned.reason.as_deref()),
         ),
-        "LeaderReassigned" => (
+        CaseEvent::LeaderReassigned(reassigned) => (
             "更换包案领导",
-            and_reason(
-                format!("{} → {}", text(&d["from"]["name"]), text(&d["to"]["name"])),
-                "reason",
+            with_reason(
+                format!("{} → {}", reassigned.from.name, reassigned.to.name),
+                Some(&reassigned.reason),
             ),
         ),
-        "ResponsibleUnitsSet" => {
-            let assisting: Vec<String> = d["assisting"]
-                .as_array()
-                .map(|units| units.iter().map(|u| text(&u["name"])).collect())
-                .unwrap_or_default();
+        CaseEvent::ResponsibleUnitsSet(units) => {
+            let assisting: Vec<&str> = units.assisting.iter().map(|u| u.name.as_str()).collect();
             (
                 "设定责任单位",
                 format!(
                     "主办：{}{}",
-                    text(&d["lead"]["name"]),
+                    units.lead.name,
                     if assisting.is_empty() {
                         String::new()
                     } else {
@@ -667,124 +648,124 @@ fn describe(event: &CaseEventView) -> (String, String) {
                 ),
             )
         }
-        "MeasureAdded" => (
+        CaseEvent::MeasureAdded(added) => (
             "添加化解措施",
             format!(
                 "{} {}{}",
-                s("measure_id"),
-                s("description"),
-                d["due_on"]
-                    .as_str()
+                added.measure_id,
+                added.description,
+                added
+                    .due_on
                     .map(|due| format!("（{due} 前）"))
                     .unwrap_or_default()
             ),
         ),
-        "MeasureCompleted" => ("措施落实", format!("{}：{}", s("measure_id"), s("result"))),
-        "NoteRecorded" => ("备注", s("text")),
-        _ => return describe_lifecycle(event),
-    };
-    (what.to_owned(), detail)
+        CaseEvent::MeasureCompleted(completed) => (
+            "措施落实",
+            format!("{}：{}", completed.measure_id, completed.result),
+        ),
+        CaseEvent::NoteRecorded(note) => ("备注", note.text.clone()),
+        // Every other event by name, so that a new one is described somewhere.
+        lifecycle @ (CaseEvent::Classified(_)
+        | CaseEvent::ResolutionClaimed(_)
+        | CaseEvent::ClaimAccepted(_)
+        | CaseEvent::ClaimSentBack(_)
+        | CaseEvent::CrossedOff(_)
+        | CaseEvent::PetitionRecorded(_)
+        | CaseEvent::Reopened(_)
+        | CaseEvent::SatisfactionRated(_)
+        | CaseEvent::LeaderActivity(_)
+        | CaseEvent::HandlingExtended(_)
+        | CaseEvent::PetitionerErased(_)
+        | CaseEvent::ProcedureStep(_)
+        | CaseEvent::UnreadableCommitsSkipped(_)) => describe_lifecycle(lifecycle),
+    }
 }
 
 /// An event of the case's lifecycle in words (classification, claims and reviews, petitions,
 /// satisfaction, the leader's work, the statutory procedure).
-fn describe_lifecycle(event: &CaseEventView) -> (String, String) {
-    let d = &event.data;
-    let s = |key: &str| text(&d[key]);
-    let and_reason = |main: String, key: &str| with_reason(main, &d[key]);
-    let (what, detail) = match event.event_type.as_str() {
-        "CaseClassified" => (
+fn describe_lifecycle(event: &CaseEvent) -> (&'static str, String) {
+    match event {
+        CaseEvent::Classified(classified) => (
             "分类施策",
-            and_reason(
-                format!(
-                    "{}（{}）",
-                    label_of(&d["class"], ClaimClass::label),
-                    s("category")
-                ),
-                "reason",
+            with_reason(
+                format!("{}（{}）", classified.class.label(), classified.category),
+                classified.reason.as_deref(),
             ),
         ),
-        "ResolutionClaimed" => (
+        CaseEvent::ResolutionClaimed(claimed) => (
             "申请化解销号",
             format!(
                 "第 {} 次申请，{}：{}",
-                s("claim"),
-                label_of(&d["ground"], ResolutionGround::label),
-                s("summary")
+                claimed.claim,
+                claimed.ground.label(),
+                claimed.summary
             ),
         ),
-        "ClaimAccepted" => (
+        CaseEvent::ClaimAccepted(accepted) => (
             "审核通过",
             format!(
                 "{} {}",
-                label_of(&d["level"], ReviewLevel::label),
-                s("opinion")
+                accepted.level.label(),
+                accepted.opinion.as_deref().unwrap_or_default()
             ),
         ),
-        "ClaimSentBack" => (
+        CaseEvent::ClaimSentBack(sent_back) => (
             "审核退回",
-            format!(
-                "{}：{}",
-                label_of(&d["level"], ReviewLevel::label),
-                s("reasons")
-            ),
+            format!("{}：{}", sent_back.level.label(), sent_back.reasons),
         ),
-        "CaseCrossedOff" => ("销号", String::new()),
-        "PetitionRecorded" => (
+        CaseEvent::CrossedOff(_) => ("销号", String::new()),
+        CaseEvent::PetitionRecorded(petition) => (
             "再次信访",
             format!(
                 "{} {}：{}",
-                s("received_on"),
-                label_of(&d["channel"], Channel::label),
-                s("summary")
+                petition.received_on,
+                petition.channel.label(),
+                petition.summary
             ),
         ),
-        "CaseReopened" => (
+        CaseEvent::Reopened(reopened) => (
             "回潮，重新打开",
-            format!("第 {} 次回潮", s("relapse_count")),
+            format!("第 {} 次回潮", reopened.relapse_count),
         ),
-        "SatisfactionRated" => (
+        CaseEvent::SatisfactionRated(rated) => (
             "满意度评价",
             format!(
                 "{}（{}，{}）",
-                label_of(&d["rating"], Satisfaction::label),
-                s("rated_on"),
-                s("rated_by")
+                rated.rating.label(),
+                rated.rated_on,
+                rated.rated_by
             ),
         ),
-        "LeaderActivityRecorded" => (
+        CaseEvent::LeaderActivity(activity) => (
             "包案领导开展工作",
             format!(
                 "{} {} {}：{}",
-                s("held_on"),
-                text(&d["leader"]["name"]),
-                label_of(&d["kind"], ActivityKind::label),
-                s("summary")
+                activity.held_on,
+                activity.leader.name,
+                activity.kind.label(),
+                activity.summary
             ),
         ),
-        "HandlingExtended" => (
+        CaseEvent::HandlingExtended(extended) => (
             "延期办理",
             format!(
                 "延长 {} 天，{}批准；理由：{}",
-                s("days"),
-                s("approved_by"),
-                s("reason")
+                extended.days, extended.approved_by, extended.reason
             ),
         ),
-        "PetitionerErased" => (
+        CaseEvent::PetitionerErased(erased) => (
             "删除信访人个人信息",
-            format!("第 {} 位信访人；理由：{}", s("petitioner"), s("reason")),
+            format!("第 {} 位信访人；理由：{}", erased.petitioner, erased.reason),
         ),
-        "ProcedureStepRecorded" => (
+        CaseEvent::ProcedureStep(step) => (
             "法定程序",
-            format!(
-                "{} {}：{}",
-                label_of(&d["step"], ProcedureStep::label),
-                s("on"),
-                s("summary")
-            ),
+            format!("{} {}：{}", step.step.label(), step.on, step.summary),
         ),
-        other => (other, String::new()),
-    };
-    (what.to_owned(), detail)
+        CaseEvent::UnreadableCommitsSkipped(skipped) => {
+            ("跳过无法读取的提交", skipped.reason.clone())
+        }
+        // Described by `describe`, which sends only the events above here.
+        _ => ("", String::new()),
+    }
 }
