@@ -87,6 +87,15 @@ impl Role {
     pub fn is_in<S: AsRef<str>>(self, names: &[S]) -> bool {
         names.iter().any(|name| name.as_ref() == self.as_str())
     }
+
+    /// Whether `names` include a role that works with cases: an auditor alone reads the audit
+    /// trail and no case, and a name this version does not know grants nothing.
+    pub fn any_works_with_cases<S: AsRef<str>>(names: &[S]) -> bool {
+        names
+            .iter()
+            .filter_map(|name| Self::parse(name.as_ref()))
+            .any(|role| role != Self::Auditor)
+    }
 }
 
 impl std::fmt::Display for Role {

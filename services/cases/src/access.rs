@@ -13,7 +13,8 @@
 //! - `viewer`, or no role: reads only.
 //!
 //! A case outside the actor's scope is answered as not found, so that its existence does not
-//! leak; a command the actor's role does not allow on a case in scope is forbidden.
+//! leak; a command the actor's role does not allow on a case in scope is forbidden. Which cases
+//! are in an actor's scope is [`CaseReach`], the one rule the gateway's reads use too.
 
 use zhzj_proto::accounts::Role;
 
@@ -93,6 +94,91 @@ pub struct CasePlace {
     pub responsible_units: Vec<String>,
 }
 
+/// The cases an actor reaches: the command service checks a case's place against it, and the
+/// gateway reads only the cases it allows (expanding `area` to the units under it), so that
+/// what a user may see and what they may act on are one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseReach {
+    /// Every case (the city administrator).
+    Everywhere,
+    /// The cases placed in `area` or under it, owned by `leader_id`, or that `responsible_unit`
+    /// answers for.
+    Within {
+        /// The actor's unit, when a role of theirs works with cases (an auditor's does not).
+        area: Option<String>,
+        /// The leader the actor is, with the `leader` role.
+        leader_id: Option<String>,
+        /// The actor's unit, with the `coordinator` role: a functional department (职能部门)
+        /// reaches the cases it is a responsible unit (责任单位) of, wherever they are.
+        responsible_unit: Option<String>,
+    },
+}
+
+/// How an actor stands to one case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The case is placed in the actor's area.
+    pub in_area: bool,
+    /// The actor is the leader who owns it.
+    pub owns: bool,
+    /// The actor's unit is one of its responsible units.
+    pub responsible: bool,
+}
+
+impl Standing {
+    /// Whether the case is in the actor's scope at all.
+    pub fn reaches(self) -> bool {
+        self.in_area || self.owns || self.responsible
+    }
+}
+
+impl CaseReach {
+    /// The reach of an actor, from their roles, unit and leader.
+    pub fn of(actor: &Actor) -> Self {
+        if sees_everything(actor) {
+            return Self::Everywhere;
+        }
+        Self::Within {
+            area: actor
+                .unit_id
+                .clone()
+                .filter(|_| Role::any_works_with_cases(&actor.roles)),
+            leader_id: actor
+                .leader_id
+                .clone()
+                .filter(|_| actor.has_role(Role::Leader)),
+            responsible_unit: actor
+                .unit_id
+                .clone()
+                .filter(|_| actor.has_role(Role::Coordinator)),
+        }
+    }
+
+    /// How an actor with this reach stands to a case at `place`.
+    pub fn standing(&self, place: &CasePlace) -> Standing {
+        let Self::Within {
+            area,
+            leader_id,
+            responsible_unit,
+        } = self
+        else {
+            return Standing {
+                in_area: true,
+                ..Standing::default()
+            };
+        };
+        Standing {
+            in_area: area
+                .as_ref()
+                .is_some_and(|unit| place.ancestry.contains(unit)),
+            owns: leader_id.is_some() && *leader_id == place.leader_id,
+            responsible: responsible_unit
+                .as_ref()
+                .is_some_and(|unit| place.responsible_units.contains(unit)),
+        }
+    }
+}
+
 /// Checks a case command against the actor's roles and scope. `actor_unit_kind` is the kind of
 /// the actor's unit (for the review level).
 pub fn check_case(
@@ -104,24 +190,18 @@ pub fn check_case(
     if actor.has_role(Role::Admin) {
         return Ok(());
     }
-    let in_scope = actor
-        .unit_id
-        .as_ref()
-        .is_some_and(|unit| place.ancestry.contains(unit));
-    let owns = actor.has_role(Role::Leader)
-        && actor.leader_id.is_some()
-        && actor.leader_id == place.leader_id;
+    let standing = CaseReach::of(actor).standing(place);
+    let Standing {
+        in_area: in_scope,
+        owns,
+        responsible,
+    } = standing;
     if action == Action::Register && !in_scope {
         return Err(forbidden(
             "只能在本单位管辖范围内登记案件 (outside your unit)",
         ));
     }
-    let responsible = actor.has_role(Role::Coordinator)
-        && actor
-            .unit_id
-            .as_ref()
-            .is_some_and(|unit| place.responsible_units.contains(unit));
-    if !in_scope && !owns && !responsible {
+    if !standing.reaches() {
         return Err(CommandError::new(
             ErrorKind::NotFound,
             "案件不存在或不在您的管辖范围内 (not found)",
@@ -191,5 +271,67 @@ pub fn check_campaign(
         Err(forbidden(
             "只有本级及上级专班协调员可以召开调度会、下达和反馈调度指令 (not your meeting)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CasePlace, CaseReach, Standing};
+    use zhzj_proto::Actor;
+
+    fn actor(roles: &[&str], unit: &str, leader: Option<&str>) -> Actor {
+        Actor {
+            user_id: "u".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            unit_id: Some(unit.into()),
+            leader_id: leader.map(str::to_owned),
+        }
+    }
+
+    /// A case in 中华街道 of 思明区, owned by leader l1, with 市住房局 as its lead unit.
+    fn place() -> CasePlace {
+        CasePlace {
+            ancestry: vec!["zhonghua".into(), "siming".into(), "city".into()],
+            leader_id: Some("l1".into()),
+            responsible_units: vec!["housing".into()],
+        }
+    }
+
+    #[test]
+    fn who_reaches_a_case_and_how() {
+        let standing = |roles: &[&str], unit: &str, leader: Option<&str>| {
+            CaseReach::of(&actor(roles, unit, leader)).standing(&place())
+        };
+        let area = Standing {
+            in_area: true,
+            ..Standing::default()
+        };
+        assert_eq!(standing(&["admin"], "elsewhere", None), area);
+        assert_eq!(standing(&["viewer"], "siming", None), area);
+        assert_eq!(standing(&["coordinator"], "zhonghua", None), area);
+        // A district's coordinator does not reach a neighbour's case.
+        assert!(!standing(&["coordinator"], "huli", None).reaches());
+        // A functional department reaches the cases it answers for, as a coordinator only.
+        assert_eq!(
+            standing(&["coordinator"], "housing", None),
+            Standing {
+                responsible: true,
+                ..Standing::default()
+            }
+        );
+        assert!(!standing(&["viewer"], "housing", None).reaches());
+        // The owning leader, with the leader role only.
+        assert_eq!(
+            standing(&["leader"], "huli", Some("l1")),
+            Standing {
+                owns: true,
+                ..Standing::default()
+            }
+        );
+        assert!(!standing(&["viewer"], "huli", Some("l1")).reaches());
+        // An auditor reads the audit trail, no case, whatever unit the account names; a role
+        // name this version does not know grants nothing.
+        assert!(!standing(&["auditor"], "siming", None).reaches());
+        assert!(!standing(&["superuser"], "siming", None).reaches());
     }
 }

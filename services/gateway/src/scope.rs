@@ -1,10 +1,11 @@
-//! What a signed-in user may read: the cases in their unit's subtree, (for the `leader` role) the
-//! cases they own, and (for a coordinator) the cases their unit is a responsible unit of — how a
-//! functional department (职能部门) sees its cases; everything for the city administrator. The command service checks
-//! the same rules on writes. A case outside the scope is answered 404 and counted nowhere.
+//! What a signed-in user may read, as SQL over the checklist: the command service's rule of which
+//! cases an actor reaches ([`CaseReach`]: their unit's subtree, the cases they own as a leader,
+//! the cases their unit is responsible for as a coordinator, everything for the city
+//! administrator), with the unit's subtree read from the directory. A case outside the scope is
+//! answered 404 and counted nowhere.
 
 use std::collections::{HashMap, VecDeque};
-use zhzj_proto::accounts::Role;
+use zhzj_cases::access::CaseReach;
 
 use sqlx::Row;
 
@@ -64,32 +65,24 @@ pub async fn unit_kind(state: &AppState, user: &User) -> Result<Option<String>, 
 }
 
 impl Scope {
-    /// The scope of `user`, from the directory in the read store.
+    /// The scope of `user`: the command service's [`CaseReach`] of the actor the user's commands
+    /// carry, its area expanded to the units under it from the directory in the read store.
     pub async fn of(state: &AppState, user: &User) -> Result<Self, ApiError> {
-        if user.has_role(Role::Admin) {
-            return Ok(Self::All);
-        }
-        let leader_id = user
-            .has_role(Role::Leader)
-            .then(|| user.leader_id.clone())
-            .flatten();
-        let responsible_unit = user
-            .has_role(Role::Coordinator)
-            .then(|| user.unit_id.clone())
-            .flatten();
-        let Some(root) = user.unit_id.as_ref().filter(|_| user.reads_cases()) else {
-            return Ok(Self::Within {
-                units: Vec::new(),
+        match CaseReach::of(&user.actor()) {
+            CaseReach::Everywhere => Ok(Self::All),
+            CaseReach::Within {
+                area,
                 leader_id,
                 responsible_unit,
-            });
-        };
-        let units = subtree(state, root).await?;
-        Ok(Self::Within {
-            units,
-            leader_id,
-            responsible_unit,
-        })
+            } => Ok(Self::Within {
+                units: match area {
+                    Some(root) => subtree(state, &root).await?,
+                    None => Vec::new(),
+                },
+                leader_id,
+                responsible_unit,
+            }),
+        }
     }
 
     /// Whether a unit is in the scope (its cases, its meetings).

@@ -66,7 +66,7 @@ impl User {
     /// Whether the user holds a role that works with cases: an auditor alone reads the audit
     /// trail and no case, whatever unit the account names.
     pub fn reads_cases(&self) -> bool {
-        self.known_roles().any(|role| role != Role::Auditor)
+        Role::any_works_with_cases(&self.roles)
     }
 
     /// The actor the user's commands carry.
