@@ -281,7 +281,17 @@ async fn the_review_chain_is_configurable() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn leader_activities_feed_the_leader_view() -> anyhow::Result<()> {
-    let app = spawn_app(DbKind::Sqlite).await?;
+    leader_view_on(DbKind::Sqlite).await
+}
+
+/// The leader view counts in SQL: the same figures on PostgreSQL.
+#[tokio::test]
+async fn leader_activities_feed_the_leader_view_postgres() -> anyhow::Result<()> {
+    leader_view_on(DbKind::Postgres).await
+}
+
+async fn leader_view_on(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
     let token = app.login("xietiao").await?;
     let t = token.as_str();
     let mut cases = Vec::new();

@@ -67,6 +67,11 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
         format!(
             "CREATE INDEX leader_activities{suffix}_leader ON leader_activities{suffix} (leader_id, held_on)"
         ),
+        // A case's last activity by its leader, for the leader view's idle cases.
+        format!(
+            "CREATE INDEX leader_activities{suffix}_case \
+             ON leader_activities{suffix} (case_id, leader_id, held_on)"
+        ),
         format!(
             "CREATE TABLE case_petitioners{suffix} (
                 case_id     TEXT    NOT NULL,
@@ -192,7 +197,7 @@ const COLUMNS: [crate::sqlbuild::Column; 24] = [
 
 /// The version of this projection's table shapes and rules: a projection computed under another
 /// version (or other limits) is rebuilt when the projector starts.
-pub(crate) const SHAPE_VERSION: u32 = 3;
+pub(crate) const SHAPE_VERSION: u32 = 4;
 
 fn date(text: Option<&str>) -> Option<NaiveDate> {
     text.and_then(|d| d.parse::<NaiveDate>().ok())
