@@ -184,15 +184,41 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
         .map(|s| s.iter().filter_map(|s| s["score"].as_f64()).collect())
         .unwrap_or_default();
     assert_eq!(siming_scores, [2.5, 10.0, 10.0, 10.0, 2.5, 4.0]);
-    // Each figure drills down to its cases: S2's notice was never given.
-    let counted = &assessment["units"][1]["counted"];
-    let missed: Vec<&Value> = counted
+    // Each figure drills down to its cases, paged (the assessment itself carries only how many
+    // were counted: the cases made the city's answer megabytes long): S2's notice was never given.
+    let siming = &assessment["units"][1];
+    assert!(siming.get("counted").is_none(), "{siming}");
+    let counted_cases = siming["counted_cases"].as_u64().unwrap_or(0);
+    assert!(counted_cases > 2, "{siming}");
+    let unit = siming["unit_id"].as_str().unwrap_or("").to_owned();
+    let drill = format!("/assessments/counted?{assess}&unit_id={unit}");
+    let all = app.get(&city, &drill).await?;
+    assert_eq!(all.status, 200, "{all:?}");
+    assert_eq!(all.json["total"].as_u64(), Some(counted_cases), "{all:?}");
+    let mut paged = Vec::new();
+    for page in 1.. {
+        let answer = app
+            .get(&city, &format!("{drill}&per_page=2&page={page}"))
+            .await?;
+        let rows = answer.json["rows"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            break;
+        }
+        assert!(rows.len() <= 2, "{answer:?}");
+        paged.extend(rows);
+    }
+    assert_eq!(
+        Some(&paged),
+        all.json["rows"].as_array(),
+        "pages add up to the whole"
+    );
+    let counted = app
+        .get(&city, &format!("{drill}&figure=timely_acceptance"))
+        .await?
+        .json;
+    let missed: Vec<&Value> = counted["rows"]
         .as_array()
-        .map(|c| {
-            c.iter()
-                .filter(|c| c["figure"] == "timely_acceptance" && c["numerator"] == false)
-                .collect()
-        })
+        .map(|c| c.iter().filter(|c| c["numerator"] == false).collect())
         .unwrap_or_default();
     assert_eq!(missed.len(), 1, "{counted}");
     assert_eq!(missed[0]["case_id"], json!(s2));
@@ -226,6 +252,18 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
             .await?,
         assessed
     );
+    assert_eq!(
+        app.get(&city, &drill).await?.json,
+        all.json,
+        "the drill-down too"
+    );
+    let unknown = app
+        .get(
+            &city,
+            &format!("/assessments/counted?{assess}&unit_id=no-such-unit"),
+        )
+        .await?;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
     let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(assessed))?;
     let ranking = book.worksheet_range("排名")?;
     assert_eq!(

@@ -325,8 +325,13 @@ pub struct UnitAssessment {
     pub scores: Vec<IndicatorScore>,
     /// The counted figures the scores come from, numerators and denominators.
     pub figures: AreaFigures,
+    /// How many cases were counted in the figures (a case counts once per figure); the cases
+    /// themselves, and why each counted, are paged: `GET /api/v1/assessments/counted`.
+    pub counted_cases: usize,
     /// Every case counted in the figures, and why (each case's events:
-    /// `GET /api/v1/cases/{id}/events`).
+    /// `GET /api/v1/cases/{id}/events`): in the workbook's 明细 and the paged drill-down, not
+    /// in the assessment's JSON, where it made the city's answer megabytes long.
+    #[serde(skip)]
     pub counted: Vec<CountedCase>,
 }
 
@@ -396,14 +401,16 @@ pub fn assess_events(
     for area in areas {
         let scores = score(scheme, &area, months)?;
         let total = (scores.iter().map(|s| s.score).sum::<f64>() * 100.0).round() / 100.0;
+        let counted_here = figures.details.remove(&area.unit_id).unwrap_or_default();
         units.push(UnitAssessment {
+            counted_cases: counted_here.len(),
             unit_id: area.unit_id.clone(),
             name: area.name.clone(),
             district: area.district.clone(),
             total,
             rank: 0,
             scores,
-            counted: figures.details.remove(&area.unit_id).unwrap_or_default(),
+            counted: counted_here,
             figures: area,
         });
     }

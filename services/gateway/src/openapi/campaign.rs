@@ -20,7 +20,7 @@ pub(crate) fn assessment_paths(
     let mut assessment = operation(
         Operation {
             id: "getAssessment",
-            summary: "年度考核：按考核方案计算各单位得分、各指标分子分母与排名，并列出计入的每件案件及原因（按日志位置计算，同一位置结果不变）",
+            summary: "年度考核：按考核方案计算各单位得分、各指标分子分母与排名（按日志位置计算，同一位置结果不变）；计入的案件及原因见 /assessments/counted",
             request: None,
             ok_status: "200",
             ok: responses.of::<zhzj_figures::assessment::Assessment>(),
@@ -31,6 +31,29 @@ pub(crate) fn assessment_paths(
     );
     assessment["parameters"] = assessment_parameters.clone();
     add("/api/v1/assessments", "get", assessment);
+    let mut counted = operation(
+        Operation {
+            id: "getAssessmentCounted",
+            summary: "年度考核明细：某单位各指标计入的案件及原因（分页；可按指标筛选）",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<crate::routes::assessments::CountedPage>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    let mut counted_parameters = assessment_parameters.clone();
+    if let Some(list) = counted_parameters.as_array_mut() {
+        list.extend([
+            json!({"name": "unit_id", "in": "query", "required": true, "schema": {"type": "string"}}),
+            json!({"name": "figure", "in": "query", "required": false, "schema": {"type": "string"}}),
+            json!({"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}}),
+            json!({"name": "per_page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 200}}),
+        ]);
+    }
+    counted["parameters"] = counted_parameters;
+    add("/api/v1/assessments/counted", "get", counted);
     let mut csv_parameters = assessment_parameters.clone();
     if let Some(list) = csv_parameters.as_array_mut() {
         list.push(json!({"name": "sheet", "in": "query", "required": false, "schema": {"type": "integer"}}));

@@ -8,8 +8,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zhzj_figures::assessment::{self, Assessment, Scheme};
+use zhzj_figures::bulletin::CountedCase;
 use zhzj_proto::accounts::Role;
 use zhzj_proto::events::UnitKind;
 
@@ -36,6 +37,55 @@ pub struct AssessmentQuery {
     /// For the CSV export: the sheet, by number from 1 (说明, 排名, the indicators, 明细).
     pub sheet: Option<usize>,
 }
+
+/// Which counted cases of an assessment to list: the assessment's own parameters, the unit, and
+/// optionally one figure.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountedQuery {
+    /// `default` or `dachuan`.
+    pub scheme: Option<String>,
+    /// `district` (default), `town` or `department`.
+    pub level: Option<String>,
+    /// The first day of the period.
+    pub from: NaiveDate,
+    /// The last day of the period.
+    pub to: NaiveDate,
+    /// The log position (default: the archive's last).
+    pub position: Option<i64>,
+    /// The assessed unit.
+    pub unit_id: String,
+    /// Only this figure (`resolution`, `timely_acceptance`, …).
+    pub figure: Option<String>,
+    /// Page number from 1.
+    pub page: Option<u32>,
+    /// Cases per page (at most 200, default 50).
+    pub per_page: Option<u32>,
+}
+
+/// A page of the cases one unit's assessment counted, and why each counted.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CountedPage {
+    /// The unit.
+    pub unit_id: String,
+    /// Its name.
+    pub name: String,
+    /// The figure asked for, if one was.
+    pub figure: Option<String>,
+    /// The log position the assessment was computed at.
+    pub as_of_position: i64,
+    /// Counted cases in all (of the figure, when one was asked for).
+    pub total: usize,
+    /// This page.
+    pub page: u32,
+    /// Cases per page.
+    pub per_page: u32,
+    /// The counted cases, in the order of the workbook's 明细.
+    pub rows: Vec<CountedCase>,
+}
+
+/// Largest page of counted cases.
+const MAX_COUNTED_PER_PAGE: u32 = 200;
 
 /// A shipped scheme by name.
 pub fn shipped_scheme(name: &str) -> Result<Scheme, ApiError> {
@@ -144,6 +194,57 @@ pub async fn show(
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Json<Assessment>, ApiError> {
     Ok(Json(run(&state, &user, &query).await?.0))
+}
+
+/// `GET /api/v1/assessments/counted?from=…&to=…&unit_id=…[&figure=…&page=…&per_page=…]`: the
+/// drill-down of one unit's figures, paged.
+pub async fn counted(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    QueryParams(query): QueryParams<CountedQuery>,
+) -> Result<Json<CountedPage>, ApiError> {
+    let assessment_query = AssessmentQuery {
+        scheme: query.scheme,
+        level: query.level,
+        from: query.from,
+        to: query.to,
+        position: query.position,
+        sheet: None,
+    };
+    let (assessment, _) = run(&state, &user, &assessment_query).await?;
+    let as_of_position = assessment.as_of_position;
+    let Some(unit) = assessment
+        .units
+        .into_iter()
+        .find(|u| u.unit_id == query.unit_id)
+    else {
+        return Err(ApiError::not_found(format!(
+            "本次考核没有单位 {}（按 level 参数的层级考核）",
+            query.unit_id
+        )));
+    };
+    let matching: Vec<CountedCase> = unit
+        .counted
+        .into_iter()
+        .filter(|c| query.figure.as_ref().is_none_or(|f| *f == c.figure))
+        .collect();
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query.per_page.unwrap_or(50).clamp(1, MAX_COUNTED_PER_PAGE);
+    let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    Ok(Json(CountedPage {
+        unit_id: unit.unit_id,
+        name: unit.name,
+        figure: query.figure,
+        as_of_position,
+        total: matching.len(),
+        page,
+        per_page,
+        rows: matching
+            .into_iter()
+            .skip(skip)
+            .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+            .collect(),
+    }))
 }
 
 /// `GET /api/v1/assessments/export.xlsx?…`.

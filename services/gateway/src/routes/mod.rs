@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/export.xlsx", get(ledger::export_xlsx))
         .route("/ledger/export.csv", get(ledger::export_csv))
         .route("/assessments", get(assessments::show))
+        .route("/assessments/counted", get(assessments::counted))
         .route("/assessments/export.xlsx", get(assessments::export_xlsx))
         .route("/assessments/export.csv", get(assessments::export_csv))
         .route("/org", get(org::show))
