@@ -2,6 +2,8 @@
 //! real SQLite files and databases on the machine's PostgreSQL, and a stack of services wired to
 //! them. Nothing here is a mock.
 
+pub mod figures_check;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -11,6 +11,7 @@
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use serde_json::{Value, json};
+use zhzj_tests::figures_check::assert_projection_matches_archive;
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 /// Sets the clock to 10:00 China time on `day`.
@@ -42,7 +43,36 @@ fn siming_resolution(bulletin: &Value) -> (i64, i64) {
 
 #[tokio::test]
 async fn a_scripted_year_of_meetings_bulletins_and_pushes() -> anyhow::Result<()> {
-    let app = spawn_app(DbKind::Sqlite).await?;
+    scripted_year(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn a_scripted_year_on_postgres() -> anyhow::Result<()> {
+    scripted_year(DbKind::Postgres).await
+}
+
+/// The periods the figures are checked over: every month of 2026, every quarter, the year.
+fn periods_of_2026() -> Vec<(NaiveDate, NaiveDate)> {
+    let mut periods: Vec<(NaiveDate, NaiveDate)> = (1..=12)
+        .map(|m| {
+            (
+                date(2026, m, 1),
+                date(2026 + i32::from(m == 12), m % 12 + 1, 1),
+            )
+        })
+        .collect();
+    periods.extend([1, 4, 7, 10].map(|m| {
+        (
+            date(2026, m, 1),
+            date(2026 + i32::from(m == 10), (m + 2) % 12 + 1, 1),
+        )
+    }));
+    periods.push((date(2026, 1, 1), date(2027, 1, 1)));
+    periods
+}
+
+async fn scripted_year(kind: DbKind) -> anyhow::Result<()> {
+    let app = spawn_app(kind).await?;
     // cases[m - 1] = (first, second) registered in month m.
     let mut cases: Vec<(String, String)> = Vec::new();
     let mut published: Vec<(String, Value)> = Vec::new();
@@ -173,5 +203,11 @@ async fn a_scripted_year_of_meetings_bulletins_and_pushes() -> anyhow::Result<()
             .map(Vec::len),
         Some(12)
     );
+
+    // The figures projection gives every figure the archive computation gives, for every month,
+    // quarter and the year, at positions throughout the year.
+    let counted =
+        assert_projection_matches_archive(&app.projecting.store, &periods_of_2026()).await?;
+    assert!(counted > 100, "only {counted} comparisons counted a case");
     app.stop().await
 }

@@ -3,8 +3,9 @@
 //! rules on publishing, and a published bulletin that exports the same bytes after later events.
 
 use calamine::{Data, Reader, Xlsx};
-use chrono::{TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::{Value, json};
+use zhzj_tests::figures_check::assert_projection_matches_archive;
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 /// Sets the clock to a China time in 2026.
@@ -315,5 +316,17 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     );
     let list = app.get(&city, "/bulletins").await?.json;
     assert_eq!(list[0]["month"], "2026-03");
+
+    // The figures projection gives every figure the archive computation gives, over February,
+    // March, April and the quarter, at every position.
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+    let periods = [
+        (day(2, 1), day(3, 1)),
+        (day(3, 1), day(4, 1)),
+        (day(4, 1), day(5, 1)),
+        (day(1, 1), day(4, 1)),
+    ];
+    let counted = assert_projection_matches_archive(&app.projecting.store, &periods).await?;
+    assert!(counted > 10, "only {counted} comparisons counted a case");
     app.stop().await
 }

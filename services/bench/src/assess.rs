@@ -1,17 +1,22 @@
 //! `zhzj bench assess`: the year-end assessment of a year with many cases — by default 100,000
-//! cases and 2,000,000 events written straight into a SQLite event archive — timed and with the
-//! process's peak memory, beside a baseline measured in the same run: reading and decoding the
-//! same archive without computing anything.
+//! cases and 2,000,000 events written straight into a SQLite event archive and applied to the
+//! figures projection — and the month's bulletin draft, timed with each one's peak memory,
+//! beside a baseline measured in the same run: the same assessment folded from the archive, as
+//! it was computed before the figures projection.
 
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use std::sync::Arc;
 use uuid::Uuid;
 use zhzj_deadlines::Limits;
-use zhzj_figures::assessment;
+use zhzj_figures::{Details, assessment};
 use zhzj_projector::ARCHIVE_COLUMNS as COLUMNS;
 use zhzj_projector::sqlbuild::{SqlValue, insert_rows};
-use zhzj_projector::{Projection, checkpoint};
+
+use zhzj_projector::projection::ReadCommit;
+use zhzj_projector::{Projection, ProjectorSettings, checkpoint};
+use zhzj_proto::envelope::{Actor, AggregateType, EventEnvelope};
 use zhzj_proto::events::{
     ActivityKind, CaseCrossedOff, CaseRegistered, Channel, ClaimAccepted, LeaderActivityRecorded,
     LeaderAdded, LeaderAssigned, LeaderLevel, LeaderRef, ListSource, MeasureAdded,
@@ -34,10 +39,26 @@ fn peak_mib() -> f64 {
     kib / 1024.0
 }
 
+/// Resets the peak resident memory this process reports (Linux `clear_refs` 5), so that each
+/// measure's peak is its own.
+fn reset_peak() {
+    // Without the right (an unusual kernel), the peaks are cumulative: larger, never smaller.
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/clear_refs")
+    {
+        let _ = std::io::Write::write_all(&mut file, b"5");
+    }
+}
+
 /// Appends one archive row per event (each its own commit) to `rows`.
 struct Writer {
     position: i64,
     rows: Vec<Vec<SqlValue>>,
+    /// The same events as commits, for the figures projection.
+    commits: Vec<ReadCommit>,
+    /// Time spent applying them to the figures projection.
+    projecting: std::time::Duration,
 }
 
 impl Writer {
@@ -51,6 +72,30 @@ impl Writer {
     ) -> anyhow::Result<()> {
         let (event_type, schema_version, data) = event.encode()?;
         self.position += 1;
+        if let DomainEvent::Case(_) = event {
+            self.commits.push(ReadCommit {
+                position: u64::try_from(self.position)?,
+                envelopes: vec![EventEnvelope {
+                    event_id: Uuid::new_v4(),
+                    aggregate_type: AggregateType::Case,
+                    aggregate_id: id.to_owned(),
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                    occurred_at: at,
+                    actor: Actor {
+                        user_id: "bench".into(),
+                        roles: Vec::new(),
+                        unit_id: None,
+                        leader_id: None,
+                    },
+                    command_id: Uuid::new_v4(),
+                    correlation_id: Uuid::new_v4(),
+                    causation_id: Uuid::new_v4(),
+                    data: data.clone(),
+                }],
+                events: vec![event.clone()],
+            });
+        }
         self.rows.push(vec![
             SqlValue::Int(self.position),
             SqlValue::Int(0),
@@ -88,6 +133,16 @@ impl Writer {
             .await?;
         }
         tx.commit().await?;
+        let started = Instant::now();
+        let settings = Arc::new(ProjectorSettings {
+            limits: Limits::statutory(),
+        });
+        for batch in std::mem::take(&mut self.commits).chunks(zhzj_projector::runner::BATCH) {
+            Projection::FIGURES
+                .apply_offline(store, batch, Arc::clone(&settings))
+                .await?;
+        }
+        self.projecting += started.elapsed();
         Ok(())
     }
 }
@@ -369,9 +424,12 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
     let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
     let store = ReadStore::connect(&url).await?;
     checkpoint::initialise(&store, Projection::ARCHIVE).await?;
+    checkpoint::initialise(&store, Projection::FIGURES).await?;
     let mut writer = Writer {
         position: 0,
         rows: Vec::new(),
+        commits: Vec::new(),
+        projecting: std::time::Duration::ZERO,
     };
     let (districts, department) = write_directory(&mut writer)?;
     let started = Instant::now();
@@ -386,63 +444,108 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
     }
     writer.flush(&store).await?;
     let events = writer.position;
+    let total = started.elapsed();
     println!(
-        "wrote {cases} cases, {events} events into a SQLite archive in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "wrote {cases} cases, {events} events into a SQLite archive and the figures projection in {:.1} s, of which the figures projection {:.1} s ({:.0} events/s)",
+        total.as_secs_f64(),
+        writer.projecting.as_secs_f64(),
+        events as f64 / writer.projecting.as_secs_f64()
     );
     let (from, to) = (
         NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
         NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default(),
     );
     let scheme = assessment::parse_scheme(assessment::DEFAULT_SCHEME)?;
-    let before = peak_mib();
+    let limits = Limits::statutory();
 
-    // Baseline: read and decode the archive, nothing computed.
+    // From the figures projection, each measure with the peak memory reset before it.
+    let assess = |details: Details| {
+        let (store, scheme, limits) = (&store, &scheme, &limits);
+        async move {
+            assessment::assess(
+                store,
+                scheme,
+                UnitKind::District,
+                from..=to,
+                events,
+                limits,
+                &details,
+            )
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    };
+    reset_peak();
     let started = Instant::now();
-    let read = zhzj_figures::ArchivedEvent::read_up_to(&store, &["case", "unit"], events).await?;
-    let baseline = started.elapsed();
-    let read_count = read.len();
-    drop(read);
+    let result = assess(Details::None).await?;
+    let projected = started.elapsed();
     println!(
-        "baseline  read and decode {read_count} events: {:.2} s ({:.0} events/s), peak memory {:.0} MiB",
-        baseline.as_secs_f64(),
-        read_count as f64 / baseline.as_secs_f64(),
-        peak_mib()
-    );
-
-    let started = Instant::now();
-    let result = assessment::assess(
-        &store,
-        &scheme,
-        UnitKind::District,
-        from,
-        to,
-        events,
-        &Limits::statutory(),
-    )
-    .await?
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let assessed = started.elapsed();
-    println!(
-        "assessment of {} districts over 2026: {:.2} s ({:.2}× the baseline), peak memory {:.0} MiB",
+        "assessment of {} districts over 2026 from the figures projection: {:.2} s, peak memory {:.0} MiB",
         result.units.len(),
-        assessed.as_secs_f64(),
-        assessed.as_secs_f64() / baseline.as_secs_f64(),
+        projected.as_secs_f64(),
         peak_mib()
     );
+    reset_peak();
     let started = Instant::now();
-    let tables = result.tables(&scheme);
+    let listed = assess(Details::All).await?;
+    let tables = listed.tables(&scheme);
     let detail_rows: usize = tables
         .iter()
         .filter(|t| t.name.starts_with("明细"))
         .map(|t| t.rows.len())
         .sum();
-    let bytes = zhzj_export::to_xlsx(&tables, result.created())?;
+    let bytes = zhzj_export::to_xlsx(&tables, listed.created())?;
     println!(
-        "XLSX export ({detail_rows} detail rows, {:.1} MiB): {:.2} s, peak memory {:.0} MiB (before the run: {before:.0} MiB)",
+        "XLSX export with its 明细 ({detail_rows} detail rows, {:.1} MiB), computed and written: {:.2} s, peak memory {:.0} MiB",
         bytes.len() as f64 / 1_048_576.0,
         started.elapsed().as_secs_f64(),
         peak_mib()
+    );
+    drop((tables, bytes, listed));
+    let mut bulletin_ms = Vec::new();
+    reset_peak();
+    for _ in 0..5 {
+        let started = Instant::now();
+        zhzj_figures::bulletin(&store, "2026-12", events, None, &limits).await?;
+        bulletin_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    bulletin_ms.sort_by(f64::total_cmp);
+    println!(
+        "bulletin draft of 2026-12 from the figures projection: p50 {:.0} ms (of 5), peak memory {:.0} MiB",
+        bulletin_ms[2],
+        peak_mib()
+    );
+
+    // Baseline in the same run: the same assessment folded from the archive, as before.
+    reset_peak();
+    let started = Instant::now();
+    let read = zhzj_figures::ArchivedEvent::read_up_to(&store, &["case", "unit"], events).await?;
+    let read_count = read.len();
+    let archive = assessment::assess_events(
+        &read,
+        &scheme,
+        UnitKind::District,
+        from,
+        to,
+        events,
+        &limits,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let folded = started.elapsed();
+    println!(
+        "baseline  the same assessment folded from the archive ({read_count} events read and decoded): {:.2} s, peak memory {:.0} MiB; the projection takes {:.3}× its time",
+        folded.as_secs_f64(),
+        peak_mib(),
+        projected.as_secs_f64() / folded.as_secs_f64()
+    );
+    drop(read);
+    anyhow::ensure!(
+        archive
+            .units
+            .iter()
+            .map(|u| (&u.figures, u.counted_cases))
+            .eq(result.units.iter().map(|u| (&u.figures, u.counted_cases))),
+        "the projection's figures differ from the archive's"
     );
     store.close().await;
     Ok(())

@@ -22,8 +22,8 @@ use zhzj_proto::events::UnitKind;
 use zhzj_store::ReadStore;
 
 use crate::FiguresError;
-use crate::archive::{ArchivedEvent, events_up_to};
-use crate::bulletin::{AreaFigures, CountedCase, Ratio, period_figures};
+use crate::archive::ArchivedEvent;
+use crate::bulletin::{AreaFigures, CountedCase, Details, PeriodFigures, Ratio, period_figures};
 
 /// The ratios a formula may use, as `<name>_num`, `<name>_den` and `<name>_rate`.
 pub const RATIOS: [&str; 7] = [
@@ -362,21 +362,23 @@ fn months_between(from: NaiveDate, to: NaiveDate) -> i64 {
     months.max(1)
 }
 
-/// Runs `scheme` over the units of `level` for the days `from` to `to` (both included), on the
-/// archive up to `position`.
+/// Runs `scheme` over the units of `level` for the days of `period` (both ends included), as of
+/// log `position` (from the figures projection once it has reached it), listing the counted
+/// cases of the units `details` asks for.
 pub async fn assess(
     store: &ReadStore,
     scheme: &Scheme,
     level: UnitKind,
-    from: NaiveDate,
-    to: NaiveDate,
+    period: std::ops::RangeInclusive<NaiveDate>,
     position: i64,
     limits: &Limits,
+    details: &Details,
 ) -> Result<Result<Assessment, ScoreError>, FiguresError> {
-    let events = events_up_to(store, &["case", "unit"], position).await?;
-    Ok(assess_events(
-        &events, scheme, level, from, to, position, limits,
-    ))
+    let (from, to) = period.into_inner();
+    let next = to.succ_opt().unwrap_or(to);
+    let figures =
+        crate::facts::period_figures_at(store, from, next, position, limits, details).await?;
+    Ok(assess_figures(figures, scheme, level, from, to, position))
 }
 
 /// [`assess`] over events already read.
@@ -390,7 +392,19 @@ pub fn assess_events(
     limits: &Limits,
 ) -> Result<Assessment, ScoreError> {
     let next = to.succ_opt().unwrap_or(to);
-    let mut figures = period_figures(events, from, next, limits);
+    let figures = period_figures(events, from, next, limits);
+    assess_figures(figures, scheme, level, from, to, position)
+}
+
+/// Scores a period's figures: the units of `level`, ranked by total.
+pub fn assess_figures(
+    mut figures: PeriodFigures,
+    scheme: &Scheme,
+    level: UnitKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    position: i64,
+) -> Result<Assessment, ScoreError> {
     let areas = match level {
         UnitKind::Town => std::mem::take(&mut figures.towns),
         UnitKind::Department => std::mem::take(&mut figures.departments),
@@ -403,7 +417,7 @@ pub fn assess_events(
         let total = (scores.iter().map(|s| s.score).sum::<f64>() * 100.0).round() / 100.0;
         let counted_here = figures.details.remove(&area.unit_id).unwrap_or_default();
         units.push(UnitAssessment {
-            counted_cases: counted_here.len(),
+            counted_cases: figures.counted.get(&area.unit_id).copied().unwrap_or(0),
             unit_id: area.unit_id.clone(),
             name: area.name.clone(),
             district: area.district.clone(),

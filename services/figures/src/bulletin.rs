@@ -25,13 +25,13 @@ use serde::Serialize;
 use zhzj_deadlines::Limits;
 pub use zhzj_deadlines::periods::month_bounds;
 use zhzj_export::{Cell, Table};
-use zhzj_projector::lifecycle::LifecycleRow;
-use zhzj_proto::events::{ActivityKind, ProcedureStep, Satisfaction, UnitKind};
+use zhzj_projector::figure_facts::{CaseFigureFold, CaseFigureState, FactKind, FigureFact};
+use zhzj_proto::events::UnitKind;
 use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
-use zhzj_store::{ReadStore, china_date, china_midnight};
+use zhzj_store::{ReadStore, china_midnight};
 
 use crate::FiguresError;
-use crate::archive::{ArchivedEvent, events_up_to};
+use crate::archive::ArchivedEvent;
 
 /// A counted figure: numerator and denominator as the events give them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -113,7 +113,7 @@ pub struct Bulletin {
 
 /// A unit of the directory as the archive has it.
 #[derive(Debug, Clone)]
-struct Unit {
+pub(crate) struct Unit {
     name: String,
     parent: Option<String>,
     kind: UnitKind,
@@ -121,24 +121,28 @@ struct Unit {
 
 /// What one case contributes, area by area.
 #[derive(Debug, Default, Clone)]
-struct Counts {
-    on_list: bool,
-    crossed_off: bool,
-    on_list_count: i64,
-    crossed_off_count: i64,
-    owned_count: i64,
-    owned_crossed_off_count: i64,
-    acceptance: Ratio,
-    completion: Ratio,
-    petitions: i64,
-    relapses: i64,
-    satisfied: i64,
-    rated: i64,
-    rating_records: i64,
-    activities: i64,
-    reception_days: BTreeSet<NaiveDate>,
-    /// Why the case counted, figure by figure (for the drill-down).
+pub(crate) struct Counts {
+    pub(crate) on_list: bool,
+    pub(crate) crossed_off: bool,
+    pub(crate) on_list_count: i64,
+    pub(crate) crossed_off_count: i64,
+    pub(crate) owned_count: i64,
+    pub(crate) owned_crossed_off_count: i64,
+    pub(crate) acceptance: Ratio,
+    pub(crate) completion: Ratio,
+    pub(crate) petitions: i64,
+    pub(crate) relapses: i64,
+    pub(crate) satisfied: i64,
+    pub(crate) rated: i64,
+    pub(crate) rating_records: i64,
+    pub(crate) activities: i64,
+    pub(crate) reception_days: BTreeSet<NaiveDate>,
+    /// Why the case counted, figure by figure (for the drill-down), when kept.
     notes: Vec<Note>,
+    /// Whether the notes are kept (else only counted).
+    keep_notes: bool,
+    /// How many ways the case counted.
+    noted: usize,
 }
 
 /// One way a case counted in a figure.
@@ -150,12 +154,23 @@ struct Note {
 }
 
 impl Counts {
+    /// Nothing counted yet; `keep_notes` keeps why each count was made, for the drill-down.
+    pub(crate) fn new(keep_notes: bool) -> Self {
+        Self {
+            keep_notes,
+            ..Self::default()
+        }
+    }
+
     fn note(&mut self, figure: &'static str, numerator: bool, reason: impl Into<String>) {
-        self.notes.push(Note {
-            figure,
-            numerator,
-            reason: reason.into(),
-        });
+        self.noted += 1;
+        if self.keep_notes {
+            self.notes.push(Note {
+                figure,
+                numerator,
+                reason: reason.into(),
+            });
+        }
     }
 }
 
@@ -176,18 +191,33 @@ pub struct CountedCase {
     pub reason: String,
 }
 
-/// A case followed through the log.
+/// The areas a case counts in: its district, its town and, when its lead unit is a department,
+/// that department.
+pub(crate) fn areas_of(
+    units: &BTreeMap<String, Unit>,
+    district: &str,
+    town: Option<&str>,
+    lead_unit: Option<&str>,
+) -> Vec<String> {
+    let mut areas = vec![district.to_owned()];
+    areas.extend(town.map(str::to_owned));
+    if let Some(lead) = lead_unit
+        && units
+            .get(lead)
+            .is_some_and(|u| u.kind == UnitKind::Department)
+    {
+        areas.push(lead.to_owned());
+    }
+    areas
+}
+
+/// A case as the period's figures see it: what it was counted as at the period's end, whether
+/// it stood crossed off when the period began, and what its events in the period counted.
 #[derive(Debug)]
-struct CaseTrack {
-    case_number: String,
-    district: String,
-    town: Option<String>,
-    lead_unit: Option<String>,
-    owned: bool,
-    lifecycle: LifecycleRow,
-    registered: DateTime<Utc>,
-    crossed_off_at_start: bool,
-    counts: Counts,
+pub(crate) struct CaseTrack {
+    pub(crate) state: CaseFigureState,
+    pub(crate) crossed_off_at_start: bool,
+    pub(crate) counts: Counts,
 }
 
 /// Draws the bulletin of `month` from the archive up to `position`.
@@ -198,14 +228,20 @@ pub async fn bulletin(
     published_at: Option<DateTime<Utc>>,
     limits: &Limits,
 ) -> Result<Option<Bulletin>, FiguresError> {
-    let events = events_up_to(store, &["case", "unit"], position).await?;
-    Ok(bulletin_from(
-        &events,
-        month,
-        position,
+    let Some((first, next)) = month_bounds(month) else {
+        return Ok(None);
+    };
+    let figures =
+        crate::facts::period_figures_at(store, first, next, position, limits, &Details::None)
+            .await?;
+    Ok(Some(Bulletin {
+        month: month.to_owned(),
+        as_of_position: position,
         published_at,
-        limits,
-    ))
+        districts: figures.districts,
+        towns: figures.towns,
+        departments: figures.departments,
+    }))
 }
 
 /// [`bulletin`] over events already read; none for a malformed month.
@@ -237,76 +273,173 @@ pub struct PeriodFigures {
     pub towns: Vec<AreaFigures>,
     /// The departments, ranked.
     pub departments: Vec<AreaFigures>,
-    /// Per unit, every case counted in its figures and why.
+    /// Per unit, how many times a case was counted in its figures (a case once per figure).
+    pub counted: BTreeMap<String, usize>,
+    /// Per unit, every case counted in its figures and why, for the units [`Details`] asked for.
     pub details: BTreeMap<String, Vec<CountedCase>>,
 }
 
+/// Which units' counted cases a computation lists; how many there are is always counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    /// None: the figures alone (the assessment's answer, a bulletin).
+    None,
+    /// One unit's (the drill-down).
+    Unit(String),
+    /// Every unit's (the workbook's 明细).
+    All,
+}
+
+impl Details {
+    pub(crate) fn wants(&self, unit: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::Unit(wanted) => wanted == unit,
+            Self::All => true,
+        }
+    }
+}
+
 /// Counts the figures of every area over the days `first` (included) to `next` (excluded), by
-/// the rules of the monthly bulletin (the period may be a month, a quarter, a year).
+/// the rules of the monthly bulletin (the period may be a month, a quarter, a year), folding the
+/// archived events.
 pub fn period_figures(
     events: &[ArchivedEvent],
     first: NaiveDate,
     next: NaiveDate,
     limits: &Limits,
 ) -> PeriodFigures {
-    let (start, end) = (china_midnight(first), china_midnight(next));
-    let in_month = |day: NaiveDate| day >= first && day < next;
-    let mut units: BTreeMap<String, Unit> = BTreeMap::new();
-    let mut cases: HashMap<String, CaseTrack> = HashMap::new();
+    let start = china_midnight(first);
+    let end = china_midnight(next);
+    let in_period = |day: NaiveDate| day >= first && day < next;
+    let mut folds: HashMap<String, (CaseFigureFold, bool, Counts)> = HashMap::new();
     for archived in events {
-        match &archived.event {
-            DomainEvent::Directory(DirectoryEvent::UnitAdded(e)) => {
-                units.insert(
-                    e.unit_id.clone(),
-                    Unit {
-                        name: e.name.clone(),
-                        parent: e.parent_id.clone(),
-                        kind: e.kind,
-                    },
-                );
-            }
-            DomainEvent::Case(event) => {
-                if archived.occurred_at >= end {
-                    // After the month: only what the month itself decided counts.
-                    continue;
-                }
-                follow(&mut cases, archived, event, start, limits, &in_month);
-            }
-            _ => {}
+        let DomainEvent::Case(event) = &archived.event else {
+            continue;
+        };
+        if archived.occurred_at >= end {
+            // After the period: only what the period itself decided counts.
+            continue;
+        }
+        if let CaseEvent::Registered(e) = event {
+            folds.insert(
+                archived.aggregate_id.clone(),
+                (CaseFigureFold::registered(e), false, Counts::new(true)),
+            );
+        }
+        let Some((fold, crossed_off_at_start, counts)) = folds.get_mut(&archived.aggregate_id)
+        else {
+            continue;
+        };
+        if let Some(fact) = fold.apply(event, archived.occurred_at, limits)
+            && in_period(fact.day)
+        {
+            counts.count(&fact);
+        }
+        if archived.occurred_at < start {
+            *crossed_off_at_start = fold.state.crossed_off;
         }
     }
+    let tracks = folds
+        .into_iter()
+        .map(|(case_id, (fold, crossed_off_at_start, counts))| {
+            let track = CaseTrack {
+                state: fold.state,
+                crossed_off_at_start,
+                counts,
+            };
+            (case_id, track)
+        })
+        .collect();
+    figures_of_tracks(&units_of(events), tracks, first, next, &Details::All)
+}
+
+/// The directory as the archived events up to a position have it.
+pub(crate) fn units_of(events: &[ArchivedEvent]) -> BTreeMap<String, Unit> {
+    let mut units = BTreeMap::new();
+    for archived in events {
+        if let DomainEvent::Directory(DirectoryEvent::UnitAdded(e)) = &archived.event {
+            units.insert(
+                e.unit_id.clone(),
+                Unit {
+                    name: e.name.clone(),
+                    parent: e.parent_id.clone(),
+                    kind: e.kind,
+                },
+            );
+        }
+    }
+    units
+}
+
+/// Closes the period for every case and sums the cases' counts into their areas: its district,
+/// its town and, when the lead unit is a department, that department; ranks the areas.
+pub(crate) fn figures_of_tracks(
+    units: &BTreeMap<String, Unit>,
+    mut cases: HashMap<String, CaseTrack>,
+    first: NaiveDate,
+    next: NaiveDate,
+    wanted: &Details,
+) -> PeriodFigures {
+    let in_period = |day: NaiveDate| day >= first && day < next;
     for case in cases.values_mut() {
-        close_period(case, &in_month, end);
+        close_period(case, &in_period);
     }
     let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
     let mut details: BTreeMap<String, Vec<CountedCase>> = BTreeMap::new();
+    let mut counted: BTreeMap<String, usize> = BTreeMap::new();
     for (case_id, case) in &cases {
-        let mut areas = vec![case.district.clone()];
-        areas.extend(case.town.clone());
-        if let Some(lead) = &case.lead_unit
-            && units
-                .get(lead)
-                .is_some_and(|u| u.kind == UnitKind::Department)
-        {
-            areas.push(lead.clone());
-        }
+        let areas = areas_of(
+            units,
+            &case.state.district,
+            case.state.town.as_deref(),
+            case.state.lead_unit.as_deref(),
+        );
         for area in areas {
             merge(by_area.entry(area.clone()).or_default(), &case.counts);
-            let counted = details.entry(area).or_default();
+            *counted.entry(area.clone()).or_default() += case.counts.noted;
+            if !wanted.wants(&area) {
+                continue;
+            }
+            let listed = details.entry(area).or_default();
             for note in &case.counts.notes {
-                counted.push(CountedCase {
+                listed.push(CountedCase {
                     figure: note.figure.to_owned(),
                     case_id: case_id.clone(),
-                    case_number: case.case_number.clone(),
+                    case_number: case.state.case_number.clone(),
                     numerator: note.numerator,
                     reason: note.reason.clone(),
                 });
             }
         }
     }
+    ranked_figures(units, &by_area, counted, details)
+}
+
+/// The figures of every unit of the directory from the counts of its cases, ranked.
+pub(crate) fn ranked_figures(
+    units: &BTreeMap<String, Unit>,
+    by_area: &BTreeMap<String, Counts>,
+    counted: BTreeMap<String, usize>,
+    mut details: BTreeMap<String, Vec<CountedCase>>,
+) -> PeriodFigures {
     for counted in details.values_mut() {
+        // A total order: the list does not depend on the order the facts were read in.
         counted.sort_by(|a, b| {
-            (&a.figure, &a.case_number, &a.reason).cmp(&(&b.figure, &b.case_number, &b.reason))
+            (
+                &a.figure,
+                &a.case_number,
+                &a.reason,
+                a.numerator,
+                &a.case_id,
+            )
+                .cmp(&(
+                    &b.figure,
+                    &b.case_number,
+                    &b.reason,
+                    b.numerator,
+                    &b.case_id,
+                ))
         });
     }
     let figures_of = |kind: UnitKind| -> Vec<AreaFigures> {
@@ -315,7 +448,7 @@ pub fn period_figures(
             .filter(|(_, unit)| unit.kind == kind)
             .map(|(id, unit)| {
                 let counts = by_area.get(id).cloned().unwrap_or_default();
-                area_figures(id, unit, &units, &counts)
+                area_figures(id, unit, units, &counts)
             })
             .collect()
     };
@@ -336,46 +469,50 @@ pub fn period_figures(
         districts,
         towns,
         departments,
+        counted,
         details,
     }
 }
 
 /// Counts what the period's end decides for a case: clocks whose deadline fell in the period and
 /// are still running at its end, whether it was on the list, owned, crossed off.
-fn close_period(case: &mut CaseTrack, in_month: &impl Fn(NaiveDate) -> bool, end: DateTime<Utc>) {
-    if let Some(due) = case.lifecycle.acceptance_pending_until()
-        && in_month(due)
+fn close_period(case: &mut CaseTrack, in_period: &impl Fn(NaiveDate) -> bool) {
+    let state = &case.state;
+    let counts = &mut case.counts;
+    if let Some(due) = state.acceptance_pending_until
+        && in_period(due)
     {
-        case.counts.acceptance.add(false);
-        case.counts.note(
+        counts.acceptance.add(false);
+        counts.note(
             "timely_acceptance",
             false,
             format!("告知期限 {due} 已过，未告知"),
         );
     }
-    if let Some(due) = case.lifecycle.handling_running_until()
-        && in_month(due)
+    if let Some(due) = state.handling_running_until
+        && in_period(due)
     {
-        case.counts.completion.add(false);
-        case.counts.note(
+        counts.completion.add(false);
+        counts.note(
             "on_time_completion",
             false,
             format!("办理期限 {due} 已过，未办结"),
         );
     }
-    case.counts.on_list = case.registered < end && !case.crossed_off_at_start;
-    case.counts.owned_count = i64::from(case.counts.on_list && case.owned);
-    case.counts.owned_crossed_off_count = i64::from(case.owned && case.counts.crossed_off);
-    if case.counts.on_list {
-        let crossed = case.counts.crossed_off;
+    // A case followed at all was registered before the period's end.
+    counts.on_list = !case.crossed_off_at_start;
+    counts.owned_count = i64::from(counts.on_list && state.owned);
+    counts.owned_crossed_off_count = i64::from(state.owned && counts.crossed_off);
+    if counts.on_list {
+        let crossed = counts.crossed_off;
         let reason = if crossed {
             "在清单，本期销号"
         } else {
             "在清单，本期未销号"
         };
-        case.counts.note("resolution", crossed, reason);
-        let owned = case.owned;
-        case.counts.note(
+        counts.note("resolution", crossed, reason);
+        let owned = state.owned;
+        counts.note(
             "ownership",
             owned,
             if owned {
@@ -385,113 +522,53 @@ fn close_period(case: &mut CaseTrack, in_month: &impl Fn(NaiveDate) -> bool, end
             },
         );
         if owned {
-            case.counts.note("owned_resolution", crossed, reason);
+            counts.note("owned_resolution", crossed, reason);
         }
     }
 }
 
-/// Folds one case event into the case's track, counting what the month decided.
-fn follow(
-    cases: &mut HashMap<String, CaseTrack>,
-    archived: &ArchivedEvent,
-    event: &CaseEvent,
-    start: DateTime<Utc>,
-    limits: &Limits,
-    in_month: &dyn Fn(NaiveDate) -> bool,
-) {
-    if let CaseEvent::Registered(e) = event {
-        cases.insert(
-            archived.aggregate_id.clone(),
-            CaseTrack {
-                case_number: e.case_number.clone(),
-                district: e.district.id.clone(),
-                town: e.town.as_ref().map(|t| t.id.clone()),
-                lead_unit: None,
-                owned: false,
-                lifecycle: LifecycleRow::default(),
-                registered: archived.occurred_at,
-                crossed_off_at_start: false,
-                counts: Counts::default(),
-            },
-        );
-    }
-    let Some(case) = cases.get_mut(&archived.aggregate_id) else {
-        return;
-    };
-    let day = china_date(archived.occurred_at);
-    let counts = &mut case.counts;
-    match event {
-        CaseEvent::ResponsibleUnitsSet(e) => case.lead_unit = Some(e.lead.id.clone()),
-        CaseEvent::LeaderAssigned(_) | CaseEvent::LeaderReassigned(_) => case.owned = true,
-        CaseEvent::CrossedOff(_) if in_month(day) => counts.crossed_off = true,
-        CaseEvent::Reopened(_) if in_month(day) => {
-            counts.relapses += 1;
-            counts.note("relapses", true, format!("{day} 销号后再次信访，重新打开"));
-        }
-        CaseEvent::PetitionRecorded(e) if in_month(e.received_on) => {
-            counts.petitions += 1;
-            counts.note(
-                "repeat_petitions",
-                true,
-                format!("{} 重复信访", e.received_on),
-            );
-        }
-        CaseEvent::SatisfactionRated(e) if in_month(e.rated_on) => {
-            counts.rating_records += 1;
-            let rated = e.rating != Satisfaction::NotRated;
-            let satisfied = matches!(
-                e.rating,
-                Satisfaction::Satisfied | Satisfaction::BasicallySatisfied
-            );
-            let reason = format!("{} 评价：{}", e.rated_on, e.rating.label());
-            if rated {
-                counts.rated += 1;
-                counts.note("satisfaction", satisfied, reason.clone());
+impl Counts {
+    /// Counts one fact of the period.
+    pub(crate) fn count(&mut self, fact: &FigureFact) {
+        let day = fact.day;
+        let reason = fact.reason.clone();
+        match fact.kind {
+            FactKind::CrossedOff => self.crossed_off = true,
+            FactKind::Reopened => {
+                self.relapses += 1;
+                self.note("relapses", true, reason);
             }
-            if satisfied {
-                counts.satisfied += 1;
+            FactKind::Petition => {
+                self.petitions += 1;
+                self.note("repeat_petitions", true, reason);
             }
-            counts.note("participation", rated, reason);
-        }
-        CaseEvent::LeaderActivity(e) if in_month(e.held_on) => {
-            counts.activities += 1;
-            if e.kind == ActivityKind::Reception {
-                counts.reception_days.insert(e.held_on);
-            }
-            counts.note(
-                "leader_activities",
-                true,
-                format!("{} {}（{}）", e.held_on, e.kind.label(), e.leader.name),
-            );
-        }
-        CaseEvent::ProcedureStep(e) if in_month(e.on) => match e.step {
-            ProcedureStep::AcceptanceNotified => {
-                if let Some(due) = case.lifecycle.acceptance_due() {
-                    counts.acceptance.add(e.on <= due);
-                    counts.note(
-                        "timely_acceptance",
-                        e.on <= due,
-                        format!("{} 告知受理，期限 {due}", e.on),
-                    );
+            FactKind::Rating { rated, satisfied } => {
+                self.rating_records += 1;
+                if rated {
+                    self.rated += 1;
+                    self.note("satisfaction", satisfied, reason.clone());
                 }
-            }
-            ProcedureStep::Replied => {
-                if let Some(due) = case.lifecycle.handling_due() {
-                    counts.completion.add(e.on <= due);
-                    counts.note(
-                        "on_time_completion",
-                        e.on <= due,
-                        format!("{} 出具处理意见，期限 {due}", e.on),
-                    );
+                if satisfied {
+                    self.satisfied += 1;
                 }
+                self.note("participation", rated, reason);
             }
-            _ => {}
-        },
-        _ => {}
-    }
-    case.lifecycle.apply(event, archived.occurred_at, limits);
-    if archived.occurred_at < start {
-        case.crossed_off_at_start = case.lifecycle.stage() == "crossed_off";
+            FactKind::Activity { reception } => {
+                self.activities += 1;
+                if reception {
+                    self.reception_days.insert(day);
+                }
+                self.note("leader_activities", true, reason);
+            }
+            FactKind::Acceptance { on_time } => {
+                self.acceptance.add(on_time);
+                self.note("timely_acceptance", on_time, reason);
+            }
+            FactKind::Completion { on_time } => {
+                self.completion.add(on_time);
+                self.note("on_time_completion", on_time, reason);
+            }
+        }
     }
 }
 

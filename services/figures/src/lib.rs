@@ -8,6 +8,7 @@ pub mod agenda;
 mod archive;
 pub mod assessment;
 pub mod bulletin;
+pub mod facts;
 pub mod push;
 
 pub use agenda::{
@@ -15,7 +16,7 @@ pub use agenda::{
 };
 pub use archive::ArchivedEvent;
 pub use bulletin::{
-    AreaFigures, Bulletin, CountedCase, PeriodFigures, Ratio, bulletin, bulletin_from,
+    AreaFigures, Bulletin, CountedCase, Details, PeriodFigures, Ratio, bulletin, bulletin_from,
     month_bounds, period_figures,
 };
 pub use push::{

@@ -15,6 +15,7 @@ mod archive;
 mod campaign;
 mod checklist;
 pub mod checkpoint;
+pub mod figure_facts;
 pub mod lifecycle;
 mod org;
 pub mod projection;

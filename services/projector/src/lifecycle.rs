@@ -111,7 +111,7 @@ pub(crate) fn create_tables(suffix: &str) -> Vec<String> {
 /// One row as the projection keeps it.
 /// Where a case stands in its life, as the lifecycle view keeps it; [`LifecycleRow::apply`] folds
 /// one event in, which is also how figures are computed as of an earlier point of the log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LifecycleRow {
     stage: String,
     class: Option<String>,
@@ -239,7 +239,7 @@ fn next_due(row: &LifecycleRow) -> Option<(String, &'static str)> {
 }
 
 /// Whether the projection keeps anything of this event.
-fn is_lifecycle(event: &CaseEvent) -> bool {
+pub(crate) fn is_lifecycle(event: &CaseEvent) -> bool {
     matches!(
         event,
         CaseEvent::Registered(_)

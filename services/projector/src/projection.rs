@@ -15,7 +15,7 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{accounts, archive, campaign, checklist, lifecycle, org};
+use crate::{accounts, archive, campaign, checklist, figure_facts, lifecycle, org};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
 /// computes with, and whatever the projection keeps between batches (rows it wrote earlier, so
@@ -182,15 +182,19 @@ impl Projection {
     pub const CAMPAIGN: Projection = Projection(&campaign::CampaignView);
     /// The accounts view: rights as the log gives them, and the audit trail.
     pub const ACCOUNTS: Projection = Projection(&accounts::AccountsView);
+    /// The figures projection: what each case event counts as in the bulletin's and the
+    /// assessment's figures, and what each case is counted as between events.
+    pub const FIGURES: Projection = Projection(&figure_facts::FiguresView);
 
     /// The registry: every projection the projector keeps.
-    pub const ALL: [Projection; 6] = [
+    pub const ALL: [Projection; 7] = [
         Self::ARCHIVE,
         Self::CHECKLIST,
         Self::ORG,
         Self::LIFECYCLE,
         Self::CAMPAIGN,
         Self::ACCOUNTS,
+        Self::FIGURES,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.
@@ -225,6 +229,37 @@ impl Projection {
     ) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let suffix = format!("_g{generation}");
         self.0.apply(conn, dialect, &suffix, batch, run).await
+    }
+}
+
+impl Projection {
+    /// Applies commits that were never on a log (a benchmark's synthetic year) to the live
+    /// generation and moves the checkpoint to the last of them, in one write transaction.
+    pub async fn apply_offline(
+        self,
+        store: &zhzj_store::ReadStore,
+        batch: &[ReadCommit],
+        settings: Arc<ProjectorSettings>,
+    ) -> Result<(), sqlx::Error> {
+        let Some(last) = batch.last().map(|c| c.position) else {
+            return Ok(());
+        };
+        let mut tx = store.begin_write().await?;
+        let checkpoint = crate::checkpoint::read(&mut tx, self)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let mut run = ProjectionRun::new(settings);
+        self.apply(
+            &mut tx,
+            store.dialect(),
+            checkpoint.generation,
+            batch,
+            &mut run,
+        )
+        .await?;
+        let applied = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        crate::checkpoint::advance(&mut tx, self, checkpoint, last, applied).await?;
+        tx.commit().await
     }
 }
 

@@ -28,6 +28,8 @@ pub enum SqlValue {
     Text(String),
     /// Nullable text.
     OptText(Option<String>),
+    /// A nullable integer.
+    OptInt(Option<i64>),
 }
 
 /// One column of a multi-row insert: its name and whether it holds JSON.
@@ -162,6 +164,7 @@ fn bind(args: &mut AnyArguments, value: SqlValue) -> Result<(), sqlx::Error> {
         SqlValue::Int(v) => args.add(v),
         SqlValue::Text(v) => args.add(v),
         SqlValue::OptText(v) => args.add(v),
+        SqlValue::OptInt(v) => args.add(v),
     };
     result.map_err(sqlx::Error::Encode)
 }

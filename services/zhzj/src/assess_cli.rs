@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use zhzj_figures::Details;
 use zhzj_figures::assessment::{self, Scheme};
 use zhzj_proto::events::UnitKind;
 use zhzj_store::ReadStore;
@@ -44,7 +45,18 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<()> {
             .unwrap_or(0),
     };
     let result = assessment::assess(
-        &store, &scheme, level, args.from, args.to, position, &limits,
+        &store,
+        &scheme,
+        level,
+        args.from..=args.to,
+        position,
+        &limits,
+        // The workbook lists every unit's counted cases; the ranking alone lists none.
+        &if args.output.is_some() {
+            Details::All
+        } else {
+            Details::None
+        },
     )
     .await?
     .map_err(|e| anyhow::anyhow!("{e}"))?;

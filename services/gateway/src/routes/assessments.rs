@@ -10,7 +10,7 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use zhzj_figures::assessment::{self, Assessment, Scheme};
-use zhzj_figures::bulletin::CountedCase;
+use zhzj_figures::bulletin::{CountedCase, Details};
 use zhzj_proto::accounts::Role;
 use zhzj_proto::events::UnitKind;
 
@@ -128,10 +128,13 @@ async fn for_the_city(state: &AppState, user: &User) -> Result<(), ApiError> {
     }
 }
 
-async fn run(
+/// Runs the assessment `query` asks for, as `user`, listing the counted cases of the units
+/// `details` names.
+pub(crate) async fn run(
     state: &AppState,
     user: &User,
     query: &AssessmentQuery,
+    details: Details,
 ) -> Result<(Assessment, Scheme), ApiError> {
     for_the_city(state, user).await?;
     let today = state.today();
@@ -173,10 +176,10 @@ async fn run(
         state.store(),
         &scheme,
         level,
-        query.from,
-        query.to,
+        query.from..=query.to,
         position,
         &state.config().limits,
+        &details,
     )
     .await
     .map_err(ApiError::internal)?
@@ -193,7 +196,7 @@ pub async fn show(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Json<Assessment>, ApiError> {
-    Ok(Json(run(&state, &user, &query).await?.0))
+    Ok(Json(run(&state, &user, &query, Details::None).await?.0))
 }
 
 /// `GET /api/v1/assessments/counted?from=…&to=…&unit_id=…[&figure=…&page=…&per_page=…]`: the
@@ -211,7 +214,8 @@ pub async fn counted(
         position: query.position,
         sheet: None,
     };
-    let (assessment, _) = run(&state, &user, &assessment_query).await?;
+    let details = Details::Unit(query.unit_id.clone());
+    let (assessment, _) = run(&state, &user, &assessment_query, details).await?;
     let as_of_position = assessment.as_of_position;
     let Some(unit) = assessment
         .units
@@ -253,7 +257,7 @@ pub async fn export_xlsx(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
-    let (assessment, scheme) = run(&state, &user, &query).await?;
+    let (assessment, scheme) = run(&state, &user, &query, Details::All).await?;
     let seal = seal_through(&state, assessment.as_of_position).await;
     let mut tables = assessment.tables(&scheme);
     tables.push(seal.table());
@@ -272,7 +276,7 @@ pub async fn export_csv(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
-    let (assessment, scheme) = run(&state, &user, &query).await?;
+    let (assessment, scheme) = run(&state, &user, &query, Details::All).await?;
     let seal = seal_through(&state, assessment.as_of_position).await;
     let tables = assessment.tables(&scheme);
     let sheet = query.sheet.unwrap_or(2);

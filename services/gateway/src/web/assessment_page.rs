@@ -11,9 +11,9 @@ use zhzj_figures::assessment::Assessment;
 use super::auth::WebSession;
 use super::charts::{Bar, bar_chart};
 use super::view::{HtmlCell, HtmlTable, Layout, case_href, html, ratio_text};
-use crate::extract::{CurrentUser, QueryParams};
 use crate::routes::assessments;
 use crate::{ApiError, AppState};
+use zhzj_figures::Details;
 
 /// The assessment form.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,7 +87,7 @@ fn score_chart(a: &Assessment) -> String {
 fn drill_table(a: &Assessment, unit: &str) -> Option<HtmlTable> {
     let u = a.units.iter().find(|u| u.unit_id == unit)?;
     Some(HtmlTable {
-        name: format!("{} 计入考核的案件（共 {} 条）", u.name, u.counted.len()),
+        name: format!("{} 计入考核的案件（共 {} 条）", u.name, u.counted_cases),
         headers: ["指标", "案件编号", "是否计入分子", "依据"]
             .map(str::to_owned)
             .to_vec(),
@@ -127,24 +127,24 @@ pub async fn assessment(
         };
         let ran = match (date(&from, "from"), date(&to, "to")) {
             (Ok(from_day), Ok(to_day)) => {
-                assessments::show(
-                    State(state.clone()),
-                    CurrentUser(session.user.clone()),
-                    QueryParams(assessments::AssessmentQuery {
-                        scheme: Some(scheme.clone()),
-                        level: Some(level.clone()),
-                        from: from_day,
-                        to: to_day,
-                        position: None,
-                        sheet: None,
-                    }),
-                )
-                .await
+                let query = assessments::AssessmentQuery {
+                    scheme: Some(scheme.clone()),
+                    level: Some(level.clone()),
+                    from: from_day,
+                    to: to_day,
+                    position: None,
+                    sheet: None,
+                };
+                // Only the unit drilled into has its counted cases listed.
+                let details = given(&form.unit).map_or(Details::None, Details::Unit);
+                assessments::run(&state, &session.user, &query, details)
+                    .await
+                    .map(|(assessment, _)| assessment)
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let (assessment, error) = match ran {
-            Ok(json) => (Some(json.0), None),
+            Ok(assessment) => (Some(assessment), None),
             Err(e @ (ApiError::BadRequest { .. } | ApiError::Unprocessable { .. })) => {
                 (None, Some(e.to_string()))
             }

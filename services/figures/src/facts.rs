@@ -1,0 +1,385 @@
+//! A period's figures read from the figures projection (`figure_facts`, `figure_states`) instead
+//! of folded from the whole archive: the cases as they stood at the period's end and start, and
+//! the facts of the period, each bounded by the log position asked for — so the answer at a
+//! position is the archive computation's at that position, whatever was written since.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use sqlx::Row;
+use zhzj_deadlines::Limits;
+use zhzj_projector::figure_facts::{CaseFigureState, FactKind, FigureFact};
+use zhzj_store::{ReadStore, china_midnight};
+
+use crate::FiguresError;
+use crate::archive::events_up_to;
+use crate::bulletin::{
+    CaseTrack, Counts, Details, PeriodFigures, Unit, areas_of, figures_of_tracks, period_figures,
+    ranked_figures, units_of,
+};
+
+/// The rows of `figure_states` valid at `at` (microseconds) as of `position`: the last change of
+/// each case recorded before `at` at or before `position`.
+const STATES_AT: &str = "FROM figure_states WHERE position <= $1 AND recorded_at < $2 \
+     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2)";
+
+/// The figures of every area over the days `first` (included) to `next` (excluded) as of log
+/// position `position`: from the figures projection when it has reached the position, else
+/// folded from the archive (the same rules, slower).
+pub async fn period_figures_at(
+    store: &ReadStore,
+    first: NaiveDate,
+    next: NaiveDate,
+    position: i64,
+    limits: &Limits,
+    details: &Details,
+) -> Result<PeriodFigures, FiguresError> {
+    if projection_reached(store, position).await? {
+        from_projection(store, first, next, position, details).await
+    } else {
+        let events = events_up_to(store, &["case", "unit"], position).await?;
+        let mut figures = period_figures(&events, first, next, limits);
+        figures.details.retain(|unit, _| details.wants(unit));
+        Ok(figures)
+    }
+}
+
+/// Whether the figures projection has applied the log up to `position`.
+pub async fn projection_reached(store: &ReadStore, position: i64) -> Result<bool, FiguresError> {
+    let reached: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE projection = 'figures'",
+    )
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(reached.is_some_and(|reached| reached >= position))
+}
+
+fn date_of(text: Option<String>) -> Option<NaiveDate> {
+    text.and_then(|t| t.parse().ok())
+}
+
+/// A period as the projection's tables are read for it.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    first: NaiveDate,
+    next: NaiveDate,
+    /// The period's first moment, in microseconds.
+    start: i64,
+    /// The moment after it, in microseconds.
+    end: i64,
+    position: i64,
+}
+
+/// The period's figures from the projection (which must have reached `position`): summed in
+/// SQL when no counted cases are listed, else case by case.
+pub async fn from_projection(
+    store: &ReadStore,
+    first: NaiveDate,
+    next: NaiveDate,
+    position: i64,
+    details: &Details,
+) -> Result<PeriodFigures, FiguresError> {
+    let window = Window {
+        first,
+        next,
+        start: china_midnight(first).timestamp_micros(),
+        end: china_midnight(next).timestamp_micros(),
+        position,
+    };
+    let units = units_of(&events_up_to(store, &["unit"], position).await?);
+    if *details == Details::None {
+        summed_in_sql(store, &units, window).await
+    } else {
+        case_by_case(store, &units, window, details).await
+    }
+}
+
+/// The period's figures from each case's state and facts, listing the counted cases of the
+/// units `details` asks for.
+async fn case_by_case(
+    store: &ReadStore,
+    units: &BTreeMap<String, Unit>,
+    window: Window,
+    details: &Details,
+) -> Result<PeriodFigures, FiguresError> {
+    let Window {
+        first,
+        next,
+        start,
+        end,
+        position,
+    } = window;
+    let pool = store.pool();
+    let mut cases: HashMap<String, CaseTrack> = HashMap::new();
+    let mut any_listed = false;
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
+         acceptance_pending_until, handling_running_until {STATES_AT}"
+    )))
+    .bind(position)
+    .bind(end)
+    .fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        let state = CaseFigureState {
+            case_number: row.try_get("case_number")?,
+            district: row.try_get("district_id")?,
+            town: row.try_get("town_id")?,
+            lead_unit: row.try_get("lead_unit")?,
+            owned: row.try_get::<i64, _>("owned")? != 0,
+            crossed_off: row.try_get::<i64, _>("crossed_off")? != 0,
+            acceptance_pending_until: date_of(row.try_get("acceptance_pending_until")?),
+            handling_running_until: date_of(row.try_get("handling_running_until")?),
+        };
+        // Why a case counted is kept only for a unit whose counted cases are listed.
+        let listed = [
+            Some(&state.district),
+            state.town.as_ref(),
+            state.lead_unit.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|unit| details.wants(unit));
+        any_listed |= listed;
+        cases.insert(
+            row.try_get("case_id")?,
+            CaseTrack {
+                state,
+                crossed_off_at_start: false,
+                counts: Counts::new(listed),
+            },
+        );
+    }
+    drop(rows);
+    let mut crossed = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+        "SELECT case_id {STATES_AT} AND crossed_off = 1"
+    )))
+    .bind(position)
+    .bind(start)
+    .fetch(pool);
+    while let Some(case_id) = crossed.try_next().await? {
+        if let Some(case) = cases.get_mut(&case_id) {
+            case.crossed_off_at_start = true;
+        }
+    }
+    drop(crossed);
+    // The reasons are read only when some are listed.
+    let reason = if any_listed { "reason" } else { "'' AS reason" };
+    let mut facts = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT case_id, kind, day, yes, flag, {reason} FROM figure_facts \
+         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4"
+    )))
+    .bind(first.to_string())
+    .bind(next.to_string())
+    .bind(end)
+    .bind(position)
+    .fetch(pool);
+    while let Some(row) = facts.try_next().await? {
+        let case_id: String = row.try_get("case_id")?;
+        let Some(case) = cases.get_mut(&case_id) else {
+            continue;
+        };
+        let kind: String = row.try_get("kind")?;
+        let yes = row.try_get::<i64, _>("yes")? != 0;
+        let flag = row.try_get::<i64, _>("flag")? != 0;
+        let day: String = row.try_get("day")?;
+        let unreadable = |reason: String| FiguresError::Unreadable { position, reason };
+        let fact = FigureFact {
+            kind: FactKind::from_columns(&kind, yes, flag)
+                .ok_or_else(|| unreadable(format!("figure fact of unknown kind `{kind}`")))?,
+            day: day
+                .parse()
+                .map_err(|e| unreadable(format!("figure fact day `{day}`: {e}")))?,
+            reason: row.try_get("reason")?,
+        };
+        case.counts.count(&fact);
+    }
+    drop(facts);
+    Ok(figures_of_tracks(units, cases, first, next, details))
+}
+
+/// What the cases of one (district, town, lead unit) add up to over a period, summed in SQL.
+const GROUP_SUMS: &str = "
+WITH e AS (
+    SELECT case_id, district_id, town_id, lead_unit, owned, acceptance_pending_until,
+           handling_running_until
+    FROM figure_states WHERE position <= $1 AND recorded_at < $2
+     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2)),
+s AS (
+    SELECT case_id FROM figure_states WHERE position <= $1 AND recorded_at < $3
+     AND crossed_off = 1
+     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $3)),
+f AS (
+    SELECT case_id,
+        SUM(CASE WHEN kind = 'crossed_off' THEN 1 ELSE 0 END) AS crossed,
+        SUM(CASE WHEN kind = 'reopened' THEN 1 ELSE 0 END) AS relapses,
+        SUM(CASE WHEN kind = 'petition' THEN 1 ELSE 0 END) AS petitions,
+        SUM(CASE WHEN kind = 'rating' THEN 1 ELSE 0 END) AS rating_records,
+        SUM(CASE WHEN kind = 'rating' AND flag = 1 THEN 1 ELSE 0 END) AS rated,
+        SUM(CASE WHEN kind = 'rating' AND yes = 1 THEN 1 ELSE 0 END) AS satisfied,
+        SUM(CASE WHEN kind = 'activity' THEN 1 ELSE 0 END) AS activities,
+        SUM(CASE WHEN kind = 'acceptance' THEN 1 ELSE 0 END) AS acceptances,
+        SUM(CASE WHEN kind = 'acceptance' AND yes = 1 THEN 1 ELSE 0 END) AS acceptances_on_time,
+        SUM(CASE WHEN kind = 'completion' THEN 1 ELSE 0 END) AS completions,
+        SUM(CASE WHEN kind = 'completion' AND yes = 1 THEN 1 ELSE 0 END) AS completions_on_time
+    FROM figure_facts
+    WHERE day >= $4 AND day < $5 AND recorded_at < $2 AND position <= $1
+    GROUP BY case_id),
+c AS (
+    SELECT e.district_id, e.town_id, e.lead_unit,
+        CASE WHEN s.case_id IS NULL THEN 1 ELSE 0 END AS on_list,
+        CASE WHEN e.owned = 1 THEN 1 ELSE 0 END AS owned,
+        CASE WHEN COALESCE(f.crossed, 0) > 0 THEN 1 ELSE 0 END AS crossed,
+        CASE WHEN e.acceptance_pending_until >= $4 AND e.acceptance_pending_until < $5
+             THEN 1 ELSE 0 END AS acceptance_overdue,
+        CASE WHEN e.handling_running_until >= $4 AND e.handling_running_until < $5
+             THEN 1 ELSE 0 END AS handling_overdue,
+        COALESCE(f.relapses, 0) AS relapses, COALESCE(f.petitions, 0) AS petitions,
+        COALESCE(f.rating_records, 0) AS rating_records, COALESCE(f.rated, 0) AS rated,
+        COALESCE(f.satisfied, 0) AS satisfied, COALESCE(f.activities, 0) AS activities,
+        COALESCE(f.acceptances, 0) AS acceptances,
+        COALESCE(f.acceptances_on_time, 0) AS acceptances_on_time,
+        COALESCE(f.completions, 0) AS completions,
+        COALESCE(f.completions_on_time, 0) AS completions_on_time
+    FROM e LEFT JOIN s ON s.case_id = e.case_id LEFT JOIN f ON f.case_id = e.case_id)
+SELECT district_id, town_id, lead_unit,
+    CAST(SUM(on_list) AS BIGINT) AS on_list,
+    CAST(SUM(on_list * owned) AS BIGINT) AS owned_on_list,
+    CAST(SUM(crossed) AS BIGINT) AS crossed,
+    CAST(SUM(owned * crossed) AS BIGINT) AS owned_crossed,
+    CAST(SUM(acceptance_overdue) AS BIGINT) AS acceptance_overdue,
+    CAST(SUM(handling_overdue) AS BIGINT) AS handling_overdue,
+    CAST(SUM(relapses) AS BIGINT) AS relapses,
+    CAST(SUM(petitions) AS BIGINT) AS petitions,
+    CAST(SUM(rating_records) AS BIGINT) AS rating_records,
+    CAST(SUM(rated) AS BIGINT) AS rated,
+    CAST(SUM(satisfied) AS BIGINT) AS satisfied,
+    CAST(SUM(activities) AS BIGINT) AS activities,
+    CAST(SUM(acceptances) AS BIGINT) AS acceptances,
+    CAST(SUM(acceptances_on_time) AS BIGINT) AS acceptances_on_time,
+    CAST(SUM(completions) AS BIGINT) AS completions,
+    CAST(SUM(completions_on_time) AS BIGINT) AS completions_on_time
+FROM c GROUP BY district_id, town_id, lead_unit";
+
+/// The days a reception was held on the cases of one (district, town, lead unit).
+const RECEPTION_DAYS: &str = "
+WITH e AS (
+    SELECT case_id, district_id, town_id, lead_unit
+    FROM figure_states WHERE position <= $1 AND recorded_at < $2
+     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2))
+SELECT DISTINCT e.district_id, e.town_id, e.lead_unit, f.day
+FROM figure_facts f JOIN e ON e.case_id = f.case_id
+WHERE f.kind = 'activity' AND f.flag = 1 AND f.day >= $3 AND f.day < $4
+  AND f.recorded_at < $2 AND f.position <= $1";
+
+/// The sums of one group of [`GROUP_SUMS`].
+#[derive(Debug, sqlx::FromRow)]
+struct GroupSums {
+    district_id: String,
+    town_id: Option<String>,
+    lead_unit: Option<String>,
+    on_list: i64,
+    owned_on_list: i64,
+    crossed: i64,
+    owned_crossed: i64,
+    acceptance_overdue: i64,
+    handling_overdue: i64,
+    relapses: i64,
+    petitions: i64,
+    rating_records: i64,
+    rated: i64,
+    satisfied: i64,
+    activities: i64,
+    acceptances: i64,
+    acceptances_on_time: i64,
+    completions: i64,
+    completions_on_time: i64,
+}
+
+impl GroupSums {
+    /// How many ways these cases counted: one per fact noted, one per overdue clock, and for
+    /// each case on the list its resolution, its ownership and, owned, its owned resolution.
+    fn noted(&self) -> i64 {
+        self.relapses
+            + self.petitions
+            + self.rating_records
+            + self.rated
+            + self.activities
+            + self.acceptances
+            + self.completions
+            + self.acceptance_overdue
+            + self.handling_overdue
+            + 2 * self.on_list
+            + self.owned_on_list
+    }
+
+    fn add_to(&self, counts: &mut Counts) {
+        counts.on_list_count += self.on_list;
+        counts.owned_count += self.owned_on_list;
+        counts.crossed_off_count += self.crossed;
+        counts.owned_crossed_off_count += self.owned_crossed;
+        counts.acceptance.numerator += self.acceptances_on_time;
+        counts.acceptance.denominator += self.acceptances + self.acceptance_overdue;
+        counts.completion.numerator += self.completions_on_time;
+        counts.completion.denominator += self.completions + self.handling_overdue;
+        counts.relapses += self.relapses;
+        counts.petitions += self.petitions;
+        counts.rating_records += self.rating_records;
+        counts.rated += self.rated;
+        counts.satisfied += self.satisfied;
+        counts.activities += self.activities;
+    }
+}
+
+/// The period's figures summed in SQL, without the counted cases: a few rows per district,
+/// town and lead unit instead of one per case and fact.
+async fn summed_in_sql(
+    store: &ReadStore,
+    units: &BTreeMap<String, Unit>,
+    window: Window,
+) -> Result<PeriodFigures, FiguresError> {
+    let pool = store.pool();
+    let (first, next) = (window.first.to_string(), window.next.to_string());
+    let groups: Vec<GroupSums> = sqlx::query_as(GROUP_SUMS)
+        .bind(window.position)
+        .bind(window.end)
+        .bind(window.start)
+        .bind(&first)
+        .bind(&next)
+        .fetch_all(pool)
+        .await?;
+    let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut counted: BTreeMap<String, usize> = BTreeMap::new();
+    for group in &groups {
+        let noted = usize::try_from(group.noted()).unwrap_or(0);
+        for area in areas_of(
+            units,
+            &group.district_id,
+            group.town_id.as_deref(),
+            group.lead_unit.as_deref(),
+        ) {
+            group.add_to(by_area.entry(area.clone()).or_default());
+            *counted.entry(area).or_default() += noted;
+        }
+    }
+    let days: Vec<(String, Option<String>, Option<String>, String)> =
+        sqlx::query_as(RECEPTION_DAYS)
+            .bind(window.position)
+            .bind(window.end)
+            .bind(&first)
+            .bind(&next)
+            .fetch_all(pool)
+            .await?;
+    for (district, town, lead, day) in days {
+        let Ok(day) = day.parse::<NaiveDate>() else {
+            return Err(FiguresError::Unreadable {
+                position: window.position,
+                reason: format!("figure fact day `{day}`"),
+            });
+        };
+        for area in areas_of(units, &district, town.as_deref(), lead.as_deref()) {
+            by_area.entry(area).or_default().reception_days.insert(day);
+        }
+    }
+    Ok(ranked_figures(units, &by_area, counted, BTreeMap::new()))
+}

@@ -1,0 +1,85 @@
+//! The figures projection checked against the archive computation: for periods and log
+//! positions, the projection's figures (every area's numerators, denominators, ranks and counted
+//! cases) must be those the fold of the archive gives.
+
+use anyhow::ensure;
+use chrono::NaiveDate;
+use zhzj_deadlines::Limits;
+use zhzj_figures::{ArchivedEvent, Details, facts, period_figures};
+use zhzj_store::ReadStore;
+
+/// Compares, for each period and each log position of the archive (all of them when there are
+/// few, else every `positions / 60`-th and the last), the figures from the projection with the
+/// archive's; fails naming the first period, position and area that differ. Returns how many
+/// comparisons counted at least one case.
+pub async fn assert_projection_matches_archive(
+    store: &ReadStore,
+    periods: &[(NaiveDate, NaiveDate)],
+) -> anyhow::Result<usize> {
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM event_archive")
+        .fetch_one(store.pool())
+        .await?;
+    ensure!(
+        facts::projection_reached(store, last).await?,
+        "the figures projection has not reached the archive's position {last}"
+    );
+    let events = ArchivedEvent::read_up_to(store, &["case", "unit"], last).await?;
+    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    positions.dedup();
+    let step = (positions.len() / 60).max(1);
+    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
+    chosen.push(last);
+    let limits = Limits::default();
+    let mut counted = 0;
+    for &(first, next) in periods {
+        for &position in &chosen {
+            let upto = events.partition_point(|e| e.position <= position);
+            let archive = period_figures(&events[..upto], first, next, &limits);
+            let projected =
+                facts::from_projection(store, first, next, position, &Details::All).await?;
+            for (a, p) in archive
+                .districts
+                .iter()
+                .chain(&archive.towns)
+                .chain(&archive.departments)
+                .zip(
+                    projected
+                        .districts
+                        .iter()
+                        .chain(&projected.towns)
+                        .chain(&projected.departments),
+                )
+            {
+                ensure!(
+                    a == p,
+                    "{first}..{next} at position {position}: {} differs\n archive:    {a:?}\n projection: {p:?}",
+                    a.name
+                );
+            }
+            ensure!(
+                archive == projected,
+                "{first}..{next} at position {position}: the counted cases differ\n archive:    {:?}\n projection: {:?}",
+                archive.details,
+                projected.details
+            );
+            // Without the counted cases listed, the figures and their counts are the same.
+            let unlisted =
+                facts::from_projection(store, first, next, position, &Details::None).await?;
+            ensure!(
+                unlisted.details.is_empty()
+                    && (&unlisted.districts, &unlisted.towns, &unlisted.departments)
+                        == (&archive.districts, &archive.towns, &archive.departments)
+                    && unlisted.counted == archive.counted,
+                "{first}..{next} at position {position}: the figures without the counted cases differ\n archive:    {:?} {:?}\n projection: {:?} {:?}",
+                archive.districts,
+                archive.counted,
+                unlisted.districts,
+                unlisted.counted
+            );
+            if archive.details.values().any(|cases| !cases.is_empty()) {
+                counted += 1;
+            }
+        }
+    }
+    Ok(counted)
+}
