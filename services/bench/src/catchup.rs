@@ -249,14 +249,21 @@ pub(crate) async fn catchup_bench(
         catchup_rate / raw_rate
     );
 
-    for projection in [Projection::ORG, Projection::CHECKLIST, Projection::ARCHIVE] {
+    for projection in [
+        Projection::ORG,
+        Projection::CHECKLIST,
+        Projection::ARCHIVE,
+        Projection::FIGURES,
+    ] {
         let report = zhzj_projector::rebuild(log, &store, projection).await?;
+        let rate = report.messages as f64 / report.elapsed.as_secs_f64();
         println!(
-            "rebuild {:<10} {:>9} events in {:>7.2}s = {:>9.0} events/s",
+            "rebuild {:<10} {:>9} events in {:>7.2}s = {:>9.0} events/s ({:.2} of raw inserts)",
             projection.name(),
             report.messages,
             report.elapsed.as_secs_f64(),
-            report.messages as f64 / report.elapsed.as_secs_f64()
+            rate,
+            rate / raw_rate
         );
     }
     store.close().await;
