@@ -389,3 +389,32 @@ async fn concurrent_rebuilds_never_mix_their_tables() -> anyhow::Result<()> {
     projecting.stop().await?;
     Ok(())
 }
+
+/// An export seals the log, so its last message is often a seal, which no projection reads. A
+/// rebuild must finish there: it waited 30 s for an event that never came and failed ("replay
+/// stalled"), found by `zhzj rebuild figures` after an XLSX export on `zhzj up --demo`.
+#[tokio::test]
+async fn a_rebuild_finishes_when_the_log_ends_with_a_seal() -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let projecting = Projecting::start(&services.log, DbKind::Sqlite).await?;
+    let store = projecting.store.clone();
+    write_history(&services, 5).await?;
+    let signer = std::sync::Arc::new(zhzj_store::CommitSigner::generate()?);
+    zhzj_store::Sealer::new(services.log.clone(), signer)
+        .seal(None, "export")
+        .await?;
+    let report = tokio::time::timeout(
+        Duration::from_secs(20),
+        rebuild(&services.log, &store, Projection::FIGURES),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the rebuild did not finish in 20 s"))??;
+    assert_eq!(report.generation, 2);
+    wait_caught_up(&services.log, &store).await?;
+    let states: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT case_id) FROM figure_states")
+        .fetch_one(store.pool())
+        .await?;
+    assert_eq!(states, 5, "every case is on the rebuilt tables");
+    projecting.stop().await?;
+    Ok(())
+}

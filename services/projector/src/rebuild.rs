@@ -13,8 +13,8 @@ use zhzj_store::{EventLog, ReadStore};
 use crate::checkpoint;
 use crate::projection::{Projection, ProjectionRun, ProjectorSettings};
 use crate::runner::{
-    AbortOnDrop, BATCH, ProjectorError, apply_batch, explain_gaps, log_error, next_batch,
-    spawn_decoder,
+    AbortOnDrop, BATCH, ProjectorError, apply_batch, explain_gaps, holds_events, log_error,
+    next_batch, spawn_decoder,
 };
 
 /// What a rebuild did.
@@ -141,8 +141,14 @@ pub async fn rebuild_with(
     })
 }
 
+/// How long a replay waits for its next batch before it asks whether any event is left to come.
+const IDLE_PROBE: Duration = Duration::from_millis(500);
+
+/// How long a replay waits for an event the log holds before it gives up.
+const STALLED: Duration = Duration::from_secs(30);
+
 /// Replays the whole log into generation `generation`; returns the messages read and the
-/// position reached (the log's end, including what arrived meanwhile).
+/// position reached (the log's last event, including what arrived meanwhile).
 pub(crate) async fn replay_into(
     log: &EventLog,
     store: &ReadStore,
@@ -171,10 +177,21 @@ pub(crate) async fn replay_into(
             .ready_chunks(BATCH);
         let (decoder, mut batches) = spawn_decoder(chunks, 0);
         let decoder = AbortOnDrop(Some(decoder));
+        let mut idle = Duration::ZERO;
         while position < target {
-            let batch = tokio::time::timeout(Duration::from_secs(30), next_batch(&mut batches))
-                .await
-                .map_err(|_| log_error("replay stalled"))?;
+            let Ok(batch) = tokio::time::timeout(IDLE_PROBE, next_batch(&mut batches)).await else {
+                // Nothing came: if the rest of the log holds no event (an export's seal last),
+                // nothing will, and the replay is complete at the last event.
+                if !holds_events(log, position, target).await? {
+                    break;
+                }
+                idle += IDLE_PROBE;
+                if idle >= STALLED {
+                    return Err(log_error("replay stalled"));
+                }
+                continue;
+            };
+            idle = Duration::ZERO;
             let Some(batch) = batch else {
                 return match decoder.join().await {
                     Some(Err(e)) => Err(e),

@@ -248,6 +248,29 @@ pub(crate) async fn explain_gaps(
 /// Event subjects all start with this.
 pub(crate) const EVENT_SUBJECT_PREFIX: &str = "zhzj.ev.";
 
+/// Whether the log holds an event after `after` up to `through`: false when every message there
+/// is something else (a seal) or deleted, so a reader waiting for one would wait forever. Too
+/// many positions to probe count as holding one.
+pub(crate) async fn holds_events(
+    log: &EventLog,
+    after: u64,
+    through: u64,
+) -> Result<bool, ProjectorError> {
+    use async_nats::jetstream::stream::RawMessageErrorKind;
+    if through.saturating_sub(after) >= MAX_GAP_PROBES {
+        return Ok(true);
+    }
+    for position in after + 1..=through {
+        match log.stream().get_raw_message(position).await {
+            Ok(message) if message.subject.starts_with(EVENT_SUBJECT_PREFIX) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {}
+            Err(e) => return Err(log_error(e)),
+        }
+    }
+    Ok(false)
+}
+
 fn gap_error(projection: Projection, run: PositionRun) -> ProjectorError {
     metrics::counter!("zhzj_projection_delivery_gaps_total", "projection" => projection.name())
         .increment(1);
