@@ -122,8 +122,8 @@ pub(crate) struct Unit {
 /// What one case contributes, area by area.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Counts {
-    pub(crate) on_list: bool,
-    pub(crate) crossed_off: bool,
+    on_list: bool,
+    crossed_off: bool,
     pub(crate) on_list_count: i64,
     pub(crate) crossed_off_count: i64,
     pub(crate) owned_count: i64,

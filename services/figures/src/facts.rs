@@ -10,6 +10,7 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use zhzj_deadlines::Limits;
 use zhzj_projector::figure_facts::{CaseFigureState, FactKind, FigureFact};
+use zhzj_projector::{Projection, checkpoint};
 use zhzj_store::{ReadStore, china_midnight};
 
 use crate::FiguresError;
@@ -19,10 +20,15 @@ use crate::bulletin::{
     ranked_figures, units_of,
 };
 
-/// The rows of `figure_states` valid at `at` (microseconds) as of `position`: the last change of
-/// each case recorded before `at` at or before `position`.
-const STATES_AT: &str = "FROM figure_states WHERE position <= $1 AND recorded_at < $2 \
-     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2)";
+/// The as-of rule: the rows of `figure_states` valid at the moment bound to parameter `at`
+/// (microseconds) as of the position bound to `$1` — the last change of each case recorded
+/// before that moment, at or before that position. Every read of the states uses it.
+fn valid_at(at: &str) -> String {
+    format!(
+        "position <= $1 AND recorded_at < {at} \
+         AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= {at})"
+    )
+}
 
 /// The figures of every area over the days `first` (included) to `next` (excluded) as of log
 /// position `position`: from the figures projection when it has reached the position, else
@@ -47,12 +53,9 @@ pub async fn period_figures_at(
 
 /// Whether the figures projection has applied the log up to `position`.
 pub async fn projection_reached(store: &ReadStore, position: i64) -> Result<bool, FiguresError> {
-    let reached: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM projection_checkpoints WHERE projection = 'figures'",
-    )
-    .fetch_optional(store.pool())
-    .await?;
-    Ok(reached.is_some_and(|reached| reached >= position))
+    let mut conn = store.pool().acquire().await?;
+    let checkpoint = checkpoint::read(&mut conn, Projection::FIGURES).await?;
+    Ok(checkpoint.is_some_and(|c| i64::try_from(c.position).is_ok_and(|p| p >= position)))
 }
 
 fn date_of(text: Option<String>) -> Option<NaiveDate> {
@@ -112,10 +115,10 @@ async fn case_by_case(
     } = window;
     let pool = store.pool();
     let mut cases: HashMap<String, CaseTrack> = HashMap::new();
-    let mut any_listed = false;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
-         acceptance_pending_until, handling_running_until {STATES_AT}"
+         acceptance_pending_until, handling_running_until FROM figure_states WHERE {}",
+        valid_at("$2")
     )))
     .bind(position)
     .bind(end)
@@ -140,7 +143,6 @@ async fn case_by_case(
         .into_iter()
         .flatten()
         .any(|unit| details.wants(unit));
-        any_listed |= listed;
         cases.insert(
             row.try_get("case_id")?,
             CaseTrack {
@@ -152,7 +154,8 @@ async fn case_by_case(
     }
     drop(rows);
     let mut crossed = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
-        "SELECT case_id {STATES_AT} AND crossed_off = 1"
+        "SELECT case_id FROM figure_states WHERE {} AND crossed_off = 1",
+        valid_at("$2")
     )))
     .bind(position)
     .bind(start)
@@ -163,12 +166,10 @@ async fn case_by_case(
         }
     }
     drop(crossed);
-    // The reasons are read only when some are listed.
-    let reason = if any_listed { "reason" } else { "'' AS reason" };
-    let mut facts = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT case_id, kind, day, yes, flag, {reason} FROM figure_facts \
-         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4"
-    )))
+    let mut facts = sqlx::query(
+        "SELECT case_id, kind, day, yes, flag, reason FROM figure_facts \
+         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4",
+    )
     .bind(first.to_string())
     .bind(next.to_string())
     .bind(end)
@@ -198,17 +199,17 @@ async fn case_by_case(
     Ok(figures_of_tracks(units, cases, first, next, details))
 }
 
-/// What the cases of one (district, town, lead unit) add up to over a period, summed in SQL.
-const GROUP_SUMS: &str = "
+/// What the cases of one (district, town, lead unit) add up to over a period, summed in SQL:
+/// `$1` the position, `$2` the period's end, `$3` its start, `$4`/`$5` its first and next day.
+fn group_sums() -> String {
+    format!(
+        "
 WITH e AS (
     SELECT case_id, district_id, town_id, lead_unit, owned, acceptance_pending_until,
            handling_running_until
-    FROM figure_states WHERE position <= $1 AND recorded_at < $2
-     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2)),
+    FROM figure_states WHERE {at_end}),
 s AS (
-    SELECT case_id FROM figure_states WHERE position <= $1 AND recorded_at < $3
-     AND crossed_off = 1
-     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $3)),
+    SELECT case_id FROM figure_states WHERE {at_start} AND crossed_off = 1),
 f AS (
     SELECT case_id,
         SUM(CASE WHEN kind = 'crossed_off' THEN 1 ELSE 0 END) AS crossed,
@@ -259,20 +260,28 @@ SELECT district_id, town_id, lead_unit,
     CAST(SUM(acceptances_on_time) AS BIGINT) AS acceptances_on_time,
     CAST(SUM(completions) AS BIGINT) AS completions,
     CAST(SUM(completions_on_time) AS BIGINT) AS completions_on_time
-FROM c GROUP BY district_id, town_id, lead_unit";
+FROM c GROUP BY district_id, town_id, lead_unit",
+        at_end = valid_at("$2"),
+        at_start = valid_at("$3"),
+    )
+}
 
-/// The days a reception was held on the cases of one (district, town, lead unit).
-const RECEPTION_DAYS: &str = "
+/// The days a reception was held on the cases of one (district, town, lead unit): `$1` the
+/// position, `$2` the period's end, `$3`/`$4` its first and next day.
+fn reception_days() -> String {
+    format!(
+        "
 WITH e AS (
-    SELECT case_id, district_id, town_id, lead_unit
-    FROM figure_states WHERE position <= $1 AND recorded_at < $2
-     AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= $2))
+    SELECT case_id, district_id, town_id, lead_unit FROM figure_states WHERE {at_end})
 SELECT DISTINCT e.district_id, e.town_id, e.lead_unit, f.day
 FROM figure_facts f JOIN e ON e.case_id = f.case_id
 WHERE f.kind = 'activity' AND f.flag = 1 AND f.day >= $3 AND f.day < $4
-  AND f.recorded_at < $2 AND f.position <= $1";
+  AND f.recorded_at < $2 AND f.position <= $1",
+        at_end = valid_at("$2"),
+    )
+}
 
-/// The sums of one group of [`GROUP_SUMS`].
+/// The sums of one group of [`group_sums`].
 #[derive(Debug, sqlx::FromRow)]
 struct GroupSums {
     district_id: String,
@@ -340,7 +349,7 @@ async fn summed_in_sql(
 ) -> Result<PeriodFigures, FiguresError> {
     let pool = store.pool();
     let (first, next) = (window.first.to_string(), window.next.to_string());
-    let groups: Vec<GroupSums> = sqlx::query_as(GROUP_SUMS)
+    let groups: Vec<GroupSums> = sqlx::query_as(sqlx::AssertSqlSafe(group_sums()))
         .bind(window.position)
         .bind(window.end)
         .bind(window.start)
@@ -363,7 +372,7 @@ async fn summed_in_sql(
         }
     }
     let days: Vec<(String, Option<String>, Option<String>, String)> =
-        sqlx::query_as(RECEPTION_DAYS)
+        sqlx::query_as(sqlx::AssertSqlSafe(reception_days()))
             .bind(window.position)
             .bind(window.end)
             .bind(&first)
