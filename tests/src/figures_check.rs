@@ -10,7 +10,7 @@ use zhzj_store::ReadStore;
 
 /// Compares, for each period and each log position of the archive (all of them when there are
 /// few, else every `positions / 60`-th and the last), the figures from the projection with the
-/// archive's; fails naming the first period, position and area that differ. Returns how many
+/// archive's (listing the counted cases, summed in SQL, and from the running sums); fails naming the first period, position and area that differ. Returns how many
 /// comparisons counted at least one case.
 pub async fn assert_projection_matches_archive(
     store: &ReadStore,
@@ -75,6 +75,18 @@ pub async fn assert_projection_matches_archive(
                 archive.counted,
                 unlisted.districts,
                 unlisted.counted
+            );
+            // The running sums with every case touched since counted one by one.
+            let summed = facts::from_running_sums(store, first, next, position).await?;
+            ensure!(
+                (&summed.districts, &summed.towns, &summed.departments)
+                    == (&archive.districts, &archive.towns, &archive.departments)
+                    && summed.counted == archive.counted,
+                "{first}..{next} at position {position}: the running sums differ\n archive:    {:?} {:?}\n sums:       {:?} {:?}",
+                archive.districts,
+                archive.counted,
+                summed.districts,
+                summed.counted
             );
             if archive.details.values().any(|cases| !cases.is_empty()) {
                 counted += 1;

@@ -317,13 +317,32 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     let list = app.get(&city, "/bulletins").await?.json;
     assert_eq!(list[0]["month"], "2026-03");
 
+    // What the running sums must follow: S1 (reopened in March) crossed off again in April,
+    // so twice in March–April but one case; S2, with March's activities, handed to 市住房局;
+    // and a note on S3 recorded with the clock set back a month (the sums cannot order it).
+    set(&app, 4, 3, 10);
+    app.command(
+        json!({"type": "claim_resolution", "case_id": s1, "ground": "solved",
+        "summary": "再次化解", "evidence": ["回访记录"]}),
+    )
+    .await?;
+    for level in ["district", "city"] {
+        app.command(json!({"type": "review_claim", "case_id": s1, "level": level, "accept": true}))
+            .await?;
+    }
+    app.command(json!({"type": "set_responsible_units", "case_id": s2, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []})).await?;
+    set(&app, 3, 3, 10);
+    app.command(json!({"type": "record_activity", "case_id": s3, "leader_id": "ldr-siming-2", "kind": "reception", "held_on": "2026-03-03", "summary": "补记接访"})).await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+
     // The figures projection gives every figure the archive computation gives, over February,
-    // March, April and the quarter, at every position.
+    // March, April, March–April and the quarter, at every position.
     let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
     let periods = [
         (day(2, 1), day(3, 1)),
         (day(3, 1), day(4, 1)),
         (day(4, 1), day(5, 1)),
+        (day(3, 1), day(5, 1)),
         (day(1, 1), day(4, 1)),
     ];
     let counted = assert_projection_matches_archive(&app.projecting.store, &periods).await?;

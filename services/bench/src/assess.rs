@@ -334,6 +334,8 @@ fn case_events(
         ));
     }
     events.extend(later_events(n, leader, start));
+    // In the order they happened, as a log has them.
+    events.sort_by_key(|(at, _)| *at);
     events
 }
 
@@ -418,28 +420,104 @@ fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, U
     Ok((districts, department))
 }
 
-/// Times the December bulletin's draft from the figures projection: p50 of 5.
-async fn bulletin_draft(store: &ReadStore, events: i64, limits: &Limits) -> anyhow::Result<()> {
+/// Times the bulletin of `month` as of `position` from the figures projection: p50 of 5.
+async fn time_bulletin(
+    store: &ReadStore,
+    month: &str,
+    position: i64,
+    limits: &Limits,
+    what: &str,
+) -> anyhow::Result<()> {
     let mut bulletin_ms = Vec::new();
     reset_peak();
     for _ in 0..5 {
         let started = Instant::now();
-        zhzj_figures::bulletin(store, "2026-12", events, None, limits).await?;
+        zhzj_figures::bulletin(store, month, position, None, limits).await?;
         bulletin_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     bulletin_ms.sort_by(f64::total_cmp);
     println!(
-        "bulletin draft of 2026-12 from the figures projection: p50 {:.0} ms (of 5), peak memory {:.0} MiB",
+        "bulletin of {month} {what}: p50 {:.0} ms (of 5), peak memory {:.0} MiB",
         bulletin_ms[2],
         peak_mib()
     );
     Ok(())
 }
 
+/// The bulletins and an assessment as of earlier positions or of earlier periods, where the
+/// cases touched since are counted one by one beside the running sums (or, past a limit, every
+/// case is read).
+async fn as_of_measures(
+    store: &ReadStore,
+    scheme: &assessment::Scheme,
+    events: i64,
+    limits: &Limits,
+) -> anyhow::Result<()> {
+    time_bulletin(
+        store,
+        "2026-12",
+        events,
+        limits,
+        "(draft, from the running sums)",
+    )
+    .await?;
+    let touched_after = |moment: chrono::DateTime<Utc>| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM figure_cases WHERE last_recorded_at >= $1",
+        )
+        .bind(moment.timestamp_micros())
+        .fetch_one(store.pool())
+    };
+    let november =
+        zhzj_store::china_midnight(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default());
+    let touched = touched_after(november).await?;
+    time_bulletin(
+        store,
+        "2026-10",
+        events,
+        limits,
+        &format!("({touched} cases touched since its end, counted one by one)"),
+    )
+    .await?;
+    let middle = events / 2;
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default(),
+    );
+    reset_peak();
+    let started = Instant::now();
+    assessment::assess(
+        store,
+        scheme,
+        UnitKind::District,
+        from..=to,
+        middle,
+        limits,
+        &Details::None,
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "assessment of 2026 as of position {middle} (half the cases touched since: every case read): {:.2} s, peak memory {:.0} MiB",
+        started.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+    Ok(())
+}
+
 /// Runs the benchmark.
-pub async fn run(cases: usize) -> anyhow::Result<()> {
+pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = zhzj_store::sql::sqlite_url(&dir.path().join("bench.sqlite"));
+    let file = match keep_in {
+        Some(kept) => {
+            std::fs::create_dir_all(kept)?;
+            let file = kept.join("bench.sqlite");
+            anyhow::ensure!(!file.exists(), "{} exists already", file.display());
+            file
+        }
+        None => dir.path().join("bench.sqlite"),
+    };
+    let url = zhzj_store::sql::sqlite_url(&file);
     let store = ReadStore::connect(&url).await?;
     checkpoint::initialise(&store, Projection::ARCHIVE).await?;
     checkpoint::initialise(&store, Projection::FIGURES).await?;
@@ -520,7 +598,7 @@ pub async fn run(cases: usize) -> anyhow::Result<()> {
         peak_mib()
     );
     drop((tables, bytes, listed));
-    bulletin_draft(&store, events, &limits).await?;
+    as_of_measures(&store, &scheme, events, &limits).await?;
 
     // Baseline in the same run: the same assessment folded from the archive, as before.
     reset_peak();

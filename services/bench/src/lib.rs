@@ -93,6 +93,10 @@ pub enum Benchmark {
         /// Cases, 20 events each.
         #[arg(long, default_value_t = 100_000)]
         cases: usize,
+        /// Write the SQLite file into this directory and keep it, for a closer look (default:
+        /// a temporary directory, removed after).
+        #[arg(long)]
+        keep_in: Option<PathBuf>,
     },
     /// The reference responder of the `commits` benchmark, which starts it: appends prepared
     /// commits and replies, deciding nothing.
@@ -149,7 +153,9 @@ pub(crate) const BENCH_PASSWORD: &str = "Xiamen-load-2026";
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.benchmark {
         // No log: the assessment reads the archive.
-        Benchmark::Assess { cases } => return crate::assess::run(cases).await,
+        Benchmark::Assess { cases, keep_in } => {
+            return crate::assess::run(cases, keep_in.as_deref()).await;
+        }
         // Started by the commits benchmark, against its server.
         Benchmark::Forwarder { nats_url, nkey } => {
             return crate::forwarder::serve(&nats_url, &nkey).await;

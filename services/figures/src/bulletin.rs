@@ -376,11 +376,34 @@ pub(crate) fn units_of(events: &[ArchivedEvent]) -> BTreeMap<String, Unit> {
 /// its town and, when the lead unit is a department, that department; ranks the areas.
 pub(crate) fn figures_of_tracks(
     units: &BTreeMap<String, Unit>,
-    mut cases: HashMap<String, CaseTrack>,
+    cases: HashMap<String, CaseTrack>,
     first: NaiveDate,
     next: NaiveDate,
     wanted: &Details,
 ) -> PeriodFigures {
+    let tally = tally_tracks(units, cases, first, next, wanted);
+    ranked_figures(units, &tally.by_area, tally.counted, tally.details)
+}
+
+/// What cases add up to, area by area, before the areas are ranked.
+#[derive(Debug, Default)]
+pub(crate) struct AreaTally {
+    /// The counts of each area.
+    pub(crate) by_area: BTreeMap<String, Counts>,
+    /// How many ways cases counted in each area.
+    pub(crate) counted: BTreeMap<String, usize>,
+    /// The counted cases of the areas asked for.
+    pub(crate) details: BTreeMap<String, Vec<CountedCase>>,
+}
+
+/// Closes the period for every case and sums the cases' counts into their areas.
+pub(crate) fn tally_tracks(
+    units: &BTreeMap<String, Unit>,
+    mut cases: HashMap<String, CaseTrack>,
+    first: NaiveDate,
+    next: NaiveDate,
+    wanted: &Details,
+) -> AreaTally {
     let in_period = |day: NaiveDate| day >= first && day < next;
     for case in cases.values_mut() {
         close_period(case, &in_period);
@@ -413,7 +436,11 @@ pub(crate) fn figures_of_tracks(
             }
         }
     }
-    ranked_figures(units, &by_area, counted, details)
+    AreaTally {
+        by_area,
+        counted,
+        details,
+    }
 }
 
 /// The figures of every unit of the directory from the counts of its cases, ranked.

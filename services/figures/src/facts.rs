@@ -16,8 +16,8 @@ use zhzj_store::{ReadStore, china_midnight};
 use crate::FiguresError;
 use crate::archive::events_up_to;
 use crate::bulletin::{
-    CaseTrack, Counts, Details, PeriodFigures, Unit, areas_of, figures_of_tracks, period_figures,
-    ranked_figures, units_of,
+    AreaTally, CaseTrack, Counts, Details, PeriodFigures, Unit, areas_of, period_figures,
+    ranked_figures, tally_tracks, units_of,
 };
 
 /// The as-of rule: the rows of `figure_states` valid at the moment bound to parameter `at`
@@ -64,14 +64,14 @@ fn date_of(text: Option<String>) -> Option<NaiveDate> {
 
 /// A period as the projection's tables are read for it.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    first: NaiveDate,
-    next: NaiveDate,
+pub(crate) struct Window {
+    pub(crate) first: NaiveDate,
+    pub(crate) next: NaiveDate,
     /// The period's first moment, in microseconds.
-    start: i64,
+    pub(crate) start: i64,
     /// The moment after it, in microseconds.
-    end: i64,
-    position: i64,
+    pub(crate) end: i64,
+    pub(crate) position: i64,
 }
 
 /// The period's figures from the projection (which must have reached `position`): summed in
@@ -91,21 +91,77 @@ pub async fn from_projection(
         position,
     };
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
-    if *details == Details::None {
-        summed_in_sql(store, &units, window).await
-    } else {
-        case_by_case(store, &units, window, details).await
+    if *details != Details::None {
+        let tally = case_by_case(store, &units, window, details, false).await?;
+        return Ok(ranked_figures(
+            &units,
+            &tally.by_area,
+            tally.counted,
+            tally.details,
+        ));
+    }
+    match crate::sums::summed(store, &units, window, MOST_TOUCHED).await? {
+        Some(tally) => Ok(ranked_figures(
+            &units,
+            &tally.by_area,
+            tally.counted,
+            BTreeMap::new(),
+        )),
+        None => summed_in_sql(store, &units, window).await,
     }
 }
 
+/// The most cases touched since a period's end or the position asked for that are counted one
+/// by one beside the running sums; beyond, every case is read (`summed_in_sql`).
+const MOST_TOUCHED: usize = 20_000;
+
+/// The period's figures from the running sums alone, however many cases were touched since
+/// (for tests: the route [`from_projection`] takes when few were).
+pub async fn from_running_sums(
+    store: &ReadStore,
+    first: NaiveDate,
+    next: NaiveDate,
+    position: i64,
+) -> Result<PeriodFigures, FiguresError> {
+    let window = Window {
+        first,
+        next,
+        start: china_midnight(first).timestamp_micros(),
+        end: china_midnight(next).timestamp_micros(),
+        position,
+    };
+    let units = units_of(&events_up_to(store, &["unit"], position).await?);
+    let tally = crate::sums::summed(store, &units, window, usize::MAX)
+        .await?
+        .unwrap_or_default();
+    Ok(ranked_figures(
+        &units,
+        &tally.by_area,
+        tally.counted,
+        BTreeMap::new(),
+    ))
+}
+
 /// The period's figures from each case's state and facts, listing the counted cases of the
-/// units `details` asks for.
-async fn case_by_case(
+/// units `details` asks for; only of the cases touched since (`sums::touched_cases`) when
+/// `touched_only`.
+pub(crate) async fn case_by_case(
     store: &ReadStore,
     units: &BTreeMap<String, Unit>,
     window: Window,
     details: &Details,
-) -> Result<PeriodFigures, FiguresError> {
+    touched_only: bool,
+) -> Result<AreaTally, FiguresError> {
+    let only = |position: &str, end: &str| {
+        if touched_only {
+            format!(
+                " AND case_id IN ({})",
+                crate::sums::touched_cases(position, end)
+            )
+        } else {
+            String::new()
+        }
+    };
     let Window {
         first,
         next,
@@ -117,8 +173,9 @@ async fn case_by_case(
     let mut cases: HashMap<String, CaseTrack> = HashMap::new();
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
-         acceptance_pending_until, handling_running_until FROM figure_states WHERE {}",
-        valid_at("$2")
+         acceptance_pending_until, handling_running_until FROM figure_states WHERE {}{}",
+        valid_at("$2"),
+        only("$1", "$2")
     )))
     .bind(position)
     .bind(end)
@@ -154,11 +211,13 @@ async fn case_by_case(
     }
     drop(rows);
     let mut crossed = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
-        "SELECT case_id FROM figure_states WHERE {} AND crossed_off = 1",
-        valid_at("$2")
+        "SELECT case_id FROM figure_states WHERE {} AND crossed_off = 1{}",
+        valid_at("$2"),
+        only("$1", "$3")
     )))
     .bind(position)
     .bind(start)
+    .bind(end)
     .fetch(pool);
     while let Some(case_id) = crossed.try_next().await? {
         if let Some(case) = cases.get_mut(&case_id) {
@@ -166,10 +225,11 @@ async fn case_by_case(
         }
     }
     drop(crossed);
-    let mut facts = sqlx::query(
+    let mut facts = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, kind, day, yes, flag, reason FROM figure_facts \
-         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4",
-    )
+         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4{}",
+        only("$4", "$3")
+    )))
     .bind(first.to_string())
     .bind(next.to_string())
     .bind(end)
@@ -196,7 +256,7 @@ async fn case_by_case(
         case.counts.count(&fact);
     }
     drop(facts);
-    Ok(figures_of_tracks(units, cases, first, next, details))
+    Ok(tally_tracks(units, cases, first, next, details))
 }
 
 /// What the cases of one (district, town, lead unit) add up to over a period, summed in SQL:
@@ -283,32 +343,32 @@ WHERE f.kind = 'activity' AND f.flag = 1 AND f.day >= $3 AND f.day < $4
 
 /// The sums of one group of [`group_sums`].
 #[derive(Debug, sqlx::FromRow)]
-struct GroupSums {
-    district_id: String,
-    town_id: Option<String>,
-    lead_unit: Option<String>,
-    on_list: i64,
-    owned_on_list: i64,
-    crossed: i64,
-    owned_crossed: i64,
-    acceptance_overdue: i64,
-    handling_overdue: i64,
-    relapses: i64,
-    petitions: i64,
-    rating_records: i64,
-    rated: i64,
-    satisfied: i64,
-    activities: i64,
-    acceptances: i64,
-    acceptances_on_time: i64,
-    completions: i64,
-    completions_on_time: i64,
+pub(crate) struct GroupSums {
+    pub(crate) district_id: String,
+    pub(crate) town_id: Option<String>,
+    pub(crate) lead_unit: Option<String>,
+    pub(crate) on_list: i64,
+    pub(crate) owned_on_list: i64,
+    pub(crate) crossed: i64,
+    pub(crate) owned_crossed: i64,
+    pub(crate) acceptance_overdue: i64,
+    pub(crate) handling_overdue: i64,
+    pub(crate) relapses: i64,
+    pub(crate) petitions: i64,
+    pub(crate) rating_records: i64,
+    pub(crate) rated: i64,
+    pub(crate) satisfied: i64,
+    pub(crate) activities: i64,
+    pub(crate) acceptances: i64,
+    pub(crate) acceptances_on_time: i64,
+    pub(crate) completions: i64,
+    pub(crate) completions_on_time: i64,
 }
 
 impl GroupSums {
     /// How many ways these cases counted: one per fact noted, one per overdue clock, and for
     /// each case on the list its resolution, its ownership and, owned, its owned resolution.
-    fn noted(&self) -> i64 {
+    pub(crate) fn noted(&self) -> i64 {
         self.relapses
             + self.petitions
             + self.rating_records
@@ -322,7 +382,7 @@ impl GroupSums {
             + self.owned_on_list
     }
 
-    fn add_to(&self, counts: &mut Counts) {
+    pub(crate) fn add_to(&self, counts: &mut Counts) {
         counts.on_list_count += self.on_list;
         counts.owned_count += self.owned_on_list;
         counts.crossed_off_count += self.crossed;

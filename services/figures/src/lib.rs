@@ -10,6 +10,7 @@ pub mod assessment;
 pub mod bulletin;
 pub mod facts;
 pub mod push;
+mod sums;
 
 pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,

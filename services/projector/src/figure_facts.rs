@@ -24,12 +24,13 @@ use zhzj_proto::events::{ActivityKind, CaseRegistered, ProcedureStep, Satisfacti
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{Dialect, china_date};
 
+use crate::figure_sums::{CaseSums, SumKey, accumulate, add_to_sums};
 use crate::lifecycle::{LifecycleRow, is_lifecycle};
 use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{SqlValue, col, insert_rows, sql_position};
 
 /// The version of this projection's tables and rules.
-const SHAPE_VERSION: u32 = 1;
+const SHAPE_VERSION: u32 = 2;
 
 fn create_tables(suffix: &str) -> Vec<String> {
     vec![
@@ -73,10 +74,24 @@ fn create_tables(suffix: &str) -> Vec<String> {
         format!(
             "CREATE TABLE figure_cases{suffix} (
                 case_id     TEXT   PRIMARY KEY,
-                fold        TEXT   NOT NULL
+                fold        TEXT   NOT NULL,
+                last_position    BIGINT NOT NULL,
+                last_recorded_at BIGINT NOT NULL,
+                irregular   BIGINT NOT NULL
             )"
         ),
+        // Which cases were touched after a position or a moment (`zhzj-figures`, `sums`).
+        format!(
+            "CREATE INDEX figure_cases{suffix}_position ON figure_cases{suffix} (last_position)"
+        ),
+        format!(
+            "CREATE INDEX figure_cases{suffix}_recorded ON figure_cases{suffix} (last_recorded_at)"
+        ),
+        format!("CREATE INDEX figure_cases{suffix}_irregular ON figure_cases{suffix} (irregular)"),
     ]
+    .into_iter()
+    .chain(crate::figure_sums::create_table(suffix))
+    .collect()
 }
 
 /// What a case is counted as after an event: the inputs of a period's closing rules.
@@ -135,7 +150,7 @@ pub enum FactKind {
 
 impl FactKind {
     /// The kind as stored: its name, the `yes` column and the `flag` column.
-    fn columns(self) -> (&'static str, bool, bool) {
+    pub(crate) fn columns(self) -> (&'static str, bool, bool) {
         match self {
             Self::CrossedOff => ("crossed_off", true, false),
             Self::Reopened => ("reopened", true, false),
@@ -185,6 +200,9 @@ pub struct CaseFigureFold {
     lifecycle: LifecycleRow,
     /// The last event folded in: (position, index in its commit).
     last: (i64, i64),
+    /// What it contributes to `figure_sums` (kept by the projection only).
+    #[serde(default)]
+    pub sums: CaseSums,
 }
 
 impl CaseFigureFold {
@@ -199,6 +217,7 @@ impl CaseFigureFold {
             },
             lifecycle: LifecycleRow::default(),
             last: (-1, -1),
+            sums: CaseSums::default(),
         }
     }
 
@@ -301,6 +320,8 @@ struct TouchedCase {
     fold: CaseFigureFold,
     stored_before: bool,
     versions: Vec<StateVersion>,
+    /// What it contributed to `figure_sums` before the batch.
+    contributed: BTreeMap<SumKey, i64>,
 }
 
 /// One `figure_states` row: the state from (position, index, recorded_at) on.
@@ -376,12 +397,18 @@ async fn apply(
                     continue;
                 };
                 let stored_before = fold.last.0 >= 0;
+                let contributed = if stored_before {
+                    fold.sums.contribution(&fold.state)
+                } else {
+                    BTreeMap::new()
+                };
                 cases.insert(
                     case_id.clone(),
                     TouchedCase {
                         fold,
                         stored_before,
                         versions: Vec::new(),
+                        contributed,
                     },
                 );
             }
@@ -395,7 +422,15 @@ async fn apply(
             let before = case.fold.state.clone();
             let first = case.fold.last.0 < 0;
             let recorded_at = micros(envelope.occurred_at);
-            if let Some(fact) = case.fold.apply(event, envelope.occurred_at, limits) {
+            let fact = case.fold.apply(event, envelope.occurred_at, limits);
+            case.fold.sums.note(
+                recorded_at,
+                china_date(envelope.occurred_at),
+                fact.as_ref().map(|f| (f.kind, f.day)),
+                before.crossed_off,
+                case.fold.state.crossed_off,
+            );
+            if let Some(fact) = fact {
                 let (kind, yes, flag_value) = fact.kind.columns();
                 facts.push(vec![
                     SqlValue::Int(position),
@@ -453,7 +488,10 @@ async fn write_states(
 ) -> Result<(), sqlx::Error> {
     let mut rows = Vec::new();
     let mut folds = Vec::new();
+    let mut sums = BTreeMap::new();
     for (case_id, case) in cases {
+        accumulate(&mut sums, case.contributed, -1);
+        accumulate(&mut sums, case.fold.sums.contribution(&case.fold.state), 1);
         if case.stored_before
             && let Some(first) = case.versions.first()
         {
@@ -494,7 +532,13 @@ async fn write_states(
             ]);
         }
         let fold = serde_json::to_string(&case.fold).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        folds.push(vec![SqlValue::Text(case_id), SqlValue::Text(fold)]);
+        folds.push(vec![
+            SqlValue::Text(case_id),
+            SqlValue::Text(fold),
+            SqlValue::Int(case.fold.last.0),
+            SqlValue::Int(case.fold.sums.last_recorded_at()),
+            flag(case.fold.sums.irregular),
+        ]);
     }
     insert_rows(
         conn,
@@ -524,11 +568,20 @@ async fn write_states(
         conn,
         dialect,
         &format!("figure_cases{suffix}"),
-        &[col("case_id"), col("fold")],
+        &[
+            col("case_id"),
+            col("fold"),
+            col("last_position"),
+            col("last_recorded_at"),
+            col("irregular"),
+        ],
         folds,
-        "ON CONFLICT (case_id) DO UPDATE SET fold = excluded.fold",
+        "ON CONFLICT (case_id) DO UPDATE SET fold = excluded.fold, \
+         last_position = excluded.last_position, last_recorded_at = excluded.last_recorded_at, \
+         irregular = excluded.irregular",
     )
-    .await
+    .await?;
+    add_to_sums(conn, dialect, suffix, sums).await
 }
 
 crate::projection::projection_kind! {
@@ -536,7 +589,7 @@ crate::projection::projection_kind! {
     /// case is counted as between events.
     FiguresView {
         name: "figures",
-        tables: ["figure_facts", "figure_states", "figure_cases"],
+        tables: ["figure_facts", "figure_states", "figure_cases", "figure_sums"],
         create: |_dialect, suffix| create_tables(suffix),
         fingerprint: |settings| format!("shape={SHAPE_VERSION};limits={}", settings.limits.describe()),
         apply: |conn, dialect, suffix, batch, run| {

@@ -16,6 +16,7 @@ mod campaign;
 mod checklist;
 pub mod checkpoint;
 pub mod figure_facts;
+pub mod figure_sums;
 pub mod lifecycle;
 mod org;
 pub mod projection;
