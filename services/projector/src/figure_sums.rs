@@ -278,7 +278,7 @@ mod tests {
     use super::*;
 
     fn day(m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, m, d).unwrap()
+        NaiveDate::from_ymd_opt(2026, m, d).expect("a day of 2026")
     }
 
     fn counted(
