@@ -92,7 +92,8 @@ pub async fn from_projection(
     };
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
     if *details != Details::None {
-        let tally = case_by_case(store, &units, window, details, false).await?;
+        let mut conn = store.pool().acquire().await?;
+        let tally = case_by_case(&mut conn, &units, window, details, false).await?;
         return Ok(ranked_figures(
             &units,
             &tally.by_area,
@@ -146,7 +147,7 @@ pub async fn from_running_sums(
 /// units `details` asks for; only of the cases touched since (`sums::touched_cases`) when
 /// `touched_only`.
 pub(crate) async fn case_by_case(
-    store: &ReadStore,
+    conn: &mut sqlx::AnyConnection,
     units: &BTreeMap<String, Unit>,
     window: Window,
     details: &Details,
@@ -169,7 +170,6 @@ pub(crate) async fn case_by_case(
         end,
         position,
     } = window;
-    let pool = store.pool();
     let mut cases: HashMap<String, CaseTrack> = HashMap::new();
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
@@ -179,7 +179,7 @@ pub(crate) async fn case_by_case(
     )))
     .bind(position)
     .bind(end)
-    .fetch(pool);
+    .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let state = CaseFigureState {
             case_number: row.try_get("case_number")?,
@@ -218,7 +218,7 @@ pub(crate) async fn case_by_case(
     .bind(position)
     .bind(start)
     .bind(end)
-    .fetch(pool);
+    .fetch(&mut *conn);
     while let Some(case_id) = crossed.try_next().await? {
         if let Some(case) = cases.get_mut(&case_id) {
             case.crossed_off_at_start = true;
@@ -234,7 +234,7 @@ pub(crate) async fn case_by_case(
     .bind(next.to_string())
     .bind(end)
     .bind(position)
-    .fetch(pool);
+    .fetch(&mut *conn);
     while let Some(row) = facts.try_next().await? {
         let case_id: String = row.try_get("case_id")?;
         let Some(case) = cases.get_mut(&case_id) else {

@@ -147,10 +147,10 @@ struct UntouchedSums {
     touched: usize,
 }
 
-/// Reads the sums and takes the touched cases' contributions out, in one snapshot of the read
-/// store. None when more than `most_touched` cases were touched.
+/// Reads the sums and takes the touched cases' contributions out, in the caller's snapshot of
+/// the read store. None when more than `most_touched` cases were touched.
 async fn untouched_sums(
-    store: &ReadStore,
+    snapshot: &mut sqlx::AnyConnection,
     window: Window,
     most_touched: usize,
 ) -> Result<Option<UntouchedSums>, FiguresError> {
@@ -159,19 +159,12 @@ async fn untouched_sums(
         reason,
     };
     let (first, next) = (window.first.to_string(), window.next.to_string());
-    let mut snapshot = store.pool().begin().await?;
-    if store.dialect() == Dialect::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *snapshot)
-            .await?;
-    }
     let touched: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(touched_cases("$1", "$2")))
         .bind(window.position)
         .bind(window.end)
         .fetch_all(&mut *snapshot)
         .await?;
     if touched.len() > most_touched {
-        snapshot.commit().await?;
         return Ok(None);
     }
     let mut groups: HashMap<GroupKey, GroupTally> = HashMap::new();
@@ -223,7 +216,6 @@ async fn untouched_sums(
             }
         }
     }
-    snapshot.commit().await?;
     Ok(Some(UntouchedSums {
         groups,
         touched: touched.len(),
@@ -239,15 +231,31 @@ pub(crate) async fn summed(
     window: Window,
     most_touched: usize,
 ) -> Result<Option<AreaTally>, FiguresError> {
-    let Some(untouched) = untouched_sums(store, window, most_touched).await? else {
+    // One snapshot for the sums, the touched cases taken out of them and the same cases
+    // counted one by one: a case touched meanwhile must be in all three or in none.
+    let mut snapshot = store.pool().begin().await?;
+    if store.dialect() == Dialect::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *snapshot)
+            .await?;
+    }
+    let Some(untouched) = untouched_sums(&mut snapshot, window, most_touched).await? else {
+        snapshot.commit().await?;
         return Ok(None);
     };
     let mut tally = if untouched.touched == 0 {
         AreaTally::default()
     } else {
-        crate::facts::case_by_case(store, units, window, &crate::bulletin::Details::None, true)
-            .await?
+        crate::facts::case_by_case(
+            &mut snapshot,
+            units,
+            window,
+            &crate::bulletin::Details::None,
+            true,
+        )
+        .await?
     };
+    snapshot.commit().await?;
     for (group, sums) in &untouched.groups {
         if sums.cases == 0 {
             // Every case of the group was touched: the group is counted with them, or not.
