@@ -381,8 +381,7 @@ pub(crate) fn figures_of_tracks(
     next: NaiveDate,
     wanted: &Details,
 ) -> PeriodFigures {
-    let tally = tally_tracks(units, cases, first, next, wanted);
-    ranked_figures(units, &tally.by_area, tally.counted, tally.details)
+    tally_tracks(units, cases, first, next, wanted).ranked(units)
 }
 
 /// What cases add up to, area by area, before the areas are ranked.
@@ -394,6 +393,13 @@ pub(crate) struct AreaTally {
     pub(crate) counted: BTreeMap<String, usize>,
     /// The counted cases of the areas asked for.
     pub(crate) details: BTreeMap<String, Vec<CountedCase>>,
+}
+
+impl AreaTally {
+    /// The figures of every unit of the directory, ranked.
+    pub(crate) fn ranked(self, units: &BTreeMap<String, Unit>) -> PeriodFigures {
+        ranked_figures(units, &self.by_area, self.counted, self.details)
+    }
 }
 
 /// Closes the period for every case and sums the cases' counts into their areas.

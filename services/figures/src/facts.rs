@@ -74,6 +74,19 @@ pub(crate) struct Window {
     pub(crate) position: i64,
 }
 
+impl Window {
+    /// The days `first` (included) to `next` (excluded) as of log position `position`.
+    fn new(first: NaiveDate, next: NaiveDate, position: i64) -> Self {
+        Self {
+            first,
+            next,
+            start: china_midnight(first).timestamp_micros(),
+            end: china_midnight(next).timestamp_micros(),
+            position,
+        }
+    }
+}
+
 /// The period's figures from the projection (which must have reached `position`): summed in
 /// SQL when no counted cases are listed, else case by case.
 pub async fn from_projection(
@@ -83,31 +96,15 @@ pub async fn from_projection(
     position: i64,
     details: &Details,
 ) -> Result<PeriodFigures, FiguresError> {
-    let window = Window {
-        first,
-        next,
-        start: china_midnight(first).timestamp_micros(),
-        end: china_midnight(next).timestamp_micros(),
-        position,
-    };
+    let window = Window::new(first, next, position);
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
     if *details != Details::None {
         let mut conn = store.pool().acquire().await?;
         let tally = case_by_case(&mut conn, &units, window, details, false).await?;
-        return Ok(ranked_figures(
-            &units,
-            &tally.by_area,
-            tally.counted,
-            tally.details,
-        ));
+        return Ok(tally.ranked(&units));
     }
     match crate::sums::summed(store, &units, window, MOST_TOUCHED).await? {
-        Some(tally) => Ok(ranked_figures(
-            &units,
-            &tally.by_area,
-            tally.counted,
-            BTreeMap::new(),
-        )),
+        Some(tally) => Ok(tally.ranked(&units)),
         None => summed_in_sql(store, &units, window).await,
     }
 }
@@ -124,23 +121,12 @@ pub async fn from_running_sums(
     next: NaiveDate,
     position: i64,
 ) -> Result<PeriodFigures, FiguresError> {
-    let window = Window {
-        first,
-        next,
-        start: china_midnight(first).timestamp_micros(),
-        end: china_midnight(next).timestamp_micros(),
-        position,
-    };
+    let window = Window::new(first, next, position);
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
     let tally = crate::sums::summed(store, &units, window, usize::MAX)
         .await?
         .unwrap_or_default();
-    Ok(ranked_figures(
-        &units,
-        &tally.by_area,
-        tally.counted,
-        BTreeMap::new(),
-    ))
+    Ok(tally.ranked(&units))
 }
 
 /// The period's figures from each case's state and facts, listing the counted cases of the
