@@ -584,7 +584,9 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     reset_peak();
     let started = Instant::now();
     let listed = assess(Details::All).await?;
+    let computed = started.elapsed();
     let tables = listed.tables(&scheme);
+    let tabled = started.elapsed();
     let detail_rows: usize = tables
         .iter()
         .filter(|t| t.name.starts_with("明细"))
@@ -592,9 +594,12 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
         .sum();
     let bytes = zhzj_export::to_xlsx(&tables, listed.created())?;
     println!(
-        "XLSX export with its 明细 ({detail_rows} detail rows, {:.1} MiB), computed and written: {:.2} s, peak memory {:.0} MiB",
+        "XLSX export with its 明细 ({detail_rows} detail rows, {:.1} MiB), computed and written: {:.2} s (counted cases listed {:.2} s, tables {:.2} s, workbook {:.2} s), peak memory {:.0} MiB",
         bytes.len() as f64 / 1_048_576.0,
         started.elapsed().as_secs_f64(),
+        computed.as_secs_f64(),
+        (tabled - computed).as_secs_f64(),
+        (started.elapsed() - tabled).as_secs_f64(),
         peak_mib()
     );
     drop((tables, bytes, listed));

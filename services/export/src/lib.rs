@@ -167,7 +167,8 @@ pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, Expo
     let date = Format::new().set_num_format("yyyy-mm-dd");
     for table in tables {
         check_rows(table)?;
-        let sheet = workbook.add_worksheet();
+        // Rows are written in order, each once: they go to a temporary file as they come.
+        let sheet = workbook.add_worksheet_with_constant_memory()?;
         sheet.set_name(&table.name)?;
         for (col, (title, width)) in table.headers.iter().zip(column_widths(table)).enumerate() {
             let col =
@@ -207,6 +208,9 @@ pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, Expo
             }
         }
     }
+    // Level 3 (as Excel itself writes): about a third faster to save than the default 6,
+    // about 5 % larger.
+    workbook.set_zip_compression_level(3);
     Ok(workbook.save_to_buffer()?)
 }
 
