@@ -87,8 +87,9 @@ impl Window {
     }
 }
 
-/// The period's figures from the projection (which must have reached `position`): summed in
-/// SQL when no counted cases are listed, else case by case.
+/// The period's figures from the projection (which must have reached `position`): case by case
+/// when counted cases are listed; else from the running sums (`sums`), or summed in SQL from
+/// every case's state when too many cases were touched since.
 pub async fn from_projection(
     store: &ReadStore,
     first: NaiveDate,

@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use sqlx::Row;
 use zhzj_projector::figure_facts::{CaseFigureFold, FactKind};
 use zhzj_projector::figure_sums::{SumKey, row_kind};
-use zhzj_store::{Dialect, ReadStore};
+use zhzj_store::ReadStore;
 
 use crate::FiguresError;
 use crate::bulletin::{AreaTally, Unit, areas_of};
@@ -233,12 +233,7 @@ pub(crate) async fn summed(
 ) -> Result<Option<AreaTally>, FiguresError> {
     // One snapshot for the sums, the touched cases taken out of them and the same cases
     // counted one by one: a case touched meanwhile must be in all three or in none.
-    let mut snapshot = store.pool().begin().await?;
-    if store.dialect() == Dialect::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *snapshot)
-            .await?;
-    }
+    let mut snapshot = store.begin_snapshot().await?;
     let Some(untouched) = untouched_sums(&mut snapshot, window, most_touched).await? else {
         snapshot.commit().await?;
         return Ok(None);

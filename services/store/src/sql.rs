@@ -268,6 +268,22 @@ impl ReadStore {
         }
     }
 
+    /// Begins a read-only view of one moment: every read in it sees the same commits (SQLite's
+    /// deferred transaction takes its snapshot at the first read; PostgreSQL needs REPEATABLE
+    /// READ, where READ COMMITTED would let each statement see new commits).
+    pub async fn begin_snapshot(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await,
+            Dialect::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    .await
+            }
+        }
+    }
+
     /// Completes at the next commit of a [`WriteTransaction`] of this process (a projection's
     /// batch, among others): what a reader waiting for the views to move listens to, rather
     /// than polling. Commits of other processes are not seen. Call `enable` on the pinned future

@@ -571,12 +571,7 @@ async fn export(
         select = select.bind(value.clone());
     }
     // The rows and the position they stand at, read in one transaction (one snapshot).
-    let mut snapshot = state.store().pool().begin().await?;
-    if state.store().dialect() == zhzj_store::Dialect::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *snapshot)
-            .await?;
-    }
+    let mut snapshot = state.store().begin_snapshot().await?;
     let position: Option<i64> =
         sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE projection = $1")
             .bind(zhzj_projector::Projection::CHECKLIST.name())
