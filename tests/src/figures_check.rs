@@ -3,10 +3,13 @@
 //! cases) must be those the fold of the archive gives.
 
 use anyhow::ensure;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use zhzj_deadlines::Limits;
-use zhzj_figures::{ArchivedEvent, Details, facts, period_figures};
-use zhzj_store::ReadStore;
+use zhzj_figures::{
+    ArchivedEvent, Details, PushProgress, facts, period_figures, push_progress_at,
+    push_progress_from,
+};
+use zhzj_store::{ReadStore, china_midnight};
 
 /// Compares, for each period and each log position of the archive (all of them when there are
 /// few, else every `positions / 60`-th and the last), the figures from the projection with the
@@ -94,4 +97,43 @@ pub async fn assert_projection_matches_archive(
         }
     }
     Ok(counted)
+}
+
+/// Compares a push's progress read from its hard cases only ([`push_progress_at`]) with the
+/// fold of the whole archive, at every log position of the archive (every `positions / 60`-th
+/// when there are many) and at each of `nows`; fails naming the first that differs. Returns how
+/// many comparisons found the push launched.
+pub async fn assert_push_matches_archive(
+    store: &ReadStore,
+    quarter: &str,
+    nows: &[DateTime<Utc>],
+) -> anyhow::Result<usize> {
+    let (first, next, _) = zhzj_deadlines::periods::quarter_bounds(quarter)
+        .ok_or_else(|| anyhow::anyhow!("{quarter} is not a quarter"))?;
+    let (start, end) = (china_midnight(first), china_midnight(next));
+    let events = ArchivedEvent::read_up_to(store, &["case", "push"], i64::MAX).await?;
+    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    positions.dedup();
+    let step = (positions.len() / 60).max(1);
+    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
+    chosen.extend(positions.last());
+    let mut launched = 0;
+    for &position in &chosen {
+        let upto = events.partition_point(|e| e.position <= position);
+        for &now in nows {
+            let archive = push_progress_from(&events[..upto], quarter, start, end, now).map(|p| {
+                PushProgress {
+                    as_of_position: position,
+                    ..p
+                }
+            });
+            let read = push_progress_at(store, quarter, start, end, now, position).await?;
+            ensure!(
+                archive == read,
+                "{quarter} at position {position}, now {now}: the push's progress differs\n archive: {archive:?}\n read:    {read:?}"
+            );
+            launched += usize::from(read.is_some());
+        }
+    }
+    Ok(launched)
 }

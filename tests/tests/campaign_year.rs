@@ -11,7 +11,7 @@
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use serde_json::{Value, json};
-use zhzj_tests::figures_check::assert_projection_matches_archive;
+use zhzj_tests::figures_check::{assert_projection_matches_archive, assert_push_matches_archive};
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 /// Sets the clock to 10:00 China time on `day`.
@@ -209,5 +209,15 @@ async fn scripted_year(kind: DbKind) -> anyhow::Result<()> {
     let counted =
         assert_projection_matches_archive(&app.projecting.store, &periods_of_2026()).await?;
     assert!(counted > 100, "only {counted} comparisons counted a case");
+    // The second quarter's push, read from its hard cases alone, during and after the quarter.
+    let nows: Vec<_> = [(5, 15), (12, 31)]
+        .into_iter()
+        .filter_map(|(month, day)| Utc.with_ymd_and_hms(2026, month, day, 2, 0, 0).single())
+        .collect();
+    let launched = assert_push_matches_archive(&app.projecting.store, "2026-Q2", &nows).await?;
+    assert!(
+        launched > 10,
+        "the push was launched in only {launched} comparisons"
+    );
     app.stop().await
 }

@@ -5,6 +5,7 @@
 use calamine::{Data, Reader, Xlsx};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
+use zhzj_tests::figures_check::assert_push_matches_archive;
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 fn set(app: &TestApp, month: u32, day: u32) {
@@ -214,5 +215,14 @@ async fn a_quarter_of_push_on_hard_cases() -> anyhow::Result<()> {
         1,
         "the department's export names its own case only: {csv}"
     );
+
+    // Read from the hard cases alone, the progress is the whole archive's at every position.
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let nows: Vec<_> = [(4, 20), (7, 5)]
+        .into_iter()
+        .filter_map(|(month, day)| Utc.with_ymd_and_hms(2026, month, day, 2, 0, 0).single())
+        .collect();
+    let launched = assert_push_matches_archive(&app.projecting.store, "2026-Q2", &nows).await?;
+    assert!(launched > 0, "the comparison never found the push launched");
     app.stop().await
 }

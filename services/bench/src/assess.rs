@@ -24,7 +24,8 @@ use zhzj_proto::events::{
     ProcedureStepRecorded, ResolutionClaimed, ResolutionGround, ResponsibleUnitsSet, ReviewLevel,
     Satisfaction, SatisfactionRated, UnitAdded, UnitKind, UnitRef,
 };
-use zhzj_proto::{CaseEvent, DirectoryEvent, DomainEvent};
+use zhzj_proto::events::{MeetingHeld, PushLaunched, PushTarget};
+use zhzj_proto::{CampaignEvent, CaseEvent, DirectoryEvent, DomainEvent};
 use zhzj_store::ReadStore;
 
 /// The peak resident memory of this process so far, in MiB (Linux `VmHWM`).
@@ -72,12 +73,13 @@ impl Writer {
     ) -> anyhow::Result<()> {
         let (event_type, schema_version, data) = event.encode()?;
         self.position += 1;
-        if let DomainEvent::Case(_) = event {
+        // Every event is a commit, as the log has it, so the projection's checkpoint follows.
+        if let Some(aggregate_type) = AggregateType::parse(kind) {
             self.commits.push(ReadCommit {
                 position: u64::try_from(self.position)?,
                 envelopes: vec![EventEnvelope {
                     event_id: Uuid::new_v4(),
-                    aggregate_type: AggregateType::Case,
+                    aggregate_type,
                     aggregate_id: id.to_owned(),
                     event_type: event_type.to_owned(),
                     schema_version,
@@ -420,6 +422,149 @@ fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, U
     Ok((districts, department))
 }
 
+/// Every this-many-th case is a hard case of the fourth quarter's push.
+const HARD_CASE_EVERY: usize = 200;
+
+fn case_uuid(n: usize) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("bench-{n}").as_bytes())
+}
+
+/// The fourth quarter's push (every [`HARD_CASE_EVERY`]-th case, half of each district's to
+/// resolve) launched on 30 September, and the city's dispatch meeting of 10 December.
+fn write_push_and_meeting(
+    writer: &mut Writer,
+    cases: usize,
+    districts: &[BenchDistrict],
+) -> anyhow::Result<()> {
+    let launched_at = Utc
+        .with_ymd_and_hms(2026, 9, 30, 2, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    writer.push(
+        "push",
+        "push-2026-Q4",
+        1,
+        launched_at,
+        &DomainEvent::Campaign(CampaignEvent::PushLaunched(PushLaunched {
+            quarter: "2026-Q4".into(),
+            title: "第四季度攻坚".into(),
+            case_ids: (0..cases).step_by(HARD_CASE_EVERY).map(case_uuid).collect(),
+            targets: districts
+                .iter()
+                .map(|(district, _, _)| PushTarget {
+                    unit: district.clone(),
+                    cases: None,
+                    rate_percent: Some(50),
+                })
+                .collect(),
+        })),
+    )?;
+    let held_at = meeting_held_at();
+    writer.push(
+        "meeting",
+        "meeting-2026-W50",
+        1,
+        held_at,
+        &DomainEvent::Campaign(CampaignEvent::MeetingHeld(MeetingHeld {
+            unit: UnitRef {
+                id: "xm".into(),
+                name: "厦门市".into(),
+            },
+            week: "2026-W50".into(),
+            held_at,
+            as_of_position: u64::try_from(writer.position)?,
+            title: "第50周调度会".into(),
+        })),
+    )
+}
+
+fn meeting_held_at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 10, 1, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// The push's progress read from its hard cases (p50 of 5) beside the fold of the whole
+/// archive it replaced, and the meeting's agenda (still folded from the archive).
+async fn push_and_agenda_measures(
+    store: &ReadStore,
+    position: i64,
+    districts: &[BenchDistrict],
+    limits: &Limits,
+) -> anyhow::Result<()> {
+    let quarter = (
+        zhzj_store::china_midnight(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default()),
+        zhzj_store::china_midnight(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()),
+    );
+    let now = meeting_held_at();
+    let mut push_ms = Vec::new();
+    reset_peak();
+    let mut progress = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        progress =
+            zhzj_figures::push_progress_at(store, "2026-Q4", quarter.0, quarter.1, now, position)
+                .await?;
+        push_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    push_ms.sort_by(f64::total_cmp);
+    let progress = progress.ok_or_else(|| anyhow::anyhow!("the push was not found"))?;
+    println!(
+        "push progress of 2026-Q4 ({} hard cases, {} resolved), read from its hard cases: p50 {:.1} ms (of 5), peak memory {:.0} MiB",
+        progress.total.denominator,
+        progress.total.numerator,
+        push_ms[2],
+        peak_mib()
+    );
+    reset_peak();
+    let started = Instant::now();
+    let events =
+        zhzj_figures::ArchivedEvent::read_up_to(store, &["case", "push"], position).await?;
+    let folded = zhzj_figures::push_progress_from(&events, "2026-Q4", quarter.0, quarter.1, now)
+        .map(|p| zhzj_figures::PushProgress {
+            as_of_position: position,
+            ..p
+        });
+    println!(
+        "baseline  the same progress folded from the archive ({} events): {:.2} s, peak memory {:.0} MiB",
+        events.len(),
+        started.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+    drop(events);
+    anyhow::ensure!(
+        folded.as_ref() == Some(&progress),
+        "the push's progress from its hard cases differs from the archive's"
+    );
+    reset_peak();
+    let started = Instant::now();
+    let agenda = zhzj_figures::agenda(
+        store,
+        &zhzj_figures::AgendaRequest {
+            meeting_id: "meeting-2026-W50".into(),
+            title: "第50周调度会".into(),
+            week: "2026-W50".into(),
+            unit: UnitRef {
+                id: "xm".into(),
+                name: "厦门市".into(),
+            },
+            held_at: now,
+            as_of_position: position,
+            idle_days: 30,
+            limits: limits.clone(),
+        },
+    )
+    .await?;
+    let rows: usize = agenda.sections.iter().map(|s| s.rows.len()).sum();
+    println!(
+        "agenda of the city's meeting of 10 December ({rows} rows over {} districts), still folded from the archive: {:.2} s, peak memory {:.0} MiB",
+        districts.len(),
+        started.elapsed().as_secs_f64(),
+        peak_mib()
+    );
+    Ok(())
+}
+
 /// Times the bulletin of `month` as of `position` from the figures projection: p50 of 5.
 async fn time_bulletin(
     store: &ReadStore,
@@ -530,7 +675,7 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     let (districts, department) = write_directory(&mut writer)?;
     let started = Instant::now();
     for n in 0..cases {
-        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("bench-{n}").as_bytes()).to_string();
+        let id = case_uuid(n).to_string();
         for (version, (at, event)) in (1_i64..).zip(case_events(n, &districts, &department)) {
             writer.push("case", &id, version, at, &DomainEvent::Case(event))?;
         }
@@ -538,6 +683,7 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
             writer.flush(&store).await?;
         }
     }
+    write_push_and_meeting(&mut writer, cases, &districts)?;
     writer.flush(&store).await?;
     let events = writer.position;
     let total = started.elapsed();
@@ -604,6 +750,7 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     );
     drop((tables, bytes, listed));
     as_of_measures(&store, &scheme, events, &limits).await?;
+    push_and_agenda_measures(&store, events, &districts, &limits).await?;
 
     // Baseline in the same run: the same assessment folded from the archive, as before.
     reset_peak();

@@ -21,7 +21,8 @@ pub use bulletin::{
     month_bounds, period_figures,
 };
 pub use push::{
-    PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_from,
+    PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_at,
+    push_progress_from,
 };
 
 /// A figure could not be drawn.

@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use zhzj_export::{Cell, Table};
-use zhzj_proto::events::PushLaunched;
+use zhzj_proto::events::{
+    CaseCrossedOff, CaseRegistered, CaseReopened, EventData, LeaderAssigned, LeaderReassigned,
+    PushLaunched, ResponsibleUnitsSet,
+};
 use zhzj_proto::{CampaignEvent, CaseEvent, DomainEvent};
 use zhzj_store::{ReadStore, china_date};
 
 use crate::FiguresError;
-use crate::archive::{ArchivedEvent, events_up_to};
+use crate::archive::{ArchivedEvent, events_of, events_up_to};
 use crate::bulletin::Ratio;
 
 /// One hard case's progress.
@@ -96,7 +99,8 @@ struct Track {
     reopened_after: bool,
 }
 
-/// The progress of `quarter`'s push at `now`; none if no push was launched for it.
+/// The progress of `quarter`'s push at `now`, as of the archive's last position; none if no
+/// push was launched for it.
 pub async fn push_progress(
     store: &ReadStore,
     quarter: &str,
@@ -107,8 +111,26 @@ pub async fn push_progress(
     let position: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM event_archive")
         .fetch_one(store.pool())
         .await?;
-    let position = position.unwrap_or(0);
-    let events = events_up_to(store, &["case", "push"], position).await?;
+    push_progress_at(store, quarter, start, end, now, position.unwrap_or(0)).await
+}
+
+/// [`push_progress`] as of log `position`. Only the pushes and the push's hard cases are read
+/// (by the archive's index on the aggregate), so the cost follows the hard cases, not the
+/// archive; a test compares it with [`push_progress_from`] over the whole archive.
+pub async fn push_progress_at(
+    store: &ReadStore,
+    quarter: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    position: i64,
+) -> Result<Option<PushProgress>, FiguresError> {
+    let mut events = events_up_to(store, &["push"], position).await?;
+    let Some(launched) = launched(&events, quarter) else {
+        return Ok(None);
+    };
+    let hard: Vec<String> = launched.case_ids.iter().map(ToString::to_string).collect();
+    events.extend(events_of(store, "case", &hard, &Track::FOLLOWED, position).await?);
     Ok(
         push_progress_from(&events, quarter, start, end, now).map(|progress| PushProgress {
             as_of_position: position,
@@ -117,7 +139,27 @@ pub async fn push_progress(
     )
 }
 
+/// The push launched for `quarter` among `events`.
+fn launched(events: &[ArchivedEvent], quarter: &str) -> Option<PushLaunched> {
+    events.iter().find_map(|e| match &e.event {
+        DomainEvent::Campaign(CampaignEvent::PushLaunched(p)) if p.quarter == quarter => {
+            Some(p.clone())
+        }
+        _ => None,
+    })
+}
+
 impl Track {
+    /// The case events [`Track::follow`] reads.
+    const FOLLOWED: [&'static str; 6] = [
+        CaseRegistered::EVENT_TYPE,
+        ResponsibleUnitsSet::EVENT_TYPE,
+        LeaderAssigned::EVENT_TYPE,
+        LeaderReassigned::EVENT_TYPE,
+        CaseCrossedOff::EVENT_TYPE,
+        CaseReopened::EVENT_TYPE,
+    ];
+
     /// Folds one event of the hard case into its track; a crossing off counts from the quarter's
     /// `start`.
     fn follow(&mut self, event: &CaseEvent, occurred_at: DateTime<Utc>, start: DateTime<Utc>) {
@@ -153,12 +195,7 @@ pub fn push_progress_from(
     end: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<PushProgress> {
-    let launched: PushLaunched = events.iter().find_map(|e| match &e.event {
-        DomainEvent::Campaign(CampaignEvent::PushLaunched(p)) if p.quarter == quarter => {
-            Some(p.clone())
-        }
-        _ => None,
-    })?;
+    let launched = launched(events, quarter)?;
     let at = now.min(end);
     let hard: HashMap<String, usize> = launched
         .case_ids
