@@ -334,7 +334,7 @@ pub fn period_figures(
         if let Some(fact) = fold.apply(event, archived.occurred_at, limits)
             && in_period(fact.day)
         {
-            counts.count(&fact);
+            counts.count(fact);
         }
         if archived.occurred_at < start {
             *crossed_off_at_start = fold.state.crossed_off;
@@ -414,10 +414,19 @@ pub(crate) fn tally_tracks(
     for case in cases.values_mut() {
         close_period(case, &in_period);
     }
+    // The cases in the order of their numbers and each one's notes in order, each area's list
+    // kept per figure: the lists come out in the order `ranked_figures` wants without sorting
+    // a million rows.
+    let mut ordered: Vec<(&String, &mut CaseTrack)> = cases.iter_mut().collect();
+    ordered
+        .sort_unstable_by(|a, b| (&a.1.state.case_number, a.0).cmp(&(&b.1.state.case_number, b.0)));
     let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut details: BTreeMap<String, Vec<CountedCase>> = BTreeMap::new();
+    let mut listed: BTreeMap<String, BTreeMap<&'static str, Vec<CountedCase>>> = BTreeMap::new();
     let mut counted: BTreeMap<String, usize> = BTreeMap::new();
-    for (case_id, case) in &cases {
+    for (case_id, case) in ordered {
+        case.counts.notes.sort_unstable_by(|a, b| {
+            (a.figure, &a.reason, a.numerator).cmp(&(b.figure, &b.reason, b.numerator))
+        });
         let areas = areas_of(
             units,
             &case.state.district,
@@ -430,9 +439,9 @@ pub(crate) fn tally_tracks(
             if !wanted.wants(&area) {
                 continue;
             }
-            let listed = details.entry(area).or_default();
+            let by_figure = listed.entry(area).or_default();
             for note in &case.counts.notes {
-                listed.push(CountedCase {
+                by_figure.entry(note.figure).or_default().push(CountedCase {
                     figure: note.figure.to_owned(),
                     case_id: case_id.clone(),
                     case_number: case.state.case_number.clone(),
@@ -442,6 +451,10 @@ pub(crate) fn tally_tracks(
             }
         }
     }
+    let details = listed
+        .into_iter()
+        .map(|(area, by_figure)| (area, by_figure.into_values().flatten().collect()))
+        .collect();
     AreaTally {
         by_area,
         counted,
@@ -456,24 +469,28 @@ pub(crate) fn ranked_figures(
     counted: BTreeMap<String, usize>,
     mut details: BTreeMap<String, Vec<CountedCase>>,
 ) -> PeriodFigures {
+    // A total order: the list does not depend on the order the facts were read in (the
+    // projection's lists come in it already, unless two cases share a number).
+    let order = |a: &CountedCase, b: &CountedCase| {
+        (
+            &a.figure,
+            &a.case_number,
+            &a.reason,
+            a.numerator,
+            &a.case_id,
+        )
+            .cmp(&(
+                &b.figure,
+                &b.case_number,
+                &b.reason,
+                b.numerator,
+                &b.case_id,
+            ))
+    };
     for counted in details.values_mut() {
-        // A total order: the list does not depend on the order the facts were read in.
-        counted.sort_by(|a, b| {
-            (
-                &a.figure,
-                &a.case_number,
-                &a.reason,
-                a.numerator,
-                &a.case_id,
-            )
-                .cmp(&(
-                    &b.figure,
-                    &b.case_number,
-                    &b.reason,
-                    b.numerator,
-                    &b.case_id,
-                ))
-        });
+        if !counted.is_sorted_by(|a, b| order(a, b).is_le()) {
+            counted.sort_unstable_by(order);
+        }
     }
     let figures_of = |kind: UnitKind| -> Vec<AreaFigures> {
         units
@@ -562,9 +579,9 @@ fn close_period(case: &mut CaseTrack, in_period: &impl Fn(NaiveDate) -> bool) {
 
 impl Counts {
     /// Counts one fact of the period.
-    pub(crate) fn count(&mut self, fact: &FigureFact) {
+    pub(crate) fn count(&mut self, fact: FigureFact) {
         let day = fact.day;
-        let reason = fact.reason.clone();
+        let reason = fact.reason;
         match fact.kind {
             FactKind::CrossedOff => self.crossed_off = true,
             FactKind::Reopened => {

@@ -240,7 +240,7 @@ pub(crate) async fn case_by_case(
                 .map_err(|e| unreadable(format!("figure fact day `{day}`: {e}")))?,
             reason: row.try_get("reason")?,
         };
-        case.counts.count(&fact);
+        case.counts.count(fact);
     }
     drop(facts);
     Ok(tally_tracks(units, cases, first, next, details))
