@@ -70,6 +70,71 @@ pub fn url_file(data_dir: &Path) -> PathBuf {
     data_dir.join("nats.url")
 }
 
+/// The file the local server writes its process id to, so that a later start finds a server
+/// that a killed `zhzj up` left running.
+pub fn pid_file(data_dir: &Path) -> PathBuf {
+    let file = data_dir.join("nats-server.pid");
+    std::path::absolute(&file).unwrap_or(file)
+}
+
+/// The configuration `zhzj up` writes for the local server, as an absolute path: the server's
+/// command line names it, and a later start from another directory must recognise it.
+fn config_file(data_dir: &Path) -> PathBuf {
+    let config = data_dir.join("nats-server.conf");
+    std::path::absolute(&config).unwrap_or(config)
+}
+
+/// The process named by the data dir's pid file, if it is still running and is this data
+/// dir's nats-server (its command line names the data dir's configuration): a process id alone
+/// may have been reused. Reads `/proc`; elsewhere, none is found.
+pub fn left_over_server(data_dir: &Path) -> Option<nix::unistd::Pid> {
+    let pid: i32 = std::fs::read_to_string(pid_file(data_dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let config = config_file(data_dir);
+    let config = config.as_os_str().as_encoded_bytes();
+    cmdline
+        .split(|byte| *byte == 0)
+        .any(|arg| arg == config)
+        .then_some(nix::unistd::Pid::from_raw(pid))
+}
+
+/// Stops the nats-server an earlier `zhzj up` on this data dir started and never stopped
+/// (it was killed, so its child outlived it): two servers on one store would both write it.
+/// SIGTERM, then SIGKILL after ten seconds. Returns the process id stopped, if any.
+pub async fn stop_left_over(data_dir: &Path) -> Result<Option<u32>, LocalNatsError> {
+    let Some(pid) = left_over_server(data_dir) else {
+        return Ok(None);
+    };
+    let gone = || nix::sys::signal::kill(pid, None).is_err();
+    let signal = |signal| {
+        nix::sys::signal::kill(pid, signal).or_else(|e| match e {
+            nix::errno::Errno::ESRCH => Ok(()),
+            other => Err(LocalNatsError::Stop(format!("process {pid}: {other}"))),
+        })
+    };
+    signal(nix::sys::signal::Signal::SIGTERM)?;
+    for _ in 0..100 {
+        if gone() {
+            return Ok(u32::try_from(pid.as_raw()).ok());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(nix::sys::signal::Signal::SIGKILL)?;
+    for _ in 0..50 {
+        if gone() {
+            return Ok(u32::try_from(pid.as_raw()).ok());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(LocalNatsError::Stop(format!(
+        "the nats-server left running by an earlier start (process {pid}) does not exit"
+    )))
+}
+
 fn server_version(binary: &str) -> Result<(u32, u32), LocalNatsError> {
     let output = std::process::Command::new(binary)
         .arg("--version")
@@ -89,7 +154,7 @@ fn server_version(binary: &str) -> Result<(u32, u32), LocalNatsError> {
 
 impl LocalNats {
     /// Starts `nats-server` from PATH with the `authorization` configuration given; `probe`
-    /// is a credential it admits, to see it come up.
+    /// is a credential it admits, to see it come up. Call [`stop_left_over`] first.
     pub async fn start(
         data_dir: &Path,
         authorization: &str,
@@ -103,7 +168,7 @@ impl LocalNats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let config = data_dir.join("nats-server.conf");
+        let config = config_file(data_dir);
         let sync = if syncs_every_commit {
             "sync_interval: always"
         } else {
@@ -114,7 +179,9 @@ impl LocalNats {
             &format!(
                 "# Written by zhzj up; rewritten at every start.\n\
                  listen: \"127.0.0.1:{port}\"\n\
+                 pid_file: {pid_file:?}\n\
                  jetstream {{\n  store_dir: {store:?}\n  {sync}\n}}\n{authorization}",
+                pid_file = pid_file(data_dir).display().to_string(),
                 store = store_dir.display().to_string()
             ),
         )?;

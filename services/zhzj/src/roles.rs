@@ -483,6 +483,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             let authorization = nats_access::ensure_credentials(&dir)?;
             let admin = ClientCredentials::of_role(&dir, NatsRole::Admin);
             options.security.nats_credentials = Some(dir);
+            if let Some(pid) = zhzj_local_nats::stop_left_over(&options.data_dir).await? {
+                tracing::warn!(
+                    pid,
+                    "stopped the local nats-server an earlier `zhzj up` on this data dir left running (it was killed before it could stop it)"
+                );
+            }
             Some(LocalNats::start(&options.data_dir, &authorization, &admin).await?)
         }
     };

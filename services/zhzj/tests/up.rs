@@ -146,3 +146,59 @@ async fn up_takes_commands_projects_them_and_stops_cleanly() -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// `zhzj up` killed (SIGKILL: the OOM killer, a power button in a script) cannot stop its
+/// nats-server, which keeps running on the data dir's store. The next `zhzj up` on that data
+/// dir must stop it before starting its own: two servers on one store would both write it.
+#[tokio::test]
+async fn up_after_a_kill_stops_the_nats_server_left_running() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = &dir.path().join("data");
+    std::fs::create_dir(data)?;
+    let mut first = common::Up::start(data, &[]).await?;
+    let left = zhzj_local_nats::left_over_server(data)
+        .ok_or_else(|| anyhow::anyhow!("the running up's nats-server is not found"))?;
+    first.child.kill().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        nix::sys::signal::kill(left, None).is_ok(),
+        "the killed up's nats-server outlives it (what this test is about)"
+    );
+
+    let second = common::Up::start(data, &[]).await?;
+    let gone = async {
+        while nix::sys::signal::kill(left, None).is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), gone)
+        .await
+        .map_err(|_| anyhow::anyhow!("the nats-server left running ({left}) still runs"))?;
+    assert!(
+        second.log().contains("stopped the local nats-server"),
+        "the start says what it stopped:\n{}",
+        second.log()
+    );
+    let mut ready = false;
+    for _ in 0..300 {
+        ready = reqwest::get(format!("{}/readyz", second.http))
+            .await
+            .is_ok_and(|answer| answer.status().is_success());
+        if ready {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready,
+        "the second up never became ready:
+{}",
+        second.log()
+    );
+    let now = zhzj_local_nats::left_over_server(data);
+    assert!(
+        now.is_some_and(|pid| pid != left),
+        "the second up runs its own server: {now:?}"
+    );
+    second.stop_with(nix::sys::signal::Signal::SIGTERM).await
+}

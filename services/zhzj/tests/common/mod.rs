@@ -134,6 +134,17 @@ impl Up {
     }
 }
 
+impl Drop for Up {
+    /// A test that ends without stopping `up` (a failure, or a kill on purpose) kills it; its
+    /// nats-server, which outlives a killed parent, is killed too rather than left running.
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        if let Some(server) = zhzj_local_nats::left_over_server(&self.data) {
+            let _ = nix::sys::signal::kill(server, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// Logs in over HTTP; returns the bearer token. Like a browser's user, it comes back when asked
 /// to (503 with Retry-After: the system is starting), for at most 30 s.
 pub async fn login(http: &str, username: &str, password: &str) -> anyhow::Result<String> {
