@@ -568,28 +568,26 @@ impl Assessment {
                 rows,
             });
         }
-        let detail: Vec<Vec<Cell>> = self
-            .units
-            .iter()
-            .flat_map(|u| {
-                u.counted.iter().map(|c| {
-                    vec![
-                        Cell::from(u.name.clone()),
-                        Cell::from(figure_name(&c.figure).to_owned()),
-                        Cell::from(c.case_number.clone()),
-                        Cell::from(if c.numerator { "是" } else { "否" }),
-                        Cell::from(c.reason.clone()),
-                    ]
-                })
+        let total: usize = self.units.iter().map(|u| u.counted.len()).sum();
+        let mut detail = self.units.iter().flat_map(|u| {
+            u.counted.iter().map(|c| {
+                vec![
+                    Cell::from(u.name.clone()),
+                    Cell::from(figure_name(c.figure)),
+                    Cell::from(c.case_number.clone()),
+                    Cell::from(if c.numerator { "是" } else { "否" }),
+                    Cell::from(c.reason.clone()),
+                ]
             })
-            .collect();
+        });
         // A sheet holds at most 1,048,576 rows with its header: a long detail goes on 明细2, …
-        let chunks: Vec<&[Vec<Cell>]> = if detail.is_empty() {
-            vec![&[]]
-        } else {
-            detail.chunks(MAX_SHEET_ROWS).collect()
-        };
-        for (i, rows) in chunks.into_iter().enumerate() {
+        // Each sheet's rows are made once, at their size (a city's year has a million).
+        let mut left = total;
+        for i in 0.. {
+            let size = left.min(MAX_SHEET_ROWS);
+            let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(size);
+            rows.extend(detail.by_ref().take(size));
+            left -= size;
             tables.push(Table {
                 name: if i == 0 {
                     "明细".to_owned()
@@ -599,8 +597,11 @@ impl Assessment {
                 headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
                     .map(str::to_owned)
                     .to_vec(),
-                rows: rows.to_vec(),
+                rows,
             });
+            if left == 0 {
+                break;
+            }
         }
         tables
     }

@@ -180,7 +180,7 @@ pub struct CountedCase {
     /// The figure: `resolution`, `timely_acceptance`, `on_time_completion`, `repeat_petitions`,
     /// `relapses`, `satisfaction`, `participation`, `leader_activities`, `ownership`,
     /// `owned_resolution`.
-    pub figure: String,
+    pub figure: &'static str,
     /// Case id (its events: `GET /api/v1/cases/{id}/events`).
     pub case_id: String,
     /// 案件编号.
@@ -442,7 +442,7 @@ pub(crate) fn tally_tracks(
             let by_figure = listed.entry(area).or_default();
             for note in &case.counts.notes {
                 by_figure.entry(note.figure).or_default().push(CountedCase {
-                    figure: note.figure.to_owned(),
+                    figure: note.figure,
                     case_id: case_id.clone(),
                     case_number: case.state.case_number.clone(),
                     numerator: note.numerator,
@@ -453,7 +453,13 @@ pub(crate) fn tally_tracks(
     }
     let details = listed
         .into_iter()
-        .map(|(area, by_figure)| (area, by_figure.into_values().flatten().collect()))
+        .map(|(area, by_figure)| {
+            let mut all = Vec::with_capacity(by_figure.values().map(Vec::len).sum());
+            for cases in by_figure.into_values() {
+                all.extend(cases);
+            }
+            (area, all)
+        })
         .collect();
     AreaTally {
         by_area,

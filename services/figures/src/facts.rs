@@ -222,23 +222,25 @@ pub(crate) async fn case_by_case(
     .bind(end)
     .bind(position)
     .fetch(&mut *conn);
+    // Columns by position and text borrowed from the row: this loop reads every fact of the
+    // period (833,000 for 100,000 cases in a year).
     while let Some(row) = facts.try_next().await? {
-        let case_id: String = row.try_get("case_id")?;
-        let Some(case) = cases.get_mut(&case_id) else {
+        let case_id: &str = row.try_get(0)?;
+        let Some(case) = cases.get_mut(case_id) else {
             continue;
         };
-        let kind: String = row.try_get("kind")?;
-        let yes = row.try_get::<i64, _>("yes")? != 0;
-        let flag = row.try_get::<i64, _>("flag")? != 0;
-        let day: String = row.try_get("day")?;
+        let kind: &str = row.try_get(1)?;
+        let day: &str = row.try_get(2)?;
+        let yes = row.try_get::<i64, _>(3)? != 0;
+        let flag = row.try_get::<i64, _>(4)? != 0;
         let unreadable = |reason: String| FiguresError::Unreadable { position, reason };
         let fact = FigureFact {
-            kind: FactKind::from_columns(&kind, yes, flag)
+            kind: FactKind::from_columns(kind, yes, flag)
                 .ok_or_else(|| unreadable(format!("figure fact of unknown kind `{kind}`")))?,
             day: day
                 .parse()
                 .map_err(|e| unreadable(format!("figure fact day `{day}`: {e}")))?,
-            reason: row.try_get("reason")?,
+            reason: row.try_get(5)?,
         };
         case.counts.count(fact);
     }

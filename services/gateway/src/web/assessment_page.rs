@@ -96,7 +96,7 @@ fn drill_table(a: &Assessment, unit: &str) -> Option<HtmlTable> {
             .iter()
             .map(|c| {
                 vec![
-                    HtmlCell::text(zhzj_figures::assessment::figure_name(&c.figure)),
+                    HtmlCell::text(zhzj_figures::assessment::figure_name(c.figure)),
                     HtmlCell::link(c.case_number.clone(), case_href(&c.case_id)),
                     HtmlCell::text(if c.numerator { "是" } else { "否" }),
                     HtmlCell::text(c.reason.clone()),
