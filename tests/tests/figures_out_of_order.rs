@@ -1,0 +1,44 @@
+//! A case whose events are stamped out of log order (a clock stepped back, two service nodes
+//! with skewed clocks): the figures projection must still give what the archive fold gives for
+//! a period that ends between two of them.
+//!
+//! KNOWN DEFECT, reproduced here and ignored until fixed (run with `--ignored`): two of the
+//! case's `figure_states` rows are both valid at (position, 15 March) — the first (its validity
+//! ends at the next row's stamp, 20 March) and the third (stamped 10 March, the fold after all
+//! three events) — so the listing and the SQL sums count the case twice or as owned, where the
+//! archive fold (skipping the event stamped 20 March) has it unowned: ownership 1/1 against 0/1
+//! for 思明区 over 1–15 March. The running sums take such (`irregular`) cases out, but count them
+//! again from the same rows. The fix: count irregular cases from their archived events.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde_json::json;
+use zhzj_tests::figures_check::assert_projection_matches_archive;
+use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
+
+fn set(app: &TestApp, month: u32, day: u32) {
+    if let Some(time) = Utc.with_ymd_and_hms(2026, month, day, 2, 0, 0).single() {
+        app.services.clock.set(time);
+    }
+}
+
+#[tokio::test]
+#[ignore = "known defect: figure_states of a case stamped out of order (see the module doc)"]
+async fn a_state_change_stamped_before_the_one_logged_before_it() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    set(&app, 3, 1);
+    let case = app.command(serde_json::to_value(register_case(1))?).await?;
+    // Logged second, stamped 20 March: the case becomes owned.
+    set(&app, 3, 20);
+    app.command(json!({"type": "assign_leader", "case_id": case, "leader_id": "ldr-siming-1"}))
+        .await?;
+    // Logged third, stamped 10 March: its lead unit changes.
+    set(&app, 3, 10);
+    app.command(json!({"type": "set_responsible_units", "case_id": case, "lead_unit_id": "xm-dept-zjj", "assisting_unit_ids": []}))
+        .await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+    // Ends between the third event's stamp and the second's.
+    let periods = [(day(3, 1), day(3, 15)), (day(3, 1), day(4, 1))];
+    assert_projection_matches_archive(&app.projecting.store, &periods).await?;
+    app.stop().await
+}
