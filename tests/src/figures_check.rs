@@ -13,7 +13,8 @@ use zhzj_store::{ReadStore, china_midnight};
 
 /// Compares, for each period and each log position of the archive (all of them when there are
 /// few, else every `positions / 60`-th and the last), the figures from the projection with the
-/// archive's (listing the counted cases, summed in SQL, and from the running sums); fails naming the first period, position and area that differ. Returns how many
+/// archive's (listing the counted cases, from the running sums, and summed in SQL); fails
+/// naming the first period, position and area that differ. Returns how many
 /// comparisons counted at least one case.
 pub async fn assert_projection_matches_archive(
     store: &ReadStore,
@@ -39,7 +40,8 @@ pub async fn assert_projection_matches_archive(
             let upto = events.partition_point(|e| e.position <= position);
             let archive = period_figures(&events[..upto], first, next, &limits);
             let projected =
-                facts::from_projection(store, first, next, position, &Details::All).await?;
+                facts::from_projection(store, first, next, position, &Details::All, &limits)
+                    .await?;
             for (a, p) in archive
                 .districts
                 .iter()
@@ -67,7 +69,8 @@ pub async fn assert_projection_matches_archive(
             );
             // Without the counted cases listed, the figures and their counts are the same.
             let unlisted =
-                facts::from_projection(store, first, next, position, &Details::None).await?;
+                facts::from_projection(store, first, next, position, &Details::None, &limits)
+                    .await?;
             ensure!(
                 unlisted.details.is_empty()
                     && (&unlisted.districts, &unlisted.towns, &unlisted.departments)
@@ -80,7 +83,7 @@ pub async fn assert_projection_matches_archive(
                 unlisted.counted
             );
             // The running sums with every case touched since counted one by one.
-            let summed = facts::from_running_sums(store, first, next, position).await?;
+            let summed = facts::from_running_sums(store, first, next, position, &limits).await?;
             ensure!(
                 (&summed.districts, &summed.towns, &summed.departments)
                     == (&archive.districts, &archive.towns, &archive.departments)
@@ -90,6 +93,18 @@ pub async fn assert_projection_matches_archive(
                 archive.counted,
                 summed.districts,
                 summed.counted
+            );
+            // Summed in SQL from every case's state, the route taken when many were touched.
+            let in_sql = facts::from_sql_sums(store, first, next, position, &limits).await?;
+            ensure!(
+                (&in_sql.districts, &in_sql.towns, &in_sql.departments)
+                    == (&archive.districts, &archive.towns, &archive.departments)
+                    && in_sql.counted == archive.counted,
+                "{first}..{next} at position {position}: the sums in SQL differ\n archive:    {:?} {:?}\n in SQL:     {:?} {:?}",
+                archive.districts,
+                archive.counted,
+                in_sql.districts,
+                in_sql.counted
             );
             if archive.details.values().any(|cases| !cases.is_empty()) {
                 counted += 1;

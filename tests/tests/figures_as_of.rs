@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
+use zhzj_deadlines::Limits;
 use zhzj_figures::{Details, facts};
 use zhzj_tests::{DbKind, register_case, spawn_app, wait_caught_up};
 
@@ -50,7 +51,15 @@ async fn year_as_of_a_position_while_writing(kind: DbKind) -> anyhow::Result<()>
         date(1, 1),
         NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
     );
-    let before = facts::from_projection(&store, first, next, position, &Details::None).await?;
+    let before = facts::from_projection(
+        &store,
+        first,
+        next,
+        position,
+        &Details::None,
+        &Limits::default(),
+    )
+    .await?;
 
     // Read again and again while activities are recorded on every case.
     let stop = Arc::new(AtomicBool::new(false));
@@ -59,8 +68,15 @@ async fn year_as_of_a_position_while_writing(kind: DbKind) -> anyhow::Result<()>
         tokio::spawn(async move {
             let mut reads = 0;
             while reads < 300 {
-                let now =
-                    facts::from_projection(&store, first, next, position, &Details::None).await?;
+                let now = facts::from_projection(
+                    &store,
+                    first,
+                    next,
+                    position,
+                    &Details::None,
+                    &Limits::default(),
+                )
+                .await?;
                 anyhow::ensure!(
                     (&now.districts, &now.towns, &now.departments, &now.counted)
                         == (
@@ -96,7 +112,15 @@ async fn year_as_of_a_position_while_writing(kind: DbKind) -> anyhow::Result<()>
     // And the sums do see them at the latest position.
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     let latest = i64::try_from(app.log_position().await?)?;
-    let after = facts::from_projection(&store, first, next, latest, &Details::None).await?;
+    let after = facts::from_projection(
+        &store,
+        first,
+        next,
+        latest,
+        &Details::None,
+        &Limits::default(),
+    )
+    .await?;
     assert_ne!(after.districts, before.districts);
     app.stop().await
 }

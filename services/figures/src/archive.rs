@@ -54,7 +54,7 @@ pub async fn events_up_to(
         query = query.bind(*kind);
     }
     let mut events = Vec::new();
-    decode_rows(query, store, &mut events).await?;
+    decode_rows(query.fetch(store.pool()), &mut events).await?;
     Ok(events)
 }
 
@@ -67,6 +67,18 @@ const IDS_PER_READ: usize = 500;
 /// of cases.
 pub async fn events_of(
     store: &ReadStore,
+    aggregate_type: &str,
+    ids: &[String],
+    event_types: &[&str],
+    position: i64,
+) -> Result<Vec<ArchivedEvent>, FiguresError> {
+    let mut conn = store.pool().acquire().await?;
+    events_of_on(&mut conn, aggregate_type, ids, event_types, position).await
+}
+
+/// [`events_of`] on a connection already held (a snapshot's).
+pub(crate) async fn events_of_on(
+    conn: &mut sqlx::AnyConnection,
     aggregate_type: &str,
     ids: &[String],
     event_types: &[&str],
@@ -101,7 +113,7 @@ pub async fn events_of(
         for id in chunk {
             query = query.bind(id.as_str());
         }
-        decode_rows(query, store, &mut events).await?;
+        decode_rows(query.fetch(&mut *conn), &mut events).await?;
     }
     Ok(events)
 }
@@ -109,11 +121,9 @@ pub async fn events_of(
 /// Decodes the archive rows a query answers onto `events`, row by row: the raw rows are never
 /// all in memory beside the decoded events.
 async fn decode_rows(
-    query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    store: &ReadStore,
+    mut rows: futures::stream::BoxStream<'_, Result<sqlx::any::AnyRow, sqlx::Error>>,
     events: &mut Vec<ArchivedEvent>,
 ) -> Result<(), FiguresError> {
-    let mut rows = query.fetch(store.pool());
     while let Some(row) = rows.try_next().await? {
         let position: i64 = row.try_get("position")?;
         let unreadable = |reason: String| FiguresError::Unreadable { position, reason };

@@ -309,6 +309,19 @@ pub fn period_figures(
     next: NaiveDate,
     limits: &Limits,
 ) -> PeriodFigures {
+    let tracks = fold_tracks(events, first, next, limits);
+    figures_of_tracks(&units_of(events), tracks, first, next, &Details::All)
+}
+
+/// Every case of `events` (archived events in log order) followed through the period: its state
+/// at the end, whether it stood crossed off at the start, and what it counted — the events
+/// stamped at or after the period's end left out, whatever their place in the log.
+pub(crate) fn fold_tracks(
+    events: &[ArchivedEvent],
+    first: NaiveDate,
+    next: NaiveDate,
+    limits: &Limits,
+) -> HashMap<String, CaseTrack> {
     let start = china_midnight(first);
     let end = china_midnight(next);
     let in_period = |day: NaiveDate| day >= first && day < next;
@@ -340,7 +353,7 @@ pub fn period_figures(
             *crossed_off_at_start = fold.state.crossed_off;
         }
     }
-    let tracks = folds
+    folds
         .into_iter()
         .map(|(case_id, (fold, crossed_off_at_start, counts))| {
             let track = CaseTrack {
@@ -350,8 +363,7 @@ pub fn period_figures(
             };
             (case_id, track)
         })
-        .collect();
-    figures_of_tracks(&units_of(events), tracks, first, next, &Details::All)
+        .collect()
 }
 
 /// The directory as the archived events up to a position have it.

@@ -16,8 +16,8 @@ use zhzj_store::{ReadStore, china_midnight};
 use crate::FiguresError;
 use crate::archive::events_up_to;
 use crate::bulletin::{
-    AreaTally, CaseTrack, Counts, Details, PeriodFigures, Unit, areas_of, period_figures,
-    ranked_figures, tally_tracks, units_of,
+    AreaTally, CaseTrack, Counts, Details, PeriodFigures, Unit, areas_of, fold_tracks,
+    period_figures, ranked_figures, tally_tracks, units_of,
 };
 
 /// The as-of rule: the rows of `figure_states` valid at the moment bound to parameter `at`
@@ -42,7 +42,7 @@ pub async fn period_figures_at(
     details: &Details,
 ) -> Result<PeriodFigures, FiguresError> {
     if projection_reached(store, position).await? {
-        from_projection(store, first, next, position, details).await
+        from_projection(store, first, next, position, details, limits).await
     } else {
         let events = events_up_to(store, &["case", "unit"], position).await?;
         let mut figures = period_figures(&events, first, next, limits);
@@ -90,24 +90,64 @@ impl Window {
 /// The period's figures from the projection (which must have reached `position`): case by case
 /// when counted cases are listed; else from the running sums (`sums`), or summed in SQL from
 /// every case's state when too many cases were touched since.
+///
+/// `limits` must be those the projection was computed with: the cases whose events are stamped
+/// out of log order are folded from the archive with them (see [`case_by_case`]).
 pub async fn from_projection(
     store: &ReadStore,
     first: NaiveDate,
     next: NaiveDate,
     position: i64,
     details: &Details,
+    limits: &Limits,
 ) -> Result<PeriodFigures, FiguresError> {
     let window = Window::new(first, next, position);
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
     if *details != Details::None {
         let mut conn = store.pool().acquire().await?;
-        let tally = case_by_case(&mut conn, &units, window, details, false).await?;
+        let tally = case_by_case(&mut conn, &units, window, details, false, limits).await?;
         return Ok(tally.ranked(&units));
     }
-    match crate::sums::summed(store, &units, window, MOST_TOUCHED).await? {
+    match crate::sums::summed(store, &units, window, MOST_TOUCHED, limits).await? {
         Some(tally) => Ok(tally.ranked(&units)),
-        None => summed_in_sql(store, &units, window).await,
+        None => summed_in_sql(store, &units, window, limits).await,
     }
+}
+
+/// The period's figures summed in SQL from every case's state, whatever the number of cases
+/// touched since (for tests: the route [`from_projection`] takes when many were).
+pub async fn from_sql_sums(
+    store: &ReadStore,
+    first: NaiveDate,
+    next: NaiveDate,
+    position: i64,
+    limits: &Limits,
+) -> Result<PeriodFigures, FiguresError> {
+    let window = Window::new(first, next, position);
+    let units = units_of(&events_up_to(store, &["unit"], position).await?);
+    summed_in_sql(store, &units, window, limits).await
+}
+
+/// The cases whose events are stamped out of log order (one stamped before the one logged
+/// before it). For them `figure_states`' validity intervals overlap — two rows can both be
+/// valid at one moment — so they are never read from the states and facts but folded from
+/// their archived events, as the archive computation folds them.
+const IRREGULAR_CASES: &str = "SELECT case_id FROM figure_cases WHERE irregular = 1";
+
+/// The irregular cases' tracks over the window, folded from their archived events.
+async fn irregular_tracks(
+    conn: &mut sqlx::AnyConnection,
+    window: Window,
+    limits: &Limits,
+) -> Result<HashMap<String, CaseTrack>, FiguresError> {
+    let ids: Vec<String> = sqlx::query_scalar(IRREGULAR_CASES)
+        .fetch_all(&mut *conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let events = crate::archive::events_of_on(conn, "case", &ids, &[], window.position).await?;
+    Ok(fold_tracks(&events, window.first, window.next, limits))
 }
 
 /// The most cases touched since a period's end or the position asked for that are counted one
@@ -121,10 +161,11 @@ pub async fn from_running_sums(
     first: NaiveDate,
     next: NaiveDate,
     position: i64,
+    limits: &Limits,
 ) -> Result<PeriodFigures, FiguresError> {
     let window = Window::new(first, next, position);
     let units = units_of(&events_up_to(store, &["unit"], position).await?);
-    let tally = crate::sums::summed(store, &units, window, usize::MAX)
+    let tally = crate::sums::summed(store, &units, window, usize::MAX, limits)
         .await?
         .unwrap_or_default();
     Ok(tally.ranked(&units))
@@ -132,22 +173,25 @@ pub async fn from_running_sums(
 
 /// The period's figures from each case's state and facts, listing the counted cases of the
 /// units `details` asks for; only of the cases touched since (`sums::touched_cases`) when
-/// `touched_only`.
+/// `touched_only` (the irregular cases always are). The irregular cases are folded from the
+/// archive ([`IRREGULAR_CASES`]).
 pub(crate) async fn case_by_case(
     conn: &mut sqlx::AnyConnection,
     units: &BTreeMap<String, Unit>,
     window: Window,
     details: &Details,
     touched_only: bool,
+    limits: &Limits,
 ) -> Result<AreaTally, FiguresError> {
     let only = |position: &str, end: &str| {
+        let regular = format!(" AND case_id NOT IN ({IRREGULAR_CASES})");
         if touched_only {
             format!(
-                " AND case_id IN ({})",
+                "{regular} AND case_id IN ({})",
                 crate::sums::touched_cases(position, end)
             )
         } else {
-            String::new()
+            regular
         }
     };
     let Window {
@@ -157,7 +201,7 @@ pub(crate) async fn case_by_case(
         end,
         position,
     } = window;
-    let mut cases: HashMap<String, CaseTrack> = HashMap::new();
+    let mut cases = irregular_tracks(conn, window, limits).await?;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
          acceptance_pending_until, handling_running_until FROM figure_states WHERE {}{}",
@@ -256,7 +300,7 @@ fn group_sums() -> String {
 WITH e AS (
     SELECT case_id, district_id, town_id, lead_unit, owned, acceptance_pending_until,
            handling_running_until
-    FROM figure_states WHERE {at_end}),
+    FROM figure_states WHERE {at_end} AND case_id NOT IN ({IRREGULAR_CASES})),
 s AS (
     SELECT case_id FROM figure_states WHERE {at_start} AND crossed_off = 1),
 f AS (
@@ -321,7 +365,8 @@ fn reception_days() -> String {
     format!(
         "
 WITH e AS (
-    SELECT case_id, district_id, town_id, lead_unit FROM figure_states WHERE {at_end})
+    SELECT case_id, district_id, town_id, lead_unit FROM figure_states
+    WHERE {at_end} AND case_id NOT IN ({IRREGULAR_CASES}))
 SELECT DISTINCT e.district_id, e.town_id, e.lead_unit, f.day
 FROM figure_facts f JOIN e ON e.case_id = f.case_id
 WHERE f.kind = 'activity' AND f.flag = 1 AND f.day >= $3 AND f.day < $4
@@ -395,8 +440,16 @@ async fn summed_in_sql(
     store: &ReadStore,
     units: &BTreeMap<String, Unit>,
     window: Window,
+    limits: &Limits,
 ) -> Result<PeriodFigures, FiguresError> {
-    let pool = store.pool();
+    // One snapshot: the irregular cases folded apart and left out of the sums.
+    let mut snapshot = store.begin_snapshot().await?;
+    let irregular = irregular_tracks(&mut snapshot, window, limits).await?;
+    let AreaTally {
+        mut by_area,
+        mut counted,
+        ..
+    } = tally_tracks(units, irregular, window.first, window.next, &Details::None);
     let (first, next) = (window.first.to_string(), window.next.to_string());
     let groups: Vec<GroupSums> = sqlx::query_as(sqlx::AssertSqlSafe(group_sums()))
         .bind(window.position)
@@ -404,10 +457,8 @@ async fn summed_in_sql(
         .bind(window.start)
         .bind(&first)
         .bind(&next)
-        .fetch_all(pool)
+        .fetch_all(&mut *snapshot)
         .await?;
-    let mut by_area: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut counted: BTreeMap<String, usize> = BTreeMap::new();
     for group in &groups {
         let noted = usize::try_from(group.noted()).unwrap_or(0);
         for area in areas_of(
@@ -426,8 +477,9 @@ async fn summed_in_sql(
             .bind(window.end)
             .bind(&first)
             .bind(&next)
-            .fetch_all(pool)
+            .fetch_all(&mut *snapshot)
             .await?;
+    snapshot.commit().await?;
     for (district, town, lead, day) in days {
         let Ok(day) = day.parse::<NaiveDate>() else {
             return Err(FiguresError::Unreadable {

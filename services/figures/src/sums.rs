@@ -230,6 +230,7 @@ pub(crate) async fn summed(
     units: &BTreeMap<String, Unit>,
     window: Window,
     most_touched: usize,
+    limits: &zhzj_deadlines::Limits,
 ) -> Result<Option<AreaTally>, FiguresError> {
     // One snapshot for the sums, the touched cases taken out of them and the same cases
     // counted one by one: a case touched meanwhile must be in all three or in none.
@@ -247,6 +248,7 @@ pub(crate) async fn summed(
             window,
             &crate::bulletin::Details::None,
             true,
+            limits,
         )
         .await?
     };
