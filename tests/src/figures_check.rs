@@ -6,9 +6,10 @@ use anyhow::ensure;
 use chrono::{DateTime, NaiveDate, Utc};
 use zhzj_deadlines::Limits;
 use zhzj_figures::{
-    ArchivedEvent, Details, PushProgress, facts, period_figures, push_progress_at,
-    push_progress_from,
+    AgendaRequest, ArchivedEvent, Details, PushProgress, agenda_from, agenda_from_projection,
+    facts, period_figures, push_progress_at, push_progress_from,
 };
+use zhzj_proto::events::UnitRef;
 use zhzj_store::{ReadStore, china_midnight};
 
 /// Compares, for each period and each log position of the archive (all of them when there are
@@ -151,4 +152,56 @@ pub async fn assert_push_matches_archive(
         }
     }
     Ok(launched)
+}
+
+/// Compares the agenda of a meeting of `unit` drawn from the cases the figures projection
+/// names ([`agenda_from_projection`]) with the fold of the whole archive, at each log position
+/// of the archive (every `positions / 60`-th when there are many, and the last) and for a
+/// meeting held at each of `held_ats` (idle after 10 and after 30 days); fails naming the first
+/// that differs. Returns how many comparisons listed at least one case.
+pub async fn assert_agenda_matches_archive(
+    store: &ReadStore,
+    unit: &UnitRef,
+    held_ats: &[DateTime<Utc>],
+) -> anyhow::Result<usize> {
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM event_archive")
+        .fetch_one(store.pool())
+        .await?;
+    ensure!(
+        facts::projection_reached(store, last).await?,
+        "the figures projection has not reached the archive's position {last}"
+    );
+    let events = ArchivedEvent::read_up_to(store, &["case", "meeting", "unit"], last).await?;
+    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    positions.dedup();
+    let step = (positions.len() / 60).max(1);
+    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
+    chosen.push(last);
+    let mut listed = 0;
+    for &position in &chosen {
+        let upto = events.partition_point(|e| e.position <= position);
+        for &held_at in held_ats {
+            for idle_days in [10, 30] {
+                let request = AgendaRequest {
+                    meeting_id: "agenda-check".into(),
+                    title: "调度会".into(),
+                    week: "2026-W00".into(),
+                    unit: unit.clone(),
+                    held_at,
+                    as_of_position: position,
+                    idle_days,
+                    limits: Limits::default(),
+                };
+                let archive = agenda_from(&events[..upto], &request);
+                let read = agenda_from_projection(store, &request).await?;
+                ensure!(
+                    archive == read,
+                    "agenda of {} held at {held_at}, position {position}, idle after {idle_days} days: differs\n archive: {archive:?}\n read:    {read:?}",
+                    unit.name
+                );
+                listed += usize::from(read.sections.iter().any(|s| !s.rows.is_empty()));
+            }
+        }
+    }
+    Ok(listed)
 }

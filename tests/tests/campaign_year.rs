@@ -11,7 +11,10 @@
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use serde_json::{Value, json};
-use zhzj_tests::figures_check::{assert_projection_matches_archive, assert_push_matches_archive};
+use zhzj_proto::events::UnitRef;
+use zhzj_tests::figures_check::{
+    assert_agenda_matches_archive, assert_projection_matches_archive, assert_push_matches_archive,
+};
 use zhzj_tests::{DbKind, TestApp, register_case, spawn_app, wait_caught_up};
 
 /// Sets the clock to 10:00 China time on `day`.
@@ -219,5 +222,17 @@ async fn scripted_year(kind: DbKind) -> anyhow::Result<()> {
         launched > 10,
         "the push was launched in only {launched} comparisons"
     );
+    // The district's agenda read from the cases the figures projection names, on a day of
+    // every other month, at positions throughout the year.
+    let held_ats: Vec<_> = (1..=12)
+        .step_by(2)
+        .filter_map(|month| Utc.with_ymd_and_hms(2026, month, 25, 2, 0, 0).single())
+        .collect();
+    let siming = UnitRef {
+        id: "xm-siming".into(),
+        name: "思明区".into(),
+    };
+    let listed = assert_agenda_matches_archive(&app.projecting.store, &siming, &held_ats).await?;
+    assert!(listed > 50, "only {listed} agendas listed a case");
     app.stop().await
 }

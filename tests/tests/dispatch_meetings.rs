@@ -7,7 +7,9 @@
 use calamine::{Data, Reader, Xlsx};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use zhzj_tests::{DbKind, TestApp, registration_json, row_column, spawn_app};
+use zhzj_proto::events::UnitRef;
+use zhzj_tests::figures_check::assert_agenda_matches_archive;
+use zhzj_tests::{DbKind, TestApp, registration_json, row_column, spawn_app, wait_caught_up};
 
 /// Sets the clock to a China time on a day of March 2026 and logs `user` in afresh.
 async fn at(app: &TestApp, day: u32, hour: u32, user: &str) -> anyhow::Result<String> {
@@ -315,5 +317,109 @@ async fn three_weeks_of_dispatch_meetings() -> anyhow::Result<()> {
         app.get(&town, &format!("/meetings/{m1}")).await?.status,
         404
     );
+
+    // The agenda read from the cases the figures projection names is the archive fold's, at
+    // every position, for the district, the city and a town, held on each of the three Mondays
+    // and on days between them.
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let held_ats: Vec<_> = [(9, 10), (12, 15), (16, 10), (20, 9), (23, 10)]
+        .into_iter()
+        .filter_map(|(day, hour)| Utc.with_ymd_and_hms(2026, 3, day, hour - 8, 0, 0).single())
+        .collect();
+    let mut listed = 0;
+    for (id, name) in [
+        ("xm-siming", "思明区"),
+        ("xm", "厦门市"),
+        ("xm-siming-zhonghua", "中华街道"),
+    ] {
+        let unit = UnitRef {
+            id: id.into(),
+            name: name.into(),
+        };
+        listed += assert_agenda_matches_archive(&app.projecting.store, &unit, &held_ats).await?;
+    }
+    assert!(listed > 20, "only {listed} agendas listed a case");
+    app.stop().await
+}
+
+/// A case crossed off after its reply whose petitioner then asks for a review (复查): the
+/// review's answer has a deadline, so the case is on the agenda (due soon, then overdue) though
+/// crossed off — and the agenda read from the cases the figures projection names lists it too.
+#[tokio::test]
+async fn a_crossed_off_case_whose_review_clock_runs_is_on_the_agenda() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let t = at(&app, 2, 11, "xietiao").await?;
+    let case = register(&app, &t, 1, true).await?;
+    let step = |step: &str| json!({"step": step, "on": "2026-03-02", "summary": "记录"});
+    for done in ["acceptance_notified", "replied"] {
+        app.expect(&t, &format!("{case}/procedure"), step(done), 201)
+            .await?;
+    }
+    app.expect(
+        &t,
+        &format!("{case}/leader"),
+        json!({"leader_id": "ldr-siming-1"}),
+        200,
+    )
+    .await?;
+    app.expect(
+        &t,
+        &format!("{case}/claims"),
+        json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]}),
+        201,
+    )
+    .await?;
+    for (level, reviewer) in [("district", "shenhe-qu"), ("city", "shenhe-shi")] {
+        let reviewer = app.login(reviewer).await?;
+        app.expect(
+            &reviewer,
+            &format!("{case}/claims/review"),
+            json!({"level": level, "accept": true}),
+            200,
+        )
+        .await?;
+    }
+    let t = at(&app, 3, 9, "xietiao").await?;
+    app.expect(
+        &t,
+        &format!("{case}/procedure"),
+        json!({"step": "first_review_requested", "on": "2026-03-03", "summary": "申请复查"}),
+        201,
+    )
+    .await?;
+    let view = app.get(&t, &case).await?.json;
+    assert_eq!(
+        (view["status"].clone(), view["next_deadline_step"].clone()),
+        (json!("crossed_off"), json!("first_review_answer")),
+        "{view}"
+    );
+    let number = view["case_number"].as_str().unwrap_or("").to_owned();
+
+    // The answer is due 2 April: due soon at a meeting on 30 March, overdue on 6 April.
+    let t = at(&app, 30, 10, "xietiao").await?;
+    let hold = json!({"unit_id": "xm-siming"});
+    let meeting = app.expect(&t, "/meetings", hold.clone(), 201).await?;
+    let agenda = app
+        .get(
+            &t,
+            &format!(
+                "/meetings/{}",
+                meeting["aggregate_id"].as_str().unwrap_or("")
+            ),
+        )
+        .await?
+        .json;
+    assert_eq!(section(&agenda, "due_soon"), (1, 0, vec![number.clone()]));
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let held_ats: Vec<_> = [(3, 30), (4, 6)]
+        .into_iter()
+        .filter_map(|(month, day)| Utc.with_ymd_and_hms(2026, month, day, 2, 0, 0).single())
+        .collect();
+    let siming = UnitRef {
+        id: "xm-siming".into(),
+        name: "思明区".into(),
+    };
+    let listed = assert_agenda_matches_archive(&app.projecting.store, &siming, &held_ats).await?;
+    assert!(listed > 0, "no agenda listed the case");
     app.stop().await
 }

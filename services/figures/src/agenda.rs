@@ -8,20 +8,31 @@
 //! idle, waiting) is counted at the meeting and 7 days earlier. Only events at or before the
 //! meeting's log position are read — the cases, the meetings and the directory — so the agenda
 //! is the same whenever it is regenerated.
+//!
+//! Only the cases that can be on it are read: those open or with a running clock at either of
+//! the two moments, or crossed off or reopened in the two weeks, as the figures projection
+//! (`figure_states`, `figure_facts`) says — so its cost follows the open cases, not the history.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::TryStreamExt;
 use serde::Serialize;
+use sqlx::Row;
 use zhzj_deadlines::{Limits, StatutoryStep};
 use zhzj_export::{Cell, Table};
 use zhzj_projector::lifecycle::LifecycleRow;
-use zhzj_proto::events::{LeaderRef, UnitRef};
+use zhzj_proto::events::{
+    CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
+    EventData, HandlingExtended, LeaderActivityRecorded, LeaderAssigned, LeaderReassigned,
+    LeaderRef, PetitionRecorded, ProcedureStepRecorded, ResolutionClaimed, SatisfactionRated,
+    UnitRef,
+};
 use zhzj_proto::{CampaignEvent, CaseEvent, DomainEvent};
 use zhzj_store::{ReadStore, china_date};
 
 use crate::FiguresError;
-use crate::archive::{ArchivedEvent, events_up_to};
+use crate::archive::{ArchivedEvent, events_of_on, events_up_to};
 
 /// Days a coming deadline is flagged ahead.
 const DUE_SOON_DAYS: i64 = 7;
@@ -454,10 +465,111 @@ fn subtree_as_of(events: &[ArchivedEvent], root: &str) -> Vec<String> {
     units
 }
 
-/// Draws the agenda of a meeting from the archive.
+/// Draws the agenda of a meeting: from the events of the cases that can be on it when the
+/// figures projection has reached the meeting's position ([`agenda_from_projection`]), else from
+/// the whole archive ([`agenda_from_archive`]).
 pub async fn agenda(store: &ReadStore, request: &AgendaRequest) -> Result<Agenda, FiguresError> {
+    if crate::facts::projection_reached(store, request.as_of_position).await? {
+        agenda_from_projection(store, request).await
+    } else {
+        agenda_from_archive(store, request).await
+    }
+}
+
+/// Draws the agenda of a meeting from every archived event up to its position.
+pub async fn agenda_from_archive(
+    store: &ReadStore,
+    request: &AgendaRequest,
+) -> Result<Agenda, FiguresError> {
     let events = events_up_to(store, &["case", "meeting", "unit"], request.as_of_position).await?;
     Ok(agenda_from(&events, request))
+}
+
+/// Draws the agenda of a meeting from the meetings, the directory and only the events of the
+/// cases [`agenda_cases`] names; the figures projection must have reached the meeting's
+/// position. A test compares it with [`agenda_from_archive`] at every position.
+pub async fn agenda_from_projection(
+    store: &ReadStore,
+    request: &AgendaRequest,
+) -> Result<Agenda, FiguresError> {
+    let position = request.as_of_position;
+    let mut events = events_up_to(store, &["meeting", "unit"], position).await?;
+    let units = subtree_as_of(&events, &request.unit.id);
+    let mut conn = store.pool().acquire().await?;
+    let cases = agenda_cases(&mut conn, request, &units).await?;
+    events.extend(events_of_on(&mut conn, "case", &cases, &FOLDED, position).await?);
+    // Each case's events come in log order, the cases in chunks: one order for all, as the
+    // archive's (a position is one commit of one aggregate, so the sort keeps each commit's
+    // events in their order).
+    events.sort_by_key(|e| e.position);
+    Ok(agenda_from(&events, request))
+}
+
+/// The case events [`fold_cases`] reads: those of the lifecycle (its clocks and stage) and of
+/// the leader (owner, activity). Measures, notes and responsible units are not read.
+const FOLDED: [&str; 14] = [
+    CaseRegistered::EVENT_TYPE,
+    HandlingExtended::EVENT_TYPE,
+    CaseClassified::EVENT_TYPE,
+    ResolutionClaimed::EVENT_TYPE,
+    ClaimAccepted::EVENT_TYPE,
+    ClaimSentBack::EVENT_TYPE,
+    CaseCrossedOff::EVENT_TYPE,
+    PetitionRecorded::EVENT_TYPE,
+    CaseReopened::EVENT_TYPE,
+    SatisfactionRated::EVENT_TYPE,
+    ProcedureStepRecorded::EVENT_TYPE,
+    LeaderAssigned::EVENT_TYPE,
+    LeaderReassigned::EVENT_TYPE,
+    LeaderActivityRecorded::EVENT_TYPE,
+];
+
+/// The cases that can be on the agenda, a superset: in the meeting's units (`units`) and open
+/// or with a running clock at the meeting or a week before (the state sections: a case
+/// crossed off with no clock running is in none), or with a crossing off or a reopening on a
+/// day of the two weeks (the flow sections; a case registered in them is either open at the
+/// meeting or crossed off since), and every case whose events are stamped out of log order
+/// (their state rows cannot be read as of a moment).
+async fn agenda_cases(
+    conn: &mut sqlx::AnyConnection,
+    request: &AgendaRequest,
+    units: &[String],
+) -> Result<Vec<String>, FiguresError> {
+    // `valid_at` reads "recorded before the moment"; the agenda folds events up to and at it.
+    let just_after = |at: DateTime<Utc>| at.timestamp_micros() + 1;
+    let open = "(crossed_off = 0 OR clock_running = 1)";
+    let sql = format!(
+        "SELECT case_id, district_id, town_id FROM figure_states WHERE {} AND {open} \
+         UNION SELECT case_id, district_id, town_id FROM figure_states WHERE {} AND {open}",
+        crate::facts::valid_at("$2"),
+        crate::facts::valid_at("$3"),
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(request.as_of_position)
+        .bind(just_after(request.held_at))
+        .bind(just_after(request.held_at - Duration::days(7)))
+        .fetch(&mut *conn);
+    let mut cases = std::collections::BTreeSet::new();
+    while let Some(row) = rows.try_next().await? {
+        let district: String = row.try_get("district_id")?;
+        let town: Option<String> = row.try_get("town_id")?;
+        if units.contains(&district) || town.is_some_and(|t| units.contains(&t)) {
+            cases.insert(row.try_get::<String, _>("case_id")?);
+        }
+    }
+    drop(rows);
+    let flows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT case_id FROM figure_facts WHERE kind IN ('crossed_off', 'reopened') \
+         AND day >= $1 AND day <= $2 AND position <= $3 UNION {}",
+        crate::facts::IRREGULAR_CASES
+    )))
+    .bind(china_date(request.held_at - Duration::days(14)).to_string())
+    .bind(china_date(request.held_at).to_string())
+    .bind(request.as_of_position)
+    .fetch_all(&mut *conn)
+    .await?;
+    cases.extend(flows);
+    Ok(cases.into_iter().collect())
 }
 
 /// [`agenda`] over events already read.

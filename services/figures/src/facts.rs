@@ -23,7 +23,7 @@ use crate::bulletin::{
 /// The as-of rule: the rows of `figure_states` valid at the moment bound to parameter `at`
 /// (microseconds) as of the position bound to `$1` — the last change of each case recorded
 /// before that moment, at or before that position. Every read of the states uses it.
-fn valid_at(at: &str) -> String {
+pub(crate) fn valid_at(at: &str) -> String {
     format!(
         "position <= $1 AND recorded_at < {at} \
          AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= {at})"
@@ -132,7 +132,7 @@ pub async fn from_sql_sums(
 /// before it). For them `figure_states`' validity intervals overlap — two rows can both be
 /// valid at one moment — so they are never read from the states and facts but folded from
 /// their archived events, as the archive computation folds them.
-const IRREGULAR_CASES: &str = "SELECT case_id FROM figure_cases WHERE irregular = 1";
+pub(crate) const IRREGULAR_CASES: &str = "SELECT case_id FROM figure_cases WHERE irregular = 1";
 
 /// The irregular cases' tracks over the window, folded from their archived events.
 async fn irregular_tracks(
@@ -204,7 +204,8 @@ pub(crate) async fn case_by_case(
     let mut cases = irregular_tracks(conn, window, limits).await?;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
-         acceptance_pending_until, handling_running_until FROM figure_states WHERE {}{}",
+         acceptance_pending_until, handling_running_until, clock_running FROM figure_states \
+         WHERE {}{}",
         valid_at("$2"),
         only("$1", "$2")
     )))
@@ -221,6 +222,7 @@ pub(crate) async fn case_by_case(
             crossed_off: row.try_get::<i64, _>("crossed_off")? != 0,
             acceptance_pending_until: date_of(row.try_get("acceptance_pending_until")?),
             handling_running_until: date_of(row.try_get("handling_running_until")?),
+            clock_running: row.try_get::<i64, _>("clock_running")? != 0,
         };
         // Why a case counted is kept only for a unit whose counted cases are listed.
         let listed = [

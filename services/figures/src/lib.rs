@@ -14,6 +14,7 @@ mod sums;
 
 pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
+    agenda_from_archive, agenda_from_projection,
 };
 pub use archive::ArchivedEvent;
 pub use bulletin::{

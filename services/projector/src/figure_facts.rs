@@ -8,7 +8,8 @@
 //! - `figure_states`: one row per change of what a case is counted as between events — district,
 //!   town, lead unit, owned, crossed off, the clocks still running — valid from its position up
 //!   to the next row's (`next_position`, `next_recorded_at`), so "the case as of the end of the
-//!   period at position P" is the one row whose validity covers both.
+//!   period at position P" is the one row whose validity covers both. Whether any clock runs
+//!   is kept too: a meeting's agenda reads only the cases open or with a running clock.
 //! - `figure_cases`: the fold each case is at, so the next batch continues it.
 //!
 //! [`CaseFigureFold`] is the one rule of what counts: the archive computation in `zhzj-figures`
@@ -30,7 +31,7 @@ use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{SqlValue, col, insert_rows, sql_position};
 
 /// The version of this projection's tables and rules.
-const SHAPE_VERSION: u32 = 2;
+const SHAPE_VERSION: u32 = 3;
 
 fn create_tables(suffix: &str) -> Vec<String> {
     vec![
@@ -63,6 +64,7 @@ fn create_tables(suffix: &str) -> Vec<String> {
                 crossed_off      BIGINT NOT NULL,
                 acceptance_pending_until TEXT,
                 handling_running_until   TEXT,
+                clock_running    BIGINT NOT NULL,
                 next_position    BIGINT,
                 next_recorded_at BIGINT,
                 PRIMARY KEY (case_id, position, event_index)
@@ -113,6 +115,10 @@ pub struct CaseFigureState {
     pub acceptance_pending_until: Option<NaiveDate>,
     /// The handling deadline while the handling runs.
     pub handling_running_until: Option<NaiveDate>,
+    /// Whether any of the bureau's clocks runs (a crossed-off case's review answer can): with
+    /// `crossed_off`, which cases a meeting's agenda can list (`zhzj-figures`, `agenda`).
+    #[serde(default)]
+    pub clock_running: bool,
 }
 
 /// What one event counts as.
@@ -298,6 +304,7 @@ impl CaseFigureFold {
         self.state.crossed_off = self.lifecycle.stage() == "crossed_off";
         self.state.acceptance_pending_until = self.lifecycle.acceptance_pending_until();
         self.state.handling_running_until = self.lifecycle.handling_running_until();
+        self.state.clock_running = self.lifecycle.next_due().is_some();
         counted
     }
 }
@@ -527,6 +534,7 @@ async fn write_states(
                 flag(state.crossed_off),
                 day_text(state.acceptance_pending_until),
                 day_text(state.handling_running_until),
+                flag(state.clock_running),
                 SqlValue::OptInt(next_position),
                 SqlValue::OptInt(next_recorded_at),
             ]);
@@ -557,6 +565,7 @@ async fn write_states(
             col("crossed_off"),
             col("acceptance_pending_until"),
             col("handling_running_until"),
+            col("clock_running"),
             col("next_position"),
             col("next_recorded_at"),
         ],
