@@ -505,6 +505,24 @@ pub async fn agenda_from_projection(
     Ok(agenda_from(&events, request))
 }
 
+/// The cases open or with a running clock at the moment bound to `at` as of the position bound
+/// to `$1`, with their district and town: the as-of rule of `facts` written as three reads the
+/// partial index `figure_states_open` answers — the current rows (no next row), the rows
+/// closed after the moment, and the rows closed after the position (only of the cases touched
+/// since it). At a meeting just held the first is the open cases and the others are short.
+fn open_at(at: &str) -> String {
+    let base = format!(
+        "SELECT case_id, district_id, town_id FROM figure_states \
+         WHERE (crossed_off = 0 OR clock_running = 1) AND position <= $1 AND recorded_at < {at}"
+    );
+    format!(
+        "{base} AND next_recorded_at IS NULL \
+         UNION {base} AND next_recorded_at >= {at} \
+         UNION {base} AND next_position > $1 \
+         AND case_id IN (SELECT case_id FROM figure_cases WHERE last_position > $1)"
+    )
+}
+
 /// The case events [`fold_cases`] reads: those of the lifecycle (its clocks and stage) and of
 /// the leader (owner, activity). Measures, notes and responsible units are not read.
 const FOLDED: [&str; 14] = [
@@ -535,15 +553,9 @@ async fn agenda_cases(
     request: &AgendaRequest,
     units: &[String],
 ) -> Result<Vec<String>, FiguresError> {
-    // `valid_at` reads "recorded before the moment"; the agenda folds events up to and at it.
+    // The agenda folds events up to and at a moment; the states are read "recorded before".
     let just_after = |at: DateTime<Utc>| at.timestamp_micros() + 1;
-    let open = "(crossed_off = 0 OR clock_running = 1)";
-    let sql = format!(
-        "SELECT case_id, district_id, town_id FROM figure_states WHERE {} AND {open} \
-         UNION SELECT case_id, district_id, town_id FROM figure_states WHERE {} AND {open}",
-        crate::facts::valid_at("$2"),
-        crate::facts::valid_at("$3"),
-    );
+    let sql = format!("{} UNION {}", open_at("$2"), open_at("$3"));
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(request.as_of_position)
         .bind(just_after(request.held_at))

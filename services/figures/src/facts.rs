@@ -23,7 +23,7 @@ use crate::bulletin::{
 /// The as-of rule: the rows of `figure_states` valid at the moment bound to parameter `at`
 /// (microseconds) as of the position bound to `$1` — the last change of each case recorded
 /// before that moment, at or before that position. Every read of the states uses it.
-pub(crate) fn valid_at(at: &str) -> String {
+fn valid_at(at: &str) -> String {
     format!(
         "position <= $1 AND recorded_at < {at} \
          AND (next_position IS NULL OR next_position > $1 OR next_recorded_at >= {at})"

@@ -73,6 +73,12 @@ fn create_tables(suffix: &str) -> Vec<String> {
         format!(
             "CREATE INDEX figure_states{suffix}_until ON figure_states{suffix} (next_recorded_at)"
         ),
+        // The rows a meeting's agenda can list, by the end of their validity: the current ones
+        // of the cases open now are a short range of it (`zhzj-figures`, `agenda`).
+        format!(
+            "CREATE INDEX figure_states{suffix}_open ON figure_states{suffix} (next_recorded_at) \
+             WHERE crossed_off = 0 OR clock_running = 1"
+        ),
         format!(
             "CREATE TABLE figure_cases{suffix} (
                 case_id     TEXT   PRIMARY KEY,
