@@ -15,6 +15,13 @@ ensure_postgres
 ensure_current_nats_server
 ensure_chromium
 echo "== nats-server on PATH: $(nats-server --version)"
+# The build and the tests' stores take about 10 GB (target/ 5-6 GB, the release binary for the
+# benchmarks apart); say so up front rather than leave a full disk to a compiler's error.
+free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+echo "== free disk here: ${free_gb} GB"
+if [ "${free_gb:-0}" -lt 10 ]; then
+    echo "== WARNING: less than 10 GB free; the build may fail with 'No space left on device'" >&2
+fi
 
 # The house rules first, on a full run: formatting and every workspace lint, warnings as errors.
 if [ "$#" -eq 0 ]; then

@@ -506,20 +506,22 @@ pub async fn agenda_from_projection(
 }
 
 /// The cases open or with a running clock at the moment bound to `at` as of the position bound
-/// to `$1`, with their district and town: the as-of rule of `facts` written as three reads the
-/// partial index `figure_states_open` answers — the current rows (no next row), the rows
-/// closed after the moment, and the rows closed after the position (only of the cases touched
-/// since it). At a meeting just held the first is the open cases and the others are short.
+/// to `$1`, with their district and town: the as-of rule of `facts` written as three short
+/// reads — the current rows of the cases open now (`figure_open_cases`), the rows closed after
+/// the moment (by the index on it), and the rows closed after the position (only of the cases
+/// touched since it). At a meeting just held the first is the open cases and the others are
+/// short.
 fn open_at(at: &str) -> String {
-    let base = format!(
-        "SELECT case_id, district_id, town_id FROM figure_states \
-         WHERE (crossed_off = 0 OR clock_running = 1) AND position <= $1 AND recorded_at < {at}"
+    let valid = format!(
+        "(s.crossed_off = 0 OR s.clock_running = 1) AND s.position <= $1 AND s.recorded_at < {at}"
     );
+    let base = "SELECT s.case_id, s.district_id, s.town_id FROM figure_states s";
     format!(
-        "{base} AND next_recorded_at IS NULL \
-         UNION {base} AND next_recorded_at >= {at} \
-         UNION {base} AND next_position > $1 \
-         AND case_id IN (SELECT case_id FROM figure_cases WHERE last_position > $1)"
+        "{base} JOIN figure_open_cases o ON o.case_id = s.case_id \
+         WHERE s.next_position IS NULL AND {valid} \
+         UNION {base} WHERE s.next_recorded_at >= {at} AND {valid} \
+         UNION {base} WHERE s.next_position > $1 AND {valid} \
+         AND s.case_id IN (SELECT case_id FROM figure_cases WHERE last_position > $1)"
     )
 }
 

@@ -10,6 +10,7 @@
 //!   to the next row's (`next_position`, `next_recorded_at`), so "the case as of the end of the
 //!   period at position P" is the one row whose validity covers both. Whether any clock runs
 //!   is kept too: a meeting's agenda reads only the cases open or with a running clock.
+//! - `figure_open_cases`: the cases open or with a running clock now.
 //! - `figure_cases`: the fold each case is at, so the next batch continues it.
 //!
 //! [`CaseFigureFold`] is the one rule of what counts: the archive computation in `zhzj-figures`
@@ -73,12 +74,6 @@ fn create_tables(suffix: &str) -> Vec<String> {
         format!(
             "CREATE INDEX figure_states{suffix}_until ON figure_states{suffix} (next_recorded_at)"
         ),
-        // The rows a meeting's agenda can list, by the end of their validity: the current ones
-        // of the cases open now are a short range of it (`zhzj-figures`, `agenda`).
-        format!(
-            "CREATE INDEX figure_states{suffix}_open ON figure_states{suffix} (next_recorded_at) \
-             WHERE crossed_off = 0 OR clock_running = 1"
-        ),
         format!(
             "CREATE TABLE figure_cases{suffix} (
                 case_id     TEXT   PRIMARY KEY,
@@ -96,6 +91,11 @@ fn create_tables(suffix: &str) -> Vec<String> {
             "CREATE INDEX figure_cases{suffix}_recorded ON figure_cases{suffix} (last_recorded_at)"
         ),
         format!("CREATE INDEX figure_cases{suffix}_irregular ON figure_cases{suffix} (irregular)"),
+        // The cases whose current state is open or has a clock running: a meeting's agenda
+        // starts from them (`zhzj-figures`, `agenda`). Written only when a case enters or leaves
+        // it; an index over `figure_states` for the same read cost the projection a quarter of
+        // its speed.
+        format!("CREATE TABLE figure_open_cases{suffix} (case_id TEXT PRIMARY KEY)"),
     ]
     .into_iter()
     .chain(crate::figure_sums::create_table(suffix))
@@ -217,6 +217,14 @@ pub struct CaseFigureFold {
     pub sums: CaseSums,
 }
 
+impl CaseFigureState {
+    /// Whether a meeting's agenda can list the case in this state: open, or crossed off with a
+    /// clock running (a review's answer).
+    pub fn can_be_on_agenda(&self) -> bool {
+        !self.crossed_off || self.clock_running
+    }
+}
+
 impl CaseFigureFold {
     /// A case as its registration starts it.
     pub fn registered(e: &CaseRegistered) -> Self {
@@ -332,6 +340,8 @@ fn counts_in_figures(event: &CaseEvent) -> bool {
 struct TouchedCase {
     fold: CaseFigureFold,
     stored_before: bool,
+    /// Whether it was in `figure_open_cases` before the batch.
+    open_before: bool,
     versions: Vec<StateVersion>,
     /// What it contributed to `figure_sums` before the batch.
     contributed: BTreeMap<SumKey, i64>,
@@ -418,6 +428,7 @@ async fn apply(
                 cases.insert(
                     case_id.clone(),
                     TouchedCase {
+                        open_before: stored_before && fold.state.can_be_on_agenda(),
                         fold,
                         stored_before,
                         versions: Vec::new(),
@@ -502,7 +513,14 @@ async fn write_states(
     let mut rows = Vec::new();
     let mut folds = Vec::new();
     let mut sums = BTreeMap::new();
+    let mut opened = Vec::new();
+    let mut closed = Vec::new();
     for (case_id, case) in cases {
+        match (case.open_before, case.fold.state.can_be_on_agenda()) {
+            (false, true) => opened.push(vec![SqlValue::Text(case_id.clone())]),
+            (true, false) => closed.push(case_id.clone()),
+            _ => {}
+        }
         accumulate(&mut sums, case.contributed, -1);
         accumulate(&mut sums, case.fold.sums.contribution(&case.fold.state), 1);
         if case.stored_before
@@ -596,6 +614,23 @@ async fn write_states(
          irregular = excluded.irregular",
     )
     .await?;
+    insert_rows(
+        conn,
+        dialect,
+        &format!("figure_open_cases{suffix}"),
+        &[col("case_id")],
+        opened,
+        "ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    for case_id in closed {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM figure_open_cases{suffix} WHERE case_id = $1"
+        )))
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    }
     add_to_sums(conn, dialect, suffix, sums).await
 }
 
@@ -604,7 +639,13 @@ crate::projection::projection_kind! {
     /// case is counted as between events.
     FiguresView {
         name: "figures",
-        tables: ["figure_facts", "figure_states", "figure_cases", "figure_sums"],
+        tables: [
+            "figure_facts",
+            "figure_states",
+            "figure_cases",
+            "figure_sums",
+            "figure_open_cases"
+        ],
         create: |_dialect, suffix| create_tables(suffix),
         fingerprint: |settings| format!("shape={SHAPE_VERSION};limits={}", settings.limits.describe()),
         apply: |conn, dialect, suffix, batch, run| {
