@@ -517,8 +517,8 @@ fn open_at(at: &str) -> String {
     );
     let base = "SELECT s.case_id, s.district_id, s.town_id FROM figure_states s";
     format!(
-        "{base} JOIN figure_open_cases o ON o.case_id = s.case_id \
-         WHERE s.next_position IS NULL AND {valid} \
+        "{base} WHERE s.case_id IN (SELECT case_id FROM figure_open_cases) \
+         AND s.next_position IS NULL AND {valid} \
          UNION {base} WHERE s.next_recorded_at >= {at} AND {valid} \
          UNION {base} WHERE s.next_position > $1 AND {valid} \
          AND s.case_id IN (SELECT case_id FROM figure_cases WHERE last_position > $1)"
