@@ -131,7 +131,8 @@ async fn decode_rows(
         let schema_version: i64 = row.try_get("schema_version")?;
         let data: String = row.try_get("data")?;
         let occurred_at: String = row.try_get("occurred_at")?;
-        let data: serde_json::Value =
+        // Read as the text it is (checked, not built into a tree), then into its type once.
+        let data: &serde_json::value::RawValue =
             serde_json::from_str(&data).map_err(|e| unreadable(e.to_string()))?;
         let event = DomainEvent::decode(
             &event_type,
