@@ -12,6 +12,29 @@ use zhzj_figures::{
 use zhzj_proto::events::UnitRef;
 use zhzj_store::{ReadStore, china_midnight};
 
+/// The archived events of `types` up to the archive's last position, once the figures projection
+/// has reached it (an error if not), and the positions compared at: all of them when there are
+/// few, else every `positions / 60`-th, and the last.
+async fn archive_and_positions(
+    store: &ReadStore,
+    types: &[&str],
+) -> anyhow::Result<(Vec<ArchivedEvent>, Vec<i64>)> {
+    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM event_archive")
+        .fetch_one(store.pool())
+        .await?;
+    ensure!(
+        facts::projection_reached(store, last).await?,
+        "the figures projection has not reached the archive's position {last}"
+    );
+    let events = ArchivedEvent::read_up_to(store, types, last).await?;
+    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    positions.dedup();
+    let step = (positions.len() / 60).max(1);
+    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
+    chosen.push(last);
+    Ok((events, chosen))
+}
+
 /// Compares, for each period and each log position of the archive (all of them when there are
 /// few, else every `positions / 60`-th and the last), the figures from the projection with the
 /// archive's (listing the counted cases, from the running sums, and summed in SQL); fails
@@ -21,19 +44,7 @@ pub async fn assert_projection_matches_archive(
     store: &ReadStore,
     periods: &[(NaiveDate, NaiveDate)],
 ) -> anyhow::Result<usize> {
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM event_archive")
-        .fetch_one(store.pool())
-        .await?;
-    ensure!(
-        facts::projection_reached(store, last).await?,
-        "the figures projection has not reached the archive's position {last}"
-    );
-    let events = ArchivedEvent::read_up_to(store, &["case", "unit"], last).await?;
-    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-    positions.dedup();
-    let step = (positions.len() / 60).max(1);
-    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
-    chosen.push(last);
+    let (events, chosen) = archive_and_positions(store, &["case", "unit"]).await?;
     let limits = Limits::default();
     let mut counted = 0;
     for &(first, next) in periods {
@@ -164,19 +175,7 @@ pub async fn assert_agenda_matches_archive(
     unit: &UnitRef,
     held_ats: &[DateTime<Utc>],
 ) -> anyhow::Result<usize> {
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM event_archive")
-        .fetch_one(store.pool())
-        .await?;
-    ensure!(
-        facts::projection_reached(store, last).await?,
-        "the figures projection has not reached the archive's position {last}"
-    );
-    let events = ArchivedEvent::read_up_to(store, &["case", "meeting", "unit"], last).await?;
-    let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-    positions.dedup();
-    let step = (positions.len() / 60).max(1);
-    let mut chosen: Vec<i64> = positions.iter().copied().step_by(step).collect();
-    chosen.push(last);
+    let (events, chosen) = archive_and_positions(store, &["case", "meeting", "unit"]).await?;
     let mut listed = 0;
     for &position in &chosen {
         let upto = events.partition_point(|e| e.position <= position);

@@ -478,10 +478,15 @@ fn write_push_and_meeting(
     )
 }
 
-fn meeting_held_at() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 10, 1, 0, 0)
+/// 09:00 China time on a day of 2026.
+fn china_morning(month: u32, day: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, month, day, 1, 0, 0)
         .single()
         .unwrap_or_else(Utc::now)
+}
+
+fn meeting_held_at() -> chrono::DateTime<Utc> {
+    china_morning(12, 10)
 }
 
 /// The push's progress read from its hard cases (p50 of 5) beside the fold of the whole
@@ -537,16 +542,10 @@ async fn push_and_agenda_measures(
         folded.as_ref() == Some(&progress),
         "the push's progress from its hard cases differs from the archive's"
     );
-    for (held_at, when) in [(now, "10 December"), (june_meeting(), "10 June")] {
+    for (held_at, when) in [(now, "10 December"), (china_morning(6, 10), "10 June")] {
         time_agenda(store, position, held_at, when, districts.len(), limits).await?;
     }
     Ok(())
-}
-
-fn june_meeting() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 10, 1, 0, 0)
-        .single()
-        .unwrap_or_else(Utc::now)
 }
 
 /// Times the agenda of a city meeting held at `held_at` as of `position`: drawn from the cases
