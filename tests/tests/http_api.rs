@@ -671,6 +671,12 @@ async fn health_readiness_and_metrics() -> anyhow::Result<()> {
         "zhzj_commands_handled_total{type=\"register_case\",outcome=\"accepted\"}",
         "zhzj_append_seconds",
         "zhzj_command_seconds",
+        // One write's stages (BENCHMARKS.md, "Where one write's time goes").
+        "zhzj_command_handle_seconds",
+        "zhzj_read_your_writes_seconds",
+        "zhzj_projection_delivery_seconds{projection=\"checklist\"",
+        "zhzj_projection_apply_seconds{projection=\"archive\"",
+        "zhzj_projection_commit_seconds{projection=\"lifecycle\"",
         "zhzj_projection_lag{projection=\"checklist\"} 0",
         "zhzj_projection_dead_letters{projection=\"archive\"} 0",
     ] {

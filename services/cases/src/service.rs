@@ -228,7 +228,10 @@ impl CasesService {
             kind = request.command.kind(),
         );
         async {
+            let started = std::time::Instant::now();
             let outcome = self.dispatch(&request).await;
+            metrics::histogram!("zhzj_command_handle_seconds")
+                .record(started.elapsed().as_secs_f64());
             let outcome_label = match &outcome {
                 Ok(_) => "accepted",
                 Err(error) => error.kind.as_str(),

@@ -384,11 +384,14 @@ async fn send(
             aggregate_id,
             version,
         }) => {
+            let waiting = Instant::now();
             let visible = state
                 .inner
                 .projections
                 .wait_for(version, state.config().read_your_writes)
                 .await;
+            metrics::histogram!("zhzj_read_your_writes_seconds")
+                .record(waiting.elapsed().as_secs_f64());
             if !visible && !state.config().read_your_writes.is_zero() {
                 tracing::warn!(
                     version,

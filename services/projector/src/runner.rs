@@ -423,6 +423,20 @@ async fn apply_live_batch(
     // Before anything is written: every position up to `last` is in the batch or explained.
     let empty = explain_gaps(log, projection, &batch.gaps).await?;
     let applied = batch.len() as u64;
+    // How long the newest commit took to reach this projection since the service stamped it
+    // (one clock when the roles share a process, as under `zhzj up`): the write path's
+    // delivery stage (BENCHMARKS.md, issue 21).
+    if let Some(stamped) = batch
+        .commits
+        .last()
+        .and_then(|c| c.envelopes.first())
+        .map(|e| e.occurred_at)
+    {
+        let delivery = (chrono::Utc::now() - stamped).to_std().unwrap_or_default();
+        metrics::histogram!("zhzj_projection_delivery_seconds", "projection" => projection.name())
+            .record(delivery.as_secs_f64());
+    }
+    let started = std::time::Instant::now();
     let mut tx = store.begin_write().await?;
     // The guard first: it takes the write lock and fails if the checkpoint moved.
     if !checkpoint::advance(&mut tx, projection, checkpoint, last, applied).await? {
@@ -439,7 +453,12 @@ async fn apply_live_batch(
         memory,
     )
     .await?;
+    let applied_at = std::time::Instant::now();
     tx.commit().await?;
+    metrics::histogram!("zhzj_projection_apply_seconds", "projection" => projection.name())
+        .record((applied_at - started).as_secs_f64());
+    metrics::histogram!("zhzj_projection_commit_seconds", "projection" => projection.name())
+        .record(applied_at.elapsed().as_secs_f64());
     Ok(BatchOutcome::Applied(Checkpoint {
         position: last,
         generation: checkpoint.generation,
