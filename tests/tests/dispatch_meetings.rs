@@ -355,30 +355,7 @@ async fn a_crossed_off_case_whose_review_clock_runs_is_on_the_agenda() -> anyhow
         app.expect(&t, &format!("{case}/procedure"), step(done), 201)
             .await?;
     }
-    app.expect(
-        &t,
-        &format!("{case}/leader"),
-        json!({"leader_id": "ldr-siming-1"}),
-        200,
-    )
-    .await?;
-    app.expect(
-        &t,
-        &format!("{case}/claims"),
-        json!({"ground": "solved", "summary": "已解决", "evidence": ["回访记录"]}),
-        201,
-    )
-    .await?;
-    for (level, reviewer) in [("district", "shenhe-qu"), ("city", "shenhe-shi")] {
-        let reviewer = app.login(reviewer).await?;
-        app.expect(
-            &reviewer,
-            &format!("{case}/claims/review"),
-            json!({"level": level, "accept": true}),
-            200,
-        )
-        .await?;
-    }
+    app.cross_off(case.trim_start_matches("/cases/")).await?;
     let t = at(&app, 3, 9, "xietiao").await?;
     app.expect(
         &t,
