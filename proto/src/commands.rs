@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::envelope::Actor;
 use crate::events::{
     ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, Petitioner, ProcedureStep,
-    ResolutionGround, ReviewLevel, Satisfaction, UnitKind,
+    ResolutionGround, ReviewLevel, Satisfaction, SupervisionLevel, UnitKind,
 };
 
 /// Largest command body a service accepts, in bytes.
@@ -89,6 +89,18 @@ pub enum Command {
     PublishBulletin(PublishBulletin),
     /// Launch a quarter's push on hard cases (季攻坚).
     LaunchPush(LaunchPush),
+    /// Issue a supervision order to a lower unit or a department (下发督办单).
+    IssueSupervisionOrder(IssueSupervisionOrder),
+    /// Sign for a supervision order (签收).
+    AcknowledgeSupervisionOrder(AcknowledgeSupervisionOrder),
+    /// Report progress on a supervision order.
+    ReportSupervisionProgress(ReportSupervisionProgress),
+    /// Answer a supervision order as done (办结反馈).
+    AnswerSupervisionOrder(AnswerSupervisionOrder),
+    /// Accept a supervision order's answer, or send it back (审核反馈).
+    ReviewSupervisionAnswer(ReviewSupervisionAnswer),
+    /// Escalate an overdue supervision order by the bureau's rule (the system does this).
+    EscalateSupervisionOrder(EscalateSupervisionOrder),
     /// Add an org unit to the directory.
     AddUnit(AddUnit),
     /// Add a leader to a unit.
@@ -132,6 +144,12 @@ command_from!(
     RecordInstructionFeedback,
     PublishBulletin,
     LaunchPush,
+    IssueSupervisionOrder,
+    AcknowledgeSupervisionOrder,
+    ReportSupervisionProgress,
+    AnswerSupervisionOrder,
+    ReviewSupervisionAnswer,
+    EscalateSupervisionOrder,
     AddUnit,
     AddLeader,
 );
@@ -147,6 +165,19 @@ impl Command {
                 | Self::RecordInstructionFeedback(_)
                 | Self::PublishBulletin(_)
                 | Self::LaunchPush(_)
+        ) || self.is_supervision()
+    }
+
+    /// Whether it is a command on a supervision order (answered by the `campaign` service).
+    pub fn is_supervision(&self) -> bool {
+        matches!(
+            self,
+            Self::IssueSupervisionOrder(_)
+                | Self::AcknowledgeSupervisionOrder(_)
+                | Self::ReportSupervisionProgress(_)
+                | Self::AnswerSupervisionOrder(_)
+                | Self::ReviewSupervisionAnswer(_)
+                | Self::EscalateSupervisionOrder(_)
         )
     }
 
@@ -183,6 +214,12 @@ impl Command {
             Self::RecordInstructionFeedback(_) => "record_instruction_feedback",
             Self::PublishBulletin(_) => "publish_bulletin",
             Self::LaunchPush(_) => "launch_push",
+            Self::IssueSupervisionOrder(_) => "issue_supervision_order",
+            Self::AcknowledgeSupervisionOrder(_) => "acknowledge_supervision_order",
+            Self::ReportSupervisionProgress(_) => "report_supervision_progress",
+            Self::AnswerSupervisionOrder(_) => "answer_supervision_order",
+            Self::ReviewSupervisionAnswer(_) => "review_supervision_answer",
+            Self::EscalateSupervisionOrder(_) => "escalate_supervision_order",
             Self::AddUnit(_) => "add_unit",
             Self::AddLeader(_) => "add_leader",
             Self::RecordAccount(_) => "record_account",
@@ -219,6 +256,12 @@ macro_rules! match_command {
             $crate::Command::RecordInstructionFeedback($c) => $body,
             $crate::Command::PublishBulletin($c) => $body,
             $crate::Command::LaunchPush($c) => $body,
+            $crate::Command::IssueSupervisionOrder($c) => $body,
+            $crate::Command::AcknowledgeSupervisionOrder($c) => $body,
+            $crate::Command::ReportSupervisionProgress($c) => $body,
+            $crate::Command::AnswerSupervisionOrder($c) => $body,
+            $crate::Command::ReviewSupervisionAnswer($c) => $body,
+            $crate::Command::EscalateSupervisionOrder($c) => $body,
             $crate::Command::AddUnit($c) => $body,
             $crate::Command::AddLeader($c) => $body,
             $crate::Command::RecordAccount($c) => $body,
@@ -557,6 +600,98 @@ pub struct LaunchPush {
     pub case_ids: Vec<Uuid>,
     /// The targets per area.
     pub targets: Vec<PushTargetRequest>,
+}
+
+/// Issue a supervision order (督办单) from a unit to a unit below it or to a department.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueSupervisionOrder {
+    /// The order's id; derived from the command id when absent.
+    #[serde(default)]
+    pub order_id: Option<Uuid>,
+    /// The issuing unit: the actor's own unit or one above it.
+    pub issuer_unit_id: String,
+    /// The unit that must act and answer: below the issuer, or a department.
+    pub addressee_unit_id: String,
+    /// The level.
+    pub level: SupervisionLevel,
+    /// The cases it is about (up to 200; none for a matter only).
+    #[serde(default)]
+    pub case_ids: Vec<Uuid>,
+    /// What is to be done (督办事项).
+    pub matter: String,
+    /// By when the answer is due; today or later.
+    pub answer_due_on: NaiveDate,
+    /// The person responsible at the addressee (承办责任人).
+    pub responsible: String,
+}
+
+/// Sign for a supervision order (签收), as the addressee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeSupervisionOrder {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// Report progress on a supervision order, as the addressee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSupervisionProgress {
+    /// The order.
+    pub order_id: Uuid,
+    /// What was done so far.
+    pub text: String,
+}
+
+/// Answer a supervision order as done (办结反馈), as the addressee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerSupervisionOrder {
+    /// The order.
+    pub order_id: Uuid,
+    /// What was done.
+    pub text: String,
+    /// References to the evidence, at least one.
+    pub evidence: Vec<String>,
+}
+
+/// Accept the open answer of a supervision order, or send it back with reasons and a new due
+/// date, as the issuer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSupervisionAnswer {
+    /// The order.
+    pub order_id: Uuid,
+    /// Accept (true) or send back (false).
+    pub accept: bool,
+    /// The opinion, when accepting.
+    #[serde(default)]
+    pub opinion: Option<String>,
+    /// Why, when sending back (required then).
+    #[serde(default)]
+    pub reasons: Option<String>,
+    /// By when the next answer is due, when sending back (required then).
+    #[serde(default)]
+    pub answer_due_on: Option<NaiveDate>,
+}
+
+/// Escalate a supervision order whose answer is overdue, by a configured rule. Sent by the
+/// system's escalation clock; refused unless the order is at `from`, unanswered, and its answer
+/// was due before today.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateSupervisionOrder {
+    /// The order.
+    pub order_id: Uuid,
+    /// The level it must be at.
+    pub from: SupervisionLevel,
+    /// The level it goes to.
+    pub to: SupervisionLevel,
+    /// By when the answer is then due.
+    pub answer_due_on: NaiveDate,
+    /// The rule, as configured.
+    pub rule: String,
 }
 
 /// Add an org unit.

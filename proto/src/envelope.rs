@@ -25,6 +25,8 @@ pub enum AggregateType {
     Push,
     /// A user's account: its rights and its logins (see [`crate::accounts`]).
     Account,
+    /// A supervision order (督办单).
+    Supervision,
 }
 
 impl AggregateType {
@@ -38,6 +40,7 @@ impl AggregateType {
             Self::Bulletin => "bulletin",
             Self::Push => "push",
             Self::Account => "account",
+            Self::Supervision => "supervision",
         }
     }
 
@@ -51,6 +54,7 @@ impl AggregateType {
             "bulletin" => Some(Self::Bulletin),
             "push" => Some(Self::Push),
             "account" => Some(Self::Account),
+            "supervision" => Some(Self::Supervision),
             _ => None,
         }
     }

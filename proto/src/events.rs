@@ -8,11 +8,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 mod campaign;
+mod supervision;
 mod vocabulary;
 
 pub use campaign::{
     BulletinPublished, CampaignEvent, InstructionFeedbackRecorded, InstructionIssued, MeetingHeld,
     PushLaunched, PushTarget,
+};
+pub use supervision::{
+    SupervisionAnswerAccepted, SupervisionAnswerSentBack, SupervisionEvent, SupervisionLevel,
+    SupervisionOrderAcknowledged, SupervisionOrderAnswered, SupervisionOrderEscalated,
+    SupervisionOrderIssued, SupervisionProgressReported,
 };
 pub use vocabulary::{
     ActivityKind, Channel, ClaimClass, LeaderLevel, ListSource, ProcedureStep, ResolutionGround,
@@ -526,6 +532,14 @@ pub enum DomainEvent {
     Campaign(CampaignEvent),
     /// An account event (creation, rights, logins): see [`crate::accounts`].
     Account(crate::accounts::AccountEvent),
+    /// A supervision order's event (督办).
+    Supervision(SupervisionEvent),
+}
+
+impl From<SupervisionEvent> for DomainEvent {
+    fn from(event: SupervisionEvent) -> Self {
+        Self::Supervision(event)
+    }
 }
 
 impl From<CaseEvent> for DomainEvent {
@@ -704,6 +718,12 @@ impl DomainEvent {
             InstructionFeedbackRecorded::EVENT_TYPE => {
                 Self::Campaign(CampaignEvent::FeedbackRecorded(decode_data(version, data)?))
             }
+            other if other.starts_with("Supervision") => {
+                match SupervisionEvent::decode(other, version, data) {
+                    Some(event) => Self::Supervision(event?),
+                    None => return Err(EventDecodeError::UnknownType(other.to_owned())),
+                }
+            }
             other => match crate::accounts::AccountEvent::decode(other, version, data) {
                 Some(event) => Self::Account(event?),
                 None => return Err(EventDecodeError::UnknownType(other.to_owned())),
@@ -748,6 +768,7 @@ impl DomainEvent {
                 CampaignEvent::PushLaunched(d) => encode_data(d),
             },
             Self::Account(event) => event.encode(),
+            Self::Supervision(event) => event.encode(),
         }
     }
 }
@@ -798,6 +819,7 @@ mod tests {
         check(&ResolutionGround::ALL, ResolutionGround::label);
         check(&ReviewLevel::ALL, ReviewLevel::label);
         check(&Satisfaction::ALL, Satisfaction::label);
+        check(&SupervisionLevel::ALL, SupervisionLevel::label);
     }
 
     #[test]
@@ -870,6 +892,70 @@ mod tests {
             let back = DomainEvent::decode(ty, version, &*data).expect("decodes");
             assert_eq!(back, event, "{ty}");
         }
+    }
+
+    /// Every supervision event decodes back from what it encodes.
+    #[test]
+    fn supervision_events_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap_or_default();
+        let unit = |id: &str, name: &str| UnitRef {
+            id: id.into(),
+            name: name.into(),
+        };
+        let events = [
+            SupervisionEvent::Issued(SupervisionOrderIssued {
+                issuer: unit("xm", "厦门市"),
+                addressee: unit("xm-siming", "思明区"),
+                level: SupervisionLevel::Reminder,
+                case_ids: vec![uuid::Uuid::nil()],
+                matter: "限期化解".into(),
+                answer_due_on: day,
+                responsible: "王芳".into(),
+            }),
+            SupervisionEvent::Acknowledged(SupervisionOrderAcknowledged { on: day }),
+            SupervisionEvent::ProgressReported(SupervisionProgressReported {
+                text: "已约访".into(),
+                on: day,
+            }),
+            SupervisionEvent::Answered(SupervisionOrderAnswered {
+                answer: 1,
+                text: "已化解".into(),
+                evidence: vec!["协议书".into()],
+                on: day,
+                on_time: true,
+            }),
+            SupervisionEvent::AnswerSentBack(SupervisionAnswerSentBack {
+                answer: 1,
+                reasons: "证据不足".into(),
+                answer_due_on: day,
+            }),
+            SupervisionEvent::AnswerAccepted(SupervisionAnswerAccepted {
+                answer: 2,
+                opinion: None,
+            }),
+            SupervisionEvent::Escalated(SupervisionOrderEscalated {
+                from: SupervisionLevel::Reminder,
+                to: SupervisionLevel::Order,
+                missed_due_on: day,
+                answer_due_on: day,
+                rule: "催办逾期升级为督办".into(),
+            }),
+        ];
+        for event in events {
+            let event = DomainEvent::Supervision(event);
+            let (ty, version, data) = event.encode().expect("encodes");
+            let back = DomainEvent::decode(ty, version, &*data).expect("decodes");
+            assert_eq!(back, event, "{ty}");
+        }
+        assert_eq!(
+            SupervisionLevel::parse("督办"),
+            Some(SupervisionLevel::Order)
+        );
+        assert_eq!(
+            SupervisionLevel::parse("listed"),
+            Some(SupervisionLevel::Listed)
+        );
+        assert_eq!(SupervisionLevel::parse("x"), None);
     }
 
     #[test]

@@ -19,5 +19,7 @@ pub mod subjects;
 pub use accounts::AccountEvent;
 pub use commands::{Command, CommandRequest};
 pub use envelope::{Actor, AggregateType, Commit, EventEnvelope, Snapshot};
-pub use events::{CampaignEvent, CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError};
+pub use events::{
+    CampaignEvent, CaseEvent, DirectoryEvent, DomainEvent, EventDecodeError, SupervisionEvent,
+};
 pub use replies::{CommandAccepted, CommandError, CommandReply, ErrorKind};

@@ -8,6 +8,10 @@ use crate::accounts::{
     LoginLockedOut, LoginSucceeded, RecordAccount,
 };
 use crate::commands::{
+    AcknowledgeSupervisionOrder, AnswerSupervisionOrder, EscalateSupervisionOrder,
+    IssueSupervisionOrder, ReportSupervisionProgress, ReviewSupervisionAnswer,
+};
+use crate::commands::{
     AddLeader, AddMeasure, AddUnit, AssignLeader, ClaimResolution, ClassifyCase, CommandRequest,
     CompleteMeasure, ErasePetitioner, ExtendHandling, HoldMeeting, IssueInstruction, LaunchPush,
     PublishBulletin, RateSatisfaction, RecordActivity, RecordInstructionFeedback, RecordNote,
@@ -22,6 +26,11 @@ use crate::events::{
     MeasureAddedV1, MeasureCompleted, MeetingHeld, NoteRecorded, PetitionRecorded,
     PetitionerErased, ProcedureStepRecorded, PushLaunched, ResolutionClaimed, ResponsibleUnitsSet,
     SatisfactionRated, UnitAdded, UnreadableCommitsSkipped,
+};
+use crate::events::{
+    SupervisionAnswerAccepted, SupervisionAnswerSentBack, SupervisionOrderAcknowledged,
+    SupervisionOrderAnswered, SupervisionOrderEscalated, SupervisionOrderIssued,
+    SupervisionProgressReported,
 };
 use crate::replies::CommandReply;
 
@@ -85,6 +94,13 @@ pub fn all() -> Vec<(String, String)> {
         event::<InstructionFeedbackRecorded>(),
         event::<BulletinPublished>(),
         event::<PushLaunched>(),
+        event::<SupervisionOrderIssued>(),
+        event::<SupervisionOrderAcknowledged>(),
+        event::<SupervisionProgressReported>(),
+        event::<SupervisionOrderAnswered>(),
+        event::<SupervisionAnswerAccepted>(),
+        event::<SupervisionAnswerSentBack>(),
+        event::<SupervisionOrderEscalated>(),
         event::<AccountCreated>(),
         event::<AccountRightsChanged>(),
         event::<LoginSucceeded>(),
@@ -116,6 +132,12 @@ pub fn all() -> Vec<(String, String)> {
         named::<PublishBulletin>("commands/PublishBulletin.schema.json"),
         named::<RecordAccount>("commands/RecordAccount.schema.json"),
         named::<LaunchPush>("commands/LaunchPush.schema.json"),
+        named::<IssueSupervisionOrder>("commands/IssueSupervisionOrder.schema.json"),
+        named::<AcknowledgeSupervisionOrder>("commands/AcknowledgeSupervisionOrder.schema.json"),
+        named::<ReportSupervisionProgress>("commands/ReportSupervisionProgress.schema.json"),
+        named::<AnswerSupervisionOrder>("commands/AnswerSupervisionOrder.schema.json"),
+        named::<ReviewSupervisionAnswer>("commands/ReviewSupervisionAnswer.schema.json"),
+        named::<EscalateSupervisionOrder>("commands/EscalateSupervisionOrder.schema.json"),
         named::<AddUnit>("commands/AddUnit.schema.json"),
         named::<AddLeader>("commands/AddLeader.schema.json"),
         named::<CommandReply>("CommandReply.schema.json"),

@@ -274,6 +274,40 @@ pub fn check_campaign(
     }
 }
 
+/// Which side of a supervision order a command acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The issuing unit: issues the order and reviews its answers.
+    Issuer,
+    /// The receiving unit: signs for it, reports progress, answers.
+    Addressee,
+    /// The system: escalates it.
+    System,
+}
+
+/// Checks a supervision command. `units` are the units whose coordinators act for `side`: for
+/// the issuer, the issuing unit and every unit above it; for the addressee, its unit alone (a
+/// unit answers for itself; its superiors do not answer in its place). Escalation is the
+/// system's (the administrator passes every check before this one).
+pub fn check_supervision(actor: &Actor, side: Side, units: &[String]) -> Result<(), CommandError> {
+    let coordinator_of = actor.has_role(Role::Coordinator)
+        && actor
+            .unit_id
+            .as_ref()
+            .is_some_and(|unit| units.contains(unit));
+    match side {
+        Side::Issuer if coordinator_of => Ok(()),
+        Side::Issuer => Err(forbidden(
+            "只有督办单位及其上级的专班协调员可以下发督办单、审核反馈 (not the issuer)",
+        )),
+        Side::Addressee if coordinator_of => Ok(()),
+        Side::Addressee => Err(forbidden(
+            "只有承办单位的专班协调员可以签收、报告进展和办结反馈 (not the addressee)",
+        )),
+        Side::System => Err(forbidden("督办升级由系统按规则执行 (the system escalates)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{CasePlace, CaseReach, Standing};

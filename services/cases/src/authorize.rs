@@ -7,13 +7,14 @@ use zhzj_proto::{
     events::UnitKind,
 };
 
-use crate::access::{self, Action, CasePlace};
+use crate::access::{self, Action, CasePlace, Side};
 use crate::account;
 use crate::aggregate::{Aggregate, load};
 use crate::campaign::MeetingState;
 use crate::case::CaseState;
 use crate::directory::UnitState;
 use crate::service::{Cached, CasesService, load_failed};
+use crate::supervision::SupervisionState;
 
 impl CasesService {
     /// The units from `unit_id` up to the top of the directory.
@@ -50,6 +51,9 @@ impl CasesService {
         }
         if access::sees_everything(actor) {
             return Ok(());
+        }
+        if request.command.is_supervision() {
+            return self.authorize_supervision(request).await;
         }
         if request.command.is_campaign() {
             return self.authorize_campaign(request).await;
@@ -102,6 +106,46 @@ impl CasesService {
             None => None,
         };
         access::check_case(actor, action, &place, kind)
+    }
+
+    /// The scope check of a supervision command (see [`access::check_supervision`]): the issuing
+    /// side is the issuer unit and the units above it, the answering side the addressee unit.
+    /// An unknown order or unit is for the command's own checks to name.
+    async fn authorize_supervision(&self, request: &CommandRequest) -> Result<(), CommandError> {
+        let order = |id: uuid::Uuid| async move {
+            self.require::<SupervisionState>("command.order_id", &id.to_string())
+                .await
+        };
+        let (side, unit) = match &request.command {
+            Command::IssueSupervisionOrder(c) => (Side::Issuer, c.issuer_unit_id.clone()),
+            Command::AcknowledgeSupervisionOrder(c) => match order(c.order_id).await {
+                Ok(state) => (Side::Addressee, state.addressee_unit_id),
+                Err(_) => return Ok(()),
+            },
+            Command::ReportSupervisionProgress(c) => match order(c.order_id).await {
+                Ok(state) => (Side::Addressee, state.addressee_unit_id),
+                Err(_) => return Ok(()),
+            },
+            Command::AnswerSupervisionOrder(c) => match order(c.order_id).await {
+                Ok(state) => (Side::Addressee, state.addressee_unit_id),
+                Err(_) => return Ok(()),
+            },
+            Command::ReviewSupervisionAnswer(c) => match order(c.order_id).await {
+                Ok(state) => (Side::Issuer, state.issuer_unit_id),
+                Err(_) => return Ok(()),
+            },
+            // Only the system's escalation clock (an administrator's actor) escalates.
+            _ => (Side::System, String::new()),
+        };
+        let ancestry = match side {
+            Side::Issuer => match self.ancestry(&unit).await {
+                Ok(ancestry) => ancestry,
+                Err(_) => return Ok(()),
+            },
+            Side::Addressee => vec![unit],
+            Side::System => Vec::new(),
+        };
+        access::check_supervision(&request.actor, side, &ancestry)
     }
 
     /// The scope check of a campaign command (see [`access::check_campaign`]). An unknown meeting

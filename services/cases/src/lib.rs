@@ -23,6 +23,7 @@ mod repair;
 pub mod sealing;
 pub mod service;
 pub mod subscription;
+pub mod supervision;
 pub mod synthetic;
 mod validate;
 

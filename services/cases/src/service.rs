@@ -21,6 +21,7 @@ use crate::directory::{LeaderState, UnitState, check_token_id};
 use crate::handle::{Context, HandledCommand};
 use crate::lifecycle::LifecycleSettings;
 use crate::subscription::ServiceRole;
+use crate::supervision::SupervisionState;
 use crate::validate::check_no_control;
 
 pub use crate::subscription::MAX_IN_FLIGHT;
@@ -57,6 +58,7 @@ pub(crate) struct Caches {
     bulletins: AggregateCache<BulletinState>,
     pushes: AggregateCache<PushState>,
     accounts: AggregateCache<AccountState>,
+    supervision_orders: AggregateCache<SupervisionState>,
 }
 
 /// An aggregate type with its cache.
@@ -97,6 +99,12 @@ impl Cached for BulletinState {
 impl Cached for AccountState {
     fn cache(caches: &Caches) -> &AggregateCache<Self> {
         &caches.accounts
+    }
+}
+
+impl Cached for SupervisionState {
+    fn cache(caches: &Caches) -> &AggregateCache<Self> {
+        &caches.supervision_orders
     }
 }
 
@@ -166,6 +174,7 @@ impl CasesService {
                 bulletins: AggregateCache::new(64),
                 pushes: AggregateCache::new(64),
                 accounts: AggregateCache::new(4_096),
+                supervision_orders: AggregateCache::new(4_096),
             }),
             settings: Arc::new(LifecycleSettings::default()),
             sealer: None,

@@ -223,6 +223,7 @@ fn location_of(reply: &WriteReply) -> Option<String> {
         AggregateType::Meeting => "meetings",
         AggregateType::Bulletin => "bulletins",
         AggregateType::Push => "pushes",
+        AggregateType::Supervision => "supervision-orders",
         AggregateType::Unit | AggregateType::Leader | AggregateType::Account => return None,
     };
     Some(format!("/api/v1/{collection}/{}", reply.aggregate_id))

@@ -24,6 +24,7 @@ mod rebuild;
 pub mod runner;
 pub mod sqlbuild;
 mod status;
+pub mod supervision;
 
 pub use archive::COLUMNS as ARCHIVE_COLUMNS;
 pub use projection::{Projection, ProjectorSettings};

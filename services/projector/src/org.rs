@@ -62,7 +62,10 @@ pub(crate) async fn apply(
                     at,
                     version.clone(),
                 ]),
-                DomainEvent::Case(_) | DomainEvent::Campaign(_) | DomainEvent::Account(_) => {}
+                DomainEvent::Case(_)
+                | DomainEvent::Campaign(_)
+                | DomainEvent::Account(_)
+                | DomainEvent::Supervision(_) => {}
             }
         }
     }

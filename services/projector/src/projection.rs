@@ -15,7 +15,7 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{accounts, archive, campaign, checklist, figure_facts, lifecycle, org};
+use crate::{accounts, archive, campaign, checklist, figure_facts, lifecycle, org, supervision};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
 /// computes with, and whatever the projection keeps between batches (rows it wrote earlier, so
@@ -185,9 +185,11 @@ impl Projection {
     /// The figures projection: what each case event counts as in the bulletin's and the
     /// assessment's figures, and what each case is counted as between events.
     pub const FIGURES: Projection = Projection(&figure_facts::FiguresView);
+    /// The supervision view: supervision orders (督办单) and the cases they name.
+    pub const SUPERVISION: Projection = Projection(&supervision::SupervisionView);
 
     /// The registry: every projection the projector keeps.
-    pub const ALL: [Projection; 7] = [
+    pub const ALL: [Projection; 8] = [
         Self::ARCHIVE,
         Self::CHECKLIST,
         Self::ORG,
@@ -195,6 +197,7 @@ impl Projection {
         Self::CAMPAIGN,
         Self::ACCOUNTS,
         Self::FIGURES,
+        Self::SUPERVISION,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.

@@ -84,6 +84,10 @@ pub struct BureauSettings {
     pub lifecycle: Arc<LifecycleSettings>,
     /// For the projector.
     pub projector: Arc<ProjectorSettings>,
+    /// For the escalation clock (run beside the gateway).
+    pub supervision: Arc<zhzj_supervision::SupervisionRules>,
+    /// Seconds between the escalation clock's passes.
+    pub escalation_interval_secs: u64,
 }
 
 impl BureauSettings {
@@ -108,6 +112,12 @@ impl BureauSettings {
                 ..LifecycleSettings::default()
             }),
             projector: Arc::new(ProjectorSettings { limits }),
+            supervision: Arc::new(match &options.supervision_rules {
+                Some(path) => zhzj_supervision::SupervisionRules::load(path)
+                    .context("--supervision-rules / ZHZJ_SUPERVISION_RULES")?,
+                None => zhzj_supervision::SupervisionRules::default(),
+            }),
+            escalation_interval_secs: options.escalation_interval_secs.max(1),
         })
     }
 }
@@ -287,6 +297,16 @@ async fn spawn_gateway(tasks: &Tasks, conn: &Connections, extras: &Extras) -> an
         },
         tasks.front.clone(),
     );
+    let escalation = zhzj_supervision::EscalationClock::new(
+        conn.client.clone(),
+        conn.store()?.clone(),
+        Arc::new(SystemClock),
+        Arc::clone(&extras.bureau.supervision),
+    );
+    tasks.front_tracker.spawn(escalation.run(
+        Duration::from_secs(extras.bureau.escalation_interval_secs),
+        tasks.front.clone(),
+    ));
     let log_end = conn.log.last_position().await.unwrap_or(0);
     let adopting = state.accounts().clone();
     let stop_adopting = tasks.front.clone();

@@ -24,11 +24,13 @@ use zhzj_proto::commands::{HoldMeeting, LaunchPush, PublishBulletin};
 mod accounts;
 mod campaign;
 mod cases;
+mod supervision;
 mod views;
 
 use accounts::{audit_paths, session_paths, user_paths};
 use campaign::{assessment_paths, bulletin_paths, ledger_paths, meeting_paths, push_paths};
 use cases::{case_read_paths, case_write_paths};
+use supervision::supervision_paths;
 use views::{checklist_paths, org_paths};
 
 /// Builds schemas for one direction (requests are read, responses written).
@@ -232,6 +234,7 @@ fn build() -> Value {
     push_paths(&mut requests, &mut responses, &error, &write, &mut add);
     bulletin_paths(&mut requests, &mut responses, &error, &write, &mut add);
     meeting_paths(&mut requests, &mut responses, &error, &write, &mut add);
+    supervision_paths(&mut requests, &mut responses, &error, &write, &mut add);
     checklist_paths(&mut responses, &error, &mut add);
     org_paths(&mut requests, &mut responses, &error, &write, &mut add);
     if let Some(parameters) = paths

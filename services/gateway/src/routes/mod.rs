@@ -18,6 +18,7 @@ mod ops;
 pub(crate) mod org;
 pub(crate) mod pushes;
 mod session;
+pub(crate) mod supervision;
 pub(crate) mod users;
 
 use std::time::Instant;
@@ -100,6 +101,21 @@ pub fn router(state: AppState) -> Router {
         .route("/pushes/{quarter}", get(pushes::show))
         .route("/pushes/{quarter}/export.xlsx", get(pushes::export_xlsx))
         .route("/pushes/{quarter}/export.csv", get(pushes::export_csv))
+        .route(
+            "/supervision-orders",
+            get(supervision::list).post(supervision::issue),
+        )
+        .route("/supervision-orders/{id}", get(supervision::show))
+        .route(
+            "/supervision-orders/{id}/acknowledge",
+            post(supervision::acknowledge),
+        )
+        .route(
+            "/supervision-orders/{id}/progress",
+            post(supervision::progress),
+        )
+        .route("/supervision-orders/{id}/answer", post(supervision::answer))
+        .route("/supervision-orders/{id}/review", post(supervision::review))
         .route("/ledger/template.xlsx", get(ledger::template_xlsx))
         .route("/ledger/template.csv", get(ledger::template_csv))
         .route(

@@ -1,0 +1,113 @@
+//! The OpenAPI paths of supervision orders (督办单): issue, list, read, and the addressee's and
+//! issuer's steps.
+
+use super::*;
+use crate::routes::supervision::{
+    AnswerBody, EmptyBody, IssueOrderBody, ProgressBody, ReviewBody, SupervisionOrderItem,
+    SupervisionOrderView,
+};
+
+/// Supervision orders: issue and list, one order with its history, and its steps.
+pub(crate) fn supervision_paths(
+    requests: &mut Schemas,
+    responses: &mut Schemas,
+    error: &Value,
+    write: &Value,
+    add: &mut impl FnMut(&str, &str, Value),
+) {
+    add(
+        "/api/v1/supervision-orders",
+        "post",
+        operation(
+            Operation {
+                id: "issueSupervisionOrder",
+                summary: "下发督办单（催办、督办、挂牌督办）：向下级单位或职能部门，关于案件或事项，限期办结反馈",
+                request: Some(requests.of::<IssueOrderBody>()),
+                ok_status: "201",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            error,
+        ),
+    );
+    let mut list = operation(
+        Operation {
+            id: "listSupervisionOrders",
+            summary: "本级及下级单位下发或承办的督办单，最新在前；可按状态、单位、是否逾期、案件、级别筛选",
+            request: None,
+            ok_status: "200",
+            ok: json!({"type": "array", "items": responses.of::<SupervisionOrderItem>()}),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    list["parameters"] = json!([
+        {"name": "status", "in": "query", "required": false, "schema": {"type": "string",
+         "enum": ["open", "issued", "acknowledged", "answered", "sent_back", "accepted"]}},
+        {"name": "unit_id", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "overdue", "in": "query", "required": false, "schema": {"type": "boolean"}},
+        {"name": "case_id", "in": "query", "required": false, "schema": {"type": "string", "format": "uuid"}},
+        {"name": "level", "in": "query", "required": false, "schema": {"type": "string",
+         "enum": ["reminder", "order", "listed"]}},
+    ]);
+    add("/api/v1/supervision-orders", "get", list);
+    let mut show = operation(
+        Operation {
+            id: "getSupervisionOrder",
+            summary: "督办单详情：所涉案件与全部办理记录（下发、签收、进展、反馈、审核、升级）",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<SupervisionOrderView>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    show["parameters"] = json!([path_parameter("id")]);
+    add("/api/v1/supervision-orders/{id}", "get", show);
+    for (path, id, summary, body) in [
+        (
+            "/api/v1/supervision-orders/{id}/acknowledge",
+            "acknowledgeSupervisionOrder",
+            "承办单位签收督办单",
+            requests.of::<EmptyBody>(),
+        ),
+        (
+            "/api/v1/supervision-orders/{id}/progress",
+            "reportSupervisionProgress",
+            "承办单位报告办理进展",
+            requests.of::<ProgressBody>(),
+        ),
+        (
+            "/api/v1/supervision-orders/{id}/answer",
+            "answerSupervisionOrder",
+            "承办单位办结反馈（附佐证材料）",
+            requests.of::<AnswerBody>(),
+        ),
+        (
+            "/api/v1/supervision-orders/{id}/review",
+            "reviewSupervisionAnswer",
+            "督办单位审核反馈：通过办结，或退回并重新确定反馈期限",
+            requests.of::<ReviewBody>(),
+        ),
+    ] {
+        let mut op = operation(
+            Operation {
+                id,
+                summary,
+                request: Some(body),
+                ok_status: "200",
+                ok: write.clone(),
+                error_statuses: WRITE_ERRORS,
+                writes: true,
+            },
+            error,
+        );
+        if let Some(parameters) = op["parameters"].as_array_mut() {
+            parameters.insert(0, path_parameter("id"));
+        }
+        add(path, "post", op);
+    }
+}
