@@ -3,12 +3,15 @@
 //! the escalation clock, on the injected clock, escalates it on the configured day (and only
 //! once); the department answers, the city sends the answer back, the department answers again
 //! and the city accepts. Every refusal appends nothing; the history is in the log, step by step.
+//! Each step reaches people: the inbox of the users concerned, mail through a real SMTP server
+//! and a WeCom robot webhook on a real HTTP server, both started by the test — the webhook
+//! failing once, so the delivery is retried.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::{Value, json};
-use zhzj_supervision::{EscalationClock, SupervisionRules};
+use zhzj_supervision::{EscalationClock, SupervisionRules, Watch};
 use zhzj_tests::{DbKind, TestApp, registration_json, spawn_app, wait_caught_up};
 
 /// Sets the clock to 10:00 China time on a day of March 2026 (sessions older than that have
@@ -73,6 +76,180 @@ async fn escalation_clock(app: &TestApp) -> anyhow::Result<EscalationClock> {
         Arc::new(app.services.clock.clone()),
         Arc::new(rules),
     ))
+}
+
+/// Mail the test's SMTP server received: (recipients, decoded text).
+type Mailbag = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A mailin handler keeping every message.
+#[derive(Clone)]
+struct KeepMail {
+    bag: Mailbag,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for KeepMail {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        use base64::Engine;
+        let raw = String::from_utf8_lossy(&self.data).replace("\r\n", "\n");
+        let body = raw.split_once("\n\n").map_or("", |(_, body)| body);
+        let encoded: String = body.split_whitespace().collect();
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or(raw);
+        if let Ok(mut bag) = self.bag.lock() {
+            bag.push((self.to.clone(), text));
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+/// Starts a real SMTP server (mailin) on a free port; returns its port and what it receives.
+fn start_smtp_server() -> anyhow::Result<(u16, Mailbag)> {
+    let bag = Mailbag::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut server = mailin_embedded::Server::new(KeepMail {
+        bag: Arc::clone(&bag),
+        to: Vec::new(),
+        data: Vec::new(),
+    });
+    server.with_name("smtp.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        if let Err(e) = server.serve() {
+            tracing::error!("the test's SMTP server stopped: {e}");
+        }
+    });
+    Ok((port, bag))
+}
+
+/// What the webhook server received: the JSON bodies, and how many calls it failed on purpose.
+#[derive(Default)]
+struct Hooks {
+    bodies: Vec<Value>,
+    refused: usize,
+}
+
+/// Starts an HTTP server answering as a WeCom robot does (`{"errcode":0}`), except that it
+/// answers its first call with HTTP 500.
+async fn start_webhook_server() -> anyhow::Result<(String, Arc<Mutex<Hooks>>)> {
+    let hooks = Arc::new(Mutex::new(Hooks::default()));
+    let kept = Arc::clone(&hooks);
+    let app = axum::Router::new().route(
+        "/cgi-bin/webhook/send",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let kept = Arc::clone(&kept);
+            async move {
+                let Ok(mut hooks) = kept.lock() else {
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        axum::Json(json!({})),
+                    );
+                };
+                if hooks.refused == 0 {
+                    hooks.refused += 1;
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        axum::Json(json!({"errcode": -1, "errmsg": "system busy"})),
+                    );
+                }
+                hooks.bodies.push(body);
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"errcode": 0, "errmsg": "ok"})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!(
+        "http://{}/cgi-bin/webhook/send?key=test-robot-key",
+        listener.local_addr()?
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, hooks))
+}
+
+/// The watch of the test: the rules file with mail for 市住房局 and a robot for the city.
+async fn watch(app: &TestApp, smtp_port: u16, webhook: &str) -> anyhow::Result<Watch> {
+    let rules = SupervisionRules::parse(&format!(
+        r#"
+        [[escalation]]
+        from = "催办"
+        to = "督办"
+        overdue_days = 2
+        answer_within_days = 5
+
+        [warnings]
+        order_due_within_days = 2
+
+        [smtp]
+        host = "127.0.0.1"
+        port = {smtp_port}
+        from = "zhzj@xfj.xm.gov.cn"
+
+        [[channel]]
+        unit_id = "xm-dept-zjj"
+        kind = "email"
+        to = ["xinfang@zjj.xm.gov.cn"]
+
+        [[channel]]
+        unit_id = "xm"
+        kind = "wecom"
+        url = "{webhook}"
+        "#
+    ))?;
+    Ok(Watch::new(
+        app.nats.connect().await?,
+        app.projecting.store.clone(),
+        Arc::new(app.services.clock.clone()),
+        Arc::new(rules),
+    ))
+}
+
+/// Catches the views up, then runs a watch pass.
+async fn watch_pass(app: &TestApp, watch: &Watch) -> anyhow::Result<()> {
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    watch.run_once().await;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    Ok(())
+}
+
+/// The titles of a user's inbox messages of `kind`, oldest first.
+async fn inbox_titles(app: &TestApp, token: &str, kind: &str) -> anyhow::Result<Vec<String>> {
+    let inbox = app.get(token, "/inbox").await?;
+    assert_eq!(inbox.status, 200, "{inbox:?}");
+    let mut titles: Vec<String> = inbox.json["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter(|m| m["kind"] == kind)
+                .filter_map(|m| m["title"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    titles.reverse();
+    Ok(titles)
 }
 
 /// The event types of an order's history, in order.
@@ -143,6 +320,17 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         .unwrap_or_default()
         .to_owned();
     let path = format!("/supervision-orders/{order_id}");
+    // The department hears of it in its inbox and by mail (the city's robot is not told of the
+    // city's own order).
+    let (smtp_port, mail) = start_smtp_server()?;
+    let (webhook, hooks) = start_webhook_server().await?;
+    let watch = watch(&app, smtp_port, &webhook).await?;
+    watch_pass(&app, &watch).await?;
+    assert_eq!(
+        inbox_titles(&app, &department, "supervision").await?,
+        ["【催办】厦门市向市住房局下发催办单，请于 2026-03-06 前办结反馈"]
+    );
+    assert!(inbox_titles(&app, &city, "supervision").await?.is_empty());
     let view = app.get(&department, &path).await?;
     assert_eq!(view.status, 200, "{view:?}");
     let order = &view.json["order"];
@@ -185,6 +373,47 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
     )
     .await?;
 
+    // 3-04: the answer is due within 2 days: a warning to both ends, once; the city's robot
+    // fails the first call (HTTP 500), so that delivery waits for its retry.
+    let Tokens {
+        city, department, ..
+    } = Tokens::of(&app, 4).await?;
+    watch_pass(&app, &watch).await?;
+    watch_pass(&app, &watch).await?;
+    let due_soon =
+        "【预警·督办即将逾期】厦门市对市住房局的催办单将于 2026-03-06 到期，尚未办结反馈";
+    assert_eq!(
+        inbox_titles(&app, &department, "warning").await?,
+        [due_soon]
+    );
+    assert_eq!(inbox_titles(&app, &city, "warning").await?, [due_soon]);
+    let admin = app.login("guanli").await?;
+    let deliveries = app.get(&admin, "/notifications/deliveries").await?.json;
+    let robot = deliveries
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["kind"] == "wecom"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(robot["status"], "pending", "{deliveries}");
+    assert_eq!(robot["attempts"], 1);
+    assert!(
+        robot["last_error"].as_str().unwrap_or("").contains("500"),
+        "{robot}"
+    );
+    assert!(
+        !robot["target"]
+            .as_str()
+            .unwrap_or("")
+            .contains("test-robot-key"),
+        "the robot's key is not shown: {robot}"
+    );
+    assert_eq!(
+        app.get(&department, "/notifications/deliveries")
+            .await?
+            .status,
+        403
+    );
+
     // Due 3-06, rule: 2 days overdue. Nothing escalates on 3-06 or 3-07; on 3-08 it does.
     let clock = escalation_clock(&app).await?;
     for day in [6, 7] {
@@ -192,7 +421,26 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         let pass = clock.run_once().await?;
         assert!(pass.escalated.is_empty(), "3-{day:02}: {pass:?}");
     }
-    let Tokens { city, .. } = Tokens::of(&app, 7).await?;
+    let Tokens {
+        city, department, ..
+    } = Tokens::of(&app, 7).await?;
+    // 3-07: the due-soon warning clears, the overdue one fires; the retry reaches the robot.
+    watch_pass(&app, &watch).await?;
+    let overdue =
+        "【预警·督办逾期未反馈】厦门市对市住房局的催办单反馈期限（2026-03-06）已过，尚未办结反馈";
+    assert_eq!(
+        inbox_titles(&app, &department, "warning").await?,
+        [due_soon, overdue]
+    );
+    let warnings = app.get(&city, "/warnings?state=all").await?.json;
+    assert_eq!(warnings["open_count"], 1, "{warnings}");
+    assert_eq!(
+        warnings["rows"]
+            .as_array()
+            .map(|rows| rows.iter().filter(|w| !w["cleared_at"].is_null()).count()),
+        Some(1),
+        "the due-soon warning cleared: {warnings}"
+    );
     let listed = app
         .get(&city, "/supervision-orders?overdue=true&status=open")
         .await?;
@@ -212,6 +460,11 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         again.escalated.is_empty() && again.refused.is_empty(),
         "{again:?}"
     );
+    // Both ends hear of the escalation; the overdue warning clears (a new due date).
+    watch_pass(&app, &watch).await?;
+    let escalated = "【督办升级】厦门市对市住房局的督办单逾期未反馈（期限 2026-03-06），已由催办升级为督办，请于 2026-03-13 前办结反馈";
+    assert_eq!(inbox_titles(&app, &city, "supervision").await?, [escalated]);
+    assert_eq!(app.get(&city, "/warnings").await?.json["open_count"], 0);
     let view = app.get(&city, &path).await?;
     let order = &view.json["order"];
     assert_eq!(order["level"], "order");
@@ -255,6 +508,7 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         .await?;
     app.expect(&department, &format!("{path}/answer"), answer.clone(), 409)
         .await?;
+    watch_pass(&app, &watch).await?;
     let Tokens {
         city, department, ..
     } = Tokens::of(&app, 11).await?;
@@ -279,6 +533,7 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         200,
     )
     .await?;
+    watch_pass(&app, &watch).await?;
     let order = app.get(&department, &path).await?.json["order"].clone();
     assert_eq!(order["status"], "sent_back");
     assert_eq!(order["answer_due_on"], march(16));
@@ -302,6 +557,7 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         200,
     )
     .await?;
+    watch_pass(&app, &watch).await?;
     let view = app.get(&city, &path).await?;
     let order = &view.json["order"];
     assert_eq!(order["status_label"], "已办结");
@@ -320,6 +576,106 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
             "SupervisionAnswerAccepted",
         ]
     );
+    // What reached people, step by step.
+    assert_eq!(
+        inbox_titles(&app, &department, "supervision").await?,
+        [
+            "【催办】厦门市向市住房局下发催办单，请于 2026-03-06 前办结反馈",
+            escalated,
+            "【督办退回】厦门市退回了市住房局的第 1 次反馈，请于 2026-03-16 前重新反馈",
+            "【督办办结】厦门市已审核通过市住房局的办结反馈",
+        ]
+    );
+    assert_eq!(
+        inbox_titles(&app, &city, "supervision").await?,
+        [
+            escalated,
+            "【督办反馈】市住房局已办结反馈（第 1 次），请审核",
+            "【督办反馈】市住房局已办结反馈（第 2 次），请审核",
+        ]
+    );
+    let mails = mail.lock().map(|m| m.clone()).unwrap_or_default();
+    for expected in [
+        "下发催办单",
+        "督办即将逾期",
+        "督办逾期未反馈",
+        "已由催办升级为督办",
+        "退回了市住房局的第 1 次反馈",
+        "已审核通过",
+    ] {
+        let found: Vec<_> = mails
+            .iter()
+            .filter(|(_, text)| text.contains(expected))
+            .collect();
+        assert_eq!(found.len(), 1, "one mail says {expected}: {mails:?}");
+        assert_eq!(found[0].0, ["xinfang@zjj.xm.gov.cn"]);
+    }
+    assert!(
+        mails.iter().any(|(_, text)| text.contains("每日摘要")),
+        "the department's digest: {mails:?}"
+    );
+    let robot_texts: Vec<String> = hooks
+        .lock()
+        .map(|h| {
+            h.bodies
+                .iter()
+                .map(|b| {
+                    assert_eq!(b["msgtype"], "text");
+                    b["text"]["content"].as_str().unwrap_or("").to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for expected in [
+        "督办即将逾期",
+        "督办逾期未反馈",
+        "已由催办升级为督办",
+        "已办结反馈（第 1 次）",
+        "已办结反馈（第 2 次）",
+    ] {
+        assert_eq!(
+            robot_texts.iter().filter(|t| t.contains(expected)).count(),
+            1,
+            "one robot message says {expected}: {robot_texts:?}"
+        );
+    }
+    assert_eq!(robot_texts.len(), 5, "{robot_texts:?}");
+    for text in mails.iter().map(|(_, t)| t).chain(&robot_texts) {
+        for personal in ["张三", "350203199001010423", "13800000000", "约访信访人"] {
+            assert!(!text.contains(personal), "{personal} sent out: {text}");
+        }
+    }
+    let admin = app.login("guanli").await?;
+    let deliveries = app.get(&admin, "/notifications/deliveries").await?.json;
+    assert!(
+        deliveries
+            .as_array()
+            .is_some_and(|all| all.iter().all(|d| d["status"] == "sent")),
+        "{deliveries}"
+    );
+    // Read, one and then all.
+    let inbox = app.get(&department, "/inbox?unread=true").await?.json;
+    let unread = inbox["unread_count"].as_i64().unwrap_or(0);
+    assert!(unread >= 6, "{inbox}");
+    let first = inbox["messages"][0]["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.expect(&department, &format!("/inbox/{first}/read"), json!({}), 200)
+        .await?;
+    app.expect(&city, &format!("/inbox/{first}/read"), json!({}), 404)
+        .await?;
+    assert_eq!(
+        app.get(&department, "/inbox").await?.json["unread_count"],
+        unread - 1
+    );
+    app.expect(&department, "/inbox/read-all", json!({}), 200)
+        .await?;
+    assert_eq!(
+        app.get(&department, "/inbox").await?.json["unread_count"],
+        0
+    );
+
     // A closed order never escalates.
     let Tokens {
         city,

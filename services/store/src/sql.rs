@@ -347,6 +347,11 @@ impl ReadStore {
                     "account security: password changes, disabled accounts, idle sessions, lockouts",
                     include_str!("../migrations/sqlite/0008_account_security.sql"),
                 ),
+                (
+                    9,
+                    "early warnings, the inbox and outbound notifications",
+                    include_str!("../migrations/sqlite/0009_warnings_and_notifications.sql"),
+                ),
             ],
             Dialect::Postgres => &[
                 (
@@ -390,6 +395,11 @@ impl ReadStore {
                     8,
                     "account security: password changes, disabled accounts, idle sessions, lockouts",
                     include_str!("../migrations/postgres/0008_account_security.sql"),
+                ),
+                (
+                    9,
+                    "early warnings, the inbox and outbound notifications",
+                    include_str!("../migrations/postgres/0009_warnings_and_notifications.sql"),
                 ),
             ],
         };

@@ -1,7 +1,9 @@
-//! The bureau's supervision rules, as a TOML file (`--supervision-rules`): which level an
-//! overdue order escalates to, how many days after its due date, and how long the addressee then
-//! has to answer. Without a file the defaults apply: 催办 → 督办 → 挂牌督办, each the day after
-//! the due date, with five days to answer.
+//! The bureau's supervision rules, as a TOML file (`--supervision-rules`,
+//! `deploy/supervision-rules.toml`): which level an overdue order escalates to, how many days
+//! after its due date, and how long the addressee then has to answer; the thresholds of the early
+//! warnings (预警); the outbound channels of notifications, per unit (SMTP mail, WeCom and
+//! DingTalk group robots). Without a file the defaults apply: 催办 → 督办 → 挂牌督办, each the day
+//! after the due date with five days to answer, the default thresholds, and the in-app inbox only.
 
 use serde::Deserialize;
 use zhzj_proto::events::SupervisionLevel;
@@ -32,18 +34,147 @@ impl EscalationRule {
     }
 }
 
+/// The thresholds of the early warnings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarningRules {
+    /// A case's next statutory deadline within this many days (期限临近).
+    pub deadline_within_days: u32,
+    /// An owning leader with no activity on the case for this many days (包案领导未开展工作).
+    pub leader_idle_days: u32,
+    /// A town whose repeat petitions this month exceed the previous three months' average by
+    /// this factor (重复信访激增) …
+    pub town_surge_factor: f64,
+    /// … and number at least this many.
+    pub town_surge_min_petitions: u32,
+    /// A supervision order's answer due within this many days (督办即将逾期).
+    pub order_due_within_days: u32,
+}
+
+impl Default for WarningRules {
+    fn default() -> Self {
+        Self {
+            deadline_within_days: 3,
+            leader_idle_days: 30,
+            town_surge_factor: 1.5,
+            town_surge_min_petitions: 3,
+            order_due_within_days: 2,
+        }
+    }
+}
+
+/// The SMTP server mail is sent through.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Host name or address.
+    pub host: String,
+    /// Port (25, 587 …).
+    #[serde(default = "smtp_port")]
+    pub port: u16,
+    /// The sender address.
+    pub from: String,
+    /// Upgrade the connection with STARTTLS (required by most relays outside the intranet).
+    #[serde(default)]
+    pub starttls: bool,
+    /// User name, when the relay asks for one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn smtp_port() -> u16 {
+    25
+}
+
+/// How a channel delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Mail through the SMTP server, to the addresses in `to`.
+    Email,
+    /// A WeCom (企业微信) group robot webhook at `url`.
+    Wecom,
+    /// A DingTalk (钉钉) group robot webhook at `url`.
+    Dingtalk,
+}
+
+impl ChannelKind {
+    /// Its code in the deliveries table.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Wecom => "wecom",
+            Self::Dingtalk => "dingtalk",
+        }
+    }
+}
+
+/// An outbound channel of one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The unit whose notifications it carries.
+    pub unit_id: String,
+    /// How.
+    pub kind: ChannelKind,
+    /// For mail: the addresses.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// For a robot: the webhook URL.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl Channel {
+    /// Where it delivers, as the deliveries table records it (a webhook's query string, which
+    /// holds its key, is left out).
+    pub fn target(&self) -> String {
+        match self.kind {
+            ChannelKind::Email => self.to.join(","),
+            ChannelKind::Wecom | ChannelKind::Dingtalk => self
+                .url
+                .as_deref()
+                .map(|url| url.split('?').next().unwrap_or(url).to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// The supervision rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisionRules {
     /// Escalation rules, at most one per level.
     pub escalation: Vec<EscalationRule>,
+    /// Warning thresholds.
+    pub warnings: WarningRules,
+    /// The hour (China time, 0–23) from which the day's digest is made.
+    pub digest_hour: u32,
+    /// The SMTP server, when mail is sent.
+    pub smtp: Option<SmtpSettings>,
+    /// Outbound channels per unit.
+    pub channels: Vec<Channel>,
 }
 
 impl Default for SupervisionRules {
     fn default() -> Self {
-        use SupervisionLevel::{Listed, Order, Reminder};
         Self {
-            escalation: vec![
+            escalation: default_escalation(),
+            warnings: WarningRules::default(),
+            digest_hour: 8,
+            smtp: None,
+            channels: Vec::new(),
+        }
+    }
+}
+
+fn default_escalation() -> Vec<EscalationRule> {
+    use SupervisionLevel::{Listed, Order, Reminder};
+    {
+        {
+            vec![
                 EscalationRule {
                     from: Reminder,
                     to: Order,
@@ -56,7 +187,7 @@ impl Default for SupervisionRules {
                     overdue_days: 1,
                     answer_within_days: 5,
                 },
-            ],
+            ]
         }
     }
 }
@@ -67,6 +198,9 @@ pub enum RulesError {
     /// Not TOML, or not the expected shape (the message names the line).
     #[error("督办规则文件格式错误: {0}")]
     Syntax(#[from] toml::de::Error),
+    /// A warning threshold or a channel that cannot be used.
+    #[error("督办规则文件: {0}")]
+    Setting(String),
     /// A rule that cannot be applied.
     #[error("督办规则第 {rule} 条: {message}")]
     Rule {
@@ -80,8 +214,29 @@ pub enum RulesError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RulesFile {
+    /// Absent: the default rules; an empty list: no escalation.
     #[serde(default)]
-    escalation: Vec<RuleEntry>,
+    escalation: Option<Vec<RuleEntry>>,
+    #[serde(default)]
+    warnings: WarningRules,
+    #[serde(default)]
+    notify: NotifyEntry,
+    #[serde(default)]
+    smtp: Option<SmtpSettings>,
+    #[serde(default)]
+    channel: Vec<Channel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct NotifyEntry {
+    digest_hour: u32,
+}
+
+impl Default for NotifyEntry {
+    fn default() -> Self {
+        Self { digest_hour: 8 }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,9 +256,12 @@ fn one() -> u32 {
 impl SupervisionRules {
     /// Reads rules from TOML text.
     pub fn parse(text: &str) -> Result<Self, RulesError> {
-        let file: RulesFile = toml::from_str(text)?;
+        let mut file: RulesFile = toml::from_str(text)?;
+        let Some(entries) = file.escalation.take() else {
+            return Self::checked(default_escalation(), file);
+        };
         let mut escalation: Vec<EscalationRule> = Vec::new();
-        for (i, entry) in file.escalation.into_iter().enumerate() {
+        for (i, entry) in entries.into_iter().enumerate() {
             let rule = i + 1;
             let level = |name: &str| {
                 SupervisionLevel::parse(name).ok_or_else(|| RulesError::Rule {
@@ -136,7 +294,41 @@ impl SupervisionRules {
                 answer_within_days: entry.answer_within_days,
             });
         }
-        Ok(Self { escalation })
+        Self::checked(escalation, file)
+    }
+
+    /// The rules with `escalation`, the rest of `file` checked.
+    fn checked(escalation: Vec<EscalationRule>, file: RulesFile) -> Result<Self, RulesError> {
+        let setting = |message: String| RulesError::Setting(message);
+        let warnings = file.warnings;
+        if !(warnings.town_surge_factor.is_finite() && warnings.town_surge_factor >= 1.0) {
+            return Err(setting("warnings.town_surge_factor 须不小于 1".into()));
+        }
+        if file.notify.digest_hour > 23 {
+            return Err(setting("notify.digest_hour 须为 0 至 23".into()));
+        }
+        for (i, channel) in file.channel.iter().enumerate() {
+            let n = i + 1;
+            let usable = match channel.kind {
+                ChannelKind::Email => !channel.to.is_empty() && file.smtp.is_some(),
+                ChannelKind::Wecom | ChannelKind::Dingtalk => channel
+                    .url
+                    .as_deref()
+                    .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://")),
+            };
+            if !usable {
+                return Err(setting(format!(
+                    "第 {n} 个 [[channel]]：邮件须有 to 且配置 [smtp]，机器人须有 http(s) 的 url"
+                )));
+            }
+        }
+        Ok(Self {
+            escalation,
+            warnings,
+            digest_hour: file.notify.digest_hour,
+            smtp: file.smtp,
+            channels: file.channel,
+        })
     }
 
     /// Reads rules from a file.

@@ -14,7 +14,7 @@ Settings (flag / environment variable / default; `zhzj <command> --help` for eac
   --review-chain / ZHZJ_REVIEW_CHAIN / district,city      (up, run cases)
   --internal-limits / ZHZJ_INTERNAL_LIMITS / none: the statutory limits (up, run projector/gateway, rebuild)
   --supervision-rules / ZHZJ_SUPERVISION_RULES / none: 催办→督办→挂牌督办, 1 day overdue, 5 days to answer (up, run gateway)
-  --escalation-interval-secs / ZHZJ_ESCALATION_INTERVAL_SECS / 600 (up, run gateway)
+  --escalation-interval-secs / ZHZJ_ESCALATION_INTERVAL_SECS / 60: escalation, warnings, notifications (up, run gateway)
   --http / ZHZJ_HTTP / 127.0.0.1:8080                      (up, run gateway)
   --body-limit / ZHZJ_BODY_LIMIT / 65536 bytes            (up, run gateway)
   --read-your-writes-ms / ZHZJ_READ_YOUR_WRITES_MS / 5000 (up, run gateway)
@@ -503,11 +503,13 @@ pub struct CommonOptions {
     #[arg(long, env = "ZHZJ_INTERNAL_LIMITS", default_value = "")]
     pub internal_limits: String,
     /// The supervision rules file (TOML, `deploy/supervision-rules.toml` is an example): when
-    /// an overdue supervision order escalates and how long the addressee then has to answer.
+    /// an overdue supervision order escalates and how long the addressee then has to answer,
+    /// the early warnings' thresholds, the daily digest's hour, the SMTP server and each unit's
+    /// outbound channels (mail, WeCom and DingTalk robots).
     #[arg(long, env = "ZHZJ_SUPERVISION_RULES")]
     pub supervision_rules: Option<std::path::PathBuf>,
-    /// Seconds between the escalation clock's passes over the supervision orders.
-    #[arg(long, env = "ZHZJ_ESCALATION_INTERVAL_SECS", default_value_t = 600)]
+    /// Seconds between the supervision watch's passes: escalation, warnings, notifications.
+    #[arg(long, env = "ZHZJ_ESCALATION_INTERVAL_SECS", default_value_t = 60)]
     pub escalation_interval_secs: u64,
     /// Credentials and keys.
     #[command(flatten)]

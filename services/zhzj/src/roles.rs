@@ -84,9 +84,9 @@ pub struct BureauSettings {
     pub lifecycle: Arc<LifecycleSettings>,
     /// For the projector.
     pub projector: Arc<ProjectorSettings>,
-    /// For the escalation clock (run beside the gateway).
+    /// For the supervision watch (escalation, warnings, notifications; beside the gateway).
     pub supervision: Arc<zhzj_supervision::SupervisionRules>,
-    /// Seconds between the escalation clock's passes.
+    /// Seconds between the supervision watch's passes.
     pub escalation_interval_secs: u64,
 }
 
@@ -297,13 +297,14 @@ async fn spawn_gateway(tasks: &Tasks, conn: &Connections, extras: &Extras) -> an
         },
         tasks.front.clone(),
     );
-    let escalation = zhzj_supervision::EscalationClock::new(
+    // Escalation of overdue supervision orders, early warnings and notifications.
+    let watch = zhzj_supervision::Watch::new(
         conn.client.clone(),
         conn.store()?.clone(),
         Arc::new(SystemClock),
         Arc::clone(&extras.bureau.supervision),
     );
-    tasks.front_tracker.spawn(escalation.run(
+    tasks.front_tracker.spawn(watch.run(
         Duration::from_secs(extras.bureau.escalation_interval_secs),
         tasks.front.clone(),
     ));

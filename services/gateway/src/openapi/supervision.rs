@@ -1,7 +1,8 @@
 //! The OpenAPI paths of supervision orders (督办单): issue, list, read, and the addressee's and
-//! issuer's steps.
+//! issuer's steps; early warnings (预警), the inbox (站内消息) and the deliveries of notifications.
 
 use super::*;
+use crate::routes::notices::{DeliveryItem, Inbox, MarkedRead, NoBody, WarningList};
 use crate::routes::supervision::{
     AnswerBody, EmptyBody, IssueOrderBody, ProgressBody, ReviewBody, SupervisionOrderItem,
     SupervisionOrderView,
@@ -110,4 +111,86 @@ pub(crate) fn supervision_paths(
         }
         add(path, "post", op);
     }
+    notice_paths(requests, responses, error, add);
+}
+
+/// Warnings, the inbox and deliveries.
+fn notice_paths(
+    requests: &mut Schemas,
+    responses: &mut Schemas,
+    error: &Value,
+    add: &mut impl FnMut(&str, &str, Value),
+) {
+    let mut warnings = operation(
+        Operation {
+            id: "listWarnings",
+            summary: "预警：期限临近、期限已过、包案领导未开展工作、销号后回潮、重复信访激增、督办即将逾期、督办逾期未反馈；每个条件只触发一次，条件消失即解除",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<WarningList>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    warnings["parameters"] = json!([
+        {"name": "state", "in": "query", "required": false, "schema": {"type": "string", "enum": ["open", "cleared", "all"]}},
+        {"name": "rule", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "unit_id", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "case_id", "in": "query", "required": false, "schema": {"type": "string", "format": "uuid"}},
+    ]);
+    add("/api/v1/warnings", "get", warnings);
+    let mut inbox = operation(
+        Operation {
+            id: "getInbox",
+            summary: "站内消息：本人的预警、督办、每日摘要消息，最新在前",
+            request: None,
+            ok_status: "200",
+            ok: responses.of::<Inbox>(),
+            error_statuses: READ_ERRORS,
+            writes: false,
+        },
+        error,
+    );
+    inbox["parameters"] = json!([
+        {"name": "unread", "in": "query", "required": false, "schema": {"type": "boolean"}},
+    ]);
+    add("/api/v1/inbox", "get", inbox);
+    for (path, id, summary) in [
+        ("/api/v1/inbox/read-all", "readAllMessages", "全部标为已读"),
+        ("/api/v1/inbox/{id}/read", "readMessage", "标为已读"),
+    ] {
+        let mut op = operation(
+            Operation {
+                id,
+                summary,
+                request: Some(requests.of::<NoBody>()),
+                ok_status: "200",
+                ok: responses.of::<MarkedRead>(),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            error,
+        );
+        if path.contains("{id}") {
+            op["parameters"] = json!([path_parameter("id")]);
+        }
+        add(path, "post", op);
+    }
+    add(
+        "/api/v1/notifications/deliveries",
+        "get",
+        operation(
+            Operation {
+                id: "listDeliveries",
+                summary: "消息推送记录（邮件、企业微信、钉钉）：已发送、重试中、失败及原因（系统管理员）",
+                request: None,
+                ok_status: "200",
+                ok: json!({"type": "array", "items": responses.of::<DeliveryItem>()}),
+                error_statuses: READ_ERRORS,
+                writes: false,
+            },
+            error,
+        ),
+    );
 }

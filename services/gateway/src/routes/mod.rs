@@ -14,6 +14,7 @@ pub(crate) mod duplicates;
 pub(crate) mod leaders;
 pub(crate) mod ledger;
 pub(crate) mod meetings;
+pub(crate) mod notices;
 mod ops;
 pub(crate) mod org;
 pub(crate) mod pushes;
@@ -116,6 +117,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/supervision-orders/{id}/answer", post(supervision::answer))
         .route("/supervision-orders/{id}/review", post(supervision::review))
+        .route("/warnings", get(notices::list_warnings))
+        .route("/inbox", get(notices::show_inbox))
+        .route("/inbox/read-all", post(notices::read_all))
+        .route("/inbox/{id}/read", post(notices::read_message))
+        .route("/notifications/deliveries", get(notices::deliveries))
         .route("/ledger/template.xlsx", get(ledger::template_xlsx))
         .route("/ledger/template.csv", get(ledger::template_csv))
         .route(

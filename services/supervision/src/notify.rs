@@ -1,0 +1,499 @@
+//! Notifications that reach people: the notifier turns fired warnings and supervision events
+//! (read from the event archive past its cursor) into in-app messages (站内消息) for the users
+//! concerned — the owning leader's bound account, the coordinators of the unit, the issuer of
+//! an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
+//! robots); it makes each user's daily digest; and it sends what is due, retrying a failed
+//! delivery with backoff and recording what happened. No message carries a petitioner's
+//! personal data: they name case numbers, units, levels and dates, and link to the page.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use zhzj_proto::{DomainEvent, SupervisionEvent};
+use zhzj_store::{Clock, ReadStore, WriteTransaction, china_date, sql::timestamp_text};
+
+use crate::channels::{ChannelError, send};
+use crate::rules::{Channel, SupervisionRules};
+
+/// Deliveries a pass sends at most.
+const DELIVERIES_PER_PASS: i64 = 100;
+/// Attempts before a delivery is recorded as failed.
+pub const MAX_ATTEMPTS: i64 = 5;
+/// Namespace of inbox message ids (one per source and user).
+const MESSAGE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x51c0_8e27_3b4d_4a96_9f1e_d2a7_60c3_8b45);
+/// Supervision events read per pass at most.
+const EVENTS_PER_PASS: i64 = 500;
+
+/// What one notifier pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyPass {
+    /// In-app messages made.
+    pub messages: usize,
+    /// Deliveries queued.
+    pub queued: usize,
+    /// Deliveries sent.
+    pub sent: usize,
+    /// Attempts that failed (to be retried, or given up).
+    pub failed_attempts: usize,
+}
+
+/// Why a pass could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The read store.
+    #[error("read store: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// A notice to make: who gets it in the inbox, which units' channels carry it.
+#[derive(Debug, Clone)]
+struct Notice {
+    /// Names the source (a warning key, `event:<position>:<index>`, `digest:<day>`).
+    source: String,
+    kind: &'static str,
+    title: String,
+    body: String,
+    link: Option<String>,
+    /// Units whose coordinators get it, and whose channels carry it.
+    units: Vec<String>,
+    /// A leader whose bound account gets it.
+    leader_id: Option<String>,
+}
+
+/// The notifier.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    store: ReadStore,
+    clock: Arc<dyn Clock>,
+    rules: Arc<SupervisionRules>,
+    http: reqwest::Client,
+}
+
+impl Notifier {
+    /// A notifier writing to `store`, telling time by `clock`.
+    pub fn new(store: ReadStore, clock: Arc<dyn Clock>, rules: Arc<SupervisionRules>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            clock,
+            rules,
+            http,
+        }
+    }
+
+    /// One pass: notices of new warnings and supervision events, the digests due, then the
+    /// deliveries due.
+    pub async fn run_once(&self) -> Result<NotifyPass, NotifyError> {
+        let now = self.clock.now();
+        let mut pass = NotifyPass::default();
+        let mut notices = self.warning_notices().await?;
+        let (event_notices, cursor) = self.supervision_notices().await?;
+        notices.extend(event_notices);
+        notices.extend(self.digest_notices(now).await?);
+        let mut tx = self.store.begin_write().await?;
+        for notice in &notices {
+            let (messages, queued) = self.record(&mut tx, notice, now).await?;
+            pass.messages += messages;
+            pass.queued += queued;
+        }
+        for notice in notices.iter().filter(|n| n.kind == "warning") {
+            sqlx::query("UPDATE warnings SET notified = 1 WHERE warning_key = $1")
+                .bind(&notice.source)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(position) = cursor {
+            sqlx::query(
+                "INSERT INTO notifier_cursor (name, position) VALUES ('supervision', $1) \
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            )
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let (sent, failed) = self.deliver_due(now).await?;
+        pass.sent = sent;
+        pass.failed_attempts = failed;
+        Ok(pass)
+    }
+
+    /// Notices of the warnings that fired and were not notified yet.
+    async fn warning_notices(&self) -> Result<Vec<Notice>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT w.warning_key, w.rule, w.case_id, w.order_id, w.unit_id, w.leader_id, \
+             w.title, o.issuer_unit_id FROM warnings w LEFT JOIN supervision_orders o \
+             ON o.order_id = w.order_id WHERE w.notified = 0 AND w.cleared_at IS NULL \
+             ORDER BY w.fired_at, w.warning_key",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut notices = Vec::with_capacity(rows.len());
+        for row in rows {
+            let rule: String = row.try_get("rule")?;
+            let case_id: Option<String> = row.try_get("case_id")?;
+            let order_id: Option<String> = row.try_get("order_id")?;
+            let units: Vec<String> = [
+                row.try_get::<Option<String>, _>("unit_id")?,
+                row.try_get::<Option<String>, _>("issuer_unit_id")?,
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let title: String = row.try_get("title")?;
+            notices.push(Notice {
+                source: row.try_get("warning_key")?,
+                kind: "warning",
+                title: format!("【预警·{}】{title}", crate::warnings::rule_label(&rule)),
+                body: title,
+                link: match (case_id, order_id) {
+                    (Some(case), _) => Some(format!("/cases/{case}")),
+                    (None, Some(order)) => Some(format!("/supervision/{order}")),
+                    (None, None) => Some("/warnings".to_owned()),
+                },
+                units,
+                leader_id: row.try_get("leader_id")?,
+            });
+        }
+        Ok(notices)
+    }
+
+    /// Notices of the supervision events past the cursor, and the cursor after them.
+    async fn supervision_notices(&self) -> Result<(Vec<Notice>, Option<i64>), sqlx::Error> {
+        let cursor: i64 =
+            sqlx::query_scalar("SELECT position FROM notifier_cursor WHERE name = 'supervision'")
+                .fetch_optional(self.store.pool())
+                .await?
+                .unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT e.position, e.event_index, e.aggregate_id, e.event_type, e.schema_version, \
+             CAST(e.data AS TEXT) AS data, o.issuer_unit_id, o.issuer_unit_name, \
+             o.addressee_unit_id, o.addressee_unit_name FROM event_archive e \
+             JOIN supervision_orders o ON o.order_id = e.aggregate_id \
+             WHERE e.aggregate_type = 'supervision' AND e.position > $1 \
+             ORDER BY e.position, e.event_index LIMIT $2",
+        )
+        .bind(cursor)
+        .bind(EVENTS_PER_PASS)
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut last = None;
+        let mut notices = Vec::new();
+        for row in rows {
+            let position: i64 = row.try_get("position")?;
+            let index: i32 = row.try_get("event_index")?;
+            last = Some(position);
+            let event_type: String = row.try_get("event_type")?;
+            let version: i32 = row.try_get("schema_version")?;
+            let data: String = row.try_get("data")?;
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&data) else {
+                continue;
+            };
+            let Ok(DomainEvent::Supervision(event)) =
+                DomainEvent::decode(&event_type, u32::try_from(version).unwrap_or(0), value)
+            else {
+                continue;
+            };
+            let order_id: String = row.try_get("aggregate_id")?;
+            let issuer: (String, String) = (
+                row.try_get("issuer_unit_id")?,
+                row.try_get("issuer_unit_name")?,
+            );
+            let addressee: (String, String) = (
+                row.try_get("addressee_unit_id")?,
+                row.try_get("addressee_unit_name")?,
+            );
+            let Some((title, units)) = supervision_message(&event, &issuer, &addressee) else {
+                continue;
+            };
+            notices.push(Notice {
+                source: format!("event:{position}:{index}"),
+                kind: "supervision",
+                body: title.clone(),
+                title,
+                link: Some(format!("/supervision/{order_id}")),
+                units,
+                leader_id: None,
+            });
+        }
+        Ok((notices, last))
+    }
+
+    /// Each unit's digest of the day, once the digest hour has come: its open warnings and its
+    /// open supervision orders, to its coordinators and channels.
+    async fn digest_notices(&self, now: DateTime<Utc>) -> Result<Vec<Notice>, sqlx::Error> {
+        let local = now + chrono::Duration::hours(8);
+        if chrono::Timelike::hour(&local) < self.rules.digest_hour {
+            return Ok(Vec::new());
+        }
+        let day = china_date(now);
+        let source = format!("digest:{day}");
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT message_id FROM inbox_messages WHERE source = $1 LIMIT 1")
+                .bind(&source)
+                .fetch_optional(self.store.pool())
+                .await?;
+        if done.is_some() {
+            return Ok(Vec::new());
+        }
+        let mut notices = Vec::new();
+        let rows = sqlx::query(
+            "SELECT u.unit_id, (SELECT COUNT(*) FROM warnings w WHERE w.unit_id = u.unit_id \
+             AND w.cleared_at IS NULL) AS warnings, (SELECT COUNT(*) FROM supervision_orders o \
+             WHERE o.addressee_unit_id = u.unit_id AND o.status <> 'accepted') AS orders, \
+             (SELECT COUNT(*) FROM supervision_orders o WHERE o.addressee_unit_id = u.unit_id \
+             AND o.status IN ('issued', 'acknowledged', 'sent_back') AND o.answer_due_on < $1) \
+             AS overdue FROM (SELECT DISTINCT unit_id FROM users WHERE unit_id IS NOT NULL) u \
+             ORDER BY u.unit_id",
+        )
+        .bind(day.to_string())
+        .fetch_all(self.store.pool())
+        .await?;
+        for row in rows {
+            let (warnings, orders, overdue): (i64, i64, i64) = (
+                row.try_get("warnings")?,
+                row.try_get("orders")?,
+                row.try_get("overdue")?,
+            );
+            if warnings + orders == 0 {
+                continue;
+            }
+            let unit: String = row.try_get("unit_id")?;
+            let text = format!(
+                "{day} 每日摘要：本单位未解除预警 {warnings} 条；承办中的督办单 {orders} 件，其中逾期未反馈 {overdue} 件。"
+            );
+            notices.push(Notice {
+                source: source.clone(),
+                kind: "digest",
+                title: format!("【每日摘要】{day}"),
+                body: text,
+                link: Some("/warnings".to_owned()),
+                units: vec![unit],
+                leader_id: None,
+            });
+        }
+        Ok(notices)
+    }
+
+    /// Writes a notice's inbox messages and deliveries; returns how many of each were new.
+    async fn record(
+        &self,
+        tx: &mut WriteTransaction,
+        notice: &Notice,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), sqlx::Error> {
+        let at = timestamp_text(now);
+        let mut recipients = BTreeSet::new();
+        for unit in &notice.units {
+            let users: Vec<(String, String)> = sqlx::query_as(
+                "SELECT username, roles FROM users WHERE unit_id = $1 AND disabled_at IS NULL",
+            )
+            .bind(unit)
+            .fetch_all(&mut **tx)
+            .await?;
+            recipients.extend(
+                users
+                    .into_iter()
+                    .filter(|(_, roles)| roles.split(',').any(|r| r.trim() == "coordinator"))
+                    .map(|(username, _)| username),
+            );
+        }
+        if let Some(leader) = &notice.leader_id {
+            let users: Vec<String> = sqlx::query_scalar(
+                "SELECT username FROM users WHERE leader_id = $1 AND disabled_at IS NULL",
+            )
+            .bind(leader)
+            .fetch_all(&mut **tx)
+            .await?;
+            recipients.extend(users);
+        }
+        let mut messages = 0;
+        for username in recipients {
+            let inserted = sqlx::query(
+                "INSERT INTO inbox_messages (message_id, source, username, kind, title, body, \
+                 link, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(
+                uuid::Uuid::new_v5(
+                    &MESSAGE_NAMESPACE,
+                    format!("{}/{username}", notice.source).as_bytes(),
+                )
+                .to_string(),
+            )
+            .bind(&notice.source)
+            .bind(&username)
+            .bind(notice.kind)
+            .bind(&notice.title)
+            .bind(&notice.body)
+            .bind(&notice.link)
+            .bind(&at)
+            .execute(&mut **tx)
+            .await?;
+            messages += usize::try_from(inserted.rows_affected()).unwrap_or(0);
+        }
+        let mut queued = 0;
+        for (index, channel) in self.rules.channels.iter().enumerate() {
+            if !notice.units.contains(&channel.unit_id) {
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO notification_deliveries (delivery_id, channel, kind, target, title, \
+                 body, status, attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(format!(
+                "{}#{index}/{}/{}",
+                channel.unit_id,
+                channel.kind.code(),
+                notice.source
+            ))
+            .bind(format!("{}#{index}", channel.unit_id))
+            .bind(channel.kind.code())
+            .bind(channel.target())
+            .bind(&notice.title)
+            .bind(&notice.body)
+            .bind(&at)
+            .execute(&mut **tx)
+            .await?;
+            queued += usize::try_from(inserted.rows_affected()).unwrap_or(0);
+        }
+        Ok((messages, queued))
+    }
+
+    /// Sends the deliveries due; returns (sent, failed attempts).
+    async fn deliver_due(&self, now: DateTime<Utc>) -> Result<(usize, usize), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT delivery_id, channel, title, body, attempts FROM notification_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, delivery_id LIMIT $2",
+        )
+        .bind(timestamp_text(now))
+        .bind(DELIVERIES_PER_PASS)
+        .fetch_all(self.store.pool())
+        .await?;
+        let (mut sent, mut failed) = (0, 0);
+        for row in rows {
+            let id: String = row.try_get("delivery_id")?;
+            let channel_name: String = row.try_get("channel")?;
+            let attempts: i64 = row.try_get::<i64, _>("attempts")? + 1;
+            let channel = channel_name
+                .rsplit_once('#')
+                .and_then(|(_, index)| index.parse::<usize>().ok())
+                .and_then(|index| self.rules.channels.get(index));
+            let outcome = match channel {
+                Some(channel) => {
+                    let title: String = row.try_get("title")?;
+                    let body: String = row.try_get("body")?;
+                    self.send_one(channel, &title, &body).await
+                }
+                None => Err(ChannelError::Config(
+                    "channel no longer configured".to_owned(),
+                )),
+            };
+            let mut tx = self.store.begin_write().await?;
+            match outcome {
+                Ok(()) => {
+                    sqlx::query(
+                        "UPDATE notification_deliveries SET status = 'sent', attempts = $1, \
+                         sent_at = $2, last_error = NULL WHERE delivery_id = $3",
+                    )
+                    .bind(attempts)
+                    .bind(timestamp_text(now))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(delivery = id, error = %e, attempts, "notification delivery failed");
+                    // 1, 2, 4, 8 minutes between attempts; then given up.
+                    let wait = chrono::Duration::minutes(1_i64 << (attempts - 1).clamp(0, 10));
+                    let status = if attempts >= MAX_ATTEMPTS {
+                        "failed"
+                    } else {
+                        "pending"
+                    };
+                    sqlx::query(
+                        "UPDATE notification_deliveries SET status = $1, attempts = $2, \
+                         last_error = $3, next_attempt_at = $4 WHERE delivery_id = $5",
+                    )
+                    .bind(status)
+                    .bind(attempts)
+                    .bind(e.to_string())
+                    .bind(timestamp_text(now + wait))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok((sent, failed))
+    }
+
+    async fn send_one(
+        &self,
+        channel: &Channel,
+        title: &str,
+        body: &str,
+    ) -> Result<(), ChannelError> {
+        send(&self.http, self.rules.smtp.as_ref(), channel, title, body).await
+    }
+}
+
+/// The message of a supervision event and the units it goes to: the addressee for what it must
+/// do, the issuer for what it must review.
+fn supervision_message(
+    event: &SupervisionEvent,
+    (issuer_id, issuer): &(String, String),
+    (addressee_id, addressee): &(String, String),
+) -> Option<(String, Vec<String>)> {
+    Some(match event {
+        SupervisionEvent::Issued(e) => (
+            format!(
+                "【{}】{issuer}向{addressee}下发{}单，请于 {} 前办结反馈",
+                e.level.label(),
+                e.level.label(),
+                e.answer_due_on
+            ),
+            vec![addressee_id.clone()],
+        ),
+        SupervisionEvent::Escalated(e) => (
+            format!(
+                "【督办升级】{issuer}对{addressee}的督办单逾期未反馈（期限 {}），已由{}升级为{}，请于 {} 前办结反馈",
+                e.missed_due_on,
+                e.from.label(),
+                e.to.label(),
+                e.answer_due_on
+            ),
+            vec![addressee_id.clone(), issuer_id.clone()],
+        ),
+        SupervisionEvent::Answered(e) => (
+            format!(
+                "【督办反馈】{addressee}已办结反馈（第 {} 次{}），请审核",
+                e.answer,
+                if e.on_time { "" } else { "，逾期" }
+            ),
+            vec![issuer_id.clone()],
+        ),
+        SupervisionEvent::AnswerSentBack(e) => (
+            format!(
+                "【督办退回】{issuer}退回了{addressee}的第 {} 次反馈，请于 {} 前重新反馈",
+                e.answer, e.answer_due_on
+            ),
+            vec![addressee_id.clone()],
+        ),
+        SupervisionEvent::AnswerAccepted(_) => (
+            format!("【督办办结】{issuer}已审核通过{addressee}的办结反馈"),
+            vec![addressee_id.clone()],
+        ),
+        SupervisionEvent::Acknowledged(_) | SupervisionEvent::ProgressReported(_) => return None,
+    })
+}
