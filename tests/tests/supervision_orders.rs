@@ -686,6 +686,18 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     assert_eq!(clock.run_once().await?, Default::default());
 
+    // March's bulletin, by hand: one order issued to 市住房局 (3-02), escalated once (3-08),
+    // answered twice, each by its due date then (3-10 ≤ 3-13, 3-13 ≤ 3-16), accepted: nothing
+    // overdue at the month's end.
+    let bulletin = app.get(&city, "/bulletins/2026-03").await?;
+    assert_eq!(bulletin.status, 200, "{bulletin:?}");
+    assert_eq!(
+        bulletin.json["supervision"],
+        json!([{"unit_id": "xm-dept-zjj", "name": "市住房局", "issued": 1,
+                "answered_on_time": 2, "answered_late": 0, "escalated": 1,
+                "overdue_at_end": 0}])
+    );
+
     // The case's orders, and the lists' filters.
     let of_case = app
         .get(&city, &format!("/supervision-orders?case_id={case_id}"))
@@ -758,6 +770,14 @@ async fn a_listed_order_is_the_last_level() -> anyhow::Result<()> {
         .get(&city, "/supervision-orders?overdue=true&level=listed")
         .await?;
     assert_eq!(overdue.json.as_array().map(Vec::len), Some(1));
+    // March's bulletin: issued, escalated once, never answered, due 3-08: overdue at the end.
+    let bulletin = app.get(&city, "/bulletins/2026-03").await?;
+    assert_eq!(
+        bulletin.json["supervision"],
+        json!([{"unit_id": "xm-siming-zhonghua", "name": "中华街道", "issued": 1,
+                "answered_on_time": 0, "answered_late": 0, "escalated": 1,
+                "overdue_at_end": 1}])
+    );
     // The town it went to sees it and may sign for it.
     app.expect(
         &town,

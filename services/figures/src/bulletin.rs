@@ -109,6 +109,8 @@ pub struct Bulletin {
     pub towns: Vec<AreaFigures>,
     /// The departments, ranked.
     pub departments: Vec<AreaFigures>,
+    /// Supervision orders (督办) per unit they went to.
+    pub supervision: Vec<crate::supervision::SupervisionFigures>,
 }
 
 /// A unit of the directory as the archive has it.
@@ -234,6 +236,7 @@ pub async fn bulletin(
     let figures =
         crate::facts::period_figures_at(store, first, next, position, limits, &Details::None)
             .await?;
+    let orders = ArchivedEvent::read_up_to(store, &["supervision"], position).await?;
     Ok(Some(Bulletin {
         month: month.to_owned(),
         as_of_position: position,
@@ -241,6 +244,7 @@ pub async fn bulletin(
         districts: figures.districts,
         towns: figures.towns,
         departments: figures.departments,
+        supervision: crate::supervision::supervision_figures(&orders, first, next),
     }))
 }
 
@@ -261,6 +265,7 @@ pub fn bulletin_from(
         districts: figures.districts,
         towns: figures.towns,
         departments: figures.departments,
+        supervision: crate::supervision::supervision_figures(events, first, next),
     })
 }
 
@@ -813,6 +818,33 @@ impl Bulletin {
                     .departments
                     .iter()
                     .map(|a| row(a, vec![Cell::from(a.name.clone())]))
+                    .collect(),
+            },
+            Table {
+                name: "督办".into(),
+                headers: [
+                    "承办单位",
+                    "下发督办单",
+                    "按期反馈",
+                    "逾期反馈",
+                    "升级",
+                    "月末逾期未反馈",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                rows: self
+                    .supervision
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            Cell::from(s.name.clone()),
+                            Cell::Int(s.issued),
+                            Cell::Int(s.answered_on_time),
+                            Cell::Int(s.answered_late),
+                            Cell::Int(s.escalated),
+                            Cell::Int(s.overdue_at_end),
+                        ]
+                    })
                     .collect(),
             },
         ]

@@ -11,6 +11,7 @@ pub mod bulletin;
 pub mod facts;
 pub mod push;
 mod sums;
+pub mod supervision;
 
 pub use agenda::{
     Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
@@ -25,6 +26,7 @@ pub use push::{
     PushAreaProgress, PushCaseProgress, PushProgress, push_progress, push_progress_at,
     push_progress_from,
 };
+pub use supervision::{SupervisionFigures, supervision_figures};
 
 /// A figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
