@@ -448,3 +448,139 @@ async fn a_claim_is_filed_and_reviewed_through_the_forms() -> anyhow::Result<()>
     assert!(!page.contains(&format!("action=\"/cases/{case_id}/")));
     app.stop().await
 }
+
+/// A page as the holder of session cookie `session`.
+async fn page(app: &TestApp, session: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let answer = client()?
+        .get(format!("{}{path}", app.base))
+        .header(COOKIE, format!("zhzj_session={session}"))
+        .send()
+        .await?;
+    Ok((answer.status().as_u16(), answer.text().await?))
+}
+
+#[tokio::test]
+async fn a_supervision_order_is_issued_signed_for_answered_and_accepted_through_the_pages()
+-> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let city = sign_in(&app, "xietiao").await?;
+    let department = sign_in(&app, "zhufang").await?;
+    let (status, list) = page(&app, &city, "/supervision").await?;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains("下发督办单") && list.contains("市住房局"),
+        "{list}"
+    );
+    assert!(
+        list.contains("id=\"warning-count\""),
+        "the header counts warnings"
+    );
+    let csrf = hidden(&list, "csrf").unwrap_or_default();
+    // A refusal comes back as the page, naming what is wrong.
+    let refused = post_form(
+        &app,
+        &city,
+        "/supervision",
+        &[
+            ("csrf", &csrf),
+            ("addressee_unit_id", "xm-dept-zjj"),
+            ("level", "order"),
+            ("matter", "限期化解"),
+            ("answer_due_on", "2026-01-01"),
+            ("responsible", "张科长"),
+        ],
+    )
+    .await?;
+    assert_eq!(refused.status().as_u16(), 422);
+    assert!(refused.text().await?.contains("不能早于今天"));
+    let issued = post_form(
+        &app,
+        &city,
+        "/supervision",
+        &[
+            ("csrf", &csrf),
+            ("addressee_unit_id", "xm-dept-zjj"),
+            ("level", "order"),
+            ("matter", "限期化解某小区征收补偿积案"),
+            ("answer_due_on", "2026-03-09"),
+            ("responsible", "张科长"),
+        ],
+    )
+    .await?;
+    assert_eq!(issued.status().as_u16(), 303);
+    let orders = app
+        .get(&app.login("xietiao").await?, "/supervision-orders")
+        .await?;
+    let order_id = orders.json[0]["order_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/supervision/{order_id}");
+
+    // The department signs for it, answers it; the city accepts.
+    let (_, order) = page(&app, &department, &path).await?;
+    assert!(
+        order.contains("待签收") && order.contains("id=\"acknowledge\""),
+        "{order}"
+    );
+    let csrf = hidden(&order, "csrf").unwrap_or_default();
+    let signed = post_form(
+        &app,
+        &department,
+        &format!("{path}/acknowledge"),
+        &[("csrf", &csrf)],
+    )
+    .await?;
+    assert_eq!(signed.status().as_u16(), 303);
+    let answered = post_form(
+        &app,
+        &department,
+        &format!("{path}/answer"),
+        &[
+            ("csrf", &csrf),
+            ("text", "已约访并达成协议"),
+            ("evidence", "协议书\n回访记录"),
+        ],
+    )
+    .await?;
+    assert_eq!(answered.status().as_u16(), 303);
+    let (_, order) = page(&app, &city, &path).await?;
+    assert!(
+        order.contains("待审核") && order.contains("id=\"accept\""),
+        "{order}"
+    );
+    let csrf = hidden(&order, "csrf").unwrap_or_default();
+    let accepted = post_form(
+        &app,
+        &city,
+        &format!("{path}/accept"),
+        &[("csrf", &csrf), ("opinion", "同意")],
+    )
+    .await?;
+    assert_eq!(accepted.status().as_u16(), 303);
+    let (_, order) = page(&app, &department, &path).await?;
+    assert!(
+        order.contains("已办结") && order.contains("审核通过，办结"),
+        "{order}"
+    );
+    assert!(
+        !order.contains("id=\"answer\""),
+        "no form on a closed order"
+    );
+    // A forged form changes nothing.
+    let forged = post_form(
+        &app,
+        &department,
+        &format!("{path}/progress"),
+        &[("csrf", "x"), ("text", "x")],
+    )
+    .await?;
+    assert_eq!(forged.status().as_u16(), 403);
+    let (status, warnings) = page(&app, &city, "/warnings").await?;
+    assert_eq!(status, 200);
+    assert!(warnings.contains("id=\"open-warnings\""), "{warnings}");
+    let (status, inbox) = page(&app, &department, "/inbox").await?;
+    assert_eq!(status, 200);
+    assert!(inbox.contains("没有消息"), "{inbox}");
+    app.stop().await
+}

@@ -188,18 +188,23 @@ pub struct Inbox {
     pub messages: Vec<InboxMessage>,
 }
 
+/// How many messages of `user` are unread.
+pub(crate) async fn inbox_unread(state: &AppState, user: &crate::User) -> Result<i64, ApiError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM inbox_messages WHERE username = $1 AND read_at IS NULL",
+    )
+    .bind(&user.username)
+    .fetch_one(state.store().pool())
+    .await?)
+}
+
 /// The inbox of `user`.
 pub(crate) async fn inbox(
     state: &AppState,
     user: &crate::User,
     unread_only: bool,
 ) -> Result<Inbox, ApiError> {
-    let unread_count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM inbox_messages WHERE username = $1 AND read_at IS NULL",
-    )
-    .bind(&user.username)
-    .fetch_one(state.store().pool())
-    .await?;
+    let unread_count = inbox_unread(state, user).await?;
     let filter = if unread_only {
         " AND read_at IS NULL"
     } else {

@@ -35,6 +35,33 @@ pub struct WebSession {
     pub csrf: String,
     /// The gateway's state.
     pub state: AppState,
+    /// Open warnings in the user's scope (the header shows them on every page).
+    pub open_warnings: usize,
+    /// The user's unread messages.
+    pub unread_messages: i64,
+}
+
+/// The header's counts: open warnings in the user's scope and unread messages (0 when they
+/// cannot be read: the page still shows).
+async fn header_counts(state: &AppState, user: &User) -> (usize, i64) {
+    if !user.reads_cases() {
+        return (0, 0);
+    }
+    let warnings = crate::routes::notices::warnings(
+        state,
+        user,
+        &crate::routes::notices::WarningQuery::default(),
+    )
+    .await
+    .map(|list| list.open_count);
+    let unread = crate::routes::notices::inbox_unread(state, user).await;
+    match (warnings, unread) {
+        (Ok(warnings), Ok(unread)) => (warnings, unread),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "the header's counts could not be read");
+            (0, 0)
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for WebSession {
@@ -60,11 +87,16 @@ impl FromRequestParts<AppState> for WebSession {
             {
                 Err(super::view::see_other(super::account_page::PASSWORD_PAGE))
             }
-            Ok(Some(user)) => Ok(Self {
-                user,
-                csrf: csrf_of(&token),
-                state: state.clone(),
-            }),
+            Ok(Some(user)) => {
+                let (open_warnings, unread_messages) = header_counts(state, &user).await;
+                Ok(Self {
+                    user,
+                    csrf: csrf_of(&token),
+                    state: state.clone(),
+                    open_warnings,
+                    unread_messages,
+                })
+            }
             Ok(None) => Err(to_login()),
             Err(e) => Err(ApiError::internal(e).into_response()),
         }
@@ -85,6 +117,8 @@ impl WebSession {
             is_admin: self.has(Role::Admin),
             is_auditor: self.has(Role::Auditor),
             reads_cases: self.user.reads_cases(),
+            open_warnings: self.open_warnings,
+            unread_messages: self.unread_messages,
         }
     }
 

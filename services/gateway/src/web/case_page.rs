@@ -99,6 +99,10 @@ struct CasePage {
     levels: Vec<Choice>,
     ratings: Vec<Choice>,
     steps: Vec<Choice>,
+    /// The supervision orders naming the case.
+    orders: Vec<crate::routes::supervision::SupervisionOrderItem>,
+    /// The case's open warnings.
+    warnings: Vec<crate::routes::notices::WarningItem>,
 }
 
 impl CasePage {
@@ -486,7 +490,29 @@ async fn page(
         .collect();
     let facts = facts_of(&case);
     let open_measures = case.measures.iter().filter(|m| !m.done).cloned().collect();
+    let case_uuid = id.parse::<Uuid>().ok();
+    let orders = crate::routes::supervision::orders(
+        state,
+        &session.user,
+        &crate::routes::supervision::SupervisionQuery {
+            case_id: case_uuid,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let warnings = crate::routes::notices::warnings(
+        state,
+        &session.user,
+        &crate::routes::notices::WarningQuery {
+            case_id: case_uuid,
+            ..Default::default()
+        },
+    )
+    .await?
+    .rows;
     let page = CasePage {
+        orders,
+        warnings,
         layout,
         deadline,
         deadline_class,

@@ -16,6 +16,7 @@ mod import_page;
 mod meeting_pages;
 mod org_page;
 mod reports;
+mod supervision_pages;
 mod view;
 
 use axum::Router;
@@ -57,6 +58,16 @@ pub fn routes() -> Router<AppState> {
             get(reports::bulletins).post(reports::publish_bulletin),
         )
         .route("/bulletins/{month}", get(reports::bulletin))
+        .route(
+            "/supervision",
+            get(supervision_pages::list).post(supervision_pages::issue),
+        )
+        .route("/supervision/{id}", get(supervision_pages::show))
+        .route("/supervision/{id}/{action}", post(supervision_pages::act))
+        .route("/warnings", get(supervision_pages::warnings))
+        .route("/inbox", get(supervision_pages::inbox))
+        .route("/inbox/read-all", post(supervision_pages::read))
+        .route("/inbox/{id}/read", post(supervision_pages::read))
         .route("/pushes", get(reports::pushes))
         .route("/pushes/{quarter}", get(reports::push))
         .route("/assessments", get(assessment_page::assessment))

@@ -31,13 +31,18 @@ pub struct Layout {
     /// The signed-in user holds a role that works with cases (an auditor alone does not: their
     /// menu is the trail only).
     pub reads_cases: bool,
+    /// Open warnings in the user's scope (预警), shown in the header.
+    pub open_warnings: usize,
+    /// The user's unread messages (站内消息), shown in the header.
+    pub unread_messages: i64,
 }
 
 /// The menu: key, address, label.
-const MENU: [(&str, &str, &str); 8] = [
+const MENU: [(&str, &str, &str); 9] = [
     ("checklist", "/checklist", "清单"),
     ("leaders", "/leaders", "包案领导"),
     ("meetings", "/meetings", "周调度"),
+    ("supervision", "/supervision", "督办"),
     ("bulletins", "/bulletins", "月通报"),
     ("pushes", "/pushes", "季攻坚"),
     ("assessments", "/assessments", "年考核"),
