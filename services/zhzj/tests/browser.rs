@@ -489,6 +489,29 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     ensure!(text_of(browser, "#drill").await?.contains("计入考核的案件"));
     screenshot(browser, "14-assessment-drill", 1366).await?;
 
+    // 督办: the city issues an order from the page; it is listed, opened, waiting to be signed
+    // for; the header counts warnings and messages on every page.
+    browser.goto(&format!("{base}/supervision")).await?;
+    wait_for(browser, "#issue-order").await?;
+    ensure!(text_of(browser, "#warning-count").await?.starts_with("预警"));
+    ensure!(text_of(browser, "#message-count").await?.starts_with("消息"));
+    type_into(browser, "#matter", "请于本周内约访信访人并报送化解方案（浏览器测试）").await?;
+    type_into(browser, "#responsible", "浏览器测试责任人").await?;
+    click(browser, "#issue-order button[type=submit]").await?;
+    wait_for(browser, "#orders").await?;
+    ensure!(
+        text_of(browser, "#orders").await?.contains("浏览器测试"),
+        "the new order is listed"
+    );
+    click(browser, "#orders tbody tr:first-child a").await?;
+    wait_for(browser, "#order-facts").await?;
+    ensure!(text_of(browser, "#order-status").await?.contains("待签收"));
+    screenshot(browser, "15-supervision-order", 1366).await?;
+    browser.goto(&format!("{base}/warnings")).await?;
+    wait_for(browser, "#warnings").await?;
+    browser.goto(&format!("{base}/inbox")).await?;
+    wait_for(browser, "#messages").await?;
+
     // A ledger with problems: every problem listed by row, nothing imported.
     let template = reqwest::Client::new()
         .get(format!("{base}/api/v1/ledger/template.csv"))
