@@ -34,6 +34,7 @@ pub(crate) fn campaign_steps(now: DateTime<Utc>, cases: &[DemoCase]) -> Vec<Demo
     let mut steps = meeting_steps(now, cases);
     steps.extend(bulletin_steps(now));
     steps.extend(push_steps(now, cases));
+    steps.extend(crate::supervision::supervision_steps(now, cases));
     steps.sort_by_key(|step| step.at);
     steps
 }

@@ -23,6 +23,7 @@ mod clock;
 mod course;
 mod directory;
 mod rng;
+mod supervision;
 mod tables;
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,9 @@ pub const MAX_ATTEMPTS: i64 = 5;
 /// Namespace of inbox message ids (one per source and user).
 const MESSAGE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x51c0_8e27_3b4d_4a96_9f1e_d2a7_60c3_8b45);
+/// Supervision events older than this are not notified (the cursor passes them): a first run
+/// on a long history does not send its whole past, and a week-old step is no news.
+const STALE_AFTER_DAYS: i64 = 7;
 /// Supervision events read per pass at most.
 const EVENTS_PER_PASS: i64 = 500;
 
@@ -93,7 +96,7 @@ impl Notifier {
         let now = self.clock.now();
         let mut pass = NotifyPass::default();
         let mut notices = self.warning_notices().await?;
-        let (event_notices, cursor) = self.supervision_notices().await?;
+        let (event_notices, cursor) = self.supervision_notices(now).await?;
         notices.extend(event_notices);
         notices.extend(self.digest_notices(now).await?);
         let mut tx = self.store.begin_write().await?;
@@ -165,7 +168,11 @@ impl Notifier {
     }
 
     /// Notices of the supervision events past the cursor, and the cursor after them.
-    async fn supervision_notices(&self) -> Result<(Vec<Notice>, Option<i64>), sqlx::Error> {
+    async fn supervision_notices(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Notice>, Option<i64>), sqlx::Error> {
+        let stale_before = timestamp_text(now - chrono::Duration::days(STALE_AFTER_DAYS));
         let cursor: i64 =
             sqlx::query_scalar("SELECT position FROM notifier_cursor WHERE name = 'supervision'")
                 .fetch_optional(self.store.pool())
@@ -173,7 +180,7 @@ impl Notifier {
                 .unwrap_or(0);
         let rows = sqlx::query(
             "SELECT e.position, e.event_index, e.aggregate_id, e.event_type, e.schema_version, \
-             CAST(e.data AS TEXT) AS data, o.issuer_unit_id, o.issuer_unit_name, \
+             e.occurred_at, CAST(e.data AS TEXT) AS data, o.issuer_unit_id, o.issuer_unit_name, \
              o.addressee_unit_id, o.addressee_unit_name FROM event_archive e \
              JOIN supervision_orders o ON o.order_id = e.aggregate_id \
              WHERE e.aggregate_type = 'supervision' AND e.position > $1 \
@@ -189,6 +196,10 @@ impl Notifier {
             let position: i64 = row.try_get("position")?;
             let index: i32 = row.try_get("event_index")?;
             last = Some(position);
+            let occurred_at: String = row.try_get("occurred_at")?;
+            if occurred_at < stale_before {
+                continue;
+            }
             let event_type: String = row.try_get("event_type")?;
             let version: i32 = row.try_get("schema_version")?;
             let data: String = row.try_get("data")?;

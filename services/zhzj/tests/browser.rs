@@ -493,9 +493,22 @@ async fn walk_through(up: &Up, browser: &Client) -> anyhow::Result<()> {
     // for; the header counts warnings and messages on every page.
     browser.goto(&format!("{base}/supervision")).await?;
     wait_for(browser, "#issue-order").await?;
-    ensure!(text_of(browser, "#warning-count").await?.starts_with("预警"));
-    ensure!(text_of(browser, "#message-count").await?.starts_with("消息"));
-    type_into(browser, "#matter", "请于本周内约访信访人并报送化解方案（浏览器测试）").await?;
+    ensure!(
+        text_of(browser, "#warning-count")
+            .await?
+            .starts_with("预警")
+    );
+    ensure!(
+        text_of(browser, "#message-count")
+            .await?
+            .starts_with("消息")
+    );
+    type_into(
+        browser,
+        "#matter",
+        "请于本周内约访信访人并报送化解方案（浏览器测试）",
+    )
+    .await?;
     type_into(browser, "#responsible", "浏览器测试责任人").await?;
     click(browser, "#issue-order button[type=submit]").await?;
     wait_for(browser, "#orders").await?;
