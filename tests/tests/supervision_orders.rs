@@ -432,6 +432,34 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         inbox_titles(&app, &department, "warning").await?,
         [due_soon, overdue]
     );
+    // The city's meeting that day has the order on its agenda, overdue.
+    let meeting = app
+        .expect(&city, "/meetings", json!({"unit_id": "xm"}), 201)
+        .await?;
+    let meeting_id = meeting["aggregate_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let agenda = app
+        .get(&city, &format!("/meetings/{meeting_id}"))
+        .await?
+        .json;
+    assert_eq!(
+        agenda["supervision"].as_array().map(Vec::len),
+        Some(1),
+        "{agenda}"
+    );
+    assert_eq!(agenda["supervision"][0]["order_id"], json!(order_id));
+    assert_eq!(agenda["supervision"][0]["level"], "催办");
+    assert_eq!(agenda["supervision"][0]["status_label"], "办理中");
+    assert_eq!(agenda["supervision"][0]["overdue"], true);
+    assert!(
+        !agenda["supervision"][0]["matter"]
+            .as_str()
+            .unwrap_or("")
+            .contains("350203199001010423"),
+        "masked on the agenda too"
+    );
     let warnings = app.get(&city, "/warnings?state=all").await?.json;
     assert_eq!(warnings["open_count"], 1, "{warnings}");
     assert_eq!(
@@ -576,6 +604,14 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
             "SupervisionAnswerAccepted",
         ]
     );
+    // The agenda of the 3-07 meeting is as it stood then, whatever happened since.
+    let agenda = app
+        .get(&city, &format!("/meetings/{meeting_id}"))
+        .await?
+        .json;
+    assert_eq!(agenda["supervision"][0]["status_label"], "办理中");
+    assert_eq!(agenda["supervision"][0]["overdue"], true);
+
     // What reached people, step by step.
     assert_eq!(
         inbox_titles(&app, &department, "supervision").await?,

@@ -151,6 +151,95 @@ pub struct Agenda {
     pub open_instructions: (usize, usize),
     /// Of those, past their feedback deadline.
     pub overdue_instructions: (usize, usize),
+    /// Supervision orders issued by or to the unit's area still open at the meeting (not
+    /// accepted), the overdue ones flagged.
+    pub supervision: Vec<AgendaOrderRow>,
+}
+
+/// A supervision order open at a meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct AgendaOrderRow {
+    /// Order id.
+    pub order_id: String,
+    /// 催办, 督办 or 挂牌督办, as it stood at the meeting.
+    pub level: String,
+    /// The issuing unit.
+    pub issuer: String,
+    /// The unit that must answer.
+    pub addressee: String,
+    /// What is to be done.
+    pub matter: String,
+    /// By when the answer was due.
+    pub answer_due_on: NaiveDate,
+    /// 待签收, 办理中, 待审核 or 已退回.
+    pub status_label: String,
+    /// Unanswered past its due date at the meeting (逾期未反馈).
+    pub overdue: bool,
+}
+
+/// The supervision orders open at `at` whose issuer or addressee is one of `units`, in the
+/// order they were issued.
+fn open_orders(
+    events: &[ArchivedEvent],
+    units: &[String],
+    at: DateTime<Utc>,
+) -> Vec<AgendaOrderRow> {
+    use zhzj_proto::SupervisionEvent as S;
+    let today = china_date(at);
+    let mut orders: Vec<(String, AgendaOrderRow, bool)> = Vec::new();
+    for archived in events.iter().filter(|e| e.occurred_at <= at) {
+        let DomainEvent::Supervision(event) = &archived.event else {
+            continue;
+        };
+        if let S::Issued(e) = event {
+            let ours = units.contains(&e.issuer.id) || units.contains(&e.addressee.id);
+            if ours {
+                orders.push((
+                    archived.aggregate_id.clone(),
+                    AgendaOrderRow {
+                        order_id: archived.aggregate_id.clone(),
+                        level: e.level.label().to_owned(),
+                        issuer: e.issuer.name.clone(),
+                        addressee: e.addressee.name.clone(),
+                        matter: e.matter.clone(),
+                        answer_due_on: e.answer_due_on,
+                        status_label: "待签收".to_owned(),
+                        overdue: false,
+                    },
+                    false,
+                ));
+            }
+            continue;
+        }
+        let Some((_, row, closed)) = orders
+            .iter_mut()
+            .find(|(id, _, _)| *id == archived.aggregate_id)
+        else {
+            continue;
+        };
+        match event {
+            S::Acknowledged(_) => row.status_label = "办理中".to_owned(),
+            S::Answered(_) => row.status_label = "待审核".to_owned(),
+            S::AnswerSentBack(e) => {
+                row.status_label = "已退回".to_owned();
+                row.answer_due_on = e.answer_due_on;
+            }
+            S::Escalated(e) => {
+                row.level = e.to.label().to_owned();
+                row.answer_due_on = e.answer_due_on;
+            }
+            S::AnswerAccepted(_) => *closed = true,
+            S::Issued(_) | S::ProgressReported(_) => {}
+        }
+    }
+    orders
+        .into_iter()
+        .filter(|(_, _, closed)| !closed)
+        .map(|(_, mut row, _)| {
+            row.overdue = row.status_label != "待审核" && row.answer_due_on < today;
+            row
+        })
+        .collect()
 }
 
 /// A case as it stood at some time.
@@ -481,7 +570,12 @@ pub async fn agenda_from_archive(
     store: &ReadStore,
     request: &AgendaRequest,
 ) -> Result<Agenda, FiguresError> {
-    let events = events_up_to(store, &["case", "meeting", "unit"], request.as_of_position).await?;
+    let events = events_up_to(
+        store,
+        &["case", "meeting", "unit", "supervision"],
+        request.as_of_position,
+    )
+    .await?;
     Ok(agenda_from(&events, request))
 }
 
@@ -493,7 +587,7 @@ pub async fn agenda_from_projection(
     request: &AgendaRequest,
 ) -> Result<Agenda, FiguresError> {
     let position = request.as_of_position;
-    let mut events = events_up_to(store, &["meeting", "unit"], position).await?;
+    let mut events = events_up_to(store, &["meeting", "unit", "supervision"], position).await?;
     let units = subtree_as_of(&events, &request.unit.id);
     let mut conn = store.pool().acquire().await?;
     let cases = agenda_cases(&mut conn, request, &units).await?;
@@ -700,6 +794,7 @@ pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda 
         instructions,
         open_instructions,
         overdue_instructions,
+        supervision: open_orders(events, units, at),
     }
 }
 
@@ -786,6 +881,35 @@ impl Agenda {
                         Cell::from(i.status_label.clone()),
                         Cell::from(i.feedback.clone()),
                         Cell::from(i.feedback_on),
+                    ]
+                })
+                .collect(),
+        });
+        tables.push(Table {
+            name: "督办".into(),
+            headers: [
+                "级别",
+                "督办单位",
+                "承办单位",
+                "督办事项",
+                "反馈期限",
+                "状态",
+                "逾期",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            rows: self
+                .supervision
+                .iter()
+                .map(|o| {
+                    vec![
+                        Cell::from(o.level.clone()),
+                        Cell::from(o.issuer.clone()),
+                        Cell::from(o.addressee.clone()),
+                        Cell::from(o.matter.clone()),
+                        Cell::from(o.answer_due_on),
+                        Cell::from(o.status_label.clone()),
+                        Cell::from(if o.overdue { "逾期未反馈" } else { "" }),
                     ]
                 })
                 .collect(),

@@ -14,8 +14,8 @@ mod sums;
 pub mod supervision;
 
 pub use agenda::{
-    Agenda, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda, agenda_from,
-    agenda_from_archive, agenda_from_projection,
+    Agenda, AgendaOrderRow, AgendaRequest, AgendaRow, AgendaSection, InstructionRow, agenda,
+    agenda_from, agenda_from_archive, agenda_from_projection,
 };
 pub use archive::ArchivedEvent;
 pub use bulletin::{

@@ -379,7 +379,7 @@ pub(crate) fn meeting_paths(
         (
             "/api/v1/meetings/{id}/agenda.csv",
             "exportMeetingAgendaCsv",
-            "导出调度会议程的一部分（CSV，UTF-8 带 BOM；part=overview|事项键|instructions）",
+            "导出调度会议程的一部分（CSV，UTF-8 带 BOM；part=overview|事项键|instructions|supervision）",
             "text/csv",
         ),
     ] {

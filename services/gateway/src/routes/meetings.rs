@@ -141,6 +141,9 @@ async fn draw_agenda(
         mask(&mut row.matter);
         mask(&mut row.detail);
     }
+    for order in &mut agenda.supervision {
+        mask(&mut order.matter);
+    }
     for instruction in &mut agenda.instructions {
         mask(&mut instruction.text);
         if let Some(feedback) = &mut instruction.feedback {
@@ -194,6 +197,7 @@ pub async fn export_csv(
     let index = match part {
         "overview" => Some(0),
         "instructions" => Some(agenda.sections.len() + 1),
+        "supervision" => Some(agenda.sections.len() + 2),
         key => agenda
             .sections
             .iter()
