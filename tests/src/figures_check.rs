@@ -175,7 +175,8 @@ pub async fn assert_agenda_matches_archive(
     unit: &UnitRef,
     held_ats: &[DateTime<Utc>],
 ) -> anyhow::Result<usize> {
-    let (events, chosen) = archive_and_positions(store, &["case", "meeting", "unit"]).await?;
+    let (events, chosen) =
+        archive_and_positions(store, &["case", "meeting", "unit", "supervision"]).await?;
     let mut listed = 0;
     for &position in &chosen {
         let upto = events.partition_point(|e| e.position <= position);

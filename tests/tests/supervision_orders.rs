@@ -734,6 +734,26 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
                 "overdue_at_end": 0}])
     );
 
+    // The year-end assessment of departments counts them too: a scheme's formula may use
+    // supervision_issued, supervision_on_time_rate, supervision_overdue, ….
+    let assessment = app
+        .get(
+            &city,
+            "/assessments?from=2026-03-01&to=2026-03-31&level=department",
+        )
+        .await?;
+    assert_eq!(assessment.status, 200, "{assessment:?}");
+    let department_unit = assessment.json["units"]
+        .as_array()
+        .and_then(|units| units.iter().find(|u| u["unit_id"] == "xm-dept-zjj"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        department_unit["supervision"]["issued"], 1,
+        "{department_unit}"
+    );
+    assert_eq!(department_unit["supervision"]["answered_on_time"], 2);
+
     // The case's orders, and the lists' filters.
     let of_case = app
         .get(&city, &format!("/supervision-orders?case_id={case_id}"))

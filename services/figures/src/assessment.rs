@@ -24,6 +24,7 @@ use zhzj_store::ReadStore;
 use crate::FiguresError;
 use crate::archive::ArchivedEvent;
 use crate::bulletin::{AreaFigures, CountedCase, Details, PeriodFigures, Ratio, period_figures};
+use crate::supervision::{SupervisionFigures, supervision_figures};
 
 /// The ratios a formula may use, as `<name>_num`, `<name>_den` and `<name>_rate`.
 pub const RATIOS: [&str; 7] = [
@@ -42,6 +43,16 @@ pub const COUNTS: [&str; 4] = [
     "relapses",
     "leader_activities",
     "reception_days",
+];
+
+/// The supervision figures a formula may use (督办, per unit the orders went to; see
+/// [`crate::supervision`]): counts, and answers on time as `supervision_on_time_num`, `_den`
+/// and `_rate` (1 when nothing was answered).
+pub const SUPERVISION_COUNTS: [&str; 4] = [
+    "supervision_issued",
+    "supervision_escalated",
+    "supervision_overdue",
+    "supervision_answered_late",
 ];
 
 /// A scheme that cannot be used, with the line at fault.
@@ -202,6 +213,12 @@ pub fn variables() -> Vec<String> {
         .flat_map(|r| [format!("{r}_num"), format!("{r}_den"), format!("{r}_rate")])
         .collect();
     names.extend(COUNTS.iter().map(|c| (*c).to_owned()));
+    names.extend(SUPERVISION_COUNTS.iter().map(|c| (*c).to_owned()));
+    names.extend(
+        ["num", "den", "rate"]
+            .iter()
+            .map(|part| format!("supervision_on_time_{part}")),
+    );
     names.push("months".into());
     names.push("weight".into());
     names
@@ -251,10 +268,12 @@ fn count_of(figures: &AreaFigures, name: &str) -> i64 {
     }
 }
 
-/// Scores an area's figures over a period of `months` months with a scheme.
+/// Scores an area's figures (and its supervision figures) over a period of `months` months with
+/// a scheme.
 pub fn score(
     scheme: &Scheme,
     figures: &AreaFigures,
+    supervision: &SupervisionFigures,
     months: i64,
 ) -> Result<Vec<IndicatorScore>, ScoreError> {
     let float = |n: i64| n as f64;
@@ -273,6 +292,25 @@ pub fn score(
     for name in COUNTS {
         values.push((name.to_owned(), float(count_of(figures, name))));
     }
+    let answered = supervision.answered_on_time + supervision.answered_late;
+    for (name, value) in [
+        ("supervision_issued", supervision.issued),
+        ("supervision_escalated", supervision.escalated),
+        ("supervision_overdue", supervision.overdue_at_end),
+        ("supervision_answered_late", supervision.answered_late),
+        ("supervision_on_time_num", supervision.answered_on_time),
+        ("supervision_on_time_den", answered),
+    ] {
+        values.push((name.to_owned(), float(value)));
+    }
+    values.push((
+        "supervision_on_time_rate".to_owned(),
+        if answered > 0 {
+            float(supervision.answered_on_time) / float(answered)
+        } else {
+            1.0
+        },
+    ));
     values.push(("months".into(), float(months)));
     let mut scores = Vec::with_capacity(scheme.indicators.len());
     for indicator in &scheme.indicators {
@@ -325,6 +363,8 @@ pub struct UnitAssessment {
     pub scores: Vec<IndicatorScore>,
     /// The counted figures the scores come from, numerators and denominators.
     pub figures: AreaFigures,
+    /// Its supervision figures over the period (orders that went to it).
+    pub supervision: SupervisionFigures,
     /// How many cases were counted in the figures (a case counts once per figure); the cases
     /// themselves, and why each counted, are paged: `GET /api/v1/assessments/counted`.
     pub counted_cases: usize,
@@ -378,7 +418,17 @@ pub async fn assess(
     let next = to.succ_opt().unwrap_or(to);
     let figures =
         crate::facts::period_figures_at(store, from, next, position, limits, details).await?;
-    Ok(assess_figures(figures, scheme, level, from, to, position))
+    let orders = ArchivedEvent::read_up_to(store, &["supervision"], position).await?;
+    let supervision = supervision_figures(&orders, from, next);
+    Ok(assess_figures(
+        figures,
+        &supervision,
+        scheme,
+        level,
+        from,
+        to,
+        position,
+    ))
 }
 
 /// [`assess`] over events already read.
@@ -393,12 +443,15 @@ pub fn assess_events(
 ) -> Result<Assessment, ScoreError> {
     let next = to.succ_opt().unwrap_or(to);
     let figures = period_figures(events, from, next, limits);
-    assess_figures(figures, scheme, level, from, to, position)
+    let supervision = supervision_figures(events, from, next);
+    assess_figures(figures, &supervision, scheme, level, from, to, position)
 }
 
-/// Scores a period's figures: the units of `level`, ranked by total.
+/// Scores a period's figures (with the supervision figures of the units orders went to): the
+/// units of `level`, ranked by total.
 pub fn assess_figures(
     mut figures: PeriodFigures,
+    supervision: &[SupervisionFigures],
     scheme: &Scheme,
     level: UnitKind,
     from: NaiveDate,
@@ -413,7 +466,16 @@ pub fn assess_figures(
     let months = months_between(from, to);
     let mut units = Vec::with_capacity(areas.len());
     for area in areas {
-        let scores = score(scheme, &area, months)?;
+        let orders = supervision
+            .iter()
+            .find(|s| s.unit_id == area.unit_id)
+            .cloned()
+            .unwrap_or_else(|| SupervisionFigures {
+                unit_id: area.unit_id.clone(),
+                name: area.name.clone(),
+                ..SupervisionFigures::default()
+            });
+        let scores = score(scheme, &area, &orders, months)?;
         let total = (scores.iter().map(|s| s.score).sum::<f64>() * 100.0).round() / 100.0;
         let counted_here = figures.details.remove(&area.unit_id).unwrap_or_default();
         units.push(UnitAssessment {
@@ -426,6 +488,7 @@ pub fn assess_figures(
             scores,
             counted: counted_here,
             figures: area,
+            supervision: orders,
         });
     }
     units.sort_by(|a, b| {
@@ -644,7 +707,7 @@ mod tests {
     #[test]
     fn the_dachuan_scheme_scores_by_hand() -> Result<(), Box<dyn std::error::Error>> {
         let scheme = parse_scheme(DACHUAN_SCHEME)?;
-        let scores = score(&scheme, &figures(), 3)?;
+        let scores = score(&scheme, &figures(), &SupervisionFigures::default(), 3)?;
         let by_key: Vec<(&str, f64)> = scores.iter().map(|s| (s.key.as_str(), s.score)).collect();
         assert_eq!(
             by_key,
@@ -671,9 +734,32 @@ mod tests {
         let scheme = parse_scheme(DEFAULT_SCHEME)?;
         let mut many = figures();
         many.repeat_petitions = 500;
-        for s in score(&scheme, &many, 12)? {
+        for s in score(&scheme, &many, &SupervisionFigures::default(), 12)? {
             assert!((0.0..=s.weight).contains(&s.score), "{s:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_scheme_counts_supervision_orders() -> Result<(), Box<dyn std::error::Error>> {
+        let scheme = parse_scheme(
+            "name = \"督办\"\nversion = \"1\"\n[[indicators]]\nkey = \"supervision\"\n\
+             name = \"督办落实\"\nweight = 10\n\
+             score = \"weight * supervision_on_time_rate - 2 * supervision_overdue - supervision_escalated\"\n",
+        )?;
+        let orders = SupervisionFigures {
+            issued: 3,
+            answered_on_time: 3,
+            answered_late: 1,
+            escalated: 1,
+            overdue_at_end: 1,
+            ..SupervisionFigures::default()
+        };
+        let scores = score(&scheme, &figures(), &orders, 1)?;
+        // 10 × 3/4 − 2 × 1 − 1
+        assert_eq!(scores[0].score, 4.5);
+        let none = score(&scheme, &figures(), &SupervisionFigures::default(), 1)?;
+        assert_eq!(none[0].score, 10.0, "no answers: a full rate");
         Ok(())
     }
 
