@@ -78,6 +78,8 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier writing to `store`, telling time by `clock`.
     pub fn new(store: ReadStore, clock: Arc<dyn Clock>, rules: Arc<SupervisionRules>) -> Self {
+        // Robots and STARTTLS mail through rustls with ring, as NATS connections use.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()

@@ -337,6 +337,9 @@ impl ClientCredentials {
                 .into());
             }
         }
+        if self.tls_ca.is_some() || self.tls_cert.is_some() {
+            install_crypto_provider();
+        }
         if let Some(ca) = &self.tls_ca {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
         }
@@ -358,6 +361,13 @@ impl ClientCredentials {
         }
         Ok(options)
     }
+}
+
+/// Installs rustls's ring provider as the process default, once (later calls, or a provider
+/// installed before, leave it as it is): TLS then never depends on which other crate of the
+/// build enabled which provider.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]
