@@ -21,6 +21,25 @@ use crate::routes::supervision::{
 use crate::scope::subtree;
 use crate::{ApiError, AppState};
 
+/// The day `days` after today, as a date field's value.
+fn days_ahead(state: &AppState, days: u64) -> String {
+    let today = state.today();
+    today
+        .checked_add_days(chrono::Days::new(days))
+        .unwrap_or(today)
+        .to_string()
+}
+
+/// The page, answered 422 when it shows a refusal.
+fn page_or_refusal<T: Template>(page: &T, refused: bool) -> Result<Response, ApiError> {
+    let code = if refused {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    super::view::html_with(code, page)
+}
+
 #[derive(Template)]
 #[template(path = "supervision_list.html")]
 struct SupervisionListPage {
@@ -76,18 +95,10 @@ async fn list_page(
         status: status.unwrap_or_default(),
         overdue,
         error,
-        default_due: state
-            .today()
-            .checked_add_days(chrono::Days::new(7))
-            .unwrap_or_else(|| state.today())
-            .to_string(),
+        default_due: days_ahead(state, 7),
     };
-    let code = if page.error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    super::view::html_with(code, &page)
+    let refused = page.error.is_some();
+    page_or_refusal(&page, refused)
 }
 
 /// `GET /supervision`.
@@ -156,18 +167,10 @@ async fn order_page(
             && (session.has(Role::Admin) || issuer_chain.contains(&view.order.issuer.id)),
         view,
         error,
-        default_due: state
-            .today()
-            .checked_add_days(chrono::Days::new(5))
-            .unwrap_or_else(|| state.today())
-            .to_string(),
+        default_due: days_ahead(state, 5),
     };
-    let code = if page.error.is_some() {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        axum::http::StatusCode::OK
-    };
-    super::view::html_with(code, &page)
+    let refused = page.error.is_some();
+    page_or_refusal(&page, refused)
 }
 
 /// `GET /supervision/{id}`.
