@@ -277,6 +277,9 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         .expect(&city, "/cases", registration_json(1), 201)
         .await?;
     let case_id = case["aggregate_id"].as_str().unwrap_or_default().to_owned();
+    // 李明 owns the case: what the order asks reaches him too.
+    app.command(json!({"type": "assign_leader", "case_id": case_id, "leader_id": "ldr-siming-1"}))
+        .await?;
 
     // Refusals first: each is answered with its reason and appends nothing.
     let order_body = json!({
@@ -331,6 +334,11 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
         ["【催办】厦门市向市住房局下发催办单，请于 2026-03-06 前办结反馈"]
     );
     assert!(inbox_titles(&app, &city, "supervision").await?.is_empty());
+    let leader = app.login("liming").await?;
+    assert_eq!(
+        inbox_titles(&app, &leader, "supervision").await?,
+        ["【催办】厦门市向市住房局下发催办单，请于 2026-03-06 前办结反馈"]
+    );
     let view = app.get(&department, &path).await?;
     assert_eq!(view.status, 200, "{view:?}");
     let order = &view.json["order"];
@@ -492,6 +500,15 @@ async fn order_workflow_escalates_and_closes(kind: DbKind) -> anyhow::Result<()>
     watch_pass(&app, &watch).await?;
     let escalated = "【督办升级】厦门市对市住房局的督办单逾期未反馈（期限 2026-03-06），已由催办升级为督办，请于 2026-03-13 前办结反馈";
     assert_eq!(inbox_titles(&app, &city, "supervision").await?, [escalated]);
+    let leader = app.login("liming").await?;
+    assert_eq!(
+        inbox_titles(&app, &leader, "supervision").await?,
+        [
+            "【催办】厦门市向市住房局下发催办单，请于 2026-03-06 前办结反馈",
+            escalated
+        ],
+        "the owning leader hears of the order and its escalation"
+    );
     assert_eq!(app.get(&city, "/warnings").await?.json["open_count"], 0);
     let view = app.get(&city, &path).await?;
     let order = &view.json["order"];

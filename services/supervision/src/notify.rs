@@ -1,7 +1,7 @@
 //! Notifications that reach people: the notifier turns fired warnings and supervision events
 //! (read from the event archive past its cursor) into in-app messages (站内消息) for the users
-//! concerned — the owning leader's bound account, the coordinators of the unit, the issuer of
-//! an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
+//! concerned — the owning leader's bound account (of a warned case, or of a case an order names),
+//! the coordinators of the unit, the issuer of an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
 //! robots); it makes each user's daily digest; and it sends what is due, retrying a failed
 //! delivery with backoff and recording what happened. No message carries a petitioner's
 //! personal data: they name case numbers, units, levels and dates, and link to the page.
@@ -62,8 +62,8 @@ struct Notice {
     link: Option<String>,
     /// Units whose coordinators get it, and whose channels carry it.
     units: Vec<String>,
-    /// A leader whose bound account gets it.
-    leader_id: Option<String>,
+    /// Leaders whose bound accounts get it.
+    leader_ids: Vec<String>,
 }
 
 /// The notifier.
@@ -163,7 +163,10 @@ impl Notifier {
                     (None, None) => Some("/warnings".to_owned()),
                 },
                 units,
-                leader_id: row.try_get("leader_id")?,
+                leader_ids: row
+                    .try_get::<Option<String>, _>("leader_id")?
+                    .into_iter()
+                    .collect(),
             });
         }
         Ok(notices)
@@ -225,6 +228,22 @@ impl Notifier {
             let Some((title, units)) = supervision_message(&event, &issuer, &addressee) else {
                 continue;
             };
+            // What the addressee must do reaches the owning leaders of the order's cases too.
+            let leader_ids = if matches!(
+                event,
+                SupervisionEvent::Issued(_) | SupervisionEvent::Escalated(_)
+            ) {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT c.leader_id FROM supervision_order_cases s \
+                     JOIN checklist_rows c ON c.case_id = s.case_id \
+                     WHERE s.order_id = $1 AND c.leader_id IS NOT NULL ORDER BY c.leader_id",
+                )
+                .bind(&order_id)
+                .fetch_all(self.store.pool())
+                .await?
+            } else {
+                Vec::new()
+            };
             notices.push(Notice {
                 source: format!("event:{position}:{index}"),
                 kind: "supervision",
@@ -232,7 +251,7 @@ impl Notifier {
                 title,
                 link: Some(format!("/supervision/{order_id}")),
                 units,
-                leader_id: None,
+                leader_ids,
             });
         }
         Ok((notices, last))
@@ -288,7 +307,7 @@ impl Notifier {
                 body: text,
                 link: Some("/warnings".to_owned()),
                 units: vec![unit],
-                leader_id: None,
+                leader_ids: Vec::new(),
             });
         }
         Ok(notices)
@@ -317,7 +336,7 @@ impl Notifier {
                     .map(|(username, _)| username),
             );
         }
-        if let Some(leader) = &notice.leader_id {
+        for leader in &notice.leader_ids {
             let users: Vec<String> = sqlx::query_scalar(
                 "SELECT username FROM users WHERE leader_id = $1 AND disabled_at IS NULL",
             )
