@@ -195,6 +195,24 @@ async fn warnings_fire_once_and_clear_on_a_scripted_history() -> anyhow::Result<
         app.get(&token, "/warnings?rule=nonsense").await?.status,
         400
     );
+    // Paged; and every page's header counts the same open warnings (counted in SQL).
+    let paged = app.get(&token, "/warnings?per_page=1&page=2").await?.json;
+    assert_eq!(
+        (
+            paged["total"].clone(),
+            paged["rows"].as_array().map(Vec::len)
+        ),
+        (json!(4), Some(1))
+    );
+    let html = app
+        .http
+        .get(format!("{}/checklist", app.base))
+        .header("cookie", format!("zhzj_session={token}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("预警 4</a>"), "the header's count: {html}");
     // A district's neighbour (the city's department) sees none of 中华街道's warnings.
     assert_eq!(open_warnings(&app, "zhufang").await?["open_count"], 0);
     app.stop().await

@@ -58,9 +58,17 @@ impl Watch {
         crate::warnings::run_pass(&self.store, &self.rules.warnings, self.clock.now()).await
     }
 
-    /// One pass of each, each failure logged; the next pass tries again.
+    /// One pass of each, each failure logged; the next pass tries again. Each stage's time is
+    /// on `/metrics` as `zhzj_watch_stage_seconds{stage=…}`.
     pub async fn run_once(&self) {
-        match self.escalation.run_once().await {
+        let timed = |stage: &'static str, started: std::time::Instant| {
+            metrics::histogram!("zhzj_watch_stage_seconds", "stage" => stage)
+                .record(started.elapsed().as_secs_f64());
+        };
+        let started = std::time::Instant::now();
+        let escalated = self.escalation.run_once().await;
+        timed("escalation", started);
+        match escalated {
             Ok(pass) if !pass.escalated.is_empty() => {
                 tracing::info!(
                     escalated = pass.escalated.len(),
@@ -70,7 +78,10 @@ impl Watch {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "supervision escalation pass failed"),
         }
-        match self.warnings().await {
+        let started = std::time::Instant::now();
+        let warned = self.warnings().await;
+        timed("warnings", started);
+        match warned {
             Ok(pass) => {
                 metrics::counter!("zhzj_warnings_fired_total").increment(pass.fired.len() as u64);
                 metrics::counter!("zhzj_warnings_cleared_total")
@@ -78,7 +89,10 @@ impl Watch {
             }
             Err(e) => tracing::warn!(error = %e, "warnings pass failed"),
         }
-        match self.notifier.run_once().await {
+        let started = std::time::Instant::now();
+        let notified = self.notifier.run_once().await;
+        timed("notify", started);
+        match notified {
             Ok(pass) => {
                 metrics::counter!("zhzj_notifications_sent_total").increment(pass.sent as u64);
                 metrics::counter!("zhzj_notification_failures_total")

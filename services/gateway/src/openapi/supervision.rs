@@ -138,6 +138,8 @@ fn notice_paths(
         {"name": "rule", "in": "query", "required": false, "schema": {"type": "string"}},
         {"name": "unit_id", "in": "query", "required": false, "schema": {"type": "string"}},
         {"name": "case_id", "in": "query", "required": false, "schema": {"type": "string", "format": "uuid"}},
+        {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}},
+        {"name": "per_page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
     ]);
     add("/api/v1/warnings", "get", warnings);
     let mut inbox = operation(

@@ -48,6 +48,10 @@ pub struct WarningQuery {
     pub unit_id: Option<String>,
     /// One case.
     pub case_id: Option<uuid::Uuid>,
+    /// Page, from 1 (default 1).
+    pub page: Option<u32>,
+    /// Rows per page, at most 500 (default 100).
+    pub per_page: Option<u32>,
 }
 
 /// The warnings and how many are open.
@@ -55,8 +59,54 @@ pub struct WarningQuery {
 pub struct WarningList {
     /// Open warnings in the user's scope (whatever the filters).
     pub open_count: usize,
-    /// The warnings the filters select, latest first.
+    /// How many warnings the filters select.
+    pub total: usize,
+    /// The page.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+    /// The page of warnings the filters select, latest first.
     pub rows: Vec<WarningItem>,
+}
+
+/// How many open warnings the user's scope holds, counted in SQL (the header of every page).
+pub(crate) async fn open_warning_count(
+    state: &AppState,
+    user: &crate::User,
+) -> Result<usize, ApiError> {
+    let scope = Scope::of(state, user).await?;
+    let (condition, binds) = match &scope {
+        Scope::All => (String::new(), Vec::new()),
+        Scope::Within { units, .. } => {
+            let mut binds: Vec<String> = units.clone();
+            let list = (1..=units.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut parts = Vec::new();
+            if !units.is_empty() {
+                parts.push(format!(
+                    "w.unit_id IN ({list}) OR o.issuer_unit_id IN ({list})"
+                ));
+            }
+            if let Some(leader) = &user.leader_id {
+                binds.push(leader.clone());
+                parts.push(format!("w.leader_id = ${}", binds.len()));
+            }
+            if parts.is_empty() {
+                return Ok(0);
+            }
+            (format!(" AND ({})", parts.join(" OR ")), binds)
+        }
+    };
+    let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM warnings w LEFT JOIN supervision_orders o \
+         ON o.order_id = w.order_id WHERE w.cleared_at IS NULL{condition}"
+    )));
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    Ok(usize::try_from(query.fetch_one(state.store().pool()).await?).unwrap_or(0))
 }
 
 /// The warnings in the user's scope: about a unit it covers, a case the user owns as its
@@ -137,9 +187,21 @@ pub(crate) async fn warnings(
             selected.push(item);
         }
     }
+    let per_page = query.per_page.unwrap_or(100).clamp(1, 500);
+    let page = query.page.unwrap_or(1).max(1);
+    let total = selected.len();
+    let start = usize::try_from((page - 1) * per_page).unwrap_or(usize::MAX);
+    let rows = selected
+        .into_iter()
+        .skip(start)
+        .take(usize::try_from(per_page).unwrap_or(100))
+        .collect();
     Ok(WarningList {
         open_count,
-        rows: selected,
+        total,
+        page,
+        per_page,
+        rows,
     })
 }
 

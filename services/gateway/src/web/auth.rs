@@ -47,13 +47,7 @@ async fn header_counts(state: &AppState, user: &User) -> (usize, i64) {
     if !user.reads_cases() {
         return (0, 0);
     }
-    let warnings = crate::routes::notices::warnings(
-        state,
-        user,
-        &crate::routes::notices::WarningQuery::default(),
-    )
-    .await
-    .map(|list| list.open_count);
+    let warnings = crate::routes::notices::open_warning_count(state, user).await;
     let unread = crate::routes::notices::inbox_unread(state, user).await;
     match (warnings, unread) {
         (Ok(warnings), Ok(unread)) => (warnings, unread),
