@@ -1,4 +1,4 @@
-//! The escalation clock: once in a while (and at start), it reads the supervision view for open
+//! The escalation clock: on each pass of the [`crate::Watch`], it reads the supervision view for open
 //! orders whose answer is overdue by a rule's days, and sends each an `escalate_supervision_order`
 //! command as the system. The command service decides again on the order's own history, so an
 //! escalation is never early, never twice for one missed date (a second clock, or a retry, is
@@ -171,27 +171,5 @@ impl EscalationClock {
         .map_err(|_| EscalationError::Send("no answer in time".to_owned()))?
         .map_err(|e| EscalationError::Send(e.to_string()))?;
         serde_json::from_slice(&reply.payload).map_err(|e| EscalationError::Send(e.to_string()))
-    }
-
-    /// Runs a pass every `interval` until `shutdown` fires; a failed pass is logged and the
-    /// next one tries again.
-    pub async fn run(self, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
-        let interval = interval.max(Duration::from_secs(1));
-        loop {
-            match self.run_once().await {
-                Ok(pass) if !pass.escalated.is_empty() => {
-                    tracing::info!(
-                        escalated = pass.escalated.len(),
-                        "supervision orders escalated"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "supervision escalation pass failed"),
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
-            }
-        }
     }
 }

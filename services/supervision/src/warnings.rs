@@ -288,9 +288,7 @@ async fn town_surges(
     for (town, (name, months)) in by_town {
         let now = months.get(&this_month).copied().unwrap_or(0);
         let before: i64 = earlier.iter().filter_map(|m| months.get(m)).sum();
-        #[allow(clippy::cast_precision_loss)]
         let average = before as f64 / 3.0;
-        #[allow(clippy::cast_precision_loss)]
         let surging = now >= i64::from(rules.town_surge_min_petitions)
             && now as f64 > average * rules.town_surge_factor;
         if surging {

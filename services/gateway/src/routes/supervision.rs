@@ -277,12 +277,12 @@ pub struct SupervisionOrderView {
     pub history: Vec<SupervisionStep>,
 }
 
-/// The order `id` with its cases and history, if the user may read it (404 otherwise).
-pub(crate) async fn order_view(
+/// The order `id`, if the user may read it (404 otherwise, so that its existence does not leak).
+async fn order_in_scope(
     state: &AppState,
     user: &crate::User,
     id: &str,
-) -> Result<SupervisionOrderView, ApiError> {
+) -> Result<SupervisionOrderItem, ApiError> {
     let not_found = || ApiError::not_found(format!("督办单 {id} 不存在"));
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM supervision_orders WHERE order_id = $1"
@@ -295,6 +295,16 @@ pub(crate) async fn order_view(
     if !readable(&Scope::of(state, user).await?, &order) {
         return Err(not_found());
     }
+    Ok(order)
+}
+
+/// The order `id` with its cases and history, if the user may read it (404 otherwise).
+pub(crate) async fn order_view(
+    state: &AppState,
+    user: &crate::User,
+    id: &str,
+) -> Result<SupervisionOrderView, ApiError> {
+    let order = order_in_scope(state, user, id).await?;
     let case_ids = sqlx::query_scalar(
         "SELECT case_id FROM supervision_order_cases WHERE order_id = $1 ORDER BY case_id",
     )
@@ -390,12 +400,12 @@ pub async fn issue(
 }
 
 /// The order id of a path, if the user may read the order (404 otherwise, as for a case out of
-/// scope: its existence does not leak).
+/// scope).
 async fn order_id(context: &WriteContext, id: &str) -> Result<Uuid, ApiError> {
     let order_id = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("督办单 {id} 不存在")))?;
-    order_view(&context.state, &context.user, id).await?;
+    order_in_scope(&context.state, &context.user, id).await?;
     Ok(order_id)
 }
 
