@@ -217,3 +217,72 @@ async fn warnings_fire_once_and_clear_on_a_scripted_history() -> anyhow::Result<
     assert_eq!(open_warnings(&app, "zhufang").await?["open_count"], 0);
     app.stop().await
 }
+
+/// The inbox titles of `user`.
+async fn inbox_titles(app: &TestApp, user: &str) -> anyhow::Result<Vec<String>> {
+    let token = app.login(user).await?;
+    let inbox = app.get(&token, "/inbox").await?.json;
+    Ok(inbox["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter_map(|m| m["title"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[tokio::test]
+async fn many_warnings_of_one_rule_reach_a_user_as_one_message() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let watch = Watch::new(
+        app.nats.connect().await?,
+        app.projecting.store.clone(),
+        Arc::new(app.services.clock.clone()),
+        Arc::new(SupervisionRules::parse(
+            "[warnings]\nleader_idle_days = 30\n[notify]\ndigest_hour = 23\n",
+        )?),
+    );
+    // Six cases of 中华街道 owned by 李明, none worked on for 30 days: on the first pass after,
+    // six warnings of one rule fire at once (as they do by the thousand when the watch first
+    // runs over a long-kept checklist).
+    set_day(&app, 3, 2)?;
+    for n in 1..=6 {
+        let case_id = register(&app, n, "screening").await?;
+        app.command(
+            json!({"type": "assign_leader", "case_id": case_id, "leader_id": "ldr-siming-1"}),
+        )
+        .await?;
+    }
+    let (fired, _) = pass_on(&app, &watch, 4, 2).await?;
+    assert_eq!(fired, vec!["leader_idle".to_owned(); 6]);
+    let pass = watch.notifier().run_once().await?;
+    // One message each for the town's coordinator and the leader, not six.
+    assert_eq!(pass.messages, 2, "{pass:?}");
+    for user in ["zhonghua", "liming"] {
+        let titles = inbox_titles(&app, user).await?;
+        assert_eq!(titles.len(), 1, "{user}: {titles:?}");
+        assert!(
+            titles[0].contains("包案领导未开展工作") && titles[0].contains("新增 6 条"),
+            "{user}: {titles:?}"
+        );
+    }
+    // Each warning is still listed, and notified once: the next pass sends nothing.
+    assert_eq!(open_warnings(&app, "zhonghua").await?["open_count"], 6);
+    assert_eq!(watch.notifier().run_once().await?.messages, 0);
+    // The list pages without overflowing on an absurd page number.
+    let token = app.login("zhonghua").await?;
+    let far = app
+        .get(&token, "/warnings?page=4294967295&per_page=500")
+        .await?;
+    assert_eq!(far.status, 200);
+    assert_eq!(
+        (
+            far.json["total"].clone(),
+            far.json["rows"].as_array().map(Vec::len)
+        ),
+        (json!(6), Some(0))
+    );
+    app.stop().await
+}

@@ -6,7 +6,7 @@
 //! delivery with backoff and recording what happened. No message carries a petitioner's
 //! personal data: they name case numbers, units, levels and dates, and link to the page.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -29,6 +29,11 @@ const MESSAGE_NAMESPACE: uuid::Uuid =
 const STALE_AFTER_DAYS: i64 = 7;
 /// Supervision events read per pass at most.
 const EVENTS_PER_PASS: i64 = 500;
+/// Warnings of one rule a pass sends one user (or one channel) one by one; more become one
+/// message that counts them — the first pass over a long-kept checklist fires thousands.
+const WARNINGS_ONE_BY_ONE: usize = 3;
+/// Warning titles a summary message quotes.
+const SUMMARY_QUOTES: usize = 10;
 
 /// What one notifier pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +69,86 @@ struct Notice {
     units: Vec<String>,
     /// Leaders whose bound accounts get it.
     leader_ids: Vec<String>,
+    /// The rule of a warning's notice (none for the others).
+    rule: Option<String>,
+}
+
+impl Notice {
+    /// One message for several notices of warnings of `rule`: how many, the first titles, and a
+    /// link to the list filtered by the rule.
+    fn summary(rule: &str, group: &[&Notice]) -> Notice {
+        let label = crate::warnings::rule_label(rule);
+        let mut body = group
+            .iter()
+            .take(SUMMARY_QUOTES)
+            .map(|notice| notice.body.as_str())
+            .collect::<Vec<_>>()
+            .join("；");
+        if group.len() > SUMMARY_QUOTES {
+            body.push_str(&format!("……共 {} 条，详见预警列表。", group.len()));
+        }
+        Notice {
+            source: format!(
+                "warnings:{rule}:{}",
+                group.first().map_or("", |notice| notice.source.as_str())
+            ),
+            kind: "warning",
+            title: format!("【预警·{label}】新增 {} 条", group.len()),
+            body,
+            link: Some(format!("/warnings?rule={rule}")),
+            units: Vec::new(),
+            leader_ids: Vec::new(),
+            rule: Some(rule.to_owned()),
+        }
+    }
+}
+
+/// Who gets a notice in the inbox, looked up once per unit and leader in a pass.
+#[derive(Default)]
+struct RecipientCache {
+    coordinators: HashMap<String, Vec<String>>,
+    bound_accounts: HashMap<String, Vec<String>>,
+}
+
+impl RecipientCache {
+    /// The enabled coordinators of the notice's units and the accounts bound to its leaders.
+    async fn recipients(
+        &mut self,
+        tx: &mut WriteTransaction,
+        notice: &Notice,
+    ) -> Result<BTreeSet<String>, sqlx::Error> {
+        let mut recipients = BTreeSet::new();
+        for unit in &notice.units {
+            if !self.coordinators.contains_key(unit) {
+                let users: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT username, roles FROM users WHERE unit_id = $1 AND disabled_at IS NULL",
+                )
+                .bind(unit)
+                .fetch_all(&mut **tx)
+                .await?;
+                let coordinators = users
+                    .into_iter()
+                    .filter(|(_, roles)| roles.split(',').any(|r| r.trim() == "coordinator"))
+                    .map(|(username, _)| username)
+                    .collect();
+                self.coordinators.insert(unit.clone(), coordinators);
+            }
+            recipients.extend(self.coordinators[unit].iter().cloned());
+        }
+        for leader in &notice.leader_ids {
+            if !self.bound_accounts.contains_key(leader) {
+                let users: Vec<String> = sqlx::query_scalar(
+                    "SELECT username FROM users WHERE leader_id = $1 AND disabled_at IS NULL",
+                )
+                .bind(leader)
+                .fetch_all(&mut **tx)
+                .await?;
+                self.bound_accounts.insert(leader.clone(), users);
+            }
+            recipients.extend(self.bound_accounts[leader].iter().cloned());
+        }
+        Ok(recipients)
+    }
 }
 
 /// The notifier.
@@ -97,17 +182,25 @@ impl Notifier {
     pub async fn run_once(&self) -> Result<NotifyPass, NotifyError> {
         let now = self.clock.now();
         let mut pass = NotifyPass::default();
-        let mut notices = self.warning_notices().await?;
-        let (event_notices, cursor) = self.supervision_notices(now).await?;
-        notices.extend(event_notices);
+        let warnings = self.warning_notices().await?;
+        let (mut notices, cursor) = self.supervision_notices(now).await?;
         notices.extend(self.digest_notices(now).await?);
         let mut tx = self.store.begin_write().await?;
+        let mut cache = RecipientCache::default();
         for notice in &notices {
-            let (messages, queued) = self.record(&mut tx, notice, now).await?;
+            let recipients = cache.recipients(&mut tx, notice).await?;
+            let (messages, queued) = self
+                .record(&mut tx, notice, &recipients, &self.channels_of(notice), now)
+                .await?;
             pass.messages += messages;
             pass.queued += queued;
         }
-        for notice in notices.iter().filter(|n| n.kind == "warning") {
+        let (messages, queued) = self
+            .record_warnings(&mut tx, &mut cache, &warnings, now)
+            .await?;
+        pass.messages += messages;
+        pass.queued += queued;
+        for notice in &warnings {
             sqlx::query("UPDATE warnings SET notified = 1 WHERE warning_key = $1")
                 .bind(&notice.source)
                 .execute(&mut *tx)
@@ -167,6 +260,7 @@ impl Notifier {
                     .try_get::<Option<String>, _>("leader_id")?
                     .into_iter()
                     .collect(),
+                rule: Some(rule),
             });
         }
         Ok(notices)
@@ -252,6 +346,7 @@ impl Notifier {
                 link: Some(format!("/supervision/{order_id}")),
                 units,
                 leader_ids,
+                rule: None,
             });
         }
         Ok((notices, last))
@@ -308,43 +403,72 @@ impl Notifier {
                 link: Some("/warnings".to_owned()),
                 units: vec![unit],
                 leader_ids: Vec::new(),
+                rule: None,
             });
         }
         Ok(notices)
     }
 
-    /// Writes a notice's inbox messages and deliveries; returns how many of each were new.
+    /// Writes a warnings' notices: one by one to a user or a channel that gets few of a rule in
+    /// this pass, as one summary to one that gets many. Returns (messages, deliveries) new.
+    async fn record_warnings(
+        &self,
+        tx: &mut WriteTransaction,
+        cache: &mut RecipientCache,
+        notices: &[Notice],
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), sqlx::Error> {
+        let mut by_user: BTreeMap<(String, &str), Vec<&Notice>> = BTreeMap::new();
+        let mut by_channel: BTreeMap<(usize, &str), Vec<&Notice>> = BTreeMap::new();
+        for notice in notices {
+            let rule = notice.rule.as_deref().unwrap_or_default();
+            for username in cache.recipients(tx, notice).await? {
+                by_user.entry((username, rule)).or_default().push(notice);
+            }
+            for index in self.channels_of(notice) {
+                by_channel.entry((index, rule)).or_default().push(notice);
+            }
+        }
+        let (mut messages, mut queued) = (0, 0);
+        for ((username, rule), group) in by_user {
+            let recipient = BTreeSet::from([username]);
+            for notice in coalesced(rule, &group).iter() {
+                messages += self.record(tx, notice, &recipient, &[], now).await?.0;
+            }
+        }
+        for ((index, rule), group) in by_channel {
+            for notice in coalesced(rule, &group).iter() {
+                queued += self
+                    .record(tx, notice, &BTreeSet::new(), &[index], now)
+                    .await?
+                    .1;
+            }
+        }
+        Ok((messages, queued))
+    }
+
+    /// The indexes of the channels of a notice's units.
+    fn channels_of(&self, notice: &Notice) -> Vec<usize> {
+        self.rules
+            .channels
+            .iter()
+            .enumerate()
+            .filter(|(_, channel)| notice.units.contains(&channel.unit_id))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Writes a notice's inbox messages to `recipients` and its deliveries on the channels
+    /// numbered `channels`; returns how many of each were new.
     async fn record(
         &self,
         tx: &mut WriteTransaction,
         notice: &Notice,
+        recipients: &BTreeSet<String>,
+        channels: &[usize],
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), sqlx::Error> {
         let at = timestamp_text(now);
-        let mut recipients = BTreeSet::new();
-        for unit in &notice.units {
-            let users: Vec<(String, String)> = sqlx::query_as(
-                "SELECT username, roles FROM users WHERE unit_id = $1 AND disabled_at IS NULL",
-            )
-            .bind(unit)
-            .fetch_all(&mut **tx)
-            .await?;
-            recipients.extend(
-                users
-                    .into_iter()
-                    .filter(|(_, roles)| roles.split(',').any(|r| r.trim() == "coordinator"))
-                    .map(|(username, _)| username),
-            );
-        }
-        for leader in &notice.leader_ids {
-            let users: Vec<String> = sqlx::query_scalar(
-                "SELECT username FROM users WHERE leader_id = $1 AND disabled_at IS NULL",
-            )
-            .bind(leader)
-            .fetch_all(&mut **tx)
-            .await?;
-            recipients.extend(users);
-        }
         let mut messages = 0;
         for username in recipients {
             let inserted = sqlx::query(
@@ -359,7 +483,7 @@ impl Notifier {
                 .to_string(),
             )
             .bind(&notice.source)
-            .bind(&username)
+            .bind(username)
             .bind(notice.kind)
             .bind(&notice.title)
             .bind(&notice.body)
@@ -370,10 +494,10 @@ impl Notifier {
             messages += usize::try_from(inserted.rows_affected()).unwrap_or(0);
         }
         let mut queued = 0;
-        for (index, channel) in self.rules.channels.iter().enumerate() {
-            if !notice.units.contains(&channel.unit_id) {
+        for &index in channels {
+            let Some(channel) = self.rules.channels.get(index) else {
                 continue;
-            }
+            };
             let inserted = sqlx::query(
                 "INSERT INTO notification_deliveries (delivery_id, channel, kind, target, title, \
                  body, status, attempts, next_attempt_at, created_at) \
@@ -477,6 +601,19 @@ impl Notifier {
         body: &str,
     ) -> Result<(), ChannelError> {
         send(&self.http, self.rules.smtp.as_ref(), channel, title, body).await
+    }
+}
+
+/// A group of warnings' notices of one rule for one user or channel as sent: one by one when
+/// few, else one summary.
+fn coalesced<'a>(rule: &str, group: &[&'a Notice]) -> Vec<std::borrow::Cow<'a, Notice>> {
+    if group.len() <= WARNINGS_ONE_BY_ONE {
+        group
+            .iter()
+            .map(|notice| std::borrow::Cow::Borrowed(*notice))
+            .collect()
+    } else {
+        vec![std::borrow::Cow::Owned(Notice::summary(rule, group))]
     }
 }
 

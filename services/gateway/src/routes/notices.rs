@@ -69,39 +69,42 @@ pub struct WarningList {
     pub rows: Vec<WarningItem>,
 }
 
-/// How many open warnings the user's scope holds, counted in SQL (the header of every page).
-pub(crate) async fn open_warning_count(
-    state: &AppState,
-    user: &crate::User,
-) -> Result<usize, ApiError> {
-    let scope = Scope::of(state, user).await?;
-    let (condition, binds) = match &scope {
-        Scope::All => (String::new(), Vec::new()),
-        Scope::Within { units, .. } => {
-            let mut binds: Vec<String> = units.clone();
-            let list = (1..=units.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut parts = Vec::new();
-            if !units.is_empty() {
-                parts.push(format!(
-                    "w.unit_id IN ({list}) OR o.issuer_unit_id IN ({list})"
-                ));
-            }
-            if let Some(leader) = &user.leader_id {
-                binds.push(leader.clone());
-                parts.push(format!("w.leader_id = ${}", binds.len()));
-            }
-            if parts.is_empty() {
-                return Ok(0);
-            }
-            (format!(" AND ({})", parts.join(" OR ")), binds)
-        }
+/// The warnings joined to their order, as the lists and counts read them.
+const WARNINGS_FROM: &str =
+    "FROM warnings w LEFT JOIN supervision_orders o ON o.order_id = w.order_id";
+
+/// The warnings a user sees — about a unit their scope covers, an order issued by one, or a case
+/// they own as its leader — as an SQL condition with its values; none when they see none.
+fn visible_warnings(scope: &Scope, user: &crate::User) -> Option<(String, Vec<String>)> {
+    let Scope::Within { units, .. } = scope else {
+        return Some(("1 = 1".to_owned(), Vec::new()));
     };
+    let mut binds: Vec<String> = units.clone();
+    let mut parts = Vec::new();
+    if !units.is_empty() {
+        let list = (1..=units.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!(
+            "w.unit_id IN ({list}) OR o.issuer_unit_id IN ({list})"
+        ));
+    }
+    if let Some(leader) = &user.leader_id {
+        binds.push(leader.clone());
+        parts.push(format!("w.leader_id = ${}", binds.len()));
+    }
+    (!parts.is_empty()).then(|| (format!("({})", parts.join(" OR ")), binds))
+}
+
+/// How many warnings match `condition`.
+async fn count_warnings(
+    state: &AppState,
+    condition: &str,
+    binds: &[String],
+) -> Result<usize, ApiError> {
     let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM warnings w LEFT JOIN supervision_orders o \
-         ON o.order_id = w.order_id WHERE w.cleared_at IS NULL{condition}"
+        "SELECT COUNT(*) {WARNINGS_FROM} WHERE {condition}"
     )));
     for bind in binds {
         query = query.bind(bind);
@@ -109,20 +112,42 @@ pub(crate) async fn open_warning_count(
     Ok(usize::try_from(query.fetch_one(state.store().pool()).await?).unwrap_or(0))
 }
 
-/// The warnings in the user's scope: about a unit it covers, a case the user owns as its
-/// leader, or an order issued by a unit it covers.
+/// How many open warnings the user's scope holds, counted in SQL (the header of every page).
+pub(crate) async fn open_warning_count(
+    state: &AppState,
+    user: &crate::User,
+) -> Result<usize, ApiError> {
+    let scope = Scope::of(state, user).await?;
+    let Some((visible, binds)) = visible_warnings(&scope, user) else {
+        return Ok(0);
+    };
+    count_warnings(
+        state,
+        &format!("{visible} AND w.cleared_at IS NULL"),
+        &binds,
+    )
+    .await
+}
+
+/// The warnings in the user's scope the query selects, a page of them, filtered, counted and
+/// paged in SQL.
 pub(crate) async fn warnings(
     state: &AppState,
     user: &crate::User,
     query: &WarningQuery,
 ) -> Result<WarningList, ApiError> {
     let wanted_state = query.state.as_deref().unwrap_or("open");
-    if !["open", "cleared", "all"].contains(&wanted_state) {
-        return Err(ApiError::BadRequest {
-            message: format!("未知的预警状态 `{wanted_state}`（open、cleared、all）"),
-            field: Some("state".into()),
-        });
-    }
+    let state_condition = match wanted_state {
+        "open" => Some("w.cleared_at IS NULL"),
+        "cleared" => Some("w.cleared_at IS NOT NULL"),
+        "all" => None,
+        _ => {
+            return Err(ApiError::BadRequest {
+                message: format!("未知的预警状态 `{wanted_state}`（open、cleared、all）"),
+                field: Some("state".into()),
+            });
+        }
+    };
     if let Some(rule) = &query.rule
         && !zhzj_supervision::warnings::RULES
             .iter()
@@ -133,69 +158,62 @@ pub(crate) async fn warnings(
             field: Some("rule".into()),
         });
     }
+    let per_page = query.per_page.unwrap_or(100).clamp(1, 500);
+    let page = query.page.unwrap_or(1).max(1);
     let scope = Scope::of(state, user).await?;
-    let rows = sqlx::query(
-        "SELECT w.warning_key, w.rule, w.case_id, w.order_id, w.unit_id, w.leader_id, w.title, \
-         w.fired_at, w.cleared_at, o.issuer_unit_id FROM warnings w \
-         LEFT JOIN supervision_orders o ON o.order_id = w.order_id \
-         ORDER BY w.fired_at DESC, w.warning_key",
+    let Some((visible, mut binds)) = visible_warnings(&scope, user) else {
+        return Ok(WarningList {
+            open_count: 0,
+            total: 0,
+            page,
+            per_page,
+            rows: Vec::new(),
+        });
+    };
+    let open_count = count_warnings(
+        state,
+        &format!("{visible} AND w.cleared_at IS NULL"),
+        &binds,
     )
-    .fetch_all(state.store().pool())
     .await?;
-    let mut open_count = 0;
-    let mut selected = Vec::new();
-    for row in &rows {
-        let unit: Option<String> = row.try_get("unit_id")?;
-        let leader: Option<String> = row.try_get("leader_id")?;
-        let issuer: Option<String> = row.try_get("issuer_unit_id")?;
-        let visible = unit.as_deref().is_some_and(|u| scope.covers_unit(u))
-            || issuer.as_deref().is_some_and(|u| scope.covers_unit(u))
-            || (leader.is_some() && leader == user.leader_id);
-        if !visible {
-            continue;
+    let mut conditions = vec![visible];
+    conditions.extend(state_condition.map(str::to_owned));
+    for (column, value) in [
+        ("w.rule", query.rule.clone()),
+        ("w.unit_id", query.unit_id.clone()),
+        ("w.case_id", query.case_id.map(|id| id.to_string())),
+    ] {
+        if let Some(value) = value {
+            binds.push(value);
+            conditions.push(format!("{column} = ${}", binds.len()));
         }
+    }
+    let condition = conditions.join(" AND ");
+    let total = count_warnings(state, &condition, &binds).await?;
+    let offset = u64::from(page - 1) * u64::from(per_page);
+    let mut select = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT w.warning_key, w.rule, w.case_id, w.order_id, w.unit_id, w.title, w.fired_at, \
+         w.cleared_at {WARNINGS_FROM} WHERE {condition} \
+         ORDER BY w.fired_at DESC, w.warning_key LIMIT {per_page} OFFSET {offset}"
+    )));
+    for bind in &binds {
+        select = select.bind(bind);
+    }
+    let mut rows = Vec::new();
+    for row in select.fetch_all(state.store().pool()).await? {
         let rule: String = row.try_get("rule")?;
-        let item = WarningItem {
+        rows.push(WarningItem {
             warning_key: row.try_get("warning_key")?,
             rule_label: zhzj_supervision::warnings::rule_label(&rule).to_owned(),
             rule,
             case_id: row.try_get("case_id")?,
             order_id: row.try_get("order_id")?,
-            unit_id: unit,
+            unit_id: row.try_get("unit_id")?,
             title: row.try_get("title")?,
             fired_at: row.try_get("fired_at")?,
             cleared_at: row.try_get("cleared_at")?,
-        };
-        if item.cleared_at.is_none() {
-            open_count += 1;
-        }
-        let state_matches = match wanted_state {
-            "open" => item.cleared_at.is_none(),
-            "cleared" => item.cleared_at.is_some(),
-            _ => true,
-        };
-        if state_matches
-            && query.rule.as_ref().is_none_or(|r| &item.rule == r)
-            && query
-                .unit_id
-                .as_ref()
-                .is_none_or(|u| item.unit_id.as_ref() == Some(u))
-            && query
-                .case_id
-                .is_none_or(|c| item.case_id.as_deref() == Some(c.to_string().as_str()))
-        {
-            selected.push(item);
-        }
+        });
     }
-    let per_page = query.per_page.unwrap_or(100).clamp(1, 500);
-    let page = query.page.unwrap_or(1).max(1);
-    let total = selected.len();
-    let start = usize::try_from((page - 1) * per_page).unwrap_or(usize::MAX);
-    let rows = selected
-        .into_iter()
-        .skip(start)
-        .take(usize::try_from(per_page).unwrap_or(100))
-        .collect();
     Ok(WarningList {
         open_count,
         total,
