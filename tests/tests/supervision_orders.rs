@@ -125,6 +125,11 @@ impl mailin_embedded::Handler for KeepMail {
 
 /// Starts a real SMTP server (mailin) on a free port; returns its port and what it receives.
 fn start_smtp_server() -> anyhow::Result<(u16, Mailbag)> {
+    start_smtp_server_with(mailin_embedded::SslConfig::None)
+}
+
+/// Starts a real SMTP server (mailin) on a free port, offering STARTTLS as `ssl` says.
+fn start_smtp_server_with(ssl: mailin_embedded::SslConfig) -> anyhow::Result<(u16, Mailbag)> {
     let bag = Mailbag::default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
@@ -133,7 +138,11 @@ fn start_smtp_server() -> anyhow::Result<(u16, Mailbag)> {
         to: Vec::new(),
         data: Vec::new(),
     });
-    server.with_name("smtp.test").with_tcp_listener(listener);
+    server
+        .with_name("smtp.test")
+        .with_ssl(ssl)
+        .map_err(|e| anyhow::anyhow!("the test's SMTP server: {e}"))?
+        .with_tcp_listener(listener);
     std::thread::spawn(move || {
         if let Err(e) = server.serve() {
             tracing::error!("the test's SMTP server stopped: {e}");
@@ -860,4 +869,81 @@ async fn a_listed_order_is_the_last_level() -> anyhow::Result<()> {
     )
     .await?;
     app.stop().await
+}
+
+/// Rules with one mail channel through the relay on `port` (STARTTLS required), trusting the
+/// CA in `ca_file` when given.
+fn mail_rules(port: u16, ca_file: Option<&std::path::Path>) -> anyhow::Result<SupervisionRules> {
+    let ca = ca_file.map_or(String::new(), |path| {
+        format!("ca_file = {:?}\n", path.display().to_string())
+    });
+    Ok(SupervisionRules::parse(&format!(
+        "[smtp]\nhost = \"localhost\"\nport = {port}\nfrom = \"zhzj@xfj.example.gov.cn\"\n\
+         starttls = true\n{ca}\n[[channel]]\nunit_id = \"xm\"\nkind = \"email\"\n\
+         to = [\"ducha@xfj.example.gov.cn\"]\n"
+    ))?)
+}
+
+/// Mail over STARTTLS to a relay whose certificate the bureau's own CA signed: sent, encrypted,
+/// when the rules name the CA file; refused — never sent in plain text instead — when they do
+/// not, and by a relay that offers no STARTTLS.
+#[tokio::test]
+async fn mail_goes_over_starttls_only_to_a_relay_it_trusts() -> anyhow::Result<()> {
+    zhzj_trust::nats_access::install_crypto_provider();
+    let dir = tempfile::tempdir()?;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let (cert, key) = (dir.path().join("relay.pem"), dir.path().join("relay.key"));
+    std::fs::write(&cert, certified.cert.pem())?;
+    std::fs::write(&key, certified.signing_key.serialize_pem())?;
+    let (tls_port, tls_mail) = start_smtp_server_with(mailin_embedded::SslConfig::SelfSigned {
+        cert_path: cert.display().to_string(),
+        key_path: key.display().to_string(),
+    })?;
+    let (plain_port, plain_mail) = start_smtp_server()?;
+    let http = reqwest::Client::new();
+    let send = |rules: SupervisionRules| {
+        let http = http.clone();
+        async move {
+            zhzj_supervision::channels::send(
+                &http,
+                rules.smtp.as_ref(),
+                &rules.channels[0],
+                "【督办】测试",
+                "请于 2026-03-20 前办结反馈",
+            )
+            .await
+        }
+    };
+
+    send(mail_rules(tls_port, Some(&cert))?).await?;
+    {
+        let mail = tls_mail.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        assert_eq!(mail.len(), 1);
+        assert_eq!(mail[0].0, vec!["ducha@xfj.example.gov.cn".to_owned()]);
+        assert!(
+            mail[0].1.contains("请于 2026-03-20 前办结反馈"),
+            "{}",
+            mail[0].1
+        );
+    }
+
+    let untrusted = send(mail_rules(tls_port, None)?).await;
+    assert!(
+        matches!(&untrusted, Err(zhzj_supervision::channels::ChannelError::Smtp(e))
+            if e.contains("UnknownIssuer")),
+        "{untrusted:?}"
+    );
+    let no_starttls = send(mail_rules(plain_port, None)?).await;
+    assert!(
+        matches!(&no_starttls, Err(zhzj_supervision::channels::ChannelError::Smtp(e))
+            if e.contains("STARTTLS")),
+        "{no_starttls:?}"
+    );
+    assert_eq!(tls_mail.lock().map(|m| m.len()).unwrap_or(0), 1);
+    assert_eq!(plain_mail.lock().map(|m| m.len()).unwrap_or(0), 0);
+
+    // A CA file that is not one stops the rules from loading.
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate")?;
+    assert!(mail_rules(tls_port, Some(&dir.path().join("junk.pem"))).is_err());
+    Ok(())
 }

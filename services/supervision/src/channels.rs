@@ -5,6 +5,7 @@
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::rules::{Channel, ChannelKind, SmtpSettings};
@@ -70,8 +71,16 @@ async fn send_mail(
     .map_err(|_| ChannelError::Config("the message cannot be encoded".into()))?;
     let message = message.body(body).map_err(|e| config(&e))?;
     let mut transport = if smtp.starttls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .map_err(|e| ChannelError::Smtp(e.to_string()))?
+        // STARTTLS required, never a fall-back to plain text; the relay's certificate checked
+        // against the public roots and the bureau's own CA when one is configured.
+        let mut tls = TlsParameters::builder(smtp.host.clone());
+        if let Some(ca_file) = &smtp.ca_file {
+            tls = tls.add_root_certificate(read_ca_file(ca_file).map_err(ChannelError::Config)?);
+        }
+        let tls = tls
+            .build_rustls()
+            .map_err(|e| ChannelError::Config(e.to_string()))?;
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).tls(Tls::Required(tls))
     } else {
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
     }
@@ -86,6 +95,20 @@ async fn send_mail(
         .await
         .map(|_| ())
         .map_err(|e| ChannelError::Smtp(e.to_string()))
+}
+
+/// The CA certificate in a PEM file.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Certificate, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{}: 文件中没有 PEM 格式的证书", path.display()));
+    }
+    Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 async fn send_robot(http: &reqwest::Client, url: &str, content: &str) -> Result<(), ChannelError> {

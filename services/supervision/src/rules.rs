@@ -77,6 +77,10 @@ pub struct SmtpSettings {
     /// Upgrade the connection with STARTTLS (required by most relays outside the intranet).
     #[serde(default)]
     pub starttls: bool,
+    /// A PEM file of the certificate authority that signed the relay's certificate, trusted beside
+    /// the public roots (an intranet relay under the bureau's own CA); only with `starttls`.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// User name, when the relay asks for one.
     #[serde(default)]
     pub username: Option<String>,
@@ -306,6 +310,15 @@ impl SupervisionRules {
         }
         if file.notify.digest_hour > 23 {
             return Err(setting("notify.digest_hour 须为 0 至 23".into()));
+        }
+        if let Some(smtp) = &file.smtp
+            && let Some(ca_file) = &smtp.ca_file
+        {
+            if !smtp.starttls {
+                return Err(setting("smtp.ca_file 只在 starttls = true 时使用".into()));
+            }
+            crate::channels::read_ca_file(ca_file)
+                .map_err(|e| setting(format!("smtp.ca_file: {e}")))?;
         }
         for (i, channel) in file.channel.iter().enumerate() {
             let n = i + 1;
