@@ -1,7 +1,7 @@
 //! Notifications that reach people: the notifier turns fired warnings and supervision events
 //! (read from the event archive past its cursor) into in-app messages (站内消息) for the users
 //! concerned — the owning leader's bound account (of a warned case, or of a case an order names),
-//! the coordinators of the unit, the issuer of an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
+//! the coordinators of the unit (and of a case's district), the issuer of an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
 //! robots); it makes each user's daily digest; and it sends what is due, retrying a failed
 //! delivery with backoff and recording what happened. No message carries a petitioner's
 //! personal data: they name case numbers, units, levels and dates, and link to the page.
@@ -226,9 +226,10 @@ impl Notifier {
     async fn warning_notices(&self) -> Result<Vec<Notice>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT w.warning_key, w.rule, w.case_id, w.order_id, w.unit_id, w.leader_id, \
-             w.title, o.issuer_unit_id FROM warnings w LEFT JOIN supervision_orders o \
-             ON o.order_id = w.order_id WHERE w.notified = 0 AND w.cleared_at IS NULL \
-             ORDER BY w.fired_at, w.warning_key",
+             w.title, o.issuer_unit_id, c.district_id FROM warnings w \
+             LEFT JOIN supervision_orders o ON o.order_id = w.order_id \
+             LEFT JOIN checklist_rows c ON c.case_id = w.case_id \
+             WHERE w.notified = 0 AND w.cleared_at IS NULL ORDER BY w.fired_at, w.warning_key",
         )
         .fetch_all(self.store.pool())
         .await?;
@@ -237,12 +238,17 @@ impl Notifier {
             let rule: String = row.try_get("rule")?;
             let case_id: Option<String> = row.try_get("case_id")?;
             let order_id: Option<String> = row.try_get("order_id")?;
+            // The unit it concerns (a case's town, else its district), the district of a case
+            // (its task force oversees the towns), the issuer of an order.
             let units: Vec<String> = [
                 row.try_get::<Option<String>, _>("unit_id")?,
+                row.try_get::<Option<String>, _>("district_id")?,
                 row.try_get::<Option<String>, _>("issuer_unit_id")?,
             ]
             .into_iter()
             .flatten()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
             let title: String = row.try_get("title")?;
             notices.push(Notice {
