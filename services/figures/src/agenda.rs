@@ -28,11 +28,15 @@ use zhzj_proto::events::{
     LeaderRef, PetitionRecorded, ProcedureStepRecorded, ResolutionClaimed, SatisfactionRated,
     UnitRef,
 };
-use zhzj_proto::{CampaignEvent, CaseEvent, DomainEvent};
+use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{ReadStore, china_date};
 
 use crate::FiguresError;
+pub use crate::supervision::AgendaOrderRow;
+
+mod instructions;
 use crate::archive::{ArchivedEvent, events_of_on, events_up_to};
+use crate::supervision::open_orders;
 
 /// Days a coming deadline is flagged ahead.
 const DUE_SOON_DAYS: i64 = 7;
@@ -154,92 +158,6 @@ pub struct Agenda {
     /// Supervision orders issued by or to the unit's area still open at the meeting (not
     /// accepted), the overdue ones flagged.
     pub supervision: Vec<AgendaOrderRow>,
-}
-
-/// A supervision order open at a meeting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct AgendaOrderRow {
-    /// Order id.
-    pub order_id: String,
-    /// 催办, 督办 or 挂牌督办, as it stood at the meeting.
-    pub level: String,
-    /// The issuing unit.
-    pub issuer: String,
-    /// The unit that must answer.
-    pub addressee: String,
-    /// What is to be done.
-    pub matter: String,
-    /// By when the answer was due.
-    pub answer_due_on: NaiveDate,
-    /// 待签收, 办理中, 待审核 or 已退回.
-    pub status_label: String,
-    /// Unanswered past its due date at the meeting (逾期未反馈).
-    pub overdue: bool,
-}
-
-/// The supervision orders open at `at` whose issuer or addressee is one of `units`, in the
-/// order they were issued.
-fn open_orders(
-    events: &[ArchivedEvent],
-    units: &[String],
-    at: DateTime<Utc>,
-) -> Vec<AgendaOrderRow> {
-    use zhzj_proto::SupervisionEvent as S;
-    let today = china_date(at);
-    let mut orders: Vec<(String, AgendaOrderRow, bool)> = Vec::new();
-    for archived in events.iter().filter(|e| e.occurred_at <= at) {
-        let DomainEvent::Supervision(event) = &archived.event else {
-            continue;
-        };
-        if let S::Issued(e) = event {
-            let ours = units.contains(&e.issuer.id) || units.contains(&e.addressee.id);
-            if ours {
-                orders.push((
-                    archived.aggregate_id.clone(),
-                    AgendaOrderRow {
-                        order_id: archived.aggregate_id.clone(),
-                        level: e.level.label().to_owned(),
-                        issuer: e.issuer.name.clone(),
-                        addressee: e.addressee.name.clone(),
-                        matter: e.matter.clone(),
-                        answer_due_on: e.answer_due_on,
-                        status_label: "待签收".to_owned(),
-                        overdue: false,
-                    },
-                    false,
-                ));
-            }
-            continue;
-        }
-        let Some((_, row, closed)) = orders
-            .iter_mut()
-            .find(|(id, _, _)| *id == archived.aggregate_id)
-        else {
-            continue;
-        };
-        match event {
-            S::Acknowledged(_) => row.status_label = "办理中".to_owned(),
-            S::Answered(_) => row.status_label = "待审核".to_owned(),
-            S::AnswerSentBack(e) => {
-                row.status_label = "已退回".to_owned();
-                row.answer_due_on = e.answer_due_on;
-            }
-            S::Escalated(e) => {
-                row.level = e.to.label().to_owned();
-                row.answer_due_on = e.answer_due_on;
-            }
-            S::AnswerAccepted(_) => *closed = true,
-            S::Issued(_) | S::ProgressReported(_) => {}
-        }
-    }
-    orders
-        .into_iter()
-        .filter(|(_, _, closed)| !closed)
-        .map(|(_, mut row, _)| {
-            row.overdue = row.status_label != "待审核" && row.answer_due_on < today;
-            row
-        })
-        .collect()
 }
 
 /// A case as it stood at some time.
@@ -448,84 +366,6 @@ fn section(key: &str, title: String, this: Vec<AgendaRow>, last: usize) -> Agend
         last_week: last,
         rows: this,
     }
-}
-
-/// An instruction as the archive has it.
-struct IssuedInstruction {
-    meeting_id: String,
-    week: String,
-    issued_at: DateTime<Utc>,
-    number: u32,
-    case_id: Option<String>,
-    unit: Option<String>,
-    leader: Option<String>,
-    text: String,
-    feedback_due_on: NaiveDate,
-    /// Feedback with the time it was recorded.
-    feedback: Vec<(DateTime<Utc>, String, NaiveDate)>,
-}
-
-/// The instructions of the unit's meetings held before `held_at`.
-fn earlier_instructions(
-    events: &[ArchivedEvent],
-    unit_id: &str,
-    meeting_id: &str,
-    held_at: DateTime<Utc>,
-) -> Vec<IssuedInstruction> {
-    let mut weeks: HashMap<&str, String> = HashMap::new();
-    let mut issued: Vec<IssuedInstruction> = Vec::new();
-    for archived in events {
-        let DomainEvent::Campaign(event) = &archived.event else {
-            continue;
-        };
-        let id = archived.aggregate_id.as_str();
-        match event {
-            CampaignEvent::MeetingHeld(e) => {
-                if e.unit.id == unit_id && id != meeting_id && e.held_at < held_at {
-                    weeks.insert(id, e.week.clone());
-                }
-            }
-            CampaignEvent::InstructionIssued(e) => {
-                if let Some(week) = weeks.get(id) {
-                    issued.push(IssuedInstruction {
-                        meeting_id: id.to_owned(),
-                        week: week.clone(),
-                        issued_at: archived.occurred_at,
-                        number: e.number,
-                        case_id: e.case_id.map(|c| c.to_string()),
-                        unit: e.unit.as_ref().map(|u| u.name.clone()),
-                        leader: e.leader.as_ref().map(|l| l.name.clone()),
-                        text: e.text.clone(),
-                        feedback_due_on: e.feedback_due_on,
-                        feedback: Vec::new(),
-                    });
-                }
-            }
-            CampaignEvent::FeedbackRecorded(e) => {
-                if let Some(instruction) = issued
-                    .iter_mut()
-                    .find(|i| i.meeting_id == id && i.number == e.number)
-                {
-                    instruction
-                        .feedback
-                        .push((archived.occurred_at, e.text.clone(), e.on));
-                }
-            }
-            CampaignEvent::BulletinPublished(_) | CampaignEvent::PushLaunched(_) => {}
-        }
-    }
-    issued
-}
-
-/// Open and overdue counts of instructions as they stood at `at`.
-fn instruction_counts(instructions: &[IssuedInstruction], at: DateTime<Utc>) -> (usize, usize) {
-    let today = china_date(at);
-    let open: Vec<&IssuedInstruction> = instructions
-        .iter()
-        .filter(|i| i.issued_at <= at && i.feedback.iter().all(|(when, _, _)| *when > at))
-        .collect();
-    let overdue = open.iter().filter(|i| i.feedback_due_on < today).count();
-    (open.len(), overdue)
 }
 
 /// `root` and every unit under it, from the directory events in `events`.
@@ -741,47 +581,8 @@ pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda 
         state_before.waiting.len(),
     ));
 
-    let issued = earlier_instructions(events, &request.unit.id, &request.meeting_id, at);
-    let (open_now, overdue_now) = instruction_counts(&issued, at);
-    let (open_before, overdue_before) = instruction_counts(&issued, week_ago);
-    let open_instructions = (open_now, open_before);
-    let overdue_instructions = (overdue_now, overdue_before);
-    let instructions = issued
-        .into_iter()
-        .filter_map(|i| {
-            let known: Vec<_> = i
-                .feedback
-                .iter()
-                .filter(|(when, _, _)| *when <= at)
-                .collect();
-            let latest = known.last().map(|(_, text, on)| (text.clone(), *on));
-            // Answered before the week: reported at an earlier meeting already.
-            if let Some((when, _, _)) = known.last()
-                && *when <= week_ago
-            {
-                return None;
-            }
-            let (status, label) = match (&latest, i.feedback_due_on < today) {
-                (Some(_), _) => ("answered", "已反馈"),
-                (None, true) => ("overdue", "逾期未反馈"),
-                (None, false) => ("open", "未反馈"),
-            };
-            Some(InstructionRow {
-                meeting_id: i.meeting_id,
-                week: i.week,
-                number: i.number,
-                case_id: i.case_id,
-                unit: i.unit,
-                leader: i.leader,
-                text: i.text,
-                feedback_due_on: i.feedback_due_on,
-                feedback: latest.as_ref().map(|(text, _)| text.clone()),
-                feedback_on: latest.map(|(_, on)| on),
-                status: status.to_owned(),
-                status_label: label.to_owned(),
-            })
-        })
-        .collect();
+    let (instructions, open_instructions, overdue_instructions) =
+        instructions::of_earlier_meetings(events, request, at, week_ago);
     Agenda {
         meeting_id: request.meeting_id.clone(),
         title: request.title.clone(),
