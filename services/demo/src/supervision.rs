@@ -4,7 +4,7 @@
 //! not yet signed for (a live warning). Answers and acceptances come from the units' own
 //! coordinators' side of the workflow; the escalation is recorded as the system's rule would.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use uuid::Uuid;
 use zhzj_proto::Command;
 use zhzj_proto::commands::{
@@ -24,67 +24,111 @@ pub(crate) fn supervision_steps(
     now: DateTime<Utc>,
     cases: &[crate::DemoCase],
 ) -> Vec<crate::DemoStep> {
-    let today = china_date(now);
-    let day = |back: i64| today - TimeDelta::days(back);
-    let at = |back: i64, minute: i64| {
-        at_china_time(day(back), minute).min(now - TimeDelta::minutes(back + 1))
+    let mut scenario = Scenario {
+        now,
+        today: china_date(now),
+        cases,
+        steps: Vec::new(),
     };
-    let siming = &DISTRICTS[0];
-    let huli = &DISTRICTS[1 % DISTRICTS.len()];
-    let case_in = |district: &District, skip: usize| -> Option<Uuid> {
-        cases
+    accepted_order(&mut scenario);
+    escalated_order(&mut scenario);
+    awaiting_order(&mut scenario);
+    listed_order(&mut scenario);
+    scenario.steps
+}
+
+/// The demo's clock and cases, and the steps made so far.
+struct Scenario<'a> {
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    cases: &'a [crate::DemoCase],
+    steps: Vec<crate::DemoStep>,
+}
+
+impl Scenario<'_> {
+    /// The day `back` days before today.
+    fn day(&self, back: i64) -> NaiveDate {
+        self.today - TimeDelta::days(back)
+    }
+
+    /// `minute` minutes into the day `back` days ago (China time), and before now.
+    fn at(&self, back: i64, minute: i64) -> DateTime<Utc> {
+        at_china_time(self.day(back), minute).min(self.now - TimeDelta::minutes(back + 1))
+    }
+
+    /// The `skip`-th case of `district` registered 25 days ago or earlier.
+    fn case_in(&self, district: &District, skip: usize) -> Option<Uuid> {
+        let before = self.at(25, 9 * 60);
+        self.cases
             .iter()
             .filter_map(registration_of)
             .filter(|(c, registered)| {
-                c.district_id == district_unit_id(district) && *registered < at(25, 9 * 60)
+                c.district_id == district_unit_id(district) && *registered < before
             })
             .nth(skip)
             .and_then(|(c, _)| c.case_id)
-    };
-    let order = |name: &str| demo_uuid(&format!("demo:supervision:{name}"));
-    let department = DEPARTMENTS.first().map_or("xm-dept-zjj", |(id, _)| *id);
-    let mut steps = Vec::new();
-    let mut step = |label: &str, when: DateTime<Utc>, command: Command| {
-        steps.push(campaign_step(
+    }
+
+    /// The order named `name`'s id.
+    fn order(&self, name: &str) -> Uuid {
+        demo_uuid(&format!("demo:supervision:{name}"))
+    }
+
+    fn step(&mut self, label: &str, when: DateTime<Utc>, command: Command) {
+        self.steps.push(campaign_step(
             &format!("supervision:{label}"),
             when,
             command,
         ));
-    };
+    }
+}
 
-    // Answered and accepted: the city's reminder to a department.
-    let accepted = order("accepted");
-    step(
+fn siming() -> &'static District {
+    &DISTRICTS[0]
+}
+
+fn huli() -> &'static District {
+    &DISTRICTS[1 % DISTRICTS.len()]
+}
+
+fn department() -> &'static str {
+    DEPARTMENTS.first().map_or("xm-dept-zjj", |(id, _)| *id)
+}
+
+/// Answered and accepted: the city's reminder to a department.
+fn accepted_order(scenario: &mut Scenario<'_>) {
+    let accepted = scenario.order("accepted");
+    scenario.step(
         "accepted:issue",
-        at(20, 9 * 60),
+        scenario.at(20, 9 * 60),
         Command::IssueSupervisionOrder(IssueSupervisionOrder {
             order_id: Some(accepted),
             issuer_unit_id: CITY_ID.to_owned(),
-            addressee_unit_id: department.to_owned(),
+            addressee_unit_id: department().to_owned(),
             level: SupervisionLevel::Reminder,
-            case_ids: case_in(siming, 1).into_iter().collect(),
+            case_ids: scenario.case_in(siming(), 1).into_iter().collect(),
             matter: "会同属地核实补偿标准执行情况，限期书面反馈".to_owned(),
-            answer_due_on: day(12),
+            answer_due_on: scenario.day(12),
             responsible: "部门信访工作分管负责人".to_owned(),
         }),
     );
-    step(
+    scenario.step(
         "accepted:acknowledge",
-        at(19, 10 * 60),
+        scenario.at(19, 10 * 60),
         Command::AcknowledgeSupervisionOrder(AcknowledgeSupervisionOrder { order_id: accepted }),
     );
-    step(
+    scenario.step(
         "accepted:answer",
-        at(14, 16 * 60),
+        scenario.at(14, 16 * 60),
         Command::AnswerSupervisionOrder(AnswerSupervisionOrder {
             order_id: accepted,
             text: "已会同属地逐户核实，补偿标准执行到位，书面报告已报市联席办".to_owned(),
             evidence: vec!["核查报告".to_owned(), "逐户核实台账".to_owned()],
         }),
     );
-    step(
+    scenario.step(
         "accepted:accept",
-        at(13, 10 * 60),
+        scenario.at(13, 10 * 60),
         Command::ReviewSupervisionAnswer(ReviewSupervisionAnswer {
             order_id: accepted,
             accept: true,
@@ -93,77 +137,81 @@ pub(crate) fn supervision_steps(
             answer_due_on: None,
         }),
     );
+}
 
-    // Escalated: 思明区 signed for the city's reminder, missed its due date, and it became a 督办.
-    let escalated = order("escalated");
-    step(
+/// Escalated: 思明区 signed for the city's reminder, missed its due date, and it became a 督办.
+fn escalated_order(scenario: &mut Scenario<'_>) {
+    let escalated = scenario.order("escalated");
+    scenario.step(
         "escalated:issue",
-        at(10, 9 * 60),
+        scenario.at(10, 9 * 60),
         Command::IssueSupervisionOrder(IssueSupervisionOrder {
             order_id: Some(escalated),
             issuer_unit_id: CITY_ID.to_owned(),
-            addressee_unit_id: district_unit_id(siming),
+            addressee_unit_id: district_unit_id(siming()),
             level: SupervisionLevel::Reminder,
-            case_ids: case_in(siming, 0).into_iter().collect(),
+            case_ids: scenario.case_in(siming(), 0).into_iter().collect(),
             matter: "该积案已两次回潮，请区级包案领导牵头研究化解方案并限期反馈".to_owned(),
-            answer_due_on: day(6),
+            answer_due_on: scenario.day(6),
             responsible: "区联席办主任".to_owned(),
         }),
     );
-    step(
+    scenario.step(
         "escalated:acknowledge",
-        at(9, 11 * 60),
+        scenario.at(9, 11 * 60),
         Command::AcknowledgeSupervisionOrder(AcknowledgeSupervisionOrder {
             order_id: escalated,
         }),
     );
-    step(
+    scenario.step(
         "escalated:escalate",
-        at(5, 8 * 60),
+        scenario.at(5, 8 * 60),
         Command::EscalateSupervisionOrder(EscalateSupervisionOrder {
             order_id: escalated,
             from: SupervisionLevel::Reminder,
             to: SupervisionLevel::Order,
-            answer_due_on: day(5) + TimeDelta::days(7),
+            answer_due_on: scenario.day(5) + TimeDelta::days(7),
             rule: "催办逾期1日未办结反馈，升级为督办，限7日内反馈".to_owned(),
         }),
     );
-    step(
+    scenario.step(
         "escalated:progress",
-        at(3, 15 * 60),
+        scenario.at(3, 15 * 60),
         Command::ReportSupervisionProgress(ReportSupervisionProgress {
             order_id: escalated,
             text: "区级包案领导已召开专题会，方案正在征求意见".to_owned(),
         }),
     );
+}
 
-    // Answered, awaiting review: 思明区's order to one of its towns.
-    if let Some(town) = siming.towns.first() {
-        let awaiting = order("awaiting");
-        step(
+/// Answered, awaiting review: 思明区's order to one of its towns.
+fn awaiting_order(scenario: &mut Scenario<'_>) {
+    if let Some(town) = siming().towns.first() {
+        let awaiting = scenario.order("awaiting");
+        scenario.step(
             "awaiting:issue",
-            at(6, 9 * 60),
+            scenario.at(6, 9 * 60),
             Command::IssueSupervisionOrder(IssueSupervisionOrder {
                 order_id: Some(awaiting),
-                issuer_unit_id: district_unit_id(siming),
-                addressee_unit_id: town_unit_id(siming, town.0),
+                issuer_unit_id: district_unit_id(siming()),
+                addressee_unit_id: town_unit_id(siming(), town.0),
                 level: SupervisionLevel::Order,
                 case_ids: Vec::new(),
                 matter: "排查辖区内涉众型重复信访隐患，报送风险清单".to_owned(),
-                answer_due_on: day(0) + TimeDelta::days(2),
+                answer_due_on: scenario.day(0) + TimeDelta::days(2),
                 responsible: "镇街信访办主任".to_owned(),
             }),
         );
-        step(
+        scenario.step(
             "awaiting:acknowledge",
-            at(6, 14 * 60),
+            scenario.at(6, 14 * 60),
             Command::AcknowledgeSupervisionOrder(AcknowledgeSupervisionOrder {
                 order_id: awaiting,
             }),
         );
-        step(
+        scenario.step(
             "awaiting:answer",
-            at(1, 16 * 60),
+            scenario.at(1, 16 * 60),
             Command::AnswerSupervisionOrder(AnswerSupervisionOrder {
                 order_id: awaiting,
                 text: "已完成排查，风险清单（12项）已报区联席办".to_owned(),
@@ -171,22 +219,23 @@ pub(crate) fn supervision_steps(
             }),
         );
     }
+}
 
-    // Listed supervision due tomorrow, not yet signed for.
-    let listed = order("listed");
-    step(
+/// Listed supervision due tomorrow, not yet signed for.
+fn listed_order(scenario: &mut Scenario<'_>) {
+    let listed = scenario.order("listed");
+    scenario.step(
         "listed:issue",
-        at(2, 9 * 60),
+        scenario.at(2, 9 * 60),
         Command::IssueSupervisionOrder(IssueSupervisionOrder {
             order_id: Some(listed),
             issuer_unit_id: CITY_ID.to_owned(),
-            addressee_unit_id: district_unit_id(huli),
+            addressee_unit_id: district_unit_id(huli()),
             level: SupervisionLevel::Listed,
-            case_ids: case_in(huli, 0).into_iter().collect(),
+            case_ids: scenario.case_in(huli(), 0).into_iter().collect(),
             matter: "挂牌督办：群体性积案，请主要领导亲自包案、限期化解".to_owned(),
-            answer_due_on: day(0) + TimeDelta::days(1),
+            answer_due_on: scenario.day(0) + TimeDelta::days(1),
             responsible: "区委副书记".to_owned(),
         }),
     );
-    steps
 }

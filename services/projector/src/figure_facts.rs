@@ -536,33 +536,7 @@ async fn write_states(
             .execute(&mut *conn)
             .await?;
         }
-        let nexts: Vec<(Option<i64>, Option<i64>)> = case
-            .versions
-            .iter()
-            .skip(1)
-            .map(|v| (Some(v.position), Some(v.recorded_at)))
-            .chain(std::iter::once((None, None)))
-            .collect();
-        for (version, (next_position, next_recorded_at)) in case.versions.into_iter().zip(nexts) {
-            let state = version.state;
-            rows.push(vec![
-                SqlValue::Text(case_id.clone()),
-                SqlValue::Int(version.position),
-                SqlValue::Int(version.index),
-                SqlValue::Int(version.recorded_at),
-                SqlValue::Text(state.case_number),
-                SqlValue::Text(state.district),
-                SqlValue::OptText(state.town),
-                SqlValue::OptText(state.lead_unit),
-                flag(state.owned),
-                flag(state.crossed_off),
-                day_text(state.acceptance_pending_until),
-                day_text(state.handling_running_until),
-                flag(state.clock_running),
-                SqlValue::OptInt(next_position),
-                SqlValue::OptInt(next_recorded_at),
-            ]);
-        }
+        rows.extend(state_rows(&case_id, case.versions));
         let fold = serde_json::to_string(&case.fold).map_err(|e| sqlx::Error::Encode(e.into()))?;
         folds.push(vec![
             SqlValue::Text(case_id),
@@ -632,6 +606,38 @@ async fn write_states(
         .await?;
     }
     add_to_sums(conn, dialect, suffix, sums).await
+}
+
+/// The `figure_states` rows of a case's new versions, each closed by the next (the last open).
+fn state_rows(case_id: &str, versions: Vec<StateVersion>) -> Vec<Vec<SqlValue>> {
+    let mut rows = Vec::with_capacity(versions.len());
+    let nexts: Vec<(Option<i64>, Option<i64>)> = versions
+        .iter()
+        .skip(1)
+        .map(|v| (Some(v.position), Some(v.recorded_at)))
+        .chain(std::iter::once((None, None)))
+        .collect();
+    for (version, (next_position, next_recorded_at)) in versions.into_iter().zip(nexts) {
+        let state = version.state;
+        rows.push(vec![
+            SqlValue::Text(case_id.to_owned()),
+            SqlValue::Int(version.position),
+            SqlValue::Int(version.index),
+            SqlValue::Int(version.recorded_at),
+            SqlValue::Text(state.case_number),
+            SqlValue::Text(state.district),
+            SqlValue::OptText(state.town),
+            SqlValue::OptText(state.lead_unit),
+            flag(state.owned),
+            flag(state.crossed_off),
+            day_text(state.acceptance_pending_until),
+            day_text(state.handling_running_until),
+            flag(state.clock_running),
+            SqlValue::OptInt(next_position),
+            SqlValue::OptInt(next_recorded_at),
+        ]);
+    }
+    rows
 }
 
 crate::projection::projection_kind! {

@@ -108,111 +108,15 @@ pub(crate) async fn apply(
                 continue;
             };
             let order_id = envelope.aggregate_id.as_str();
-            let on = china_date(envelope.occurred_at).to_string();
             let position = sql_position(commit.position);
-            match event {
-                SupervisionEvent::Issued(e) => {
-                    sqlx::query(AssertSqlSafe(format!(
-                        "INSERT INTO supervision_orders{suffix} (order_id, issuer_unit_id, \
-                         issuer_unit_name, addressee_unit_id, addressee_unit_name, level, matter, \
-                         responsible, case_count, first_due_on, answer_due_on, status, issued_at, \
-                         issued_on, answers, escalations, position) VALUES ($1, $2, $3, $4, $5, \
-                         $6, $7, $8, $9, $10, $10, $11, $12, $13, 0, 0, $14) ON CONFLICT DO NOTHING"
-                    )))
-                    .bind(order_id)
-                    .bind(&e.issuer.id)
-                    .bind(&e.issuer.name)
-                    .bind(&e.addressee.id)
-                    .bind(&e.addressee.name)
-                    .bind(enum_text(&e.level))
-                    .bind(&e.matter)
-                    .bind(&e.responsible)
-                    .bind(i64::try_from(e.case_ids.len()).unwrap_or(i64::MAX))
-                    .bind(e.answer_due_on.to_string())
-                    .bind(status::ISSUED)
-                    .bind(timestamp_text(envelope.occurred_at))
-                    .bind(&on)
-                    .bind(position)
-                    .execute(&mut *conn)
-                    .await?;
-                    for case_id in &e.case_ids {
-                        sqlx::query(AssertSqlSafe(format!(
-                            "INSERT INTO supervision_order_cases{suffix} (order_id, case_id) \
-                             VALUES ($1, $2) ON CONFLICT DO NOTHING"
-                        )))
-                        .bind(order_id)
-                        .bind(case_id.to_string())
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    continue;
+            let on = china_date(envelope.occurred_at);
+            let Some((set, values)) = changes(event, on) else {
+                if let SupervisionEvent::Issued(e) = event {
+                    insert_order(conn, suffix, order_id, envelope.occurred_at, e, position).await?;
                 }
-                SupervisionEvent::Acknowledged(e) => {
-                    update(
-                        conn,
-                        suffix,
-                        "acknowledged_on = $1, status = $2",
-                        vec![text(e.on), text(status::ACKNOWLEDGED)],
-                        order_id,
-                    )
-                    .await?;
-                }
-                SupervisionEvent::ProgressReported(e) => {
-                    update(
-                        conn,
-                        suffix,
-                        "progress = $1, progress_on = $2",
-                        vec![text(&e.text), text(e.on)],
-                        order_id,
-                    )
-                    .await?;
-                }
-                SupervisionEvent::Answered(e) => {
-                    update(
-                        conn,
-                        suffix,
-                        "answers = answers + 1, answered_on = $1, answered_on_time = $2, \
-                         status = $3",
-                        vec![
-                            text(e.on),
-                            SqlValue::Int(i64::from(e.on_time)),
-                            text(status::ANSWERED),
-                        ],
-                        order_id,
-                    )
-                    .await?;
-                }
-                SupervisionEvent::AnswerAccepted(_) => {
-                    update(
-                        conn,
-                        suffix,
-                        "accepted_on = $1, status = $2",
-                        vec![text(&on), text(status::ACCEPTED)],
-                        order_id,
-                    )
-                    .await?;
-                }
-                SupervisionEvent::AnswerSentBack(e) => {
-                    update(
-                        conn,
-                        suffix,
-                        "answer_due_on = $1, status = $2",
-                        vec![text(e.answer_due_on), text(status::SENT_BACK)],
-                        order_id,
-                    )
-                    .await?;
-                }
-                SupervisionEvent::Escalated(e) => {
-                    update(
-                        conn,
-                        suffix,
-                        "level = $1, answer_due_on = $2, escalations = escalations + 1",
-                        vec![text(enum_text(&e.to)), text(e.answer_due_on)],
-                        order_id,
-                    )
-                    .await?;
-                }
-            }
+                continue;
+            };
+            update(conn, suffix, set, values, order_id).await?;
             update(
                 conn,
                 suffix,
@@ -224,6 +128,90 @@ pub(crate) async fn apply(
         }
     }
     Ok(Vec::new())
+}
+
+/// The order row and its cases, as issued.
+async fn insert_order(
+    conn: &mut sqlx::AnyConnection,
+    suffix: &str,
+    order_id: &str,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    e: &zhzj_proto::events::SupervisionOrderIssued,
+    position: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO supervision_orders{suffix} (order_id, issuer_unit_id, \
+         issuer_unit_name, addressee_unit_id, addressee_unit_name, level, matter, \
+         responsible, case_count, first_due_on, answer_due_on, status, issued_at, \
+         issued_on, answers, escalations, position) VALUES ($1, $2, $3, $4, $5, \
+         $6, $7, $8, $9, $10, $10, $11, $12, $13, 0, 0, $14) ON CONFLICT DO NOTHING"
+    )))
+    .bind(order_id)
+    .bind(&e.issuer.id)
+    .bind(&e.issuer.name)
+    .bind(&e.addressee.id)
+    .bind(&e.addressee.name)
+    .bind(enum_text(&e.level))
+    .bind(&e.matter)
+    .bind(&e.responsible)
+    .bind(i64::try_from(e.case_ids.len()).unwrap_or(i64::MAX))
+    .bind(e.answer_due_on.to_string())
+    .bind(status::ISSUED)
+    .bind(timestamp_text(issued_at))
+    .bind(china_date(issued_at).to_string())
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    for case_id in &e.case_ids {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO supervision_order_cases{suffix} (order_id, case_id) \
+             VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        )))
+        .bind(order_id)
+        .bind(case_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a later step changes on the order row (the columns to set, their values); none for the
+/// issue, which inserts the row.
+fn changes(
+    event: &SupervisionEvent,
+    on: chrono::NaiveDate,
+) -> Option<(&'static str, Vec<SqlValue>)> {
+    Some(match event {
+        SupervisionEvent::Issued(_) => return None,
+        SupervisionEvent::Acknowledged(e) => (
+            "acknowledged_on = $1, status = $2",
+            vec![text(e.on), text(status::ACKNOWLEDGED)],
+        ),
+        SupervisionEvent::ProgressReported(e) => (
+            "progress = $1, progress_on = $2",
+            vec![text(&e.text), text(e.on)],
+        ),
+        SupervisionEvent::Answered(e) => (
+            "answers = answers + 1, answered_on = $1, answered_on_time = $2, status = $3",
+            vec![
+                text(e.on),
+                SqlValue::Int(i64::from(e.on_time)),
+                text(status::ANSWERED),
+            ],
+        ),
+        SupervisionEvent::AnswerAccepted(_) => (
+            "accepted_on = $1, status = $2",
+            vec![text(on), text(status::ACCEPTED)],
+        ),
+        SupervisionEvent::AnswerSentBack(e) => (
+            "answer_due_on = $1, status = $2",
+            vec![text(e.answer_due_on), text(status::SENT_BACK)],
+        ),
+        SupervisionEvent::Escalated(e) => (
+            "level = $1, answer_due_on = $2, escalations = escalations + 1",
+            vec![text(enum_text(&e.to)), text(e.answer_due_on)],
+        ),
+    })
 }
 
 crate::projection::projection_kind! {

@@ -85,11 +85,23 @@ pub async fn conditions(
     rules: &WarningRules,
     today: NaiveDate,
 ) -> Result<Vec<Condition>, sqlx::Error> {
+    let mut found = deadline_conditions(store, rules, today).await?;
+    found.extend(idle_leader_conditions(store, rules, today).await?);
+    found.extend(relapse_conditions(store).await?);
+    found.extend(town_surges(store, rules, today).await?);
+    found.extend(order_conditions(store, rules, today).await?);
+    Ok(found)
+}
+
+/// Statutory deadlines: the next one of each open case, within the horizon or missed.
+async fn deadline_conditions(
+    store: &ReadStore,
+    rules: &WarningRules,
+    today: NaiveDate,
+) -> Result<Vec<Condition>, sqlx::Error> {
     let pool = store.pool();
     let mut found = Vec::new();
     let today_text = today.to_string();
-
-    // Statutory deadlines: the next one of each case, near or missed.
     let horizon = days_after(today, rules.deadline_within_days).to_string();
     for row in sqlx::query(
         "SELECT l.case_id, l.next_due_on, l.next_due_step, c.case_number, c.district_id, \
@@ -137,9 +149,18 @@ pub async fn conditions(
             case_id: Some(case_id),
         });
     }
+    Ok(found)
+}
 
-    // Owning leaders with no activity on an open case since the threshold (or ever, for a case
-    // registered before it).
+/// Owning leaders with no activity on an open case since the threshold (or ever, for a case
+/// registered before it).
+async fn idle_leader_conditions(
+    store: &ReadStore,
+    rules: &WarningRules,
+    today: NaiveDate,
+) -> Result<Vec<Condition>, sqlx::Error> {
+    let pool = store.pool();
+    let mut found = Vec::new();
     let idle_since = days_before(today, rules.leader_idle_days).to_string();
     for row in sqlx::query(
         "SELECT c.case_id, c.case_number, c.leader_id, c.leader_name, c.district_id, c.town_id, \
@@ -178,8 +199,13 @@ pub async fn conditions(
             case_id: Some(case_id),
         });
     }
+    Ok(found)
+}
 
-    // Crossed-off cases petitioned again, until crossed off again.
+/// Crossed-off cases petitioned again, until crossed off again.
+async fn relapse_conditions(store: &ReadStore) -> Result<Vec<Condition>, sqlx::Error> {
+    let pool = store.pool();
+    let mut found = Vec::new();
     for row in sqlx::query(
         "SELECT c.case_id, c.case_number, c.district_id, c.town_id, c.leader_id, l.relapse_count \
          FROM case_lifecycle l JOIN checklist_rows c ON c.case_id = l.case_id \
@@ -203,10 +229,18 @@ pub async fn conditions(
             case_id: Some(case_id),
         });
     }
+    Ok(found)
+}
 
-    found.extend(town_surges(store, rules, today).await?);
-
-    // Supervision orders: the answer due soon, or overdue.
+/// Supervision orders: the answer due soon, or overdue.
+async fn order_conditions(
+    store: &ReadStore,
+    rules: &WarningRules,
+    today: NaiveDate,
+) -> Result<Vec<Condition>, sqlx::Error> {
+    let pool = store.pool();
+    let mut found = Vec::new();
+    let today_text = today.to_string();
     let order_horizon = days_after(today, rules.order_due_within_days).to_string();
     for row in sqlx::query(
         "SELECT order_id, issuer_unit_name, addressee_unit_id, addressee_unit_name, level, \
