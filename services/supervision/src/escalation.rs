@@ -153,7 +153,7 @@ impl EscalationClock {
             causation_id: None,
             actor: Actor {
                 user_id: ESCALATION_ACTOR.to_owned(),
-                roles: vec!["admin".to_owned()],
+                roles: vec![zhzj_proto::accounts::Role::Admin.as_str().to_owned()],
                 unit_id: None,
                 leader_id: None,
             },

@@ -1,9 +1,10 @@
 //! Notifications that reach people: the notifier turns fired warnings and supervision events
 //! (read from the event archive past its cursor) into in-app messages (站内消息) for the users
 //! concerned — the owning leader's bound account (of a warned case, or of a case an order names),
-//! the coordinators of the unit (and of a case's district), the issuer of an order — and into deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk
-//! robots); it makes each user's daily digest; and it sends what is due, retrying a failed
-//! delivery with backoff and recording what happened. No message carries a petitioner's
+//! the coordinators of the unit (and of a case's district), the issuer of an order — and into
+//! deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk robots); it makes each
+//! unit's daily digest; and it sends what is due, retrying a failed delivery with backoff and
+//! recording what happened. No message carries a petitioner's
 //! personal data: they name case numbers, units, levels and dates, and link to the page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use zhzj_proto::accounts::Role;
 use zhzj_proto::{DomainEvent, SupervisionEvent};
 use zhzj_store::{Clock, ReadStore, WriteTransaction, china_date, sql::timestamp_text};
 
@@ -128,7 +130,10 @@ impl RecipientCache {
                 .await?;
                 let coordinators = users
                     .into_iter()
-                    .filter(|(_, roles)| roles.split(',').any(|r| r.trim() == "coordinator"))
+                    .filter(|(_, roles)| {
+                        let names: Vec<&str> = roles.split(',').map(str::trim).collect();
+                        Role::Coordinator.is_in(&names)
+                    })
                     .map(|(username, _)| username)
                     .collect();
                 self.coordinators.insert(unit.clone(), coordinators);
