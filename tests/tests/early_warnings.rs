@@ -44,6 +44,16 @@ async fn pass_on(
     Ok((rules(&fired), rules(&cleared)))
 }
 
+/// The watch of `app` on its injected clock, with the rules in `rules`.
+async fn watch_with(app: &TestApp, rules: &str) -> anyhow::Result<Watch> {
+    Ok(Watch::new(
+        app.nats.connect().await?,
+        app.projecting.store.clone(),
+        Arc::new(app.services.clock.clone()),
+        Arc::new(SupervisionRules::parse(rules)?),
+    ))
+}
+
 async fn open_warnings(app: &TestApp, user: &str) -> anyhow::Result<Value> {
     let token = app.login(user).await?;
     Ok(app.get(&token, "/warnings").await?.json)
@@ -72,15 +82,12 @@ async fn petition(app: &TestApp, case_id: &str, on: &str) -> anyhow::Result<Stri
 #[tokio::test]
 async fn warnings_fire_once_and_clear_on_a_scripted_history() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
-    let watch = Watch::new(
-        app.nats.connect().await?,
-        app.projecting.store.clone(),
-        Arc::new(app.services.clock.clone()),
-        Arc::new(SupervisionRules::parse(
-            "[warnings]\ndeadline_within_days = 3\nleader_idle_days = 30\n\
-             town_surge_factor = 1.5\ntown_surge_min_petitions = 3\n",
-        )?),
-    );
+    let watch = watch_with(
+        &app,
+        "[warnings]\ndeadline_within_days = 3\nleader_idle_days = 30\n\
+         town_surge_factor = 1.5\ntown_surge_min_petitions = 3\n",
+    )
+    .await?;
     // 3-02: a new petition (its notice of acceptance due 3-17), a screened case owned by 李明,
     // and a case crossed off the same day.
     set_day(&app, 3, 2)?;
@@ -236,14 +243,11 @@ async fn inbox_titles(app: &TestApp, user: &str) -> anyhow::Result<Vec<String>> 
 #[tokio::test]
 async fn many_warnings_of_one_rule_reach_a_user_as_one_message() -> anyhow::Result<()> {
     let app = spawn_app(DbKind::Sqlite).await?;
-    let watch = Watch::new(
-        app.nats.connect().await?,
-        app.projecting.store.clone(),
-        Arc::new(app.services.clock.clone()),
-        Arc::new(SupervisionRules::parse(
-            "[warnings]\nleader_idle_days = 30\n[notify]\ndigest_hour = 23\n",
-        )?),
-    );
+    let watch = watch_with(
+        &app,
+        "[warnings]\nleader_idle_days = 30\n[notify]\ndigest_hour = 23\n",
+    )
+    .await?;
     // Six cases of 中华街道 owned by 李明, none worked on for 30 days: on the first pass after,
     // six warnings of one rule fire at once (as they do by the thousand when the watch first
     // runs over a long-kept checklist).
