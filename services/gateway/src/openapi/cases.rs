@@ -1,8 +1,10 @@
 //! The OpenAPI paths of cases: registering one, reading one and its history, and the writes that
-//! work it.
+//! work it (and those that work a supervision order, which share their shape).
 
 use super::*;
-use crate::routes::case_writes::{CaseWrite, CaseWriteBody, CaseWriteVisitor, path_parameters};
+use crate::routes::aggregate_writes::{
+    AggregateWrite, AggregateWriteBody, AggregateWriteVisitor, path_parameters, route_path,
+};
 
 /// Registering a case, and reading one with its history.
 pub(crate) fn case_read_paths(
@@ -58,7 +60,7 @@ pub(crate) fn case_read_paths(
     add("/api/v1/cases/{id}/events", "get", history);
 }
 
-/// The writes that work a case; each answers a [`WriteReply`].
+/// The writes that work a case or a supervision order; each answers a [`WriteReply`].
 pub(crate) fn case_write_paths(
     requests: &mut Schemas,
     error: &Value,
@@ -71,13 +73,13 @@ pub(crate) fn case_write_paths(
         write: &'a Value,
         add: &'a mut A,
     }
-    impl<A: FnMut(&str, &str, Value)> CaseWriteVisitor for Documents<'_, A> {
-        fn visit<C: CaseWrite>(&mut self) {
+    impl<A: FnMut(&str, &str, Value)> AggregateWriteVisitor for Documents<'_, A> {
+        fn visit<C: AggregateWrite>(&mut self) {
             let mut op = operation(
                 Operation {
                     id: C::OPERATION,
                     summary: C::SUMMARY,
-                    request: Some(self.requests.of::<CaseWriteBody<C>>()),
+                    request: Some(self.requests.of::<AggregateWriteBody<C>>()),
                     ok_status: if C::CREATES { "201" } else { "200" },
                     ok: self.write.clone(),
                     error_statuses: WRITE_ERRORS,
@@ -91,10 +93,10 @@ pub(crate) fn case_write_paths(
                     parameters.insert(at, path_parameter(name));
                 }
             }
-            (self.add)(&format!("/api/v1/cases/{{id}}{}", C::PATH), "post", op);
+            (self.add)(&format!("/api/v1{}", route_path::<C>()), "post", op);
         }
     }
-    crate::routes::case_writes::each(&mut Documents {
+    crate::routes::aggregate_writes::each(&mut Documents {
         requests,
         error,
         write,

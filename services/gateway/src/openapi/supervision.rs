@@ -1,14 +1,11 @@
-//! The OpenAPI paths of supervision orders (督办单): issue, list, read, and the addressee's and
-//! issuer's steps; early warnings (预警), the inbox (站内消息) and the deliveries of notifications.
+//! The OpenAPI paths of supervision orders (督办单): issue, list, read; early warnings (预警), the inbox (站内消息) and the deliveries of notifications.
 
 use super::*;
 use crate::routes::notices::{DeliveryItem, Inbox, MarkedRead, NoBody, WarningList};
-use crate::routes::supervision::{
-    AnswerBody, EmptyBody, IssueOrderBody, ProgressBody, ReviewBody, SupervisionOrderItem,
-    SupervisionOrderView,
-};
+use crate::routes::supervision::{IssueOrderBody, SupervisionOrderItem, SupervisionOrderView};
 
-/// Supervision orders: issue and list, one order with its history, and its steps.
+/// Supervision orders: issue and list, one order with its history (its steps are writes on one
+/// order, documented with the case writes).
 pub(crate) fn supervision_paths(
     requests: &mut Schemas,
     responses: &mut Schemas,
@@ -68,49 +65,6 @@ pub(crate) fn supervision_paths(
     );
     show["parameters"] = json!([path_parameter("id")]);
     add("/api/v1/supervision-orders/{id}", "get", show);
-    for (path, id, summary, body) in [
-        (
-            "/api/v1/supervision-orders/{id}/acknowledge",
-            "acknowledgeSupervisionOrder",
-            "承办单位签收督办单",
-            requests.of::<EmptyBody>(),
-        ),
-        (
-            "/api/v1/supervision-orders/{id}/progress",
-            "reportSupervisionProgress",
-            "承办单位报告办理进展",
-            requests.of::<ProgressBody>(),
-        ),
-        (
-            "/api/v1/supervision-orders/{id}/answer",
-            "answerSupervisionOrder",
-            "承办单位办结反馈（附佐证材料）",
-            requests.of::<AnswerBody>(),
-        ),
-        (
-            "/api/v1/supervision-orders/{id}/review",
-            "reviewSupervisionAnswer",
-            "督办单位审核反馈：通过办结，或退回并重新确定反馈期限",
-            requests.of::<ReviewBody>(),
-        ),
-    ] {
-        let mut op = operation(
-            Operation {
-                id,
-                summary,
-                request: Some(body),
-                ok_status: "200",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
-            error,
-        );
-        if let Some(parameters) = op["parameters"].as_array_mut() {
-            parameters.insert(0, path_parameter("id"));
-        }
-        add(path, "post", op);
-    }
     notice_paths(requests, responses, error, add);
 }
 

@@ -1,5 +1,5 @@
 //! `POST /api/v1/cases`: register a case; and what every write on a case receives besides its
-//! body ([`WriteContext`]). The writes that work a case are in `case_writes`.
+//! body ([`WriteContext`]). The writes that work a case are in `aggregate_writes`.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};

@@ -1,12 +1,12 @@
 //! The routes of the gateway, and the middleware every request passes: a tracing span that
 //! carries the correlation id (and, once known, the command id), and the body size limit.
 
+pub(crate) mod aggregate_writes;
 pub(crate) mod assessments;
 pub(crate) mod audit;
 pub(crate) mod bulletins;
 pub(crate) mod case_masking;
 pub(crate) mod case_view;
-pub(crate) mod case_writes;
 pub(crate) mod cases;
 pub(crate) mod checklist;
 mod download;
@@ -107,16 +107,6 @@ pub fn router(state: AppState) -> Router {
             get(supervision::list).post(supervision::issue),
         )
         .route("/supervision-orders/{id}", get(supervision::show))
-        .route(
-            "/supervision-orders/{id}/acknowledge",
-            post(supervision::acknowledge),
-        )
-        .route(
-            "/supervision-orders/{id}/progress",
-            post(supervision::progress),
-        )
-        .route("/supervision-orders/{id}/answer", post(supervision::answer))
-        .route("/supervision-orders/{id}/review", post(supervision::review))
         .route("/warnings", get(notices::list_warnings))
         .route("/inbox", get(notices::show_inbox))
         .route("/inbox/read-all", post(notices::read_all))
@@ -145,7 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/org/leaders", post(org::add_leader))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(not_found);
-    let api = case_writes::routes(api);
+    let api = aggregate_writes::routes(api);
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::web::routes())

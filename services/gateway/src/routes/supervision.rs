@@ -1,7 +1,8 @@
 //! `/api/v1/supervision-orders`: supervision orders (督办单) — issue one to a lower unit or a
 //! department, list and read them (with their history from the event archive), and the
-//! addressee's and the issuer's steps: sign for it (签收), report progress, answer (办结反馈),
-//! accept or send back. Escalation is the system's ([`zhzj_supervision::EscalationClock`]).
+//! addressee's and the issuer's steps — sign for it (签收), report progress, answer (办结反馈),
+//! accept or send back — are writes on one order (`aggregate_writes`). Escalation is the
+//! system's ([`zhzj_supervision::EscalationClock`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,10 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 use zhzj_proto::Command;
-use zhzj_proto::commands::{
-    AcknowledgeSupervisionOrder, AnswerSupervisionOrder, IssueSupervisionOrder,
-    ReportSupervisionProgress, ReviewSupervisionAnswer,
-};
+use zhzj_proto::commands::IssueSupervisionOrder;
 use zhzj_proto::events::{SupervisionLevel, UnitRef};
 
 use super::case_masking::mask_free_text;
@@ -278,7 +276,7 @@ pub struct SupervisionOrderView {
 }
 
 /// The order `id`, if the user may read it (404 otherwise, so that its existence does not leak).
-async fn order_in_scope(
+pub(super) async fn order_in_scope(
     state: &AppState,
     user: &crate::User,
     id: &str,
@@ -396,134 +394,5 @@ pub async fn issue(
     });
     Ok(context
         .run("POST /supervision-orders".to_owned(), command, true)
-        .await)
-}
-
-/// The order id of a path, if the user may read the order (404 otherwise, as for a case out of
-/// scope).
-async fn order_id(context: &WriteContext, id: &str) -> Result<Uuid, ApiError> {
-    let order_id = id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("督办单 {id} 不存在")))?;
-    order_in_scope(&context.state, &context.user, id).await?;
-    Ok(order_id)
-}
-
-/// An empty body.
-#[derive(Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmptyBody {}
-
-/// `POST /api/v1/supervision-orders/{id}/acknowledge`: sign for it (签收).
-pub async fn acknowledge(
-    Path(id): Path<String>,
-    context: WriteContext,
-    JsonBody(EmptyBody {}): JsonBody<EmptyBody>,
-) -> Result<Response, ApiError> {
-    let command = Command::AcknowledgeSupervisionOrder(AcknowledgeSupervisionOrder {
-        order_id: order_id(&context, &id).await?,
-    });
-    Ok(context
-        .run(
-            format!("POST /supervision-orders/{id}/acknowledge"),
-            command,
-            false,
-        )
-        .await)
-}
-
-/// A progress report.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProgressBody {
-    /// What was done so far.
-    pub text: String,
-}
-
-/// `POST /api/v1/supervision-orders/{id}/progress`: report progress.
-pub async fn progress(
-    Path(id): Path<String>,
-    context: WriteContext,
-    JsonBody(body): JsonBody<ProgressBody>,
-) -> Result<Response, ApiError> {
-    let command = Command::ReportSupervisionProgress(ReportSupervisionProgress {
-        order_id: order_id(&context, &id).await?,
-        text: body.text,
-    });
-    Ok(context
-        .run(
-            format!("POST /supervision-orders/{id}/progress"),
-            command,
-            false,
-        )
-        .await)
-}
-
-/// An answer (办结反馈).
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerBody {
-    /// What was done.
-    pub text: String,
-    /// References to the evidence, at least one.
-    pub evidence: Vec<String>,
-}
-
-/// `POST /api/v1/supervision-orders/{id}/answer`: answer it as done (办结反馈).
-pub async fn answer(
-    Path(id): Path<String>,
-    context: WriteContext,
-    JsonBody(body): JsonBody<AnswerBody>,
-) -> Result<Response, ApiError> {
-    let command = Command::AnswerSupervisionOrder(AnswerSupervisionOrder {
-        order_id: order_id(&context, &id).await?,
-        text: body.text,
-        evidence: body.evidence,
-    });
-    Ok(context
-        .run(
-            format!("POST /supervision-orders/{id}/answer"),
-            command,
-            false,
-        )
-        .await)
-}
-
-/// The issuer's review of an answer.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewBody {
-    /// Accept (true) or send back (false).
-    pub accept: bool,
-    /// The opinion, when accepting.
-    #[serde(default)]
-    pub opinion: Option<String>,
-    /// Why, when sending back.
-    #[serde(default)]
-    pub reasons: Option<String>,
-    /// The new due date, when sending back.
-    #[serde(default)]
-    pub answer_due_on: Option<NaiveDate>,
-}
-
-/// `POST /api/v1/supervision-orders/{id}/review`: accept the answer or send it back.
-pub async fn review(
-    Path(id): Path<String>,
-    context: WriteContext,
-    JsonBody(body): JsonBody<ReviewBody>,
-) -> Result<Response, ApiError> {
-    let command = Command::ReviewSupervisionAnswer(ReviewSupervisionAnswer {
-        order_id: order_id(&context, &id).await?,
-        accept: body.accept,
-        opinion: body.opinion,
-        reasons: body.reasons,
-        answer_due_on: body.answer_due_on,
-    });
-    Ok(context
-        .run(
-            format!("POST /supervision-orders/{id}/review"),
-            command,
-            false,
-        )
         .await)
 }

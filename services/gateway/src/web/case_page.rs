@@ -22,9 +22,9 @@ use super::checklist_page::{class_choices, deadline_words};
 use super::forms::{Field, FormData, Outcome, json_body, name_missing_field, outcome};
 use super::view::{Choice, Layout, choice, day_of, enum_choices, html_with, minute_of};
 use crate::extract::CurrentUser;
+use crate::routes::aggregate_writes::{AggregateWrite, path_parameters, submit};
 use crate::routes::case_masking::RevealQuery;
 use crate::routes::case_view::{self, CaseEventView, CaseView, MeasureView};
-use crate::routes::case_writes::{CaseWrite, path_parameters, submit};
 use crate::routes::cases::WriteContext;
 use crate::routes::org;
 use crate::{ApiError, AppState};
@@ -317,7 +317,7 @@ async fn send(
     use Field::{Bool, Lines, Many, Number, Optional, Required};
     /// The form's `fields` as the write `C` on case `id`; the form names any other parameter of
     /// its path (a measure's `measure_id`).
-    async fn write<C: CaseWrite>(
+    async fn write<C: AggregateWrite>(
         id: &str,
         form: &FormData,
         fields: &[Field],

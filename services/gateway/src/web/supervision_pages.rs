@@ -8,11 +8,17 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use zhzj_proto::accounts::Role;
+use zhzj_proto::commands::{
+    AcknowledgeSupervisionOrder, AnswerSupervisionOrder, ReportSupervisionProgress,
+    ReviewSupervisionAnswer,
+};
 
 use super::auth::WebSession;
 use super::forms::{Field, FormData};
 use super::reports::{context, submit};
 use super::view::{Choice, Layout, choice};
+use crate::extract::JsonBody;
+use crate::routes::aggregate_writes::submit as submit_write;
 use crate::routes::notices::{self, Inbox, WarningList, WarningQuery};
 use crate::routes::org;
 use crate::routes::supervision::{
@@ -192,19 +198,26 @@ pub async fn act(
 ) -> Response {
     let result = async {
         let back = format!("/supervision/{id}");
-        let path = Path(id.clone());
+        let params = [("id".to_owned(), id.clone())];
+        let params = &params;
         let sent = match action.as_str() {
             "acknowledge" => {
-                let send = |body| supervision::acknowledge(path, context(&session), body);
+                let send = |JsonBody(body)| {
+                    submit_write::<AcknowledgeSupervisionOrder>(params, body, context(&session))
+                };
                 submit(&session, &form, &[], send, &back).await?
             }
             "progress" => {
-                let send = |body| supervision::progress(path, context(&session), body);
+                let send = |JsonBody(body)| {
+                    submit_write::<ReportSupervisionProgress>(params, body, context(&session))
+                };
                 submit(&session, &form, &[Field::Required("text")], send, &back).await?
             }
             "answer" => {
                 let fields = [Field::Required("text"), Field::Lines("evidence")];
-                let send = |body| supervision::answer(path, context(&session), body);
+                let send = |JsonBody(body)| {
+                    submit_write::<AnswerSupervisionOrder>(params, body, context(&session))
+                };
                 submit(&session, &form, &fields, send, &back).await?
             }
             "accept" | "send_back" => {
@@ -216,7 +229,9 @@ pub async fn act(
                     Field::Optional("reasons"),
                     Field::Optional("answer_due_on"),
                 ];
-                let send = |body| supervision::review(path, context(&session), body);
+                let send = |JsonBody(body)| {
+                    submit_write::<ReviewSupervisionAnswer>(params, body, context(&session))
+                };
                 submit(&session, &form, &fields, send, &back).await?
             }
             _ => return Err(ApiError::not_found(format!("没有 {action} 这一操作"))),

@@ -1,7 +1,8 @@
-//! The writes that work one case (`POST /api/v1/cases/{id}/…`): each route's body is its proto
-//! command without the fields its path gives (`case_id`, and `measure_id` where the path names
-//! one), so one handler, one route table and one OpenAPI table serve them all, and adding a write
-//! on a case is one [`CaseWrite`] impl and one line in [`each`].
+//! The writes that work one case (`POST /api/v1/cases/{id}/…`) or one supervision order
+//! (`POST /api/v1/supervision-orders/{id}/…`): each route's body is its proto command without the
+//! fields its path gives (`case_id` or `order_id`, and `measure_id` where the path names one), so
+//! one handler, one route table and one OpenAPI table serve them all, and adding such a write is
+//! one line in [`each`].
 
 use std::borrow::Cow;
 
@@ -15,20 +16,65 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 use zhzj_proto::Command;
 use zhzj_proto::commands::{
-    AddMeasure, AssignLeader, ClaimResolution, ClassifyCase, CompleteMeasure, ErasePetitioner,
-    ExtendHandling, RateSatisfaction, RecordActivity, RecordNote, RecordPetition,
-    RecordProcedureStep, ReviewClaim, SetResponsibleUnits,
+    AcknowledgeSupervisionOrder, AddMeasure, AnswerSupervisionOrder, AssignLeader, ClaimResolution,
+    ClassifyCase, CompleteMeasure, ErasePetitioner, ExtendHandling, RateSatisfaction,
+    RecordActivity, RecordNote, RecordPetition, RecordProcedureStep, ReportSupervisionProgress,
+    ReviewClaim, ReviewSupervisionAnswer, SetResponsibleUnits,
 };
 
 use super::cases::{WriteContext, case_id};
 use crate::extract::{JsonBody, data_error};
 use crate::{ApiError, AppState};
 
-/// A command on one case as its route takes it.
-pub(crate) trait CaseWrite:
+/// What a write works on, named by the `{id}` of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteTarget {
+    /// A case: `/cases/{id}`, the command's `case_id`; the command service checks the scope.
+    Case,
+    /// A supervision order: `/supervision-orders/{id}`, the command's `order_id`; an order the
+    /// user may not read is not found, before the command is sent.
+    SupervisionOrder,
+}
+
+impl WriteTarget {
+    /// The collection below `/api/v1`.
+    pub(crate) fn collection(self) -> &'static str {
+        match self {
+            Self::Case => "cases",
+            Self::SupervisionOrder => "supervision-orders",
+        }
+    }
+
+    /// The command's field the path's `{id}` fills.
+    fn id_field(self) -> &'static str {
+        match self {
+            Self::Case => "case_id",
+            Self::SupervisionOrder => "order_id",
+        }
+    }
+
+    /// Not found unless `id` names something of this kind the user may work on (as far as the
+    /// gateway checks; the command service checks again).
+    async fn check(self, context: &WriteContext, id: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Case => case_id(id).map(|_| ()),
+            Self::SupervisionOrder => {
+                super::supervision::order_in_scope(&context.state, &context.user, id)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+/// A command on one case or order as its route takes it.
+pub(crate) trait AggregateWrite:
     DeserializeOwned + JsonSchema + Into<Command> + Send + 'static
 {
-    /// The path below `/api/v1/cases/{id}`; a `{name}` in it fills the command's field `name`.
+    /// What it works on.
+    const TARGET: WriteTarget;
+    /// The path below `/api/v1/<collection>/{id}`; a `{name}` in it fills the command's field
+    /// `name`.
     const PATH: &'static str;
     /// The OpenAPI operation id.
     const OPERATION: &'static str;
@@ -38,70 +84,81 @@ pub(crate) trait CaseWrite:
     const CREATES: bool;
 }
 
-/// Declares the [`CaseWrite`] of each command: path, operation id, whether it creates, summary.
-macro_rules! case_writes {
-    ($($command:ty => $path:literal, $operation:literal, $creates:literal, $summary:literal;)+) => {
+/// Declares the [`AggregateWrite`] of each command: target, path, operation id, whether it
+/// creates, summary.
+macro_rules! aggregate_writes {
+    ($($command:ty => $target:ident $path:literal, $operation:literal, $creates:literal, $summary:literal;)+) => {
         $(
-            impl CaseWrite for $command {
+            impl AggregateWrite for $command {
+                const TARGET: WriteTarget = WriteTarget::$target;
                 const PATH: &'static str = $path;
                 const OPERATION: &'static str = $operation;
                 const SUMMARY: &'static str = $summary;
                 const CREATES: bool = $creates;
             }
         )+
-        /// Shows every write on a case to `visitor`, in the order the OpenAPI document lists them.
-        pub(crate) fn each(visitor: &mut impl CaseWriteVisitor) {
+        /// Shows every write on a case or order to `visitor`, in the order the OpenAPI document
+        /// lists them.
+        pub(crate) fn each(visitor: &mut impl AggregateWriteVisitor) {
             $(visitor.visit::<$command>();)+
         }
     };
 }
 
-case_writes! {
-    ErasePetitioner => "/erasures", "erasePetitioner", true,
+aggregate_writes! {
+    ErasePetitioner => Case "/erasures", "erasePetitioner", true,
         "删除信访人个人信息（仅系统管理员，须说明理由）：销毁其数据密钥，此后各处显示“已删除”，案件、统计与历史不变";
-    ExtendHandling => "/extension", "extendHandling", false,
+    ExtendHandling => Case "/extension", "extendHandling", false,
         "延长办理期限（一次，至多30日，须经批准）";
-    RecordActivity => "/activities", "recordActivity", true,
+    RecordActivity => Case "/activities", "recordActivity", true,
         "记录包案领导工作（接访、约访、下访、听证等）";
-    ClassifyCase => "/classification", "classifyCase", false,
+    ClassifyCase => Case "/classification", "classifyCase", false,
         "分类施策（三到位一处理、类别）";
-    ClaimResolution => "/claims", "claimResolution", true,
+    ClaimResolution => Case "/claims", "claimResolution", true,
         "申请化解销号（依据与材料）";
-    ReviewClaim => "/claims/review", "reviewClaim", false,
+    ReviewClaim => Case "/claims/review", "reviewClaim", false,
         "审核化解申请（区联席办→市信访局），末级通过即销号";
-    RecordPetition => "/petitions", "recordPetition", true,
+    RecordPetition => Case "/petitions", "recordPetition", true,
         "登记重复信访；已销号案件回潮重开";
-    RateSatisfaction => "/satisfaction", "rateSatisfaction", true,
+    RateSatisfaction => Case "/satisfaction", "rateSatisfaction", true,
         "记录满意度评价";
-    RecordProcedureStep => "/procedure", "recordProcedureStep", true,
+    RecordProcedureStep => Case "/procedure", "recordProcedureStep", true,
         "记录法定程序环节：告知受理、出具处理意见、申请复查、复查答复、申请复核、听证、复核答复（终结）";
-    AssignLeader => "/leader", "assignLeader", false,
+    AssignLeader => Case "/leader", "assignLeader", false,
         "指定或更换包案领导";
-    SetResponsibleUnits => "/units", "setResponsibleUnits", false,
+    SetResponsibleUnits => Case "/units", "setResponsibleUnits", false,
         "设定责任单位（主办、协办）";
-    AddMeasure => "/measures", "addMeasure", true,
+    AddMeasure => Case "/measures", "addMeasure", true,
         "添加化解措施";
-    CompleteMeasure => "/measures/{measure_id}/complete", "completeMeasure", false,
+    CompleteMeasure => Case "/measures/{measure_id}/complete", "completeMeasure", false,
         "措施落实销项";
-    RecordNote => "/notes", "recordNote", true,
+    RecordNote => Case "/notes", "recordNote", true,
         "记录工作情况";
+    AcknowledgeSupervisionOrder => SupervisionOrder "/acknowledge", "acknowledgeSupervisionOrder", false,
+        "承办单位签收督办单";
+    ReportSupervisionProgress => SupervisionOrder "/progress", "reportSupervisionProgress", false,
+        "承办单位报告办理进展";
+    AnswerSupervisionOrder => SupervisionOrder "/answer", "answerSupervisionOrder", false,
+        "承办单位办结反馈（附佐证材料）";
+    ReviewSupervisionAnswer => SupervisionOrder "/review", "reviewSupervisionAnswer", false,
+        "督办单位审核反馈：通过办结，或退回并重新确定反馈期限";
 }
 
 /// Something done once for each kind of write on a case (routing it, documenting it).
-pub(crate) trait CaseWriteVisitor {
-    /// Called once for each [`CaseWrite`].
-    fn visit<C: CaseWrite>(&mut self);
+pub(crate) trait AggregateWriteVisitor {
+    /// Called once for each [`AggregateWrite`].
+    fn visit<C: AggregateWrite>(&mut self);
 }
 
-/// The route of every write on a case.
+/// The route of every write on a case or order.
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     struct Routes(Option<Router<AppState>>);
-    impl CaseWriteVisitor for Routes {
-        fn visit<C: CaseWrite>(&mut self) {
+    impl AggregateWriteVisitor for Routes {
+        fn visit<C: AggregateWrite>(&mut self) {
             self.0 = self
                 .0
                 .take()
-                .map(|router| router.route(&format!("/cases/{{id}}{}", C::PATH), post(write::<C>)));
+                .map(|router| router.route(&route_path::<C>(), post(write::<C>)));
         }
     }
     let mut routes = Routes(Some(router));
@@ -109,22 +166,28 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     routes.0.unwrap_or_default()
 }
 
-/// The parameters `{name}` of [`CaseWrite::PATH`] (below the case's own `{id}`), in order.
-pub(crate) fn path_parameters<C: CaseWrite>() -> impl Iterator<Item = &'static str> {
+/// The path of `C` below `/api/v1`.
+pub(crate) fn route_path<C: AggregateWrite>() -> String {
+    format!("/{}/{{id}}{}", C::TARGET.collection(), C::PATH)
+}
+
+/// The parameters `{name}` of [`AggregateWrite::PATH`] (below the case's or order's own `{id}`),
+/// in order.
+pub(crate) fn path_parameters<C: AggregateWrite>() -> impl Iterator<Item = &'static str> {
     C::PATH
         .split('/')
         .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
 }
 
-/// The fields of `C` its path gives: `case_id`, and each of its [`path_parameters`].
-fn path_fields<C: CaseWrite>() -> Vec<&'static str> {
-    std::iter::once("case_id")
+/// The fields of `C` its path gives: `case_id` or `order_id`, and each of its [`path_parameters`].
+fn path_fields<C: AggregateWrite>() -> Vec<&'static str> {
+    std::iter::once(C::TARGET.id_field())
         .chain(path_parameters::<C>())
         .collect()
 }
 
-/// `POST /api/v1/cases/{id}<C::PATH>`.
-pub(crate) async fn write<C: CaseWrite>(
+/// `POST /api/v1/<collection>/{id}<C::PATH>`.
+pub(crate) async fn write<C: AggregateWrite>(
     Path(params): Path<Vec<(String, String)>>,
     context: WriteContext,
     JsonBody(body): JsonBody<Value>,
@@ -133,21 +196,21 @@ pub(crate) async fn write<C: CaseWrite>(
 }
 
 /// Sends `body` (a JSON object of the command's fields but those its path gives) as the write
-/// `C` on the case the path `params` name: the API route's work, and the case page's forms'.
-/// A body at fault answers 422 naming the field, before an unknown case answers 404.
-pub(crate) async fn submit<C: CaseWrite>(
+/// `C` on the case or order the path `params` name: the API route's work, and the pages' forms'.
+/// A body at fault answers 422 naming the field, before an unknown case or order answers 404.
+pub(crate) async fn submit<C: AggregateWrite>(
     params: &[(String, String)],
     body: Value,
     context: WriteContext,
 ) -> Result<Response, ApiError> {
-    let mut route = format!("POST /cases/{{id}}{}", C::PATH);
+    let mut route = format!("POST {}", route_path::<C>());
     let mut given = Map::new();
-    let mut case_text = "";
+    let mut id_text = "";
     for (name, value) in params {
         let (field, value) = if name == "id" {
-            case_text = value;
+            id_text = value;
             let canonical = Uuid::parse_str(value).unwrap_or_default().to_string();
-            ("case_id", canonical)
+            (C::TARGET.id_field(), canonical)
         } else {
             (name.as_str(), value.clone())
         };
@@ -155,12 +218,12 @@ pub(crate) async fn submit<C: CaseWrite>(
         given.insert(field.to_owned(), Value::String(value));
     }
     let command: C = command_from(body, given)?;
-    case_id(case_text)?;
+    C::TARGET.check(&context, id_text).await?;
     Ok(context.run(route, command.into(), C::CREATES).await)
 }
 
 /// The command of `body` with the fields its path `given` added; a body that names one of those
-/// itself is refused (the path alone says which case).
+/// itself is refused (the path alone says which case or order).
 fn command_from<C: DeserializeOwned>(
     body: Value,
     given: Map<String, Value>,
@@ -186,9 +249,9 @@ fn command_from<C: DeserializeOwned>(
 }
 
 /// The request body of the write `C`: `C`'s schema without the fields its path gives.
-pub(crate) struct CaseWriteBody<C>(std::marker::PhantomData<C>);
+pub(crate) struct AggregateWriteBody<C>(std::marker::PhantomData<C>);
 
-impl<C: CaseWrite> JsonSchema for CaseWriteBody<C> {
+impl<C: AggregateWrite> JsonSchema for AggregateWriteBody<C> {
     fn schema_name() -> Cow<'static, str> {
         format!("{}Body", C::schema_name()).into()
     }
@@ -219,11 +282,11 @@ mod tests {
     #[test]
     fn each_body_schema_leaves_out_what_the_path_gives() {
         struct Check;
-        impl CaseWriteVisitor for Check {
-            fn visit<C: CaseWrite>(&mut self) {
+        impl AggregateWriteVisitor for Check {
+            fn visit<C: AggregateWrite>(&mut self) {
                 let mut generator = SchemaGenerator::default();
                 let whole = C::json_schema(&mut generator).to_value();
-                let body = CaseWriteBody::<C>::json_schema(&mut generator).to_value();
+                let body = AggregateWriteBody::<C>::json_schema(&mut generator).to_value();
                 for field in path_fields::<C>() {
                     assert!(
                         whole["properties"].get(field).is_some(),
