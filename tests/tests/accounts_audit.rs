@@ -5,6 +5,9 @@
 //! nothing; the administrator cannot read or erase it; the trail survives a rebuild of the
 //! accounts view and a whole new read store projected from the log.
 
+// Scenario tests read best as one story; the 120-line limit is for the code they test.
+#![allow(clippy::too_many_lines)]
+
 use serde_json::{Value, json};
 use zhzj_projector::Projection;
 use zhzj_proto::AggregateType;

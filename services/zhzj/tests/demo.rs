@@ -1,6 +1,9 @@
 //! `zhzj up --demo` as a new user runs it: the demo organisation, about 300 cases with a year of
 //! history and the demo logins; starting with `--demo` again adds nothing. Also `zhzj user add`.
 
+// Scenario tests read best as one story; the 120-line limit is for the code they test.
+#![allow(clippy::too_many_lines)]
+
 mod common;
 
 use common::{Up, api_get as get, demo_loaded, login, zhzj};
