@@ -179,6 +179,18 @@ async fn warnings_fire_once_and_clear_on_a_scripted_history() -> anyhow::Result<
         })
         .unwrap_or_default();
     assert_eq!(idle.len(), 2, "{inbox}");
+    // And his digest of the day (the digest hour, 8:00, has passed) counts the open warnings on
+    // his cases, by rule: the reopened case's relapse and missed notice, and both idle cases.
+    let digest = inbox["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["kind"] == "digest"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(digest["title"], "【每日摘要】2026-04-02");
+    assert_eq!(
+        digest["body"],
+        "2026-04-02 每日摘要：您包案的案件有未解除预警 4 条（期限已过 1 条，包案领导未开展工作 2 条，销号后回潮 1 条）。"
+    );
     // He receives the petitioner: that case's warning clears; the other stays.
     app.command(
         json!({"type": "record_activity", "case_id": owned, "leader_id": "ldr-siming-1",

@@ -3,14 +3,14 @@
 //! concerned — the owning leader's bound account (of a warned case, or of a case an order names),
 //! the coordinators of the unit (and of a case's district), the issuer of an order — and into
 //! deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk robots); it makes each
-//! unit's daily digest; and it sends what is due, retrying a failed delivery with backoff and
+//! unit's and each owning leader's daily digest; and it sends what is due, retrying a failed delivery with backoff and
 //! recording what happened. No message carries a petitioner's
 //! personal data: they name case numbers, units, levels and dates, and link to the page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 use zhzj_proto::accounts::Role;
 use zhzj_proto::{DomainEvent, SupervisionEvent};
@@ -363,8 +363,9 @@ impl Notifier {
         Ok((notices, last))
     }
 
-    /// Each unit's digest of the day, once the digest hour has come: its open warnings and its
-    /// open supervision orders, to its coordinators and channels.
+    /// Each unit's digest of the day, once the digest hour has come: its open warnings (a
+    /// district's include its towns' cases) and its open supervision orders, to its coordinators
+    /// and channels; and each owning leader's.
     async fn digest_notices(&self, now: DateTime<Utc>) -> Result<Vec<Notice>, sqlx::Error> {
         let local = now + chrono::Duration::hours(8);
         if chrono::Timelike::hour(&local) < self.rules.digest_hour {
@@ -372,18 +373,21 @@ impl Notifier {
         }
         let day = china_date(now);
         let source = format!("digest:{day}");
-        let done: Option<String> =
-            sqlx::query_scalar("SELECT message_id FROM inbox_messages WHERE source = $1 LIMIT 1")
-                .bind(&source)
-                .fetch_optional(self.store.pool())
-                .await?;
+        let done: Option<String> = sqlx::query_scalar(
+            "SELECT message_id FROM inbox_messages WHERE source = $1 OR source LIKE $2 LIMIT 1",
+        )
+        .bind(&source)
+        .bind(format!("{source}:%"))
+        .fetch_optional(self.store.pool())
+        .await?;
         if done.is_some() {
             return Ok(Vec::new());
         }
         let mut notices = Vec::new();
         let rows = sqlx::query(
-            "SELECT u.unit_id, (SELECT COUNT(*) FROM warnings w WHERE w.unit_id = u.unit_id \
-             AND w.cleared_at IS NULL) AS warnings, (SELECT COUNT(*) FROM supervision_orders o \
+            "SELECT u.unit_id, (SELECT COUNT(*) FROM warnings w \
+             LEFT JOIN checklist_rows c ON c.case_id = w.case_id WHERE w.cleared_at IS NULL \
+             AND (w.unit_id = u.unit_id OR c.district_id = u.unit_id)) AS warnings, (SELECT COUNT(*) FROM supervision_orders o \
              WHERE o.addressee_unit_id = u.unit_id AND o.status <> 'accepted') AS orders, \
              (SELECT COUNT(*) FROM supervision_orders o WHERE o.addressee_unit_id = u.unit_id \
              AND o.status IN ('issued', 'acknowledged', 'sent_back') AND o.answer_due_on < $1) \
@@ -417,7 +421,49 @@ impl Notifier {
                 rule: None,
             });
         }
+        notices.extend(self.leader_digests(day).await?);
         Ok(notices)
+    }
+
+    /// Each owning leader's digest of the day: the open warnings on the cases they own, by rule,
+    /// to their bound accounts.
+    async fn leader_digests(&self, day: NaiveDate) -> Result<Vec<Notice>, sqlx::Error> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT leader_id, rule, COUNT(*) FROM warnings \
+             WHERE cleared_at IS NULL AND leader_id IS NOT NULL \
+             GROUP BY leader_id, rule ORDER BY leader_id, rule",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut by_leader: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+        for (leader, rule, count) in rows {
+            by_leader.entry(leader).or_default().push((rule, count));
+        }
+        Ok(by_leader
+            .into_iter()
+            .map(|(leader, rules)| {
+                let total: i64 = rules.iter().map(|(_, count)| count).sum();
+                let parts = rules
+                    .iter()
+                    .map(|(rule, count)| {
+                        format!("{} {count} 条", crate::warnings::rule_label(rule))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("，");
+                Notice {
+                    source: format!("digest:{day}:leader:{leader}"),
+                    kind: "digest",
+                    title: format!("【每日摘要】{day}"),
+                    body: format!(
+                        "{day} 每日摘要：您包案的案件有未解除预警 {total} 条（{parts}）。"
+                    ),
+                    link: Some("/warnings".to_owned()),
+                    units: Vec::new(),
+                    leader_ids: vec![leader],
+                    rule: None,
+                }
+            })
+            .collect())
     }
 
     /// Writes a warnings' notices: one by one to a user or a channel that gets few of a rule in
