@@ -950,3 +950,65 @@ async fn mail_goes_over_starttls_only_to_a_relay_it_trusts() -> anyhow::Result<(
     assert!(mail_rules(tls_port, Some(&dir.path().join("junk.pem"))).is_err());
     Ok(())
 }
+
+/// A meeting issues five orders to a department at once: its coordinator gets one message
+/// counting them and its mailbox one mail, not five each; two orders at once still come one by
+/// one.
+#[tokio::test]
+async fn many_orders_at_once_reach_a_unit_as_one_message() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let Tokens {
+        city, department, ..
+    } = Tokens::of(&app, 2).await?;
+    let (smtp_port, mail) = start_smtp_server()?;
+    let (webhook, _hooks) = start_webhook_server().await?;
+    let watch = watch(&app, smtp_port, &webhook).await?;
+    let order = |n: u32| {
+        json!({
+            "addressee_unit_id": "xm-dept-zjj",
+            "level": "order",
+            "matter": format!("第{n}项：排查本系统重复信访隐患并报送清单"),
+            "answer_due_on": march(20),
+            "responsible": "市住房局信访科",
+        })
+    };
+    for n in 1..=5 {
+        app.expect(&city, "/supervision-orders", order(n), 201)
+            .await?;
+    }
+    watch_pass(&app, &watch).await?;
+    let titles = inbox_titles(&app, &department, "supervision").await?;
+    assert_eq!(titles, vec!["【督办】新增 5 条督办消息".to_owned()]);
+    let inbox = app.get(&department, "/inbox").await?.json;
+    let body = inbox["messages"][0]["body"].as_str().unwrap_or_default();
+    assert_eq!(body.matches("下发督办单").count(), 5, "{body}");
+    // (Besides the day's digest, which the department gets once.)
+    let sent = || {
+        mail.lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, text)| !text.contains("每日摘要"))
+                    .count()
+            })
+            .unwrap_or(usize::MAX)
+    };
+    assert_eq!(sent(), 1, "one mail for the five orders");
+
+    for n in 6..=7 {
+        app.expect(&city, "/supervision-orders", order(n), 201)
+            .await?;
+    }
+    watch_pass(&app, &watch).await?;
+    let titles = inbox_titles(&app, &department, "supervision").await?;
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.starts_with("【督办】厦门市向市住房局下发督办单"))
+            .count(),
+        2,
+        "{titles:?}"
+    );
+    assert_eq!(sent(), 3);
+    app.stop().await
+}

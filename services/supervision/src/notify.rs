@@ -31,10 +31,12 @@ const MESSAGE_NAMESPACE: uuid::Uuid =
 const STALE_AFTER_DAYS: i64 = 7;
 /// Supervision events read per pass at most.
 const EVENTS_PER_PASS: i64 = 500;
-/// Warnings of one rule a pass sends one user (or one channel) one by one; more become one
-/// message that counts them — the first pass over a long-kept checklist fires thousands.
-const WARNINGS_ONE_BY_ONE: usize = 3;
-/// Warning titles a summary message quotes.
+/// Notices of one group (warnings of one rule, supervision steps) a pass sends one user (or one
+/// channel) one by one; more become one message that counts them — the first pass over a
+/// long-kept checklist fires thousands of warnings, a meeting may issue dozens of orders at once,
+/// and a group robot takes about twenty messages a minute.
+const ONE_BY_ONE: usize = 3;
+/// Titles a summary message quotes.
 const SUMMARY_QUOTES: usize = 10;
 
 /// What one notifier pass did.
@@ -71,36 +73,63 @@ struct Notice {
     units: Vec<String>,
     /// Leaders whose bound accounts get it.
     leader_ids: Vec<String>,
-    /// The rule of a warning's notice (none for the others).
-    rule: Option<String>,
+    /// What it is counted with when many reach one person or channel in a pass (none: always
+    /// sent alone, as the digests are).
+    group: Option<Group>,
+}
+
+/// What several notices to one person or channel in a pass are summed up as.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// Warnings of one rule.
+    Warnings(String),
+    /// Supervision orders' steps.
+    Supervision,
 }
 
 impl Notice {
-    /// One message for several notices of warnings of `rule`: how many, the first titles, and a
-    /// link to the list filtered by the rule.
-    fn summary(rule: &str, group: &[&Notice]) -> Notice {
-        let label = crate::warnings::rule_label(rule);
-        let mut body = group
+    /// One message for several notices of `group`: how many, the first titles, and a link to
+    /// the list (of warnings, filtered by the rule; of orders).
+    fn summary(group: &Group, members: &[&Notice]) -> Notice {
+        let first = members.first().map_or("", |notice| notice.source.as_str());
+        let count = members.len();
+        let (source, kind, title, link, list) = match group {
+            Group::Warnings(rule) => (
+                format!("warnings:{rule}:{first}"),
+                "warning",
+                format!(
+                    "【预警·{}】新增 {count} 条",
+                    crate::warnings::rule_label(rule)
+                ),
+                format!("/warnings?rule={rule}"),
+                "预警列表",
+            ),
+            Group::Supervision => (
+                format!("supervision:{first}"),
+                "supervision",
+                format!("【督办】新增 {count} 条督办消息"),
+                "/supervision".to_owned(),
+                "督办列表",
+            ),
+        };
+        let mut body = members
             .iter()
             .take(SUMMARY_QUOTES)
             .map(|notice| notice.body.as_str())
             .collect::<Vec<_>>()
             .join("；");
-        if group.len() > SUMMARY_QUOTES {
-            body.push_str(&format!("……共 {} 条，详见预警列表。", group.len()));
+        if count > SUMMARY_QUOTES {
+            body.push_str(&format!("……共 {count} 条，详见{list}。"));
         }
         Notice {
-            source: format!(
-                "warnings:{rule}:{}",
-                group.first().map_or("", |notice| notice.source.as_str())
-            ),
-            kind: "warning",
-            title: format!("【预警·{label}】新增 {} 条", group.len()),
+            source,
+            kind,
+            title,
             body,
-            link: Some(format!("/warnings?rule={rule}")),
+            link: Some(link),
             units: Vec::new(),
             leader_ids: Vec::new(),
-            rule: Some(rule.to_owned()),
+            group: Some(group.clone()),
         }
     }
 }
@@ -190,19 +219,9 @@ impl Notifier {
         let warnings = self.warning_notices().await?;
         let (mut notices, cursor) = self.supervision_notices(now).await?;
         notices.extend(self.digest_notices(now).await?);
+        notices.extend(warnings.iter().cloned());
         let mut tx = self.store.begin_write().await?;
-        let mut cache = RecipientCache::default();
-        for notice in &notices {
-            let recipients = cache.recipients(&mut tx, notice).await?;
-            let (messages, queued) = self
-                .record(&mut tx, notice, &recipients, &self.channels_of(notice), now)
-                .await?;
-            pass.messages += messages;
-            pass.queued += queued;
-        }
-        let (messages, queued) = self
-            .record_warnings(&mut tx, &mut cache, &warnings, now)
-            .await?;
+        let (messages, queued) = self.record_grouped(&mut tx, &notices, now).await?;
         pass.messages += messages;
         pass.queued += queued;
         for notice in &warnings {
@@ -271,7 +290,7 @@ impl Notifier {
                     .try_get::<Option<String>, _>("leader_id")?
                     .into_iter()
                     .collect(),
-                rule: Some(rule),
+                group: Some(Group::Warnings(rule)),
             });
         }
         Ok(notices)
@@ -357,7 +376,7 @@ impl Notifier {
                 link: Some(format!("/supervision/{order_id}")),
                 units,
                 leader_ids,
-                rule: None,
+                group: Some(Group::Supervision),
             });
         }
         Ok((notices, last))
@@ -418,7 +437,7 @@ impl Notifier {
                 link: Some("/warnings".to_owned()),
                 units: vec![unit],
                 leader_ids: Vec::new(),
-                rule: None,
+                group: None,
             });
         }
         notices.extend(self.leader_digests(day).await?);
@@ -460,41 +479,41 @@ impl Notifier {
                     link: Some("/warnings".to_owned()),
                     units: Vec::new(),
                     leader_ids: vec![leader],
-                    rule: None,
+                    group: None,
                 }
             })
             .collect())
     }
 
-    /// Writes a warnings' notices: one by one to a user or a channel that gets few of a rule in
+    /// Writes the pass's notices: one by one to a user or a channel that gets few of a group in
     /// this pass, as one summary to one that gets many. Returns (messages, deliveries) new.
-    async fn record_warnings(
+    async fn record_grouped(
         &self,
         tx: &mut WriteTransaction,
-        cache: &mut RecipientCache,
         notices: &[Notice],
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), sqlx::Error> {
-        let mut by_user: BTreeMap<(String, &str), Vec<&Notice>> = BTreeMap::new();
-        let mut by_channel: BTreeMap<(usize, &str), Vec<&Notice>> = BTreeMap::new();
+        let mut cache = RecipientCache::default();
+        let mut by_user: BTreeMap<(String, Option<&Group>), Vec<&Notice>> = BTreeMap::new();
+        let mut by_channel: BTreeMap<(usize, Option<&Group>), Vec<&Notice>> = BTreeMap::new();
         for notice in notices {
-            let rule = notice.rule.as_deref().unwrap_or_default();
+            let group = notice.group.as_ref();
             for username in cache.recipients(tx, notice).await? {
-                by_user.entry((username, rule)).or_default().push(notice);
+                by_user.entry((username, group)).or_default().push(notice);
             }
             for index in self.channels_of(notice) {
-                by_channel.entry((index, rule)).or_default().push(notice);
+                by_channel.entry((index, group)).or_default().push(notice);
             }
         }
         let (mut messages, mut queued) = (0, 0);
-        for ((username, rule), group) in by_user {
+        for ((username, group), members) in by_user {
             let recipient = BTreeSet::from([username]);
-            for notice in coalesced(rule, &group).iter() {
+            for notice in coalesced(group, &members).iter() {
                 messages += self.record(tx, notice, &recipient, &[], now).await?.0;
             }
         }
-        for ((index, rule), group) in by_channel {
-            for notice in coalesced(rule, &group).iter() {
+        for ((index, group), members) in by_channel {
+            for notice in coalesced(group, &members).iter() {
                 queued += self
                     .record(tx, notice, &BTreeSet::new(), &[index], now)
                     .await?
@@ -661,16 +680,20 @@ impl Notifier {
     }
 }
 
-/// A group of warnings' notices of one rule for one user or channel as sent: one by one when
-/// few, else one summary.
-fn coalesced<'a>(rule: &str, group: &[&'a Notice]) -> Vec<std::borrow::Cow<'a, Notice>> {
-    if group.len() <= WARNINGS_ONE_BY_ONE {
-        group
+/// The notices of one group for one user or channel as sent: one by one when few (or of no
+/// group), else one summary.
+fn coalesced<'a>(
+    group: Option<&Group>,
+    members: &[&'a Notice],
+) -> Vec<std::borrow::Cow<'a, Notice>> {
+    match group {
+        Some(group) if members.len() > ONE_BY_ONE => {
+            vec![std::borrow::Cow::Owned(Notice::summary(group, members))]
+        }
+        _ => members
             .iter()
             .map(|notice| std::borrow::Cow::Borrowed(*notice))
-            .collect()
-    } else {
-        vec![std::borrow::Cow::Owned(Notice::summary(rule, group))]
+            .collect(),
     }
 }
 
