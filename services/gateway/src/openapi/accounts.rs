@@ -88,15 +88,11 @@ pub(crate) fn user_paths(
         "/api/v1/users",
         "get",
         operation(
-            Operation {
-                id: "listUsers",
-                summary: "用户管理：全部账号（含停用、锁定状态），限系统管理员",
-                request: None,
-                ok_status: "200",
-                ok: responses.of::<Vec<crate::AccountSummary>>(),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "listUsers",
+                "用户管理：全部账号（含停用、锁定状态），限系统管理员",
+                responses.of::<Vec<crate::AccountSummary>>(),
+            ),
             error,
         ),
     );
@@ -196,15 +192,11 @@ pub(crate) fn audit_paths(
         {"name": "per_page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
     ]);
     let mut audit = operation(
-        Operation {
-            id: "listAudit",
-            summary: "审计记录：登录、登录失败与锁定、账号变更（日志事件）及查看个人信息，按时间倒序；限审计员",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<crate::audit::AuditPage>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "listAudit",
+            "审计记录：登录、登录失败与锁定、账号变更（日志事件）及查看个人信息，按时间倒序；限审计员",
+            responses.of::<crate::audit::AuditPage>(),
+        ),
         error,
     );
     audit["parameters"] = audit_parameters.clone();

@@ -18,29 +18,21 @@ pub(crate) fn assessment_paths(
          "description": "日志位置，不超过当前位置；缺省为当前位置"},
     ]);
     let mut assessment = operation(
-        Operation {
-            id: "getAssessment",
-            summary: "年度考核：按考核方案计算各单位得分、各指标分子分母与排名（按日志位置计算，同一位置结果不变）；计入的案件及原因见 /assessments/counted",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<zhzj_figures::assessment::Assessment>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getAssessment",
+            "年度考核：按考核方案计算各单位得分、各指标分子分母与排名（按日志位置计算，同一位置结果不变）；计入的案件及原因见 /assessments/counted",
+            responses.of::<zhzj_figures::assessment::Assessment>(),
+        ),
         error,
     );
     assessment["parameters"] = assessment_parameters.clone();
     add("/api/v1/assessments", "get", assessment);
     let mut counted = operation(
-        Operation {
-            id: "getAssessmentCounted",
-            summary: "年度考核明细：某单位各指标计入的案件及原因（分页；可按指标筛选）",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<crate::routes::assessments::CountedPage>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getAssessmentCounted",
+            "年度考核明细：某单位各指标计入的案件及原因（分页；可按指标筛选）",
+            responses.of::<crate::routes::assessments::CountedPage>(),
+        ),
         error,
     );
     let mut counted_parameters = assessment_parameters.clone();
@@ -166,15 +158,13 @@ pub(crate) fn push_paths(
         "/api/v1/pushes",
         "post",
         operation(
-            Operation {
-                id: "launchPush",
-                summary: "部署季度攻坚：季度、攻坚案件、各区域目标（化解件数或化解率）；市级协调员",
-                request: Some(requests.of::<LaunchPush>()),
-                ok_status: "201",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
+            Operation::writing(
+                "launchPush",
+                "部署季度攻坚：季度、攻坚案件、各区域目标（化解件数或化解率）；市级协调员",
+                requests.of::<LaunchPush>(),
+                "201",
+                write.clone(),
+            ),
             error,
         ),
     );
@@ -182,29 +172,22 @@ pub(crate) fn push_paths(
         "/api/v1/pushes",
         "get",
         operation(
-            Operation {
-                id: "listPushes",
-                summary: "已部署的季度攻坚",
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "array", "items": responses.of::<PushListItem>()}),
-                error_statuses: AUTH_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "listPushes",
+                "已部署的季度攻坚",
+                json!({"type": "array", "items": responses.of::<PushListItem>()}),
+            )
+            .with_errors(AUTH_ERRORS),
             error,
         ),
     );
     let quarter_parameter = json!([path_parameter("quarter")]);
     let mut push = operation(
-        Operation {
-            id: "getPush",
-            summary: "季度攻坚进度：各区域对照目标、各攻坚案件进度；季度结束后为最终结果",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<zhzj_figures::PushProgress>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getPush",
+            "季度攻坚进度：各区域对照目标、各攻坚案件进度；季度结束后为最终结果",
+            responses.of::<zhzj_figures::PushProgress>(),
+        ),
         error,
     );
     push["parameters"] = quarter_parameter.clone();
@@ -244,15 +227,13 @@ pub(crate) fn bulletin_paths(
         "/api/v1/bulletins",
         "post",
         operation(
-            Operation {
-                id: "publishBulletin",
-                summary: "发布月通报（月份结束后，由市级协调员发布；发布即按当时的日志位置冻结）",
-                request: Some(requests.of::<PublishBulletin>()),
-                ok_status: "201",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
+            Operation::writing(
+                "publishBulletin",
+                "发布月通报（月份结束后，由市级协调员发布；发布即按当时的日志位置冻结）",
+                requests.of::<PublishBulletin>(),
+                "201",
+                write.clone(),
+            ),
             error,
         ),
     );
@@ -260,29 +241,22 @@ pub(crate) fn bulletin_paths(
         "/api/v1/bulletins",
         "get",
         operation(
-            Operation {
-                id: "listBulletins",
-                summary: "已发布的月通报",
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "array", "items": responses.of::<PublishedBulletin>()}),
-                error_statuses: AUTH_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "listBulletins",
+                "已发布的月通报",
+                json!({"type": "array", "items": responses.of::<PublishedBulletin>()}),
+            )
+            .with_errors(AUTH_ERRORS),
             error,
         ),
     );
     let month_parameter = json!([path_parameter("month")]);
     let mut bulletin = operation(
-        Operation {
-            id: "getBulletin",
-            summary: "月通报：区、镇街、职能部门的化解率、及时受理率、按期办结率、重复信访与回潮、满意率与参评率、领导活动，均列分子分母并排名；未发布时为草稿",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<zhzj_figures::Bulletin>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getBulletin",
+            "月通报：区、镇街、职能部门的化解率、及时受理率、按期办结率、重复信访与回潮、满意率与参评率、领导活动，均列分子分母并排名；未发布时为草稿",
+            responses.of::<zhzj_figures::Bulletin>(),
+        ),
         error,
     );
     bulletin["parameters"] = month_parameter.clone();
@@ -322,15 +296,13 @@ pub(crate) fn meeting_paths(
         "/api/v1/meetings",
         "post",
         operation(
-            Operation {
-                id: "holdMeeting",
-                summary: "召开本周调度会（每个单位每周一次），议程按召开时的日志位置生成",
-                request: Some(requests.of::<HoldMeeting>()),
-                ok_status: "201",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
+            Operation::writing(
+                "holdMeeting",
+                "召开本周调度会（每个单位每周一次），议程按召开时的日志位置生成",
+                requests.of::<HoldMeeting>(),
+                "201",
+                write.clone(),
+            ),
             error,
         ),
     );
@@ -338,15 +310,12 @@ pub(crate) fn meeting_paths(
         "/api/v1/meetings",
         "get",
         operation(
-            Operation {
-                id: "listMeetings",
-                summary: "本级及下级单位的调度会，最新在前",
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "array", "items": responses.of::<MeetingListItem>()}),
-                error_statuses: AUTH_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "listMeetings",
+                "本级及下级单位的调度会，最新在前",
+                json!({"type": "array", "items": responses.of::<MeetingListItem>()}),
+            )
+            .with_errors(AUTH_ERRORS),
             error,
         ),
     );
@@ -356,15 +325,11 @@ pub(crate) fn meeting_paths(
          "description": "包案领导超过多少日未开展工作即列入议程（默认30）"},
     ]);
     let mut agenda = operation(
-        Operation {
-            id: "getMeetingAgenda",
-            summary: "调度会议程：新增、销号、回潮、超期与7日内到期、包案领导未开展工作、待审核、调度指令及反馈；本周与上周对比；按会议时的日志重新生成，结果不变",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<zhzj_figures::Agenda>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getMeetingAgenda",
+            "调度会议程：新增、销号、回潮、超期与7日内到期、包案领导未开展工作、待审核、调度指令及反馈；本周与上周对比；按会议时的日志重新生成，结果不变",
+            responses.of::<zhzj_figures::Agenda>(),
+        ),
         error,
     );
     agenda["parameters"] = agenda_parameters.clone();

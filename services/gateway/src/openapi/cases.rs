@@ -18,42 +18,32 @@ pub(crate) fn case_read_paths(
         "/api/v1/cases",
         "post",
         operation(
-            Operation {
-                id: "registerCase",
-                summary: "登记积案、列入清单；?check_duplicates=true 时如可能重复则返回 409 possible_duplicates 及已有案件",
-                request: Some(requests.of::<zhzj_proto::commands::RegisterCase>()),
-                ok_status: "201",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
+            Operation::writing(
+                "registerCase",
+                "登记积案、列入清单；?check_duplicates=true 时如可能重复则返回 409 possible_duplicates 及已有案件",
+                requests.of::<zhzj_proto::commands::RegisterCase>(),
+                "201",
+                write.clone(),
+            ),
             error,
         ),
     );
     let mut show = operation(
-        Operation {
-            id: "getCase",
-            summary: "案件详情：事实、程序、法定时限（个人信息默认脱敏；?reveal=personal 显示原文并留痕）；ETag 为案件版本",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<CaseView>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getCase",
+            "案件详情：事实、程序、法定时限（个人信息默认脱敏；?reveal=personal 显示原文并留痕）；ETag 为案件版本",
+            responses.of::<CaseView>(),
+        ),
         error,
     );
     show["parameters"] = json!([path_parameter("id"), reveal_parameter()]);
     add("/api/v1/cases/{id}", "get", show);
     let mut history = operation(
-        Operation {
-            id: "getCaseEvents",
-            summary: "案件的全部事件（事件档案）",
-            request: None,
-            ok_status: "200",
-            ok: json!({"type": "array", "items": responses.of::<CaseEventView>()}),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getCaseEvents",
+            "案件的全部事件（事件档案）",
+            json!({"type": "array", "items": responses.of::<CaseEventView>()}),
+        ),
         error,
     );
     history["parameters"] = json!([path_parameter("id"), reveal_parameter()]);

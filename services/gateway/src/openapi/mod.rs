@@ -83,6 +83,49 @@ struct Operation<'a> {
     writes: bool,
 }
 
+impl<'a> Operation<'a> {
+    /// A read: no body, `ok` answered with 200, the read errors.
+    fn reading(id: &'a str, summary: &'a str, ok: Value) -> Self {
+        Self {
+            id,
+            summary,
+            request: None,
+            ok_status: "200",
+            ok,
+            error_statuses: READ_ERRORS,
+            writes: false,
+        }
+    }
+
+    /// A command sent with `request`, answered `ok` with `ok_status`, the write errors and
+    /// headers.
+    fn writing(
+        id: &'a str,
+        summary: &'a str,
+        request: Value,
+        ok_status: &'a str,
+        ok: Value,
+    ) -> Self {
+        Self {
+            id,
+            summary,
+            request: Some(request),
+            ok_status,
+            ok,
+            error_statuses: WRITE_ERRORS,
+            writes: true,
+        }
+    }
+
+    /// The same with other error answers.
+    fn with_errors(self, error_statuses: &'a [(&'a str, &'a str)]) -> Self {
+        Self {
+            error_statuses,
+            ..self
+        }
+    }
+}
+
 const AUTH_ERRORS: &[(&str, &str)] = &[
     ("401", "未登录或登录已失效"),
     ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),

@@ -17,28 +17,22 @@ pub(crate) fn supervision_paths(
         "/api/v1/supervision-orders",
         "post",
         operation(
-            Operation {
-                id: "issueSupervisionOrder",
-                summary: "下发督办单（催办、督办、挂牌督办）：向下级单位或职能部门，关于案件或事项，限期办结反馈",
-                request: Some(requests.of::<IssueOrderBody>()),
-                ok_status: "201",
-                ok: write.clone(),
-                error_statuses: WRITE_ERRORS,
-                writes: true,
-            },
+            Operation::writing(
+                "issueSupervisionOrder",
+                "下发督办单（催办、督办、挂牌督办）：向下级单位或职能部门，关于案件或事项，限期办结反馈",
+                requests.of::<IssueOrderBody>(),
+                "201",
+                write.clone(),
+            ),
             error,
         ),
     );
     let mut list = operation(
-        Operation {
-            id: "listSupervisionOrders",
-            summary: "本级及下级单位下发或承办的督办单，最新在前；可按状态、单位、是否逾期、案件、级别筛选",
-            request: None,
-            ok_status: "200",
-            ok: json!({"type": "array", "items": responses.of::<SupervisionOrderItem>()}),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "listSupervisionOrders",
+            "本级及下级单位下发或承办的督办单，最新在前；可按状态、单位、是否逾期、案件、级别筛选",
+            json!({"type": "array", "items": responses.of::<SupervisionOrderItem>()}),
+        ),
         error,
     );
     list["parameters"] = json!([
@@ -52,15 +46,11 @@ pub(crate) fn supervision_paths(
     ]);
     add("/api/v1/supervision-orders", "get", list);
     let mut show = operation(
-        Operation {
-            id: "getSupervisionOrder",
-            summary: "督办单详情：所涉案件与全部办理记录（下发、签收、进展、反馈、审核、升级）",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<SupervisionOrderView>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getSupervisionOrder",
+            "督办单详情：所涉案件与全部办理记录（下发、签收、进展、反馈、审核、升级）",
+            responses.of::<SupervisionOrderView>(),
+        ),
         error,
     );
     show["parameters"] = json!([path_parameter("id")]);
@@ -76,15 +66,11 @@ fn notice_paths(
     add: &mut impl FnMut(&str, &str, Value),
 ) {
     let mut warnings = operation(
-        Operation {
-            id: "listWarnings",
-            summary: "预警：期限临近、期限已过、包案领导未开展工作、销号后回潮、重复信访激增、督办即将逾期、督办逾期未反馈；每个条件只触发一次，条件消失即解除",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<WarningList>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "listWarnings",
+            "预警：期限临近、期限已过、包案领导未开展工作、销号后回潮、重复信访激增、督办即将逾期、督办逾期未反馈；每个条件只触发一次，条件消失即解除",
+            responses.of::<WarningList>(),
+        ),
         error,
     );
     warnings["parameters"] = json!([
@@ -97,15 +83,11 @@ fn notice_paths(
     ]);
     add("/api/v1/warnings", "get", warnings);
     let mut inbox = operation(
-        Operation {
-            id: "getInbox",
-            summary: "站内消息：本人的预警、督办、每日摘要消息，最新在前",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<Inbox>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getInbox",
+            "站内消息：本人的预警、督办、每日摘要消息，最新在前",
+            responses.of::<Inbox>(),
+        ),
         error,
     );
     inbox["parameters"] = json!([
@@ -137,15 +119,11 @@ fn notice_paths(
         "/api/v1/notifications/deliveries",
         "get",
         operation(
-            Operation {
-                id: "listDeliveries",
-                summary: "消息推送记录（邮件、企业微信、钉钉）：已发送、重试中、失败及原因（系统管理员）",
-                request: None,
-                ok_status: "200",
-                ok: json!({"type": "array", "items": responses.of::<DeliveryItem>()}),
-                error_statuses: READ_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "listDeliveries",
+                "消息推送记录（邮件、企业微信、钉钉）：已发送、重试中、失败及原因（系统管理员）",
+                json!({"type": "array", "items": responses.of::<DeliveryItem>()}),
+            ),
             error,
         ),
     );

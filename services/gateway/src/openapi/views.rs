@@ -10,15 +10,11 @@ pub(crate) fn checklist_paths(
     add: &mut impl FnMut(&str, &str, Value),
 ) {
     let mut checklist = operation(
-        Operation {
-            id: "getChecklist",
-            summary: "清单：按区、镇街、包案领导、责任单位、状态、分类、期限、关键词筛选，排序（sort，前加 - 为倒序），分页",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<ChecklistPage>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getChecklist",
+            "清单：按区、镇街、包案领导、责任单位、状态、分类、期限、关键词筛选，排序（sort，前加 - 为倒序），分页",
+            responses.of::<ChecklistPage>(),
+        ),
         error,
     );
     checklist["parameters"] = json!(
@@ -66,15 +62,7 @@ pub(crate) fn checklist_paths(
         );
     }
     let mut duplicates = operation(
-        Operation {
-            id: "findDuplicates",
-            summary: "登记前查重：同一身份证号（须完整），或同名、同镇街、同类别的已有案件；只返回本辖区案件编号，辖区外只提示存在；每次查询留痕、按用户限频",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<DuplicateCheck>(),
-            error_statuses: LOOKUP_ERRORS,
-            writes: false,
-        },
+        Operation::reading("findDuplicates", "登记前查重：同一身份证号（须完整），或同名、同镇街、同类别的已有案件；只返回本辖区案件编号，辖区外只提示存在；每次查询留痕、按用户限频", responses.of::<DuplicateCheck>()).with_errors(LOOKUP_ERRORS),
         error,
     );
     duplicates["parameters"] = json!(
@@ -88,15 +76,11 @@ pub(crate) fn checklist_paths(
     );
     add("/api/v1/cases/duplicates", "get", duplicates);
     let mut leaders = operation(
-        Operation {
-            id: "getLeaders",
-            summary: "包案领导视图：包案数、最近工作日期、每月工作次数、超期未开展工作的案件",
-            request: None,
-            ok_status: "200",
-            ok: responses.of::<LeadersView>(),
-            error_statuses: READ_ERRORS,
-            writes: false,
-        },
+        Operation::reading(
+            "getLeaders",
+            "包案领导视图：包案数、最近工作日期、每月工作次数、超期未开展工作的案件",
+            responses.of::<LeadersView>(),
+        ),
         error,
     );
     leaders["parameters"] = json!([{"name": "inactive_days", "in": "query", "required": false,
@@ -116,15 +100,12 @@ pub(crate) fn org_paths(
         "/api/v1/org",
         "get",
         operation(
-            Operation {
-                id: "getOrg",
-                summary: "组织架构：单位与包案领导",
-                request: None,
-                ok_status: "200",
-                ok: responses.of::<OrgView>(),
-                error_statuses: AUTH_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "getOrg",
+                "组织架构：单位与包案领导",
+                responses.of::<OrgView>(),
+            )
+            .with_errors(AUTH_ERRORS),
             error,
         ),
     );
@@ -132,15 +113,12 @@ pub(crate) fn org_paths(
         "/api/v1/org/file",
         "get",
         operation(
-            Operation {
-                id: "getDirectoryFile",
-                summary: "组织架构文件（zhzj org export 所写；可导入另一实例）",
-                request: None,
-                ok_status: "200",
-                ok: responses.of::<crate::directory_file::DirectoryFile>(),
-                error_statuses: AUTH_ERRORS,
-                writes: false,
-            },
+            Operation::reading(
+                "getDirectoryFile",
+                "组织架构文件（zhzj org export 所写；可导入另一实例）",
+                responses.of::<crate::directory_file::DirectoryFile>(),
+            )
+            .with_errors(AUTH_ERRORS),
             error,
         ),
     );
