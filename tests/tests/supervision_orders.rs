@@ -20,8 +20,13 @@ use zhzj_tests::{DbKind, TestApp, registration_json, spawn_app, wait_caught_up};
 /// Sets the clock to 10:00 China time on a day of March 2026 (sessions older than that have
 /// expired: log in again with [`Tokens::of`]).
 fn set_day(app: &TestApp, day: u32) -> anyhow::Result<()> {
+    set_time(app, day, 10, 0)
+}
+
+/// Sets the clock to `hour`:`minute` China time on 2026-03-`day`.
+fn set_time(app: &TestApp, day: u32, hour: u32, minute: u32) -> anyhow::Result<()> {
     let time = Utc
-        .with_ymd_and_hms(2026, 3, day, 2, 0, 0)
+        .with_ymd_and_hms(2026, 3, day, hour - 8, minute, 0)
         .single()
         .ok_or_else(|| anyhow::anyhow!("no such time"))?;
     app.services.clock.set(time);
@@ -171,6 +176,8 @@ async fn start_webhook_server() -> anyhow::Result<(String, Arc<Mutex<Hooks>>)> {
         axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
             let kept = Arc::clone(&kept);
             async move {
+                // A robot takes its time: long enough for two senders to overlap.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 let Ok(mut hooks) = kept.lock() else {
                     return (
                         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -1010,5 +1017,65 @@ async fn many_orders_at_once_reach_a_unit_as_one_message() -> anyhow::Result<()>
         "{titles:?}"
     );
     assert_eq!(sent(), 3);
+    app.stop().await
+}
+
+/// Two gateways serve one store, each with its watch: every delivery goes out once, not once
+/// per gateway — the retry of the one the robot refused too.
+#[tokio::test]
+async fn two_watches_send_each_delivery_once() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let Tokens { city, .. } = Tokens::of(&app, 2).await?;
+    let (smtp_port, _mail) = start_smtp_server()?;
+    let (webhook, hooks) = start_webhook_server().await?;
+    let first = watch(&app, smtp_port, &webhook).await?;
+    let second = watch(&app, smtp_port, &webhook).await?;
+    // Three reminders to 市住房局, due 3-03.
+    for n in 1..=3 {
+        app.expect(
+            &city,
+            "/supervision-orders",
+            json!({
+                "addressee_unit_id": "xm-dept-zjj",
+                "level": "reminder",
+                "matter": format!("第{n}项：报送化解方案"),
+                "answer_due_on": march(3),
+                "responsible": "市住房局信访科",
+            }),
+            201,
+        )
+        .await?;
+    }
+    // On 3-05 the three are overdue and escalated (by one watch's clock): the escalations reach
+    // the city's robot, three deliveries (the robot refuses its first call; it is retried).
+    set_day(&app, 5)?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    first.escalation().run_once().await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    // Both watches' notifiers at once, then again after the refused call's backoff.
+    let (a, b) = tokio::join!(first.notifier().run_once(), second.notifier().run_once());
+    a?;
+    b?;
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notification_deliveries WHERE kind = 'wecom'")
+            .fetch_one(app.projecting.store.pool())
+            .await?;
+    assert!(queued >= 3, "{queued} deliveries queued");
+    let delivered = || hooks.lock().map(|h| h.bodies.len()).unwrap_or(usize::MAX);
+    set_time(&app, 5, 10, 5)?;
+    let (a, b) = tokio::join!(first.notifier().run_once(), second.notifier().run_once());
+    a?;
+    b?;
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notification_deliveries WHERE kind = 'wecom' AND status = 'sent'",
+    )
+    .fetch_one(app.projecting.store.pool())
+    .await?;
+    assert_eq!(
+        i64::try_from(delivered()).unwrap_or(-1),
+        sent,
+        "each sent delivery reached the robot once"
+    );
+    assert_eq!(sent, queued, "every delivery went out");
     app.stop().await
 }

@@ -36,6 +36,9 @@ const EVENTS_PER_PASS: i64 = 500;
 /// long-kept checklist fires thousands of warnings, a meeting may issue dozens of orders at once,
 /// and a group robot takes about twenty messages a minute.
 const ONE_BY_ONE: usize = 3;
+/// How long a notifier holds a delivery it is sending: another notifier (of another gateway on
+/// the same store) leaves it alone meanwhile, and takes it up after if this one died sending.
+const SENDING_LEASE_MINUTES: i64 = 2;
 /// Titles a summary message quotes.
 const SUMMARY_QUOTES: usize = 10;
 
@@ -612,6 +615,9 @@ impl Notifier {
         let (mut sent, mut failed) = (0, 0);
         for row in rows {
             let id: String = row.try_get("delivery_id")?;
+            if !self.claim(&id, now).await? {
+                continue;
+            }
             let channel_name: String = row.try_get("channel")?;
             let attempts: i64 = row.try_get::<i64, _>("attempts")? + 1;
             let channel = channel_name
@@ -668,6 +674,27 @@ impl Notifier {
             tx.commit().await?;
         }
         Ok((sent, failed))
+    }
+
+    /// Takes delivery `id` for sending if it is still due — no other notifier took it since it
+    /// was read — by moving its next attempt past the lease.
+    async fn claim(&self, id: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+        let mut tx = self.store.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE notification_deliveries SET next_attempt_at = $1 \
+             WHERE delivery_id = $2 AND status = 'pending' AND next_attempt_at <= $3",
+        )
+        .bind(timestamp_text(
+            now + chrono::Duration::minutes(SENDING_LEASE_MINUTES),
+        ))
+        .bind(id)
+        .bind(timestamp_text(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn send_one(
