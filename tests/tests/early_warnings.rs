@@ -310,6 +310,41 @@ async fn many_warnings_of_one_rule_reach_a_user_as_one_message() -> anyhow::Resu
     // Each warning is still listed, and notified once: the next pass sends nothing.
     assert_eq!(open_warnings(&app, "zhonghua").await?["open_count"], 6);
     assert_eq!(watch.notifier().run_once().await?.messages, 0);
+    // The page lists them with a unit filter and a pager.
+    let html = |path: &'static str| {
+        let app = &app;
+        async move {
+            let token = app.login("zhonghua").await?;
+            anyhow::Ok(
+                app.http
+                    .get(format!("{}{path}", app.base))
+                    .header("cookie", format!("zhzj_session={token}"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?,
+            )
+        }
+    };
+    let listed = html("/warnings").await?;
+    assert!(listed.contains("第 1 / 1 页，共 6 条"), "{listed}");
+    assert!(
+        listed.contains("<option value=\"xm-siming-zhonghua\""),
+        "the town is a filter: {listed}"
+    );
+    let filtered = html("/warnings?unit_id=xm-siming-zhonghua&rule=leader_idle").await?;
+    assert!(filtered.contains("共 6 条"), "{filtered}");
+    let none = html("/warnings?rule=relapse").await?;
+    assert!(
+        none.contains("共 0 条") && none.contains("没有预警"),
+        "{none}"
+    );
+    let second = html("/warnings?rule=leader_idle&page=2").await?;
+    assert!(
+        second.contains("href=\"/warnings?rule=leader_idle&#38;page=1\" rel=\"prev\""),
+        "{second}"
+    );
+
     // The list pages without overflowing on an absurd page number.
     let token = app.login("zhonghua").await?;
     let far = app

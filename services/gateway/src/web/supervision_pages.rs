@@ -251,16 +251,26 @@ struct WarningsPage {
     layout: Layout,
     list: WarningList,
     rules: Vec<Choice>,
+    units: Vec<Choice>,
     rule: String,
     state: String,
+    unit_id: String,
+    pages: u32,
+    previous: Option<String>,
+    next: Option<String>,
 }
 
-/// `?rule=&state=` of the warnings page.
+/// `?rule=&state=&unit_id=&page=` of the warnings page.
 #[derive(Debug, Default, Deserialize)]
 pub struct WarningsForm {
     rule: Option<String>,
     state: Option<String>,
+    unit_id: Option<String>,
+    page: Option<u32>,
 }
+
+/// Warnings the page lists at a time.
+const WARNINGS_PER_PAGE: u32 = 100;
 
 /// `GET /warnings`.
 pub async fn warnings(
@@ -269,21 +279,56 @@ pub async fn warnings(
     axum::extract::Query(form): axum::extract::Query<WarningsForm>,
 ) -> Response {
     let result = async {
+        let given = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         let query = WarningQuery {
-            rule: form.rule.clone().filter(|r| !r.is_empty()),
-            state: form.state.clone().filter(|s| !s.is_empty()),
+            rule: given(&form.rule),
+            state: given(&form.state),
+            unit_id: given(&form.unit_id),
+            page: form.page,
+            per_page: Some(WARNINGS_PER_PAGE),
             ..WarningQuery::default()
         };
         let list = notices::warnings(&state, &session.user, &query).await?;
+        // The units the user's scope covers, to filter by.
+        let scope = crate::scope::Scope::of(&state, &session.user).await?;
+        let units = org::read_directory(&state)
+            .await?
+            .units
+            .iter()
+            .filter(|u| scope.covers_unit(&u.unit_id))
+            .map(|u| choice(&u.unit_id, &u.name))
+            .collect();
+        let total = u32::try_from(list.total).unwrap_or(u32::MAX);
+        let pages = total.div_ceil(WARNINGS_PER_PAGE).max(1);
+        let link_to = |page: u32| {
+            let mut link = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in [
+                ("rule", &query.rule),
+                ("state", &query.state),
+                ("unit_id", &query.unit_id),
+            ] {
+                if let Some(value) = value {
+                    link.append_pair(key, value);
+                }
+            }
+            link.append_pair("page", &page.to_string());
+            format!("/warnings?{}", link.finish())
+        };
+        let page_number = list.page;
         let page = WarningsPage {
             layout: session.layout("预警", "warnings"),
-            list,
             rules: zhzj_supervision::warnings::RULES
                 .iter()
                 .map(|(code, label)| choice(code, label))
                 .collect(),
-            rule: query.rule.unwrap_or_default(),
-            state: query.state.unwrap_or_else(|| "open".to_owned()),
+            units,
+            rule: query.rule.clone().unwrap_or_default(),
+            state: query.state.clone().unwrap_or_else(|| "open".to_owned()),
+            unit_id: query.unit_id.clone().unwrap_or_default(),
+            pages,
+            previous: (page_number > 1).then(|| link_to(page_number - 1)),
+            next: (page_number < pages).then(|| link_to(page_number + 1)),
+            list,
         };
         super::view::html(&page)
     }
