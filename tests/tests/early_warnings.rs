@@ -334,6 +334,9 @@ async fn many_warnings_of_one_rule_reach_a_user_as_one_message() -> anyhow::Resu
     );
     let filtered = html("/warnings?unit_id=xm-siming-zhonghua&rule=leader_idle").await?;
     assert!(filtered.contains("共 6 条"), "{filtered}");
+    // A district's filter takes in its towns.
+    let district = html("/warnings?unit_id=xm-siming").await?;
+    assert!(district.contains("共 6 条"), "{district}");
     let none = html("/warnings?rule=relapse").await?;
     assert!(
         none.contains("共 0 条") && none.contains("没有预警"),

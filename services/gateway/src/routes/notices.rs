@@ -44,7 +44,7 @@ pub struct WarningQuery {
     pub state: Option<String>,
     /// One rule.
     pub rule: Option<String>,
-    /// One unit.
+    /// A unit and the units under it.
     pub unit_id: Option<String>,
     /// One case.
     pub case_id: Option<uuid::Uuid>,
@@ -180,13 +180,22 @@ pub(crate) async fn warnings(
     conditions.extend(state_condition.map(str::to_owned));
     for (column, value) in [
         ("w.rule", query.rule.clone()),
-        ("w.unit_id", query.unit_id.clone()),
         ("w.case_id", query.case_id.map(|id| id.to_string())),
     ] {
         if let Some(value) = value {
             binds.push(value);
             conditions.push(format!("{column} = ${}", binds.len()));
         }
+    }
+    // A unit and the units under it: a district's warnings are mostly its towns' cases.
+    if let Some(unit) = &query.unit_id {
+        let units = crate::scope::subtree(state, unit).await?;
+        let mut placeholders = Vec::with_capacity(units.len());
+        for unit in units {
+            binds.push(unit);
+            placeholders.push(format!("${}", binds.len()));
+        }
+        conditions.push(format!("w.unit_id IN ({})", placeholders.join(", ")));
     }
     let condition = conditions.join(" AND ");
     let total = count_warnings(state, &condition, &binds).await?;
