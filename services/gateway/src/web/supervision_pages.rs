@@ -326,7 +326,8 @@ pub async fn warnings(
             state: query.state.clone().unwrap_or_else(|| "open".to_owned()),
             unit_id: query.unit_id.clone().unwrap_or_default(),
             pages,
-            previous: (page_number > 1).then(|| link_to(page_number - 1)),
+            // Past the last page (a link kept from a longer list): back to the last one.
+            previous: (page_number > 1).then(|| link_to((page_number - 1).min(pages))),
             next: (page_number < pages).then(|| link_to(page_number + 1)),
             list,
         };
