@@ -1,8 +1,8 @@
-//! The escalation clock: on each pass of the [`crate::Watch`], it reads the supervision view for open
-//! orders whose answer is overdue by a rule's days, and sends each an `escalate_supervision_order`
-//! command as the system. The command service decides again on the order's own history, so an
-//! escalation is never early, never twice for one missed date (a second clock, or a retry, is
-//! refused as a conflict), and always an event in the log.
+//! The escalation clock: on each pass of the [`crate::Watch`], it reads the supervision view for
+//! open orders whose answer is overdue by a rule's days, and sends each an
+//! `escalate_supervision_order` command as the system. The command service decides again on the
+//! order's own history, so an escalation is never early, never twice for one missed date (a
+//! second clock, or a retry, is refused as a conflict), and always an event in the log.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! concerned — the owning leader's bound account (of a warned case, or of a case an order names),
 //! the coordinators of the unit (and of a case's district), the issuer of an order — and into
 //! deliveries on the units' outbound channels (SMTP mail, WeCom / DingTalk robots); it makes each
-//! unit's and each owning leader's daily digest; and it sends what is due, retrying a failed delivery with backoff and
-//! recording what happened. No message carries a petitioner's
-//! personal data: they name case numbers, units, levels and dates, and link to the page.
+//! unit's and each owning leader's daily digest; and it sends what is due, retrying a failed
+//! delivery with backoff and recording what happened. No message carries a petitioner's personal
+//! data: they name case numbers, units, levels and dates, and link to the page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -409,8 +409,8 @@ impl Notifier {
         let rows = sqlx::query(
             "SELECT u.unit_id, (SELECT COUNT(*) FROM warnings w \
              LEFT JOIN checklist_rows c ON c.case_id = w.case_id WHERE w.cleared_at IS NULL \
-             AND (w.unit_id = u.unit_id OR c.district_id = u.unit_id)) AS warnings, (SELECT COUNT(*) FROM supervision_orders o \
-             WHERE o.addressee_unit_id = u.unit_id AND o.status <> 'accepted') AS orders, \
+             AND (w.unit_id = u.unit_id OR c.district_id = u.unit_id)) AS warnings, \
+             (SELECT COUNT(*) FROM supervision_orders o WHERE o.addressee_unit_id = u.unit_id AND o.status <> 'accepted') AS orders, \
              (SELECT COUNT(*) FROM supervision_orders o WHERE o.addressee_unit_id = u.unit_id \
              AND o.status IN ('issued', 'acknowledged', 'sent_back') AND o.answer_due_on < $1) \
              AS overdue FROM (SELECT DISTINCT unit_id FROM users WHERE unit_id IS NOT NULL) u \
@@ -508,19 +508,16 @@ impl Notifier {
                 by_channel.entry((index, group)).or_default().push(notice);
             }
         }
+        let at = timestamp_text(now);
         let (mut messages, mut queued) = (0, 0);
         for ((username, group), members) in by_user {
-            let recipient = BTreeSet::from([username]);
-            for notice in coalesced(group, &members).iter() {
-                messages += self.record(tx, notice, &recipient, &[], now).await?.0;
+            for notice in coalesced(group, &members) {
+                messages += usize::from(Self::insert_message(tx, &notice, &username, &at).await?);
             }
         }
         for ((index, group), members) in by_channel {
-            for notice in coalesced(group, &members).iter() {
-                queued += self
-                    .record(tx, notice, &BTreeSet::new(), &[index], now)
-                    .await?
-                    .1;
+            for notice in coalesced(group, &members) {
+                queued += usize::from(self.queue_delivery(tx, &notice, index, &at).await?);
             }
         }
         Ok((messages, queued))
@@ -537,68 +534,67 @@ impl Notifier {
             .collect()
     }
 
-    /// Writes a notice's inbox messages to `recipients` and its deliveries on the channels
-    /// numbered `channels`; returns how many of each were new.
-    async fn record(
+    /// Puts `notice` in `username`'s inbox; whether it was new.
+    async fn insert_message(
+        tx: &mut WriteTransaction,
+        notice: &Notice,
+        username: &str,
+        at: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO inbox_messages (message_id, source, username, kind, title, body, \
+             link, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(
+            uuid::Uuid::new_v5(
+                &MESSAGE_NAMESPACE,
+                format!("{}/{username}", notice.source).as_bytes(),
+            )
+            .to_string(),
+        )
+        .bind(&notice.source)
+        .bind(username)
+        .bind(notice.kind)
+        .bind(&notice.title)
+        .bind(&notice.body)
+        .bind(&notice.link)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Queues `notice` on the channel numbered `index`; whether it was new.
+    async fn queue_delivery(
         &self,
         tx: &mut WriteTransaction,
         notice: &Notice,
-        recipients: &BTreeSet<String>,
-        channels: &[usize],
-        now: DateTime<Utc>,
-    ) -> Result<(usize, usize), sqlx::Error> {
-        let at = timestamp_text(now);
-        let mut messages = 0;
-        for username in recipients {
-            let inserted = sqlx::query(
-                "INSERT INTO inbox_messages (message_id, source, username, kind, title, body, \
-                 link, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(
-                uuid::Uuid::new_v5(
-                    &MESSAGE_NAMESPACE,
-                    format!("{}/{username}", notice.source).as_bytes(),
-                )
-                .to_string(),
-            )
-            .bind(&notice.source)
-            .bind(username)
-            .bind(notice.kind)
-            .bind(&notice.title)
-            .bind(&notice.body)
-            .bind(&notice.link)
-            .bind(&at)
-            .execute(&mut **tx)
-            .await?;
-            messages += usize::try_from(inserted.rows_affected()).unwrap_or(0);
-        }
-        let mut queued = 0;
-        for &index in channels {
-            let Some(channel) = self.rules.channels.get(index) else {
-                continue;
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO notification_deliveries (delivery_id, channel, kind, target, title, \
-                 body, status, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(format!(
-                "{}#{index}/{}/{}",
-                channel.unit_id,
-                channel.kind.code(),
-                notice.source
-            ))
-            .bind(format!("{}#{index}", channel.unit_id))
-            .bind(channel.kind.code())
-            .bind(channel.target())
-            .bind(&notice.title)
-            .bind(&notice.body)
-            .bind(&at)
-            .execute(&mut **tx)
-            .await?;
-            queued += usize::try_from(inserted.rows_affected()).unwrap_or(0);
-        }
-        Ok((messages, queued))
+        index: usize,
+        at: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let Some(channel) = self.rules.channels.get(index) else {
+            return Ok(false);
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO notification_deliveries (delivery_id, channel, kind, target, title, \
+             body, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(format!(
+            "{}#{index}/{}/{}",
+            channel.unit_id,
+            channel.kind.code(),
+            notice.source
+        ))
+        .bind(format!("{}#{index}", channel.unit_id))
+        .bind(channel.kind.code())
+        .bind(channel.target())
+        .bind(&notice.title)
+        .bind(&notice.body)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     /// Sends the deliveries due; returns (sent, failed attempts).

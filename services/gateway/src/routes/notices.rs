@@ -134,6 +134,7 @@ pub(crate) async fn open_warning_count(
 pub(crate) async fn warnings(
     state: &AppState,
     user: &crate::User,
+    scope: &Scope,
     query: &WarningQuery,
 ) -> Result<WarningList, ApiError> {
     let wanted_state = query.state.as_deref().unwrap_or("open");
@@ -160,8 +161,7 @@ pub(crate) async fn warnings(
     }
     let per_page = query.per_page.unwrap_or(100).clamp(1, 500);
     let page = query.page.unwrap_or(1).max(1);
-    let scope = Scope::of(state, user).await?;
-    let Some((visible, mut binds)) = visible_warnings(&scope, user) else {
+    let Some((visible, mut binds)) = visible_warnings(scope, user) else {
         return Ok(WarningList {
             open_count: 0,
             total: 0,
@@ -238,7 +238,8 @@ pub async fn list_warnings(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<WarningQuery>,
 ) -> Result<Json<WarningList>, ApiError> {
-    Ok(Json(warnings(&state, &user, &query).await?))
+    let scope = Scope::of(&state, &user).await?;
+    Ok(Json(warnings(&state, &user, &scope, &query).await?))
 }
 
 /// A message of the inbox.

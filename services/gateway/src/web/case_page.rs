@@ -503,6 +503,7 @@ async fn page(
     let warnings = crate::routes::notices::warnings(
         state,
         &session.user,
+        &crate::scope::Scope::of(state, &session.user).await?,
         &crate::routes::notices::WarningQuery {
             case_id: case_uuid,
             ..Default::default()

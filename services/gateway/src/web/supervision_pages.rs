@@ -288,9 +288,9 @@ pub async fn warnings(
             per_page: Some(WARNINGS_PER_PAGE),
             ..WarningQuery::default()
         };
-        let list = notices::warnings(&state, &session.user, &query).await?;
-        // The units the user's scope covers, to filter by.
         let scope = crate::scope::Scope::of(&state, &session.user).await?;
+        let list = notices::warnings(&state, &session.user, &scope, &query).await?;
+        // The units the user's scope covers, to filter by.
         let units = org::read_directory(&state)
             .await?
             .units
