@@ -639,6 +639,57 @@ async fn the_openapi_document_describes_the_routes_that_exist() -> anyhow::Resul
     app.stop().await
 }
 
+/// What axum answers by itself — a path segment that is not UTF-8, a method the route does not
+/// take — was English plain text or an empty body; the API answers JSON errors in Chinese, and
+/// nothing is written.
+#[tokio::test]
+async fn malformed_paths_and_wrong_methods_get_json_errors() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let (case_id, version) = register(&app, &token, 1).await?;
+    let not_utf8 = app
+        .send(
+            app.http
+                .post(app.api("/cases/%FF%FE/notes"))
+                .bearer_auth(&token)
+                .json(&json!({"text": "不会写入"})),
+        )
+        .await?;
+    assert_eq!(not_utf8.status, 400, "{not_utf8:?}");
+    assert_eq!(
+        not_utf8.json["error"]["code"], "bad_request",
+        "{not_utf8:?}"
+    );
+    let message = not_utf8.json["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("路径参数有误"), "{message}");
+    let wrong_method = app
+        .send(
+            app.http
+                .get(app.api(&format!("/cases/{case_id}/notes")))
+                .bearer_auth(&token),
+        )
+        .await?;
+    assert_eq!(wrong_method.status, 405, "{wrong_method:?}");
+    assert_eq!(wrong_method.json["error"]["code"], "method_not_allowed");
+    assert!(
+        wrong_method.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("不支持 GET")),
+        "{wrong_method:?}"
+    );
+    assert_eq!(
+        wrong_method
+            .headers
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST"),
+        "the methods it takes are named"
+    );
+    let case = app.get(&token, &format!("/cases/{case_id}")).await?;
+    assert_eq!(case.etag(), Some(version), "nothing was written");
+    app.stop().await
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() -> anyhow::Result<()> {
     let mut app = spawn_app(DbKind::Sqlite).await?;

@@ -6,7 +6,7 @@
 // Scenario tests read best as one story; the 120-line limit is for the code they test.
 #![allow(clippy::too_many_lines)]
 
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use zhzj_tests::{DbKind, TEST_PASSWORD, TestApp, registration_json, row_column, spawn_app};
 
@@ -449,6 +449,76 @@ async fn a_claim_is_filed_and_reviewed_through_the_forms() -> anyhow::Result<()>
     let (page, _, _) = case_page(&app, &viewer, &case_id).await?;
     assert!(page.contains("销号") && page.contains("审核通过"));
     assert!(!page.contains(&format!("action=\"/cases/{case_id}/")));
+    app.stop().await
+}
+
+/// A clerk who follows a broken link, edits an address or posts from a stale tab used to get
+/// what the framework answers by itself: English plain text (`Failed to deserialize query
+/// string…`, `Invalid URL…`, `Form requests must have…`), an empty 405, or the API's JSON for an
+/// unknown page. Each is now a Chinese page in the signed-in frame, with its status kept.
+#[tokio::test]
+async fn broken_addresses_and_forms_answer_a_chinese_page() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let session = sign_in(&app, "xietiao").await?;
+    let http = client()?;
+    for (method, path, body_type, status, heading) in [
+        (
+            "GET",
+            "/warnings?page=99999999999999999999",
+            None,
+            400,
+            "请求有误",
+        ),
+        ("GET", "/cases/%FF%FE", None, 400, "请求有误"),
+        ("GET", "/no-such-page", None, 404, "未找到"),
+        ("POST", "/checklist", None, 405, "不支持的操作"),
+        ("POST", "/meetings", Some("text/plain"), 415, "请求有误"),
+    ] {
+        let mut request = http
+            .request(method.parse()?, format!("{}{path}", app.base))
+            .header(COOKIE, format!("zhzj_session={session}"));
+        if let Some(body_type) = body_type {
+            request = request.header(CONTENT_TYPE, body_type).body("week=2026w10");
+        }
+        let answer = request.send().await?;
+        assert_eq!(answer.status().as_u16(), status, "{method} {path}");
+        let content_type = answer.headers()[CONTENT_TYPE].to_str()?.to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{method} {path}: {content_type}"
+        );
+        let page = answer.text().await?;
+        assert!(
+            page.contains(&format!("<h1>{heading}</h1>")) && page.contains("action=\"/logout\""),
+            "{method} {path}: {page}"
+        );
+        assert!(
+            !page.contains("Failed to") && !page.contains("Invalid URL"),
+            "{method} {path}: {page}"
+        );
+    }
+    // A stranger asking for a page that does not exist gets the page too, without the frame.
+    let answer = http
+        .get(format!("{}/no-such-page", app.base))
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 404);
+    let page = answer.text().await?;
+    assert!(
+        page.contains("<h1>未找到</h1>") && !page.contains("action=\"/logout\""),
+        "{page}"
+    );
+    // The API keeps its JSON for an unknown address.
+    let answer = http
+        .get(format!("{}/api/v1/no-such-thing", app.base))
+        .send()
+        .await?;
+    assert_eq!(answer.status().as_u16(), 404);
+    assert!(
+        answer.headers()[CONTENT_TYPE]
+            .to_str()?
+            .starts_with("application/json")
+    );
     app.stop().await
 }
 

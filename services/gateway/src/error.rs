@@ -68,6 +68,12 @@ pub enum ApiError {
         /// Seconds until the next request is allowed.
         retry_after_seconds: u64,
     },
+    /// The address does not take this method (405; axum's `Allow` header names those it does).
+    #[error("该地址不支持 {0} 请求")]
+    MethodNotAllowed(String),
+    /// The body is of a type the address does not read (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A service behind the gateway did not answer; the request may be retried.
     #[error("{0}")]
     Unavailable(String),
@@ -90,7 +96,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, unauthenticated, forbidden, not_found, conflict,
-    /// precondition_failed, too_large, invalid, too_many_requests, unavailable, internal.
+    /// precondition_failed, too_large, invalid, method_not_allowed, unsupported_media_type,
+    /// too_many_requests, unavailable, corrupt_history, internal.
     pub code: &'static str,
     /// For a person.
     pub message: String,
@@ -115,6 +122,39 @@ impl ApiError {
     }
 
     /// The status this error is answered with.
+    /// An error of `status` saying `message`: an error answer read back (`rejections`).
+    pub(crate) fn with_status(status: StatusCode, message: String) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => Self::Unauthenticated(message),
+            StatusCode::FORBIDDEN => Self::Forbidden(message),
+            StatusCode::NOT_FOUND => Self::NotFound(message),
+            StatusCode::CONFLICT => Self::Conflict {
+                message,
+                current_version: None,
+            },
+            StatusCode::PRECONDITION_FAILED => Self::PreconditionFailed {
+                message,
+                current_version: None,
+            },
+            StatusCode::PAYLOAD_TOO_LARGE => Self::TooLarge(message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(message),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable {
+                message,
+                field: None,
+            },
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests {
+                message,
+                retry_after_seconds: 60,
+            },
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(message),
+            other if other.is_client_error() => Self::BadRequest {
+                message,
+                field: None,
+            },
+            _ => Self::Internal(message),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -126,6 +166,8 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::CorruptHistory(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -142,6 +184,8 @@ impl ApiError {
             Self::TooLarge(_) => "too_large",
             Self::Unprocessable { .. } => "invalid",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::CorruptHistory(_) => "corrupt_history",
             Self::Internal(_) => "internal",

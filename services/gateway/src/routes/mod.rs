@@ -134,14 +134,19 @@ pub fn router(state: AppState) -> Router {
         .route("/org/units", post(org::add_unit))
         .route("/org/leaders", post(org::add_leader))
         .route("/openapi.json", get(crate::openapi::document))
-        .fallback(not_found);
-    let api = aggregate_writes::routes(api);
+        .fallback(api_not_found);
+    let api =
+        aggregate_writes::routes(api).layer(middleware::from_fn(crate::rejections::json_errors));
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::web::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::error_pages,
+        ))
         .layer(middleware::from_fn(no_store))
         .layer(middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -168,8 +173,19 @@ async fn no_store(request: Request, next: Next) -> Response {
     response
 }
 
-async fn not_found() -> ApiError {
+/// An address under `/api/v1` that nothing answers.
+async fn api_not_found() -> ApiError {
     ApiError::not_found("没有这个接口")
+}
+
+/// Any other address nothing answers: an interface under `/api/`, else a page (which `web`
+/// shows as one).
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    if uri.path().starts_with("/api/") {
+        api_not_found().await
+    } else {
+        ApiError::not_found("没有这个页面")
+    }
 }
 
 /// Opens the request's span (method, route, correlation id, and a slot for the command id),

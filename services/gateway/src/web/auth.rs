@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -94,6 +94,22 @@ impl FromRequestParts<AppState> for WebSession {
             Ok(None) => Err(to_login()),
             Err(e) => Err(ApiError::internal(e).into_response()),
         }
+    }
+}
+
+/// The frame of an error page for a request with `uri` and `headers`: the signed-in user's when
+/// they carry a valid session, else a stranger's (no menu).
+pub async fn frame_of(state: &AppState, uri: Uri, headers: HeaderMap) -> Layout {
+    let mut request = axum::http::Request::new(());
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    let (mut parts, ()) = request.into_parts();
+    match WebSession::from_request_parts(&mut parts, state).await {
+        Ok(session) => session.layout("", ""),
+        Err(_) => Layout {
+            today: state.today().to_string(),
+            ..Layout::default()
+        },
     }
 }
 

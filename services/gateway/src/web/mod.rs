@@ -11,6 +11,7 @@ mod auth;
 mod case_page;
 mod charts;
 mod checklist_page;
+mod error_pages;
 mod forms;
 mod import_page;
 mod meeting_pages;
@@ -25,6 +26,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
+
+pub use error_pages::error_pages;
 
 /// The stylesheet: screen (office monitor and phone) and print.
 const STYLESHEET: &str = include_str!("../../assets/zhzj.css");
@@ -102,7 +105,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers of the pages to every answer of theirs.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

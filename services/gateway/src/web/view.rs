@@ -123,7 +123,11 @@ pub fn error_page(mut layout: Layout, error: &ApiError) -> Response {
     let heading = match error {
         ApiError::NotFound(_) => "未找到",
         ApiError::Forbidden(_) => "无权访问",
-        ApiError::BadRequest { .. } | ApiError::Unprocessable { .. } => "请求有误",
+        ApiError::BadRequest { .. }
+        | ApiError::Unprocessable { .. }
+        | ApiError::UnsupportedMediaType(_)
+        | ApiError::TooLarge(_) => "请求有误",
+        ApiError::MethodNotAllowed(_) => "不支持的操作",
         ApiError::Unavailable(_) => "服务暂不可用",
         _ => "出错了",
     };
