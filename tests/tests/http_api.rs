@@ -690,6 +690,50 @@ async fn malformed_paths_and_wrong_methods_get_json_errors() -> anyhow::Result<(
     app.stop().await
 }
 
+/// A query parameter an operation does not take was silently ignored where the handler reads no
+/// query: `GET /ledger/export.csv?unit_id=xm-huli` by a 思明区 coordinator answered the whole of
+/// 思明区's ledger, names and ID numbers, as if filtered. Every operation now refuses parameters
+/// its OpenAPI description does not name, and still takes those it does.
+#[tokio::test]
+async fn query_parameters_an_operation_does_not_take_are_refused() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let token = app.login("xietiao").await?;
+    let (case_id, version) = register(&app, &token, 1).await?;
+    for path in [
+        "/ledger/export.csv?unit_id=xm-huli",
+        "/org/file?format=csv",
+        "/meetings?week=2026w10",
+        "/checklist?unit=xm-siming&colour=red",
+    ] {
+        let answer = app.get(&token, path).await?;
+        assert_eq!(answer.status, 400, "{path}: {answer:?}");
+        assert_eq!(answer.json["error"]["code"], "bad_request", "{path}");
+        let message = answer.json["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("查询参数"), "{path}: {message}");
+    }
+    let note = app
+        .post(
+            &token,
+            &format!("/cases/{case_id}/notes?urgent=1"),
+            &json!({"text": "不会写入"}),
+        )
+        .await?;
+    assert_eq!(note.status, 400, "{note:?}");
+    assert_eq!(note.json["error"]["field"], "urgent");
+    let case = app.get(&token, &format!("/cases/{case_id}")).await?;
+    assert_eq!(case.etag(), Some(version), "nothing was written");
+    // The parameters an operation documents still work.
+    for path in [
+        "/checklist?unit=xm-siming&page=1",
+        "/ledger/export.csv",
+        "/leaders?inactive_days=30",
+    ] {
+        let answer = app.get(&token, path).await?;
+        assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    }
+    app.stop().await
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() -> anyhow::Result<()> {
     let mut app = spawn_app(DbKind::Sqlite).await?;

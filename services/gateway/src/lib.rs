@@ -12,6 +12,7 @@ mod log_seal;
 pub mod openapi;
 mod personal;
 mod projections;
+mod query_contract;
 mod rejections;
 pub mod retention;
 mod routes;

@@ -127,6 +127,7 @@ impl<'a> Operation<'a> {
 }
 
 const AUTH_ERRORS: &[(&str, &str)] = &[
+    ("400", "查询参数有误（此接口不接受查询参数）"),
     ("401", "未登录或登录已失效"),
     ("503", "服务暂不可用，请稍后重试（见 Retry-After）"),
 ];
@@ -331,30 +332,115 @@ pub fn openapi_document() -> &'static Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use schemars::JsonSchema;
 
-    /// The checklist's documented query parameters are exactly the fields its handler reads.
-    #[test]
-    fn the_checklist_parameters_are_the_query_fields() {
-        let schema = serde_json::to_value(schemars::schema_for!(
-            crate::routes::checklist::ChecklistQuery
-        ))
-        .expect("schema");
-        let mut fields: Vec<&str> = schema["properties"]
-            .as_object()
-            .expect("properties")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let document = openapi_document();
-        let mut documented: Vec<&str> = document["paths"]["/api/v1/checklist"]["get"]["parameters"]
+    use super::*;
+    use crate::routes::{
+        assessments, bulletins, case_masking, cases, checklist, duplicates, leaders, meetings,
+        notices, pushes, supervision,
+    };
+
+    /// The query parameters the document names for `method path`, sorted.
+    fn documented(method: &str, path: &str) -> Vec<String> {
+        let mut names: Vec<String> = openapi_document()["paths"][path][method]["parameters"]
             .as_array()
-            .expect("parameters")
-            .iter()
-            .filter_map(|p| p["name"].as_str())
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
             .collect();
-        fields.sort_unstable();
-        documented.sort_unstable();
-        assert_eq!(documented, fields);
+        names.sort_unstable();
+        names
+    }
+
+    /// The fields of query type `T` but `except`, sorted.
+    fn fields<T: JsonSchema>(except: &[&str]) -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).expect("schema");
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.clone())
+            .filter(|name| !except.contains(&name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Each operation that reads a query documents exactly the fields its handler reads (the
+    /// gateway refuses any other parameter by the document, `query_contract`), but for a
+    /// workbook's CSV-only `part` or `sheet`.
+    #[test]
+    fn documented_query_parameters_are_the_fields_handlers_read() {
+        let checks: [(Vec<String>, &[&str]); 14] = [
+            (
+                fields::<assessments::AssessmentQuery>(&["sheet"]),
+                &["/api/v1/assessments", "/api/v1/assessments/export.xlsx"],
+            ),
+            (
+                fields::<assessments::AssessmentQuery>(&[]),
+                &["/api/v1/assessments/export.csv"],
+            ),
+            (
+                fields::<assessments::CountedQuery>(&[]),
+                &["/api/v1/assessments/counted"],
+            ),
+            (
+                fields::<crate::audit::AuditFilter>(&[]),
+                &[
+                    "/api/v1/audit",
+                    "/api/v1/audit/export.csv",
+                    "/api/v1/audit/export.xlsx",
+                ],
+            ),
+            (
+                fields::<bulletins::BulletinPart>(&[]),
+                &["/api/v1/bulletins/{month}/export.csv"],
+            ),
+            (
+                fields::<case_masking::RevealQuery>(&[]),
+                &["/api/v1/cases/{id}", "/api/v1/cases/{id}/events"],
+            ),
+            (
+                fields::<checklist::ChecklistQuery>(&[]),
+                &[
+                    "/api/v1/checklist",
+                    "/api/v1/checklist/export.xlsx",
+                    "/api/v1/checklist/export.csv",
+                ],
+            ),
+            (
+                fields::<duplicates::DuplicateQuery>(&[]),
+                &["/api/v1/cases/duplicates"],
+            ),
+            (fields::<leaders::LeadersQuery>(&[]), &["/api/v1/leaders"]),
+            (
+                fields::<meetings::AgendaQuery>(&["part"]),
+                &["/api/v1/meetings/{id}", "/api/v1/meetings/{id}/agenda.xlsx"],
+            ),
+            (
+                fields::<meetings::AgendaQuery>(&[]),
+                &["/api/v1/meetings/{id}/agenda.csv"],
+            ),
+            (fields::<notices::WarningQuery>(&[]), &["/api/v1/warnings"]),
+            (fields::<notices::InboxQuery>(&[]), &["/api/v1/inbox"]),
+            (
+                fields::<pushes::PushPart>(&[]),
+                &["/api/v1/pushes/{quarter}/export.csv"],
+            ),
+        ];
+        for (fields, paths) in &checks {
+            for path in *paths {
+                assert_eq!(&documented("get", path), fields, "GET {path}");
+            }
+        }
+        assert_eq!(
+            documented("get", "/api/v1/supervision-orders"),
+            fields::<supervision::SupervisionQuery>(&[])
+        );
+        assert_eq!(
+            documented("post", "/api/v1/cases"),
+            fields::<cases::RegisterQuery>(&[])
+        );
     }
 }

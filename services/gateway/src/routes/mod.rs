@@ -135,8 +135,11 @@ pub fn router(state: AppState) -> Router {
         .route("/org/leaders", post(org::add_leader))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(api_not_found);
-    let api =
-        aggregate_writes::routes(api).layer(middleware::from_fn(crate::rejections::json_errors));
+    let api = aggregate_writes::routes(api)
+        .route_layer(middleware::from_fn(
+            crate::query_contract::refuse_undocumented_query,
+        ))
+        .layer(middleware::from_fn(crate::rejections::json_errors));
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::web::routes())
