@@ -100,11 +100,7 @@ impl Accounts {
         let change = AccountChange::Create {
             display_name: row.try_get("display_name")?,
             rights: AccountRights {
-                roles: roles
-                    .split(',')
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                roles: super::roles_of(&roles),
                 unit_id: row.try_get("unit_id")?,
                 leader_id: row.try_get("leader_id")?,
             },

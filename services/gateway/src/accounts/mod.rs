@@ -150,6 +150,15 @@ fn check_username(username: &str) -> Result<(), AccountError> {
 }
 
 /// Refuses a role that is not one of [`role_names`], and an account with none.
+/// The roles of an account as the `roles` column holds them (comma-separated).
+fn roles_of(column: &str) -> Vec<String> {
+    column
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn check_roles(roles: &[String]) -> Result<(), AccountError> {
     if roles.is_empty() {
         return Err(AccountError::Invalid {
@@ -230,11 +239,7 @@ impl Accounts {
         Ok(User {
             username: row.try_get("username")?,
             display_name: row.try_get("display_name")?,
-            roles: roles
-                .split(',')
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            roles: roles_of(&roles),
             unit_id: row.try_get("unit_id")?,
             leader_id: row.try_get("leader_id")?,
             must_change_password: must_change != 0 || too_old,

@@ -14,9 +14,8 @@ use zhzj_figures::bulletin::{CountedCase, Details};
 use zhzj_proto::accounts::Role;
 use zhzj_proto::events::UnitKind;
 
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::SealedReport;
 use crate::extract::{CurrentUser, QueryParams};
-use crate::log_seal::seal_through;
 use crate::{ApiError, AppState, User};
 
 /// What to assess.
@@ -257,17 +256,25 @@ pub async fn export_xlsx(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
-    let (assessment, scheme) = run(&state, &user, &query, Details::All).await?;
-    let seal = seal_through(&state, assessment.as_of_position).await;
-    let mut tables = assessment.tables(&scheme);
-    tables.push(seal.table());
-    let bytes = zhzj_export::to_xlsx(&tables, assessment.created()).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        XLSX_TYPE,
-        &format!("assessment-{}-{}.xlsx", assessment.from, assessment.to),
-        &format!("年度考核-{}-{}.xlsx", assessment.from, assessment.to),
-    )))
+    report(&state, &user, &query).await?.xlsx(&state).await
+}
+
+/// The assessment with every counted case listed, as a sealed report.
+async fn report(
+    state: &AppState,
+    user: &User,
+    query: &AssessmentQuery,
+) -> Result<SealedReport, ApiError> {
+    let (assessment, scheme) = run(state, user, query, Details::All).await?;
+    let period = format!("{}-{}", assessment.from, assessment.to);
+    Ok(SealedReport {
+        position: assessment.as_of_position,
+        tables: assessment.tables(&scheme),
+        created: assessment.created(),
+        ascii_name: format!("assessment-{period}"),
+        name: format!("年度考核-{period}"),
+        sheet_prefix: "年度考核".into(),
+    })
 }
 
 /// `GET /api/v1/assessments/export.csv?…&sheet=N`.
@@ -276,24 +283,13 @@ pub async fn export_csv(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Response, ApiError> {
-    let (assessment, scheme) = run(&state, &user, &query, Details::All).await?;
-    let seal = seal_through(&state, assessment.as_of_position).await;
-    let tables = assessment.tables(&scheme);
+    let report = report(&state, &user, &query).await?;
     let sheet = query.sheet.unwrap_or(2);
-    let Some(table) = sheet.checked_sub(1).and_then(|i| tables.get(i)) else {
+    let Some(index) = sheet.checked_sub(1).filter(|i| *i < report.tables.len()) else {
         return Err(ApiError::BadRequest {
-            message: format!("sheet 须在 1 至 {} 之间", tables.len()),
+            message: format!("sheet 须在 1 至 {} 之间", report.tables.len()),
             field: Some("sheet".into()),
         });
     };
-    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        CSV_TYPE,
-        &format!(
-            "assessment-{}-{}-{sheet}.csv",
-            assessment.from, assessment.to
-        ),
-        &format!("年度考核-{}.csv", table.name),
-    )))
+    report.csv(&state, index, &sheet.to_string()).await
 }

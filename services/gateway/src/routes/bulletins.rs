@@ -13,9 +13,8 @@ use zhzj_figures::Bulletin;
 use zhzj_proto::commands::PublishBulletin;
 
 use super::cases::WriteContext;
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::SealedReport;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
-use crate::log_seal::seal_through;
 use crate::{ApiError, AppState};
 
 /// A published bulletin.
@@ -110,17 +109,20 @@ pub async fn export_xlsx(
     CurrentUser(_user): CurrentUser,
     Path(month): Path<String>,
 ) -> Result<Response, ApiError> {
-    let bulletin = draw(&state, &month).await?;
-    let seal = seal_through(&state, bulletin.as_of_position).await;
-    let mut tables = bulletin.tables();
-    tables.push(seal.table());
-    let bytes = zhzj_export::to_xlsx(&tables, bulletin.created()).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        XLSX_TYPE,
-        &format!("bulletin-{month}.xlsx"),
-        &format!("{month}月通报.xlsx"),
-    )))
+    report(&state, &month).await?.xlsx(&state).await
+}
+
+/// The month's bulletin as a sealed report.
+async fn report(state: &AppState, month: &str) -> Result<SealedReport, ApiError> {
+    let bulletin = draw(state, month).await?;
+    Ok(SealedReport {
+        position: bulletin.as_of_position,
+        tables: bulletin.tables(),
+        created: bulletin.created(),
+        ascii_name: format!("bulletin-{month}"),
+        name: format!("{month}月通报"),
+        sheet_prefix: format!("{month}月通报"),
+    })
 }
 
 /// `?part=districts|towns|departments`.
@@ -138,8 +140,6 @@ pub async fn export_csv(
     Path(month): Path<String>,
     QueryParams(query): QueryParams<BulletinPart>,
 ) -> Result<Response, ApiError> {
-    let bulletin = draw(&state, &month).await?;
-    let seal = seal_through(&state, bulletin.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("districts");
     let index = match part {
         "districts" => 0,
@@ -152,17 +152,7 @@ pub async fn export_csv(
             });
         }
     };
-    let tables = bulletin.tables();
-    let Some(table) = tables.get(index) else {
-        return Err(ApiError::internal("bulletin without its three tables"));
-    };
-    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        CSV_TYPE,
-        &format!("bulletin-{month}-{part}.csv"),
-        &format!("{month}月通报-{}.csv", table.name),
-    )))
+    report(&state, &month).await?.csv(&state, index, part).await
 }
 
 /// `POST /api/v1/bulletins`: publish (freeze) a month's bulletin; city coordinators only.

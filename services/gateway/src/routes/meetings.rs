@@ -15,9 +15,8 @@ use zhzj_proto::commands::{HoldMeeting, IssueInstruction, RecordInstructionFeedb
 use zhzj_proto::events::UnitRef;
 
 use super::cases::WriteContext;
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::SealedReport;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
-use crate::log_seal::seal_through;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -171,17 +170,30 @@ pub async fn export_xlsx(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<AgendaQuery>,
 ) -> Result<Response, ApiError> {
-    let agenda = draw_agenda(&state, &user, &id, &query).await?;
-    let seal = seal_through(&state, agenda.as_of_position).await;
-    let mut tables = agenda.tables();
-    tables.push(seal.table());
-    let bytes = zhzj_export::to_xlsx(&tables, agenda.created()).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        XLSX_TYPE,
-        &format!("agenda-{id}.xlsx"),
-        &format!("{}.xlsx", agenda.title),
-    )))
+    report(&state, &user, &id, &query)
+        .await?
+        .0
+        .xlsx(&state)
+        .await
+}
+
+/// The meeting's agenda as a sealed report, with the agenda for choosing a sheet.
+async fn report(
+    state: &AppState,
+    user: &crate::User,
+    id: &str,
+    query: &AgendaQuery,
+) -> Result<(SealedReport, Agenda), ApiError> {
+    let agenda = draw_agenda(state, user, id, query).await?;
+    let report = SealedReport {
+        position: agenda.as_of_position,
+        tables: agenda.tables(),
+        created: agenda.created(),
+        ascii_name: format!("agenda-{id}"),
+        name: agenda.title.clone(),
+        sheet_prefix: agenda.title.clone(),
+    };
+    Ok((report, agenda))
 }
 
 /// `GET /api/v1/meetings/{id}/agenda.csv?part=…`: one part of the agenda as CSV.
@@ -191,8 +203,7 @@ pub async fn export_csv(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<AgendaQuery>,
 ) -> Result<Response, ApiError> {
-    let agenda = draw_agenda(&state, &user, &id, &query).await?;
-    let seal = seal_through(&state, agenda.as_of_position).await;
+    let (report, agenda) = report(&state, &user, &id, &query).await?;
     let part = query.part.as_deref().unwrap_or("overview");
     let index = match part {
         "overview" => Some(0),
@@ -204,20 +215,13 @@ pub async fn export_csv(
             .position(|s| s.key == key)
             .map(|i| i + 1),
     };
-    let tables = agenda.tables();
-    let Some(table) = index.and_then(|i| tables.get(i)) else {
+    let Some(index) = index.filter(|i| *i < report.tables.len()) else {
         return Err(ApiError::BadRequest {
             message: format!("未知的议程部分 `{part}`"),
             field: Some("part".into()),
         });
     };
-    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        CSV_TYPE,
-        &format!("agenda-{id}-{part}.csv"),
-        &format!("{}-{}.csv", agenda.title, table.name),
-    )))
+    report.csv(&state, index, part).await
 }
 
 /// `POST /api/v1/meetings`: hold this week's meeting of a unit (one per unit and ISO week).

@@ -16,9 +16,8 @@ use zhzj_proto::commands::LaunchPush;
 use zhzj_store::china_midnight;
 
 use super::cases::WriteContext;
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::SealedReport;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
-use crate::log_seal::seal_through;
 use crate::scope::readable_cases;
 use crate::{ApiError, AppState, User};
 
@@ -103,18 +102,20 @@ pub async fn export_xlsx(
     CurrentUser(user): CurrentUser,
     Path(quarter): Path<String>,
 ) -> Result<Response, ApiError> {
-    let push = progress(&state, &user, &quarter).await?;
-    let seal = seal_through(&state, push.as_of_position).await;
-    let mut tables = push.tables();
-    tables.push(seal.table());
-    let bytes =
-        zhzj_export::to_xlsx(&tables, push.as_of.naive_utc()).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        XLSX_TYPE,
-        &format!("push-{quarter}.xlsx"),
-        &format!("{}.xlsx", push.title),
-    )))
+    report(&state, &user, &quarter).await?.xlsx(&state).await
+}
+
+/// The quarter's push progress as a sealed report.
+async fn report(state: &AppState, user: &User, quarter: &str) -> Result<SealedReport, ApiError> {
+    let push = progress(state, user, quarter).await?;
+    Ok(SealedReport {
+        position: push.as_of_position,
+        tables: push.tables(),
+        created: push.as_of.naive_utc(),
+        ascii_name: format!("push-{quarter}"),
+        name: push.title.clone(),
+        sheet_prefix: push.title,
+    })
 }
 
 /// `?part=areas|cases`.
@@ -132,8 +133,6 @@ pub async fn export_csv(
     Path(quarter): Path<String>,
     QueryParams(query): QueryParams<PushPart>,
 ) -> Result<Response, ApiError> {
-    let push = progress(&state, &user, &quarter).await?;
-    let seal = seal_through(&state, push.as_of_position).await;
     let part = query.part.as_deref().unwrap_or("areas");
     let index = match part {
         "areas" => 0,
@@ -145,17 +144,10 @@ pub async fn export_csv(
             });
         }
     };
-    let tables = push.tables();
-    let Some(table) = tables.get(index) else {
-        return Err(ApiError::internal("push without its two tables"));
-    };
-    let bytes = zhzj_export::to_csv(table).map_err(ApiError::internal)?;
-    Ok(seal.stamp(attachment(
-        bytes,
-        CSV_TYPE,
-        &format!("push-{quarter}-{part}.csv"),
-        &format!("{}-{}.csv", push.title, table.name),
-    )))
+    report(&state, &user, &quarter)
+        .await?
+        .csv(&state, index, part)
+        .await
 }
 
 /// `POST /api/v1/pushes`: launch a quarter's push; city coordinators only.

@@ -3,8 +3,9 @@
 //! end its sessions. Roles, units and leaders are checked against the directory.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use zhzj_proto::accounts::Role;
 
@@ -71,6 +72,31 @@ pub(crate) fn require_admin(user: &User) -> Result<(), ApiError> {
     }
 }
 
+/// An administrator's action on the account `{username}`: extracting it refuses (403) anyone who
+/// does not administer accounts, so no account route can leave the check out.
+pub struct AccountAction {
+    /// The administrator.
+    admin: User,
+    /// The account acted on.
+    username: String,
+}
+
+impl FromRequestParts<AppState> for AccountAction {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let CurrentUser(admin) = CurrentUser::from_request_parts(parts, state).await?;
+        require_admin(&admin)?;
+        let Path(username) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest {
+                message: format!("路径参数有误: {}", e.body_text()),
+                field: Some("username".into()),
+            })?;
+        Ok(Self { admin, username })
+    }
+}
+
 fn done(username: String, message: impl Into<String>) -> Json<UserActionReply> {
     Json(UserActionReply {
         username,
@@ -122,11 +148,9 @@ pub async fn create(
 /// `POST /api/v1/users/{username}/assignment`.
 pub async fn assign(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
     JsonBody(body): JsonBody<AssignmentBody>,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     state
         .accounts()
         .set_assignment(
@@ -144,11 +168,9 @@ pub async fn assign(
 /// `POST /api/v1/users/{username}/password`.
 pub async fn reset_password(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
     JsonBody(body): JsonBody<ResetPasswordBody>,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     state
         .accounts()
         .reset_password(&admin.actor(), &username, &body.password)
@@ -160,10 +182,8 @@ pub async fn reset_password(
 /// `POST /api/v1/users/{username}/unlock`.
 pub async fn unlock(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     let had = state.accounts().unlock(&admin.actor(), &username).await?;
     tracing::info!(by = %admin.username, %username, had, "account unlocked");
     Ok(done(
@@ -179,10 +199,8 @@ pub async fn unlock(
 /// `POST /api/v1/users/{username}/disable`.
 pub async fn disable(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     if username == admin.username {
         return Err(ApiError::Unprocessable {
             message: "不能停用自己的账号".into(),
@@ -200,10 +218,8 @@ pub async fn disable(
 /// `POST /api/v1/users/{username}/enable`.
 pub async fn enable(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     state
         .accounts()
         .set_disabled(&admin.actor(), &username, false)
@@ -215,10 +231,8 @@ pub async fn enable(
 /// `DELETE /api/v1/users/{username}/sessions`.
 pub async fn end_sessions(
     State(state): State<AppState>,
-    CurrentUser(admin): CurrentUser,
-    Path(username): Path<String>,
+    AccountAction { admin, username }: AccountAction,
 ) -> Result<Json<UserActionReply>, ApiError> {
-    require_admin(&admin)?;
     let ended = state
         .accounts()
         .end_sessions(&admin.actor(), &username)
