@@ -54,11 +54,103 @@ pub struct Write {
     pub creates: bool,
 }
 
-/// A finished answer, as kept for replays.
-#[derive(Debug, Clone)]
+/// A finished answer: the reply, or the refusal as the API words it, with its status. Kept for
+/// `Idempotency-Key` replays as the JSON body it is sent as, and read back the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
     status: StatusCode,
-    body: String,
+    result: Result<WriteReply, ErrorBody>,
+}
+
+impl Answer {
+    /// The body sent (and kept).
+    fn body(&self) -> String {
+        match &self.result {
+            Ok(reply) => serde_json::to_string(reply),
+            Err(error) => serde_json::to_string(error),
+        }
+        .unwrap_or_default()
+    }
+
+    /// An answer kept as `status` and `body`; a body that does not read back is a fault.
+    fn kept(status: StatusCode, body: &str) -> Self {
+        let result = if status.is_success() {
+            serde_json::from_str(body).map(Ok)
+        } else {
+            serde_json::from_str(body).map(Err)
+        };
+        result.map_or_else(
+            |e| {
+                error_answer(ApiError::internal(format!(
+                    "a kept answer does not read: {e}"
+                )))
+            },
+            |result| Self { status, result },
+        )
+    }
+}
+
+/// What a write came to: the answer (the same for a replay of its `Idempotency-Key`), for the
+/// API as a response ([`IntoResponse`]) and for the pages typed, without reading a response
+/// back.
+#[derive(Debug)]
+pub struct WriteOutcome {
+    answer: Answer,
+    creates: bool,
+    replayed: bool,
+}
+
+impl WriteOutcome {
+    /// The reply, or the refusal as the API words it.
+    pub fn result(&self) -> &Result<WriteReply, ErrorBody> {
+        &self.answer.result
+    }
+}
+
+impl IntoResponse for WriteOutcome {
+    fn into_response(self) -> Response {
+        let Self {
+            answer,
+            creates,
+            replayed,
+        } = self;
+        let mut response = (
+            answer.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.body(),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+            );
+        }
+        if replayed {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        let version = match &answer.result {
+            Ok(reply) => Some(reply.version),
+            Err(error) if answer.status == StatusCode::PRECONDITION_FAILED => {
+                error.error.current_version
+            }
+            Err(_) => None,
+        };
+        if let Some(version) = version
+            && let Ok(value) = HeaderValue::from_str(&etag(version))
+        {
+            headers.insert(header::ETAG, value);
+        }
+        if creates
+            && let Ok(reply) = &answer.result
+            && let Some(location) = location_of(reply)
+            && let Ok(value) = HeaderValue::from_str(&location)
+        {
+            headers.insert(header::LOCATION, value);
+        }
+        response
+    }
 }
 
 fn fingerprint(write: &Write) -> String {
@@ -70,11 +162,16 @@ fn fingerprint(write: &Write) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Runs a write and answers it.
-pub async fn execute(state: &AppState, write: Write) -> Response {
-    match execute_inner(state, &write).await {
-        Ok(answer) => respond(&write, answer, false),
-        Err(Replay(answer)) => respond(&write, answer, true),
+/// Runs a write.
+pub async fn execute(state: &AppState, write: Write) -> WriteOutcome {
+    let (answer, replayed) = match execute_inner(state, &write).await {
+        Ok(answer) => (answer, false),
+        Err(Replay(answer)) => (answer, true),
+    };
+    WriteOutcome {
+        answer,
+        creates: write.creates,
+        replayed,
     }
 }
 
@@ -89,7 +186,7 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
     }
     let Some(key) = &write.idempotency_key else {
         return Ok(match send(state, write, Uuid::new_v4(), false).await {
-            Ok(reply) => ok_answer(write, &reply),
+            Ok(reply) => ok_answer(write, reply),
             Err(e) => error_answer(e),
         });
     };
@@ -139,7 +236,7 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
         Err(e) => return store_down(e),
     };
     let answer = match send(state, write, command_id, unknown_outcome_retry).await {
-        Ok(reply) => ok_answer(write, &reply),
+        Ok(reply) => ok_answer(write, reply),
         Err(
             e @ (ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::CorruptHistory(_)),
         ) => {
@@ -150,7 +247,7 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
     };
     match keep_answer(state, username, key, &answer).await {
         // A concurrent twin kept its answer first: both answer the same.
-        Ok(Some(first)) if first.body != answer.body => Err(Replay(first)),
+        Ok(Some(first)) if first != answer => Err(Replay(first)),
         Ok(_) => Ok(answer),
         Err(e) => {
             tracing::warn!(error = %e, "could not keep the idempotent answer");
@@ -159,60 +256,22 @@ async fn execute_inner(state: &AppState, write: &Write) -> Result<Answer, Replay
     }
 }
 
-fn ok_answer(write: &Write, reply: &WriteReply) -> Answer {
+fn ok_answer(write: &Write, reply: WriteReply) -> Answer {
     Answer {
         status: if write.creates {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         },
-        body: serde_json::to_string(reply).unwrap_or_default(),
+        result: Ok(reply),
     }
 }
 
 fn error_answer(error: ApiError) -> Answer {
-    let body: ErrorBody = error.body();
     Answer {
         status: error.status(),
-        body: serde_json::to_string(&body).unwrap_or_default(),
+        result: Err(error.body()),
     }
-}
-
-fn respond(write: &Write, answer: Answer, replayed: bool) -> Response {
-    let mut response = (
-        answer.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        answer.body.clone(),
-    )
-        .into_response();
-    let headers = response.headers_mut();
-    if answer.status == StatusCode::SERVICE_UNAVAILABLE {
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
-        );
-    }
-    if replayed {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    if let Ok(reply) = serde_json::from_str::<WriteReply>(&answer.body) {
-        if let Ok(value) = HeaderValue::from_str(&etag(reply.version)) {
-            headers.insert(header::ETAG, value);
-        }
-        if write.creates
-            && let Some(location) = location_of(&reply)
-            && let Ok(value) = HeaderValue::from_str(&location)
-        {
-            headers.insert(header::LOCATION, value);
-        }
-    } else if let Ok(error) = serde_json::from_str::<serde_json::Value>(&answer.body)
-        && answer.status == StatusCode::PRECONDITION_FAILED
-        && let Some(version) = error["error"]["current_version"].as_u64()
-        && let Ok(value) = HeaderValue::from_str(&etag(version))
-    {
-        headers.insert(header::ETAG, value);
-    }
-    response
 }
 
 /// Where a written aggregate is read: a case, meeting, bulletin or push has a page of its own;
@@ -258,13 +317,13 @@ async fn stored_answer(
     Ok(Some(match (status, body) {
         (Some(status), Some(body)) => KeptKey::Answered {
             hash,
-            answer: Answer {
-                status: u16::try_from(status)
+            answer: Answer::kept(
+                u16::try_from(status)
                     .ok()
                     .and_then(|s| StatusCode::from_u16(s).ok())
                     .unwrap_or(StatusCode::OK),
-                body,
-            },
+                &body,
+            ),
         },
         _ => KeptKey::Claimed { hash },
     }))
@@ -306,7 +365,7 @@ async fn keep_answer(
          WHERE username = $3 AND idem_key = $4 AND status IS NULL",
     )
     .bind(i64::from(answer.status.as_u16()))
-    .bind(&answer.body)
+    .bind(answer.body())
     .bind(username)
     .bind(key)
     .execute(state.store().pool())

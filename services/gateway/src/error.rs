@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zhzj_proto::{CommandError, ErrorKind};
 
 /// Everything a request can fail with. Messages are for the people using the system (Chinese).
@@ -86,19 +86,19 @@ pub enum ApiError {
 }
 
 /// The JSON body of an error.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// One error.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, unauthenticated, forbidden, not_found, conflict,
     /// precondition_failed, too_large, invalid, method_not_allowed, unsupported_media_type,
     /// too_many_requests, unavailable, corrupt_history, internal.
-    pub code: &'static str,
+    pub code: String,
     /// For a person.
     pub message: String,
     /// The field at fault, as a JSON path.
@@ -208,7 +208,7 @@ impl ApiError {
         };
         ErrorBody {
             error: ErrorDetail {
-                code: self.code(),
+                code: self.code().to_owned(),
                 message: self.to_string(),
                 field,
                 current_version,

@@ -31,7 +31,7 @@ pub use accounts::{
     AccountError, AccountJournal, AccountSettings, AccountSummary, Accounts, GATEWAY_ACTOR,
     LockoutPolicy, LoginOutcome, NewUser, PasswordPolicy, Session, User, role_names,
 };
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use projections::ProjectionWatch;
 pub use routes::DuplicateRule;
 

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 
 use axum::Router;
 use axum::extract::Path;
-use axum::response::Response;
 use axum::routing::post;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -23,6 +22,7 @@ use zhzj_proto::commands::{
 };
 
 use super::cases::{WriteContext, case_id};
+use crate::commands::WriteOutcome;
 use crate::extract::{JsonBody, data_error};
 use crate::{ApiError, AppState};
 
@@ -191,7 +191,7 @@ pub(crate) async fn write<C: AggregateWrite>(
     Path(params): Path<Vec<(String, String)>>,
     context: WriteContext,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     submit::<C>(&params, body, context).await
 }
 
@@ -202,7 +202,7 @@ pub(crate) async fn submit<C: AggregateWrite>(
     params: &[(String, String)],
     body: Value,
     context: WriteContext,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     let mut route = format!("POST {}", route_path::<C>());
     let mut given = Map::new();
     let mut id_text = "";

@@ -14,6 +14,7 @@ use zhzj_proto::commands::PublishBulletin;
 
 use super::cases::WriteContext;
 use super::download::SealedReport;
+use crate::commands::WriteOutcome;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
 use crate::{ApiError, AppState};
 
@@ -159,7 +160,7 @@ pub async fn export_csv(
 pub async fn publish(
     context: WriteContext,
     JsonBody(command): JsonBody<PublishBulletin>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     Ok(context
         .run("POST /bulletins".to_owned(), command.into(), true)
         .await)

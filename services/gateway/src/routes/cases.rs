@@ -39,7 +39,12 @@ impl WriteContext {
         }
     }
 
-    pub(crate) async fn run(self, route: String, command: Command, creates: bool) -> Response {
+    pub(crate) async fn run(
+        self,
+        route: String,
+        command: Command,
+        creates: bool,
+    ) -> crate::commands::WriteOutcome {
         execute(
             &self.state,
             Write {
@@ -148,5 +153,6 @@ pub async fn register(
     }
     Ok(context
         .run("POST /cases".into(), Command::RegisterCase(body), true)
-        .await)
+        .await
+        .into_response())
 }

@@ -26,7 +26,7 @@ use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
 use crate::commands::{send_batch_command, wait_visible};
 use crate::extract::{CorrelationId, CurrentUser};
 use crate::scope::subtree;
-use crate::{ApiError, AppState, User};
+use crate::{ApiError, AppState, ErrorDetail, User};
 
 /// Largest ledger accepted, in bytes.
 pub const MAX_LEDGER_BYTES: usize = 16 * 1024 * 1024;
@@ -76,9 +76,30 @@ pub struct ImportReport {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ImportRefused {
     /// `{code: "invalid", message}`.
-    pub error: Value,
+    pub error: ErrorDetail,
     /// Every problem, by row and column.
     pub errors: Vec<RowError>,
+}
+
+/// What an import came to: its report, or every problem of a ledger of which nothing was
+/// imported (422). The API answers it as JSON; the import page shows it.
+#[derive(Debug)]
+pub enum ImportOutcome {
+    /// Imported.
+    Imported(ImportReport),
+    /// Not imported, for these problems.
+    Refused(ImportRefused),
+}
+
+impl IntoResponse for ImportOutcome {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Imported(report) => (StatusCode::OK, Json(report)).into_response(),
+            Self::Refused(refused) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(refused)).into_response()
+            }
+        }
+    }
 }
 
 async fn directory(state: &AppState) -> Result<Directory, ApiError> {
@@ -233,7 +254,7 @@ pub async fn import_xlsx(
     CurrentUser(user): CurrentUser,
     CorrelationId(correlation): CorrelationId,
     LedgerFile(body): LedgerFile,
-) -> Result<Response, ApiError> {
+) -> Result<ImportOutcome, ApiError> {
     import(&state, &user, correlation, &body, Format::Xlsx).await
 }
 
@@ -243,7 +264,7 @@ pub async fn import_csv(
     CurrentUser(user): CurrentUser,
     CorrelationId(correlation): CorrelationId,
     LedgerFile(body): LedgerFile,
-) -> Result<Response, ApiError> {
+) -> Result<ImportOutcome, ApiError> {
     import(&state, &user, correlation, &body, Format::Csv).await
 }
 
@@ -254,7 +275,7 @@ pub(crate) async fn import(
     import_id: Uuid,
     body: &[u8],
     format: Format,
-) -> Result<Response, ApiError> {
+) -> Result<ImportOutcome, ApiError> {
     if !(user.has_role(Role::Admin) || user.has_role(Role::Coordinator)) {
         return Err(ApiError::Forbidden(
             "只有专班协调员可以导入台账 (coordinators only)".into(),
@@ -265,14 +286,15 @@ pub(crate) async fn import(
     let checked = match zhzj_ledger::check(body, format, &directory, &existing, state.today()) {
         Ok(checked) => checked,
         Err(errors) => {
-            let refused = ImportRefused {
-                error: serde_json::json!({
-                    "code": "invalid",
-                    "message": format!("台账有 {} 处问题，未导入任何案件", errors.len()),
-                }),
+            return Ok(ImportOutcome::Refused(ImportRefused {
+                error: ErrorDetail {
+                    code: "invalid".into(),
+                    message: format!("台账有 {} 处问题，未导入任何案件", errors.len()),
+                    field: None,
+                    current_version: None,
+                },
                 errors,
-            };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(refused)).into_response());
+            }));
         }
     };
     let added = checked.cases.len();
@@ -302,16 +324,12 @@ pub(crate) async fn import(
         position = position.max(result?);
     }
     let visible = wait_visible(state, position).await;
-    Ok((
-        StatusCode::OK,
-        Json(ImportReport {
-            import_id: import_id.to_string(),
-            added,
-            already_imported: checked.already_imported,
-            visible,
-        }),
-    )
-        .into_response())
+    Ok(ImportOutcome::Imported(ImportReport {
+        import_id: import_id.to_string(),
+        added,
+        already_imported: checked.already_imported,
+        visible,
+    }))
 }
 
 /// The cases the user may export with their personal data: all for the administrator; those of

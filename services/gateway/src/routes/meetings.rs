@@ -16,6 +16,7 @@ use zhzj_proto::events::UnitRef;
 
 use super::cases::WriteContext;
 use super::download::SealedReport;
+use crate::commands::WriteOutcome;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -228,7 +229,7 @@ pub async fn export_csv(
 pub async fn hold(
     context: WriteContext,
     JsonBody(command): JsonBody<HoldMeeting>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     Ok(context
         .run("POST /meetings".to_owned(), command.into(), true)
         .await)
@@ -258,7 +259,7 @@ pub async fn issue(
     Path(id): Path<String>,
     context: WriteContext,
     JsonBody(body): JsonBody<InstructionBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     meeting_in_scope(&context.state, &context.user, &id).await?;
     let command = Command::IssueInstruction(IssueInstruction {
         meeting_id: id.clone(),
@@ -288,7 +289,7 @@ pub async fn feedback(
     Path((id, number)): Path<(String, String)>,
     context: WriteContext,
     JsonBody(body): JsonBody<FeedbackBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     let Ok(number) = number.parse::<u32>() else {
         return Err(ApiError::not_found(format!("调度指令 {number} 不存在")));
     };

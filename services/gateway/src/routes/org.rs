@@ -13,6 +13,7 @@ use zhzj_proto::commands::{AddLeader, AddUnit};
 use zhzj_proto::{Command, CommandReply, ErrorKind};
 
 use super::cases::WriteContext;
+use crate::commands::WriteOutcome;
 use crate::commands::{send_batch_command, wait_visible};
 use crate::directory_file::{CurrentDirectory, DirectoryFile, DirectoryProblem, plan};
 use crate::extract::{CorrelationId, CurrentUser, JsonBody};
@@ -189,7 +190,7 @@ pub async fn import(
 pub async fn add_unit(
     context: WriteContext,
     JsonBody(body): JsonBody<AddUnit>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     administrators_only(&context.user)?;
     Ok(context
         .run("POST /org/units".to_owned(), Command::AddUnit(body), true)
@@ -200,7 +201,7 @@ pub async fn add_unit(
 pub async fn add_leader(
     context: WriteContext,
     JsonBody(body): JsonBody<AddLeader>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     administrators_only(&context.user)?;
     Ok(context
         .run(

@@ -17,6 +17,7 @@ use zhzj_store::china_midnight;
 
 use super::cases::WriteContext;
 use super::download::SealedReport;
+use crate::commands::WriteOutcome;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
 use crate::scope::readable_cases;
 use crate::{ApiError, AppState, User};
@@ -154,7 +155,7 @@ pub async fn export_csv(
 pub async fn launch(
     context: WriteContext,
     JsonBody(command): JsonBody<LaunchPush>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     Ok(context
         .run("POST /pushes".to_owned(), command.into(), true)
         .await)

@@ -6,7 +6,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -17,6 +16,7 @@ use zhzj_proto::events::{SupervisionLevel, UnitRef};
 
 use super::case_masking::mask_free_text;
 use super::cases::WriteContext;
+use crate::commands::WriteOutcome;
 use crate::extract::{CurrentUser, JsonBody, QueryParams};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -375,7 +375,7 @@ pub struct IssueOrderBody {
 pub async fn issue(
     context: WriteContext,
     JsonBody(body): JsonBody<IssueOrderBody>,
-) -> Result<Response, ApiError> {
+) -> Result<WriteOutcome, ApiError> {
     let Some(issuer_unit_id) = body.issuer_unit_id.or(context.user.unit_id.clone()) else {
         return Err(ApiError::Unprocessable {
             message: "请指明督办单位 (issuer_unit_id)".into(),

@@ -264,7 +264,7 @@ pub async fn act(
             version,
             Uuid::new_v4(),
         );
-        let answer = outcome(send(&action, &id, &form, context).await).await;
+        let answer = outcome(send(&action, &id, &form, context).await);
         let (conflict, message, field, status) = match answer {
             Outcome::Done => {
                 return Ok(super::view::see_other(&format!("/cases/{id}?done={action}")));
@@ -313,7 +313,7 @@ async fn send(
     id: &str,
     form: &FormData,
     context: WriteContext,
-) -> Result<Response, ApiError> {
+) -> Result<crate::commands::WriteOutcome, ApiError> {
     use Field::{Bool, Lines, Many, Number, Optional, Required};
     /// The form's `fields` as the write `C` on case `id`; the form names any other parameter of
     /// its path (a measure's `measure_id`).
@@ -322,7 +322,7 @@ async fn send(
         form: &FormData,
         fields: &[Field],
         context: WriteContext,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<crate::commands::WriteOutcome, ApiError> {
         let mut params = vec![("id".to_owned(), id.to_owned())];
         params.extend(
             path_parameters::<C>().map(|name| (name.to_owned(), form.get(name).to_owned())),

@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use axum::body::to_bytes;
-use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::ApiError;
+use crate::commands::WriteOutcome;
 use crate::extract::parse_json;
 
 /// A submitted form: every field in order (a multiple select sends one field per choice).
@@ -202,28 +201,21 @@ fn beside_field(message: &str, path: &str) -> String {
     text.to_owned()
 }
 
-/// Reads the API's answer.
-pub async fn outcome(response: Result<Response, ApiError>) -> Outcome {
-    let response = match response {
-        Ok(response) => response,
+/// What a write came to, as the page shows it.
+pub fn outcome(written: Result<WriteOutcome, ApiError>) -> Outcome {
+    let written = match written {
+        Ok(written) => written,
         Err(error) => return refused(&error),
     };
-    if response.status().is_success() {
-        return Outcome::Done;
-    }
-    let bytes = to_bytes(response.into_body(), 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let error = &body["error"];
-    let message = error["message"]
-        .as_str()
-        .unwrap_or("操作未成功，请重试")
-        .to_owned();
-    if error["code"] == "precondition_failed" {
+    let error = match written.result() {
+        Ok(_) => return Outcome::Done,
+        Err(body) => &body.error,
+    };
+    let message = error.message.clone();
+    if error.code == "precondition_failed" {
         return Outcome::Stale { message };
     }
-    match error["field"].as_str() {
+    match error.field.as_deref() {
         Some(path) => Outcome::Refused {
             message: beside_field(&message, path),
             field: Some(field_of(path)),

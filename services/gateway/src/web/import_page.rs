@@ -3,11 +3,9 @@
 //! each problem is listed by row and column.
 
 use askama::Template;
-use axum::body::to_bytes;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
 use uuid::Uuid;
 use zhzj_ledger::Format;
 use zhzj_proto::accounts::Role;
@@ -113,48 +111,34 @@ pub async fn upload(
         };
         let answer =
             ledger::import(&state, &session.user, Uuid::new_v4(), &upload.bytes, format).await;
-        let response = match answer {
-            Ok(response) => response,
+        let outcome = match answer {
+            Ok(outcome) => outcome,
             Err(error) => {
                 page.error = Some(error.to_string());
                 return html_with(error.status(), &page);
             }
         };
-        let status = response.status();
-        let bytes = to_bytes(response.into_body(), 16 * 1024 * 1024)
-            .await
-            .map_err(ApiError::internal)?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() {
-            page.report = Some(format!(
-                "导入完成：新增 {} 件，此前已导入 {} 件（导入批次 {}）",
-                body["added"],
-                body["already_imported"],
-                body["import_id"].as_str().unwrap_or("")
-            ));
-        } else {
-            page.error = Some(
-                body["error"]["message"]
-                    .as_str()
-                    .unwrap_or("导入未成功")
-                    .to_owned(),
-            );
-            page.problems = body["errors"]
-                .as_array()
-                .map(|errors| {
-                    errors
-                        .iter()
-                        .map(|e| {
-                            (
-                                e["row"].to_string(),
-                                e["column"].as_str().unwrap_or("—").to_owned(),
-                                e["message"].as_str().unwrap_or_default().to_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-        }
+        let status = match outcome {
+            ledger::ImportOutcome::Imported(report) => {
+                page.report = Some(format!(
+                    "导入完成：新增 {} 件，此前已导入 {} 件（导入批次 {}）",
+                    report.added, report.already_imported, report.import_id
+                ));
+                StatusCode::OK
+            }
+            ledger::ImportOutcome::Refused(refused) => {
+                page.error = Some(refused.error.message);
+                page.problems = refused
+                    .errors
+                    .into_iter()
+                    .map(|e| {
+                        let column = e.column.unwrap_or_else(|| "—".to_owned());
+                        (e.row.to_string(), column, e.message)
+                    })
+                    .collect();
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
         html_with(status, &page)
     }
     .await;

@@ -126,7 +126,7 @@ async fn add<T, Sent>(
 ) -> Response
 where
     T: serde::de::DeserializeOwned,
-    Sent: std::future::Future<Output = Result<Response, ApiError>>,
+    Sent: std::future::Future<Output = Result<crate::commands::WriteOutcome, ApiError>>,
 {
     let result = async {
         let context = context(&session);

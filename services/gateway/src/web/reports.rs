@@ -60,14 +60,14 @@ pub(super) async fn submit<T, Sent>(
 ) -> Result<Result<Response, String>, ApiError>
 where
     T: serde::de::DeserializeOwned,
-    Sent: std::future::Future<Output = Result<Response, ApiError>>,
+    Sent: std::future::Future<Output = Result<crate::commands::WriteOutcome, ApiError>>,
 {
     session.check_csrf(form.get("csrf"))?;
     let sent = match parse_body(form, fields) {
         Ok(body) => send(JsonBody(body)).await,
         Err(e) => Err(e),
     };
-    Ok(match outcome(sent).await {
+    Ok(match outcome(sent) {
         Outcome::Done => Ok(super::view::see_other(back)),
         Outcome::Stale { message } | Outcome::Refused { message, .. } => Err(message),
     })
