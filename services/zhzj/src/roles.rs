@@ -431,6 +431,8 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
             return Err(e);
         }
     }
+    let roles: Vec<Role> = conns.iter().map(|(role, _)| *role).collect();
+    tracing::info!(?roles, "zhzj is up; Ctrl-C stops it");
     if extras.demo {
         // The demo is loaded through the cases service's own engine, with its credential and key.
         let find = |wanted: Role| conns.iter().find(|(role, _)| *role == wanted);
@@ -494,6 +496,8 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
 /// credential, as in a distributed deployment.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut options = args.options;
+    // Settings are read before anything starts: a typo in a rules file stops nothing half-way.
+    let bureau = BureauSettings::from_options(&options)?;
     crate::private_files::private_data_dir(&options.data_dir)?;
     ensure_master_key(&options)?;
     let local = match &options.nats_url {
@@ -540,12 +544,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             }
             conns.push((role, conn));
         }
-        tracing::info!(database = %database_url(&options), "zhzj is up; Ctrl-C stops it");
+        tracing::info!(database = %database_url(&options), "read store opened");
         let extras = Extras {
             http: Some(args.http),
             demo: args.demo,
             data_dir: Some(options.data_dir.clone()),
-            bureau: BureauSettings::from_options(&options)?,
+            bureau,
             seal_interval_secs: options.security.seal_interval_secs,
         };
         run_until_signal(&conns, &extras).await
@@ -560,6 +564,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 /// `zhzj run <role>`. The command services never touch the read store, so they start and
 /// serve without it.
 pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
+    let bureau = BureauSettings::from_options(&args.options)?;
     let url = nats_url(&args.options)?;
     let role = nats_role(args.role);
     let conn = match args.role {
@@ -571,7 +576,7 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
         http: Some(args.http),
         demo: false,
         data_dir: Some(args.options.data_dir.clone()),
-        bureau: BureauSettings::from_options(&args.options)?,
+        bureau,
         seal_interval_secs: args.options.security.seal_interval_secs,
     };
     run_until_signal(&[(args.role, conn)], &extras).await

@@ -202,3 +202,44 @@ async fn up_after_a_kill_stops_the_nats_server_left_running() -> anyhow::Result<
     );
     second.stop_with(nix::sys::signal::Signal::SIGTERM).await
 }
+
+/// A typo in the supervision rules or the internal limits stopped `zhzj up` only after it had
+/// started its nats-server, opened the log and said "zhzj is up". Settings are now read first:
+/// nothing starts, and the error naming the setting is the last word.
+#[tokio::test]
+async fn up_with_a_bad_setting_starts_nothing_and_names_it() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "this is = not [toml")?;
+    let rules = rules.to_string_lossy().into_owned();
+    for (flag, value) in [
+        ("--supervision-rules", rules.as_str()),
+        ("--internal-limits", "handling=zzz"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_zhzj"))
+            .args(["up", "--http", "127.0.0.1:0", flag, value])
+            .env("ZHZJ_DATA_DIR", &data)
+            .env_remove("ZHZJ_NATS_URL")
+            .env_remove("ZHZJ_DATABASE_URL")
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(60), run).await??;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.status.success(), "{flag}: {text}");
+        assert!(text.contains(flag), "{flag} is named: {text}");
+        assert!(
+            !text.contains("zhzj is up") && !text.contains("nats-server started"),
+            "{flag}: nothing started: {text}"
+        );
+        assert!(
+            zhzj_local_nats::left_over_server(&data).is_none() && !data.join("nats.url").exists(),
+            "{flag}: no nats-server was started"
+        );
+    }
+    Ok(())
+}
