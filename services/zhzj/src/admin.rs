@@ -338,8 +338,39 @@ pub(crate) fn erasure_request(
     }
 }
 
+/// Refuses an erasure in the name of anyone but an enabled administrator account (as the log's
+/// accounts view holds them): an erasure cannot be undone, and its record must name a real
+/// administrator, not whatever `--actor` says.
+async fn ensure_administrator(store: &ReadStore, actor: &str) -> anyhow::Result<()> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT roles, disabled FROM account_rights WHERE username = $1")
+        .bind(actor)
+        .fetch_optional(store.pool())
+        .await
+        .context("reading the accounts (has the projector run?)")?;
+    let is_admin = match row {
+        Some(row) => {
+            let roles: String = row.try_get("roles")?;
+            let disabled: i64 = row.try_get("disabled")?;
+            disabled == 0
+                && roles
+                    .split(',')
+                    .any(|role| role == zhzj_proto::accounts::Role::Admin.as_str())
+        }
+        None => false,
+    };
+    if !is_admin {
+        bail!(
+            "--actor {actor}：不是启用中的系统管理员账号。删除不可撤销，须以管理员账号的名义进行（`zhzj user list` 列出账号）"
+        );
+    }
+    Ok(())
+}
+
 /// `zhzj erase`: erases one petitioner; prints the reply; exit code 1 when it is refused.
 pub async fn erase(args: crate::cli::EraseArgs) -> anyhow::Result<std::process::ExitCode> {
+    let store = ReadStore::connect(&database_url(&args.options)).await?;
+    ensure_administrator(&store, &args.actor).await?;
     let client = connect_nats(&nats_url(&args.options)?, &args.options, NatsRole::Cli).await?;
     let request = erasure_request(&args.actor, args.case_id, args.petitioner, &args.reason);
     let reply = request_command(&client, &request).await?;
@@ -371,6 +402,7 @@ pub async fn retention(args: crate::cli::RetentionArgs) -> anyhow::Result<std::p
     let client = if args.dry_run || due.is_empty() {
         None
     } else {
+        ensure_administrator(&store, &args.actor).await?;
         Some(connect_nats(&nats_url(&args.options)?, &args.options, NatsRole::Cli).await?)
     };
     let mut code = std::process::ExitCode::SUCCESS;

@@ -174,3 +174,69 @@ async fn the_demo_log_verifies_states_its_digest_in_exports_and_names_a_forgery(
     up.stop_with(nix::sys::signal::Signal::SIGTERM).await?;
     Ok(())
 }
+
+/// `zhzj erase --actor` recorded whoever the operator typed: `--actor nobody` erased a petitioner
+/// in the name of an account that does not exist. An erasure cannot be undone, so it is now done
+/// only in the name of an enabled administrator account, and a refused one erases nothing.
+#[tokio::test]
+async fn an_erasure_is_done_only_in_the_name_of_an_administrator() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path();
+    let up = Up::start(data, &["--demo"]).await?;
+    demo_loaded(&up, 1).await?;
+    let token = login(&up.http, "xietiao", DEMO_PASSWORD).await?;
+    let http = reqwest::Client::new();
+    let checklist: serde_json::Value = http
+        .get(format!("{}/api/v1/checklist", up.http))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let case_id = checklist["rows"][0]["case_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let history = || async {
+        let events: serde_json::Value = http
+            .get(format!("{}/api/v1/cases/{case_id}/events", up.http))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::Ok(events.as_array().map_or(0, Vec::len))
+    };
+    let before = history().await?;
+    let erase = |actor: &'static str| {
+        let case_id = case_id.clone();
+        async move {
+            zhzj(
+                data,
+                &[
+                    "erase",
+                    "--case",
+                    &case_id,
+                    "--petitioner",
+                    "1",
+                    "--reason",
+                    "信访人申请删除",
+                    "--actor",
+                    actor,
+                ],
+            )
+            .await
+        }
+    };
+    for actor in ["nobody", "chakan"] {
+        let (ok, out) = erase(actor).await?;
+        assert!(!ok, "--actor {actor} erased: {out}");
+        assert!(out.contains("不是启用中的系统管理员账号"), "{actor}: {out}");
+    }
+    assert_eq!(history().await?, before, "a refused erasure erased nothing");
+    let (ok, out) = erase("admin").await?;
+    assert!(ok, "the administrator's erasure: {out}");
+    assert_eq!(history().await?, before + 1, "PetitionerErased appended");
+    up.stop_with(nix::sys::signal::Signal::SIGTERM).await?;
+    Ok(())
+}
