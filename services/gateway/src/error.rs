@@ -121,8 +121,8 @@ impl ApiError {
         Self::NotFound(message.into())
     }
 
-    /// The status this error is answered with.
-    /// An error of `status` saying `message`: an error answer read back (`rejections`).
+    /// An error of `status` saying `message`: an error answer read back (`rejections`). A 429's
+    /// `Retry-After` is the answer's own, carried over by the caller.
     pub(crate) fn with_status(status: StatusCode, message: String) -> Self {
         match status {
             StatusCode::UNAUTHORIZED => Self::Unauthenticated(message),
@@ -155,6 +155,7 @@ impl ApiError {
         }
     }
 
+    /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -338,27 +338,20 @@ pub(crate) fn erasure_request(
     }
 }
 
-/// Refuses an erasure in the name of anyone but an enabled administrator account (as the log's
+/// Refuses an erasure in the name of anyone but an enabled administrator account (as the
 /// accounts view holds them): an erasure cannot be undone, and its record must name a real
 /// administrator, not whatever `--actor` says.
 async fn ensure_administrator(store: &ReadStore, actor: &str) -> anyhow::Result<()> {
-    use sqlx::Row;
-    let row = sqlx::query("SELECT roles, disabled FROM account_rights WHERE username = $1")
-        .bind(actor)
-        .fetch_optional(store.pool())
-        .await
-        .context("reading the accounts (has the projector run?)")?;
-    let is_admin = match row {
-        Some(row) => {
-            let roles: String = row.try_get("roles")?;
-            let disabled: i64 = row.try_get("disabled")?;
-            disabled == 0
-                && roles
-                    .split(',')
-                    .any(|role| role == zhzj_proto::accounts::Role::Admin.as_str())
-        }
-        None => false,
-    };
+    let accounts = accounts(
+        store,
+        zhzj_gateway::AccountJournal::offline(store.clone()),
+        zhzj_gateway::PasswordPolicy::default(),
+    );
+    let is_admin = accounts.list().await?.iter().any(|account| {
+        account.user.username == actor
+            && account.disabled_at.is_none()
+            && account.user.has_role(zhzj_proto::accounts::Role::Admin)
+    });
     if !is_admin {
         bail!(
             "--actor {actor}：不是启用中的系统管理员账号。删除不可撤销，须以管理员账号的名义进行（`zhzj user list` 列出账号）"

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use zhzj_proto::accounts::Role;
 
@@ -82,17 +83,17 @@ pub struct AccountAction {
 }
 
 impl FromRequestParts<AppState> for AccountAction {
-    type Rejection = ApiError;
+    /// The gateway's error, or axum's path rejection (which `rejections` words as the API does).
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let CurrentUser(admin) = CurrentUser::from_request_parts(parts, state).await?;
-        require_admin(&admin)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let CurrentUser(admin) = CurrentUser::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        require_admin(&admin).map_err(IntoResponse::into_response)?;
         let Path(username) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::BadRequest {
-                message: format!("路径参数有误: {}", e.body_text()),
-                field: Some("username".into()),
-            })?;
+            .map_err(IntoResponse::into_response)?;
         Ok(Self { admin, username })
     }
 }

@@ -97,12 +97,14 @@ impl FromRequestParts<AppState> for WebSession {
     }
 }
 
-/// The frame of an error page for a request with `uri` and `headers`: the signed-in user's when
+/// The frame of an error page for a request to `uri` with `cookies`: the signed-in user's when
 /// they carry a valid session, else a stranger's (no menu).
-pub async fn frame_of(state: &AppState, uri: Uri, headers: HeaderMap) -> Layout {
+pub async fn frame_of(state: &AppState, uri: Uri, cookies: &[HeaderValue]) -> Layout {
     let mut request = axum::http::Request::new(());
     *request.uri_mut() = uri;
-    *request.headers_mut() = headers;
+    for cookie in cookies {
+        request.headers_mut().append(header::COOKIE, cookie.clone());
+    }
     let (mut parts, ()) = request.into_parts();
     match WebSession::from_request_parts(&mut parts, state).await {
         Ok(session) => session.layout("", ""),

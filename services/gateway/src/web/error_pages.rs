@@ -4,6 +4,7 @@
 //! page, in the signed-in frame when the request carries a session, with the status kept.
 
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -25,14 +26,20 @@ pub async fn error_pages(State(state): State<AppState>, request: Request, next: 
     }
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let headers = request.headers().clone();
+    // The session cookie is all the frame needs of the request's headers.
+    let cookies: Vec<HeaderValue> = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .cloned()
+        .collect();
     let response = next.run(request).await;
     if !is_foreign_error(&response, "text/html") {
         return response;
     }
     let kept = response.headers().clone();
     let error = error_of(response, &method).await;
-    let mut page = error_page(frame_of(&state, uri, headers).await, &error);
+    let mut page = error_page(frame_of(&state, uri, &cookies).await, &error);
     carry_headers(&kept, &mut page);
     super::security_headers(page).await
 }
