@@ -277,6 +277,19 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     assert_eq!(ranking.get_value((2, 2)), Some(&Data::Float(39.0)));
     let detail = book.worksheet_range("明细")?;
     assert!(detail.height() > 10, "every counted case is listed");
+    // The counted cases of the ranked districts and of no other unit: a case counts in its
+    // town too, and the towns' lists are not in a district assessment's workbook.
+    let ranked = assessment["units"].as_array().cloned().unwrap_or_default();
+    let counted: u64 = ranked
+        .iter()
+        .filter_map(|u| u["counted_cases"].as_u64())
+        .sum();
+    assert_eq!(detail.height() as u64 - 1, counted, "{ranked:?}");
+    let names: Vec<&str> = ranked.iter().filter_map(|u| u["name"].as_str()).collect();
+    for row in detail.rows().skip(1) {
+        let unit = row.first().and_then(Data::as_string).unwrap_or_default();
+        assert!(names.contains(&unit.as_str()), "{unit} is not ranked: {names:?}");
+    }
     assert_eq!(
         app.download(&city, "/bulletins/2026-03/export.xlsx")
             .await?,

@@ -127,6 +127,8 @@ fn column_widths(table: &Table) -> Vec<f64> {
                 .iter()
                 .filter_map(|row| row.get(i))
                 .map(|cell| match cell {
+                    // Text is measured where it is: a city's 明细 has millions of cells.
+                    Cell::Text(text) => display_width(text),
                     Cell::Date(_) => 10,
                     other => display_width(&other.text()),
                 })

@@ -548,7 +548,9 @@ pub fn figure_name(key: &str) -> &str {
 impl Assessment {
     /// The assessment as spreadsheet tables: 说明 (scheme, period, log position), 排名 (the
     /// summary), one sheet per indicator with the figures, and 明细 (every counted case and why).
-    pub fn tables(&self, scheme: &Scheme) -> Vec<Table> {
+    /// It consumes the assessment: each counted case's text moves into its row (a city's year
+    /// lists a million of them; copying them doubled the export's memory).
+    pub fn into_tables(self, scheme: &Scheme) -> Vec<Table> {
         let number = Cell::Number;
         let int = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
         let about = Table {
@@ -632,14 +634,15 @@ impl Assessment {
             });
         }
         let total: usize = self.units.iter().map(|u| u.counted.len()).sum();
-        let mut detail = self.units.iter().flat_map(|u| {
-            u.counted.iter().map(|c| {
+        let mut detail = self.units.into_iter().flat_map(|u| {
+            let unit = u.name;
+            u.counted.into_iter().map(move |c| {
                 vec![
-                    Cell::from(u.name.clone()),
+                    Cell::from(unit.clone()),
                     Cell::from(figure_name(c.figure)),
-                    Cell::from(c.case_number.clone()),
+                    Cell::from(c.case_number),
                     Cell::from(if c.numerator { "是" } else { "否" }),
-                    Cell::from(c.reason.clone()),
+                    Cell::from(c.reason),
                 ]
             })
         });

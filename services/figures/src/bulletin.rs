@@ -292,15 +292,20 @@ pub enum Details {
     None,
     /// One unit's (the drill-down).
     Unit(String),
-    /// Every unit's (the workbook's 明细).
+    /// Every unit's of one level (an assessment workbook's 明细: it ranks only that level's
+    /// units, so listing the others' counted cases — a case counts in its district, its town
+    /// and its department — would be work and memory thrown away).
+    Level(UnitKind),
+    /// Every unit's.
     All,
 }
 
 impl Details {
-    pub(crate) fn wants(&self, unit: &str) -> bool {
+    pub(crate) fn wants(&self, unit: &str, units: &BTreeMap<String, Unit>) -> bool {
         match self {
             Self::None => false,
             Self::Unit(wanted) => wanted == unit,
+            Self::Level(kind) => units.get(unit).is_some_and(|u| u.kind == *kind),
             Self::All => true,
         }
     }
@@ -454,7 +459,7 @@ pub(crate) fn tally_tracks(
         for area in areas {
             merge(by_area.entry(area.clone()).or_default(), &case.counts);
             *counted.entry(area.clone()).or_default() += case.counts.noted;
-            if !wanted.wants(&area) {
+            if !wanted.wants(&area, units) {
                 continue;
             }
             let by_figure = listed.entry(area).or_default();

@@ -46,7 +46,10 @@ pub async fn period_figures_at(
     } else {
         let events = events_up_to(store, &["case", "unit"], position).await?;
         let mut figures = period_figures(&events, first, next, limits);
-        figures.details.retain(|unit, _| details.wants(unit));
+        let units = units_of(&events);
+        figures
+            .details
+            .retain(|unit, _| details.wants(unit, &units));
         Ok(figures)
     }
 }
@@ -232,7 +235,7 @@ pub(crate) async fn case_by_case(
         ]
         .into_iter()
         .flatten()
-        .any(|unit| details.wants(unit));
+        .any(|unit| details.wants(unit, units));
         cases.insert(
             row.try_get("case_id")?,
             CaseTrack {

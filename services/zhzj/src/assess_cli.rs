@@ -51,9 +51,9 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<()> {
         args.from..=args.to,
         position,
         &limits,
-        // The workbook lists every unit's counted cases; the ranking alone lists none.
+        // The workbook lists the counted cases of the units it ranks; the ranking alone none.
         &if args.output.is_some() {
-            Details::All
+            Details::Level(level)
         } else {
             Details::None
         },
@@ -68,9 +68,10 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<()> {
         println!("{:>3}  {:<12} {:>7.2}", unit.rank, unit.name, unit.total);
     }
     if let Some(output) = &args.output {
-        let tables = result.tables(&scheme);
+        let created = result.created();
+        let tables = result.into_tables(&scheme);
         let bytes = match Path::new(output).extension().and_then(|e| e.to_str()) {
-            Some("xlsx") => zhzj_export::to_xlsx(&tables, result.created())?,
+            Some("xlsx") => zhzj_export::to_xlsx(&tables, created)?,
             Some("csv") => zhzj_export::to_csv(
                 tables
                     .get(1)

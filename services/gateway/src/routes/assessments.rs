@@ -265,12 +265,14 @@ async fn report(
     user: &User,
     query: &AssessmentQuery,
 ) -> Result<SealedReport, ApiError> {
-    let (assessment, scheme) = run(state, user, query, Details::All).await?;
+    // The workbook lists the counted cases of the units it ranks.
+    let details = Details::Level(level(query.level.as_deref())?);
+    let (assessment, scheme) = run(state, user, query, details).await?;
     let period = format!("{}-{}", assessment.from, assessment.to);
     Ok(SealedReport {
         position: assessment.as_of_position,
-        tables: assessment.tables(&scheme),
         created: assessment.created(),
+        tables: assessment.into_tables(&scheme),
         ascii_name: format!("assessment-{period}"),
         name: format!("年度考核-{period}"),
         sheet_prefix: "年度考核".into(),
