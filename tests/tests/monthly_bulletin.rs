@@ -288,7 +288,10 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     let names: Vec<&str> = ranked.iter().filter_map(|u| u["name"].as_str()).collect();
     for row in detail.rows().skip(1) {
         let unit = row.first().and_then(Data::as_string).unwrap_or_default();
-        assert!(names.contains(&unit.as_str()), "{unit} is not ranked: {names:?}");
+        assert!(
+            names.contains(&unit.as_str()),
+            "{unit} is not ranked: {names:?}"
+        );
     }
     assert_eq!(
         app.download(&city, "/bulletins/2026-03/export.xlsx")
