@@ -287,7 +287,10 @@ async fn a_month_of_figures_published_and_frozen() -> anyhow::Result<()> {
     assert_eq!(detail.height() as u64 - 1, counted, "{ranked:?}");
     let names: Vec<&str> = ranked.iter().filter_map(|u| u["name"].as_str()).collect();
     for row in detail.rows().skip(1) {
-        let unit = row.first().and_then(Data::as_string).unwrap_or_default();
+        let unit = match row.first() {
+            Some(Data::String(unit)) => unit.clone(),
+            other => format!("{other:?}"),
+        };
         assert!(
             names.contains(&unit.as_str()),
             "{unit} is not ranked: {names:?}"
