@@ -169,8 +169,10 @@ pub fn to_xlsx(tables: &[Table], created: NaiveDateTime) -> Result<Vec<u8>, Expo
     let date = Format::new().set_num_format("yyyy-mm-dd");
     for table in tables {
         check_rows(table)?;
-        // Rows are written in order, each once: they go to a temporary file as they come.
-        let sheet = workbook.add_worksheet_with_constant_memory()?;
+        // Rows are written in order, each once: they go to a temporary file as they come, their
+        // text into the workbook's shared strings (a 明细 repeats its units, figures and 是/否
+        // a million times: stored once, the sheet is smaller to write and to compress).
+        let sheet = workbook.add_worksheet_with_low_memory()?;
         sheet.set_name(&table.name)?;
         for (col, (title, width)) in table.headers.iter().zip(column_widths(table)).enumerate() {
             let col =
