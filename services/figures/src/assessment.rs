@@ -548,8 +548,8 @@ pub fn figure_name(key: &str) -> &str {
 impl Assessment {
     /// The assessment as spreadsheet tables: 说明 (scheme, period, log position), 排名 (the
     /// summary), one sheet per indicator with the figures, and 明细 (every counted case and why).
-    /// It consumes the assessment: each counted case's text moves into its row (a city's year
-    /// lists a million of them; copying them doubled the export's memory).
+    /// It consumes the assessment: each counted case's number and reason move into its row
+    /// instead of being copied (a city's year lists a million of them).
     pub fn into_tables(self, scheme: &Scheme) -> Vec<Table> {
         let number = Cell::Number;
         let int = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
