@@ -128,12 +128,13 @@ async fn for_the_city(state: &AppState, user: &User) -> Result<(), ApiError> {
 }
 
 /// Runs the assessment `query` asks for, as `user`, listing the counted cases of the units
-/// `details` names.
+/// `details` names for the assessment's level (once the user is known to be allowed and the
+/// query read).
 pub(crate) async fn run(
     state: &AppState,
     user: &User,
     query: &AssessmentQuery,
-    details: Details,
+    details: impl FnOnce(UnitKind) -> Details,
 ) -> Result<(Assessment, Scheme), ApiError> {
     for_the_city(state, user).await?;
     let today = state.today();
@@ -178,7 +179,7 @@ pub(crate) async fn run(
         query.from..=query.to,
         position,
         &state.config().limits,
-        &details,
+        &details(level),
     )
     .await
     .map_err(ApiError::internal)?
@@ -195,7 +196,7 @@ pub async fn show(
     CurrentUser(user): CurrentUser,
     QueryParams(query): QueryParams<AssessmentQuery>,
 ) -> Result<Json<Assessment>, ApiError> {
-    Ok(Json(run(&state, &user, &query, Details::None).await?.0))
+    Ok(Json(run(&state, &user, &query, |_| Details::None).await?.0))
 }
 
 /// `GET /api/v1/assessments/counted?from=…&to=…&unit_id=…[&figure=…&page=…&per_page=…]`: the
@@ -213,7 +214,7 @@ pub async fn counted(
         position: query.position,
         sheet: None,
     };
-    let details = Details::Unit(query.unit_id.clone());
+    let details = |_| Details::Unit(query.unit_id.clone());
     let (assessment, _) = run(&state, &user, &assessment_query, details).await?;
     let as_of_position = assessment.as_of_position;
     let Some(unit) = assessment
@@ -266,8 +267,7 @@ async fn report(
     query: &AssessmentQuery,
 ) -> Result<SealedReport, ApiError> {
     // The workbook lists the counted cases of the units it ranks.
-    let details = Details::Level(level(query.level.as_deref())?);
-    let (assessment, scheme) = run(state, user, query, details).await?;
+    let (assessment, scheme) = run(state, user, query, Details::Level).await?;
     let period = format!("{}-{}", assessment.from, assessment.to);
     Ok(SealedReport {
         position: assessment.as_of_position,

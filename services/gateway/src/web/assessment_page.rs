@@ -137,7 +137,7 @@ pub async fn assessment(
                 };
                 // Only the unit drilled into has its counted cases listed.
                 let details = given(&form.unit).map_or(Details::None, Details::Unit);
-                assessments::run(&state, &session.user, &query, details)
+                assessments::run(&state, &session.user, &query, |_| details)
                     .await
                     .map(|(assessment, _)| assessment)
             }
