@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use calamine::Reader;
-use common::{Up, demo_loaded, login, zhzj};
+use common::{Up, api_get, demo_loaded, login, zhzj};
 use zhzj_trust::nats_access::NatsRole;
 
 const DEMO_PASSWORD: &str = "zhzj-demo-2026";
@@ -185,26 +185,13 @@ async fn an_erasure_is_done_only_in_the_name_of_an_administrator() -> anyhow::Re
     let up = Up::start(data, &["--demo"]).await?;
     demo_loaded(&up, 1).await?;
     let token = login(&up.http, "xietiao", DEMO_PASSWORD).await?;
-    let http = reqwest::Client::new();
-    let checklist: serde_json::Value = http
-        .get(format!("{}/api/v1/checklist", up.http))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let checklist = api_get(&up, &token, "/checklist").await?;
     let case_id = checklist["rows"][0]["case_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let history = || async {
-        let events: serde_json::Value = http
-            .get(format!("{}/api/v1/cases/{case_id}/events", up.http))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let events = api_get(&up, &token, &format!("/cases/{case_id}/events")).await?;
         anyhow::Ok(events.as_array().map_or(0, Vec::len))
     };
     let before = history().await?;
