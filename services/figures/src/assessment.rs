@@ -589,6 +589,15 @@ impl Assessment {
                 .collect(),
         };
         let mut tables = vec![about, summary];
+        tables.extend(self.indicator_tables(scheme));
+        tables.extend(detail_tables(self.units));
+        tables
+    }
+
+    /// One sheet per indicator: each unit's score and the figures its formula uses.
+    fn indicator_tables(&self, scheme: &Scheme) -> Vec<Table> {
+        let number = Cell::Number;
+        let mut tables = Vec::new();
         for (i, indicator) in scheme.indicators.iter().enumerate() {
             let mut headers = vec!["单位".to_owned(), "得分".to_owned()];
             let mut rows = Vec::new();
@@ -633,42 +642,6 @@ impl Assessment {
                 rows,
             });
         }
-        let total: usize = self.units.iter().map(|u| u.counted.len()).sum();
-        let mut detail = self.units.into_iter().flat_map(|u| {
-            let unit = u.name;
-            u.counted.into_iter().map(move |c| {
-                vec![
-                    Cell::from(unit.clone()),
-                    Cell::from(figure_name(c.figure)),
-                    Cell::from(c.case_number),
-                    Cell::from(if c.numerator { "是" } else { "否" }),
-                    Cell::from(c.reason),
-                ]
-            })
-        });
-        // A sheet holds at most 1,048,576 rows with its header: a long detail goes on 明细2, …
-        // Each sheet's rows are made once, at their size (a city's year has a million).
-        let mut left = total;
-        for i in 0.. {
-            let size = left.min(MAX_SHEET_ROWS);
-            let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(size);
-            rows.extend(detail.by_ref().take(size));
-            left -= size;
-            tables.push(Table {
-                name: if i == 0 {
-                    "明细".to_owned()
-                } else {
-                    format!("明细{}", i + 1)
-                },
-                headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
-                    .map(str::to_owned)
-                    .to_vec(),
-                rows,
-            });
-            if left == 0 {
-                break;
-            }
-        }
         tables
     }
 
@@ -677,6 +650,49 @@ impl Assessment {
     pub fn created(&self) -> chrono::NaiveDateTime {
         self.to.and_time(chrono::NaiveTime::MIN)
     }
+}
+
+/// 明细: every counted case of every unit and why, moved out of the units (a city's year lists
+/// a million), on as many sheets as it takes.
+fn detail_tables(units: Vec<UnitAssessment>) -> Vec<Table> {
+    let mut tables = Vec::new();
+    let total: usize = units.iter().map(|u| u.counted.len()).sum();
+    let mut detail = units.into_iter().flat_map(|u| {
+        let unit = u.name;
+        u.counted.into_iter().map(move |c| {
+            vec![
+                Cell::from(unit.clone()),
+                Cell::from(figure_name(c.figure)),
+                Cell::from(c.case_number),
+                Cell::from(if c.numerator { "是" } else { "否" }),
+                Cell::from(c.reason),
+            ]
+        })
+    });
+    // A sheet holds at most 1,048,576 rows with its header: a long detail goes on 明细2, …
+    // Each sheet's rows are made once, at their size (a city's year has a million).
+    let mut left = total;
+    for i in 0.. {
+        let size = left.min(MAX_SHEET_ROWS);
+        let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(size);
+        rows.extend(detail.by_ref().take(size));
+        left -= size;
+        tables.push(Table {
+            name: if i == 0 {
+                "明细".to_owned()
+            } else {
+                format!("明细{}", i + 1)
+            },
+            headers: ["单位", "统计项", "案件编号", "计入分子", "原因"]
+                .map(str::to_owned)
+                .to_vec(),
+            rows,
+        });
+        if left == 0 {
+            break;
+        }
+    }
+    tables
 }
 
 #[cfg(test)]
