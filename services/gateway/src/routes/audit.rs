@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::{CSV_TYPE, XLSX_TYPE, attachment, csv_bytes, xlsx_bytes};
 use crate::audit::{self, AuditFilter, AuditPage};
 use crate::extract::{CurrentUser, QueryParams};
 use crate::{ApiError, AppState};
@@ -57,14 +57,13 @@ async fn export(
     let records = audit::all(state.store(), filter).await?;
     let table = audit::table(&records);
     let (bytes, media, extension) = match format {
-        Format::Csv => (zhzj_export::to_csv(&table), CSV_TYPE, "csv"),
+        Format::Csv => (csv_bytes(table).await?, CSV_TYPE, "csv"),
         Format::Xlsx => (
-            zhzj_export::to_xlsx(&[table], state.now().naive_utc()),
+            xlsx_bytes(vec![table], state.now().naive_utc()).await?,
             XLSX_TYPE,
             "xlsx",
         ),
     };
-    let bytes = bytes.map_err(ApiError::internal)?;
     let today = state.today();
     tracing::info!(by = %user.username, rows = records.len(), extension, "audit trail exported");
     Ok(attachment(

@@ -588,13 +588,12 @@ async fn export(
     let table = export_table(&rows);
     let (bytes, content_type, extension) = match format {
         ExportFormat::Xlsx => (
-            zhzj_export::to_xlsx(&[table, seal.table()], state.now().naive_utc())
-                .map_err(ApiError::internal)?,
+            super::download::xlsx_bytes(vec![table, seal.table()], state.now().naive_utc()).await?,
             super::download::XLSX_TYPE,
             "xlsx",
         ),
         ExportFormat::Csv => (
-            zhzj_export::to_csv(&table).map_err(ApiError::internal)?,
+            super::download::csv_bytes(table).await?,
             super::download::CSV_TYPE,
             "csv",
         ),

@@ -22,7 +22,7 @@ use zhzj_ledger::{Directory, Existing, ExistingCase, Format, LedgerRow, RowError
 use zhzj_proto::events::{CaseRegistered, Channel, ListSource, Petitioner};
 use zhzj_proto::{CommandReply, ErrorKind};
 
-use super::download::{CSV_TYPE, XLSX_TYPE, attachment};
+use super::download::{CSV_TYPE, XLSX_TYPE, attachment, csv_bytes, xlsx_bytes};
 use crate::commands::{send_batch_command, wait_visible};
 use crate::extract::{CorrelationId, CurrentUser};
 use crate::scope::subtree;
@@ -38,8 +38,7 @@ pub async fn template_xlsx(CurrentUser(_user): CurrentUser) -> Result<Response, 
     let created = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .unwrap_or_default();
-    let bytes =
-        zhzj_export::to_xlsx(&[zhzj_ledger::table(&[])], created).map_err(ApiError::internal)?;
+    let bytes = xlsx_bytes(vec![zhzj_ledger::table(&[])], created).await?;
     Ok(attachment(
         bytes,
         XLSX_TYPE,
@@ -50,7 +49,7 @@ pub async fn template_xlsx(CurrentUser(_user): CurrentUser) -> Result<Response, 
 
 /// `GET /api/v1/ledger/template.csv`.
 pub async fn template_csv(CurrentUser(_user): CurrentUser) -> Result<Response, ApiError> {
-    let bytes = zhzj_export::to_csv(&zhzj_ledger::table(&[])).map_err(ApiError::internal)?;
+    let bytes = csv_bytes(zhzj_ledger::table(&[])).await?;
     Ok(attachment(
         bytes,
         CSV_TYPE,
@@ -283,7 +282,14 @@ pub(crate) async fn import(
     }
     let directory = directory(state).await?;
     let existing = existing(state, user).await?;
-    let checked = match zhzj_ledger::check(body, format, &directory, &existing, state.today()) {
+    // Reading a workbook of thousands of rows is CPU work: on a blocking thread, as exports.
+    let (body, today) = (body.to_vec(), state.today());
+    let checked = tokio::task::spawn_blocking(move || {
+        zhzj_ledger::check(&body, format, &directory, &existing, today)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let checked = match checked {
         Ok(checked) => checked,
         Err(errors) => {
             return Ok(ImportOutcome::Refused(ImportRefused {
@@ -443,8 +449,7 @@ pub async fn export_xlsx(
     CorrelationId(correlation): CorrelationId,
 ) -> Result<Response, ApiError> {
     let rows = export_rows(&state, &user, correlation).await?;
-    let bytes = zhzj_export::to_xlsx(&[zhzj_ledger::table(&rows)], state.now().naive_utc())
-        .map_err(ApiError::internal)?;
+    let bytes = xlsx_bytes(vec![zhzj_ledger::table(&rows)], state.now().naive_utc()).await?;
     let today = state.today();
     Ok(attachment(
         bytes,
@@ -461,7 +466,7 @@ pub async fn export_csv(
     CorrelationId(correlation): CorrelationId,
 ) -> Result<Response, ApiError> {
     let rows = export_rows(&state, &user, correlation).await?;
-    let bytes = zhzj_export::to_csv(&zhzj_ledger::table(&rows)).map_err(ApiError::internal)?;
+    let bytes = csv_bytes(zhzj_ledger::table(&rows)).await?;
     let today = state.today();
     Ok(attachment(
         bytes,
