@@ -144,8 +144,51 @@ pub async fn rebuild_with(
 /// How long a replay waits for its next batch before it asks whether any event is left to come.
 const IDLE_PROBE: Duration = Duration::from_millis(500);
 
-/// How long a replay waits for an event the log holds before it gives up.
-const STALLED: Duration = Duration::from_secs(30);
+/// How long a replay waits for an event the log holds before it reopens its consumer from the
+/// position it reached: an ordered consumer can go silent while the server keeps it and its
+/// heartbeats alive (the client library then sees nothing to recover from).
+const REOPEN_AFTER: Duration = Duration::from_secs(5);
+
+/// Reopenings in a row with nothing delivered before the replay gives up.
+const MOST_REOPENINGS: u32 = 6;
+
+/// A replay's reading of the log: an ordered consumer from one position on, and the task that
+/// decodes what it delivers (stopped, and the consumer with it, when dropped).
+struct ReplayReader {
+    batches: tokio::sync::mpsc::Receiver<crate::runner::DecodedBatch>,
+    decoder: AbortOnDrop<Result<(), ProjectorError>>,
+}
+
+impl ReplayReader {
+    /// Reads every event after `after`.
+    async fn open(log: &EventLog, after: u64) -> Result<Self, ProjectorError> {
+        let deliver_policy = match after {
+            0 => DeliverPolicy::All,
+            _ => DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+        };
+        let consumer = log
+            .stream()
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: EVENT_SUBJECTS.to_owned(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(log_error)?;
+        let chunks = consumer
+            .messages()
+            .await
+            .map_err(log_error)?
+            .ready_chunks(BATCH);
+        let (decoder, batches) = spawn_decoder(chunks, after);
+        Ok(Self {
+            batches,
+            decoder: AbortOnDrop(Some(decoder)),
+        })
+    }
+}
 
 /// Replays the whole log into generation `generation`; returns the messages read and the
 /// position reached (the log's last event, including what arrived meanwhile).
@@ -161,39 +204,38 @@ pub(crate) async fn replay_into(
     let mut count = 0;
     let mut memory = ProjectionRun::new(Arc::clone(settings));
     if target > 0 {
-        let consumer = log
-            .stream()
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: EVENT_SUBJECTS.to_owned(),
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .map_err(log_error)?;
-        let chunks = consumer
-            .messages()
-            .await
-            .map_err(log_error)?
-            .ready_chunks(BATCH);
-        let (decoder, mut batches) = spawn_decoder(chunks, 0);
-        let decoder = AbortOnDrop(Some(decoder));
-        let mut idle = Duration::ZERO;
+        let mut reader = ReplayReader::open(log, 0).await?;
+        let (mut idle, mut reopenings) = (Duration::ZERO, 0);
         while position < target {
-            let Ok(batch) = tokio::time::timeout(IDLE_PROBE, next_batch(&mut batches)).await else {
+            let Ok(batch) = tokio::time::timeout(IDLE_PROBE, next_batch(&mut reader.batches)).await
+            else {
                 // Nothing came: if the rest of the log holds no event (an export's seal last),
                 // nothing will, and the replay is complete at the last event.
                 if !holds_events(log, position, target).await? {
                     break;
                 }
                 idle += IDLE_PROBE;
-                if idle >= STALLED {
-                    return Err(log_error("replay stalled"));
+                if idle >= REOPEN_AFTER {
+                    if reopenings == MOST_REOPENINGS {
+                        return Err(log_error("replay stalled"));
+                    }
+                    tracing::warn!(
+                        projection = projection.name(),
+                        position,
+                        target,
+                        "replay: nothing delivered for {} s while the log holds more; reading again after position {position}",
+                        REOPEN_AFTER.as_secs()
+                    );
+                    metrics::counter!("zhzj_projection_replay_reopenings_total", "projection" => projection.name())
+                        .increment(1);
+                    reader = ReplayReader::open(log, position).await?;
+                    (idle, reopenings) = (Duration::ZERO, reopenings + 1);
                 }
                 continue;
             };
-            idle = Duration::ZERO;
+            (idle, reopenings) = (Duration::ZERO, 0);
             let Some(batch) = batch else {
-                return match decoder.join().await {
+                return match reader.decoder.join().await {
                     Some(Err(e)) => Err(e),
                     _ => Err(log_error("replay stopped")),
                 };

@@ -1,0 +1,139 @@
+//! A rebuild whose consumer stops delivering reopens it where it was, instead of failing.
+//!
+//! `zhzj bench catchup` once failed a rebuild of 1,000,000 events with "replay stalled": the
+//! ordered consumer replaying the log delivered nothing for 30 s while the log held the rest,
+//! and nothing but the operator running the rebuild again would get past it. Here the server is
+//! told to stop feeding the rebuild's consumer (consumer pause, nats-server 2.11+) while it keeps
+//! the consumer alive and its heartbeats coming, so the client library sees nothing wrong — the
+//! same silence.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use zhzj_cases::synthetic::{SyntheticHistory, write_history};
+use zhzj_projector::Projection;
+use zhzj_store::{EventLog, LogConfig};
+use zhzj_tests::{DbKind, NatsServer, TestDb, init_tracing};
+
+/// Pauses, for an hour, every consumer of the event stream that has delivered something and
+/// that `seen` does not list; returns how many it paused.
+async fn pause_new_consumers(
+    client: &async_nats::Client,
+    stream: &str,
+    seen: &mut std::collections::HashSet<String>,
+) -> anyhow::Result<usize> {
+    let js = async_nats::jetstream::new(client.clone());
+    let listing: serde_json::Value = js
+        .request(format!("CONSUMER.NAMES.{stream}"), &serde_json::json!({}))
+        .await?;
+    let names: Vec<String> = listing["consumers"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let mut paused = 0;
+    for name in names {
+        if seen.contains(&name) {
+            continue;
+        }
+        let info: serde_json::Value = js
+            .request(
+                format!("CONSUMER.INFO.{stream}.{name}"),
+                &serde_json::json!({}),
+            )
+            .await?;
+        if info["delivered"]["stream_seq"].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
+        seen.insert(name.clone());
+        let answer: serde_json::Value = js
+            .request(
+                format!("CONSUMER.PAUSE.{stream}.{name}"),
+                &serde_json::json!({ "pause_until": until }),
+            )
+            .await?;
+        ensure!(
+            answer["paused"] == true,
+            "consumer {name} not paused: {answer}"
+        );
+        paused += 1;
+    }
+    Ok(paused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyhow::Result<()> {
+    init_tracing();
+    let binary = zhzj_tests::current_nats_binary()
+        .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
+    let nats = NatsServer::start_binary(binary).await?;
+    let client = nats.connect().await?;
+    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let written = write_history(
+        &js,
+        SyntheticHistory {
+            commits: 20_000,
+            cases: 200,
+            note_chars: 40,
+            first_case: 0,
+        },
+    )
+    .await?;
+    let last = log.last_position().await?;
+    let stream = log.stream().cached_info().config.name.clone();
+
+    let db = TestDb::create(DbKind::Sqlite).await?;
+    let store = db.store().await?;
+    // The first consumer the rebuild opens goes silent once it has delivered something: the
+    // replay is part-way.
+    let metrics = zhzj_tests::test_metrics().context("a metrics recorder")?;
+    let pauser = {
+        let (client, stream) = (client.clone(), stream.clone());
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                if pause_new_consumers(&client, &stream, &mut seen).await? > 0 {
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        zhzj_projector::rebuild(&log, &store, Projection::CHECKLIST),
+    )
+    .await
+    .context("the rebuild did not end within 120 s")?
+    .context("the rebuild failed")?;
+    pauser.await??;
+    ensure!(
+        report.position == last,
+        "rebuilt to {} of {last}",
+        report.position
+    );
+    let reopenings = metrics
+        .render()
+        .lines()
+        .find(|l| {
+            l.starts_with("zhzj_projection_replay_reopenings_total{projection=\"checklist\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    ensure!(reopenings >= 1.0, "the replay never reopened its consumer");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checklist_rows")
+        .fetch_one(store.pool())
+        .await?;
+    ensure!(
+        usize::try_from(rows)? == written.last_positions.len(),
+        "{rows} checklist rows for {} cases",
+        written.last_positions.len()
+    );
+    Ok(())
+}
