@@ -1,4 +1,5 @@
-//! A rebuild whose consumer stops delivering reopens it where it was, instead of failing.
+//! A projection whose consumer stops delivering reopens it where it was: a rebuild instead of
+//! failing, a live projector instead of lagging for ever.
 //!
 //! `zhzj bench catchup` once failed a rebuild of 1,000,000 events with "replay stalled": the
 //! ordered consumer replaying the log delivered nothing for 30 s while the log held the rest,
@@ -15,11 +16,27 @@ use zhzj_projector::Projection;
 use zhzj_store::{EventLog, LogConfig};
 use zhzj_tests::{DbKind, NatsServer, TestDb, init_tracing};
 
-/// Pauses, for an hour, every consumer of the event stream that has delivered something and
-/// that `seen` does not list; returns how many it paused.
+/// The tests of this file one at a time: each pauses consumers while the other's projections
+/// would compete for the two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The reopenings counted for `projection` by this test process.
+fn reopenings(metrics: &metrics_exporter_prometheus::PrometheusHandle, projection: &str) -> f64 {
+    let series = format!("zhzj_projection_reopenings_total{{projection=\"{projection}\"}}");
+    metrics
+        .render()
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// Pauses, for an hour, every consumer of the event stream that has delivered messages up to
+/// position `delivered` at least and that `seen` does not list; returns how many it paused.
 async fn pause_new_consumers(
     client: &async_nats::Client,
     stream: &str,
+    delivered: u64,
     seen: &mut std::collections::HashSet<String>,
 ) -> anyhow::Result<usize> {
     let js = async_nats::jetstream::new(client.clone());
@@ -47,7 +64,7 @@ async fn pause_new_consumers(
                 &serde_json::json!({}),
             )
             .await?;
-        if info["delivered"]["stream_seq"].as_u64().unwrap_or(0) == 0 {
+        if info["delivered"]["stream_seq"].as_u64().unwrap_or(0) < delivered {
             continue;
         }
         seen.insert(name.clone());
@@ -68,6 +85,7 @@ async fn pause_new_consumers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyhow::Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     init_tracing();
     let binary = zhzj_tests::current_nats_binary()
         .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
@@ -90,15 +108,16 @@ async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyh
 
     let db = TestDb::create(DbKind::Sqlite).await?;
     let store = db.store().await?;
-    // The first consumer the rebuild opens goes silent once it has delivered something: the
-    // replay is part-way.
+    // The first consumer the rebuild opens goes silent as soon as it exists (a replay reads
+    // ahead: paused later, it could have all it needs already).
     let metrics = zhzj_tests::test_metrics().context("a metrics recorder")?;
+    let before = reopenings(&metrics, "checklist");
     let pauser = {
         let (client, stream) = (client.clone(), stream.clone());
         tokio::spawn(async move {
             let mut seen = std::collections::HashSet::new();
             loop {
-                if pause_new_consumers(&client, &stream, &mut seen).await? > 0 {
+                if pause_new_consumers(&client, &stream, 0, &mut seen).await? > 0 {
                     return anyhow::Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -118,15 +137,10 @@ async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyh
         "rebuilt to {} of {last}",
         report.position
     );
-    let reopenings = metrics
-        .render()
-        .lines()
-        .find(|l| {
-            l.starts_with("zhzj_projection_replay_reopenings_total{projection=\"checklist\"}")
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    ensure!(reopenings >= 1.0, "the replay never reopened its consumer");
+    ensure!(
+        reopenings(&metrics, "checklist") > before,
+        "the replay never reopened its consumer"
+    );
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checklist_rows")
         .fetch_one(store.pool())
         .await?;
@@ -135,5 +149,56 @@ async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyh
         "{rows} checklist rows for {} cases",
         written.last_positions.len()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_whose_consumer_goes_silent_reads_again_from_its_checkpoint()
+-> anyhow::Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    init_tracing();
+    let metrics = zhzj_tests::test_metrics().context("a metrics recorder")?;
+    let before = reopenings(&metrics, "checklist");
+    let binary = zhzj_tests::current_nats_binary()
+        .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
+    let nats = NatsServer::start_binary(binary).await?;
+    let client = nats.connect().await?;
+    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    write_history(
+        &js,
+        SyntheticHistory {
+            commits: 20_000,
+            cases: 200,
+            note_chars: 40,
+            first_case: 0,
+        },
+    )
+    .await?;
+    let stream = log.stream().cached_info().config.name.clone();
+    // Each projection's first consumer goes silent once it has delivered something; the
+    // consumers they open after are left alone.
+    let pauser = {
+        let (client, stream) = (client.clone(), stream.clone());
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut paused = 0;
+            while paused < zhzj_projector::Projection::ALL.len() {
+                paused += pause_new_consumers(&client, &stream, 1, &mut seen).await?;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let projecting = zhzj_tests::Projecting::start(&log, DbKind::Sqlite).await?;
+    zhzj_tests::wait_caught_up(&log, &projecting.store)
+        .await
+        .context("the projections did not catch up with their consumers paused")?;
+    pauser.abort();
+    ensure!(
+        reopenings(&metrics, "checklist") > before,
+        "the checklist projection never reopened its consumer"
+    );
+    projecting.stop().await?;
     Ok(())
 }

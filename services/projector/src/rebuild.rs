@@ -13,8 +13,8 @@ use zhzj_store::{EventLog, ReadStore};
 use crate::checkpoint;
 use crate::projection::{Projection, ProjectionRun, ProjectorSettings};
 use crate::runner::{
-    AbortOnDrop, BATCH, ProjectorError, apply_batch, explain_gaps, holds_events, log_error,
-    next_batch, spawn_decoder,
+    AbortOnDrop, BATCH, ProjectorError, SILENT_CONSUMER, apply_batch, explain_gaps, holds_events,
+    log_error, next_batch, silent_consumer, spawn_decoder,
 };
 
 /// What a rebuild did.
@@ -144,11 +144,6 @@ pub async fn rebuild_with(
 /// How long a replay waits for its next batch before it asks whether any event is left to come.
 const IDLE_PROBE: Duration = Duration::from_millis(500);
 
-/// How long a replay waits for an event the log holds before it reopens its consumer from the
-/// position it reached: an ordered consumer can go silent while the server keeps it and its
-/// heartbeats alive (the client library then sees nothing to recover from).
-const REOPEN_AFTER: Duration = Duration::from_secs(5);
-
 /// Reopenings in a row with nothing delivered before the replay gives up.
 const MOST_REOPENINGS: u32 = 6;
 
@@ -215,19 +210,11 @@ pub(crate) async fn replay_into(
                     break;
                 }
                 idle += IDLE_PROBE;
-                if idle >= REOPEN_AFTER {
+                if idle >= SILENT_CONSUMER {
                     if reopenings == MOST_REOPENINGS {
                         return Err(log_error("replay stalled"));
                     }
-                    tracing::warn!(
-                        projection = projection.name(),
-                        position,
-                        target,
-                        "replay: nothing delivered for {} s while the log holds more; reading again after position {position}",
-                        REOPEN_AFTER.as_secs()
-                    );
-                    metrics::counter!("zhzj_projection_replay_reopenings_total", "projection" => projection.name())
-                        .increment(1);
+                    silent_consumer(projection, position);
                     reader = ReplayReader::open(log, position).await?;
                     (idle, reopenings) = (Duration::ZERO, reopenings + 1);
                 }

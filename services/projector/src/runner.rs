@@ -577,6 +577,7 @@ async fn run_from_checkpoint(
     // events between its end and our position would wait for the next write to be projected.
     let mut swap_check = tokio::time::interval(SWAP_CHECK_INTERVAL);
     swap_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut quiet_since = tokio::time::Instant::now();
     loop {
         let batch = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
@@ -589,9 +590,19 @@ async fn run_from_checkpoint(
                     );
                     return Ok(());
                 }
+                if quiet_since.elapsed() >= SILENT_CONSUMER {
+                    // Quiet is normal when nothing is written; not while the log holds more.
+                    quiet_since = tokio::time::Instant::now();
+                    let last = log.last_position().await.map_err(log_error)?;
+                    if holds_events(log, checkpoint.position, last).await? {
+                        silent_consumer(projection, checkpoint.position);
+                        return Ok(());
+                    }
+                }
                 continue;
             }
         };
+        quiet_since = tokio::time::Instant::now();
         let Some(batch) = batch else {
             // The decoder stopped: its error says why.
             return match decoder.join().await {
@@ -623,6 +634,25 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 /// How often the server says a pull is still alive while it has nothing to send.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long a projector or a replay waits for a delivery while the log holds more before it
+/// reads again from where it stands with a new consumer: an ephemeral consumer can go silent
+/// while the server keeps it and its heartbeats alive, and the client library then sees nothing
+/// to recover from (a consumer paused on the server does that; so did a rebuild of `zhzj bench
+/// catchup` once).
+pub(crate) const SILENT_CONSUMER: Duration = Duration::from_secs(5);
+
+/// Reports a consumer that went silent, which the caller then replaces.
+pub(crate) fn silent_consumer(projection: Projection, position: u64) {
+    tracing::warn!(
+        projection = projection.name(),
+        position,
+        "nothing delivered for {} s while the log holds more; reading again after position {position}",
+        SILENT_CONSUMER.as_secs()
+    );
+    metrics::counter!("zhzj_projection_reopenings_total", "projection" => projection.name())
+        .increment(1);
+}
 
 /// How often an idle projector looks whether a rebuild moved its checkpoint.
 const SWAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
