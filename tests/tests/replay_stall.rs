@@ -20,6 +20,31 @@ use zhzj_tests::{DbKind, NatsServer, TestDb, init_tracing};
 /// would compete for the two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The cases of the log the tests replay.
+const CASES: i64 = 200;
+
+/// A current nats-server (consumer pause is 2.11+) whose log holds 20,000 commits over
+/// [`CASES`] cases; the server, a connection, the log and the stream's name.
+async fn log_of_200_cases() -> anyhow::Result<(NatsServer, async_nats::Client, EventLog, String)> {
+    let binary = zhzj_tests::current_nats_binary()
+        .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
+    let nats = NatsServer::start_binary(binary).await?;
+    let client = nats.connect().await?;
+    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
+    write_history(
+        &async_nats::jetstream::new(client.clone()),
+        SyntheticHistory {
+            commits: 20_000,
+            cases: usize::try_from(CASES)?,
+            note_chars: 40,
+            first_case: 0,
+        },
+    )
+    .await?;
+    let stream = log.stream().cached_info().config.name.clone();
+    Ok((nats, client, log, stream))
+}
+
 /// The reopenings counted for `projection` by this test process.
 fn reopenings(metrics: &metrics_exporter_prometheus::PrometheusHandle, projection: &str) -> f64 {
     let series = format!("zhzj_projection_reopenings_total{{projection=\"{projection}\"}}");
@@ -87,24 +112,8 @@ async fn pause_new_consumers(
 async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyhow::Result<()> {
     let _alone = ONE_AT_A_TIME.lock().await;
     init_tracing();
-    let binary = zhzj_tests::current_nats_binary()
-        .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
-    let nats = NatsServer::start_binary(binary).await?;
-    let client = nats.connect().await?;
-    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
-    let js = async_nats::jetstream::new(client.clone());
-    let written = write_history(
-        &js,
-        SyntheticHistory {
-            commits: 20_000,
-            cases: 200,
-            note_chars: 40,
-            first_case: 0,
-        },
-    )
-    .await?;
+    let (_nats, client, log, stream) = log_of_200_cases().await?;
     let last = log.last_position().await?;
-    let stream = log.stream().cached_info().config.name.clone();
 
     let db = TestDb::create(DbKind::Sqlite).await?;
     let store = db.store().await?;
@@ -144,11 +153,7 @@ async fn a_rebuild_whose_consumer_goes_silent_reopens_it_and_completes() -> anyh
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checklist_rows")
         .fetch_one(store.pool())
         .await?;
-    ensure!(
-        usize::try_from(rows)? == written.last_positions.len(),
-        "{rows} checklist rows for {} cases",
-        written.last_positions.len()
-    );
+    ensure!(rows == CASES, "{rows} checklist rows for {CASES} cases");
     Ok(())
 }
 
@@ -159,23 +164,7 @@ async fn a_projector_whose_consumer_goes_silent_reads_again_from_its_checkpoint(
     init_tracing();
     let metrics = zhzj_tests::test_metrics().context("a metrics recorder")?;
     let before = reopenings(&metrics, "checklist");
-    let binary = zhzj_tests::current_nats_binary()
-        .context("ZHZJ_NATS_SERVER_CURRENT is not set: run the tests through deploy/test.sh")?;
-    let nats = NatsServer::start_binary(binary).await?;
-    let client = nats.connect().await?;
-    let log = EventLog::open(client.clone(), &LogConfig::default()).await?;
-    let js = async_nats::jetstream::new(client.clone());
-    write_history(
-        &js,
-        SyntheticHistory {
-            commits: 20_000,
-            cases: 200,
-            note_chars: 40,
-            first_case: 0,
-        },
-    )
-    .await?;
-    let stream = log.stream().cached_info().config.name.clone();
+    let (_nats, client, log, stream) = log_of_200_cases().await?;
     // Each projection's first consumer goes silent once it has delivered something; the
     // consumers they open after are left alone.
     let pauser = {
