@@ -408,3 +408,93 @@ async fn adoption_at_start_waits_for_the_accounts_view() -> anyhow::Result<()> {
     projecting.stop().await?;
     Ok(())
 }
+
+/// A login decides from one reading of the account: a login that read "no such account" just
+/// before the accounts view showed the account, then "nothing to adopt" just after, was refused
+/// as an unknown account (a CI run of the split-deployment outage test got 401 for the first
+/// login of a valid account, adopted by the gateway at that moment). Here the account's row in
+/// the view comes and goes many times a second, so every login reads across such a change: each
+/// must sign in or be asked to come back, never be refused.
+#[tokio::test]
+async fn a_login_reading_across_the_accounts_view_catching_up_is_never_refused()
+-> anyhow::Result<()> {
+    const CLIENTS: usize = 4;
+    let app = spawn_app(DbKind::Sqlite).await?;
+    app.accounts
+        .add_pending(&zhzj_gateway::NewUser {
+            username: "laozhang".to_owned(),
+            password: TEST_PASSWORD.to_owned(),
+            display_name: "老张".to_owned(),
+            roles: vec!["viewer".to_owned()],
+            unit_id: Some("xm".to_owned()),
+            leader_id: None,
+            must_change_password: false,
+        })
+        .await?;
+    assert_eq!(app.accounts.adopt_unrecorded().await?, 1);
+    let store = app.projecting.store.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    // The view's row for the account (in the view's first generation), there one moment and not
+    // the next.
+    let flapping = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move {
+            while !stop.is_cancelled() {
+                sqlx::query(
+                    "UPDATE account_rights_g1 SET username = CASE username \
+                     WHEN 'laozhang' THEN 'laozhang~' ELSE 'laozhang' END \
+                     WHERE username IN ('laozhang', 'laozhang~')",
+                )
+                .execute(store.pool())
+                .await?;
+                tokio::task::yield_now().await;
+            }
+            anyhow::Ok(())
+        }
+    });
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let accounts = app.accounts.clone();
+        clients.spawn(async move {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            let (mut signed_in, mut come_back) = (0, 0);
+            while std::time::Instant::now() < until {
+                match accounts.login("laozhang", TEST_PASSWORD, None).await {
+                    Ok(zhzj_gateway::LoginOutcome::SignedIn(_)) => signed_in += 1,
+                    Err(
+                        zhzj_gateway::AccountError::NotReady | zhzj_gateway::AccountError::Busy,
+                    ) => {
+                        come_back += 1;
+                    }
+                    Ok(zhzj_gateway::LoginOutcome::Refused) => {
+                        anyhow::bail!("a valid login was refused")
+                    }
+                    Ok(zhzj_gateway::LoginOutcome::Locked(_)) => {
+                        anyhow::bail!("a valid login was locked out")
+                    }
+                    Err(e) => anyhow::bail!("a valid login failed: {e}"),
+                }
+            }
+            Ok((signed_in, come_back))
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(client) = clients.join_next().await {
+        answers.push(client?);
+    }
+    stop.cancel();
+    flapping.await??;
+    eprintln!("(signed in, asked to come back) per client: {answers:?}");
+    let answers: Vec<(usize, usize)> = answers.into_iter().collect::<anyhow::Result<_>>()?;
+    // Each client signed in; some logins read the row absent, so the flapping was seen.
+    assert!(
+        answers.iter().all(|&(signed_in, _)| signed_in > 0)
+            && answers
+                .iter()
+                .map(|&(_, come_back)| come_back)
+                .sum::<usize>()
+                > 0,
+        "(signed in, asked to come back) per client: {answers:?}"
+    );
+    app.stop().await
+}

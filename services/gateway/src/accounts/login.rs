@@ -24,9 +24,13 @@ impl Accounts {
             return Ok(LoginOutcome::Locked(left));
         }
         let mut row = self.credentials_and_rights(username).await?;
-        if row.is_none() && self.adopt_pending(username).await? {
+        if row.as_ref().map(not_in_the_view).transpose()? == Some(true) {
+            // A credential row the log does not show yet: recorded now (unless the log holds it
+            // already), and read again. Decided from one reading each time, so a view that
+            // shows the account between two reads cannot make it look unknown.
+            self.adopt_pending(username).await?;
             row = self.credentials_and_rights(username).await?;
-            if row.is_none() {
+            if row.as_ref().map(not_in_the_view).transpose()? != Some(false) {
                 // Recorded, but the view lags: not a failure of the account.
                 return Err(AccountError::NotReady);
             }
@@ -124,8 +128,10 @@ impl Accounts {
         }))
     }
 
-    /// The account's rights (from the log) and password hash, for a login;
-    /// [`AccountError::NotReady`] before the projector first built the accounts view.
+    /// The account's password hash and its rights (from the log), for a login: `None` for a
+    /// username without credentials, a row whose rights are null ([`not_in_the_view`]) for
+    /// credentials the accounts view does not show yet; [`AccountError::NotReady`] before the
+    /// projector first built the accounts view.
     pub(crate) async fn credentials_and_rights(
         &self,
         username: &str,
@@ -134,8 +140,8 @@ impl Accounts {
             "SELECT ",
             user_columns!(),
             ", u.password_hash, a.disabled \
-             FROM account_rights a JOIN users u ON u.username = a.username \
-             WHERE a.username = $1"
+             FROM users u LEFT JOIN account_rights a ON a.username = u.username \
+             WHERE u.username = $1"
         ))
         .bind(username)
         .fetch_optional(self.store.pool())
@@ -162,4 +168,10 @@ impl Accounts {
             tracing::error!(error = %e, %username, "a failed login could not be recorded in the log");
         }
     }
+}
+
+/// Whether a row of [`Accounts::credentials_and_rights`] is credentials without rights: an
+/// account made while the log could not be reached, or one the accounts view has not reached.
+fn not_in_the_view(row: &sqlx::any::AnyRow) -> Result<bool, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>("username")?.is_none())
 }
