@@ -261,9 +261,10 @@ pub(crate) async fn case_by_case(
         }
     }
     drop(crossed);
+    let day = facts_day(conn, first, next).await?;
     let mut facts = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, kind, day, yes, flag, reason FROM figure_facts \
-         WHERE day >= $1 AND day < $2 AND recorded_at < $3 AND position <= $4{}",
+         WHERE {day} >= $1 AND {day} < $2 AND recorded_at < $3 AND position <= $4{}",
         only("$4", "$3")
     )))
     .bind(first.to_string())
@@ -295,6 +296,40 @@ pub(crate) async fn case_by_case(
     }
     drop(facts);
     Ok(tally_tracks(units, cases, first, next, details))
+}
+
+/// How the facts of the days `first` to `next` are found: the `day` column, which SQLite reads
+/// through its index, or `+day`, which makes it read the table whole — four times less work
+/// (0.12 s against 0.45 s for the 833,000 facts of a year) when the period holds a large part
+/// of the facts, as a year's assessment does: the planner, without statistics, takes the index
+/// for any range. The part is estimated from the first and last days the table holds.
+/// PostgreSQL keeps its own statistics and chooses by itself.
+async fn facts_day(
+    conn: &mut sqlx::AnyConnection,
+    first: NaiveDate,
+    next: NaiveDate,
+) -> Result<&'static str, FiguresError> {
+    /// The part of the facts from which the whole table is read.
+    const WHOLE_TABLE_FROM: f64 = 0.25;
+    if conn.backend_name() != "SQLite" {
+        return Ok("day");
+    }
+    let (earliest, latest): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT (SELECT MIN(day) FROM figure_facts), (SELECT MAX(day) FROM figure_facts)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (Some(earliest), Some(latest)) = (date_of(earliest), date_of(latest)) else {
+        return Ok("day");
+    };
+    let held = (latest - earliest).num_days() + 1;
+    let asked = (next.min(latest + chrono::Days::new(1)) - first.max(earliest)).num_days();
+    let part = asked.max(0) as f64 / held as f64;
+    Ok(if part >= WHOLE_TABLE_FROM {
+        "+day"
+    } else {
+        "day"
+    })
 }
 
 /// What the cases of one (district, town, lead unit) add up to over a period, summed in SQL:
