@@ -10,6 +10,7 @@ use uuid::Uuid;
 use zhzj_projector::{Projection, sqlbuild};
 use zhzj_store::{EventLog, ReadStore};
 
+use crate::common::{bench_database, drop_bench_database};
 use crate::verify::*;
 
 /// Reference: how fast this machine hands the log to one pull consumer, nothing else done, and
@@ -68,27 +69,6 @@ async fn reference_reads(log: &EventLog, events: usize) -> anyhow::Result<()> {
         sample as f64 / elapsed.as_secs_f64()
     );
     Ok(())
-}
-
-/// A database dropped after the run: its URL, and what drops it (PostgreSQL).
-type BenchDatabase = (String, Option<(sqlx::PgConnection, String)>);
-
-/// A fresh read store for the run: a SQLite file in `dir`, or a new PostgreSQL database.
-async fn bench_database(database: &str, dir: &std::path::Path) -> anyhow::Result<BenchDatabase> {
-    Ok(if database == "sqlite" {
-        (zhzj_store::sql::sqlite_url(&dir.join("bench.sqlite")), None)
-    } else if database.starts_with("postgres") {
-        use sqlx::Connection;
-        let name = format!("zhzj_bench_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(database).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let base = database.rsplit_once('/').map_or(database, |(b, _)| b);
-        (format!("{base}/{name}"), Some((admin, name)))
-    } else {
-        bail!("--database is `sqlite` or a postgres:// URL");
-    })
 }
 
 /// The checklist projection catching up from position 0 on an empty store; its rate.
@@ -267,12 +247,5 @@ pub(crate) async fn catchup_bench(
         );
     }
     store.close().await;
-    if let Some((mut admin, name)) = pg_cleanup {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await?;
-    }
-    Ok(())
+    drop_bench_database(pg_cleanup).await
 }

@@ -20,6 +20,44 @@ use zhzj_store::EventLog;
 
 use zhzj_local_nats::LocalNats;
 
+/// A database dropped after the run: its URL, and what drops it (PostgreSQL).
+pub(crate) type BenchDatabase = (String, Option<(sqlx::PgConnection, String)>);
+
+/// A fresh read store for the run: a SQLite file in `dir`, or a new PostgreSQL database.
+pub(crate) async fn bench_database(
+    database: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<BenchDatabase> {
+    Ok(if database == "sqlite" {
+        (zhzj_store::sql::sqlite_url(&dir.join("bench.sqlite")), None)
+    } else if database.starts_with("postgres") {
+        use sqlx::Connection;
+        let name = format!("zhzj_bench_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(database).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        let base = database.rsplit_once('/').map_or(database, |(b, _)| b);
+        (format!("{base}/{name}"), Some((admin, name)))
+    } else {
+        anyhow::bail!("--database is `sqlite` or a postgres:// URL");
+    })
+}
+
+/// Drops the PostgreSQL database [`bench_database`] made, if it made one.
+pub(crate) async fn drop_bench_database(
+    cleanup: Option<(sqlx::PgConnection, String)>,
+) -> anyhow::Result<()> {
+    if let Some((mut admin, name)) = cleanup {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
 }

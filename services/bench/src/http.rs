@@ -19,22 +19,26 @@ pub(crate) struct BenchGateway {
     pub(crate) token: String,
 }
 
-/// What the HTTP benchmarks run on: a SQLite read store in a temporary directory, the `cases`
-/// service, every projection and the seeded directory, and the account `bench` (coordinator of
-/// 厦门市, [`BENCH_PASSWORD`]). Everything stops with `shutdown`.
+/// What the HTTP benchmarks run on: a read store (`database`: `sqlite`, a file in a temporary
+/// directory, or a fresh database on a PostgreSQL server), the `cases` service, every projection
+/// and the seeded directory, and the account `bench` (coordinator of 厦门市,
+/// [`BENCH_PASSWORD`]). Everything stops with [`BenchStack::finish`].
 pub(crate) struct BenchStack {
     pub(crate) _dir: tempfile::TempDir,
     pub(crate) store: ReadStore,
     pub(crate) shutdown: CancellationToken,
+    cleanup: Option<(sqlx::PgConnection, String)>,
 }
 
 impl BenchStack {
-    pub(crate) async fn start(client: &async_nats::Client, log: &EventLog) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        client: &async_nats::Client,
+        log: &EventLog,
+        database: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let store = ReadStore::connect(&zhzj_store::sql::sqlite_url(
-            &dir.path().join("bench.sqlite"),
-        ))
-        .await?;
+        let (url, cleanup) = crate::common::bench_database(database, dir.path()).await?;
+        let store = ReadStore::connect(&url).await?;
         let shutdown = CancellationToken::new();
         let service = CasesService::new(log.clone(), Arc::new(SystemClock));
         zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
@@ -70,7 +74,23 @@ impl BenchStack {
             _dir: dir,
             store,
             shutdown,
+            cleanup,
         })
+    }
+
+    /// The read store's name, for the benchmark's header.
+    pub(crate) fn database_name(&self) -> &'static str {
+        match self.store.dialect() {
+            zhzj_store::Dialect::Sqlite => "SQLite",
+            zhzj_store::Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// Stops everything and drops the PostgreSQL database it made.
+    pub(crate) async fn finish(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.store.close().await;
+        crate::common::drop_bench_database(self.cleanup).await
     }
 }
 
@@ -142,8 +162,9 @@ pub(crate) async fn http_bench(
     log: &EventLog,
     commands: usize,
     clients: usize,
+    database: &str,
 ) -> anyhow::Result<()> {
-    let stack = BenchStack::start(client, log).await?;
+    let stack = BenchStack::start(client, log, database).await?;
     let (store, shutdown) = (&stack.store, &stack.shutdown);
     let waiting = start_bench_gateway(client, log, store, Duration::from_secs(5), shutdown).await?;
     let not_waiting = start_bench_gateway(client, log, store, Duration::ZERO, shutdown).await?;
@@ -156,7 +177,8 @@ pub(crate) async fn http_bench(
     }
     let ids = Arc::new(ids);
     println!(
-        "HTTP writes vs NATS commands: {commands} notes per path, {clients} concurrent clients, {cases} cases (SQLite read store)"
+        "HTTP writes vs NATS commands: {commands} notes per path, {clients} concurrent clients, {cases} cases ({} read store)",
+        stack.database_name()
     );
     let note = |i: usize| format!("第{i}次调度记录：已与信访人电话沟通");
 
@@ -219,8 +241,7 @@ pub(crate) async fn http_bench(
         println!("ratio {label} / NATS: {:.2}", rate / baseline);
     }
     duplicate_check_bench(&not_waiting, &ids, commands / 4, clients).await?;
-    shutdown.cancel();
-    Ok(())
+    stack.finish().await
 }
 
 /// A duplicate check by ID number (validated, looked up in and out of the caller's area, and

@@ -72,6 +72,10 @@ pub enum Benchmark {
         /// Concurrent clients.
         #[arg(long, default_value_t = 32)]
         clients: usize,
+        /// Read store: sqlite (a temp file) or a postgres:// URL of an existing server (a fresh
+        /// database is created on it and dropped after).
+        #[arg(long, default_value = "sqlite")]
+        database: String,
     },
     /// Registrations through the cases service with the petitioner's personal data sealed (a
     /// data key of their own in the key bucket) vs the same in plaintext.
@@ -187,7 +191,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             writers,
         } => commits_bench(&nats, &credentials, &client, &log, cases, commits, writers).await,
         Benchmark::Load { events, samples } => load_bench(&log, events, samples).await,
-        Benchmark::Http { commands, clients } => http_bench(&client, &log, commands, clients).await,
+        Benchmark::Http {
+            commands,
+            clients,
+            database,
+        } => http_bench(&client, &log, commands, clients, &database).await,
         Benchmark::Catchup {
             events,
             cases,

@@ -137,7 +137,7 @@ pub async fn run(
     flooders: usize,
     readers: usize,
 ) -> anyhow::Result<()> {
-    let stack = BenchStack::start(client, log).await?;
+    let stack = BenchStack::start(client, log, "sqlite").await?;
     let (store, shutdown) = (&stack.store, &stack.shutdown);
     for n in 0..CASES {
         send(client, &request(registration(n))).await?;
