@@ -125,6 +125,9 @@ async fn decode_rows(
     events: &mut Vec<ArchivedEvent>,
 ) -> Result<(), FiguresError> {
     while let Some(row) = rows.try_next().await? {
+        // Rows already read come without a wait: without this a long read would decode them
+        // all before the runtime's worker ran anything else.
+        tokio::task::consume_budget().await;
         let position: i64 = row.try_get("position")?;
         let unreadable = |reason: String| FiguresError::Unreadable { position, reason };
         let event_type: String = row.try_get("event_type")?;

@@ -45,12 +45,16 @@ pub async fn period_figures_at(
         from_projection(store, first, next, position, details, limits).await
     } else {
         let events = events_up_to(store, &["case", "unit"], position).await?;
-        let mut figures = period_figures(&events, first, next, limits);
-        let units = units_of(&events);
-        figures
-            .details
-            .retain(|unit, _| details.wants(unit, &units));
-        Ok(figures)
+        let (limits, details) = (limits.clone(), details.clone());
+        crate::off_the_runtime(move || {
+            let mut figures = period_figures(&events, first, next, &limits);
+            let units = units_of(&events);
+            figures
+                .details
+                .retain(|unit, _| details.wants(unit, &units));
+            figures
+        })
+        .await
     }
 }
 
@@ -295,7 +299,8 @@ pub(crate) async fn case_by_case(
         case.counts.count(fact);
     }
     drop(facts);
-    Ok(tally_tracks(units, cases, first, next, details))
+    let (units, details) = (units.clone(), details.clone());
+    crate::off_the_runtime(move || tally_tracks(&units, cases, first, next, &details)).await
 }
 
 /// How the facts of the days `first` to `next` are found: the `day` column, which SQLite reads

@@ -42,4 +42,25 @@ pub enum FiguresError {
         /// Why.
         reason: String,
     },
+    /// A fold run on a blocking thread ([`off_the_runtime`]) panicked or was cancelled.
+    #[error("drawing the figures: {0}")]
+    Fold(#[from] tokio::task::JoinError),
+}
+
+/// Runs `fold` where it holds no worker of the async runtime: a fold of a period's events or of
+/// a hundred thousand cases holds a core for up to seconds, and on a worker it would stall the
+/// tasks waiting there — under `zhzj up` the command service, the projector and every other
+/// request share two. On a multi-threaded runtime the worker turns into a blocking thread for
+/// the fold and hands its tasks to another (`block_in_place`: the fold's data stays on the
+/// thread that made it, which a second thread would have paid for in cross-thread frees — the
+/// year's workbook was 0.2–0.3 s slower); on a single-threaded one it runs on a blocking thread.
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
+    fold: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FiguresError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(fold))
+    } else {
+        Ok(tokio::task::spawn_blocking(fold).await?)
+    }
 }
