@@ -439,8 +439,8 @@ pub async fn agenda_from_projection(
     agenda_off_the_runtime(events, request).await
 }
 
-/// [`agenda_from`] on a blocking thread ([`crate::off_the_runtime`]): a June meeting of a
-/// province folds the events of tens of thousands of open cases.
+/// [`agenda_from`] where it holds no worker of the async runtime ([`crate::off_the_runtime`]): a
+/// June meeting of a province folds the events of tens of thousands of open cases.
 async fn agenda_off_the_runtime(
     events: Vec<ArchivedEvent>,
     request: &AgendaRequest,

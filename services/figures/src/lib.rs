@@ -42,7 +42,8 @@ pub enum FiguresError {
         /// Why.
         reason: String,
     },
-    /// A fold run on a blocking thread ([`off_the_runtime`]) panicked or was cancelled.
+    /// A fold run on a blocking thread ([`off_the_runtime`] on a single-threaded runtime)
+    /// panicked or was cancelled.
     #[error("drawing the figures: {0}")]
     Fold(#[from] tokio::task::JoinError),
 }

@@ -24,13 +24,19 @@ impl Accounts {
             return Ok(LoginOutcome::Locked(left));
         }
         let mut row = self.credentials_and_rights(username).await?;
-        if row.as_ref().map(not_in_the_view).transpose()? == Some(true) {
+        if let Some(found) = &row
+            && not_in_the_view(found)?
+        {
             // A credential row the log does not show yet: recorded now (unless the log holds it
             // already), and read again. Decided from one reading each time, so a view that
             // shows the account between two reads cannot make it look unknown.
             self.adopt_pending(username).await?;
             row = self.credentials_and_rights(username).await?;
-            if row.as_ref().map(not_in_the_view).transpose()? != Some(false) {
+            let shown = match &row {
+                Some(found) => !not_in_the_view(found)?,
+                None => false,
+            };
+            if !shown {
                 // Recorded, but the view lags: not a failure of the account.
                 return Err(AccountError::NotReady);
             }
