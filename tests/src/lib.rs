@@ -663,23 +663,19 @@ pub async fn send(
     Ok(serde_json::from_slice(&reply.payload)?)
 }
 
-/// Runs all projections until the token fires.
+/// Runs all projections until the token fires, as `zhzj up` does: one reader for all of them.
 pub fn run_projections(
     log: EventLog,
     store: ReadStore,
     shutdown: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    Projection::ALL
-        .into_iter()
-        .map(|projection| {
-            let (log, store, shutdown) = (log.clone(), store.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                if let Err(e) = zhzj_projector::run(log, store, projection, shutdown).await {
-                    tracing::error!(error = %e, "projection failed");
-                }
-            })
-        })
-        .collect()
+    vec![tokio::spawn(async move {
+        let projections = Projection::ALL.to_vec();
+        let run = zhzj_projector::run_together(log, store, projections, Arc::default(), shutdown);
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "projector failed");
+        }
+    })]
 }
 
 /// Waits until every projection has reached the stream's last position.

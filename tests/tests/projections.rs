@@ -418,3 +418,154 @@ async fn a_rebuild_finishes_when_the_log_ends_with_a_seal() -> anyhow::Result<()
     projecting.stop().await?;
     Ok(())
 }
+
+/// Runs one projection alone until it has reached the log's last position.
+async fn catch_up_alone(
+    services: &Services,
+    store: &ReadStore,
+    projection: Projection,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(zhzj_projector::run(
+        services.log.clone(),
+        store.clone(),
+        projection,
+        shutdown.clone(),
+    ));
+    let last = services.log.last_position().await?;
+    for _ in 0..600 {
+        let report = status(&services.log, store).await?;
+        if report
+            .iter()
+            .any(|s| s.name == projection.name() && s.position >= last)
+        {
+            shutdown.cancel();
+            task.await??;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{} did not reach position {last}", projection.name())
+}
+
+/// The projector reads the log once for all its projections, from the lowest checkpoint: each
+/// projection must skip what it already holds. Here three stand at three different positions
+/// (the others at 0) when the projector starts; every view must end equal to a rebuild, and
+/// every projection must account for each position exactly once.
+async fn projections_at_different_positions_catch_up_together(kind: DbKind) -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let db = TestDb::create(kind).await?;
+    let store = db.store().await?;
+    write_history(&services, 30).await?;
+    catch_up_alone(&services, &store, Projection::CHECKLIST).await?;
+    write_history_from(&services, 30, 45).await?;
+    catch_up_alone(&services, &store, Projection::LIFECYCLE).await?;
+    write_history_from(&services, 45, 50).await?;
+    catch_up_alone(&services, &store, Projection::ARCHIVE).await?;
+    write_history_from(&services, 50, 60).await?;
+    let start = status(&services.log, &store).await?;
+    let positions: std::collections::BTreeSet<u64> = start.iter().map(|s| s.position).collect();
+    assert!(positions.len() >= 4, "not level: {start:?}");
+
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    wait_caught_up(&services.log, &store).await?;
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    for projection in status(&services.log, &store).await? {
+        assert_eq!(
+            projection
+                .applied
+                .map(|applied| applied + projection.empty_positions),
+            Some(projection.position),
+            "each position applied once: {projection:?}"
+        );
+    }
+    let together = dump_all(&store).await?;
+    assert_eq!(together[0].len(), 60, "one checklist row per case");
+    for projection in Projection::ALL {
+        rebuild(&services.log, &store, projection).await?;
+    }
+    assert_eq!(together, dump_all(&store).await?, "equal to a rebuild");
+    Ok(())
+}
+
+#[tokio::test]
+async fn projections_at_different_positions_catch_up_together_sqlite() -> anyhow::Result<()> {
+    projections_at_different_positions_catch_up_together(DbKind::Sqlite).await
+}
+
+#[tokio::test]
+async fn projections_at_different_positions_catch_up_together_postgres() -> anyhow::Result<()> {
+    projections_at_different_positions_catch_up_together(DbKind::Postgres).await
+}
+
+/// One reader feeds every projection, so a projection whose own statements keep failing must
+/// not hold the others back: after a few failures in a row it is read on its own. Here the
+/// checklist's live table is gone; the other views still follow the log, the checklist is
+/// reported failing, and a rebuild of it brings it back.
+#[tokio::test]
+async fn a_projection_that_keeps_failing_does_not_hold_the_others_back() -> anyhow::Result<()> {
+    let (_nats, services) = seeded_stack().await?;
+    let db = TestDb::create(DbKind::Sqlite).await?;
+    let store = db.store().await?;
+    zhzj_projector::prepare(&store).await?;
+    sqlx::query("DROP TABLE checklist_rows_g1")
+        .execute(store.pool())
+        .await?;
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    write_history(&services, 20).await?;
+    let last = services.log.last_position().await?;
+    let mut report = Vec::new();
+    for _ in 0..300 {
+        report = status(&services.log, &store).await?;
+        if report
+            .iter()
+            .all(|s| s.name == "checklist" || s.position == last)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for projection in &report {
+        if projection.name == "checklist" {
+            assert_eq!(projection.position, 0, "{projection:?}");
+        } else {
+            assert_eq!(projection.position, last, "the others go on: {report:?}");
+        }
+    }
+    // Each attempt clears the fault when it starts and sets it again when it fails.
+    let mut reported = false;
+    for _ in 0..100 {
+        reported |= store
+            .projection_faults()
+            .current()
+            .contains_key("checklist");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reported, "the checklist is reported failing");
+    rebuild(&services.log, &store, Projection::CHECKLIST).await?;
+    write_history_from(&services, 20, 25).await?;
+    wait_caught_up(&services.log, &store).await?;
+    let rows = dump_view(&store, "checklist_rows", "case_id").await?;
+    assert_eq!(
+        rows.len(),
+        25,
+        "the checklist follows again after its rebuild"
+    );
+    assert!(
+        !store
+            .projection_faults()
+            .current()
+            .contains_key("checklist"),
+        "no longer reported failing"
+    );
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}

@@ -42,14 +42,13 @@ impl BenchStack {
         let shutdown = CancellationToken::new();
         let service = CasesService::new(log.clone(), Arc::new(SystemClock));
         zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
-        for projection in Projection::ALL {
-            tokio::spawn(zhzj_projector::run(
-                log.clone(),
-                store.clone(),
-                projection,
-                shutdown.clone(),
-            ));
-        }
+        tokio::spawn(zhzj_projector::run_together(
+            log.clone(),
+            store.clone(),
+            Projection::ALL.to_vec(),
+            Arc::default(),
+            shutdown.clone(),
+        ));
         seed_directory(&service).await?;
         zhzj_gateway::Accounts::new(
             store.clone(),

@@ -229,7 +229,7 @@ pub(crate) async fn replay_into(
             };
             count += batch.len() as u64;
             position = position.max(batch.last_position);
-            let empty = explain_gaps(log, projection, &batch.gaps).await?;
+            let empty = explain_gaps(log, &[projection], &batch.gaps).await?;
             let mut tx = store.begin_write().await?;
             apply_batch(
                 &mut tx,

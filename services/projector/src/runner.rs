@@ -1,7 +1,6 @@
-//! Runs a projection against the log (live, resumable), rebuilds one from position 1, and reports
-//! how far behind each one is.
+//! Reads the log for the projections: consumers positioned after a checkpoint, batches decoded
+//! on other threads, every skipped position explained, and a batch applied into a generation.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{
@@ -9,28 +8,26 @@ use async_nats::jetstream::{
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
 };
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
 use zhzj_proto::subjects::EVENT_SUBJECTS;
 use zhzj_store::{EventLog, ReadStore};
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint;
 use crate::projection::{
-    DeadLetter, Projection, ProjectionRun, ProjectorSettings, ReadCommit, ReadMessage, read_message,
+    DeadLetter, Projection, ProjectionRun, ReadCommit, ReadMessage, read_message,
 };
-use crate::rebuild::ensure_settings;
 
 /// Messages applied in one SQL transaction at most.
 pub const BATCH: usize = 20_000;
 
 /// Messages one pull request asks the server for. The server sends a pull's messages into the
 /// connection's buffer whether or not the client reads them, and cuts a connection whose buffer
-/// passes 64 MB as a slow consumer, losing what was in it; every projection of a process shares
-/// one connection, so each asks for a bounded amount at a time (the client asks again at half).
+/// passes 64 MB as a slow consumer, losing what was in it; the projector's reader, a split-off
+/// reader and rebuilds may share one connection, so each asks for a bounded amount at a time
+/// (the client asks again at half).
 pub const FETCH_MESSAGES: usize = 5_000;
 
-/// Bytes one pull request asks for at most: five projections with a pull and a half in flight
-/// each stay at 45 MB, under the server's 64 MB per-connection limit whatever the messages'
-/// size.
+/// Bytes one pull request asks for at most: five readers with a pull and a half in flight each
+/// stay at 45 MB, under the server's 64 MB per-connection limit whatever the messages' size.
 pub const FETCH_BYTES: usize = 6 * 1024 * 1024;
 
 /// A projection could not go on.
@@ -60,7 +57,7 @@ pub enum ProjectorError {
     },
 }
 
-fn store_error(e: zhzj_store::SqlError) -> ProjectorError {
+pub(crate) fn store_error(e: zhzj_store::SqlError) -> ProjectorError {
     match e {
         zhzj_store::SqlError::Database(e) => ProjectorError::Sql(e),
         other => ProjectorError::Log(other.to_string()),
@@ -86,19 +83,16 @@ const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(30);
 /// truth of where a projection stands, so the consumer is only a cursor: ephemeral, on one node,
 /// in memory. Creating it never collides with an earlier one, and on a cluster it needs no
 /// election of its own when the node it lived on dies — the projector just makes another.
-async fn position_consumer(
+pub(crate) async fn position_consumer(
     log: &EventLog,
-    projection: Projection,
+    label: &str,
     store_id: &str,
     start: u64,
 ) -> Result<PullConsumer, ProjectorError> {
     let short: String = store_id.chars().take(12).collect();
     log.stream()
         .create_consumer(pull::Config {
-            description: Some(format!(
-                "zhzj projection {} of store {short}",
-                projection.name()
-            )),
+            description: Some(format!("zhzj projections {label} of store {short}")),
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: start,
             },
@@ -116,7 +110,11 @@ async fn position_consumer(
 }
 
 /// Removes the durable consumer an earlier version kept for this projection, if any.
-async fn remove_legacy_consumer(log: &EventLog, store: &ReadStore, projection: Projection) {
+pub(crate) async fn remove_legacy_consumer(
+    log: &EventLog,
+    store: &ReadStore,
+    projection: Projection,
+) {
     let removal = async {
         let store_id = store.identity().await.ok()?;
         log.stream()
@@ -181,6 +179,29 @@ impl DecodedBatch {
         self.commits.len() + self.dead.len()
     }
 
+    /// The commits after position `after` (commits are in position order).
+    pub(crate) fn commits_after(&self, after: u64) -> &[ReadCommit] {
+        let skip = self.commits.partition_point(|c| c.position <= after);
+        self.commits.get(skip..).unwrap_or_default()
+    }
+
+    /// The dead letters after position `after`.
+    pub(crate) fn dead_after(&self, after: u64) -> Vec<DeadLetter> {
+        self.dead
+            .iter()
+            .filter(|letter| letter.position > after)
+            .cloned()
+            .collect()
+    }
+
+    /// When the service stamped the newest commit.
+    pub(crate) fn newest_stamp(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.commits
+            .last()
+            .and_then(|c| c.envelopes.first())
+            .map(|e| e.occurred_at)
+    }
+
     /// Appends a later batch.
     fn absorb(&mut self, later: DecodedBatch) {
         self.commits.extend(later.commits);
@@ -206,19 +227,19 @@ const MAX_GAP_PROBES: u64 = 100_000;
 /// that is [`ProjectorError::DeliveryGap`], and nothing of the batch may be applied.
 pub(crate) async fn explain_gaps(
     log: &EventLog,
-    projection: Projection,
+    projections: &[Projection],
     gaps: &[PositionRun],
 ) -> Result<Vec<EmptyPosition>, ProjectorError> {
     use async_nats::jetstream::stream::RawMessageErrorKind;
     let mut empty = Vec::new();
     for run in gaps {
         if run.to - run.from >= MAX_GAP_PROBES {
-            return Err(gap_error(projection, *run));
+            return Err(gap_error(projections, *run));
         }
         for position in run.from..=run.to {
             match log.stream().get_raw_message(position).await {
                 Ok(message) if message.subject.starts_with(EVENT_SUBJECT_PREFIX) => {
-                    return Err(gap_error(projection, *run));
+                    return Err(gap_error(projections, *run));
                 }
                 Ok(_) => empty.push(EmptyPosition {
                     position,
@@ -236,7 +257,7 @@ pub(crate) async fn explain_gaps(
     }
     for gap in &empty {
         tracing::warn!(
-            projection = projection.name(),
+            projections = ?projections,
             position = gap.position,
             reason = gap.reason,
             "stepping over an empty log position"
@@ -271,11 +292,13 @@ pub(crate) async fn holds_events(
     Ok(false)
 }
 
-fn gap_error(projection: Projection, run: PositionRun) -> ProjectorError {
-    metrics::counter!("zhzj_projection_delivery_gaps_total", "projection" => projection.name())
-        .increment(1);
+fn gap_error(projections: &[Projection], run: PositionRun) -> ProjectorError {
+    for projection in projections {
+        metrics::counter!("zhzj_projection_delivery_gaps_total", "projection" => projection.name())
+            .increment(1);
+    }
     tracing::error!(
-        projection = projection.name(),
+        projections = ?projections,
         from = run.from,
         to = run.to,
         "delivery gap: messages in the stream were not delivered; reading again from the checkpoint"
@@ -379,15 +402,40 @@ pub(crate) async fn apply_batch(
     empty: Vec<EmptyPosition>,
     memory: &mut ProjectionRun,
 ) -> Result<(), sqlx::Error> {
-    let mut dead = batch.dead;
+    apply_part(
+        conn,
+        store,
+        projection,
+        generation,
+        &batch.commits,
+        batch.dead,
+        empty,
+        memory,
+    )
+    .await
+}
+
+/// Applies `commits`, then records `dead` letters and `empty` positions, into a generation
+/// inside an open transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply_part(
+    conn: &mut sqlx::AnyConnection,
+    store: &ReadStore,
+    projection: Projection,
+    generation: i64,
+    commits: &[ReadCommit],
+    mut dead: Vec<DeadLetter>,
+    empty: Vec<EmptyPosition>,
+    memory: &mut ProjectionRun,
+) -> Result<(), sqlx::Error> {
     dead.extend(
         projection
-            .apply(conn, store.dialect(), generation, &batch.commits, memory)
+            .apply(conn, store.dialect(), generation, commits, memory)
             .await?,
     );
     checkpoint::record_dead_letters(conn, store.dialect(), projection, dead).await?;
     // Repairs come after the messages they skip, which are dead letters by now.
-    for commit in &batch.commits {
+    for commit in commits {
         for event in &commit.events {
             if let zhzj_proto::DomainEvent::Case(zhzj_proto::CaseEvent::UnreadableCommitsSkipped(
                 repair,
@@ -401,239 +449,8 @@ pub(crate) async fn apply_batch(
     checkpoint::record_empty_positions(conn, store.dialect(), projection, empty).await
 }
 
-/// Why a live batch did not go through.
-enum BatchOutcome {
-    Applied(Checkpoint),
-    /// The checkpoint moved under us (a rebuild swap): position the consumer again.
-    Moved,
-}
-
-async fn apply_live_batch(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-    checkpoint: Checkpoint,
-    batch: DecodedBatch,
-    memory: &mut ProjectionRun,
-) -> Result<BatchOutcome, ProjectorError> {
-    let last = batch.last_position;
-    if last <= checkpoint.position {
-        return Ok(BatchOutcome::Applied(checkpoint));
-    }
-    // Before anything is written: every position up to `last` is in the batch or explained.
-    let empty = explain_gaps(log, projection, &batch.gaps).await?;
-    let applied = batch.len() as u64;
-    // How long the newest commit took to reach this projection since the service stamped it
-    // (one clock when the roles share a process, as under `zhzj up`): the write path's
-    // delivery stage (BENCHMARKS.md, issue 21).
-    if let Some(stamped) = batch
-        .commits
-        .last()
-        .and_then(|c| c.envelopes.first())
-        .map(|e| e.occurred_at)
-    {
-        let delivery = (chrono::Utc::now() - stamped).to_std().unwrap_or_default();
-        metrics::histogram!("zhzj_projection_delivery_seconds", "projection" => projection.name())
-            .record(delivery.as_secs_f64());
-    }
-    let started = std::time::Instant::now();
-    let mut tx = store.begin_write().await?;
-    // The guard first: it takes the write lock and fails if the checkpoint moved.
-    if !checkpoint::advance(&mut tx, projection, checkpoint, last, applied).await? {
-        tx.rollback().await?;
-        return Ok(BatchOutcome::Moved);
-    }
-    apply_batch(
-        &mut tx,
-        store,
-        projection,
-        checkpoint.generation,
-        batch,
-        empty,
-        memory,
-    )
-    .await?;
-    let applied_at = std::time::Instant::now();
-    tx.commit().await?;
-    metrics::histogram!("zhzj_projection_apply_seconds", "projection" => projection.name())
-        .record((applied_at - started).as_secs_f64());
-    metrics::histogram!("zhzj_projection_commit_seconds", "projection" => projection.name())
-        .record(applied_at.elapsed().as_secs_f64());
-    Ok(BatchOutcome::Applied(Checkpoint {
-        position: last,
-        generation: checkpoint.generation,
-    }))
-}
-
-/// Keeps a projection up to date until `shutdown` fires. Resumes from its checkpoint; survives
-/// log and database outages by waiting and resuming from the checkpoint again.
-pub async fn run(
-    log: EventLog,
-    store: ReadStore,
-    projection: Projection,
-    shutdown: CancellationToken,
-) -> Result<(), ProjectorError> {
-    run_with(log, store, projection, Arc::default(), shutdown).await
-}
-
-/// Creates every projection's tables and checkpoint that do not exist yet, so that a gateway
-/// started after this finds the views (empty until the projector catches up) rather than
-/// missing tables. [`run_with`] does the same on its own; this only does it first.
-pub async fn prepare(store: &ReadStore) -> Result<(), ProjectorError> {
-    for projection in Projection::ALL {
-        checkpoint::initialise(store, projection)
-            .await
-            .map_err(ProjectorError::Sql)?;
-    }
-    Ok(())
-}
-
-/// [`run`] computing with the bureau's `settings`. It first rebuilds the projection if its tables
-/// were computed with other settings or an older shape (see [`ensure_settings`]).
-pub async fn run_with(
-    log: EventLog,
-    store: ReadStore,
-    projection: Projection,
-    settings: Arc<ProjectorSettings>,
-    shutdown: CancellationToken,
-) -> Result<(), ProjectorError> {
-    let faults = store.projection_faults().clone();
-    remove_legacy_consumer(&log, &store, projection).await;
-    while !shutdown.is_cancelled() {
-        let attempt = async {
-            ensure_settings(&log, &store, projection, &settings).await?;
-            run_from_checkpoint(&log, &store, projection, &settings, &shutdown).await
-        };
-        match attempt.await {
-            Ok(()) => {}
-            Err(e) => {
-                // Reported (in `/readyz` and `/metrics`) until a batch goes through again.
-                let attempts = faults.fail(projection.name(), &e.to_string());
-                metrics::counter!("zhzj_projection_failures_total", "projection" => projection.name())
-                    .increment(1);
-                let pause = retry_pause(attempts);
-                tracing::warn!(
-                    projection = projection.name(),
-                    error = %e,
-                    attempts,
-                    retry_in = ?pause,
-                    "projection interrupted; resuming from its checkpoint"
-                );
-                tokio::select! {
-                    () = shutdown.cancelled() => {}
-                    () = tokio::time::sleep(pause) => {}
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The wait before the `attempts`th retry of a failing projection: 250 ms doubling up to 4 s,
-/// so that a store that is down is not hammered and one that is back is used within seconds.
-fn retry_pause(attempts: u32) -> Duration {
-    let doubled = 250_u64.saturating_mul(1 << attempts.saturating_sub(1).min(6));
-    Duration::from_millis(doubled.min(4_000))
-}
-
-/// Consumes from the checkpoint until shutdown (Ok) or until the consumer must be positioned
-/// again (Ok after a moved checkpoint, Err after a failure).
-async fn run_from_checkpoint(
-    log: &EventLog,
-    store: &ReadStore,
-    projection: Projection,
-    settings: &Arc<ProjectorSettings>,
-    shutdown: &CancellationToken,
-) -> Result<(), ProjectorError> {
-    let mut checkpoint = checkpoint::initialise(store, projection).await?;
-    let store_id = store.identity().await.map_err(store_error)?;
-    // The store took a write: whatever failed before is over unless the next batch fails.
-    store.projection_faults().clear(projection.name());
-    let consumer = position_consumer(log, projection, &store_id, checkpoint.position + 1).await?;
-    let chunks = consumer
-        .stream()
-        .max_messages_per_batch(FETCH_MESSAGES)
-        .max_bytes_per_batch(FETCH_BYTES)
-        // A pull lasts 5 s with a heartbeat every second: a consumer lost with its server is
-        // noticed within about 2 s, and the projection reads again from its checkpoint.
-        .expires(PULL_EXPIRES)
-        .heartbeat(PULL_HEARTBEAT)
-        .messages()
-        .await
-        .map_err(log_error)?
-        .ready_chunks(FETCH_MESSAGES);
-    let (decoder, mut batches) = spawn_decoder(chunks, checkpoint.position);
-    let decoder = AbortOnDrop(Some(decoder));
-    // Rows remembered across batches; on an error it is dropped with this function and the
-    // caller starts over from the checkpoint.
-    let mut memory = ProjectionRun::new(Arc::clone(settings));
-    tracing::info!(
-        projection = projection.name(),
-        position = checkpoint.position,
-        generation = checkpoint.generation,
-        "projection consuming"
-    );
-    // A rebuild that swaps in while no message arrives must still be noticed: otherwise the
-    // events between its end and our position would wait for the next write to be projected.
-    let mut swap_check = tokio::time::interval(SWAP_CHECK_INTERVAL);
-    swap_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut quiet_since = tokio::time::Instant::now();
-    loop {
-        let batch = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            batch = next_batch(&mut batches) => batch,
-            _ = swap_check.tick() => {
-                if checkpoint_moved(store, projection, checkpoint).await? {
-                    tracing::info!(
-                        projection = projection.name(),
-                        "checkpoint moved while idle (rebuild swapped in); repositioning"
-                    );
-                    return Ok(());
-                }
-                if quiet_since.elapsed() >= SILENT_CONSUMER {
-                    // Quiet is normal when nothing is written; not while the log holds more.
-                    quiet_since = tokio::time::Instant::now();
-                    let last = log.last_position().await.map_err(log_error)?;
-                    if holds_events(log, checkpoint.position, last).await? {
-                        silent_consumer(projection, checkpoint.position);
-                        return Ok(());
-                    }
-                }
-                continue;
-            }
-        };
-        quiet_since = tokio::time::Instant::now();
-        let Some(batch) = batch else {
-            // The decoder stopped: its error says why.
-            return match decoder.join().await {
-                Some(Err(e)) => Err(e),
-                _ => Err(log_error("decoder stopped")),
-            };
-        };
-        match apply_live_batch(log, store, projection, checkpoint, batch, &mut memory).await? {
-            BatchOutcome::Applied(next) => {
-                checkpoint = next;
-                store.projection_faults().clear(projection.name());
-            }
-            BatchOutcome::Moved => {
-                tracing::info!(
-                    projection = projection.name(),
-                    "checkpoint moved (rebuild swapped in); repositioning"
-                );
-                return Ok(());
-            }
-        }
-    }
-}
-
 /// Decoded chunks waiting for the writer at most.
 const DECODED_CHUNKS: usize = 128;
-
-/// How long one pull request waits on the server.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
-
-/// How often the server says a pull is still alive while it has nothing to send.
-const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// How long a projector or a replay waits for a delivery while the log holds more before it
 /// reads again from where it stands with a new consumer: an ephemeral consumer can go silent
@@ -652,19 +469,6 @@ pub(crate) fn silent_consumer(projection: Projection, position: u64) {
     );
     metrics::counter!("zhzj_projection_reopenings_total", "projection" => projection.name())
         .increment(1);
-}
-
-/// How often an idle projector looks whether a rebuild moved its checkpoint.
-const SWAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Whether the stored checkpoint differs from the one this projector holds.
-async fn checkpoint_moved(
-    store: &ReadStore,
-    projection: Projection,
-    held: Checkpoint,
-) -> Result<bool, sqlx::Error> {
-    let mut conn = store.pool().acquire().await?;
-    Ok(checkpoint::read(&mut conn, projection).await? != Some(held))
 }
 
 /// Aborts a task when dropped.

@@ -248,7 +248,7 @@ async fn spawn_command_service(
     Ok(())
 }
 
-/// One task per projection, once their tables exist: a gateway started next in the same
+/// The projector (one reader for every projection), once their tables exist: a gateway started next in the same
 /// process then finds the views. A read store that is down is not waited for: the projections
 /// make their tables when it is back.
 async fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
@@ -258,18 +258,17 @@ async fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> 
         Ok(Err(e)) => tracing::warn!(error = %e, "the projections' tables could not be made yet"),
         Err(_) => tracing::warn!("the read store did not answer within {PREPARE_WITHIN:?}"),
     }
-    for projection in Projection::ALL {
-        let (log, store) = (conn.log.clone(), conn.store()?.clone());
-        let (shutdown, stopped) = (tasks.back.clone(), stopped.clone());
-        let settings = Arc::clone(&extras.bureau.projector);
-        tasks.back_tracker.spawn(async move {
-            let run = zhzj_projector::run_with(log, store, projection, settings, shutdown);
-            if let Err(e) = run.await {
-                tracing::error!(projection = projection.name(), error = %e, "projection stopped");
-                stopped.cancel();
-            }
-        });
-    }
+    let (log, store) = (conn.log.clone(), conn.store()?.clone());
+    let shutdown = tasks.back.clone();
+    let settings = Arc::clone(&extras.bureau.projector);
+    tasks.back_tracker.spawn(async move {
+        let run =
+            zhzj_projector::run_together(log, store, Projection::ALL.to_vec(), settings, shutdown);
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "projector stopped");
+            stopped.cancel();
+        }
+    });
     Ok(())
 }
 
