@@ -193,9 +193,11 @@ pub(crate) async fn user_action(
 /// `zhzj rebuild <projection>`.
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let Some(projection) = Projection::parse(&args.projection) else {
+        let names: Vec<&str> = Projection::ALL.iter().map(|p| p.name()).collect();
         bail!(
-            "unknown projection `{}`; choose one of archive, checklist, org, lifecycle, campaign, accounts",
-            args.projection
+            "unknown projection `{}`; choose one of {}",
+            args.projection,
+            names.join(", ")
         );
     };
     let url = nats_url(&args.options)?;

@@ -648,11 +648,17 @@ pub struct CommandArgs {
 /// `zhzj rebuild <projection>`.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// The projection: archive, checklist, org, lifecycle, campaign or accounts.
+    /// The projection.
+    #[arg(value_parser = projection_names())]
     pub projection: String,
     /// Settings.
     #[command(flatten)]
     pub options: CommonOptions,
+}
+
+/// Every projection's name, as `zhzj rebuild` accepts and its help lists them.
+fn projection_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(zhzj_projector::Projection::ALL.map(|p| p.name()))
 }
 
 #[cfg(test)]
@@ -708,6 +714,20 @@ mod tests {
         }
         assert!(!up.demo && up.options.nats_url.is_none() && up.options.database_url.is_none());
         assert!(up.options.internal_limits.is_empty());
+        Ok(())
+    }
+
+    /// `zhzj rebuild` takes every projection of the registry by name, and no other.
+    #[test]
+    fn rebuild_takes_every_projection_and_no_other() -> Result<(), clap::Error> {
+        for projection in zhzj_projector::Projection::ALL {
+            let cli = Cli::try_parse_from(["zhzj", "rebuild", projection.name()])?;
+            let Commands::Rebuild(args) = cli.command else {
+                panic!("parsed `rebuild` as another command");
+            };
+            assert_eq!(args.projection, projection.name());
+        }
+        assert!(Cli::try_parse_from(["zhzj", "rebuild", "nonsense"]).is_err());
         Ok(())
     }
 }
