@@ -569,3 +569,36 @@ async fn a_projection_that_keeps_failing_does_not_hold_the_others_back() -> anyh
     }
     Ok(())
 }
+
+/// The projections are rebuilt from the log, so on PostgreSQL their commits need not wait for
+/// the disk (a crash loses at most the last ones, checkpoints with them, and the projector
+/// applies them again); every other write still waits. SQLite's read store runs in WAL mode
+/// with `synchronous = NORMAL` (1) for every write.
+#[tokio::test]
+async fn only_the_projections_commits_skip_waiting_for_the_disk() -> anyhow::Result<()> {
+    let db = TestDb::create(DbKind::Postgres).await?;
+    let store = db.store().await?;
+    let setting = "SELECT current_setting('synchronous_commit')";
+    let mut projection = store.begin_rebuildable_write().await?;
+    let relaxed: String = sqlx::query_scalar(setting)
+        .fetch_one(&mut *projection)
+        .await?;
+    projection.commit().await?;
+    let mut other = store.begin_write().await?;
+    let strict: String = sqlx::query_scalar(setting).fetch_one(&mut *other).await?;
+    other.commit().await?;
+    assert_eq!((relaxed.as_str(), strict.as_str()), ("off", "on"));
+
+    let db = TestDb::create(DbKind::Sqlite).await?;
+    let store = db.store().await?;
+    let mut projection = store.begin_rebuildable_write().await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *projection)
+        .await?;
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *projection)
+        .await?;
+    projection.commit().await?;
+    assert_eq!((synchronous, journal.as_str()), (1, "wal"));
+    Ok(())
+}

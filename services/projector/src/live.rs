@@ -371,7 +371,7 @@ impl Reader {
                 .as_secs_f64()
         });
         let started = std::time::Instant::now();
-        let mut tx = store.begin_write().await?;
+        let mut tx = store.begin_rebuildable_write().await?;
         for member in members.iter_mut() {
             let from = member.checkpoint.position;
             if last <= from {

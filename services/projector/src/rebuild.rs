@@ -230,7 +230,7 @@ pub(crate) async fn replay_into(
             count += batch.len() as u64;
             position = position.max(batch.last_position);
             let empty = explain_gaps(log, &[projection], &batch.gaps).await?;
-            let mut tx = store.begin_write().await?;
+            let mut tx = store.begin_rebuildable_write().await?;
             apply_batch(
                 &mut tx,
                 store,

@@ -268,6 +268,29 @@ impl ReadStore {
         }
     }
 
+    /// [`ReadStore::begin_write`] for what the log can rebuild: the projections, their
+    /// checkpoints and dead letters. On PostgreSQL its commit does not wait for the write-ahead
+    /// log to reach the disk (`synchronous_commit = off` for this transaction only): a crash of
+    /// the database server or the machine may lose the last such commits — at most three times
+    /// `wal_writer_delay`, 600 ms by default — never part of one, so each projection's
+    /// checkpoint goes back with its rows and the projector applies those positions again from
+    /// the log. Every other write (accounts, sessions, kept answers) keeps waiting for the disk.
+    /// SQLite's read store runs in WAL mode with `synchronous = NORMAL` for every write, which
+    /// gives the same: a power cut may roll back the last commits, never corrupts the file.
+    pub async fn begin_rebuildable_write(&self) -> Result<WriteTransaction, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.begin_write().await,
+            Dialect::Postgres => Ok(WriteTransaction {
+                transaction: self
+                    .pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await?,
+                _turn: None,
+                committed: Arc::clone(&self.committed),
+            }),
+        }
+    }
+
     /// Begins a read-only view of one moment: every read in it sees the same commits (SQLite's
     /// deferred transaction takes its snapshot at the first read; PostgreSQL needs REPEATABLE
     /// READ, where READ COMMITTED would let each statement see new commits).
