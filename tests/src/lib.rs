@@ -642,6 +642,25 @@ impl Services {
     }
 }
 
+/// Runs each named scenario (`async fn scenario(kind: DbKind) -> anyhow::Result<()>`) as two
+/// tests, `scenario::sqlite` and `scenario::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$scenario($crate::DbKind::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$scenario($crate::DbKind::Postgres).await
+            }
+        }
+    )+};
+}
+
 /// Runs the cases service on NATS until the token fires; returns once it takes commands.
 pub async fn serve_cases(
     client: async_nats::Client,

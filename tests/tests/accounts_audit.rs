@@ -314,16 +314,6 @@ async fn accounts_are_events_and_the_auditor_reads_them(kind: DbKind) -> anyhow:
     app.stop().await
 }
 
-#[tokio::test]
-async fn accounts_are_events_and_the_auditor_reads_them_sqlite() -> anyhow::Result<()> {
-    accounts_are_events_and_the_auditor_reads_them(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn accounts_are_events_and_the_auditor_reads_them_postgres() -> anyhow::Result<()> {
-    accounts_are_events_and_the_auditor_reads_them(DbKind::Postgres).await
-}
-
 /// Accounts made before the log recorded them are adopted: each gets an `AccountCreated`
 /// (adopted), and its rights then come from the log.
 #[tokio::test]
@@ -498,3 +488,5 @@ async fn a_login_reading_across_the_accounts_view_catching_up_is_never_refused()
     );
     app.stop().await
 }
+
+zhzj_tests::on_both_databases!(accounts_are_events_and_the_auditor_reads_them);

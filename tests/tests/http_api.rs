@@ -24,7 +24,7 @@ async fn register(app: &TestApp, token: &str, n: u32) -> anyhow::Result<(String,
     Ok((id, version))
 }
 
-async fn whole_flow(kind: DbKind) -> anyhow::Result<()> {
+async fn whole_flow_through_http(kind: DbKind) -> anyhow::Result<()> {
     let app = spawn_app(kind).await?;
     let token = app.login("xietiao").await?;
 
@@ -172,16 +172,6 @@ async fn whole_flow(kind: DbKind) -> anyhow::Result<()> {
     assert_eq!(out.status, 204);
     assert_eq!(app.get(&token, "/checklist").await?.status, 401);
     app.stop().await
-}
-
-#[tokio::test]
-async fn whole_flow_through_http_sqlite() -> anyhow::Result<()> {
-    whole_flow(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn whole_flow_through_http_postgres() -> anyhow::Result<()> {
-    whole_flow(DbKind::Postgres).await
 }
 
 #[tokio::test]
@@ -866,3 +856,5 @@ async fn an_unreadable_archived_event_is_an_error_naming_its_position() -> anyho
     }
     app.stop().await
 }
+
+zhzj_tests::on_both_databases!(whole_flow_through_http);

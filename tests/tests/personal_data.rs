@@ -228,7 +228,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-async fn sealed_at_rest_on(kind: DbKind) -> anyhow::Result<()> {
+async fn personal_data_is_sealed_at_rest(kind: DbKind) -> anyhow::Result<()> {
     let app = spawn_app(kind).await?;
     let city = app.login("xietiao").await?;
     let id_number = synthetic_id_number(4242);
@@ -319,16 +319,6 @@ fn assert_nowhere(stored: &[(std::path::PathBuf, Vec<u8>)], secrets: &[&str]) {
             );
         }
     }
-}
-
-#[tokio::test]
-async fn personal_data_is_sealed_at_rest_on_sqlite() -> anyhow::Result<()> {
-    sealed_at_rest_on(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn personal_data_is_sealed_at_rest_on_postgres() -> anyhow::Result<()> {
-    sealed_at_rest_on(DbKind::Postgres).await
 }
 
 #[tokio::test]
@@ -760,3 +750,5 @@ async fn the_retention_rule_erases_only_petitioners_of_cases_crossed_off_long_en
     assert_eq!(shown.json["status"], "crossed_off", "{}", shown.json);
     app.stop().await
 }
+
+zhzj_tests::on_both_databases!(personal_data_is_sealed_at_rest);

@@ -178,16 +178,6 @@ async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Res
     Ok(())
 }
 
-#[tokio::test]
-async fn projector_killed_mid_stream_equals_rebuild_sqlite() -> anyhow::Result<()> {
-    projector_killed_mid_stream_equals_rebuild(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn projector_killed_mid_stream_equals_rebuild_postgres() -> anyhow::Result<()> {
-    projector_killed_mid_stream_equals_rebuild(DbKind::Postgres).await
-}
-
 async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
     let (nats, services) = seeded_stack().await?;
     let projecting = Projecting::start(&services.log, kind).await?;
@@ -241,16 +231,6 @@ async fn poison_message_is_dead_lettered(kind: DbKind) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn poison_message_is_dead_lettered_sqlite() -> anyhow::Result<()> {
-    poison_message_is_dead_lettered(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn poison_message_is_dead_lettered_postgres() -> anyhow::Result<()> {
-    poison_message_is_dead_lettered(DbKind::Postgres).await
-}
-
 async fn rebuild_swaps_in_under_a_live_projector(kind: DbKind) -> anyhow::Result<()> {
     let (_nats, services) = seeded_stack().await?;
     let projecting = Projecting::start(&services.log, kind).await?;
@@ -281,16 +261,6 @@ async fn write_history_from(services: &Services, from: u32, to: u32) -> anyhow::
         services.ok(register_case(n)).await?;
     }
     Ok(())
-}
-
-#[tokio::test]
-async fn rebuild_swaps_in_under_a_live_projector_sqlite() -> anyhow::Result<()> {
-    rebuild_swaps_in_under_a_live_projector(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn rebuild_swaps_in_under_a_live_projector_postgres() -> anyhow::Result<()> {
-    rebuild_swaps_in_under_a_live_projector(DbKind::Postgres).await
 }
 
 /// A rebuild can swap in behind the live projector (the projector applied the last writes to the
@@ -492,16 +462,6 @@ async fn projections_at_different_positions_catch_up_together(kind: DbKind) -> a
     Ok(())
 }
 
-#[tokio::test]
-async fn projections_at_different_positions_catch_up_together_sqlite() -> anyhow::Result<()> {
-    projections_at_different_positions_catch_up_together(DbKind::Sqlite).await
-}
-
-#[tokio::test]
-async fn projections_at_different_positions_catch_up_together_postgres() -> anyhow::Result<()> {
-    projections_at_different_positions_catch_up_together(DbKind::Postgres).await
-}
-
 /// One reader feeds every projection, so a projection whose own statements keep failing must
 /// not hold the others back: after a few failures in a row it is read on its own. Here the
 /// checklist's live table is gone; the other views still follow the log, the checklist is
@@ -602,3 +562,10 @@ async fn only_the_projections_commits_skip_waiting_for_the_disk() -> anyhow::Res
     assert_eq!((synchronous, journal.as_str()), (1, "wal"));
     Ok(())
 }
+
+zhzj_tests::on_both_databases!(
+    projector_killed_mid_stream_equals_rebuild,
+    poison_message_is_dead_lettered,
+    rebuild_swaps_in_under_a_live_projector,
+    projections_at_different_positions_catch_up_together
+);
