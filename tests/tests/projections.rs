@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -571,3 +572,70 @@ zhzj_tests::on_both_databases!(
     rebuild_swaps_in_under_a_live_projector,
     projections_at_different_positions_catch_up_together
 );
+
+/// At start every projection computed under other settings is rebuilt, all at once. One whose
+/// rebuild fails must not cut the others' short: a rebuild dropped half-way leaves its tables
+/// behind and never swaps in, so each retry would leave more. Here the org view's rebuild fails
+/// at once (its next generation's table is already there) while the checklist's runs.
+#[tokio::test]
+async fn a_failing_rebuild_at_start_does_not_cut_the_others_short() -> anyhow::Result<()> {
+    let (nats, services) = seeded_stack().await?;
+    // Enough log for the checklist's rebuild to outlast the org view's failure.
+    zhzj_cases::synthetic::write_history(
+        &async_nats::jetstream::new(nats.connect().await?),
+        zhzj_cases::synthetic::SyntheticHistory {
+            commits: 100_000,
+            cases: 200,
+            note_chars: 40,
+            first_case: 0,
+        },
+    )
+    .await?;
+    let db = TestDb::create(DbKind::Sqlite).await?;
+    let store = db.store().await?;
+    zhzj_projector::prepare(&store).await?;
+    for projection in [Projection::CHECKLIST, Projection::ORG] {
+        zhzj_projector::checkpoint::record_settings(&store, projection, 1, "other settings")
+            .await?;
+    }
+    sqlx::query("CREATE TABLE org_units_g2 (blocking INTEGER)")
+        .execute(store.pool())
+        .await?;
+    let shutdown = CancellationToken::new();
+    let tasks = run_projections(services.log.clone(), store.clone(), shutdown.clone());
+    let last = services.log.last_position().await?;
+    let mut checklist = None;
+    for _ in 0..200 {
+        checklist = status(&services.log, &store)
+            .await?
+            .into_iter()
+            .find(|s| s.name == "checklist");
+        if checklist
+            .as_ref()
+            .is_some_and(|s| s.generation > 1 && s.position == last)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    let checklist = checklist.context("no checklist status")?;
+    assert!(
+        checklist.generation > 1 && checklist.position == last,
+        "the checklist was rebuilt and caught up: {checklist:?}"
+    );
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'checklist_rows_g%'",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    assert_eq!(
+        tables,
+        vec![format!("checklist_rows_g{}", checklist.generation)],
+        "only the live generation's tables are left"
+    );
+    Ok(())
+}

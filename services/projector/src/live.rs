@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::{join_all, try_join_all};
+use futures::future::join_all;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use zhzj_store::{EventLog, ReadStore};
@@ -181,12 +181,14 @@ impl Reader {
         while !self.shutdown.is_cancelled() && !projections.is_empty() {
             let attempt = async {
                 let reader = &self;
-                try_join_all(projections.iter().map(|projection| async move {
+                // Each to its end: a rebuild dropped half-way would leave its tables behind.
+                let ensured = join_all(projections.iter().map(|projection| async move {
                     ensure_settings(&reader.log, &reader.store, *projection, &reader.settings)
                         .await
                         .map_err(|e| Failure::of(*projection, e))
                 }))
-                .await?;
+                .await;
+                ensured.into_iter().collect::<Result<Vec<()>, Failure>>()?;
                 self.read_from_checkpoints(&projections).await
             };
             let Err(failure) = attempt.await else {
