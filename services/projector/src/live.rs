@@ -106,8 +106,8 @@ pub async fn run_together(
             }
             joined = readers.join_next() => match joined {
                 None => return Ok(()),
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => return Err(e),
+                Some(Ok(())) => {}
+                // A reader panicked.
                 Some(Err(e)) => return Err(log_error(e)),
             }
         }
@@ -175,7 +175,7 @@ impl Reader {
         self,
         mut projections: Vec<Projection>,
         split_off: Option<tokio::sync::mpsc::UnboundedSender<Projection>>,
-    ) -> Result<(), ProjectorError> {
+    ) {
         let faults = self.store.projection_faults().clone();
         let mut strikes: Option<(Projection, u32)> = None;
         while !self.shutdown.is_cancelled() && !projections.is_empty() {
@@ -236,7 +236,6 @@ impl Reader {
                 () = tokio::time::sleep(pause) => {}
             }
         }
-        Ok(())
     }
 
     /// Consumes from the lowest checkpoint until shutdown (Ok) or until the reader must be

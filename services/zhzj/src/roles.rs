@@ -248,9 +248,9 @@ async fn spawn_command_service(
     Ok(())
 }
 
-/// The projector (one reader for every projection), once their tables exist: a gateway started next in the same
-/// process then finds the views. A read store that is down is not waited for: the projections
-/// make their tables when it is back.
+/// The projector (one reader for every projection), once their tables exist: a gateway started
+/// next in the same process then finds the views. A read store that is down is not waited for:
+/// the projections make their tables when it is back.
 async fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
     let stopped = tasks.stopped.clone();
     match tokio::time::timeout(PREPARE_WITHIN, zhzj_projector::prepare(conn.store()?)).await {
