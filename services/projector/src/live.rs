@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::join_all;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,19 +21,13 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::projection::{DeadLetter, Projection, ProjectionRun, ProjectorSettings};
 use crate::rebuild::ensure_settings;
 use crate::runner::{
-    AbortOnDrop, DecodedBatch, EmptyPosition, FETCH_BYTES, FETCH_MESSAGES, ProjectorError,
-    SILENT_CONSUMER, apply_part, explain_gaps, holds_events, log_error, next_batch,
-    position_consumer, remove_legacy_consumer, silent_consumer, spawn_decoder, store_error,
+    DecodedBatch, EmptyPosition, LogReader, ProjectorError, SILENT_CONSUMER, apply_part,
+    explain_gaps, holds_events, log_error, next_batch, remove_legacy_consumer, silent_consumer,
+    store_error,
 };
 
 /// Failures in a row caused by one projection after which it is read on its own.
 const SPLIT_AFTER_FAILURES: u32 = 3;
-
-/// How long one pull request waits on the server.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
-
-/// How often the server says a pull is still alive while it has nothing to send.
-const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// How often an idle reader looks whether a rebuild moved a checkpoint.
 const SWAP_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -265,21 +258,10 @@ impl Reader {
             .map(|p| p.name())
             .collect::<Vec<_>>()
             .join(",");
-        let consumer = position_consumer(log, &label, &store_id, lowest + 1).await?;
-        let chunks = consumer
-            .stream()
-            .max_messages_per_batch(FETCH_MESSAGES)
-            .max_bytes_per_batch(FETCH_BYTES)
-            // A pull lasts 5 s with a heartbeat every second: a consumer lost with its server
-            // is noticed within about 2 s, and the reader reads again from the checkpoints.
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_HEARTBEAT)
-            .messages()
-            .await
-            .map_err(log_error)?
-            .ready_chunks(FETCH_MESSAGES);
-        let (decoder, mut batches) = spawn_decoder(chunks, lowest);
-        let decoder = AbortOnDrop(Some(decoder));
+        let LogReader {
+            mut batches,
+            decoder,
+        } = LogReader::open(log, &label, &store_id, lowest).await?;
         for member in &members {
             tracing::info!(
                 projection = member.projection.name(),

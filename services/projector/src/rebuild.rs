@@ -5,16 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer::DeliverPolicy};
-use futures::StreamExt;
-use zhzj_proto::subjects::EVENT_SUBJECTS;
 use zhzj_store::{EventLog, ReadStore};
 
 use crate::checkpoint;
 use crate::projection::{Projection, ProjectionRun, ProjectorSettings};
 use crate::runner::{
-    AbortOnDrop, BATCH, ProjectorError, SILENT_CONSUMER, apply_batch, explain_gaps, holds_events,
-    log_error, next_batch, silent_consumer, spawn_decoder,
+    LogReader, ProjectorError, SILENT_CONSUMER, apply_batch, explain_gaps, holds_events, log_error,
+    next_batch, silent_consumer, store_error,
 };
 
 /// What a rebuild did.
@@ -147,44 +144,6 @@ const IDLE_PROBE: Duration = Duration::from_millis(500);
 /// Reopenings in a row with nothing delivered before the replay gives up.
 const MOST_REOPENINGS: u32 = 6;
 
-/// A replay's reading of the log: an ordered consumer from one position on, and the task that
-/// decodes what it delivers (stopped, and the consumer with it, when dropped).
-struct ReplayReader {
-    batches: tokio::sync::mpsc::Receiver<crate::runner::DecodedBatch>,
-    decoder: AbortOnDrop<Result<(), ProjectorError>>,
-}
-
-impl ReplayReader {
-    /// Reads every event after `after`.
-    async fn open(log: &EventLog, after: u64) -> Result<Self, ProjectorError> {
-        let deliver_policy = match after {
-            0 => DeliverPolicy::All,
-            _ => DeliverPolicy::ByStartSequence {
-                start_sequence: after + 1,
-            },
-        };
-        let consumer = log
-            .stream()
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
-                filter_subject: EVENT_SUBJECTS.to_owned(),
-                deliver_policy,
-                ..Default::default()
-            })
-            .await
-            .map_err(log_error)?;
-        let chunks = consumer
-            .messages()
-            .await
-            .map_err(log_error)?
-            .ready_chunks(BATCH);
-        let (decoder, batches) = spawn_decoder(chunks, after);
-        Ok(Self {
-            batches,
-            decoder: AbortOnDrop(Some(decoder)),
-        })
-    }
-}
-
 /// Replays the whole log into generation `generation`; returns the messages read and the
 /// position reached (the log's last event, including what arrived meanwhile).
 pub(crate) async fn replay_into(
@@ -199,8 +158,10 @@ pub(crate) async fn replay_into(
     let mut count = 0;
     let mut memory = ProjectionRun::new(Arc::clone(settings));
     if target > 0 {
-        let mut reader = ReplayReader::open(log, 0).await?;
-        let (mut idle, mut reopenings) = (Duration::ZERO, 0);
+        let label = format!("{} (rebuild)", projection.name());
+        let store_id = store.identity().await.map_err(store_error)?;
+        let mut reader = LogReader::open(log, &label, &store_id, 0).await?;
+        let (mut idle, mut reopenings, mut gaps_read_again) = (Duration::ZERO, 0, 0);
         while position < target {
             let Ok(batch) = tokio::time::timeout(IDLE_PROBE, next_batch(&mut reader.batches)).await
             else {
@@ -215,7 +176,7 @@ pub(crate) async fn replay_into(
                         return Err(log_error("replay stalled"));
                     }
                     silent_consumer(projection, position);
-                    reader = ReplayReader::open(log, position).await?;
+                    reader = LogReader::open(log, &label, &store_id, position).await?;
                     (idle, reopenings) = (Duration::ZERO, reopenings + 1);
                 }
                 continue;
@@ -227,9 +188,20 @@ pub(crate) async fn replay_into(
                     _ => Err(log_error("replay stopped")),
                 };
             };
+            let empty = match explain_gaps(log, &[projection], &batch.gaps).await {
+                Ok(empty) => empty,
+                // Messages lost on the way (a connection cut as a slow consumer): read again
+                // after what was applied.
+                Err(ProjectorError::DeliveryGap { .. }) if gaps_read_again < MOST_REOPENINGS => {
+                    gaps_read_again += 1;
+                    reader = LogReader::open(log, &label, &store_id, position).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            gaps_read_again = 0;
             count += batch.len() as u64;
             position = position.max(batch.last_position);
-            let empty = explain_gaps(log, &[projection], &batch.gaps).await?;
             let mut tx = store.begin_rebuildable_write().await?;
             apply_batch(
                 &mut tx,

@@ -109,6 +109,56 @@ pub(crate) async fn position_consumer(
         .map_err(log_error)
 }
 
+/// How long one pull request waits on the server.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// How often the server says a pull is still alive while it has nothing to send.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A reading of the log after one position, for the projector and for a rebuild alike: an
+/// ephemeral consumer ([`position_consumer`]) pulled in bounded amounts ([`FETCH_MESSAGES`],
+/// [`FETCH_BYTES`]), and the task that decodes what it delivers, stopped (and the consumer with
+/// it) when the reader is dropped. Unlike an ordered consumer, whose pulls the client library
+/// fixes at 500 messages, it reads a rebuild's replay as fast as the projector's catch-up; a
+/// message lost on the way shows as a gap in the positions, which the caller explains or reads
+/// again after.
+pub(crate) struct LogReader {
+    /// The decoded batches, in log order.
+    pub(crate) batches: tokio::sync::mpsc::Receiver<DecodedBatch>,
+    /// The decoding task; its error says why `batches` ended.
+    pub(crate) decoder: AbortOnDrop<Result<(), ProjectorError>>,
+}
+
+impl LogReader {
+    /// Reads every event after `after` for the projections named `label` of the read store
+    /// `store_id`.
+    pub(crate) async fn open(
+        log: &EventLog,
+        label: &str,
+        store_id: &str,
+        after: u64,
+    ) -> Result<Self, ProjectorError> {
+        let consumer = position_consumer(log, label, store_id, after + 1).await?;
+        let chunks = consumer
+            .stream()
+            .max_messages_per_batch(FETCH_MESSAGES)
+            .max_bytes_per_batch(FETCH_BYTES)
+            // A pull lasts 5 s with a heartbeat every second: a consumer lost with its server
+            // is noticed within about 2 s, and the reader reads again from where it stands.
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
+            .messages()
+            .await
+            .map_err(log_error)?
+            .ready_chunks(FETCH_MESSAGES);
+        let (decoder, batches) = spawn_decoder(chunks, after);
+        Ok(Self {
+            batches,
+            decoder: AbortOnDrop(Some(decoder)),
+        })
+    }
+}
+
 /// Removes the durable consumer an earlier version kept for this projection, if any.
 pub(crate) async fn remove_legacy_consumer(
     log: &EventLog,
