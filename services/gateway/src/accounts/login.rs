@@ -62,47 +62,9 @@ impl Accounts {
                 (Some(_), true) => LoginFailure::Disabled,
                 (Some(_), false) => LoginFailure::WrongPassword,
             };
-            self.record_failure(
-                username,
-                AccountChange::LoginFailed {
-                    client_address: client_address.clone(),
-                    reason,
-                },
-            )
-            .await;
-            let policy = self.throttle.policy();
-            let mut locked = self
-                .throttle
-                .record_failure(&account, policy.max_failures_per_account, now)
-                .await?
-                .map(|until| (until, LockoutScope::Account));
-            if let Some(address) = &address {
-                let by_address = self
-                    .throttle
-                    .record_failure(address, policy.max_failures_per_address, now)
-                    .await?
-                    .map(|until| (until, LockoutScope::Address));
-                locked = locked.or(by_address);
-            }
-            match locked {
-                Some((until, scope)) => {
-                    tracing::warn!(%username, client = ?client, %until, "failed login; locked");
-                    self.record_failure(
-                        username,
-                        AccountChange::LockedOut {
-                            client_address,
-                            scope,
-                            until,
-                        },
-                    )
-                    .await;
-                    return Ok(LoginOutcome::Locked(until - now));
-                }
-                None => {
-                    tracing::info!(%username, client = ?client, disabled, "failed login");
-                    return Ok(LoginOutcome::Refused);
-                }
-            }
+            return self
+                .refuse(username, client, reason, &account, address.as_deref(), now)
+                .await;
         };
         // A login the log cannot record does not happen (fail closed: the trail must be whole).
         self.journal
@@ -113,6 +75,66 @@ impl Accounts {
             )
             .await?;
         self.throttle.clear(&account).await?;
+        self.open_session(user, now).await
+    }
+
+    /// A failed login: recorded in the account's journal and counted against the account and
+    /// the client address; locked out when either reaches its limit.
+    async fn refuse(
+        &self,
+        username: &str,
+        client: Option<IpAddr>,
+        reason: LoginFailure,
+        account: &str,
+        address: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, AccountError> {
+        let client_address = client.map(|ip| ip.to_string());
+        self.record_failure(
+            username,
+            AccountChange::LoginFailed {
+                client_address: client_address.clone(),
+                reason,
+            },
+        )
+        .await;
+        let policy = self.throttle.policy();
+        let mut locked = self
+            .throttle
+            .record_failure(account, policy.max_failures_per_account, now)
+            .await?
+            .map(|until| (until, LockoutScope::Account));
+        if let Some(address) = address {
+            let by_address = self
+                .throttle
+                .record_failure(address, policy.max_failures_per_address, now)
+                .await?
+                .map(|until| (until, LockoutScope::Address));
+            locked = locked.or(by_address);
+        }
+        let Some((until, scope)) = locked else {
+            tracing::info!(%username, client = ?client, ?reason, "failed login");
+            return Ok(LoginOutcome::Refused);
+        };
+        tracing::warn!(%username, client = ?client, %until, "failed login; locked");
+        self.record_failure(
+            username,
+            AccountChange::LockedOut {
+                client_address,
+                scope,
+                until,
+            },
+        )
+        .await;
+        Ok(LoginOutcome::Locked(until - now))
+    }
+
+    /// Opens a session for `user`, signed in at `now`.
+    async fn open_session(
+        &self,
+        user: User,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, AccountError> {
         let mut token_bytes = [0_u8; 32];
         getrandom::fill(&mut token_bytes).map_err(|e| AccountError::Hash(e.to_string()))?;
         let token = hex::encode(token_bytes);
