@@ -588,44 +588,81 @@ async fn the_openapi_document_describes_the_routes_that_exist() -> anyhow::Resul
     ] {
         assert!(schemas.get(name).is_some(), "schema {name}");
     }
-    let paths = document.json["paths"]
+    let mut paths: Vec<(String, serde_json::Value)> = document.json["paths"]
         .as_object()
         .cloned()
-        .unwrap_or_default();
-    assert!(paths.len() >= 9, "{:?}", paths.keys());
-    for (path, methods) in paths {
-        let concrete = path
-            .replace("{id}", &case_id)
-            .replace("{measure_id}", "m1")
-            .replace("/api/v1", "");
-        for method in methods
-            .as_object()
-            .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            // An unknown query parameter too: whatever the answer, the document names it.
-            let url = app.api(&format!("{concrete}?x-unknown-parameter=42"));
-            let request = match method.as_str() {
-                "get" => app.http.get(url),
-                "post" => app.http.post(url).json(&json!({})),
-                "delete" => app.http.delete(url),
-                other => panic!("unexpected method {other}"),
-            };
-            let answer = app.send(request.bearer_auth(&token)).await?;
-            assert_ne!(answer.status, 405, "{method} {path} is routed");
-            let documented = &methods[method.as_str()]["responses"];
-            assert!(
-                documented.get(answer.status.to_string()).is_some(),
-                "{method} {path}: {} is not documented ({:?})",
-                answer.status,
-                answer.json
-            );
-            assert_ne!(
-                answer.json["error"]["message"], "没有这个接口",
-                "{method} {path} is routed"
-            );
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    assert!(paths.len() >= 9, "{paths:?}");
+    // Logging out last, so that every other operation is asked with a live session.
+    paths.sort_by_key(|(path, _)| path == "/api/v1/session");
+    // Every operation, asked by users of every kind of standing — no session, a reader, the
+    // auditor, a leader, a coordinator — answers only statuses its operation documents (the
+    // refusals too: 401, 403).
+    let mut undocumented = Vec::new();
+    for user in [
+        None,
+        Some("chakan"),
+        Some("shenji"),
+        Some("liming"),
+        Some("xietiao"),
+    ] {
+        let token = match user {
+            Some(username) => Some(app.login(username).await?),
+            None => None,
+        };
+        for (path, methods) in &paths {
+            let concrete = path
+                .replace("{id}", &case_id)
+                .replace("{measure_id}", "m1")
+                .replace("/api/v1", "");
+            let operations = methods
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default();
+            // Plainly, and with an unknown query parameter (refused before anything else):
+            // whatever the answer, the document names it.
+            for (method, query) in operations
+                .iter()
+                .flat_map(|m| [(m, ""), (m, "?x-unknown-parameter=42")])
+            {
+                let url = app.api(&format!("{concrete}{query}"));
+                let request = match method.as_str() {
+                    "get" => app.http.get(url),
+                    "post" => app.http.post(url).json(&json!({})),
+                    "delete" => app.http.delete(url),
+                    other => panic!("unexpected method {other}"),
+                };
+                let request = match &token {
+                    Some(token) => request.bearer_auth(token),
+                    None => request,
+                };
+                let answer = app.send(request).await?;
+                assert_ne!(answer.status, 405, "{method} {path} is routed");
+                assert_ne!(
+                    answer.json["error"]["message"], "没有这个接口",
+                    "{method} {path} is routed"
+                );
+                if methods[method.as_str()]["responses"]
+                    .get(answer.status.to_string())
+                    .is_none()
+                {
+                    undocumented.push(format!(
+                        "{method} {path}{query} as {}: {} {}",
+                        user.unwrap_or("nobody"),
+                        answer.status,
+                        answer.json["error"]["code"]
+                    ));
+                }
+            }
         }
     }
+    assert!(
+        undocumented.is_empty(),
+        "answers the document does not name:\n{}",
+        undocumented.join("\n")
+    );
     app.stop().await
 }
 
