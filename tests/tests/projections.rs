@@ -115,6 +115,19 @@ async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
         dump_view(store, "org_leaders", "leader_id").await?,
         dump_view(store, "case_lifecycle", "case_id").await?,
         dump_view(store, ARCHIVE_DUMP, "position, event_index").await?,
+        dump_view(store, "leader_case_state", "case_id").await?,
+        dump_view(
+            store,
+            "leader_place_cases",
+            "leader_id, district_id, town_id",
+        )
+        .await?,
+        dump_view(
+            store,
+            "leader_place_months",
+            "leader_id, district_id, town_id, month",
+        )
+        .await?,
     ])
 }
 

@@ -16,7 +16,7 @@ mod query_contract;
 mod rejections;
 pub mod retention;
 mod routes;
-mod scope;
+pub mod scope;
 mod web;
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub use accounts::{
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use projections::ProjectionWatch;
-pub use routes::DuplicateRule;
+pub use routes::{DuplicateRule, leader_view};
 
 /// Settings of the gateway.
 #[derive(Debug, Clone)]

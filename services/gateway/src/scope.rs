@@ -93,25 +93,59 @@ impl Scope {
         }
     }
 
-    /// A condition on the checklist alias `c`, with its values appended to `binds` (placeholders
-    /// numbered after those already there); none for [`Scope::All`].
-    pub fn condition(&self, binds: &mut Vec<String>) -> Option<String> {
+    /// The area part of the scope as a condition on the place columns of `alias`
+    /// (`district_id`, `town_id`, a case in no town having `''` or null): what rows kept per
+    /// place can be filtered on. None for [`Scope::All`], `1 = 0` for a scope with no area.
+    pub fn area_condition(&self, alias: &str, binds: &mut Vec<String>) -> Option<String> {
+        let Self::Within { units, .. } = self else {
+            return None;
+        };
+        if units.is_empty() {
+            return Some("1 = 0".to_owned());
+        }
+        let list = unit_list(units, binds);
+        Some(format!(
+            "({alias}.district_id IN ({list}) OR COALESCE({alias}.town_id, '') IN ({list}))"
+        ))
+    }
+
+    /// The cases the scope reaches outside its area (a leader's own cases, the cases a
+    /// coordinator's unit is responsible for), as a condition on the alias `c` of a table with
+    /// the checklist's `case_id`, `district_id`, `town_id` and `leader_id`; none when there are
+    /// none (no leader, no responsible unit, or [`Scope::All`]).
+    pub fn beyond_area_condition(&self, binds: &mut Vec<String>) -> Option<String> {
+        let Self::Within {
+            leader_id,
+            responsible_unit,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        if leader_id.is_none() && responsible_unit.is_none() {
+            return None;
+        }
+        let reach = self.reach_parts(binds, false).join(" OR ");
+        let outside = self
+            .area_condition("c", binds)
+            .unwrap_or_else(|| "1 = 0".to_owned());
+        Some(format!("({reach}) AND NOT ({outside})"))
+    }
+
+    /// The scope's parts as conditions on alias `c`: the area (when `with_area`), the leader's
+    /// own cases, the responsible unit's cases.
+    fn reach_parts(&self, binds: &mut Vec<String>, with_area: bool) -> Vec<String> {
         let Self::Within {
             units,
             leader_id,
             responsible_unit,
         } = self
         else {
-            return None;
+            return Vec::new();
         };
         let mut parts = Vec::new();
-        if !units.is_empty() {
-            let mut placeholders = Vec::with_capacity(units.len());
-            for unit in units {
-                binds.push(unit.clone());
-                placeholders.push(format!("${}", binds.len()));
-            }
-            let list = placeholders.join(", ");
+        if with_area && !units.is_empty() {
+            let list = unit_list(units, binds);
             parts.push(format!(
                 "c.district_id IN ({list}) OR c.town_id IN ({list})"
             ));
@@ -127,12 +161,32 @@ impl Scope {
                 binds.len()
             ));
         }
+        parts
+    }
+
+    /// A condition on the checklist alias `c`, with its values appended to `binds` (placeholders
+    /// numbered after those already there); none for [`Scope::All`].
+    pub fn condition(&self, binds: &mut Vec<String>) -> Option<String> {
+        if matches!(self, Self::All) {
+            return None;
+        }
+        let parts = self.reach_parts(binds, true);
         Some(if parts.is_empty() {
             "1 = 0".to_owned()
         } else {
             format!("({})", parts.join(" OR "))
         })
     }
+}
+
+/// Placeholders for `units`, their values appended to `binds`.
+fn unit_list(units: &[String], binds: &mut Vec<String>) -> String {
+    let mut placeholders = Vec::with_capacity(units.len());
+    for unit in units {
+        binds.push(unit.clone());
+        placeholders.push(format!("${}", binds.len()));
+    }
+    placeholders.join(", ")
 }
 
 /// Of `case_ids`, those `user` may read (all of them for the city administrator).

@@ -17,6 +17,7 @@ mod checklist;
 pub mod checkpoint;
 pub mod figure_facts;
 pub mod figure_sums;
+mod leaders;
 pub mod lifecycle;
 mod live;
 mod org;

@@ -15,7 +15,9 @@ use zhzj_proto::{
 };
 use zhzj_store::Dialect;
 
-use crate::{accounts, archive, campaign, checklist, figure_facts, lifecycle, org, supervision};
+use crate::{
+    accounts, archive, campaign, checklist, figure_facts, leaders, lifecycle, org, supervision,
+};
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
 /// computes with, and whatever the projection keeps between batches (rows it wrote earlier, so
@@ -187,9 +189,11 @@ impl Projection {
     pub const FIGURES: Projection = Projection(&figure_facts::FiguresView);
     /// The supervision view: supervision orders (督办单) and the cases they name.
     pub const SUPERVISION: Projection = Projection(&supervision::SupervisionView);
+    /// The leader view: owned, open and idle cases and activities per leader.
+    pub const LEADERS: Projection = Projection(&leaders::LeadersView);
 
     /// The registry: every projection the projector keeps.
-    pub const ALL: [Projection; 8] = [
+    pub const ALL: [Projection; 9] = [
         Self::ARCHIVE,
         Self::CHECKLIST,
         Self::ORG,
@@ -198,6 +202,7 @@ impl Projection {
         Self::ACCOUNTS,
         Self::FIGURES,
         Self::SUPERVISION,
+        Self::LEADERS,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.

@@ -59,7 +59,7 @@ pub struct LeadersView {
     pub leaders: Vec<LeaderFigures>,
 }
 
-/// One leader's owned cases, counted (`checklist_rows` by leader).
+/// One leader's owned cases, counted.
 #[derive(Debug, sqlx::FromRow)]
 struct OwnedCount {
     leader_id: String,
@@ -74,22 +74,13 @@ struct IdleCase {
     case_id: String,
 }
 
-/// A leader's activities on one day (`leader_activities` by leader and day: the order of its
-/// index, so the database counts without sorting; the days are folded into months here).
+/// A leader's activities in one month.
 #[derive(Debug, sqlx::FromRow)]
-struct DayActivity {
+struct MonthActivity {
     leader_id: String,
-    held_on: String,
+    month: String,
     activities: i64,
-}
-
-/// The read-scope condition on the checklist alias `c` (with its binds after `binds`), as
-/// `AND …`, or nothing for the city administrator.
-fn and_in_scope(scope: &Scope, binds: &mut Vec<String>) -> String {
-    scope
-        .condition(binds)
-        .map(|condition| format!(" AND {condition}"))
-        .unwrap_or_default()
+    last_on: String,
 }
 
 /// Runs a query whose text ends in binds appended to `binds` and reads its rows as `T`.
@@ -108,21 +99,41 @@ where
     Ok(query.fetch_all(pool).await?)
 }
 
-/// Whether an owned case is still open: not crossed off (a case the lifecycle view has not
-/// reached yet is open).
-const OPEN: &str = "COALESCE(l.stage, 'open') <> 'crossed_off'";
-
-/// The owned cases the user may read, counted per leader.
-async fn owned_counts(pool: &sqlx::AnyPool, scope: &Scope) -> Result<Vec<OwnedCount>, ApiError> {
+/// `WHERE` the scope's area on the place rows `p` (nothing for the city administrator), with
+/// its binds.
+fn in_area(scope: &Scope) -> (String, Vec<String>) {
     let mut binds = Vec::new();
-    let condition = and_in_scope(scope, &mut binds);
-    let sql = format!(
-        "SELECT c.leader_id, COUNT(*) AS owned, \
-         SUM(CASE WHEN {OPEN} THEN 1 ELSE 0 END) AS open \
-         FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
-         WHERE c.leader_id IS NOT NULL{condition} GROUP BY c.leader_id"
-    );
-    fetch_rows(pool, sql, binds).await
+    let filter = scope
+        .area_condition("p", &mut binds)
+        .map(|area| format!(" WHERE {area}"))
+        .unwrap_or_default();
+    (filter, binds)
+}
+
+/// The owned cases the user may read, counted per leader: the place rows of their area, and
+/// the cases they reach beyond it one by one.
+async fn owned_counts(pool: &sqlx::AnyPool, scope: &Scope) -> Result<Vec<OwnedCount>, ApiError> {
+    let (filter, binds) = in_area(scope);
+    let mut counts: Vec<OwnedCount> = fetch_rows(
+        pool,
+        format!(
+            "SELECT p.leader_id, CAST(SUM(p.owned) AS BIGINT) AS owned, \
+             CAST(SUM(p.open) AS BIGINT) AS open \
+             FROM leader_place_cases p{filter} GROUP BY p.leader_id"
+        ),
+        binds,
+    )
+    .await?;
+    let mut binds = Vec::new();
+    if let Some(beyond) = scope.beyond_area_condition(&mut binds) {
+        let sql = format!(
+            "SELECT c.leader_id, COUNT(*) AS owned, CAST(SUM(c.open) AS BIGINT) AS open \
+             FROM leader_case_state c WHERE c.leader_id IS NOT NULL AND {beyond} \
+             GROUP BY c.leader_id"
+        );
+        counts.extend(fetch_rows::<OwnedCount>(pool, sql, binds).await?);
+    }
+    Ok(counts)
 }
 
 /// The owned open cases the user may read with no activity by their leader after `cutoff`
@@ -133,40 +144,45 @@ async fn idle_cases(
     cutoff: &str,
 ) -> Result<Vec<IdleCase>, ApiError> {
     let mut binds = vec![cutoff.to_owned()];
-    let condition = and_in_scope(scope, &mut binds);
+    let condition = scope
+        .condition(&mut binds)
+        .map(|condition| format!(" AND {condition}"))
+        .unwrap_or_default();
     let sql = format!(
-        "SELECT c.leader_id, c.case_id \
-         FROM checklist_rows c LEFT JOIN case_lifecycle l ON l.case_id = c.case_id \
-         WHERE c.leader_id IS NOT NULL AND {OPEN} \
-         AND COALESCE((SELECT MAX(a.held_on) FROM leader_activities a \
-                       WHERE a.leader_id = c.leader_id AND a.case_id = c.case_id), \
-                      substr(c.registered_at, 1, 10)) < $1{condition} \
-         ORDER BY c.registered_at, c.case_id"
+        "SELECT c.leader_id, c.case_id FROM leader_case_state c \
+         WHERE c.idle_since < $1{condition} ORDER BY c.registered_at, c.case_id"
     );
     fetch_rows(pool, sql, binds).await
 }
 
-/// The leaders' activities on the cases the user may read (all of them for the city
-/// administrator), counted per leader and day.
-async fn activities_by_day(
+/// The leaders' activities on the cases the user may read, per leader and month: the place
+/// rows of their area, and the activities on the cases they reach beyond it one by one.
+async fn activities_by_month(
     pool: &sqlx::AnyPool,
     scope: &Scope,
-) -> Result<Vec<DayActivity>, ApiError> {
-    let mut binds = Vec::new();
-    // The readable cases first, then their activities by the case index: joining every
-    // activity to the checklist instead looks each one up (ten times slower at 200,000).
-    let readable = match scope {
-        Scope::All => String::new(),
-        Scope::Within { .. } => format!(
-            " WHERE a.case_id IN (SELECT c.case_id FROM checklist_rows c WHERE 1 = 1{})",
-            and_in_scope(scope, &mut binds)
+) -> Result<Vec<MonthActivity>, ApiError> {
+    let (filter, binds) = in_area(scope);
+    let mut months: Vec<MonthActivity> = fetch_rows(
+        pool,
+        format!(
+            "SELECT p.leader_id, p.month, CAST(SUM(p.activities) AS BIGINT) AS activities, \
+             MAX(p.last_on) AS last_on \
+             FROM leader_place_months p{filter} GROUP BY p.leader_id, p.month"
         ),
-    };
-    let sql = format!(
-        "SELECT a.leader_id, a.held_on, COUNT(*) AS activities \
-         FROM leader_activities a{readable} GROUP BY a.leader_id, a.held_on"
-    );
-    fetch_rows(pool, sql, binds).await
+        binds,
+    )
+    .await?;
+    let mut binds = Vec::new();
+    if let Some(beyond) = scope.beyond_area_condition(&mut binds) {
+        let sql = format!(
+            "SELECT a.leader_id, substr(a.held_on, 1, 7) AS month, COUNT(*) AS activities, \
+             MAX(a.held_on) AS last_on FROM leader_activities a \
+             WHERE a.case_id IN (SELECT c.case_id FROM leader_case_state c WHERE {beyond}) \
+             GROUP BY a.leader_id, substr(a.held_on, 1, 7)"
+        );
+        months.extend(fetch_rows::<MonthActivity>(pool, sql, binds).await?);
+    }
+    Ok(months)
 }
 
 /// `GET /api/v1/leaders`.
@@ -182,34 +198,46 @@ pub async fn list(
             field: Some("inactive_days".into()),
         });
     }
-    let today = state.today();
+    // Only the cases the user may read count.
+    let scope = Scope::of(&state, &user).await?;
+    let view = leader_view(state.store().pool(), &scope, state.today(), inactive_days).await?;
+    Ok(Json(view))
+}
+
+/// The leader view of the cases `scope` reaches, with inactivity counted to `today`.
+pub async fn leader_view(
+    pool: &sqlx::AnyPool,
+    scope: &Scope,
+    today: NaiveDate,
+    inactive_days: u32,
+) -> Result<LeadersView, ApiError> {
     let cutoff = today
         .checked_sub_days(Days::new(u64::from(inactive_days)))
         .unwrap_or(NaiveDate::MIN)
         .to_string();
-    let pool = state.store().pool();
-    // Only the cases the user may read count.
-    let scope = Scope::of(&state, &user).await?;
-    let mut owned: HashMap<String, OwnedCount> = owned_counts(pool, &scope)
-        .await?
-        .into_iter()
-        .map(|count| (count.leader_id.clone(), count))
-        .collect();
+    let mut owned: HashMap<String, (i64, i64)> = HashMap::new();
+    for count in owned_counts(pool, scope).await? {
+        let sums = owned.entry(count.leader_id).or_default();
+        sums.0 += count.owned;
+        sums.1 += count.open;
+    }
     let mut idle: HashMap<String, Vec<String>> = HashMap::new();
-    for case in idle_cases(pool, &scope, &cutoff).await? {
+    for case in idle_cases(pool, scope, &cutoff).await? {
         idle.entry(case.leader_id).or_default().push(case.case_id);
     }
     let mut by_month: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
     let mut last_by_leader: HashMap<String, String> = HashMap::new();
-    for day in activities_by_day(pool, &scope).await? {
-        let month = day.held_on.get(..7).unwrap_or(&day.held_on).to_owned();
-        let count = u32::try_from(day.activities).unwrap_or(u32::MAX);
-        let months = by_month.entry(day.leader_id.clone()).or_default();
-        let in_month = months.entry(month).or_default();
+    for month in activities_by_month(pool, scope).await? {
+        let count = u32::try_from(month.activities).unwrap_or(u32::MAX);
+        let in_month = by_month
+            .entry(month.leader_id.clone())
+            .or_default()
+            .entry(month.month)
+            .or_default();
         *in_month = in_month.saturating_add(count);
-        let latest = last_by_leader.entry(day.leader_id).or_default();
-        if day.held_on > *latest {
-            *latest = day.held_on;
+        let latest = last_by_leader.entry(month.leader_id).or_default();
+        if month.last_on > *latest {
+            *latest = month.last_on;
         }
     }
     let mut leaders = Vec::new();
@@ -219,7 +247,7 @@ pub async fn list(
     {
         let leader_id: String = row.try_get("leader_id")?;
         let unit_id: String = row.try_get("unit_id")?;
-        let visible = match &scope {
+        let visible = match scope {
             Scope::All => true,
             Scope::Within {
                 units,
@@ -230,11 +258,11 @@ pub async fn list(
         if !visible {
             continue;
         }
-        let counts = owned.remove(&leader_id);
-        let count = |n: Option<i64>| usize::try_from(n.unwrap_or(0)).unwrap_or(0);
+        let (owned_cases, open_cases) = owned.remove(&leader_id).unwrap_or_default();
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
         leaders.push(LeaderFigures {
-            owned_cases: count(counts.as_ref().map(|c| c.owned)),
-            open_cases: count(counts.as_ref().map(|c| c.open)),
+            owned_cases: count(owned_cases),
+            open_cases: count(open_cases),
             last_activity_on: last_by_leader.remove(&leader_id),
             activities_by_month: by_month.remove(&leader_id).unwrap_or_default(),
             idle_cases: idle.remove(&leader_id).unwrap_or_default(),
@@ -250,9 +278,9 @@ pub async fn list(
             .cmp(&a.idle_cases.len())
             .then_with(|| a.leader_id.cmp(&b.leader_id))
     });
-    Ok(Json(LeadersView {
+    Ok(LeadersView {
         today: today.to_string(),
         inactive_days,
         leaders,
-    }))
+    })
 }

@@ -40,7 +40,7 @@ pub use bulletins::PublishedBulletin;
 pub use case_view::{CaseEventView, CaseView};
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCheck, DuplicateRule};
-pub use leaders::LeadersView;
+pub use leaders::{LeadersView, leader_view};
 pub(crate) use ledger::MAX_LEDGER_BYTES;
 pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, InstructionBody, MeetingListItem};
