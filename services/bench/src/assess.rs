@@ -18,6 +18,8 @@ mod archive;
 
 use archive::BenchDistrict;
 
+mod leader_view;
+
 /// The peak resident memory of this process so far, in MiB (Linux `VmHWM`).
 fn peak_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -267,7 +269,15 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     let url = zhzj_store::sql::sqlite_url(&file);
     let store = ReadStore::connect(&url).await?;
     checkpoint::initialise(&store, Projection::ARCHIVE).await?;
-    checkpoint::initialise(&store, Projection::FIGURES).await?;
+    for projection in [
+        Projection::FIGURES,
+        Projection::ORG,
+        Projection::CHECKLIST,
+        Projection::LIFECYCLE,
+        Projection::LEADERS,
+    ] {
+        checkpoint::initialise(&store, projection).await?;
+    }
     let (events, districts) = archive::write(&store, cases).await?;
     // The setup's writes settled — the WAL folded into the file and the file on disk — as a
     // server's are long before anyone exports: the measures below time the reads and the
@@ -335,6 +345,7 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     drop((tables, bytes));
     as_of_measures(&store, &scheme, events, &limits).await?;
     push_and_agenda_measures(&store, events, &districts, &limits).await?;
+    leader_view::measure(&store, &districts).await?;
 
     // Baseline in the same run: the same assessment folded from the archive, as before.
     reset_peak();
