@@ -117,13 +117,52 @@ fn expected(leader: &str, cases: &[&FoldedCase], cutoff: &str) -> Value {
         })
         .collect();
     idle.sort_by(|a, b| a.registered.cmp(&b.registered));
+    let idle: Vec<String> = idle.iter().map(|c| c.registered.1.clone()).collect();
     json!({
         "owned_cases": owned.len(),
         "open_cases": owned.iter().filter(|c| c.open).count(),
         "last_activity_on": last,
         "activities_by_month": by_month,
-        "idle_cases": idle.iter().map(|c| c.registered.1.clone()).collect::<Vec<_>>(),
+        "idle_case_count": idle.len(),
+        "idle_cases": idle.iter().take(20).collect::<Vec<_>>(),
+        "all_idle_cases": idle,
     })
+}
+
+/// Every idle case of `leader` read page by page from `GET /leaders/{id}/idle_cases`, two a
+/// page; checks each page's total.
+async fn idle_pages(
+    app: &TestApp,
+    token: &str,
+    leader: &str,
+    days: u64,
+) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    for page in 1.. {
+        let answer = app
+            .get(
+                token,
+                &format!(
+                    "/leaders/{leader}/idle_cases?inactive_days={days}&page={page}&per_page=2"
+                ),
+            )
+            .await?;
+        anyhow::ensure!(answer.status == 200, "{answer:?}");
+        let ids = answer.json["case_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if ids.is_empty() {
+            break;
+        }
+        anyhow::ensure!(ids.len() <= 2, "{answer:?}");
+        anyhow::ensure!(
+            answer.json["total"].as_u64() >= Some(all.len() as u64 + ids.len() as u64),
+            "{answer:?}"
+        );
+        all.extend(ids);
+    }
+    Ok(all)
 }
 
 /// Compares `/leaders` with the archive for every reader and several bounds; returns how many
@@ -151,6 +190,15 @@ async fn assert_leader_view_matches_archive(app: &TestApp, step: &str) -> anyhow
                 let leader = listed["leader_id"].as_str().unwrap_or_default();
                 let want = expected(leader, &theirs, &cutoff);
                 for (field, value) in want.as_object().into_iter().flatten() {
+                    if field == "all_idle_cases" {
+                        let paged = idle_pages(app, &token, leader, days).await?;
+                        assert_eq!(
+                            &Value::Array(paged),
+                            value,
+                            "{step}: the idle cases of {leader} page by page for {reader}, inactive {days} days"
+                        );
+                        continue;
+                    }
                     assert_eq!(
                         &listed[field], value,
                         "{step}: {field} of {leader} for {reader}, inactive {days} days"
@@ -282,3 +330,70 @@ async fn leader_view_scenario(kind: DbKind) -> anyhow::Result<()> {
 }
 
 on_both_databases!(leader_view_scenario);
+
+/// A leader with more idle cases than the view lists: the view counts them all and lists the
+/// first 20, the paged list has every one in the same order, the page says how many there are,
+/// and a leader the reader does not see, or one that does not exist, is not found.
+#[tokio::test]
+async fn more_idle_cases_than_listed() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    app.services.clock.set(at(2));
+    for n in 0..23_u32 {
+        let case = register(&app, n, ("xm-siming", Some("xm-siming-zhonghua"))).await?;
+        app.command(json!({"type": "assign_leader", "case_id": case, "leader_id": "ldr-siming-2"}))
+            .await?;
+    }
+    app.services.clock.set(at(30));
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let token = app.login("xietiao").await?;
+    let view = app.get(&token, "/leaders?inactive_days=10").await?.json;
+    let wang = view["leaders"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["leader_id"] == "ldr-siming-2").cloned())
+        .unwrap_or(Value::Null);
+    assert_eq!(wang["idle_case_count"], 23);
+    let listed = wang["idle_cases"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 20, "the first 20 listed");
+    let all = idle_pages(&app, &token, "ldr-siming-2", 10).await?;
+    assert_eq!(all.len(), 23);
+    assert_eq!(all[..20], listed[..], "in the same order");
+    let page = app
+        .get(
+            &token,
+            "/leaders/ldr-siming-2/idle_cases?inactive_days=10&page=2&per_page=20",
+        )
+        .await?;
+    assert_eq!(
+        (
+            page.json["total"].clone(),
+            page.json["case_ids"].as_array().map(Vec::len)
+        ),
+        (json!(23), Some(3))
+    );
+    let html = app
+        .http
+        .get(format!("{}/leaders?inactive_days=10", app.base))
+        .header(reqwest::header::COOKIE, format!("zhzj_session={token}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("共 23 件"), "the page says how many");
+    // 李明 is the leader-reader's own; 王芳 is not theirs to see.
+    let leader = app.login("liming").await?;
+    let hidden = app.get(&leader, "/leaders/ldr-siming-2/idle_cases").await?;
+    assert_eq!(hidden.status, 404, "{hidden:?}");
+    assert_eq!(
+        app.get(&token, "/leaders/ldr-nobody/idle_cases")
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&token, "/leaders/ldr-siming-2/idle_cases?per_page=0&x=1")
+            .await?
+            .status,
+        400
+    );
+    app.stop().await
+}

@@ -272,7 +272,7 @@ impl Projection {
 }
 
 /// A commit read from the log, with its events decoded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReadCommit {
     /// Stream sequence.
     pub position: u64,

@@ -15,9 +15,9 @@ use crate::routes::{
     AssignmentBody, NewUserBody, PasswordChangeBody, ResetPasswordBody, UserActionReply,
 };
 use crate::routes::{
-    CaseEventView, CaseView, ChecklistPage, DuplicateCheck, FeedbackBody, ImportRefused,
-    ImportReport, InstructionBody, LeadersView, LoginRequest, MeetingListItem, OrgView,
-    PublishedBulletin, PushListItem, SessionReply,
+    CaseEventView, CaseView, ChecklistPage, DuplicateCheck, FeedbackBody, IdleCasesPage,
+    ImportRefused, ImportReport, InstructionBody, LeadersView, LoginRequest, MeetingListItem,
+    OrgView, PublishedBulletin, PushListItem, SessionReply,
 };
 use zhzj_proto::commands::{HoldMeeting, LaunchPush, PublishBulletin};
 

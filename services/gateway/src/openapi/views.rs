@@ -86,6 +86,23 @@ pub(crate) fn checklist_paths(
     leaders["parameters"] = json!([{"name": "inactive_days", "in": "query", "required": false,
                                    "schema": {"type": "integer", "minimum": 1, "maximum": 365}}]);
     add("/api/v1/leaders", "get", leaders);
+    let mut idle = operation(
+        Operation::reading(
+            "getLeaderIdleCases",
+            "一位包案领导超期未开展工作的全部案件，分页（包案领导视图只列前 20 件）",
+            responses.of::<IdleCasesPage>(),
+        ),
+        error,
+    );
+    idle["parameters"] = json!([
+        path_parameter("leader_id"),
+        {"name": "inactive_days", "in": "query", "required": false,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 365}},
+        {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}},
+        {"name": "per_page", "in": "query", "required": false,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    ]);
+    add("/api/v1/leaders/{leader_id}/idle_cases", "get", idle);
 }
 
 /// The org directory: reading it, its file, importing it, adding units and leaders.

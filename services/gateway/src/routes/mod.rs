@@ -40,7 +40,7 @@ pub use bulletins::PublishedBulletin;
 pub use case_view::{CaseEventView, CaseView};
 pub use checklist::ChecklistPage;
 pub use duplicates::{DuplicateCheck, DuplicateRule};
-pub use leaders::{LeadersView, leader_view};
+pub use leaders::{IdleCasesPage, LeadersView, leader_view};
 pub(crate) use ledger::MAX_LEDGER_BYTES;
 pub use ledger::{ImportRefused, ImportReport};
 pub use meetings::{FeedbackBody, InstructionBody, MeetingListItem};
@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}", get(case_view::show))
         .route("/cases/{id}/events", get(case_view::events))
         .route("/leaders", get(leaders::list))
+        .route(
+            "/leaders/{leader_id}/idle_cases",
+            get(leaders::idle_cases_of),
+        )
         .route("/checklist", get(checklist::list))
         .route("/checklist/export.xlsx", get(checklist::export_xlsx))
         .route("/checklist/export.csv", get(checklist::export_csv))

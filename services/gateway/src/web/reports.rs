@@ -104,6 +104,8 @@ struct LeaderRow {
     last_activity: String,
     by_month: Vec<u32>,
     idle: Vec<(String, String)>,
+    /// All the idle cases, when more than those listed.
+    idle_total: Option<usize>,
     alert: bool,
 }
 
@@ -155,7 +157,8 @@ pub async fn leaders(
                     .iter()
                     .map(|m| l.activities_by_month.get(m).copied().unwrap_or(0))
                     .collect(),
-                alert: !l.idle_cases.is_empty(),
+                alert: l.idle_case_count > 0,
+                idle_total: (l.idle_case_count > l.idle_cases.len()).then_some(l.idle_case_count),
                 idle: l
                     .idle_cases
                     .iter()
