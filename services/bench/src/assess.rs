@@ -10,7 +10,6 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use zhzj_deadlines::Limits;
 use zhzj_figures::{Details, assessment};
 
-use zhzj_projector::{Projection, checkpoint};
 use zhzj_proto::events::{UnitKind, UnitRef};
 use zhzj_store::ReadStore;
 
@@ -268,16 +267,6 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     };
     let url = zhzj_store::sql::sqlite_url(&file);
     let store = ReadStore::connect(&url).await?;
-    checkpoint::initialise(&store, Projection::ARCHIVE).await?;
-    for projection in [
-        Projection::FIGURES,
-        Projection::ORG,
-        Projection::CHECKLIST,
-        Projection::LIFECYCLE,
-        Projection::LEADERS,
-    ] {
-        checkpoint::initialise(&store, projection).await?;
-    }
     let (events, districts) = archive::write(&store, cases).await?;
     // The setup's writes settled — the WAL folded into the file and the file on disk — as a
     // server's are long before anyone exports: the measures below time the reads and the
@@ -345,7 +334,13 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     drop((tables, bytes));
     as_of_measures(&store, &scheme, events, &limits).await?;
     push_and_agenda_measures(&store, events, &districts, &limits).await?;
-    leader_view::measure(&store, &districts).await?;
+    leader_view::measure(
+        &store,
+        &districts,
+        NaiveDate::from_ymd_opt(2026, 12, 31),
+        30,
+    )
+    .await?;
 
     // Baseline in the same run: the same assessment folded from the archive, as before.
     reset_peak();
@@ -379,5 +374,6 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
         "the projection's figures differ from the archive's"
     );
     store.close().await;
+    leader_view::measure_on_10_june(dir.path(), cases, &districts).await?;
     Ok(())
 }

@@ -27,19 +27,28 @@ use zhzj_store::ReadStore;
 
 use super::meeting_held_at;
 
+/// The views the leader view reads (its own, the directory's for the leaders' names, and the
+/// checklist and lifecycle views the old computation, the baseline, counted from).
+const LEADER_VIEW_PROJECTIONS: [Projection; 4] = [
+    Projection::ORG,
+    Projection::CHECKLIST,
+    Projection::LIFECYCLE,
+    Projection::LEADERS,
+];
+
 /// Writes the directory, `cases` cases with their histories and the push and meeting into the
-/// archive and the figures projection of `store`; returns the last position and the districts.
+/// archive and the projections of `store`; returns the last position and the districts.
 pub(super) async fn write(
     store: &ReadStore,
     cases: usize,
 ) -> anyhow::Result<(i64, Vec<BenchDistrict>)> {
-    let mut writer = Writer {
-        position: 0,
-        rows: Vec::new(),
-        commits: Vec::new(),
-        projecting: std::time::Duration::ZERO,
-        leaders: std::time::Duration::ZERO,
-    };
+    for projection in [Projection::ARCHIVE, Projection::FIGURES]
+        .into_iter()
+        .chain(LEADER_VIEW_PROJECTIONS)
+    {
+        zhzj_projector::checkpoint::initialise(store, projection).await?;
+    }
+    let mut writer = Writer::new(None);
     let (districts, department) = write_directory(&mut writer)?;
     let started = Instant::now();
     for n in 0..cases {
@@ -76,9 +85,23 @@ struct Writer {
     projecting: std::time::Duration,
     /// Time spent applying them to the leader view's projection.
     leaders: std::time::Duration,
+    /// Only the events before this moment, into the leader view's projections alone (no
+    /// archive, no figures): the log as it stood then.
+    before: Option<chrono::DateTime<Utc>>,
 }
 
 impl Writer {
+    fn new(before: Option<chrono::DateTime<Utc>>) -> Self {
+        Self {
+            position: 0,
+            rows: Vec::new(),
+            commits: Vec::new(),
+            projecting: std::time::Duration::ZERO,
+            leaders: std::time::Duration::ZERO,
+            before,
+        }
+    }
+
     fn push(
         &mut self,
         kind: &str,
@@ -91,7 +114,7 @@ impl Writer {
         self.position += 1;
         // Every event is a commit, as the log has it, so the projection's checkpoint follows.
         if let Some(aggregate_type) = AggregateType::parse(kind) {
-            self.commits.push(ReadCommit {
+            let commit = ReadCommit {
                 position: u64::try_from(self.position)?,
                 envelopes: vec![EventEnvelope {
                     event_id: Uuid::new_v4(),
@@ -112,7 +135,13 @@ impl Writer {
                     data: data.clone(),
                 }],
                 events: vec![event.clone()],
-            });
+            };
+            if self.before.is_none_or(|before| at < before) {
+                self.commits.push(commit);
+            }
+        }
+        if self.before.is_some() {
+            return Ok(());
         }
         self.rows.push(vec![
             SqlValue::Int(self.position),
@@ -135,7 +164,7 @@ impl Writer {
     }
 
     async fn flush(&mut self, store: &ReadStore) -> anyhow::Result<()> {
-        if self.rows.is_empty() {
+        if self.rows.is_empty() && self.commits.is_empty() {
             return Ok(());
         }
         let mut tx = store.begin_write().await?;
@@ -156,28 +185,24 @@ impl Writer {
             limits: Limits::statutory(),
         });
         let commits = std::mem::take(&mut self.commits);
-        for batch in commits.chunks(zhzj_projector::runner::BATCH) {
-            Projection::FIGURES
-                .apply_offline(store, batch, Arc::clone(&settings))
-                .await?;
-        }
-        self.projecting += started.elapsed();
-        // The views the leader view reads beside its own (the old computation's, the baseline).
-        for batch in commits.chunks(zhzj_projector::runner::BATCH) {
-            for projection in [
-                Projection::ORG,
-                Projection::CHECKLIST,
-                Projection::LIFECYCLE,
-            ] {
-                projection
+        if self.before.is_none() {
+            for batch in commits.chunks(zhzj_projector::runner::BATCH) {
+                Projection::FIGURES
                     .apply_offline(store, batch, Arc::clone(&settings))
                     .await?;
             }
-            let started = Instant::now();
-            Projection::LEADERS
-                .apply_offline(store, batch, Arc::clone(&settings))
-                .await?;
-            self.leaders += started.elapsed();
+        }
+        self.projecting += started.elapsed();
+        for batch in commits.chunks(zhzj_projector::runner::BATCH) {
+            for projection in LEADER_VIEW_PROJECTIONS {
+                let started = Instant::now();
+                projection
+                    .apply_offline(store, batch, Arc::clone(&settings))
+                    .await?;
+                if projection == Projection::LEADERS {
+                    self.leaders += started.elapsed();
+                }
+            }
         }
         Ok(())
     }
@@ -454,6 +479,30 @@ fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, U
     }
     let department = unit("xm-dept", "市住房局");
     Ok((districts, department))
+}
+
+/// The leader view's projections of `store` as the log of [`write`] stood at `before` (every
+/// case's events before it, the same histories), for the leader view with cases open.
+pub(super) async fn write_leader_views_before(
+    store: &ReadStore,
+    cases: usize,
+    before: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    for projection in LEADER_VIEW_PROJECTIONS {
+        zhzj_projector::checkpoint::initialise(store, projection).await?;
+    }
+    let mut writer = Writer::new(Some(before));
+    let (districts, department) = write_directory(&mut writer)?;
+    for n in 0..cases {
+        let id = case_uuid(n).to_string();
+        for (version, (at, event)) in (1_i64..).zip(case_events(n, &districts, &department)) {
+            writer.push("case", &id, version, at, &DomainEvent::Case(event))?;
+        }
+        if writer.commits.len() >= 100_000 {
+            writer.flush(store).await?;
+        }
+    }
+    writer.flush(store).await
 }
 
 /// Every this-many-th case is a hard case of the fourth quarter's push.

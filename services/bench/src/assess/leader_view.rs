@@ -11,10 +11,8 @@ use zhzj_store::ReadStore;
 
 use super::BenchDistrict;
 
-/// The day inactivity is counted to, and the bound.
-const INACTIVE_DAYS: u32 = 30;
-
-/// Owned, open and idle cases and activities summed over every leader.
+/// Owned, open and idle cases and activities summed over every leader (the idle cases counted,
+/// not only those listed).
 #[derive(Debug, PartialEq, Eq)]
 struct Totals {
     owned: usize,
@@ -25,6 +23,7 @@ struct Totals {
 
 /// The view of `scope` (p50 of 5, in ms) and its totals.
 async fn timed_view(
+    inactive_days: u32,
     store: &ReadStore,
     scope: &Scope,
     today: NaiveDate,
@@ -34,7 +33,7 @@ async fn timed_view(
     for _ in 0..5 {
         let started = Instant::now();
         view = Some(
-            zhzj_gateway::leader_view(store.pool(), scope, today, INACTIVE_DAYS)
+            zhzj_gateway::leader_view(store.pool(), scope, today, inactive_days)
                 .await
                 .map_err(|e| anyhow::anyhow!("leader view: {e:?}"))?,
         );
@@ -45,7 +44,7 @@ async fn timed_view(
     let totals = Totals {
         owned: view.leaders.iter().map(|l| l.owned_cases).sum(),
         open: view.leaders.iter().map(|l| l.open_cases).sum(),
-        idle: view.leaders.iter().map(|l| l.idle_cases.len()).sum(),
+        idle: view.leaders.iter().map(|l| l.idle_case_count).sum(),
         activities: view
             .leaders
             .iter()
@@ -98,11 +97,16 @@ async fn counted_case_by_case(store: &ReadStore, cutoff: &str) -> anyhow::Result
 }
 
 /// Prints the measures; fails unless the projection's figures are those counted case by case.
-pub(super) async fn measure(store: &ReadStore, districts: &[BenchDistrict]) -> anyhow::Result<()> {
-    let today = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default();
-    let (city_ms, totals, leaders) = timed_view(store, &Scope::All, today).await?;
+pub(super) async fn measure(
+    store: &ReadStore,
+    districts: &[BenchDistrict],
+    today: Option<NaiveDate>,
+    inactive_days: u32,
+) -> anyhow::Result<()> {
+    let today = today.unwrap_or_default();
+    let (city_ms, totals, leaders) = timed_view(inactive_days, store, &Scope::All, today).await?;
     println!(
-        "leader view of the city administrator ({leaders} leaders, {} owned cases, {} open, {} idle, {} activities), from its projection: p50 {city_ms:.1} ms (of 5)",
+        "leader view on {today}, idle {inactive_days} days, of the city administrator ({leaders} leaders, {} owned cases, {} open, {} idle, {} activities), from its projection: p50 {city_ms:.1} ms (of 5)",
         totals.owned, totals.open, totals.idle, totals.activities
     );
     if let Some((district, town, _)) = districts.first() {
@@ -111,17 +115,18 @@ pub(super) async fn measure(store: &ReadStore, districts: &[BenchDistrict]) -> a
             leader_id: None,
             responsible_unit: Some(district.id.clone()),
         };
-        let (ms, district_totals, leaders) = timed_view(store, &scope, today).await?;
+        let (ms, district_totals, leaders) =
+            timed_view(inactive_days, store, &scope, today).await?;
         println!(
-            "leader view of {}'s coordinator ({leaders} leaders, {} owned cases): p50 {ms:.1} ms (of 5)",
-            district.name, district_totals.owned
+            "leader view on {today} of {}'s coordinator ({leaders} leaders, {} owned cases, {} idle): p50 {ms:.1} ms (of 5)",
+            district.name, district_totals.owned, district_totals.idle
         );
     }
-    let cutoff = (today - chrono::Days::new(u64::from(INACTIVE_DAYS))).to_string();
+    let cutoff = (today - chrono::Days::new(u64::from(inactive_days))).to_string();
     let started = Instant::now();
     let counted = counted_case_by_case(store, &cutoff).await?;
     println!(
-        "baseline  the city administrator's figures counted case by case (checklist, lifecycle, every activity): {:.1} ms",
+        "baseline  the city administrator's figures on {today} counted case by case (checklist, lifecycle, every activity): {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
     anyhow::ensure!(
@@ -129,4 +134,17 @@ pub(super) async fn measure(store: &ReadStore, districts: &[BenchDistrict]) -> a
         "the leader view's projection gives {totals:?}, counting case by case {counted:?}"
     );
     Ok(())
+}
+
+/// The leader view with a quarter of the cases open: the same histories as they stood on
+/// 10 June, in the leader view's projections of a second store in `dir`, idle for 3 days or
+/// more.
+pub(super) async fn measure_on_10_june(
+    dir: &std::path::Path,
+    cases: usize,
+    districts: &[BenchDistrict],
+) -> anyhow::Result<()> {
+    let june = ReadStore::connect(&zhzj_store::sql::sqlite_url(&dir.join("june.sqlite"))).await?;
+    super::archive::write_leader_views_before(&june, cases, super::china_morning(6, 10)).await?;
+    measure(&june, districts, NaiveDate::from_ymd_opt(2026, 6, 10), 3).await
 }
