@@ -1134,11 +1134,17 @@ impl TestApp {
 
     /// Owns (李明), claims and reviews a case through both levels: crossed off.
     pub async fn cross_off(&self, case_id: &str) -> anyhow::Result<()> {
-        use serde_json::json;
         self.command(
-            json!({"type": "assign_leader", "case_id": case_id, "leader_id": "ldr-siming-1"}),
+            serde_json::json!({"type": "assign_leader", "case_id": case_id,
+                                        "leader_id": "ldr-siming-1"}),
         )
         .await?;
+        self.claim_and_accept(case_id).await
+    }
+
+    /// Claims an owned case resolved and has both review levels accept: crossed off.
+    pub async fn claim_and_accept(&self, case_id: &str) -> anyhow::Result<()> {
+        use serde_json::json;
         self.command(
             json!({"type": "claim_resolution", "case_id": case_id, "ground": "solved",
             "summary": "已解决", "evidence": ["回访记录"]}),

@@ -225,23 +225,6 @@ async fn register(app: &TestApp, n: u32, place: (&str, Option<&str>)) -> anyhow:
     app.command(command).await
 }
 
-/// Claims a case resolved and has both levels accept the claim: crossed off.
-async fn close(app: &TestApp, case: &str) -> anyhow::Result<()> {
-    app.command(
-        json!({"type": "claim_resolution", "case_id": case, "ground": "solved",
-                       "summary": "已解决", "evidence": ["回访记录"]}),
-    )
-    .await?;
-    for level in ["district", "city"] {
-        app.command(
-            json!({"type": "review_claim", "case_id": case, "level": level,
-                           "accept": true}),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 async fn leader_view_scenario(kind: DbKind) -> anyhow::Result<()> {
     let app = spawn_app(kind).await?;
     app.services.clock.set(at(2));
@@ -317,7 +300,7 @@ async fn leader_view_scenario(kind: DbKind) -> anyhow::Result<()> {
                        "leader_id": "ldr-siming-1", "reason": "市级包案"}))
         .await?;
     for case in [&cases[3], &cases[8]] {
-        close(&app, case).await?;
+        app.claim_and_accept(case).await?;
     }
     compared += assert_leader_view_matches_archive(&app, "crossed off").await?;
     app.services.clock.set(at(28));

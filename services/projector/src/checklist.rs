@@ -202,12 +202,13 @@ async fn load_rows(
     Ok(rows)
 }
 
-/// The cases a batch touches that it does not register and that are not in memory (their rows
-/// are read first), and the cases it registers.
-fn cases_to_load<'a>(
-    batch: &'a [ReadCommit],
-    memory: &RowMemory,
-) -> (HashSet<&'a str>, Vec<String>) {
+/// The cases a batch touches that it does not register and that are not `remembered` (their
+/// rows are read first), in key order, and the cases it registers: what a projection keeping a
+/// row per case in memory reads before applying a batch.
+pub(crate) fn cases_to_load(
+    batch: &[ReadCommit],
+    remembered: impl Fn(&str) -> bool,
+) -> (HashSet<&str>, Vec<String>) {
     let mut registered_here = HashSet::new();
     let mut to_load = Vec::new();
     for commit in batch {
@@ -217,9 +218,7 @@ fn cases_to_load<'a>(
                 DomainEvent::Case(CaseEvent::Registered(_)) => {
                     registered_here.insert(id);
                 }
-                DomainEvent::Case(_)
-                    if !registered_here.contains(id) && !memory.contains_key(id) =>
-                {
+                DomainEvent::Case(_) if !registered_here.contains(id) && !remembered(id) => {
                     to_load.push(id.to_owned());
                 }
                 _ => {}
@@ -314,7 +313,7 @@ pub(crate) async fn apply(
     if memory.len() > REMEMBERED_ROWS {
         memory.clear();
     }
-    let (registered_here, to_load) = cases_to_load(batch, memory);
+    let (registered_here, to_load) = cases_to_load(batch, |id| memory.contains_key(id));
     // The memory is the working set: rows are changed in place. If this batch does not commit,
     // the caller drops the memory with everything else.
     memory.extend(load_rows(conn, dialect, &table, to_load).await?);

@@ -248,26 +248,7 @@ async fn apply(
     if memory.len() > REMEMBERED_STATES {
         memory.clear();
     }
-    let mut registered_here = HashSet::new();
-    let mut to_load = Vec::new();
-    for commit in batch {
-        for (envelope, event) in commit.envelopes.iter().zip(&commit.events) {
-            let id = envelope.aggregate_id.as_str();
-            match event {
-                DomainEvent::Case(CaseEvent::Registered(_)) => {
-                    registered_here.insert(id);
-                }
-                DomainEvent::Case(_)
-                    if !registered_here.contains(id) && !memory.contains_key(id) =>
-                {
-                    to_load.push(id.to_owned());
-                }
-                _ => {}
-            }
-        }
-    }
-    to_load.sort_unstable();
-    to_load.dedup();
+    let (_, to_load) = crate::checklist::cases_to_load(batch, |id| memory.contains_key(id));
     memory.extend(load_states(conn, dialect, &table, to_load).await?);
     let mut places = PlaceChanges::default();
     let mut touched = HashSet::new();
