@@ -343,18 +343,49 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
     .await?;
 
     // Baseline in the same run: the same assessment folded from the archive, as before.
+    let year = Year {
+        scheme: &scheme,
+        from,
+        to,
+        position: events,
+        limits: &limits,
+    };
+    archive_baseline(&store, &year, projected, &result).await?;
+    store.close().await;
+    leader_view::measure_on_10_june(dir.path(), cases, &districts).await?;
+    Ok(())
+}
+
+/// The assessment's inputs: scheme, period, log position, time limits.
+struct Year<'a> {
+    scheme: &'a assessment::Scheme,
+    from: NaiveDate,
+    to: NaiveDate,
+    position: i64,
+    limits: &'a Limits,
+}
+
+/// The baseline: the same assessment folded from the archive, timed, with its peak memory; fails
+/// unless its figures are the projection's (`result`, computed in `projected`).
+async fn archive_baseline(
+    store: &ReadStore,
+    year: &Year<'_>,
+    projected: std::time::Duration,
+    result: &assessment::Assessment,
+) -> anyhow::Result<()> {
     reset_peak();
     let started = Instant::now();
-    let read = zhzj_figures::ArchivedEvent::read_up_to(&store, &["case", "unit"], events).await?;
+    let read =
+        zhzj_figures::ArchivedEvent::read_up_to(store, &["case", "unit"], year.position).await?;
     let read_count = read.len();
     let archive = assessment::assess_events(
         &read,
-        &scheme,
+        year.scheme,
         UnitKind::District,
-        from,
-        to,
-        events,
-        &limits,
+        year.from,
+        year.to,
+        year.position,
+        year.limits,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let folded = started.elapsed();
@@ -373,7 +404,5 @@ pub async fn run(cases: usize, keep_in: Option<&std::path::Path>) -> anyhow::Res
             .eq(result.units.iter().map(|u| (&u.figures, u.counted_cases))),
         "the projection's figures differ from the archive's"
     );
-    store.close().await;
-    leader_view::measure_on_10_june(dir.path(), cases, &districts).await?;
     Ok(())
 }
