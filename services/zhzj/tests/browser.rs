@@ -143,6 +143,18 @@ async fn wait_for_text(browser: &Client, css: &str, needle: &str) -> anyhow::Res
     bail!("{css} never showed {needle}")
 }
 
+/// Waits until the browser shows a page whose address contains `part` (a form sent by GET),
+/// so that an element of the page before is not taken for one of the page after.
+async fn wait_for_url(browser: &Client, part: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if browser.current_url().await?.as_str().contains(part) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the address never contained {part}")
+}
+
 /// Waits for the notice that the action `label` was saved (the page before the form was sent
 /// may show an older notice).
 async fn saved(browser: &Client, label: &str) -> anyhow::Result<()> {
@@ -751,7 +763,8 @@ async fn administer_accounts(up: &Up, browser: &Client) -> anyhow::Result<()> {
     wait_for(browser, "#audit-records").await?;
     type_into(browser, "#audit-username", "huli-clerk").await?;
     click(browser, "#audit-filter button").await?;
-    wait_for(browser, "#audit-records").await?;
+    // The page before the filter was sent has records too: wait for the filtered page.
+    wait_for_url(browser, "username=huli-clerk").await?;
     let trail = text_of(browser, "#audit-records").await?;
     for seen in [
         "新建账号（湖里区信访干部）",
