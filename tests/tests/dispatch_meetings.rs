@@ -403,3 +403,61 @@ async fn a_crossed_off_case_whose_review_clock_runs_is_on_the_agenda() -> anyhow
     assert!(listed > 0, "no agenda listed the case");
     app.stop().await
 }
+
+/// A case registered as a new petition on 2 March and given to a leader on the 3rd, worked once
+/// on the 9th: at a meeting on every day of the next seven weeks the agenda from its projection
+/// equals the archive's fold — so the day its notice falls due soon, the day it is overdue, and
+/// the day its owner turns idle (after 10 and after 30 days) are the same both ways, this week
+/// and last.
+#[tokio::test]
+async fn the_agenda_projection_turns_each_boundary_on_the_archive_s_day() -> anyhow::Result<()> {
+    let app = spawn_app(DbKind::Sqlite).await?;
+    let t = at(&app, 2, 11, "xietiao").await?;
+    let case = register(&app, &t, 1, true).await?;
+    let t = at(&app, 3, 11, "xietiao").await?;
+    let leader = json!({"leader_id": "ldr-siming-1"});
+    app.expect(&t, &format!("{case}/leader"), leader, 200)
+        .await?;
+    let t = at(&app, 9, 11, "xietiao").await?;
+    let activity = json!({"kind": "reception", "held_on": "2026-03-09", "participants": ["张三"],
+                          "summary": "接待信访人，听取诉求"});
+    app.expect(&t, &format!("{case}/activities"), activity, 201)
+        .await?;
+    // A claim half a second into a second: a meeting a quarter second before it (or a week
+    // later, a quarter second before its week) must not see it, though the projection's spans
+    // count whole seconds.
+    let claimed = Utc
+        .with_ymd_and_hms(2026, 3, 20, 3, 0, 0)
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("no such time"))?
+        + chrono::Duration::milliseconds(500);
+    app.services.clock.set(claimed);
+    app.command(
+        json!({"type": "claim_resolution", "case_id": case.trim_start_matches("/cases/"),
+        "ground": "solved", "summary": "已解决", "evidence": ["回访记录"]}),
+    )
+    .await?;
+    wait_caught_up(&app.services.log, &app.projecting.store).await?;
+    let first = Utc
+        .with_ymd_and_hms(2026, 3, 2, 2, 0, 0)
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("no such time"))?;
+    let quarter = chrono::Duration::milliseconds(250);
+    let week = chrono::Duration::days(7);
+    let mut held_ats: Vec<_> = (0..50)
+        .map(|day| first + chrono::Duration::days(day))
+        .collect();
+    held_ats.extend([
+        claimed - quarter,
+        claimed + quarter,
+        claimed + week - quarter,
+        claimed + week + quarter,
+    ]);
+    let siming = UnitRef {
+        id: "xm-siming".into(),
+        name: "思明区".into(),
+    };
+    let listed = assert_agenda_matches_archive(&app.projecting.store, &siming, &held_ats).await?;
+    assert!(listed > 0, "no agenda listed the case");
+    app.stop().await
+}

@@ -128,6 +128,12 @@ async fn dump_all(store: &ReadStore) -> anyhow::Result<Vec<Vec<String>>> {
             "leader_id, district_id, town_id, month",
         )
         .await?,
+        dump_view(store, "agenda_states", "id").await?,
+        dump_view(store, "agenda_spans", "id").await?,
+        dump_view(store, "agenda_spans_late", "id").await?,
+        dump_view(store, "agenda_flows", "position, event_index").await?,
+        dump_view(store, "agenda_leaders", "case_id, position, event_index").await?,
+        dump_view(store, "agenda_cases", "case_id").await?,
     ])
 }
 

@@ -113,8 +113,8 @@ async fn push_and_agenda_measures(
     Ok(())
 }
 
-/// Times the agenda of a city meeting held at `held_at` as of `position`: drawn from the cases
-/// the figures projection names (p50 of 5) beside the fold of the whole archive, and checks
+/// Times the agenda of a city meeting held at `held_at` as of `position`: drawn from the agenda
+/// projection (p50 of 5) beside the fold of the whole archive, and checks
 /// both give the same agenda.
 async fn time_agenda(
     store: &ReadStore,
@@ -149,7 +149,7 @@ async fn time_agenda(
     let agenda = agenda.ok_or_else(|| anyhow::anyhow!("no agenda was drawn"))?;
     let rows: usize = agenda.sections.iter().map(|s| s.rows.len()).sum();
     println!(
-        "agenda of a city meeting on {when} ({rows} rows over {districts} districts), from the cases the figures projection names: p50 {:.1} ms (of 5), peak memory {:.0} MiB",
+        "agenda of a city meeting on {when} ({rows} rows over {districts} districts), from the agenda projection: p50 {:.1} ms (of 5), peak memory {:.0} MiB",
         agenda_ms[2],
         peak_mib()
     );
@@ -163,7 +163,7 @@ async fn time_agenda(
     );
     anyhow::ensure!(
         folded == agenda,
-        "the agenda from the projection's cases differs from the archive's"
+        "the agenda from its projection differs from the archive's"
     );
     Ok(())
 }

@@ -9,25 +9,20 @@
 //! meeting's log position are read — the cases, the meetings and the directory — so the agenda
 //! is the same whenever it is regenerated.
 //!
-//! Only the cases that can be on it are read: those open or with a running clock at either of
-//! the two moments, or crossed off or reopened in the two weeks, as the figures projection
-//! (`figure_states`, `figure_facts`) says — so its cost follows the open cases, not the history.
+//! The agenda projection (`zhzj_projector::agenda_states`) keeps what each case shows with its
+//! validity over positions and moments, so the case sections are indexed reads of the rows
+//! valid at the two moments; the few cases whose events are stamped out of log order are folded
+//! from the archive by the same rule ([`AgendaCaseFold`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures::TryStreamExt;
 use serde::Serialize;
-use sqlx::Row;
 use zhzj_deadlines::{Limits, StatutoryStep};
 use zhzj_export::{Cell, Table};
-use zhzj_projector::lifecycle::LifecycleRow;
-use zhzj_proto::events::{
-    CaseClassified, CaseCrossedOff, CaseRegistered, CaseReopened, ClaimAccepted, ClaimSentBack,
-    EventData, HandlingExtended, LeaderActivityRecorded, LeaderAssigned, LeaderReassigned,
-    LeaderRef, PetitionRecorded, ProcedureStepRecorded, ResolutionClaimed, SatisfactionRated,
-    UnitRef,
-};
+use zhzj_projector::Projection;
+use zhzj_projector::agenda_states::{AgendaCaseFold, AgendaStanding, flow_of};
+use zhzj_proto::events::UnitRef;
 use zhzj_proto::{CaseEvent, DomainEvent};
 use zhzj_store::{ReadStore, china_date};
 
@@ -35,6 +30,7 @@ use crate::FiguresError;
 pub use crate::supervision::AgendaOrderRow;
 
 mod instructions;
+mod projected;
 use crate::archive::{ArchivedEvent, events_of_on, events_up_to};
 use crate::supervision::open_orders;
 
@@ -160,109 +156,144 @@ pub struct Agenda {
     pub supervision: Vec<AgendaOrderRow>,
 }
 
-/// A case as it stood at some time.
-#[derive(Debug, Clone)]
-struct CaseFold {
+/// What an agenda row names of a case.
+struct CaseName {
     case_number: String,
     matter: String,
-    district: UnitRef,
-    town: Option<UnitRef>,
-    leader: Option<LeaderRef>,
-    leader_since: Option<NaiveDate>,
-    /// Latest activity date per leader.
-    activity: HashMap<String, NaiveDate>,
-    lifecycle: LifecycleRow,
-    /// The claim under review: its number, since when, levels passed.
-    open_claim: Option<(u32, NaiveDate, u32)>,
+    district: String,
+    town: Option<String>,
 }
 
-impl CaseFold {
-    fn row(&self, case_id: &str, date: Option<NaiveDate>, detail: String) -> AgendaRow {
+impl CaseName {
+    fn of(fold: &AgendaCaseFold) -> Self {
+        Self {
+            case_number: fold.case_number.clone(),
+            matter: fold.matter.clone(),
+            district: fold.district.name.clone(),
+            town: fold.town.as_ref().map(|t| t.name.clone()),
+        }
+    }
+
+    fn row(
+        &self,
+        case_id: &str,
+        leader: Option<String>,
+        date: Option<NaiveDate>,
+        detail: String,
+    ) -> AgendaRow {
         AgendaRow {
             case_id: case_id.to_owned(),
             case_number: self.case_number.clone(),
             matter: self.matter.clone(),
-            district: self.district.name.clone(),
-            town: self.town.as_ref().map(|t| t.name.clone()),
-            leader: self.leader.as_ref().map(|l| l.name.clone()),
+            district: self.district.clone(),
+            town: self.town.clone(),
+            leader,
             date,
             detail,
         }
     }
-
-    fn in_scope(&self, units: &[String]) -> bool {
-        units.contains(&self.district.id)
-            || self.town.as_ref().is_some_and(|t| units.contains(&t.id))
-    }
 }
 
-/// Folds the case events that happened at or before `until`.
-fn fold_cases(
-    events: &[ArchivedEvent],
-    until: DateTime<Utc>,
-    limits: &Limits,
-) -> BTreeMap<String, CaseFold> {
-    let mut cases: BTreeMap<String, CaseFold> = BTreeMap::new();
-    for archived in events.iter().filter(|e| e.occurred_at <= until) {
-        let DomainEvent::Case(event) = &archived.event else {
-            continue;
-        };
-        let day = china_date(archived.occurred_at);
-        if let CaseEvent::Registered(e) = event {
-            cases.insert(
-                archived.aggregate_id.clone(),
-                CaseFold {
-                    case_number: e.case_number.clone(),
-                    matter: e.matter.clone(),
-                    district: e.district.clone(),
-                    town: e.town.clone(),
-                    leader: None,
-                    leader_since: None,
-                    activity: HashMap::new(),
-                    lifecycle: LifecycleRow::default(),
-                    open_claim: None,
-                },
-            );
+/// The flow sections' keys, in the agenda's order; the four state sections follow them.
+const FLOW_KEYS: [&str; 3] = ["new_cases", "crossed_off", "relapses"];
+
+/// Where the state sections start among the case sections.
+const FIRST_STATE: usize = FLOW_KEYS.len();
+
+/// One case section being drawn: this week's rows (each with the log position that orders a
+/// flow section) and last week's count.
+#[derive(Debug, Default)]
+struct SectionDraft {
+    rows: Vec<(i64, AgendaRow)>,
+    last: usize,
+}
+
+/// The seven case sections being drawn: new cases, crossed off, relapses (flows, in log
+/// order); overdue, due within 7 days, idle owned cases, claims waiting (states, by date and
+/// case number). Drafts of different cases merge.
+#[derive(Debug, Default)]
+struct CaseSections([SectionDraft; 7]);
+
+impl CaseSections {
+    fn merge(&mut self, other: CaseSections) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            mine.rows.extend(theirs.rows);
+            mine.last += theirs.last;
         }
-        let Some(case) = cases.get_mut(&archived.aggregate_id) else {
-            continue;
-        };
-        case.lifecycle.apply(event, archived.occurred_at, limits);
-        match event {
-            CaseEvent::LeaderAssigned(e) => {
-                case.leader = Some(e.leader.clone());
-                case.leader_since = Some(day);
-            }
-            CaseEvent::LeaderReassigned(e) => {
-                case.leader = Some(e.to.clone());
-                case.leader_since = Some(day);
-            }
-            CaseEvent::LeaderActivity(e) => {
-                let latest = case
-                    .activity
-                    .entry(e.leader.id.clone())
-                    .or_insert(e.held_on);
-                *latest = (*latest).max(e.held_on);
-            }
-            CaseEvent::ResolutionClaimed(e) => case.open_claim = Some((e.claim, day, 0)),
-            CaseEvent::ClaimAccepted(_) => {
-                if let Some(claim) = &mut case.open_claim {
-                    claim.2 += 1;
+    }
+
+    fn into_sections(self, idle_days: i64) -> Vec<AgendaSection> {
+        let titles = [
+            ("new_cases", "新增案件".to_owned()),
+            ("crossed_off", "销号案件".to_owned()),
+            ("relapses", "回潮案件".to_owned()),
+            ("overdue", "超期案件".to_owned()),
+            ("due_soon", format!("{DUE_SOON_DAYS}日内到期案件")),
+            (
+                "idle_owned",
+                format!("包案领导{idle_days}日以上未开展工作的案件"),
+            ),
+            ("awaiting_review", "待审核的化解申请".to_owned()),
+        ];
+        titles
+            .into_iter()
+            .zip(self.0)
+            .enumerate()
+            .map(|(index, ((key, title), mut draft))| {
+                if index < FIRST_STATE {
+                    // Stable: the events of one commit keep their order.
+                    draft.rows.sort_by_key(|(position, _)| *position);
+                } else {
+                    draft.rows.sort_by(|(_, a), (_, b)| {
+                        (a.date, &a.case_number).cmp(&(b.date, &b.case_number))
+                    });
                 }
+                let rows: Vec<AgendaRow> = draft.rows.into_iter().map(|(_, row)| row).collect();
+                AgendaSection {
+                    key: key.to_owned(),
+                    title,
+                    this_week: rows.len(),
+                    last_week: draft.last,
+                    rows,
+                }
+            })
+            .collect()
+    }
+
+    /// Lists a case in the state sections it stands in at `today`.
+    fn list_states(
+        &mut self,
+        case_id: &str,
+        name: &CaseName,
+        standing: &AgendaStanding,
+        today: NaiveDate,
+        idle_days: i64,
+    ) {
+        for (draft, entry) in self.0[FIRST_STATE..]
+            .iter_mut()
+            .zip(state_entries(standing, today, idle_days))
+        {
+            if let Some((date, detail)) = entry {
+                let row = name.row(case_id, standing.leader.clone(), Some(date), detail);
+                draft.rows.push((0, row));
             }
-            CaseEvent::ClaimSentBack(_) | CaseEvent::CrossedOff(_) => case.open_claim = None,
-            _ => {}
         }
     }
-    cases
-}
 
-/// The state sections at one time: overdue, due soon, idle owned cases, claims waiting.
-struct StateSections {
-    overdue: Vec<AgendaRow>,
-    due_soon: Vec<AgendaRow>,
-    idle: Vec<AgendaRow>,
-    waiting: Vec<AgendaRow>,
+    /// Counts a case in last week's state sections it stood in at `today`.
+    fn count_states(&mut self, standing: &AgendaStanding, today: NaiveDate, idle_days: i64) {
+        for (draft, entry) in self.0[FIRST_STATE..]
+            .iter_mut()
+            .zip(state_entries(standing, today, idle_days))
+        {
+            draft.last += usize::from(entry.is_some());
+        }
+    }
+
+    fn flow(&mut self, key: &str) -> Option<&mut SectionDraft> {
+        let index = FLOW_KEYS.iter().position(|k| *k == key)?;
+        self.0.get_mut(index)
+    }
 }
 
 fn step_label(key: &str) -> &'static str {
@@ -272,100 +303,113 @@ fn step_label(key: &str) -> &'static str {
         .map_or("期限", StatutoryStep::label)
 }
 
-fn state_sections(
-    cases: &BTreeMap<String, CaseFold>,
-    units: &[String],
+/// The state sections a case standing so at `today` is listed in — overdue, due within 7
+/// days, idle owned, claim waiting — each with the row's date and what it says. The
+/// projection's reader counts last week's by the same rules in SQL ([`STATE_COUNTS`]).
+fn state_entries(
+    standing: &AgendaStanding,
     today: NaiveDate,
     idle_days: i64,
-) -> StateSections {
-    let mut sections = StateSections {
-        overdue: Vec::new(),
-        due_soon: Vec::new(),
-        idle: Vec::new(),
-        waiting: Vec::new(),
-    };
-    for (case_id, case) in cases.iter().filter(|(_, c)| c.in_scope(units)) {
-        if let Some((due, step)) = case.lifecycle.next_due() {
-            let days = (due - today).num_days();
-            if days < 0 {
-                sections.overdue.push(case.row(
-                    case_id,
-                    Some(due),
-                    format!("{}已超期{}天", step_label(step), -days),
-                ));
-            } else if days <= DUE_SOON_DAYS {
-                sections.due_soon.push(case.row(
-                    case_id,
-                    Some(due),
-                    format!("{}还剩{days}天", step_label(step)),
-                ));
-            }
+) -> [Option<(NaiveDate, String)>; 4] {
+    let mut entries = [None, None, None, None];
+    if let Some((due, step)) = &standing.due {
+        let days = (*due - today).num_days();
+        if days < 0 {
+            entries[0] = Some((*due, format!("{}已超期{}天", step_label(step), -days)));
+        } else if days <= DUE_SOON_DAYS {
+            entries[1] = Some((*due, format!("{}还剩{days}天", step_label(step))));
         }
-        if let Some(leader) = &case.leader
-            && case.lifecycle.stage() != "crossed_off"
-        {
-            let last = case.activity.get(&leader.id).copied();
-            let since = last.or(case.leader_since);
-            if let Some(since) = since
-                && (today - since).num_days() > idle_days
-            {
-                let detail = match last {
-                    Some(_) => format!("{}天未开展包案工作", (today - since).num_days()),
-                    None => format!("包案{}天未开展工作", (today - since).num_days()),
-                };
-                sections.idle.push(case.row(case_id, Some(since), detail));
-            }
-        }
-        if let Some((claim, since, passed)) = case.open_claim {
-            sections.waiting.push(case.row(
-                case_id,
-                Some(since),
-                format!("第{claim}次化解申请，已通过{passed}级审核"),
+    }
+    if let Some((since, worked)) = standing.idle {
+        let days = (today - since).num_days();
+        if days > idle_days {
+            entries[2] = Some((
+                since,
+                if worked {
+                    format!("{days}天未开展包案工作")
+                } else {
+                    format!("包案{days}天未开展工作")
+                },
             ));
         }
     }
-    for rows in [
-        &mut sections.overdue,
-        &mut sections.due_soon,
-        &mut sections.idle,
-        &mut sections.waiting,
-    ] {
-        rows.sort_by(|a, b| (a.date, &a.case_number).cmp(&(b.date, &b.case_number)));
+    if let Some((claim, since, passed)) = standing.claim {
+        entries[3] = Some((since, format!("第{claim}次化解申请，已通过{passed}级审核")));
+    }
+    entries
+}
+
+/// Folds the case events that happened at or before `until`.
+fn fold_cases(
+    events: &[ArchivedEvent],
+    until: DateTime<Utc>,
+    limits: &Limits,
+) -> BTreeMap<String, AgendaCaseFold> {
+    let mut cases: BTreeMap<String, AgendaCaseFold> = BTreeMap::new();
+    for archived in events.iter().filter(|e| e.occurred_at <= until) {
+        let DomainEvent::Case(event) = &archived.event else {
+            continue;
+        };
+        if let CaseEvent::Registered(e) = event {
+            cases.insert(archived.aggregate_id.clone(), AgendaCaseFold::registered(e));
+        }
+        if let Some(case) = cases.get_mut(&archived.aggregate_id) {
+            case.apply(event, archived.occurred_at, limits);
+        }
+    }
+    cases
+}
+
+/// The case sections drawn from the events of the cases in `events` (every case, or only those
+/// the projection cannot answer for).
+fn case_sections_from(
+    events: &[ArchivedEvent],
+    request: &AgendaRequest,
+    units: &[String],
+) -> CaseSections {
+    let at = request.held_at;
+    let week_ago = at - Duration::days(7);
+    let two_weeks_ago = at - Duration::days(14);
+    let now = fold_cases(events, at, &request.limits);
+    let before = fold_cases(events, week_ago, &request.limits);
+    let mut sections = CaseSections::default();
+    for (case_id, case) in now.iter().filter(|(_, c)| c.in_scope(units)) {
+        let standing = case.standing();
+        let name = CaseName::of(case);
+        sections.list_states(case_id, &name, &standing, china_date(at), request.idle_days);
+    }
+    for case in before.values().filter(|c| c.in_scope(units)) {
+        sections.count_states(&case.standing(), china_date(week_ago), request.idle_days);
+    }
+    for archived in events
+        .iter()
+        .filter(|e| e.occurred_at > two_weeks_ago && e.occurred_at <= at)
+    {
+        let DomainEvent::Case(event) = &archived.event else {
+            continue;
+        };
+        let Some((key, detail)) = flow_of(event) else {
+            continue;
+        };
+        let Some(case) = now
+            .get(&archived.aggregate_id)
+            .filter(|c| c.in_scope(units))
+        else {
+            continue;
+        };
+        let Some(draft) = sections.flow(key) else {
+            continue;
+        };
+        if archived.occurred_at > week_ago {
+            let leader = case.leader.as_ref().map(|l| l.name.clone());
+            let date = Some(china_date(archived.occurred_at));
+            let row = CaseName::of(case).row(&archived.aggregate_id, leader, date, detail);
+            draft.rows.push((archived.position, row));
+        } else {
+            draft.last += 1;
+        }
     }
     sections
-}
-
-/// Case events of one kind in a window, in scope.
-fn flow(
-    events: &[ArchivedEvent],
-    cases: &BTreeMap<String, CaseFold>,
-    units: &[String],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    pick: impl Fn(&CaseEvent) -> Option<String>,
-) -> Vec<AgendaRow> {
-    events
-        .iter()
-        .filter(|e| e.occurred_at > from && e.occurred_at <= to)
-        .filter_map(|e| {
-            let DomainEvent::Case(event) = &e.event else {
-                return None;
-            };
-            let detail = pick(event)?;
-            let case = cases.get(&e.aggregate_id).filter(|c| c.in_scope(units))?;
-            Some(case.row(&e.aggregate_id, Some(china_date(e.occurred_at)), detail))
-        })
-        .collect()
-}
-
-fn section(key: &str, title: String, this: Vec<AgendaRow>, last: usize) -> AgendaSection {
-    AgendaSection {
-        key: key.to_owned(),
-        title,
-        this_week: this.len(),
-        last_week: last,
-        rows: this,
-    }
 }
 
 /// `root` and every unit under it, from the directory events in `events`.
@@ -394,11 +438,11 @@ fn subtree_as_of(events: &[ArchivedEvent], root: &str) -> Vec<String> {
     units
 }
 
-/// Draws the agenda of a meeting: from the events of the cases that can be on it when the
-/// figures projection has reached the meeting's position ([`agenda_from_projection`]), else from
-/// the whole archive ([`agenda_from_archive`]).
+/// Draws the agenda of a meeting: from the agenda projection when it has reached the meeting's
+/// position ([`agenda_from_projection`]), else from the whole archive
+/// ([`agenda_from_archive`]).
 pub async fn agenda(store: &ReadStore, request: &AgendaRequest) -> Result<Agenda, FiguresError> {
-    if crate::facts::projection_reached(store, request.as_of_position).await? {
+    if crate::facts::reached(store, Projection::AGENDA, request.as_of_position).await? {
         agenda_from_projection(store, request).await
     } else {
         agenda_from_archive(store, request).await
@@ -419,26 +463,6 @@ pub async fn agenda_from_archive(
     agenda_off_the_runtime(events, request).await
 }
 
-/// Draws the agenda of a meeting from the meetings, the directory and only the events of the
-/// cases [`agenda_cases`] names; the figures projection must have reached the meeting's
-/// position. A test compares it with [`agenda_from_archive`] at every position.
-pub async fn agenda_from_projection(
-    store: &ReadStore,
-    request: &AgendaRequest,
-) -> Result<Agenda, FiguresError> {
-    let position = request.as_of_position;
-    let mut events = events_up_to(store, &["meeting", "unit", "supervision"], position).await?;
-    let units = subtree_as_of(&events, &request.unit.id);
-    let mut conn = store.pool().acquire().await?;
-    let cases = agenda_cases(&mut conn, request, &units).await?;
-    events.extend(events_of_on(&mut conn, "case", &cases, &FOLDED, position).await?);
-    // Each case's events come in log order, the cases in chunks: one order for all, as the
-    // archive's (a position is one commit of one aggregate, so the sort keeps each commit's
-    // events in their order).
-    events.sort_by_key(|e| e.position);
-    agenda_off_the_runtime(events, request).await
-}
-
 /// [`agenda_from`] where it holds no worker of the async runtime ([`crate::off_the_runtime`]): a
 /// June meeting of a province folds the events of tens of thousands of open cases.
 async fn agenda_off_the_runtime(
@@ -449,148 +473,56 @@ async fn agenda_off_the_runtime(
     crate::off_the_runtime(move || agenda_from(&events, &request)).await
 }
 
-/// The cases open or with a running clock at the moment bound to `at` as of the position bound
-/// to `$1`, with their district and town: the as-of rule of `facts` written as three short
-/// reads — the current rows of the cases open now (`figure_open_cases`), the rows closed after
-/// the moment (by the index on it), and the rows closed after the position (only of the cases
-/// touched since it). At a meeting just held the first is the open cases and the others are
-/// short.
-fn open_at(at: &str) -> String {
-    let valid = format!(
-        "(s.crossed_off = 0 OR s.clock_running = 1) AND s.position <= $1 AND s.recorded_at < {at}"
-    );
-    let base = "SELECT s.case_id, s.district_id, s.town_id FROM figure_states s";
-    format!(
-        "{base} WHERE s.case_id IN (SELECT case_id FROM figure_open_cases) \
-         AND s.next_position IS NULL AND {valid} \
-         UNION {base} WHERE s.next_recorded_at >= {at} AND {valid} \
-         UNION {base} WHERE s.next_position > $1 AND {valid} \
-         AND s.case_id IN (SELECT case_id FROM figure_cases WHERE last_position > $1)"
-    )
-}
-
-/// The case events [`fold_cases`] reads: those of the lifecycle (its clocks and stage) and of
-/// the leader (owner, activity). Measures, notes and responsible units are not read.
-const FOLDED: [&str; 14] = [
-    CaseRegistered::EVENT_TYPE,
-    HandlingExtended::EVENT_TYPE,
-    CaseClassified::EVENT_TYPE,
-    ResolutionClaimed::EVENT_TYPE,
-    ClaimAccepted::EVENT_TYPE,
-    ClaimSentBack::EVENT_TYPE,
-    CaseCrossedOff::EVENT_TYPE,
-    PetitionRecorded::EVENT_TYPE,
-    CaseReopened::EVENT_TYPE,
-    SatisfactionRated::EVENT_TYPE,
-    ProcedureStepRecorded::EVENT_TYPE,
-    LeaderAssigned::EVENT_TYPE,
-    LeaderReassigned::EVENT_TYPE,
-    LeaderActivityRecorded::EVENT_TYPE,
-];
-
-/// The cases that can be on the agenda, a superset: in the meeting's units (`units`) and open
-/// or with a running clock at the meeting or a week before (the state sections: a case
-/// crossed off with no clock running is in none), or with a crossing off or a reopening on a
-/// day of the two weeks (the flow sections; a case registered in them is either open at the
-/// meeting or crossed off since), and every case whose events are stamped out of log order
-/// (their state rows cannot be read as of a moment).
-async fn agenda_cases(
-    conn: &mut sqlx::AnyConnection,
+/// Draws the agenda of a meeting from the agenda projection (`agenda_states`, `agenda_flows`:
+/// the cases as they stood at the meeting and a week before, as of its position), the
+/// meetings and the directory; the cases whose events are stamped out of log order are folded
+/// from the archive. The projection must have reached the meeting's position. Tests compare it
+/// with [`agenda_from_archive`] at every position.
+pub async fn agenda_from_projection(
+    store: &ReadStore,
     request: &AgendaRequest,
-    units: &[String],
-) -> Result<Vec<String>, FiguresError> {
-    // The agenda folds events up to and at a moment; the states are read "recorded before".
-    let just_after = |at: DateTime<Utc>| at.timestamp_micros() + 1;
-    let sql = format!("{} UNION {}", open_at("$2"), open_at("$3"));
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(request.as_of_position)
-        .bind(just_after(request.held_at))
-        .bind(just_after(request.held_at - Duration::days(7)))
-        .fetch(&mut *conn);
-    let mut cases = std::collections::BTreeSet::new();
-    while let Some(row) = rows.try_next().await? {
-        let district: String = row.try_get("district_id")?;
-        let town: Option<String> = row.try_get("town_id")?;
-        if units.contains(&district) || town.is_some_and(|t| units.contains(&t)) {
-            cases.insert(row.try_get::<String, _>("case_id")?);
-        }
-    }
-    drop(rows);
-    let flows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT case_id FROM figure_facts WHERE kind IN ('crossed_off', 'reopened') \
-         AND day >= $1 AND day <= $2 AND position <= $3 UNION {}",
-        crate::facts::IRREGULAR_CASES
-    )))
-    .bind(china_date(request.held_at - Duration::days(14)).to_string())
-    .bind(china_date(request.held_at).to_string())
-    .bind(request.as_of_position)
-    .fetch_all(&mut *conn)
-    .await?;
-    cases.extend(flows);
-    Ok(cases.into_iter().collect())
+) -> Result<Agenda, FiguresError> {
+    let position = request.as_of_position;
+    let mut events = events_up_to(store, &["meeting", "unit", "supervision"], position).await?;
+    let units = subtree_as_of(&events, &request.unit.id);
+    let mut conn = store.pool().acquire().await?;
+    let irregular: Vec<String> = sqlx::query_scalar(IRREGULAR_CASES)
+        .fetch_all(&mut *conn)
+        .await?;
+    let irregular_events = events_of_on(&mut conn, "case", &irregular, &[], position).await?;
+    drop(conn);
+    let mut sections = projected::case_sections(store, request, &units).await?;
+    events.extend(irregular_events);
+    events.sort_by_key(|e| e.position);
+    let request = request.clone();
+    crate::off_the_runtime(move || {
+        sections.merge(case_sections_from(&events, &request, &units));
+        agenda_with(sections, &events, &request, &units)
+    })
+    .await
 }
+
+/// The cases the agenda projection cannot answer for: their events are stamped out of log
+/// order, so no row is valid at a (position, moment) as the fold sees it.
+const IRREGULAR_CASES: &str = "SELECT case_id FROM agenda_cases WHERE irregular = 1";
 
 /// [`agenda`] over events already read.
 pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda {
+    let units = subtree_as_of(events, &request.unit.id);
+    let sections = case_sections_from(events, request, &units);
+    agenda_with(sections, events, request, &units)
+}
+
+/// The agenda from its case sections, with the instructions of earlier meetings and the
+/// supervision orders from `events`.
+fn agenda_with(
+    sections: CaseSections,
+    events: &[ArchivedEvent],
+    request: &AgendaRequest,
+    units: &[String],
+) -> Agenda {
     let at = request.held_at;
     let week_ago = at - Duration::days(7);
-    let two_weeks_ago = at - Duration::days(14);
-    let units = &subtree_as_of(events, &request.unit.id);
-    let now = fold_cases(events, at, &request.limits);
-    let before = fold_cases(events, week_ago, &request.limits);
-    let today = china_date(at);
-    let state_now = state_sections(&now, units, today, request.idle_days);
-    let state_before = state_sections(&before, units, china_date(week_ago), request.idle_days);
-
-    let registered =
-        |e: &CaseEvent| matches!(e, CaseEvent::Registered(_)).then(|| "列入清单".to_owned());
-    let crossed_off = |e: &CaseEvent| match e {
-        CaseEvent::CrossedOff(c) => Some(format!("第{}次化解申请审核通过，销号", c.claim)),
-        _ => None,
-    };
-    let relapsed = |e: &CaseEvent| match e {
-        CaseEvent::Reopened(r) => Some(format!("销号后再次信访，第{}次回潮", r.relapse_count)),
-        _ => None,
-    };
-    let mut sections = Vec::new();
-    for (key, title, pick) in [
-        (
-            "new_cases",
-            "新增案件",
-            &registered as &dyn Fn(&CaseEvent) -> Option<String>,
-        ),
-        ("crossed_off", "销号案件", &crossed_off),
-        ("relapses", "回潮案件", &relapsed),
-    ] {
-        let this = flow(events, &now, units, week_ago, at, pick);
-        let last = flow(events, &now, units, two_weeks_ago, week_ago, pick).len();
-        sections.push(section(key, title.to_owned(), this, last));
-    }
-    sections.push(section(
-        "overdue",
-        "超期案件".to_owned(),
-        state_now.overdue,
-        state_before.overdue.len(),
-    ));
-    sections.push(section(
-        "due_soon",
-        format!("{DUE_SOON_DAYS}日内到期案件"),
-        state_now.due_soon,
-        state_before.due_soon.len(),
-    ));
-    sections.push(section(
-        "idle_owned",
-        format!("包案领导{}日以上未开展工作的案件", request.idle_days),
-        state_now.idle,
-        state_before.idle.len(),
-    ));
-    sections.push(section(
-        "awaiting_review",
-        "待审核的化解申请".to_owned(),
-        state_now.waiting,
-        state_before.waiting.len(),
-    ));
-
     let (instructions, open_instructions, overdue_instructions) =
         instructions::of_earlier_meetings(events, request, at, week_ago);
     Agenda {
@@ -601,7 +533,7 @@ pub fn agenda_from(events: &[ArchivedEvent], request: &AgendaRequest) -> Agenda 
         held_at: at,
         as_of_position: request.as_of_position,
         idle_days: request.idle_days,
-        sections,
+        sections: sections.into_sections(request.idle_days),
         instructions,
         open_instructions,
         overdue_instructions,

@@ -60,8 +60,17 @@ pub async fn period_figures_at(
 
 /// Whether the figures projection has applied the log up to `position`.
 pub async fn projection_reached(store: &ReadStore, position: i64) -> Result<bool, FiguresError> {
+    reached(store, Projection::FIGURES, position).await
+}
+
+/// Whether `projection` has applied the log up to `position`.
+pub(crate) async fn reached(
+    store: &ReadStore,
+    projection: Projection,
+    position: i64,
+) -> Result<bool, FiguresError> {
     let mut conn = store.pool().acquire().await?;
-    let checkpoint = checkpoint::read(&mut conn, Projection::FIGURES).await?;
+    let checkpoint = checkpoint::read(&mut conn, projection).await?;
     Ok(checkpoint.is_some_and(|c| i64::try_from(c.position).is_ok_and(|p| p >= position)))
 }
 
@@ -211,7 +220,7 @@ pub(crate) async fn case_by_case(
     let mut cases = irregular_tracks(conn, window, limits).await?;
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT case_id, case_number, district_id, town_id, lead_unit, owned, crossed_off, \
-         acceptance_pending_until, handling_running_until, clock_running FROM figure_states \
+         acceptance_pending_until, handling_running_until FROM figure_states \
          WHERE {}{}",
         valid_at("$2"),
         only("$1", "$2")
@@ -229,7 +238,6 @@ pub(crate) async fn case_by_case(
             crossed_off: row.try_get::<i64, _>("crossed_off")? != 0,
             acceptance_pending_until: date_of(row.try_get("acceptance_pending_until")?),
             handling_running_until: date_of(row.try_get("handling_running_until")?),
-            clock_running: row.try_get::<i64, _>("clock_running")? != 0,
         };
         // Why a case counted is kept only for a unit whose counted cases are listed.
         let listed = [

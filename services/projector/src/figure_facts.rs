@@ -8,9 +8,7 @@
 //! - `figure_states`: one row per change of what a case is counted as between events — district,
 //!   town, lead unit, owned, crossed off, the clocks still running — valid from its position up
 //!   to the next row's (`next_position`, `next_recorded_at`), so "the case as of the end of the
-//!   period at position P" is the one row whose validity covers both. Whether any clock runs
-//!   is kept too: a meeting's agenda reads only the cases open or with a running clock.
-//! - `figure_open_cases`: the cases open or with a running clock now.
+//!   period at position P" is the one row whose validity covers both.
 //! - `figure_cases`: the fold each case is at, so the next batch continues it.
 //!
 //! [`CaseFigureFold`] is the one rule of what counts: the archive computation in `zhzj-figures`
@@ -32,7 +30,7 @@ use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{SqlValue, col, insert_rows, sql_position};
 
 /// The version of this projection's tables and rules.
-const SHAPE_VERSION: u32 = 3;
+const SHAPE_VERSION: u32 = 4;
 
 fn create_tables(suffix: &str) -> Vec<String> {
     vec![
@@ -65,7 +63,6 @@ fn create_tables(suffix: &str) -> Vec<String> {
                 crossed_off      BIGINT NOT NULL,
                 acceptance_pending_until TEXT,
                 handling_running_until   TEXT,
-                clock_running    BIGINT NOT NULL,
                 next_position    BIGINT,
                 next_recorded_at BIGINT,
                 PRIMARY KEY (case_id, position, event_index)
@@ -91,11 +88,6 @@ fn create_tables(suffix: &str) -> Vec<String> {
             "CREATE INDEX figure_cases{suffix}_recorded ON figure_cases{suffix} (last_recorded_at)"
         ),
         format!("CREATE INDEX figure_cases{suffix}_irregular ON figure_cases{suffix} (irregular)"),
-        // The cases whose current state is open or has a clock running: a meeting's agenda
-        // starts from them (`zhzj-figures`, `agenda`). Written only when a case enters or leaves
-        // it; an index over `figure_states` for the same read cost the projection a quarter of
-        // its speed.
-        format!("CREATE TABLE figure_open_cases{suffix} (case_id TEXT PRIMARY KEY)"),
     ]
     .into_iter()
     .chain(crate::figure_sums::create_table(suffix))
@@ -121,10 +113,6 @@ pub struct CaseFigureState {
     pub acceptance_pending_until: Option<NaiveDate>,
     /// The handling deadline while the handling runs.
     pub handling_running_until: Option<NaiveDate>,
-    /// Whether any of the bureau's clocks runs (a crossed-off case's review answer can): with
-    /// `crossed_off`, which cases a meeting's agenda can list (`zhzj-figures`, `agenda`).
-    #[serde(default)]
-    pub clock_running: bool,
 }
 
 /// What one event counts as.
@@ -215,14 +203,6 @@ pub struct CaseFigureFold {
     /// What it contributes to `figure_sums` (kept by the projection only).
     #[serde(default)]
     pub sums: CaseSums,
-}
-
-impl CaseFigureState {
-    /// Whether a meeting's agenda can list the case in this state: open, or crossed off with a
-    /// clock running (a review's answer).
-    pub fn can_be_on_agenda(&self) -> bool {
-        !self.crossed_off || self.clock_running
-    }
 }
 
 impl CaseFigureFold {
@@ -318,7 +298,6 @@ impl CaseFigureFold {
         self.state.crossed_off = self.lifecycle.stage() == "crossed_off";
         self.state.acceptance_pending_until = self.lifecycle.acceptance_pending_until();
         self.state.handling_running_until = self.lifecycle.handling_running_until();
-        self.state.clock_running = self.lifecycle.next_due().is_some();
         counted
     }
 }
@@ -340,8 +319,6 @@ fn counts_in_figures(event: &CaseEvent) -> bool {
 struct TouchedCase {
     fold: CaseFigureFold,
     stored_before: bool,
-    /// Whether it was in `figure_open_cases` before the batch.
-    open_before: bool,
     versions: Vec<StateVersion>,
     /// What it contributed to `figure_sums` before the batch.
     contributed: BTreeMap<SumKey, i64>,
@@ -428,7 +405,6 @@ async fn apply(
                 cases.insert(
                     case_id.clone(),
                     TouchedCase {
-                        open_before: stored_before && fold.state.can_be_on_agenda(),
                         fold,
                         stored_before,
                         versions: Vec::new(),
@@ -513,14 +489,7 @@ async fn write_states(
     let mut rows = Vec::new();
     let mut folds = Vec::new();
     let mut sums = BTreeMap::new();
-    let mut opened = Vec::new();
-    let mut closed = Vec::new();
     for (case_id, case) in cases {
-        match (case.open_before, case.fold.state.can_be_on_agenda()) {
-            (false, true) => opened.push(vec![SqlValue::Text(case_id.clone())]),
-            (true, false) => closed.push(case_id.clone()),
-            _ => {}
-        }
         accumulate(&mut sums, case.contributed, -1);
         accumulate(&mut sums, case.fold.sums.contribution(&case.fold.state), 1);
         if case.stored_before
@@ -563,7 +532,6 @@ async fn write_states(
             col("crossed_off"),
             col("acceptance_pending_until"),
             col("handling_running_until"),
-            col("clock_running"),
             col("next_position"),
             col("next_recorded_at"),
         ],
@@ -588,23 +556,6 @@ async fn write_states(
          irregular = excluded.irregular",
     )
     .await?;
-    insert_rows(
-        conn,
-        dialect,
-        &format!("figure_open_cases{suffix}"),
-        &[col("case_id")],
-        opened,
-        "ON CONFLICT DO NOTHING",
-    )
-    .await?;
-    for case_id in closed {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM figure_open_cases{suffix} WHERE case_id = $1"
-        )))
-        .bind(case_id)
-        .execute(&mut *conn)
-        .await?;
-    }
     add_to_sums(conn, dialect, suffix, sums).await
 }
 
@@ -632,7 +583,6 @@ fn state_rows(case_id: &str, versions: Vec<StateVersion>) -> Vec<Vec<SqlValue>> 
             flag(state.crossed_off),
             day_text(state.acceptance_pending_until),
             day_text(state.handling_running_until),
-            flag(state.clock_running),
             SqlValue::OptInt(next_position),
             SqlValue::OptInt(next_recorded_at),
         ]);
@@ -649,8 +599,7 @@ crate::projection::projection_kind! {
             "figure_facts",
             "figure_states",
             "figure_cases",
-            "figure_sums",
-            "figure_open_cases"
+            "figure_sums"
         ],
         create: |_dialect, suffix| create_tables(suffix),
         fingerprint: |settings| format!("shape={SHAPE_VERSION};limits={}", settings.limits.describe()),

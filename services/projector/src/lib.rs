@@ -11,6 +11,7 @@
 //! generation of tables and swaps them in while the old ones keep serving.
 
 pub mod accounts;
+pub mod agenda_states;
 mod archive;
 mod campaign;
 mod checklist;

@@ -16,7 +16,8 @@ use zhzj_proto::{
 use zhzj_store::Dialect;
 
 use crate::{
-    accounts, archive, campaign, checklist, figure_facts, leaders, lifecycle, org, supervision,
+    accounts, agenda_states, archive, campaign, checklist, figure_facts, leaders, lifecycle, org,
+    supervision,
 };
 
 /// What one uninterrupted run of a projection over one generation carries: the settings it
@@ -191,9 +192,12 @@ impl Projection {
     pub const SUPERVISION: Projection = Projection(&supervision::SupervisionView);
     /// The leader view: owned, open and idle cases and activities per leader.
     pub const LEADERS: Projection = Projection(&leaders::LeadersView);
+    /// The agenda projection: what each case shows on a dispatch meeting's agenda, with its
+    /// validity over log positions and moments.
+    pub const AGENDA: Projection = Projection(&agenda_states::AgendaView);
 
     /// The registry: every projection the projector keeps.
-    pub const ALL: [Projection; 9] = [
+    pub const ALL: [Projection; 10] = [
         Self::ARCHIVE,
         Self::CHECKLIST,
         Self::ORG,
@@ -203,6 +207,7 @@ impl Projection {
         Self::FIGURES,
         Self::SUPERVISION,
         Self::LEADERS,
+        Self::AGENDA,
     ];
 
     /// Its name: checkpoint key, consumer name, CLI argument.

@@ -42,7 +42,7 @@ pub(super) async fn write(
     store: &ReadStore,
     cases: usize,
 ) -> anyhow::Result<(i64, Vec<BenchDistrict>)> {
-    for projection in [Projection::ARCHIVE, Projection::FIGURES]
+    for projection in [Projection::ARCHIVE, Projection::FIGURES, Projection::AGENDA]
         .into_iter()
         .chain(LEADER_VIEW_PROJECTIONS)
     {
@@ -65,10 +65,12 @@ pub(super) async fn write(
     let events = writer.position;
     let total = started.elapsed();
     println!(
-        "wrote {cases} cases, {events} events into a SQLite archive, the figures projection and the leader view's in {:.1} s, of which the figures projection {:.1} s ({:.0} events/s), the leader view's {:.1} s ({:.0} events/s)",
+        "wrote {cases} cases, {events} events into a SQLite archive, the figures, agenda and leader view's projections in {:.1} s, of which the figures projection {:.1} s ({:.0} events/s), the agenda projection {:.1} s ({:.0} events/s), the leader view's {:.1} s ({:.0} events/s)",
         total.as_secs_f64(),
         writer.projecting.as_secs_f64(),
         events as f64 / writer.projecting.as_secs_f64(),
+        writer.agenda.as_secs_f64(),
+        events as f64 / writer.agenda.as_secs_f64(),
         writer.leaders.as_secs_f64(),
         events as f64 / writer.leaders.as_secs_f64()
     );
@@ -83,6 +85,8 @@ struct Writer {
     commits: Vec<ReadCommit>,
     /// Time spent applying them to the figures projection.
     projecting: std::time::Duration,
+    /// Time spent applying them to the agenda projection.
+    agenda: std::time::Duration,
     /// Time spent applying them to the leader view's projection.
     leaders: std::time::Duration,
     /// Only the events before this moment, into the leader view's projections alone (no
@@ -97,6 +101,7 @@ impl Writer {
             rows: Vec::new(),
             commits: Vec::new(),
             projecting: std::time::Duration::ZERO,
+            agenda: std::time::Duration::ZERO,
             leaders: std::time::Duration::ZERO,
             before,
         }
@@ -193,6 +198,15 @@ impl Writer {
             }
         }
         self.projecting += started.elapsed();
+        if self.before.is_none() {
+            let started = Instant::now();
+            for batch in commits.chunks(zhzj_projector::runner::BATCH) {
+                Projection::AGENDA
+                    .apply_offline(store, batch, Arc::clone(&settings))
+                    .await?;
+            }
+            self.agenda += started.elapsed();
+        }
         for batch in commits.chunks(zhzj_projector::runner::BATCH) {
             for projection in LEADER_VIEW_PROJECTIONS {
                 let started = Instant::now();

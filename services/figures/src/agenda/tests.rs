@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::TimeZone;
-use zhzj_proto::events::{Channel, ListSource};
+use zhzj_proto::events::{CaseRegistered, Channel, ListSource};
 
 use super::*;
 
