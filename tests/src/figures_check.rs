@@ -165,6 +165,22 @@ pub async fn assert_push_matches_archive(
     Ok(launched)
 }
 
+/// [`assert_agenda_matches_archive`] for meetings of 思明区, of which more than `at_least`
+/// must list a case.
+pub async fn assert_siming_agenda_matches_archive(
+    store: &ReadStore,
+    held_ats: &[DateTime<Utc>],
+    at_least: usize,
+) -> anyhow::Result<()> {
+    let siming = UnitRef {
+        id: "xm-siming".into(),
+        name: "思明区".into(),
+    };
+    let listed = assert_agenda_matches_archive(store, &siming, held_ats).await?;
+    ensure!(listed > at_least, "only {listed} agendas listed a case");
+    Ok(())
+}
+
 /// Compares the agenda of a meeting of `unit` drawn from the cases the figures projection
 /// names ([`agenda_from_projection`]) with the fold of the whole archive, at each log position
 /// of the archive (every `positions / 60`-th when there are many, and the last) and for a

@@ -49,8 +49,21 @@ fn bind_moment<'q>(
         .bind((today - Duration::days(request.idle_days)).to_string())
 }
 
-fn in_scope(units: &[String], district: &str, town: Option<&str>) -> bool {
-    units.iter().any(|u| u == district) || town.is_some_and(|t| units.iter().any(|u| u == t))
+/// Whether a row's place (`district_id`, `town_id`) is one of `units`.
+fn row_in_scope(row: &sqlx::any::AnyRow, units: &[String]) -> Result<bool, FiguresError> {
+    let district: String = row.try_get("district_id")?;
+    let town: Option<String> = row.try_get("town_id")?;
+    Ok(units.contains(&district) || town.is_some_and(|t| units.contains(&t)))
+}
+
+/// A row's case as an agenda row names it.
+fn case_name(row: &sqlx::any::AnyRow) -> Result<CaseName, FiguresError> {
+    Ok(CaseName {
+        case_number: row.try_get("case_number")?,
+        matter: row.try_get("matter")?,
+        district: row.try_get("district_name")?,
+        town: row.try_get("town_name")?,
+    })
 }
 
 fn day(text: Option<String>) -> Result<Option<NaiveDate>, FiguresError> {
@@ -124,18 +137,11 @@ async fn list_states(
     let mut conn = store.pool().acquire().await?;
     let mut rows = bind_moment(&listing, request, at).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let district: String = row.try_get("district_id")?;
-        let town: Option<String> = row.try_get("town_id")?;
-        if !in_scope(units, &district, town.as_deref()) {
+        if !row_in_scope(&row, units)? {
             continue;
         }
         let case_id: String = row.try_get("case_id")?;
-        let name = CaseName {
-            case_number: row.try_get("case_number")?,
-            matter: row.try_get("matter")?,
-            district: row.try_get("district_name")?,
-            town: row.try_get("town_name")?,
-        };
+        let name = case_name(&row)?;
         let standing = standing(&row)?;
         sections.list_states(&case_id, &name, &standing, today, request.idle_days);
     }
@@ -159,9 +165,7 @@ async fn count_states(
         .fetch_all(&mut *conn)
         .await?
     {
-        let district: String = row.try_get("district_id")?;
-        let town: Option<String> = row.try_get("town_id")?;
-        if !in_scope(units, &district, town.as_deref()) {
+        if !row_in_scope(&row, units)? {
             continue;
         }
         for (draft, column) in sections.0[FIRST_STATE..]
@@ -203,9 +207,7 @@ async fn flows(
         .bind((at - Duration::days(7)).timestamp_micros())
         .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let district: String = row.try_get("district_id")?;
-        let town: Option<String> = row.try_get("town_id")?;
-        if !in_scope(units, &district, town.as_deref()) {
+        if !row_in_scope(&row, units)? {
             continue;
         }
         let kind: String = row.try_get("kind")?;
@@ -216,14 +218,8 @@ async fn flows(
         let moment = DateTime::<Utc>::from_timestamp_micros(recorded_at).ok_or_else(|| {
             sqlx::Error::Decode(format!("a stored moment out of range: {recorded_at}").into())
         })?;
-        let name = CaseName {
-            case_number: row.try_get("case_number")?,
-            matter: row.try_get("matter")?,
-            district: row.try_get("district_name")?,
-            town: row.try_get("town_name")?,
-        };
         let case_id: String = row.try_get("case_id")?;
-        let row_out = name.row(
+        let row_out = case_name(&row)?.row(
             &case_id,
             row.try_get("leader_name")?,
             Some(china_date(moment)),
@@ -254,13 +250,11 @@ async fn flow_counts(
         .fetch_all(&mut *conn)
         .await?
     {
-        let district: String = row.try_get("district_id")?;
-        let town: Option<String> = row.try_get("town_id")?;
         let kind: String = row.try_get("kind")?;
-        if let Some(draft) = sections
-            .flow(&kind)
-            .filter(|_| in_scope(units, &district, town.as_deref()))
-        {
+        if !row_in_scope(&row, units)? {
+            continue;
+        }
+        if let Some(draft) = sections.flow(&kind) {
             draft.last += usize::try_from(row.try_get::<i64, _>("flows")?).unwrap_or(0);
         }
     }
