@@ -392,6 +392,20 @@ async fn a_crossed_off_case_whose_review_clock_runs_is_on_the_agenda() -> anyhow
         .await?
         .json;
     assert_eq!(section(&agenda, "due_soon"), (1, 0, vec![number.clone()]));
+    // The longest idle threshold the query takes reaches before any date: nothing is idle, and
+    // the agenda is answered (it was a panic once the cutoff became a date).
+    let longest = app
+        .get(
+            &t,
+            &format!(
+                "/meetings/{}?idle_days={}",
+                meeting["aggregate_id"].as_str().unwrap_or(""),
+                u32::MAX
+            ),
+        )
+        .await?;
+    assert_eq!(longest.status, 200, "{}", longest.json);
+    assert_eq!(section(&longest.json, "idle_owned").0, 0);
     wait_caught_up(&app.services.log, &app.projecting.store).await?;
     let held_ats: Vec<_> = [(3, 30), (4, 6)]
         .into_iter()

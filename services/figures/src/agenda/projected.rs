@@ -46,7 +46,15 @@ fn bind_moment<'q>(
         .bind(micros)
         .bind(today.to_string())
         .bind((today + Duration::days(DUE_SOON_DAYS)).to_string())
-        .bind((today - Duration::days(request.idle_days)).to_string())
+        .bind(idle_cutoff(today, request.idle_days).to_string())
+}
+
+/// The day before which an owner's last work makes a case idle at `today`; a threshold
+/// reaching before any date gives the first date, before which nothing is.
+fn idle_cutoff(today: NaiveDate, idle_days: i64) -> NaiveDate {
+    Duration::try_days(idle_days)
+        .and_then(|days| today.checked_sub_signed(days))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// Whether a row's place (`district_id`, `town_id`) is one of `units`.
