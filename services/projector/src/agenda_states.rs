@@ -12,7 +12,7 @@
 //!   R*Trees, so the rows valid at (P, T) are found without reading the rest (one tree each:
 //!   the first kind is unbounded in moments and the second in positions, and a tree mixing
 //!   them has nodes unbounded in both, which every search enters); on PostgreSQL plain tables
-//!   (its readers scan).
+//!   with an index on each kind's bounded end.
 //! - `agenda_flows`: registrations, crossings off and relapses, with their moment (the agenda's
 //!   flow sections).
 //! - `agenda_leaders`: each change of a case's owning leader (the flow sections show the owner
@@ -39,7 +39,7 @@ use crate::projection::{DeadLetter, ReadCommit};
 use crate::sqlbuild::{Column, SqlValue, col, insert_rows, query_with_values};
 
 /// The version of this projection's tables and rules.
-const SHAPE_VERSION: u32 = 1;
+const SHAPE_VERSION: u32 = 2;
 
 /// Cases kept in memory at most; past that the memory starts over.
 const REMEMBERED_CASES: usize = 100_000;
@@ -78,6 +78,18 @@ fn create_tables(dialect: Dialect, suffix: &str) -> Vec<String> {
              NULL, position_to BIGINT NOT NULL, second_from BIGINT NOT NULL, second_to BIGINT \
              NOT NULL)"
         ),
+    };
+    // PostgreSQL has no R*Tree: an index on each kind's bounded end keeps a meeting held now
+    // (few rows open at its position, few closed after its moment) from scanning the spans.
+    let span_indexes = match dialect {
+        Dialect::Sqlite => Vec::new(),
+        Dialect::Postgres => vec![
+            format!("CREATE INDEX agenda_spans{suffix}_to ON agenda_spans{suffix} (position_to)"),
+            format!(
+                "CREATE INDEX agenda_spans_late{suffix}_to ON agenda_spans_late{suffix} \
+                 (second_to)"
+            ),
+        ],
     };
     vec![
         format!(
@@ -150,6 +162,9 @@ fn create_tables(dialect: Dialect, suffix: &str) -> Vec<String> {
         ),
         format!("CREATE INDEX agenda_cases{suffix}_irregular ON agenda_cases{suffix} (irregular)"),
     ]
+    .into_iter()
+    .chain(span_indexes)
+    .collect()
 }
 
 /// What an agenda shows of a case at one moment: the inputs of its state sections.
@@ -347,8 +362,8 @@ async fn load_cases(
     Ok(cases)
 }
 
-/// Folds one event into its case's record and the batch's changes; false when the event was
-/// folded in already.
+/// Folds one event into its case's record and the batch's changes (none when it was folded in
+/// already).
 fn fold_event(
     record: &mut CaseRecord,
     touched: &mut Touched,
@@ -356,10 +371,10 @@ fn fold_event(
     event: &CaseEvent,
     occurred_at: DateTime<Utc>,
     limits: &Limits,
-) -> bool {
+) {
     if (position, index) <= record.last {
         // Folded in already: a replay changes nothing.
-        return false;
+        return;
     }
     let recorded_at = occurred_at.timestamp_micros();
     let at_event = |values: Vec<SqlValue>| {
@@ -409,7 +424,6 @@ fn fold_event(
     }
     record.last = (position, index);
     record.last_recorded_at = record.last_recorded_at.max(recorded_at);
-    true
 }
 
 async fn apply(
