@@ -287,6 +287,19 @@ impl AgendaCaseFold {
     }
 }
 
+/// Whether an event can change what a case shows on an agenda: those of its lifecycle (the
+/// clocks, the stage, the claims, registrations, crossings off and relapses) and of its owner.
+/// Notes, measures and responsible units are not read, nor are their cases loaded.
+fn shows_on_agenda(event: &CaseEvent) -> bool {
+    crate::lifecycle::is_lifecycle(event)
+        || matches!(
+            event,
+            CaseEvent::LeaderAssigned(_)
+                | CaseEvent::LeaderReassigned(_)
+                | CaseEvent::LeaderActivity(_)
+        )
+}
+
 /// The flow section an event puts its case in, and what the row says: a registration
 /// (`new_cases`), a crossing off (`crossed_off`), a relapse (`relapses`).
 pub fn flow_of(event: &CaseEvent) -> Option<(&'static str, String)> {
@@ -437,7 +450,8 @@ async fn apply(
     if memory.len() > REMEMBERED_CASES {
         memory.clear();
     }
-    let (_, to_load) = crate::checklist::cases_to_load(batch, |id| memory.contains_key(id));
+    let (_, to_load) =
+        crate::checklist::cases_to_load_for(batch, shows_on_agenda, |id| memory.contains_key(id));
     memory.extend(load_cases(conn, dialect, suffix, to_load).await?);
     let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
     for commit in batch {
@@ -446,6 +460,9 @@ async fn apply(
             let DomainEvent::Case(event) = event else {
                 continue;
             };
+            if !shows_on_agenda(event) {
+                continue;
+            }
             let case_id = &envelope.aggregate_id;
             if let CaseEvent::Registered(e) = event
                 && !memory.contains_key(case_id)

@@ -209,6 +209,16 @@ pub(crate) fn cases_to_load(
     batch: &[ReadCommit],
     remembered: impl Fn(&str) -> bool,
 ) -> (HashSet<&str>, Vec<String>) {
+    cases_to_load_for(batch, |_| true, remembered)
+}
+
+/// [`cases_to_load`] counting only the events `wanted` (a projection that ignores the others
+/// need not read the cases only they touch).
+pub(crate) fn cases_to_load_for(
+    batch: &[ReadCommit],
+    wanted: impl Fn(&CaseEvent) -> bool,
+    remembered: impl Fn(&str) -> bool,
+) -> (HashSet<&str>, Vec<String>) {
     let mut registered_here = HashSet::new();
     let mut to_load = Vec::new();
     for commit in batch {
@@ -218,7 +228,9 @@ pub(crate) fn cases_to_load(
                 DomainEvent::Case(CaseEvent::Registered(_)) => {
                     registered_here.insert(id);
                 }
-                DomainEvent::Case(_) if !registered_here.contains(id) && !remembered(id) => {
+                DomainEvent::Case(event)
+                    if wanted(event) && !registered_here.contains(id) && !remembered(id) =>
+                {
                     to_load.push(id.to_owned());
                 }
                 _ => {}
