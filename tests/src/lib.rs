@@ -761,8 +761,8 @@ pub struct Projecting {
     pub db: TestDb,
     /// The read store.
     pub store: ReadStore,
-    shutdown: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The projector, started as `zhzj up` starts it.
+    system: zhzj_app::System,
 }
 
 impl Projecting {
@@ -775,14 +775,12 @@ impl Projecting {
     /// checkpoints.
     pub async fn start_on(log: &EventLog, db: TestDb) -> anyhow::Result<Self> {
         let store = db.store().await?;
-        let shutdown = CancellationToken::new();
-        let tasks = run_projections(log.clone(), store.clone(), shutdown.clone());
-        Ok(Self {
-            db,
-            store,
-            shutdown,
-            tasks,
-        })
+        let system = zhzj_app::System::new(
+            Arc::new(zhzj_store::SystemClock),
+            zhzj_app::BureauSettings::default(),
+        );
+        system.start_projector_on(log.clone(), store.clone()).await;
+        Ok(Self { db, store, system })
     }
 
     /// Stops the projections cleanly.
@@ -792,10 +790,7 @@ impl Projecting {
 
     /// Stops the projections cleanly and hands back their database, to start them again on it.
     pub async fn stop_keeping(self) -> anyhow::Result<(TestDb, ReadStore)> {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await?;
-        }
+        self.system.stop(Duration::from_secs(30)).await?;
         Ok((self.db, self.store))
     }
 }
@@ -885,8 +880,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The gateway's accounts.
     pub accounts: zhzj_gateway::Accounts,
-    shutdown: CancellationToken,
-    gateway: tokio::task::JoinHandle<std::io::Result<()>>,
+    system: zhzj_app::System,
 }
 
 /// Starts a [`TestApp`] on a database of `kind`.
@@ -918,17 +912,29 @@ pub async fn spawn_app_configured(
 ) -> anyhow::Result<TestApp> {
     let (nats, services) = seeded_stack_with(config).await?;
     let client = nats.connect().await?;
-    let shutdown = CancellationToken::new();
-    serve_cases(client.clone(), services.cases.clone(), shutdown.clone()).await?;
-    zhzj_cases::spawn_as(
-        client.clone(),
-        services.cases.clone(),
-        zhzj_cases::ServiceRole::Campaign,
-        shutdown.clone(),
-    )
-    .await?;
+    // The roles are started as `zhzj up` starts them, on the service's clock, so that "today"
+    // is the same on every side. The supervision watch does not run: tests pass it by hand.
+    let system = zhzj_app::System::new(
+        Arc::new(services.clock.clone()),
+        zhzj_app::BureauSettings::default(),
+    );
     let projecting = Projecting::start(&services.log, kind).await?;
     let store = projecting.store.clone();
+    let conn = zhzj_app::RoleConnections {
+        client: client.clone(),
+        log: services.log.clone(),
+        store: Some(store.clone()),
+        sealer: None,
+        vault: services.vault.clone(),
+    };
+    for role in [
+        zhzj_cases::ServiceRole::Cases,
+        zhzj_cases::ServiceRole::Campaign,
+    ] {
+        system
+            .start_command_service(role, &conn, Duration::from_secs(3600))
+            .await?;
+    }
     let accounts = zhzj_gateway::Accounts::new(
         store.clone(),
         Arc::new(zhzj_store::SystemClock),
@@ -952,30 +958,29 @@ pub async fn spawn_app_configured(
             )
             .await?;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = zhzj_gateway::AppState::new(
-        zhzj_gateway::GatewayParts {
-            client,
-            log: services.log.clone(),
-            store,
-            // The service's clock, so that "today" is the same on both sides.
-            clock: Arc::new(services.clock.clone()),
-            metrics: test_metrics(),
-            vault: services.vault.clone(),
-            config: gateway,
-        },
-        shutdown.clone(),
+    // Caught up first, so that the gateway's start adopts nothing a test makes afterwards.
+    wait_caught_up(&services.log, &store).await?;
+    let gateway = system
+        .start_gateway(
+            &conn,
+            zhzj_app::GatewaySettings {
+                listen: "127.0.0.1:0".into(),
+                metrics_listen: Some("127.0.0.1:0".into()),
+                config: gateway,
+                metrics: test_metrics(),
+                supervision_watch: None,
+                data_dir: None,
+            },
+        )
+        .await?;
+    let (base, metrics_base) = (
+        format!("http://{}", gateway.http),
+        format!("http://{}", gateway.metrics),
     );
-    let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let metrics_base = format!("http://{}", metrics_listener.local_addr()?);
-    tokio::spawn(zhzj_gateway::serve_metrics(
-        metrics_listener,
-        state.clone(),
-        shutdown.clone(),
-    ));
-    let accounts = state.accounts().clone();
-    let gateway = tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(30), gateway.adoption)
+        .await
+        .context("the gateway's start did not finish adopting accounts")??;
+    let accounts = gateway.accounts;
     Ok(TestApp {
         nats,
         services,
@@ -984,8 +989,7 @@ pub async fn spawn_app_configured(
         metrics_base,
         http: reqwest::Client::new(),
         accounts,
-        shutdown,
-        gateway,
+        system,
     })
 }
 
@@ -1162,8 +1166,7 @@ impl TestApp {
 
     /// Stops the gateway, the service and the projections.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        self.gateway.await??;
+        self.system.stop(Duration::from_secs(10)).await?;
         self.projecting.stop().await?;
         Ok(())
     }

@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
 use zhzj_cases::CasesService;
-use zhzj_projector::Projection;
 use zhzj_proto::{Command, commands::RecordNote};
 use zhzj_store::{EventLog, ReadStore, SystemClock};
 
@@ -26,7 +24,10 @@ pub(crate) struct BenchGateway {
 pub(crate) struct BenchStack {
     pub(crate) _dir: tempfile::TempDir,
     pub(crate) store: ReadStore,
-    pub(crate) shutdown: CancellationToken,
+    /// The roles, started as `zhzj up` starts them.
+    system: zhzj_app::System,
+    /// What the gateways connect with.
+    conn: zhzj_app::RoleConnections,
     cleanup: Option<(sqlx::PgConnection, String)>,
 }
 
@@ -39,17 +40,24 @@ impl BenchStack {
         let dir = tempfile::tempdir()?;
         let (url, cleanup) = crate::common::bench_database(database, dir.path()).await?;
         let store = ReadStore::connect(&url).await?;
-        let shutdown = CancellationToken::new();
-        let service = CasesService::new(log.clone(), Arc::new(SystemClock));
-        zhzj_cases::spawn(client.clone(), service.clone(), shutdown.clone()).await?;
-        tokio::spawn(zhzj_projector::run_together(
-            log.clone(),
-            store.clone(),
-            Projection::ALL.to_vec(),
-            Arc::default(),
-            shutdown.clone(),
-        ));
-        seed_directory(&service).await?;
+        let system =
+            zhzj_app::System::new(Arc::new(SystemClock), zhzj_app::BureauSettings::default());
+        let conn = zhzj_app::RoleConnections {
+            client: client.clone(),
+            log: log.clone(),
+            store: Some(store.clone()),
+            sealer: None,
+            vault: None,
+        };
+        system
+            .start_command_service(
+                zhzj_cases::ServiceRole::Cases,
+                &conn,
+                Duration::from_secs(3600),
+            )
+            .await?;
+        system.start_projector(&conn).await?;
+        seed_directory(&CasesService::new(log.clone(), Arc::new(SystemClock))).await?;
         zhzj_gateway::Accounts::new(
             store.clone(),
             Arc::new(SystemClock),
@@ -72,7 +80,8 @@ impl BenchStack {
         Ok(Self {
             _dir: dir,
             store,
-            shutdown,
+            system,
+            conn,
             cleanup,
         })
     }
@@ -87,36 +96,28 @@ impl BenchStack {
 
     /// Stops everything and drops the PostgreSQL database it made.
     pub(crate) async fn finish(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
+        self.system.stop(Duration::from_secs(10)).await?;
         self.store.close().await;
         crate::common::drop_bench_database(self.cleanup).await
     }
 }
 
-/// A gateway with `config` on the benchmark's read store, serving until `shutdown`; its base URL.
+/// A gateway with `config` on the benchmark's read store, serving until the stack stops; its
+/// base URL.
 pub(crate) async fn serve_bench_gateway(
-    client: &async_nats::Client,
-    log: &EventLog,
-    store: &ReadStore,
+    stack: &BenchStack,
     config: zhzj_gateway::GatewayConfig,
-    shutdown: &CancellationToken,
 ) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = zhzj_gateway::AppState::new(
-        zhzj_gateway::GatewayParts {
-            client: client.clone(),
-            log: log.clone(),
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-            metrics: None,
-            vault: None,
-            config,
-        },
-        shutdown.clone(),
-    );
-    tokio::spawn(zhzj_gateway::serve(listener, state, shutdown.clone()));
-    Ok(base)
+    let settings = zhzj_app::GatewaySettings {
+        listen: "127.0.0.1:0".into(),
+        metrics_listen: Some("127.0.0.1:0".into()),
+        config,
+        metrics: None,
+        supervision_watch: None,
+        data_dir: None,
+    };
+    let gateway = stack.system.start_gateway(&stack.conn, settings).await?;
+    Ok(format!("http://{}", gateway.http))
 }
 
 /// Signs in as `bench` at the gateway `base`; the bearer token.
@@ -136,11 +137,8 @@ pub(crate) async fn bench_login(http: &reqwest::Client, base: &str) -> anyhow::R
 }
 
 pub(crate) async fn start_bench_gateway(
-    client: &async_nats::Client,
-    log: &EventLog,
-    store: &ReadStore,
+    stack: &BenchStack,
     read_your_writes: Duration,
-    shutdown: &CancellationToken,
 ) -> anyhow::Result<BenchGateway> {
     let config = zhzj_gateway::GatewayConfig {
         read_your_writes,
@@ -149,7 +147,7 @@ pub(crate) async fn start_bench_gateway(
         duplicate_checks_burst: std::num::NonZeroU32::MAX,
         ..zhzj_gateway::GatewayConfig::default()
     };
-    let base = serve_bench_gateway(client, log, store, config, shutdown).await?;
+    let base = serve_bench_gateway(stack, config).await?;
     let token = bench_login(&reqwest::Client::new(), &base).await?;
     Ok(BenchGateway { base, token })
 }
@@ -164,9 +162,8 @@ pub(crate) async fn http_bench(
     database: &str,
 ) -> anyhow::Result<()> {
     let stack = BenchStack::start(client, log, database).await?;
-    let (store, shutdown) = (&stack.store, &stack.shutdown);
-    let waiting = start_bench_gateway(client, log, store, Duration::from_secs(5), shutdown).await?;
-    let not_waiting = start_bench_gateway(client, log, store, Duration::ZERO, shutdown).await?;
+    let waiting = start_bench_gateway(&stack, Duration::from_secs(5)).await?;
+    let not_waiting = start_bench_gateway(&stack, Duration::ZERO).await?;
     let cases = clients * 16;
     let mut ids = Vec::with_capacity(cases);
     for n in 0..cases {

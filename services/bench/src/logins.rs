@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio_util::sync::CancellationToken;
-use zhzj_store::{EventLog, ReadStore};
+use zhzj_store::EventLog;
 
 use crate::BENCH_PASSWORD;
 use crate::common::{histogram, ms, record, registration, request, send};
@@ -22,17 +21,14 @@ const CASES: usize = 1_000;
 
 /// A gateway with `accounts` on the benchmark's read store; its base URL.
 async fn gateway(
-    client: &async_nats::Client,
-    log: &EventLog,
-    store: &ReadStore,
+    stack: &BenchStack,
     accounts: zhzj_gateway::AccountSettings,
-    shutdown: &CancellationToken,
 ) -> anyhow::Result<String> {
     let config = zhzj_gateway::GatewayConfig {
         accounts,
         ..zhzj_gateway::GatewayConfig::default()
     };
-    serve_bench_gateway(client, log, store, config, shutdown).await
+    serve_bench_gateway(stack, config).await
 }
 
 /// What the flood got back.
@@ -138,7 +134,7 @@ pub async fn run(
     readers: usize,
 ) -> anyhow::Result<()> {
     let stack = BenchStack::start(client, log, "sqlite").await?;
-    let (store, shutdown) = (&stack.store, &stack.shutdown);
+    let store = &stack.store;
     for n in 0..CASES {
         send(client, &request(registration(n))).await?;
     }
@@ -179,7 +175,7 @@ pub async fn run(
             flooders,
         ),
     ] {
-        let base = gateway(client, log, store, settings, shutdown).await?;
+        let base = gateway(&stack, settings).await?;
         let (hist, answers, sent) = phase(&base, seconds, readers, flood).await?;
         let secs = seconds as f64;
         println!(
@@ -200,7 +196,7 @@ pub async fn run(
     }
 
     // A script of 200 wrong passwords for one account.
-    let base = gateway(client, log, store, defaults.clone(), shutdown).await?;
+    let base = gateway(&stack, defaults.clone()).await?;
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut first_locked = None;
@@ -240,7 +236,5 @@ pub async fn run(
             ""
         }
     );
-    shutdown.cancel();
-    stack.store.close().await;
-    Ok(())
+    stack.finish().await
 }

@@ -11,7 +11,7 @@ use zhzj_trust::nats_access::NatsRole;
 
 use crate::cli::{CommandArgs, CommonOptions, RebuildArgs, UserAction, UserArgs};
 use crate::connections::{connect, connect_nats, database_url, nats_url};
-use crate::roles::{BureauSettings, accounts};
+use crate::roles::{accounts, bureau_settings};
 
 /// `zhzj user …`.
 pub async fn user(args: UserArgs) -> anyhow::Result<()> {
@@ -202,9 +202,14 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     };
     let url = nats_url(&args.options)?;
     let conn = connect(&url, &args.options, NatsRole::Cli).await?;
-    let settings = BureauSettings::from_options(&args.options)?.projector;
-    let report =
-        zhzj_projector::rebuild_with(&conn.log, conn.store()?, projection, &settings).await?;
+    let settings = bureau_settings(&args.options)?.projector;
+    let report = zhzj_projector::rebuild_with(
+        &conn.log,
+        crate::connections::read_store(&conn)?,
+        projection,
+        &settings,
+    )
+    .await?;
     println!(
         "rebuilt {}: {} messages to position {} in {:.2}s; generation {} is live",
         projection.name(),
@@ -227,7 +232,8 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::Exit
         "{:<10} {:>10} {:>6} {:>10} {:>12} {:>10} {:>6} {:>8}",
         "projection", "position", "gen", "lag", "dead letters", "applied", "empty", "missing"
     );
-    let statuses = zhzj_projector::status(&conn.log, conn.store()?).await?;
+    let statuses =
+        zhzj_projector::status(&conn.log, crate::connections::read_store(&conn)?).await?;
     for s in &statuses {
         let applied = s.applied.map_or("-".to_owned(), |n| n.to_string());
         println!(

@@ -12,7 +12,7 @@ use zhzj_store::ReadStore;
 
 use crate::cli::AssessArgs;
 use crate::connections::database_url;
-use crate::roles::BureauSettings;
+use crate::roles::bureau_settings;
 
 fn scheme(name: &str) -> anyhow::Result<Scheme> {
     let text = match name {
@@ -32,10 +32,7 @@ pub async fn assess(args: AssessArgs) -> anyhow::Result<()> {
         "department" => UnitKind::Department,
         other => bail!("--level must be district, town or department, not {other}"),
     };
-    let limits = BureauSettings::from_options(&args.options)?
-        .projector
-        .limits
-        .clone();
+    let limits = bureau_settings(&args.options)?.projector.limits.clone();
     let store = ReadStore::connect(&database_url(&args.options)).await?;
     let position = match args.position {
         Some(position) => position,

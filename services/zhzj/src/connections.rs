@@ -86,28 +86,14 @@ pub async fn connect_nats(
     Ok(zhzj_store::nats::connect(url, &settings).await?)
 }
 
-/// Connections the roles need.
-pub struct Connections {
-    /// The NATS client.
-    pub client: async_nats::Client,
-    /// The event log.
-    pub log: EventLog,
-    /// The read store; None for a process whose roles never read it (the command services),
-    /// so that they start and serve while the database is down.
-    pub store: Option<ReadStore>,
-    /// Seals the log; the command services' connections only.
-    pub sealer: Option<zhzj_store::Sealer>,
-    /// Seals and opens petitioners' personal data; the command services' and the gateway's.
-    pub vault: Option<zhzj_store::PersonalDataVault>,
-}
+/// Connections the roles need (the wiring's own type).
+pub use zhzj_app::RoleConnections as Connections;
 
-impl Connections {
-    /// The read store, which the caller's role needs.
-    pub(crate) fn store(&self) -> anyhow::Result<&ReadStore> {
-        self.store
-            .as_ref()
-            .context("this process was started without the read store")
-    }
+/// The read store of `conn`, which the caller's command needs.
+pub(crate) fn read_store(conn: &Connections) -> anyhow::Result<&ReadStore> {
+    conn.store
+        .as_ref()
+        .context("this process was started without the read store")
 }
 
 /// Connects to NATS as `role` (opening the stream) and to the read store (migrating it).

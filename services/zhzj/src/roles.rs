@@ -7,21 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use zhzj_cases::LifecycleSettings;
-use zhzj_cases::{CasesService, ServiceRole};
+use zhzj_app::{BureauSettings, GatewaySettings, RoleConnections, System};
+use zhzj_cases::{LifecycleSettings, ServiceRole};
 use zhzj_deadlines::Limits;
-use zhzj_gateway::{Accounts, AppState, GatewayConfig, GatewayParts};
-use zhzj_projector::{Projection, ProjectorSettings};
+use zhzj_gateway::{Accounts, GatewayConfig};
+use zhzj_projector::ProjectorSettings;
 use zhzj_proto::events::ReviewLevel;
 use zhzj_store::{ReadStore, SystemClock};
 use zhzj_trust::nats_access::{self, ClientCredentials, NatsRole};
 
 use crate::cli::{CommonOptions, HttpOptions, ReviewLevelArg, Role, RunArgs, UpArgs};
-use crate::connections::{Connections, connect, connect_log, database_url, nats_url};
+use crate::connections::{connect, connect_log, database_url, nats_url};
 use crate::keys::ensure_master_key;
-use zhzj_local_nats::{LocalNats, http_url_file};
+use zhzj_local_nats::LocalNats;
 
 /// How long each stage of a shutdown (HTTP requests, then in-flight commands and projection
 /// batches) may take after a shutdown signal before it is cut off. With the final flush and the
@@ -31,10 +29,6 @@ const GRACE: Duration = Duration::from_secs(10);
 
 /// How long the last flush to NATS and the read store's close may take each.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How long the projector role waits at its start for the read store to take the projections'
-/// tables before it starts anyway (see `spawn_projector`).
-const PREPARE_WITHIN: Duration = Duration::from_secs(5);
 
 /// The NATS role a zhzj role connects as.
 fn nats_role(role: Role) -> NatsRole {
@@ -72,54 +66,39 @@ pub struct Extras {
     pub data_dir: Option<std::path::PathBuf>,
     /// The bureau's settings.
     pub bureau: BureauSettings,
+    /// Seconds between the supervision watch's passes.
+    pub escalation_interval_secs: u64,
     /// Seconds between seals (the cases service).
     pub seal_interval_secs: u64,
 }
 
-/// The bureau's own rules: its review chain (for the cases service) and its internal time limits
-/// (for the projector).
-#[derive(Debug, Clone, Default)]
-pub struct BureauSettings {
-    /// For the cases service.
-    pub lifecycle: Arc<LifecycleSettings>,
-    /// For the projector.
-    pub projector: Arc<ProjectorSettings>,
-    /// For the supervision watch (escalation, warnings, notifications; beside the gateway).
-    pub supervision: Arc<zhzj_supervision::SupervisionRules>,
-    /// Seconds between the supervision watch's passes.
-    pub escalation_interval_secs: u64,
-}
-
-impl BureauSettings {
-    /// The settings the command line gives.
-    pub fn from_options(options: &CommonOptions) -> anyhow::Result<Self> {
-        let limits = Limits::parse(&options.internal_limits)
-            .context("--internal-limits / ZHZJ_INTERNAL_LIMITS")?;
-        let review_chain = options
-            .review_chain
-            .iter()
-            .map(|level| match level {
-                ReviewLevelArg::District => ReviewLevel::District,
-                ReviewLevelArg::City => ReviewLevel::City,
-            })
-            .collect::<Vec<_>>();
-        if review_chain.is_empty() {
-            bail!("--review-chain / ZHZJ_REVIEW_CHAIN names no level");
-        }
-        Ok(Self {
-            lifecycle: Arc::new(LifecycleSettings {
-                review_chain,
-                ..LifecycleSettings::default()
-            }),
-            projector: Arc::new(ProjectorSettings { limits }),
-            supervision: Arc::new(match &options.supervision_rules {
-                Some(path) => zhzj_supervision::SupervisionRules::load(path)
-                    .context("--supervision-rules / ZHZJ_SUPERVISION_RULES")?,
-                None => zhzj_supervision::SupervisionRules::default(),
-            }),
-            escalation_interval_secs: options.escalation_interval_secs.max(1),
+/// The bureau's settings the command line gives.
+pub fn bureau_settings(options: &CommonOptions) -> anyhow::Result<BureauSettings> {
+    let limits = Limits::parse(&options.internal_limits)
+        .context("--internal-limits / ZHZJ_INTERNAL_LIMITS")?;
+    let review_chain = options
+        .review_chain
+        .iter()
+        .map(|level| match level {
+            ReviewLevelArg::District => ReviewLevel::District,
+            ReviewLevelArg::City => ReviewLevel::City,
         })
+        .collect::<Vec<_>>();
+    if review_chain.is_empty() {
+        bail!("--review-chain / ZHZJ_REVIEW_CHAIN names no level");
     }
+    Ok(BureauSettings {
+        lifecycle: Arc::new(LifecycleSettings {
+            review_chain,
+            ..LifecycleSettings::default()
+        }),
+        projector: Arc::new(ProjectorSettings { limits }),
+        supervision: Arc::new(match &options.supervision_rules {
+            Some(path) => zhzj_supervision::SupervisionRules::load(path)
+                .context("--supervision-rules / ZHZJ_SUPERVISION_RULES")?,
+            None => zhzj_supervision::SupervisionRules::default(),
+        }),
+    })
 }
 
 /// The gateway's settings from the command line.
@@ -178,187 +157,43 @@ pub fn accounts(
     )
 }
 
-/// Tokens and trackers of an ordered shutdown: the front (HTTP, demo loading) stops first and
-/// finishes its requests while the back (command services, projector) still answers them.
-struct Tasks {
-    front: CancellationToken,
-    front_tracker: TaskTracker,
-    back: CancellationToken,
-    back_tracker: TaskTracker,
-    /// Cancelled when a role stops on its own.
-    stopped: CancellationToken,
-}
-
-/// Runs one role's tasks. A role that stops on its own (an error it cannot retry) cancels
-/// `stopped`, so the whole process stops and its supervisor can restart it.
-async fn spawn_role(
-    tasks: &Tasks,
+/// Starts one role in `system`.
+async fn start_role(
+    system: &System,
     role: Role,
-    conn: &Connections,
+    conn: &RoleConnections,
     extras: &Extras,
 ) -> anyhow::Result<()> {
+    let seal_interval = Duration::from_secs(extras.seal_interval_secs.max(1));
     match role {
-        Role::Cases => spawn_command_service(tasks, ServiceRole::Cases, conn, extras).await,
-        Role::Campaign => spawn_command_service(tasks, ServiceRole::Campaign, conn, extras).await,
-        Role::Projector => spawn_projector(tasks, conn, extras).await,
-        Role::Gateway => spawn_gateway(tasks, conn, extras).await,
-    }
-}
-
-/// The `cases` or `campaign` command service; the `cases` one also answers the gateway's seal
-/// requests and seals the log at intervals.
-async fn spawn_command_service(
-    tasks: &Tasks,
-    service_role: ServiceRole,
-    conn: &Connections,
-    extras: &Extras,
-) -> anyhow::Result<()> {
-    let stopped = tasks.stopped.clone();
-    let mut service = CasesService::new(conn.log.clone(), Arc::new(SystemClock))
-        .with_settings((*extras.bureau.lifecycle).clone());
-    if let Some(vault) = &conn.vault {
-        service = service.with_vault(vault.clone());
-    }
-    let (client, shutdown) = (conn.client.clone(), tasks.back.clone());
-    if let Some(sealer) = &conn.sealer {
-        service = service.with_sealer(sealer.clone());
-        if service_role == ServiceRole::Cases {
-            // The cases service answers the gateway's seal requests and seals at intervals.
-            let requests = zhzj_cases::sealing::spawn_seal_requests(
-                client.clone(),
-                sealer.clone(),
-                shutdown.clone(),
-            )
-            .await?;
-            tasks.back_tracker.spawn(async move {
-                let _ = requests.await;
-            });
-            let interval = Duration::from_secs(extras.seal_interval_secs.max(1));
-            tasks
-                .back_tracker
-                .spawn(sealer.clone().run_interval(interval, shutdown.clone()));
+        Role::Cases => {
+            system
+                .start_command_service(ServiceRole::Cases, conn, seal_interval)
+                .await?;
+        }
+        Role::Campaign => {
+            system
+                .start_command_service(ServiceRole::Campaign, conn, seal_interval)
+                .await?;
+        }
+        Role::Projector => system.start_projector(conn).await?,
+        Role::Gateway => {
+            let http = extras.http.clone().unwrap_or_else(default_http);
+            let settings = GatewaySettings {
+                listen: http.listen.clone(),
+                metrics_listen: http.metrics_addr.clone(),
+                config: gateway_config(&http, &extras.bureau),
+                metrics: crate::metrics_handle(),
+                supervision_watch: Some(Duration::from_secs(
+                    extras.escalation_interval_secs.max(1),
+                )),
+                data_dir: extras.data_dir.clone(),
+            };
+            system.start_gateway(conn, settings).await?;
         }
     }
-    tasks.back_tracker.spawn(async move {
-        if let Err(e) = zhzj_cases::serve_as(client, service, service_role, shutdown).await {
-            tracing::error!(error = %e, role = ?service_role, "command service stopped");
-            stopped.cancel();
-        }
-    });
     Ok(())
 }
-
-/// The projector (one reader for every projection), once their tables exist: a gateway started
-/// next in the same process then finds the views. A read store that is down is not waited for:
-/// the projections make their tables when it is back.
-async fn spawn_projector(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
-    let stopped = tasks.stopped.clone();
-    match tokio::time::timeout(PREPARE_WITHIN, zhzj_projector::prepare(conn.store()?)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "the projections' tables could not be made yet"),
-        Err(_) => tracing::warn!("the read store did not answer within {PREPARE_WITHIN:?}"),
-    }
-    let (log, store) = (conn.log.clone(), conn.store()?.clone());
-    let shutdown = tasks.back.clone();
-    let settings = Arc::clone(&extras.bureau.projector);
-    tasks.back_tracker.spawn(async move {
-        let run =
-            zhzj_projector::run_together(log, store, Projection::ALL.to_vec(), settings, shutdown);
-        if let Err(e) = run.await {
-            tracing::error!(error = %e, "projector stopped");
-            stopped.cancel();
-        }
-    });
-    Ok(())
-}
-
-/// The HTTP gateway and its `/metrics` listener.
-async fn spawn_gateway(tasks: &Tasks, conn: &Connections, extras: &Extras) -> anyhow::Result<()> {
-    let stopped = tasks.stopped.clone();
-    let http = extras.http.clone().unwrap_or_else(default_http);
-    let listener = tokio::net::TcpListener::bind(&http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (--http / ZHZJ_HTTP)", http.listen))?;
-    let address = listener.local_addr()?;
-    if let Some(dir) = &extras.data_dir {
-        std::fs::write(http_url_file(dir), format!("http://{address}\n"))
-            .context("writing http.url")?;
-    }
-    let state = AppState::new(
-        GatewayParts {
-            client: conn.client.clone(),
-            log: conn.log.clone(),
-            store: conn.store()?.clone(),
-            clock: Arc::new(SystemClock),
-            metrics: crate::metrics_handle(),
-            config: gateway_config(&http, &extras.bureau),
-            vault: conn.vault.clone(),
-        },
-        tasks.front.clone(),
-    );
-    // Escalation of overdue supervision orders, early warnings and notifications.
-    let watch = zhzj_supervision::Watch::new(
-        conn.client.clone(),
-        conn.store()?.clone(),
-        Arc::new(SystemClock),
-        Arc::clone(&extras.bureau.supervision),
-    );
-    tasks.front_tracker.spawn(watch.run(
-        Duration::from_secs(extras.bureau.escalation_interval_secs),
-        tasks.front.clone(),
-    ));
-    let log_end = conn.log.last_position().await.unwrap_or(0);
-    let adopting = state.accounts().clone();
-    let stop_adopting = tasks.front.clone();
-    tasks.front_tracker.spawn(async move {
-        adopting.adopt_when_caught_up(log_end, stop_adopting).await;
-    });
-    let metrics_listener = match &http.metrics_addr {
-        Some(address) => tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {address} (--metrics-addr / ZHZJ_METRICS_ADDR)")
-            })?,
-        None => match tokio::net::TcpListener::bind(DEFAULT_METRICS_ADDR).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::warn!(error = %e, "{DEFAULT_METRICS_ADDR} is taken; /metrics on a free loopback port (see metrics.url)");
-                tokio::net::TcpListener::bind("127.0.0.1:0").await?
-            }
-        },
-    };
-    let metrics_address = metrics_listener.local_addr()?;
-    if let Some(dir) = &extras.data_dir {
-        std::fs::write(
-            dir.join("metrics.url"),
-            format!("http://{metrics_address}/metrics\n"),
-        )
-        .context("writing metrics.url")?;
-    }
-    let (metrics_state, metrics_shutdown) = (state.clone(), tasks.front.clone());
-    tasks.front_tracker.spawn(async move {
-        if let Err(e) =
-            zhzj_gateway::serve_metrics(metrics_listener, metrics_state, metrics_shutdown).await
-        {
-            tracing::error!(error = %e, "/metrics listener stopped");
-        }
-    });
-    tracing::info!("metrics on http://{metrics_address}/metrics");
-    let shutdown = tasks.front.clone();
-    tasks.front_tracker.spawn(async move {
-        if let Err(e) = zhzj_gateway::serve(listener, state, shutdown).await {
-            tracing::error!(error = %e, "HTTP gateway stopped");
-            stopped.cancel();
-        }
-    });
-    tracing::info!(
-        "HTTP gateway on http://{address}/ (API under /api/v1, OpenAPI at /api/v1/openapi.json)"
-    );
-    Ok(())
-}
-
-/// Where `/metrics` is served unless `--metrics-addr` says otherwise.
-const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 fn default_http() -> HttpOptions {
     use clap::Parser;
@@ -372,10 +207,10 @@ fn default_http() -> HttpOptions {
 
 /// Loads the demo through the cases service's engine on `conn`; its accounts are recorded through
 /// `accounts_client`, a connection that may send commands (the gateway's).
-fn spawn_demo(tasks: &Tasks, conn: &Connections, accounts_client: &async_nats::Client) {
-    let Ok(store) = conn.store() else {
+fn spawn_demo(system: &System, conn: &RoleConnections, accounts_client: &async_nats::Client) {
+    let Some(store) = conn.store.as_ref() else {
         tracing::error!("the demo needs the read store");
-        tasks.stopped.cancel();
+        system.fail();
         return;
     };
     let (log, accounts) = (
@@ -388,12 +223,12 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections, accounts_client: &async_nats::C
     );
     let Some(vault) = conn.vault.clone() else {
         tracing::error!("the demo needs the key store of personal data");
-        tasks.stopped.cancel();
+        system.fail();
         return;
     };
-    let shutdown = tasks.front.clone();
-    let stopped = tasks.stopped.clone();
-    tasks.front_tracker.spawn(async move {
+    let shutdown = system.front_shutdown();
+    let stopped = system.stopped();
+    system.spawn_front(async move {
         tracing::info!("loading the demo (厦门市, about 300 cases)");
         match crate::demo_loader::load(&log, &vault, &accounts, &shutdown).await {
             Ok(report) => tracing::info!(
@@ -412,21 +247,18 @@ fn spawn_demo(tasks: &Tasks, conn: &Connections, accounts_client: &async_nats::C
     });
 }
 
-async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> anyhow::Result<()> {
-    let tasks = Tasks {
-        front: CancellationToken::new(),
-        front_tracker: TaskTracker::new(),
-        back: CancellationToken::new(),
-        back_tracker: TaskTracker::new(),
-        stopped: CancellationToken::new(),
-    };
+async fn run_until_signal(
+    conns: &[(Role, RoleConnections)],
+    extras: &Extras,
+) -> anyhow::Result<()> {
+    let system = System::new(Arc::new(SystemClock), extras.bureau.clone());
     // Back first, so commands have someone to answer them when the front opens.
-    let mut ordered: Vec<&(Role, Connections)> = conns.iter().collect();
+    let mut ordered: Vec<&(Role, RoleConnections)> = conns.iter().collect();
     ordered.sort_by_key(|(role, _)| matches!(role, Role::Gateway));
     for (role, conn) in ordered {
-        if let Err(e) = spawn_role(&tasks, *role, conn, extras).await {
-            tasks.front.cancel();
-            tasks.back.cancel();
+        if let Err(e) = start_role(&system, *role, conn, extras).await {
+            // Nothing failed on its own: the start's error is the one to report.
+            let _ = system.stop(GRACE).await;
             return Err(e);
         }
     }
@@ -436,37 +268,19 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
         // The demo is loaded through the cases service's own engine, with its credential and key.
         let find = |wanted: Role| conns.iter().find(|(role, _)| *role == wanted);
         match (find(Role::Cases), find(Role::Gateway)) {
-            (Some((_, conn)), Some((_, gateway))) => spawn_demo(&tasks, conn, &gateway.client),
+            (Some((_, conn)), Some((_, gateway))) => spawn_demo(&system, conn, &gateway.client),
             _ => {
                 tracing::error!("the demo needs the cases and gateway roles");
-                tasks.stopped.cancel();
+                system.fail();
             }
         }
     }
-    tasks.front_tracker.close();
-    tasks.back_tracker.close();
+    let stopped = system.stopped();
     tokio::select! {
         () = shutdown_signal() => tracing::info!("shutting down: finishing in-flight work"),
-        () = tasks.stopped.cancelled() => tracing::error!("a role stopped; shutting down the rest"),
+        () = stopped.cancelled() => tracing::error!("a role stopped; shutting down the rest"),
     }
-    tasks.front.cancel();
-    if tokio::time::timeout(GRACE, tasks.front_tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("HTTP requests did not finish within {GRACE:?}; stopping anyway");
-    }
-    if let Some(dir) = &extras.data_dir {
-        // Missing is fine: not every role serves HTTP.
-        let _ = std::fs::remove_file(http_url_file(dir));
-    }
-    tasks.back.cancel();
-    if tokio::time::timeout(GRACE, tasks.back_tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight work did not finish within {GRACE:?}; stopping anyway");
-    }
+    let result = system.stop(GRACE).await;
     // Both wait on what may be down: bounded, so that SIGTERM always ends the process.
     let flushes = conns.iter().map(|(_, conn)| conn.client.flush());
     match tokio::time::timeout(CLOSE_TIMEOUT, futures::future::join_all(flushes)).await {
@@ -485,10 +299,7 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
     {
         tracing::warn!("the read store did not close within {CLOSE_TIMEOUT:?}");
     }
-    if tasks.stopped.is_cancelled() {
-        bail!("a role stopped on an error (see the log above)");
-    }
-    Ok(())
+    Ok(result?)
 }
 
 /// `zhzj up`: every role in one process, each on its own NATS connection with its own
@@ -496,7 +307,7 @@ async fn run_until_signal(conns: &[(Role, Connections)], extras: &Extras) -> any
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut options = args.options;
     // Settings are read before anything starts: a typo in a rules file stops nothing half-way.
-    let bureau = BureauSettings::from_options(&options)?;
+    let bureau = bureau_settings(&options)?;
     crate::private_files::private_data_dir(&options.data_dir)?;
     ensure_master_key(&options)?;
     let local = match &options.nats_url {
@@ -549,6 +360,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             demo: args.demo,
             data_dir: Some(options.data_dir.clone()),
             bureau,
+            escalation_interval_secs: options.escalation_interval_secs,
             seal_interval_secs: options.security.seal_interval_secs,
         };
         run_until_signal(&conns, &extras).await
@@ -563,7 +375,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 /// `zhzj run <role>`. The command services never touch the read store, so they start and
 /// serve without it.
 pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
-    let bureau = BureauSettings::from_options(&args.options)?;
+    let bureau = bureau_settings(&args.options)?;
     let url = nats_url(&args.options)?;
     let role = nats_role(args.role);
     let conn = match args.role {
@@ -576,6 +388,7 @@ pub async fn run_role(args: RunArgs) -> anyhow::Result<()> {
         demo: false,
         data_dir: Some(args.options.data_dir.clone()),
         bureau,
+        escalation_interval_secs: args.options.escalation_interval_secs,
         seal_interval_secs: args.options.security.seal_interval_secs,
     };
     run_until_signal(&[(args.role, conn)], &extras).await
