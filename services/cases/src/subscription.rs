@@ -82,9 +82,7 @@ pub async fn spawn_as(
     let subscription = client
         .queue_subscribe(subject, queue_group.to_owned())
         .await?;
-    if let Err(e) = client.flush().await {
-        tracing::warn!(error = %e, "could not confirm the command subscription");
-    }
+    confirm_subscription(&client).await;
     Ok(tokio::spawn(run_subscription(
         client,
         subscription,
@@ -92,6 +90,24 @@ pub async fn spawn_as(
         role,
         shutdown,
     )))
+}
+
+/// How long a start waits for the server to confirm the command subscription.
+const CONFIRM_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the server has the subscription just sent. `flush` only writes it to the socket;
+/// NATS handles a connection's operations in order, so the answer to a request sent after it
+/// comes once the subscription is in place. The request is JetStream's account information,
+/// which every role may ask (`zhzj_trust::nats_access`) and which changes nothing.
+async fn confirm_subscription(client: &async_nats::Client) {
+    let asked = client.request("$JS.API.INFO", Bytes::new());
+    match tokio::time::timeout(CONFIRM_WITHIN, asked).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not confirm the command subscription"),
+        Err(_) => tracing::warn!(
+            "the server did not confirm the command subscription within {CONFIRM_WITHIN:?}"
+        ),
+    }
 }
 
 async fn run_subscription(
