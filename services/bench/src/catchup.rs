@@ -235,6 +235,7 @@ pub(crate) async fn catchup_bench(
         Projection::ARCHIVE,
         Projection::FIGURES,
         Projection::AGENDA,
+        Projection::LEADERS,
     ] {
         let report = zhzj_projector::rebuild(log, &store, projection).await?;
         let rate = report.messages as f64 / report.elapsed.as_secs_f64();

@@ -199,21 +199,25 @@ impl PlaceChanges {
     }
 }
 
-/// Folds one later event of a case into its state and the batch's place changes.
-fn fold(state: &mut CaseState, event: &CaseEvent, places: &mut PlaceChanges) {
+/// Folds one later event of a case into its state and the batch's place changes; whether the
+/// state changed (a case whose state did not change keeps its row as it is: a note or a measure
+/// rewrites nothing).
+fn fold(state: &mut CaseState, event: &CaseEvent, places: &mut PlaceChanges) -> bool {
     let owner = match event {
         CaseEvent::LeaderAssigned(e) => Some(&e.leader.id),
         CaseEvent::LeaderReassigned(e) => Some(&e.to.id),
         _ => None,
     };
     if let Some(owner) = owner {
-        if let Some(before) = state.leader_id.take() {
-            places.own(&before, state, -1);
+        let before = state.leader_id.take();
+        if let Some(before) = &before {
+            places.own(before, state, -1);
         }
         places.own(owner, state, 1);
         state.leader_id = Some(owner.clone());
-        return;
+        return before.as_ref() != Some(owner);
     }
+    let mut changed = false;
     // Open is "not crossed off", as the lifecycle view's stage says: crossing off closes a
     // case, and whatever moves its stage on again (a claim, a sending back, a reopening) opens it.
     let open = match event {
@@ -226,6 +230,7 @@ fn fold(state: &mut CaseState, event: &CaseEvent, places: &mut PlaceChanges) {
     if let Some(open) = open.filter(|open| *open != state.open) {
         places.open(state, if open { 1 } else { -1 });
         state.open = open;
+        changed = true;
     }
     if let CaseEvent::LeaderActivity(e) = event {
         let day = e.held_on.to_string();
@@ -233,8 +238,10 @@ fn fold(state: &mut CaseState, event: &CaseEvent, places: &mut PlaceChanges) {
         let last = state.last_by_leader.entry(e.leader.id.clone()).or_default();
         if day > *last {
             *last = day;
+            changed = true;
         }
     }
+    changed
 }
 
 async fn apply(
@@ -270,10 +277,12 @@ async fn apply(
                     },
                 );
             } else if let Some(state) = memory.get_mut(&envelope.aggregate_id) {
+                if !fold(state, event, &mut places) {
+                    continue;
+                }
+            } else {
                 // A case the checklist does not have is dead-lettered there; here it counts
                 // nowhere.
-                fold(state, event, &mut places);
-            } else {
                 continue;
             }
             touched.insert(envelope.aggregate_id.as_str());
@@ -390,5 +399,77 @@ crate::projection::projection_kind! {
             run.keep_memory(memory);
             Ok(dead)
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use zhzj_proto::events::{
+        ActivityKind, LeaderActivityRecorded, LeaderAssigned, LeaderRef, NoteRecorded,
+    };
+
+    use super::*;
+
+    fn leader(id: &str) -> LeaderRef {
+        LeaderRef {
+            id: id.into(),
+            name: format!("领导{id}"),
+            title: "区委常委".into(),
+            unit_id: "xm-siming".into(),
+        }
+    }
+
+    fn activity(id: &str, day: u32) -> CaseEvent {
+        CaseEvent::LeaderActivity(LeaderActivityRecorded {
+            leader: leader(id),
+            kind: ActivityKind::Reception,
+            held_on: NaiveDate::from_ymd_opt(2026, 6, day).unwrap_or_default(),
+            participants: Vec::new(),
+            summary: "接访".into(),
+        })
+    }
+
+    fn assigned(id: &str) -> CaseEvent {
+        CaseEvent::LeaderAssigned(LeaderAssigned {
+            leader: leader(id),
+            reason: None,
+        })
+    }
+
+    /// Each event folded in turn into an open case registered on 1 June: whether it changed
+    /// the case's row, and the row's idle day after it.
+    #[test]
+    fn only_what_changes_a_case_s_row_rewrites_it() {
+        let mut state = CaseState {
+            district_id: "xm-siming".into(),
+            town_id: None,
+            registered_at: "2026-06-01T00:00:00.000000Z".into(),
+            leader_id: None,
+            open: true,
+            last_by_leader: BTreeMap::new(),
+        };
+        let note = CaseEvent::NoteRecorded(NoteRecorded {
+            text: "备注".into(),
+        });
+        let steps = [
+            (note.clone(), false, None),
+            (assigned("ldr-1"), true, Some("2026-06-01")),
+            (assigned("ldr-1"), false, Some("2026-06-01")),
+            (activity("ldr-1", 5), true, Some("2026-06-05")),
+            (activity("ldr-1", 3), false, Some("2026-06-05")),
+            (activity("ldr-2", 4), true, Some("2026-06-05")),
+            (note, false, Some("2026-06-05")),
+            (assigned("ldr-2"), true, Some("2026-06-04")),
+        ];
+        let mut places = PlaceChanges::default();
+        for (n, (event, changes, idle_since)) in steps.into_iter().enumerate() {
+            let before = state.clone();
+            assert_eq!(fold(&mut state, &event, &mut places), changes, "step {n}");
+            assert_eq!(state != before, changes, "step {n}: the state itself");
+            assert_eq!(state.idle_since().as_deref(), idle_since, "step {n}");
+        }
+        // The activities count in the place tables whether or not they moved the last day.
+        assert_eq!(places.months.values().map(|(n, _)| n).sum::<i64>(), 3);
     }
 }
