@@ -98,7 +98,8 @@ pub enum Benchmark {
         #[arg(long, default_value_t = 100_000)]
         cases: usize,
         /// Write the SQLite file into this directory and keep it, for a closer look (default:
-        /// a temporary directory, removed after).
+        /// a temporary directory, removed after); a file kept there by an earlier run (with the
+        /// same --cases) is measured again instead of written anew.
         #[arg(long)]
         keep_in: Option<PathBuf>,
     },

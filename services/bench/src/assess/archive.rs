@@ -417,61 +417,66 @@ fn case_events(
 /// A generated district: the district, its town, its leader.
 pub(super) type BenchDistrict = (UnitRef, UnitRef, LeaderRef);
 
-/// Writes the directory: the city, six districts with a town and a leader each, a department;
-/// the districts, and the department.
-fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, UnitRef)> {
+/// The generated districts: six, with a town and a leader each.
+pub(super) fn bench_districts() -> Vec<BenchDistrict> {
     let unit = |id: &str, name: &str| UnitRef {
         id: id.into(),
         name: name.into(),
     };
+    ["思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let id = format!("xm-d{i}");
+            (
+                unit(&id, name),
+                unit(&format!("xm-d{i}-t"), &format!("{name}某街道")),
+                LeaderRef {
+                    id: format!("ldr-{i}"),
+                    name: format!("领导{i}"),
+                    title: "副区长".into(),
+                    unit_id: id,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Writes the directory: the city, [`bench_districts`], a department; the districts, and the
+/// department.
+fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, UnitRef)> {
     let at = Utc
         .with_ymd_and_hms(2025, 12, 1, 0, 0, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    let add_unit =
-        |writer: &mut Writer, id: &str, parent: Option<&str>, name: &str, kind: UnitKind| {
-            writer.push(
-                "unit",
-                id,
-                1,
-                at,
-                &DomainEvent::Directory(DirectoryEvent::UnitAdded(UnitAdded {
-                    unit_id: id.into(),
-                    parent_id: parent.map(str::to_owned),
-                    name: name.into(),
-                    kind,
-                })),
-            )
-        };
-    add_unit(writer, "xm", None, "厦门市", UnitKind::City)?;
-    add_unit(
-        writer,
-        "xm-dept",
-        Some("xm"),
-        "市住房局",
-        UnitKind::Department,
-    )?;
-    let mut districts = Vec::new();
-    for (i, name) in ["思明区", "湖里区", "集美区", "海沧区", "同安区", "翔安区"]
-        .iter()
-        .enumerate()
-    {
-        let id = format!("xm-d{i}");
-        let town = format!("xm-d{i}-t");
-        add_unit(writer, &id, Some("xm"), name, UnitKind::District)?;
-        add_unit(
-            writer,
-            &town,
-            Some(&id),
-            &format!("{name}某街道"),
-            UnitKind::Town,
-        )?;
-        let leader = LeaderRef {
-            id: format!("ldr-{i}"),
-            name: format!("领导{i}"),
-            title: "副区长".into(),
-            unit_id: id.clone(),
-        };
+    let add_unit = |writer: &mut Writer, unit: &UnitRef, parent: Option<&str>, kind: UnitKind| {
+        writer.push(
+            "unit",
+            &unit.id,
+            1,
+            at,
+            &DomainEvent::Directory(DirectoryEvent::UnitAdded(UnitAdded {
+                unit_id: unit.id.clone(),
+                parent_id: parent.map(str::to_owned),
+                name: unit.name.clone(),
+                kind,
+            })),
+        )
+    };
+    let city = UnitRef {
+        id: "xm".into(),
+        name: "厦门市".into(),
+    };
+    let department = UnitRef {
+        id: "xm-dept".into(),
+        name: "市住房局".into(),
+    };
+    add_unit(writer, &city, None, UnitKind::City)?;
+    add_unit(writer, &department, Some("xm"), UnitKind::Department)?;
+    let districts = bench_districts();
+    for (district, town, leader) in &districts {
+        add_unit(writer, district, Some("xm"), UnitKind::District)?;
+        add_unit(writer, town, Some(&district.id), UnitKind::Town)?;
         writer.push(
             "leader",
             &leader.id,
@@ -479,19 +484,13 @@ fn write_directory(writer: &mut Writer) -> anyhow::Result<(Vec<BenchDistrict>, U
             at,
             &DomainEvent::Directory(DirectoryEvent::LeaderAdded(LeaderAdded {
                 leader_id: leader.id.clone(),
-                unit_id: id.clone(),
+                unit_id: district.id.clone(),
                 name: leader.name.clone(),
                 title: leader.title.clone(),
                 level: LeaderLevel::District,
             })),
         )?;
-        districts.push((
-            unit(&id, name),
-            unit(&town, &format!("{name}某街道")),
-            leader,
-        ));
     }
-    let department = unit("xm-dept", "市住房局");
     Ok((districts, department))
 }
 
