@@ -75,7 +75,7 @@ impl System {
         conn: &RoleConnections,
         settings: GatewaySettings,
     ) -> Result<RunningGateway, AppError> {
-        let store = conn.store("gateway")?.clone();
+        let store = conn.read_store("the gateway role")?.clone();
         let listener = bind(&settings.listen, "--http / ZHZJ_HTTP").await?;
         let address = listener.local_addr().map_err(|source| AppError::Listen {
             address: settings.listen.clone(),
@@ -157,7 +157,10 @@ impl System {
             },
         };
         let address = listener.local_addr().map_err(|source| AppError::Listen {
-            address: DEFAULT_METRICS_ADDR.to_owned(),
+            address: settings
+                .metrics_listen
+                .clone()
+                .unwrap_or_else(|| DEFAULT_METRICS_ADDR.to_owned()),
             setting: SETTING,
             source,
         })?;

@@ -31,8 +31,8 @@ const PREPARE_WITHIN: Duration = Duration::from_secs(5);
 /// Why a role could not start, or why the system stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The role needs the read store and its connections have none.
-    #[error("this process was started without the read store, which the {0} role needs")]
+    /// What is asked needs the read store and the connections have none.
+    #[error("this process was started without the read store, which {0} needs")]
     NoReadStore(&'static str),
     /// An address could not be listened on.
     #[error("cannot listen on {address} ({setting})")]
@@ -88,9 +88,9 @@ pub struct RoleConnections {
 }
 
 impl RoleConnections {
-    /// The read store, which `role` needs.
-    fn store(&self, role: &'static str) -> Result<&ReadStore, AppError> {
-        self.store.as_ref().ok_or(AppError::NoReadStore(role))
+    /// The read store, which `needed_by` (a role, a command) needs.
+    pub fn read_store(&self, needed_by: &'static str) -> Result<&ReadStore, AppError> {
+        self.store.as_ref().ok_or(AppError::NoReadStore(needed_by))
     }
 }
 
@@ -213,8 +213,11 @@ impl System {
     /// a gateway started next in the same process finds the views. A read store that is down is
     /// not waited for: the projections make their tables when it is back.
     pub async fn start_projector(&self, conn: &RoleConnections) -> Result<(), AppError> {
-        self.start_projector_on(conn.log.clone(), conn.store("projector")?.clone())
-            .await;
+        self.start_projector_on(
+            conn.log.clone(),
+            conn.read_store("the projector role")?.clone(),
+        )
+        .await;
         Ok(())
     }
 

@@ -205,7 +205,7 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let settings = bureau_settings(&args.options)?.projector;
     let report = zhzj_projector::rebuild_with(
         &conn.log,
-        crate::connections::read_store(&conn)?,
+        conn.read_store("`zhzj rebuild`")?,
         projection,
         &settings,
     )
@@ -232,8 +232,7 @@ pub async fn status(options: CommonOptions) -> anyhow::Result<std::process::Exit
         "{:<10} {:>10} {:>6} {:>10} {:>12} {:>10} {:>6} {:>8}",
         "projection", "position", "gen", "lag", "dead letters", "applied", "empty", "missing"
     );
-    let statuses =
-        zhzj_projector::status(&conn.log, crate::connections::read_store(&conn)?).await?;
+    let statuses = zhzj_projector::status(&conn.log, conn.read_store("`zhzj status`")?).await?;
     for s in &statuses {
         let applied = s.applied.map_or("-".to_owned(), |n| n.to_string());
         println!(

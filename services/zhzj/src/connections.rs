@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use zhzj_app::RoleConnections;
 use zhzj_local_nats::url_file;
 use zhzj_store::{CommitSigner, EventLog, LogConfig, ReadStore, sql::sqlite_url};
 use zhzj_trust::nats_access::{self, ClientCredentials, NatsRole};
@@ -86,22 +87,12 @@ pub async fn connect_nats(
     Ok(zhzj_store::nats::connect(url, &settings).await?)
 }
 
-/// Connections the roles need (the wiring's own type).
-pub use zhzj_app::RoleConnections as Connections;
-
-/// The read store of `conn`, which the caller's command needs.
-pub(crate) fn read_store(conn: &Connections) -> anyhow::Result<&ReadStore> {
-    conn.store
-        .as_ref()
-        .context("this process was started without the read store")
-}
-
 /// Connects to NATS as `role` (opening the stream) and to the read store (migrating it).
 pub async fn connect(
     url: &str,
     options: &CommonOptions,
     role: NatsRole,
-) -> anyhow::Result<Connections> {
+) -> anyhow::Result<RoleConnections> {
     let mut conn = connect_log(url, options, role).await?;
     conn.store = Some(ReadStore::connect(&database_url(options)).await?);
     Ok(conn)
@@ -170,7 +161,7 @@ pub(crate) async fn connect_log(
     url: &str,
     options: &CommonOptions,
     role: NatsRole,
-) -> anyhow::Result<Connections> {
+) -> anyhow::Result<RoleConnections> {
     crate::private_files::private_data_dir(&options.data_dir)?;
     let client = connect_nats(url, options, role).await?;
     let authenticated = credentials_for(options, role).authenticates();
@@ -195,7 +186,7 @@ pub(crate) async fn connect_log(
     } else {
         None
     };
-    Ok(Connections {
+    Ok(RoleConnections {
         client,
         log,
         store: None,
